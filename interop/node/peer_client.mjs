@@ -1,0 +1,75 @@
+#!/usr/bin/env node
+// Node `ws` peer CLIENT for the sockless echo_server.
+// Usage: node peer_client.mjs ws://127.0.0.1:PORT/
+// Prints one PASS/FAIL line per case; exits non-zero if any case failed.
+
+import { WebSocket } from 'ws';
+import { Peer, Reporter, echoMatrix, MAX_PAYLOAD } from './common.mjs';
+
+const uri = process.argv[2];
+if (!uri) {
+  console.error('usage: node peer_client.mjs ws://127.0.0.1:PORT/');
+  process.exit(2);
+}
+
+function connect(perMessageDeflate = false) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(uri, { perMessageDeflate, maxPayload: MAX_PAYLOAD, handshakeTimeout: 20_000 });
+    const peer = new Peer(ws);
+    ws.once('upgrade', (res) => { peer.response = res; });
+    ws.once('open', () => resolve(peer));
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`handshake got HTTP ${res.statusCode}`)));
+    ws.once('error', reject);
+  });
+}
+
+const rep = new Reporter('client');
+let conn = null;
+// One connection for the whole matrix; reconnect only if an earlier case left
+// it closed, so one failure does not cascade.
+async function getPeer() {
+  if (!conn || !conn.open) {
+    if (conn) conn.ws.terminate();
+    conn = await connect();
+  }
+  return conn;
+}
+
+await rep.run('handshake', async () => {
+  const p = await getPeer();
+  const ext = p.response.headers['sec-websocket-extensions'];
+  if (ext !== undefined) throw new Error(`unexpected Sec-WebSocket-Extensions: ${ext}`);
+  return `HTTP ${p.response.statusCode}`;
+}, 30_000);
+
+await echoMatrix(rep, getPeer);
+
+await rep.run('close-4000', async () => {
+  const p = await getPeer();
+  p.ws.close(4000, 'interop bye');
+  const { code, reason } = await p.whenClosed();
+  if (code !== 4000) throw new Error(`echoed close code ${code} != 4000 (reason ${JSON.stringify(reason)})`);
+  return `server replied code=${code} reason=${JSON.stringify(reason)}`;
+}, 30_000);
+
+await rep.run('compression-offered-declined', async () => {
+  // perMessageDeflate: true makes ws offer permessage-deflate.
+  const p = await connect(true);
+  try {
+    const ext = p.response.headers['sec-websocket-extensions'];
+    if (ext !== undefined) throw new Error(`server accepted an extension: ${ext}`);
+    if (p.ws.extensions !== '') throw new Error(`negotiated ${JSON.stringify(p.ws.extensions)}`);
+    for (const [data, isBinary] of [[Buffer.from('compressible '.repeat(200) + 'Привет 🚀'), false], [Buffer.alloc(4096), true]]) {
+      await p.send(data, { binary: isBinary });
+      await p.expectEcho({ data, isBinary });
+    }
+    p.ws.close(1000);
+    await p.whenClosed();
+  } finally {
+    p.ws.terminate();
+  }
+  return 'permessage-deflate offered and declined; echo ok';
+}, 60_000);
+
+if (conn && conn.ws.readyState !== WebSocket.CLOSED) conn.ws.terminate();
+process.exitCode = rep.exitCode();

@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""Python `websockets` (asyncio API) peer CLIENT for the sockless echo_server.
+
+Usage: peer_client.py ws://127.0.0.1:PORT/
+
+Prints one PASS/FAIL line per case; exits non-zero if any case failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from urllib.parse import urlsplit
+
+from websockets.asyncio.client import connect
+from websockets.protocol import State
+
+from common import CASE_TIMEOUT, MAX_SIZE, Reporter, echo_matrix, expect_echo, main_exit
+
+ROLE = "client"
+
+
+def opts(**kw):
+    base = dict(
+        max_size=MAX_SIZE,
+        compression=None,
+        ping_interval=None,  # no unsolicited pings interleaved with the matrix
+        open_timeout=20,
+        close_timeout=20,
+    )
+    base.update(kw)
+    return base
+
+
+async def run(uri: str) -> int:
+    rep = Reporter(ROLE)
+    conn = None
+
+    async def get_ws():
+        # One connection for the whole matrix; reconnect only if an earlier
+        # case left it closed, so one failure does not cascade.
+        nonlocal conn
+        if conn is None or conn.state is not State.OPEN:
+            if conn is not None:
+                await conn.close()
+            conn = await connect(uri, **opts())
+        return conn
+
+    async def handshake():
+        ws = await get_ws()
+        ext = ws.response.headers.get("Sec-WebSocket-Extensions")
+        assert ext is None, f"unexpected Sec-WebSocket-Extensions: {ext!r}"
+        return f"HTTP {ws.response.status_code}"
+
+    await rep.run("handshake", handshake, 30)
+    await echo_matrix(rep, get_ws)
+
+    async def close_4000():
+        ws = await get_ws()
+        await ws.close(code=4000, reason="interop bye")
+        rcvd = ws.protocol.close_rcvd
+        assert rcvd is not None, "no Close frame received from the server"
+        assert rcvd.code == 4000, f"echoed close code {rcvd.code} != 4000 (reason {rcvd.reason!r})"
+        return f"server replied code={rcvd.code} reason={rcvd.reason!r}"
+
+    await rep.run("close-4000", close_4000, 30)
+
+    async def compression_offered():
+        # Default compression="deflate": the client offers permessage-deflate.
+        async with connect(uri, **opts(compression="deflate")) as ws:
+            offered = ws.request.headers.get("Sec-WebSocket-Extensions")
+            assert offered and "permessage-deflate" in offered, f"offer not sent: {offered!r}"
+            ext = ws.response.headers.get("Sec-WebSocket-Extensions")
+            assert ext is None, f"server accepted an extension: {ext!r}"
+            assert not ws.protocol.extensions, f"negotiated {ws.protocol.extensions!r}"
+            for msg in ("compressible " * 200 + "Привет 🚀", b"\x00" * 4096):
+                await ws.send(msg)
+                await expect_echo(ws, msg)
+        return "permessage-deflate offered and declined; echo ok"
+
+    await rep.run("compression-offered-declined", compression_offered, 60)
+
+    async def plain_http_400():
+        parts = urlsplit(uri)
+        reader, writer = await asyncio.open_connection(parts.hostname, parts.port or 80)
+        try:
+            writer.write(
+                f"GET / HTTP/1.1\r\nHost: {parts.netloc}\r\nConnection: close\r\n\r\n".encode()
+            )
+            await writer.drain()
+            status = await asyncio.wait_for(reader.readline(), 10)
+        finally:
+            writer.close()
+        assert status.split(b" ")[1:2] == [b"400"], f"got status line {status!r}"
+        return status.decode("latin-1").strip()
+
+    await rep.run("plain-http-400", plain_http_400, 20)
+
+    if conn is not None and conn.state is not State.CLOSED:
+        await conn.close()
+    return main_exit(rep)
+
+
+def main() -> int:
+    if len(sys.argv) != 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return asyncio.run(asyncio.wait_for(run(sys.argv[1]), 20 * CASE_TIMEOUT))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""Python `websockets` (asyncio API) peer SERVER for the sockless echo_client.
+
+Usage: peer_server.py PORT [EXPECTED_REQUEST_PATH]
+
+Listens on 127.0.0.1:PORT, prints `ready` once listening, and runs the echo
+matrix on the first connection: every message must come back unchanged, a
+ping must be answered, and the final Close (4001 "server bye") must be
+echoed with code 4001. Exits non-zero on any failure or if no client
+connected within 30 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from websockets.asyncio.server import serve
+
+from common import CASE_TIMEOUT, MAX_SIZE, Reporter, echo_matrix, main_exit
+
+ROLE = "server"
+CONNECT_TIMEOUT = 30.0
+
+
+async def run(port: int, expected_path: str | None) -> int:
+    rep = Reporter(ROLE)
+    connected = asyncio.Event()
+    done = asyncio.Event()
+    busy = False
+
+    async def handler(ws):
+        nonlocal busy
+        if busy:
+            await ws.close(1013, "only one client expected")
+            return
+        busy = True
+        connected.set()
+        try:
+            if expected_path is not None:
+
+                async def path():
+                    got = ws.request.path
+                    assert got == expected_path, f"request path {got!r} != {expected_path!r}"
+                    return got
+
+                await rep.run("request-path", path, 5)
+
+            async def get_ws():
+                return ws
+
+            await echo_matrix(rep, get_ws)
+
+            async def close_4001():
+                await ws.close(code=4001, reason="server bye")
+                rcvd = ws.protocol.close_rcvd
+                assert rcvd is not None, "no Close frame received from the client"
+                assert rcvd.code == 4001, (
+                    f"echoed close code {rcvd.code} != 4001 (reason {rcvd.reason!r})"
+                )
+                return f"client replied code={rcvd.code} reason={rcvd.reason!r}"
+
+            await rep.run("close-4001", close_4001, 30)
+        finally:
+            done.set()
+
+    async with serve(
+        handler,
+        "127.0.0.1",
+        port,
+        max_size=MAX_SIZE,
+        compression=None,
+        ping_interval=None,
+        close_timeout=20,
+    ):
+        print("ready", flush=True)
+        try:
+            await asyncio.wait_for(connected.wait(), CONNECT_TIMEOUT)
+        except asyncio.TimeoutError:
+            rep.fail("client-connected", f"no client connected within {CONNECT_TIMEOUT:.0f}s")
+            return 1
+        await asyncio.wait_for(done.wait(), 20 * CASE_TIMEOUT)
+    return main_exit(rep)
+
+
+def main() -> int:
+    if len(sys.argv) not in (2, 3):
+        print(__doc__, file=sys.stderr)
+        return 2
+    port = int(sys.argv[1])
+    expected_path = sys.argv[2] if len(sys.argv) == 3 else None
+    return asyncio.run(run(port, expected_path))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

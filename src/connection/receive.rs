@@ -1,0 +1,257 @@
+//! The receive path: frame headers checked against every rule of RFC 6455 §5, payload
+//! unmasked in place and handed out as borrowed slices, text validated as it arrives.
+
+use super::{Connection, OwedPong, Role, State};
+use crate::close::CloseFrame;
+use crate::error::{Error, ProtocolError};
+use crate::event::{Chunk, Event, MessageKind, Received};
+use crate::frame::{FrameHeader, OpCode, apply_mask};
+use crate::time::Instant;
+use crate::utf8::{self, Utf8Validator};
+
+/// Text is unmasked and validated this many bytes at a time, so that each block is
+/// validated while it is still in the cache (one pass over memory, not two).
+const TEXT_BLOCK: usize = 16 * 1024;
+
+/// Where the receive side stands between calls: the data frame being read, and the
+/// message it belongs to.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct FrameProgress {
+    /// A data frame's header was read and its payload is not finished.
+    in_frame: bool,
+    /// FIN of that frame.
+    fin: bool,
+    /// Its masking key, if masked.
+    mask: Option<[u8; 4]>,
+    /// Payload bytes of that frame still to come.
+    remaining: u64,
+    /// Payload bytes of that frame already read (for the mask position).
+    read: u64,
+    /// The message that is open (its first frame arrived, its last has not).
+    message: Option<MessageKind>,
+    /// Payload bytes announced so far for the open message (checked against the limit).
+    message_len: u64,
+    /// A piece of the open message was handed out.
+    delivered: bool,
+    /// UTF-8 state of the open text message.
+    utf8: Utf8Validator,
+}
+
+fn unmask(payload: &mut [u8], mask: Option<[u8; 4]>, offset: u64) {
+    if let Some(key) = mask {
+        apply_mask(payload, key, (offset % 4) as usize);
+    }
+}
+
+impl Connection {
+    pub(crate) fn receive<'b>(
+        &mut self,
+        input: &'b mut [u8],
+        now: Instant,
+    ) -> Result<Received<'b>, Error> {
+        if !matches!(self.state, State::Open | State::LocalClosing) {
+            // §7.1.1, §7.1.7: nothing is read after the peer's Close or after a failure.
+            return Ok(Received { consumed: input.len(), event: None });
+        }
+        match self.read_frames(input, now) {
+            Ok(received) => {
+                if received.consumed > 0 {
+                    self.arm_keep_alive(now);
+                }
+                Ok(received)
+            }
+            Err(violation) => Err(self.fail(violation)),
+        }
+    }
+
+    /// Read frames from `input` until one yields an event or the input runs out.
+    fn read_frames<'b>(
+        &mut self,
+        input: &'b mut [u8],
+        now: Instant,
+    ) -> Result<Received<'b>, ProtocolError> {
+        let mut consumed = 0;
+        loop {
+            if !self.frame.in_frame {
+                let Some((header, header_len)) = FrameHeader::decode(&input[consumed..])? else {
+                    return Ok(Received { consumed, event: None });
+                };
+                self.check_header(&header)?;
+                // §5.2: a 64-bit length is never truncated; on a platform that cannot
+                // address it, the frame is too big (1009).
+                let len =
+                    usize::try_from(header.payload_len).map_err(|_| ProtocolError::FrameTooLarge)?;
+                let start = consumed + header_len;
+                let whole = input.len() - start >= len;
+                if header.opcode.is_control() {
+                    // Control frames are at most 125 bytes (§5.5): wait until one is whole.
+                    if !whole {
+                        return Ok(Received { consumed, event: None });
+                    }
+                    let payload = &mut input[start..start + len];
+                    unmask(payload, header.mask, 0);
+                    let event = self.on_control(header.opcode, payload, now)?;
+                    return Ok(Received { consumed: start + len, event: Some(event) });
+                }
+                if whole && header.fin && header.opcode != OpCode::Continuation {
+                    // A message in one frame, all of it in the input: hand it out whole.
+                    let payload = &mut input[start..start + len];
+                    unmask(payload, header.mask, 0);
+                    let event = match self.message_kind(header.opcode) {
+                        MessageKind::Binary => Event::Binary(payload),
+                        MessageKind::Text => Event::Text(
+                            utf8::validate_whole(payload).map_err(|_| ProtocolError::InvalidUtf8)?,
+                        ),
+                    };
+                    return Ok(Received { consumed: start + len, event: Some(event) });
+                }
+                self.begin_data_frame(&header);
+                consumed = start;
+            }
+
+            // The payload of an open data frame, as much as the input holds.
+            let available = (input.len() - consumed) as u64;
+            let take = self.frame.remaining.min(available) as usize;
+            let frame_done = take as u64 == self.frame.remaining;
+            if !frame_done && take == 0 {
+                return Ok(Received { consumed, event: None });
+            }
+            let last = frame_done && self.frame.fin;
+            if take == 0 && !last {
+                // An empty non-final frame (legal, §5.4): nothing to hand out.
+                self.frame.in_frame = false;
+                continue;
+            }
+            let chunk = &mut input[consumed..consumed + take];
+            self.read_payload(chunk)?;
+            consumed += take;
+            let kind = self.frame.message.unwrap_or(MessageKind::Binary);
+            let first = !self.frame.delivered;
+            self.frame.delivered = true;
+            if frame_done {
+                self.frame.in_frame = false;
+            }
+            if last {
+                if kind == MessageKind::Text {
+                    // §8.1: a message may not end inside a character.
+                    self.frame.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
+                }
+                self.frame.message = None;
+            }
+            let chunk = Chunk { kind, data: chunk, first, last };
+            return Ok(Received { consumed, event: Some(Event::Chunk(chunk)) });
+        }
+    }
+
+    /// Every rule a header must meet before any of its payload is accepted.
+    fn check_header(&self, header: &FrameHeader) -> Result<(), ProtocolError> {
+        // §5.2: no extension is negotiated, so every RSV bit must be clear.
+        if header.rsv != 0 {
+            return Err(ProtocolError::ReservedBitsSet);
+        }
+        // §5.1: client-to-server frames are masked, server-to-client frames are not.
+        match (self.role, header.mask) {
+            (Role::Server, None) => return Err(ProtocolError::UnmaskedClientFrame),
+            (Role::Client, Some(_)) => return Err(ProtocolError::MaskedServerFrame),
+            _ => {}
+        }
+        if header.opcode.is_control() {
+            // FIN and the 125-byte limit were checked by the decoder (§5.5).
+            return Ok(());
+        }
+        // §5.4: continuation only inside a message; a new message only outside one.
+        match (header.opcode, self.frame.message) {
+            (OpCode::Continuation, None) => return Err(ProtocolError::UnexpectedContinuation),
+            (OpCode::Text | OpCode::Binary, Some(_)) => {
+                return Err(ProtocolError::MessageInterrupted);
+            }
+            _ => {}
+        }
+        if header.payload_len > self.max_frame_len {
+            return Err(ProtocolError::FrameTooLarge);
+        }
+        let open_len = if header.opcode == OpCode::Continuation { self.frame.message_len } else { 0 };
+        if open_len.saturating_add(header.payload_len) > self.max_message_len {
+            return Err(ProtocolError::MessageTooLarge);
+        }
+        Ok(())
+    }
+
+    /// The kind of the message a checked data frame belongs to.
+    fn message_kind(&self, opcode: OpCode) -> MessageKind {
+        match opcode {
+            OpCode::Text => MessageKind::Text,
+            OpCode::Binary => MessageKind::Binary,
+            _ => self.frame.message.unwrap_or(MessageKind::Binary),
+        }
+    }
+
+    /// Record a checked data frame header whose payload is read piece by piece.
+    fn begin_data_frame(&mut self, header: &FrameHeader) {
+        let kind = self.message_kind(header.opcode);
+        let frame = &mut self.frame;
+        if header.opcode != OpCode::Continuation {
+            frame.message = Some(kind);
+            frame.message_len = 0;
+            frame.delivered = false;
+            frame.utf8.reset();
+        }
+        frame.message_len += header.payload_len;
+        frame.in_frame = true;
+        frame.fin = header.fin;
+        frame.mask = header.mask;
+        frame.remaining = header.payload_len;
+        frame.read = 0;
+    }
+
+    /// Unmask a piece of the open frame in place and, for text, validate it (§8.1: fail
+    /// as soon as an invalid sequence is seen, even mid-frame).
+    fn read_payload(&mut self, chunk: &mut [u8]) -> Result<(), ProtocolError> {
+        let frame = &mut self.frame;
+        if frame.message == Some(MessageKind::Text) {
+            for block in chunk.chunks_mut(TEXT_BLOCK) {
+                unmask(block, frame.mask, frame.read);
+                frame.read += block.len() as u64;
+                frame.utf8.feed(block).map_err(|_| ProtocolError::InvalidUtf8)?;
+            }
+        } else {
+            unmask(chunk, frame.mask, frame.read);
+            frame.read += chunk.len() as u64;
+        }
+        frame.remaining -= chunk.len() as u64;
+        Ok(())
+    }
+
+    /// A whole, unmasked control frame (§5.5).
+    fn on_control<'b>(
+        &mut self,
+        opcode: OpCode,
+        payload: &'b [u8],
+        now: Instant,
+    ) -> Result<Event<'b>, ProtocolError> {
+        match opcode {
+            OpCode::Close => {
+                let frame = CloseFrame::parse(payload)?;
+                self.on_close_received(frame.code, now);
+                Ok(Event::Close(frame))
+            }
+            OpCode::Ping => {
+                // §5.5.2: answer with a Pong carrying the same payload, unless our Close
+                // is already sent (§5.5.1: nothing after it).
+                if self.auto_pong && self.state == State::Open {
+                    self.pong_owed = Some(OwedPong::of(payload));
+                }
+                Ok(Event::Ping(payload))
+            }
+            // Pong, the only control opcode left (§5.5.3).
+            _ => {
+                if self.awaiting_pong && payload == self.ping_counter.to_be_bytes() {
+                    self.awaiting_pong = false;
+                    self.deadline = None;
+                    self.arm_keep_alive(now);
+                }
+                Ok(Event::Pong(payload))
+            }
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! The send path: commands encode frames into the caller's buffer, and the control frames
+//! the protocol owes (Pong, Close) come out of `poll_transmit`.
+
+use super::{Connection, OwedPong, Role, State, after};
+use crate::close::{CloseCode, MAX_REASON_LEN};
+use crate::error::{Error, UsageError};
+use crate::event::MessageKind;
+use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, OpCode, apply_mask};
+use crate::time::Instant;
+
+/// What a header-only encode wrote: the header length, and the masking key the caller
+/// must apply to the payload (client role) before sending it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use = "send the payload after the header, masked with `mask` if there is one"]
+pub struct HeaderWritten {
+    /// Bytes of header written at the start of the output buffer.
+    pub len: usize,
+    /// The masking key (client role): mask the payload with
+    /// [`frame::apply_mask`](crate::frame::apply_mask) at offset 0 before sending it.
+    pub mask: Option<[u8; 4]>,
+}
+
+impl MessageKind {
+    fn opcode(self) -> OpCode {
+        match self {
+            MessageKind::Text => OpCode::Text,
+            MessageKind::Binary => OpCode::Binary,
+        }
+    }
+}
+
+/// Write a whole frame (header, then the payload, masked if `mask` is given) at the start
+/// of `out`, or nothing if it does not fit.
+pub(crate) fn write_frame(
+    out: &mut [u8],
+    fin: bool,
+    opcode: OpCode,
+    mask: Option<[u8; 4]>,
+    payload: &[u8],
+) -> Result<usize, Error> {
+    let header = FrameHeader { fin, rsv: 0, opcode, mask, payload_len: payload.len() as u64 };
+    let header_len = header.encoded_len();
+    let needed = header_len.saturating_add(payload.len());
+    if out.len() < needed {
+        return Err(Error::BufferTooSmall { needed });
+    }
+    header.encode(out).map_err(|needed| Error::BufferTooSmall { needed })?;
+    let body = &mut out[header_len..needed];
+    body.copy_from_slice(payload);
+    if let Some(key) = mask {
+        apply_mask(body, key, 0);
+    }
+    Ok(needed)
+}
+
+/// The payload of a control frame we owe, in order of sending.
+#[derive(Clone, Copy)]
+struct OwedFrame {
+    opcode: OpCode,
+    len: usize,
+    payload: [u8; MAX_CONTROL_PAYLOAD],
+}
+
+impl OwedFrame {
+    fn payload(&self) -> &[u8] {
+        &self.payload[..self.len]
+    }
+}
+
+impl OwedPong {
+    pub(super) fn of(payload: &[u8]) -> Self {
+        let mut pong = OwedPong { len: payload.len() as u8, payload: [0; MAX_CONTROL_PAYLOAD] };
+        pong.payload[..payload.len()].copy_from_slice(payload);
+        pong
+    }
+}
+
+fn close_payload(code: CloseCode, reason: &str) -> ([u8; MAX_CONTROL_PAYLOAD], usize) {
+    let mut payload = [0; MAX_CONTROL_PAYLOAD];
+    payload[..2].copy_from_slice(&code.0.to_be_bytes());
+    payload[2..2 + reason.len()].copy_from_slice(reason.as_bytes());
+    (payload, 2 + reason.len())
+}
+
+impl Connection {
+    fn require_open(&self) -> Result<(), Error> {
+        match self.state {
+            State::Open => Ok(()),
+            _ => Err(UsageError::NotOpen.into()),
+        }
+    }
+
+    /// Send a whole message as one frame (§5.6).
+    pub(crate) fn send_message(
+        &mut self,
+        kind: MessageKind,
+        payload: &[u8],
+        mask: Option<[u8; 4]>,
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        self.require_open()?;
+        if self.sending.is_some() {
+            return Err(UsageError::MessageInProgress.into());
+        }
+        write_frame(out, true, kind.opcode(), mask, payload)
+    }
+
+    /// Send one fragment of a message (§5.4): the first opens it with the message's opcode,
+    /// the following ones are Continuation frames, `last` sets FIN.
+    pub(crate) fn send_fragment(
+        &mut self,
+        kind: MessageKind,
+        data: &[u8],
+        last: bool,
+        mask: Option<[u8; 4]>,
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        self.require_open()?;
+        let opcode = match self.sending {
+            None => kind.opcode(),
+            Some(open) if open == kind => OpCode::Continuation,
+            Some(_) => return Err(UsageError::FragmentKindMismatch.into()),
+        };
+        // We never send invalid UTF-8 either: check on a copy, commit on success.
+        let mut utf8 = if opcode == OpCode::Continuation {
+            self.send_utf8
+        } else {
+            crate::utf8::Utf8Validator::new()
+        };
+        if kind == MessageKind::Text {
+            utf8.feed(data).map_err(|_| UsageError::InvalidUtf8)?;
+            if last {
+                utf8.finish().map_err(|_| UsageError::InvalidUtf8)?;
+            }
+        }
+        let written = write_frame(out, last, opcode, mask, data)?;
+        self.send_utf8 = utf8;
+        self.sending = if last { None } else { Some(kind) };
+        Ok(written)
+    }
+
+    /// Write only the header of a data frame whose payload the caller sends itself (for
+    /// example with a vectored write, without copying). Text payloads sent this way are
+    /// not checked for UTF-8: the caller vouches for them.
+    pub(crate) fn send_header(
+        &mut self,
+        kind: MessageKind,
+        payload_len: u64,
+        last: bool,
+        mask: Option<[u8; 4]>,
+        out: &mut [u8],
+    ) -> Result<HeaderWritten, Error> {
+        self.require_open()?;
+        let opcode = match self.sending {
+            None => kind.opcode(),
+            Some(open) if open == kind => OpCode::Continuation,
+            Some(_) => return Err(UsageError::FragmentKindMismatch.into()),
+        };
+        let header = FrameHeader { fin: last, rsv: 0, opcode, mask, payload_len };
+        let len = header.encode(out).map_err(|needed| Error::BufferTooSmall { needed })?;
+        self.sending = if last { None } else { Some(kind) };
+        self.send_utf8.reset();
+        Ok(HeaderWritten { len, mask })
+    }
+
+    /// Send a Ping (§5.5.2) or an unsolicited Pong (§5.5.3).
+    pub(crate) fn send_control(
+        &mut self,
+        opcode: OpCode,
+        payload: &[u8],
+        mask: Option<[u8; 4]>,
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        self.require_open()?;
+        if payload.len() > MAX_CONTROL_PAYLOAD {
+            return Err(UsageError::ControlPayloadTooLong.into());
+        }
+        let written = write_frame(out, true, opcode, mask, payload)?;
+        if opcode == OpCode::Pong {
+            // A Pong sent by the application answers any Ping that was waiting.
+            self.pong_owed = None;
+        }
+        Ok(written)
+    }
+
+    /// Start the closing handshake (§7.1.2), or answer the peer's Close with our own code.
+    /// Any Pong still owed is written first, in the same buffer.
+    pub(crate) fn close(
+        &mut self,
+        code: CloseCode,
+        reason: &str,
+        now: Instant,
+        mut next_mask: impl FnMut() -> Option<[u8; 4]>,
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        if !matches!(self.state, State::Open | State::RemoteClosing) {
+            return Err(UsageError::NotOpen.into());
+        }
+        if !code.is_allowed_on_wire() {
+            return Err(UsageError::InvalidCloseCode.into());
+        }
+        if reason.len() > MAX_REASON_LEN {
+            return Err(UsageError::ControlPayloadTooLong.into());
+        }
+        let (payload, len) = close_payload(code, reason);
+        let close = OwedFrame { opcode: OpCode::Close, len, payload };
+        let pong = self.owed_pong_frame();
+        let mask_len = if self.role == Role::Client { 4 } else { 0 };
+        let frame_len = |frame: &OwedFrame| 2 + mask_len + frame.len;
+        let needed = frame_len(&close) + pong.as_ref().map_or(0, frame_len);
+        if out.len() < needed {
+            return Err(Error::BufferTooSmall { needed });
+        }
+        let mut written = 0;
+        for frame in pong.iter().chain([&close]) {
+            written += write_frame(&mut out[written..], true, frame.opcode, next_mask(), frame.payload())?;
+        }
+        self.pong_owed = None;
+        self.ping_owed = false;
+        self.close_owed = None;
+        if self.state == State::Open {
+            self.state = State::LocalClosing;
+            self.deadline = Some(after(now, self.timeouts.close_ms));
+        } else {
+            self.finish_closing_handshake();
+        }
+        Ok(written)
+    }
+
+    fn owed_pong_frame(&self) -> Option<OwedFrame> {
+        self.pong_owed.map(|pong| OwedFrame {
+            opcode: OpCode::Pong,
+            len: usize::from(pong.len),
+            payload: pong.payload,
+        })
+    }
+
+    /// The next control frame we owe: the Pong, then our keep-alive Ping, then the Close.
+    fn next_owed_frame(&self) -> Option<OwedFrame> {
+        if let Some(pong) = self.owed_pong_frame() {
+            return Some(pong);
+        }
+        let mut payload = [0; MAX_CONTROL_PAYLOAD];
+        if self.ping_owed {
+            payload[..4].copy_from_slice(&self.ping_counter.to_be_bytes());
+            return Some(OwedFrame { opcode: OpCode::Ping, len: 4, payload });
+        }
+        let code = self.close_owed?;
+        let (payload, len) = close_payload(code, "");
+        Some(OwedFrame { opcode: OpCode::Close, len, payload })
+    }
+
+    /// Record that an owed frame went out.
+    fn owed_frame_sent(&mut self, opcode: OpCode) {
+        match opcode {
+            OpCode::Pong => self.pong_owed = None,
+            OpCode::Ping => {
+                self.ping_owed = false;
+                self.awaiting_pong = true;
+            }
+            _ => {
+                self.close_owed = None;
+                match self.state {
+                    State::RemoteClosing => self.finish_closing_handshake(),
+                    // §7.1.7: after failing, the transport is closed right away.
+                    _ => {
+                        self.state = State::Closed;
+                        self.close_transport = true;
+                        self.deadline = None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Write the control frames the protocol owes, as many as fit.
+    pub(crate) fn poll_transmit(
+        &mut self,
+        out: &mut [u8],
+        mut next_mask: impl FnMut() -> Option<[u8; 4]>,
+    ) -> Result<usize, Error> {
+        let mut written = 0;
+        while let Some(frame) = self.next_owed_frame() {
+            match write_frame(&mut out[written..], true, frame.opcode, next_mask(), frame.payload()) {
+                Ok(n) => {
+                    written += n;
+                    self.owed_frame_sent(frame.opcode);
+                }
+                Err(too_small) if written == 0 => return Err(too_small),
+                Err(_) => break,
+            }
+        }
+        Ok(written)
+    }
+}

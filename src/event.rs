@@ -1,0 +1,74 @@
+//! What [`receive`](crate::Server::receive) hands back: one vocabulary for both roles.
+
+use crate::close::CloseFrame;
+use crate::handshake::{Request, Response};
+
+/// The type of a data message (RFC 6455 §5.6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MessageKind {
+    /// A text message: UTF-8, validated as it arrives.
+    Text,
+    /// A binary message.
+    Binary,
+}
+
+/// The result of one `receive` call.
+///
+/// Advance your input by `consumed` bytes. If `event` is `Some`, handle it and call
+/// `receive` again with the rest of the input (it may hold more events). If `event` is
+/// `None`, everything that could be used was consumed: keep the unconsumed tail (a partial
+/// frame header, a partial control frame, or a partial HTTP head), read more bytes after
+/// it, and call again.
+#[must_use = "advance the input by `consumed` and handle `event`"]
+#[derive(Debug)]
+pub struct Received<'b> {
+    /// How many bytes at the start of the input were used.
+    pub consumed: usize,
+    /// At most one event; borrows from the input buffer (payload is unmasked in place).
+    pub event: Option<Event<'b>>,
+}
+
+/// Something that happened on the connection. Payloads borrow the caller's input buffer.
+#[derive(Debug)]
+pub enum Event<'b> {
+    /// Server: a complete request head. Decide before anything is written: call
+    /// [`Server::accept`](crate::Server::accept) (only if
+    /// [`Request::is_upgrade`]) or [`Server::respond`](crate::Server::respond).
+    Request(Request<'b>),
+    /// Client: the server accepted the upgrade (status 101, every rule of RFC 6455 §4.1
+    /// checked). The connection is open.
+    Connected(Response<'b>),
+    /// Client: the server answered with a status other than 101 (a redirect, 401, 503 ...).
+    /// The connection is over; close the transport.
+    Rejected(Response<'b>),
+    /// A whole text message that arrived in one piece.
+    Text(&'b str),
+    /// A whole binary message that arrived in one piece.
+    Binary(&'b [u8]),
+    /// A piece of a message that did not arrive whole (fragmented, or larger than the
+    /// input). The pieces of one message arrive in order; for text, their concatenation is
+    /// valid UTF-8 once the `last` piece arrived (each piece is checked as it arrives, but
+    /// may end inside a character).
+    Chunk(Chunk<'b>),
+    /// A Ping with its payload. With [`Config::auto_pong`](crate::Config::auto_pong) the
+    /// Pong is already queued for `poll_transmit`.
+    Ping(&'b [u8]),
+    /// A Pong with its payload (solicited or not).
+    Pong(&'b [u8]),
+    /// The peer's Close. If we had not sent ours, the answering Close is queued for
+    /// `poll_transmit`. No further events follow.
+    Close(CloseFrame<'b>),
+}
+
+/// A piece of a message delivered as it arrives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Chunk<'b> {
+    /// Text or binary.
+    pub kind: MessageKind,
+    /// The bytes, unmasked. May be empty.
+    pub data: &'b [u8],
+    /// The first piece of its message.
+    pub first: bool,
+    /// The last piece: the message is complete.
+    pub last: bool,
+}

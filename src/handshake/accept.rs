@@ -1,0 +1,84 @@
+//! `Sec-WebSocket-Key` and `Sec-WebSocket-Accept` values (RFC 6455 §4.1, §4.2.2).
+
+use base64ct::{Base64, Encoding};
+
+/// The GUID appended to the key before hashing (RFC 6455 §1.3, §4.2.2 step 5.4).
+pub const GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/// The `Sec-WebSocket-Accept` value for a `Sec-WebSocket-Key`: base64(SHA-1(key ++ GUID)),
+/// as ASCII (RFC 6455 §4.2.2 step 5.4).
+///
+/// `key` is the header value as received (surrounding whitespace trimmed), not its decoded
+/// bytes. For the key `dGhlIHNhbXBsZSBub25jZQ==` of §1.3 this is
+/// `s3pPLMBiTxaQ9kYGzzhZRbK+xOo=`.
+pub fn accept_value(key: &[u8]) -> [u8; 28] {
+    let mut sha1 = sha1_smol::Sha1::new();
+    sha1.update(key);
+    sha1.update(GUID);
+    let digest = sha1.digest().bytes();
+    let mut out = [0u8; 28];
+    // 20 bytes always encode to exactly 28 base64 characters (with one '=' of padding).
+    let encoded = Base64::encode(&digest, &mut out).map(str::len);
+    debug_assert_eq!(encoded, Ok(28));
+    out
+}
+
+/// The `Sec-WebSocket-Key` for a nonce: base64 of 16 random bytes (RFC 6455 §4.1, client
+/// requirement 7). The nonce must be freshly and randomly chosen for every connection.
+pub fn encode_key(nonce: &[u8; 16]) -> [u8; 24] {
+    let mut out = [0u8; 24];
+    // 16 bytes always encode to exactly 24 base64 characters (with two '=' of padding).
+    let encoded = Base64::encode(nonce, &mut out).map(str::len);
+    debug_assert_eq!(encoded, Ok(24));
+    out
+}
+
+/// Whether a received `Sec-WebSocket-Key` value is the base64 encoding of exactly 16 bytes
+/// (RFC 6455 §4.2.1 item 5).
+pub(crate) fn is_valid_key(key: &[u8]) -> bool {
+    // One spare byte so that a key decoding to 17 or 18 bytes is told apart from 16.
+    let mut decoded = [0u8; 18];
+    matches!(Base64::decode(key, &mut decoded), Ok(bytes) if bytes.len() == 16)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_value_matches_rfc_6455_section_1_3() {
+        assert_eq!(
+            &accept_value(b"dGhlIHNhbXBsZSBub25jZQ=="),
+            b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+    }
+
+    #[test]
+    fn encode_key_of_rfc_sample_nonce() {
+        // §4.1: the nonce "the sample nonce" encodes to the §1.3 key.
+        assert_eq!(
+            &encode_key(b"the sample nonce"),
+            b"dGhlIHNhbXBsZSBub25jZQ=="
+        );
+    }
+
+    #[test]
+    fn encoded_keys_are_valid_keys() {
+        for fill in [0u8, 0x5a, 0xff] {
+            assert!(is_valid_key(&encode_key(&[fill; 16])));
+        }
+    }
+
+    #[test]
+    fn keys_decoding_to_15_or_17_bytes_are_invalid() {
+        let mut buf = [0u8; 32];
+        let k15 = Base64::encode(&[7u8; 15], &mut buf).unwrap();
+        assert!(!is_valid_key(k15.as_bytes()));
+        let k17 = Base64::encode(&[7u8; 17], &mut buf).unwrap();
+        assert!(!is_valid_key(k17.as_bytes()));
+        let k18 = Base64::encode(&[7u8; 18], &mut buf).unwrap();
+        assert!(!is_valid_key(k18.as_bytes()));
+        assert!(!is_valid_key(b""));
+        assert!(!is_valid_key(b"not base64 at all!!!!!!!"));
+    }
+}

@@ -1,0 +1,327 @@
+//! The opening handshake (RFC 6455 §4): parsing and checking HTTP/1.1 heads, and writing
+//! them, without allocating.
+//!
+//! Heads are found with [`find_head_end`], parsed with [`parse_request`] (server) or
+//! [`parse_response`] (client) on top of `httparse`, checked with [`check_upgrade`] or
+//! [`check_response`], and written into caller-provided buffers with [`write_accept`],
+//! [`write_response`] and [`ClientRequest::write`]. Every writer computes the length first and
+//! writes nothing at all when the buffer is too short.
+
+mod accept;
+mod headers;
+mod request;
+mod response;
+mod url;
+
+pub use accept::{GUID, accept_value, encode_key};
+pub use headers::{Header, Headers, ListItems, list_contains};
+pub use request::{
+    Request, check_upgrade, parse_request, rejection_for, write_accept, write_response,
+};
+pub use response::{ClientRequest, Response, check_response, parse_response};
+pub use url::WsUrl;
+
+use crate::error::HandshakeError;
+
+/// Limits on an HTTP head.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// The longest head accepted, in bytes, including the blank line that ends it.
+    pub max_head_len: usize,
+    /// The most header lines accepted; capped at [`HEADER_CAPACITY`].
+    pub max_headers: usize,
+}
+
+impl Default for Limits {
+    /// 8192 bytes and 64 header lines.
+    fn default() -> Self {
+        Limits {
+            max_head_len: 8192,
+            max_headers: HEADER_CAPACITY,
+        }
+    }
+}
+
+impl Limits {
+    /// How many header slots to give `httparse`: `max_headers`, capped at [`HEADER_CAPACITY`].
+    pub(crate) fn header_slots(&self) -> usize {
+        self.max_headers.min(HEADER_CAPACITY)
+    }
+}
+
+/// Most header lines ever parsed (httparse needs a fixed array on the stack);
+/// [`Limits::max_headers`] is capped at this.
+pub const HEADER_CAPACITY: usize = 64;
+
+/// Incremental search for the end of an HTTP head in `buf`.
+///
+/// The head ends at the first empty line: `"\r\n\r\n"`, or, as `httparse` also accepts, a bare
+/// LF in place of either CRLF (`"\n\n"`, `"\r\n\n"`, `"\n\r\n"`).
+///
+/// Bytes before `*scanned` were already searched by an earlier call on a prefix of the same
+/// buffer, so the total work stays linear when a head arrives one byte at a time. Start with
+/// `*scanned == 0`.
+///
+/// Returns `Ok(Some(head_len))`, the length of the head including the blank line, when the end
+/// lies within the first `limits.max_head_len` bytes; `Ok(None)` when the head is not complete
+/// yet, in which case `*scanned` has been advanced and must be passed back on the next call; or
+/// `Err(HeadTooLarge)` as soon as `buf` holds `max_head_len` bytes with no end among them (it
+/// never waits for more input). Bytes after the head (for example the first frames, pipelined
+/// behind a 101 response) are never looked at.
+pub fn find_head_end(
+    buf: &[u8],
+    scanned: &mut usize,
+    limits: &Limits,
+) -> Result<Option<usize>, HandshakeError> {
+    let window = &buf[..buf.len().min(limits.max_head_len)];
+    let mut i = (*scanned).min(window.len());
+    loop {
+        let Some(offset) = window[i..].iter().position(|&b| b == b'\n') else {
+            i = window.len();
+            break;
+        };
+        let lf = i + offset;
+        match (window.get(lf + 1), window.get(lf + 2)) {
+            (Some(b'\n'), _) => return Ok(Some(lf + 2)),
+            (Some(b'\r'), Some(b'\n')) => return Ok(Some(lf + 3)),
+            // A trailing LF (or LF CR) may still begin the blank line: search it again.
+            (None, _) | (Some(b'\r'), None) => {
+                i = lf;
+                break;
+            }
+            _ => i = lf + 1,
+        }
+    }
+    if window.len() >= limits.max_head_len {
+        return Err(HandshakeError::HeadTooLarge);
+    }
+    *scanned = i;
+    Ok(None)
+}
+
+/// Where bytes go: counted only (first pass) or counted and copied (second pass). The
+/// writers run their emitting code twice so they never leave partial output behind.
+pub(crate) struct Sink<'o> {
+    out: Option<&'o mut [u8]>,
+    len: usize,
+}
+
+impl<'o> Sink<'o> {
+    /// A sink that only counts.
+    pub(crate) fn counting() -> Self {
+        Sink { out: None, len: 0 }
+    }
+
+    /// A sink that copies into `out`, which must be long enough (checked by a counting pass).
+    pub(crate) fn writing(out: &'o mut [u8]) -> Self {
+        Sink {
+            out: Some(out),
+            len: 0,
+        }
+    }
+
+    /// Append `bytes`.
+    pub(crate) fn put(&mut self, bytes: &[u8]) {
+        if let Some(out) = self.out.as_deref_mut() {
+            out[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        }
+        self.len += bytes.len();
+    }
+
+    /// Append `n` in decimal.
+    pub(crate) fn put_decimal(&mut self, mut n: usize) {
+        let mut digits = [0u8; 20];
+        let mut start = digits.len();
+        loop {
+            start -= 1;
+            digits[start] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.put(&digits[start..]);
+    }
+
+    /// Append one header line: `name: value\r\n`.
+    pub(crate) fn put_header(&mut self, name: &[u8], value: &[u8]) {
+        self.put(name);
+        self.put(b": ");
+        self.put(value);
+        self.put(b"\r\n");
+    }
+
+    /// Bytes counted or written so far.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+}
+
+/// Run `emit` once to count, then, if `out` is long enough, once more to write. Returns the
+/// length written, or `BufferTooSmall` with `out` untouched.
+pub(crate) fn write_twice(
+    out: &mut [u8],
+    emit: impl Fn(&mut Sink<'_>),
+) -> Result<usize, crate::error::Error> {
+    let mut counter = Sink::counting();
+    emit(&mut counter);
+    let needed = counter.len();
+    if needed > out.len() {
+        return Err(crate::error::Error::BufferTooSmall { needed });
+    }
+    let mut writer = Sink::writing(&mut out[..needed]);
+    emit(&mut writer);
+    debug_assert_eq!(writer.len(), needed);
+    Ok(needed)
+}
+
+/// Whether `b` is an RFC 7230 `tchar` (the characters of a token, §3.2.6).
+pub(crate) fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Whether `s` is a non-empty RFC 7230 token (header names, subprotocols: §4.1, §11.3.4).
+pub(crate) fn is_token(s: &[u8]) -> bool {
+    !s.is_empty() && s.iter().all(|&b| is_tchar(b))
+}
+
+/// Whether `value` may be sent as a header field value: no control characters except
+/// horizontal tab. This rules out CR, LF and NUL (header injection) and everything a strict
+/// peer such as `httparse` would refuse.
+pub(crate) fn is_safe_value(value: &[u8]) -> bool {
+    value
+        .iter()
+        .all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: &[u8] = b"GET /chat HTTP/1.1\r\nHost: server.example.com\r\n\r\n";
+
+    #[test]
+    fn find_head_end_in_one_go() {
+        let mut buf = std::vec::Vec::from(HEAD);
+        buf.extend_from_slice(b"\x81\x00trailing frame");
+        let mut scanned = 0;
+        let found = find_head_end(&buf, &mut scanned, &Limits::default());
+        assert_eq!(found, Ok(Some(HEAD.len())));
+    }
+
+    #[test]
+    fn find_head_end_byte_at_a_time_is_linear() {
+        let limits = Limits::default();
+        let mut scanned = 0;
+        for len in 1..HEAD.len() {
+            let before = scanned;
+            assert_eq!(find_head_end(&HEAD[..len], &mut scanned, &limits), Ok(None));
+            // Each call leaves at most the last two bytes (LF, or LF CR) unsettled.
+            assert!(scanned >= before, "scanned went backwards");
+            assert!(scanned + 2 >= len, "scanned {scanned} lags behind {len}");
+            assert!(scanned <= len);
+        }
+        assert_eq!(
+            find_head_end(HEAD, &mut scanned, &limits),
+            Ok(Some(HEAD.len()))
+        );
+    }
+
+    #[test]
+    fn find_head_end_accepts_bare_lf() {
+        for head in [
+            &b"GET / HTTP/1.1\nHost: a\n\n"[..],
+            b"GET / HTTP/1.1\r\nHost: a\r\n\n",
+            b"GET / HTTP/1.1\nHost: a\n\r\n",
+        ] {
+            let mut scanned = 0;
+            assert_eq!(
+                find_head_end(head, &mut scanned, &Limits::default()),
+                Ok(Some(head.len()))
+            );
+            // And byte at a time.
+            let mut scanned = 0;
+            for len in 1..head.len() {
+                assert_eq!(
+                    find_head_end(&head[..len], &mut scanned, &Limits::default()),
+                    Ok(None)
+                );
+            }
+            assert_eq!(
+                find_head_end(head, &mut scanned, &Limits::default()),
+                Ok(Some(head.len()))
+            );
+        }
+    }
+
+    #[test]
+    fn find_head_end_errors_head_too_large_at_max_head_len() {
+        let limits = Limits {
+            max_head_len: 16,
+            max_headers: 8,
+        };
+        let junk = [b'a'; 32];
+        let mut scanned = 0;
+        assert_eq!(find_head_end(&junk[..15], &mut scanned, &limits), Ok(None));
+        assert_eq!(
+            find_head_end(&junk[..16], &mut scanned, &limits),
+            Err(HandshakeError::HeadTooLarge)
+        );
+        let mut scanned = 0;
+        assert_eq!(
+            find_head_end(&junk, &mut scanned, &limits),
+            Err(HandshakeError::HeadTooLarge)
+        );
+    }
+
+    #[test]
+    fn find_head_end_allows_head_of_exactly_max_head_len() {
+        let limits = Limits {
+            max_head_len: HEAD.len(),
+            max_headers: 8,
+        };
+        let mut scanned = 0;
+        assert_eq!(
+            find_head_end(HEAD, &mut scanned, &limits),
+            Ok(Some(HEAD.len()))
+        );
+        let limits = Limits {
+            max_head_len: HEAD.len() - 1,
+            max_headers: 8,
+        };
+        let mut scanned = 0;
+        assert_eq!(
+            find_head_end(HEAD, &mut scanned, &limits),
+            Err(HandshakeError::HeadTooLarge)
+        );
+    }
+
+    #[test]
+    fn sink_writes_decimals() {
+        let mut buf = [0u8; 32];
+        let len = write_twice(&mut buf, |s| {
+            s.put_decimal(0);
+            s.put(b" ");
+            s.put_decimal(65535);
+            s.put(b" ");
+            s.put_decimal(usize::MAX);
+        })
+        .unwrap();
+        let expected = std::format!("0 65535 {}", usize::MAX);
+        assert_eq!(&buf[..len], expected.as_bytes());
+    }
+
+    #[test]
+    fn token_and_value_rules() {
+        assert!(is_token(b"Sec-WebSocket-Protocol"));
+        assert!(!is_token(b""));
+        assert!(!is_token(b"a b"));
+        assert!(!is_token(b"a:b"));
+        assert!(!is_token(b"a\r\nb"));
+        assert!(is_safe_value(b"text/html; q=0.9\tx"));
+        assert!(!is_safe_value(b"a\rb"));
+        assert!(!is_safe_value(b"a\nb"));
+        assert!(!is_safe_value(b"a\0b"));
+        assert!(!is_safe_value(b"a\x7fb"));
+    }
+}

@@ -1,0 +1,704 @@
+//! The client side of the opening handshake (RFC 6455 §4.1): writing the request, and
+//! parsing and checking the server's response.
+
+use super::headers::{Headers, extension_name, list_contains};
+use super::url::WsUrl;
+use super::{HEADER_CAPACITY, Limits, Sink, is_safe_value, is_token, write_twice};
+use crate::error::{Error, HandshakeError, UsageError};
+
+/// What the client sends (RFC 6455 §4.1): all borrowed.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientRequest<'a> {
+    /// The server's host: a name, an IPv4 address, or an IPv6 address without brackets.
+    pub host: &'a str,
+    /// The server's port.
+    pub port: u16,
+    /// Whether the connection runs over TLS (`wss`); decides the default port.
+    pub secure: bool,
+    /// The resource name: path and query (§3), e.g. `"/chat?room=1"`.
+    pub target: &'a str,
+    /// The `Origin` header, which browsers send (§4.1 client requirement 8, §10.2).
+    pub origin: Option<&'a str>,
+    /// Subprotocols to offer, in order of preference (§4.1 client requirement 10).
+    pub subprotocols: &'a [&'a str],
+    /// Extensions to offer, each one raw element such as
+    /// `"permessage-deflate; client_max_window_bits"` (§4.1 client requirement 11, §9.1).
+    pub extensions: &'a [&'a str],
+    /// Extra headers, for example `Authorization` or `Cookie` (§4.1 client requirement 12).
+    /// They must not repeat the headers this request writes itself.
+    pub headers: &'a [(&'a str, &'a str)],
+}
+
+impl<'a> ClientRequest<'a> {
+    /// A request for the URL `url` (see [`WsUrl::parse`]); the other fields are empty or
+    /// `None`.
+    pub fn from_url(url: &'a str) -> Result<Self, UsageError> {
+        let url = WsUrl::parse(url)?;
+        Ok(ClientRequest {
+            host: url.host,
+            port: url.port,
+            secure: url.secure,
+            target: url.target,
+            origin: None,
+            subprotocols: &[],
+            extensions: &[],
+            headers: &[],
+        })
+    }
+
+    /// This request with an `Origin` header.
+    pub fn with_origin(self, origin: &'a str) -> Self {
+        ClientRequest {
+            origin: Some(origin),
+            ..self
+        }
+    }
+
+    /// This request offering `subprotocols`, in order of preference.
+    pub fn with_subprotocols(self, subprotocols: &'a [&'a str]) -> Self {
+        ClientRequest {
+            subprotocols,
+            ..self
+        }
+    }
+
+    /// This request offering `extensions`.
+    pub fn with_extensions(self, extensions: &'a [&'a str]) -> Self {
+        ClientRequest { extensions, ..self }
+    }
+
+    /// This request with extra `headers`.
+    pub fn with_headers(self, headers: &'a [(&'a str, &'a str)]) -> Self {
+        ClientRequest { headers, ..self }
+    }
+
+    /// Check every caller-given string, so that nothing can inject a header or break the
+    /// request line:
+    /// - `host` is non-empty and has no space, control character, `/`, `?`, `#`, `@`, `[` or
+    ///   `]` (§3), else `InvalidUrl`;
+    /// - `target` starts with `/` or `?` and has only visible ASCII (no space, no control
+    ///   character), and no `#` (§3), else `InvalidUrl`;
+    /// - `port` is not 0, else `InvalidUrl`;
+    /// - extra header names are RFC 7230 tokens, subprotocols are tokens (§4.1 client
+    ///   requirement 10), and `origin`, extension offers and header values have no control
+    ///   character but HTAB (so no CR, LF or NUL), and extension offers are not empty, else
+    ///   `InvalidHeader`.
+    pub fn validate(&self) -> Result<(), UsageError> {
+        let host_ok = !self.host.is_empty()
+            && self
+                .host
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && !b"/?#@[]".contains(&b));
+        let target_ok = (self.target.starts_with('/') || self.target.starts_with('?'))
+            && self
+                .target
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && b != b'#');
+        if !host_ok || !target_ok || self.port == 0 {
+            return Err(UsageError::InvalidUrl);
+        }
+        let origin_ok = self.origin.is_none_or(|o| is_safe_value(o.as_bytes()));
+        let protocols_ok = self.subprotocols.iter().all(|p| is_token(p.as_bytes()));
+        let extensions_ok = self
+            .extensions
+            .iter()
+            .all(|e| !e.trim().is_empty() && is_safe_value(e.as_bytes()));
+        let headers_ok = self
+            .headers
+            .iter()
+            .all(|(name, value)| is_token(name.as_bytes()) && is_safe_value(value.as_bytes()));
+        if origin_ok && protocols_ok && extensions_ok && headers_ok {
+            Ok(())
+        } else {
+            Err(UsageError::InvalidHeader)
+        }
+    }
+
+    /// Whether `port` is the default for the scheme (80, or 443 with TLS).
+    fn default_port(&self) -> bool {
+        self.port == if self.secure { 443 } else { 80 }
+    }
+
+    /// Write the opening handshake request (RFC 6455 §4.1 client requirements 1-12):
+    /// `GET <target> HTTP/1.1`, `Host` (an IPv6 host in brackets; `:port` only when it is not
+    /// the scheme default), `Upgrade: websocket`, `Connection: Upgrade`,
+    /// `Sec-WebSocket-Key: <key>`, `Sec-WebSocket-Version: 13`, `Origin` if set,
+    /// `Sec-WebSocket-Protocol: a, b` and `Sec-WebSocket-Extensions: x, y` if any were given,
+    /// the extra headers, then the blank line.
+    ///
+    /// `key` comes from [`encode_key`](super::encode_key) on a fresh random nonce; keep
+    /// [`accept_value`](super::accept_value) of it for [`check_response`].
+    ///
+    /// Returns the length written. Errors, with nothing written: the [`validate`](Self::validate)
+    /// errors as `Error::Usage`, and `BufferTooSmall { needed }` when `out` is too short.
+    pub fn write(&self, key: &[u8; 24], out: &mut [u8]) -> Result<usize, Error> {
+        self.validate()?;
+        write_twice(out, |s| {
+            s.put(b"GET ");
+            if self.target.starts_with('?') {
+                s.put(b"/");
+            }
+            s.put(self.target.as_bytes());
+            s.put(b" HTTP/1.1\r\nHost: ");
+            if self.host.contains(':') {
+                s.put(b"[");
+                s.put(self.host.as_bytes());
+                s.put(b"]");
+            } else {
+                s.put(self.host.as_bytes());
+            }
+            if !self.default_port() {
+                s.put(b":");
+                s.put_decimal(usize::from(self.port));
+            }
+            s.put(b"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n");
+            s.put_header(b"Sec-WebSocket-Key", key);
+            s.put(b"Sec-WebSocket-Version: 13\r\n");
+            if let Some(origin) = self.origin {
+                s.put_header(b"Origin", origin.as_bytes());
+            }
+            put_list(s, b"Sec-WebSocket-Protocol", self.subprotocols);
+            put_list(s, b"Sec-WebSocket-Extensions", self.extensions);
+            for (name, value) in self.headers {
+                s.put_header(name.as_bytes(), value.as_bytes());
+            }
+            s.put(b"\r\n");
+        })
+    }
+}
+
+/// `name: a, b, c\r\n`, or nothing for an empty list.
+fn put_list(s: &mut Sink<'_>, name: &[u8], items: &[&str]) {
+    let Some((first, rest)) = items.split_first() else {
+        return;
+    };
+    s.put(name);
+    s.put(b": ");
+    s.put(first.trim().as_bytes());
+    for item in rest {
+        s.put(b", ");
+        s.put(item.trim().as_bytes());
+    }
+    s.put(b"\r\n");
+}
+
+/// A parsed response head, borrowed from the input buffer.
+#[derive(Clone, Debug)]
+pub struct Response<'b> {
+    head: &'b [u8],
+    version: u8,
+    status: u16,
+    reason: &'b str,
+}
+
+impl<'b> Response<'b> {
+    /// The status code; 101 when the server accepted the handshake (§4.1, §4.2.2).
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The reason phrase, as sent (empty when it was absent or not UTF-8).
+    pub fn reason(&self) -> &'b str {
+        self.reason
+    }
+
+    /// All header lines.
+    pub fn headers(&self) -> Headers<'b> {
+        Headers::new(self.head)
+    }
+
+    /// The first value of the header named `name` (ASCII case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&'b [u8]> {
+        self.headers().get(name)
+    }
+
+    /// The subprotocol the server chose, if any: the first `Sec-WebSocket-Protocol` value
+    /// (§4.2.2 step 5.4), when it is UTF-8.
+    pub fn subprotocol(&self) -> Option<&'b str> {
+        self.header("Sec-WebSocket-Protocol")
+            .and_then(|value| core::str::from_utf8(value).ok())
+    }
+
+    /// The extensions the server accepted, one raw item per comma-separated element of every
+    /// `Sec-WebSocket-Extensions` line (§4.2.2 step 5.5, §9.1). Non-UTF-8 items are skipped.
+    pub fn extensions(&self) -> impl Iterator<Item = &'b str> + use<'b> {
+        self.headers()
+            .list("Sec-WebSocket-Extensions")
+            .filter_map(|item| core::str::from_utf8(item).ok())
+    }
+
+    /// The raw head bytes (status line, headers, blank line).
+    pub fn head(&self) -> &'b [u8] {
+        self.head
+    }
+}
+
+/// Parse a complete response head: `head` is exactly the bytes up to and including the
+/// blank line, as found by [`find_head_end`](super::find_head_end).
+///
+/// Errors: `HeadTooLarge` when `head` is longer than `limits.max_head_len`; `MalformedHead`
+/// when `httparse` refuses it or it is incomplete; `TooManyHeaders` for more than
+/// `limits.max_headers` (at most [`HEADER_CAPACITY`]) header lines. An HTTP/1.0 response
+/// parses (so that an error page can still be read) but fails [`check_response`].
+pub fn parse_response<'b>(head: &'b [u8], limits: &Limits) -> Result<Response<'b>, HandshakeError> {
+    if head.len() > limits.max_head_len {
+        return Err(HandshakeError::HeadTooLarge);
+    }
+    let mut slots = [httparse::EMPTY_HEADER; HEADER_CAPACITY];
+    let mut response = httparse::Response::new(&mut slots[..limits.header_slots()]);
+    let len = match response.parse(head) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Err(HandshakeError::MalformedHead),
+        Err(httparse::Error::TooManyHeaders) => return Err(HandshakeError::TooManyHeaders),
+        Err(_) => return Err(HandshakeError::MalformedHead),
+    };
+    let (Some(version), Some(status)) = (response.version, response.code) else {
+        return Err(HandshakeError::MalformedHead);
+    };
+    Ok(Response {
+        head: &head[..len],
+        version,
+        status,
+        reason: response.reason.unwrap_or(""),
+    })
+}
+
+/// The RFC 6455 §4.1 checks on a 101 response (call it only for status 101; any other
+/// status is handled "per HTTP procedures", §4.1):
+/// 1. HTTP/1.1 or later, else `HttpVersionTooOld`;
+/// 2. `Upgrade` contains `websocket`, ASCII case-insensitive, else `MissingUpgradeWebSocket`;
+/// 3. `Connection` contains the token `Upgrade`, ASCII case-insensitive, else
+///    `MissingConnectionUpgrade`;
+/// 4. `Sec-WebSocket-Accept` appears once (§11.3.3) and equals `expected` exactly, else
+///    `InvalidAccept`;
+/// 5. `Sec-WebSocket-Protocol` is absent, or appears once (§11.3.4) with exactly one of
+///    `offered_subprotocols` (case-sensitive, as the server echoes it), else
+///    `UnofferedSubprotocol`;
+/// 6. every extension named in `Sec-WebSocket-Extensions` (the token before `;`) is the name
+///    of one of `offered_extensions`, ASCII case-insensitive, else `UnofferedExtension`.
+///    Whether the accepted parameters are acceptable is the extension's business.
+pub fn check_response(
+    response: &Response<'_>,
+    expected: &[u8; 28],
+    offered_subprotocols: &[&str],
+    offered_extensions: &[&str],
+) -> Result<(), HandshakeError> {
+    let headers = response.headers();
+    if response.version < 1 {
+        return Err(HandshakeError::HttpVersionTooOld);
+    }
+    if !list_contains(headers.list("Upgrade"), "websocket") {
+        return Err(HandshakeError::MissingUpgradeWebSocket);
+    }
+    if !list_contains(headers.list("Connection"), "upgrade") {
+        return Err(HandshakeError::MissingConnectionUpgrade);
+    }
+    if headers.occurrences("Sec-WebSocket-Accept") != 1
+        || headers.get("Sec-WebSocket-Accept") != Some(&expected[..])
+    {
+        return Err(HandshakeError::InvalidAccept);
+    }
+    match headers.occurrences("Sec-WebSocket-Protocol") {
+        0 => {}
+        1 => {
+            let chosen = headers.get("Sec-WebSocket-Protocol").unwrap_or_default();
+            if !offered_subprotocols
+                .iter()
+                .any(|offered| offered.as_bytes() == chosen)
+            {
+                return Err(HandshakeError::UnofferedSubprotocol);
+            }
+        }
+        _ => return Err(HandshakeError::UnofferedSubprotocol),
+    }
+    let all_offered = headers.list("Sec-WebSocket-Extensions").all(|accepted| {
+        let name = extension_name(accepted);
+        offered_extensions
+            .iter()
+            .any(|offer| extension_name(offer.as_bytes()).eq_ignore_ascii_case(name))
+    });
+    if !all_offered {
+        return Err(HandshakeError::UnofferedExtension);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handshake::{accept_value, encode_key, find_head_end};
+    use std::string::String;
+    use std::vec::Vec;
+
+    const KEY: &[u8; 24] = b"dGhlIHNhbXBsZSBub25jZQ==";
+    const ACCEPT: &[u8; 28] = b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+
+    /// The sample response of RFC 6455 §1.2 / §1.3.
+    const RFC_RESPONSE: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\n\
+        Upgrade: websocket\r\n\
+        Connection: Upgrade\r\n\
+        Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\
+        Sec-WebSocket-Protocol: chat\r\n\
+        \r\n";
+
+    fn write(request: &ClientRequest<'_>) -> String {
+        let mut out = [0u8; 1024];
+        let n = request.write(KEY, &mut out).unwrap();
+        String::from_utf8(out[..n].to_vec()).unwrap()
+    }
+
+    fn with_line(prefix: &str, line: &str) -> Vec<u8> {
+        let text = core::str::from_utf8(RFC_RESPONSE).unwrap();
+        let mut out = String::new();
+        for l in text.split_inclusive("\r\n") {
+            if l.starts_with(prefix) {
+                if !line.is_empty() {
+                    out.push_str(line);
+                    out.push_str("\r\n");
+                }
+            } else {
+                out.push_str(l);
+            }
+        }
+        out.into_bytes()
+    }
+
+    fn with_extra(line: &str) -> Vec<u8> {
+        let mut head = RFC_RESPONSE[..RFC_RESPONSE.len() - 2].to_vec();
+        head.extend_from_slice(line.as_bytes());
+        head.extend_from_slice(b"\r\n\r\n");
+        head
+    }
+
+    fn check(head: &[u8], protocols: &[&str], extensions: &[&str]) -> Result<(), HandshakeError> {
+        let response = parse_response(head, &Limits::default())?;
+        check_response(&response, ACCEPT, protocols, extensions)
+    }
+
+    #[test]
+    fn client_writes_rfc_6455_sample_request() {
+        let request = ClientRequest::from_url("ws://server.example.com/chat")
+            .unwrap()
+            .with_origin("http://example.com")
+            .with_subprotocols(&["chat", "superchat"]);
+        let expected = "GET /chat HTTP/1.1\r\n\
+            Host: server.example.com\r\n\
+            Upgrade: websocket\r\n\
+            Connection: Upgrade\r\n\
+            Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+            Sec-WebSocket-Version: 13\r\n\
+            Origin: http://example.com\r\n\
+            Sec-WebSocket-Protocol: chat, superchat\r\n\
+            \r\n";
+        assert_eq!(write(&request), expected);
+        // What the client writes, the server side accepts, with the RFC's accept value.
+        let written = write(&request);
+        let parsed =
+            crate::handshake::parse_request(written.as_bytes(), &Limits::default()).unwrap();
+        assert_eq!(crate::handshake::check_upgrade(&parsed), Ok(*ACCEPT));
+        assert_eq!(&encode_key(b"the sample nonce"), KEY);
+        assert_eq!(&accept_value(KEY), ACCEPT);
+    }
+
+    #[test]
+    fn client_omits_default_port_and_keeps_other_ports() {
+        let request = ClientRequest::from_url("wss://example.com:443/").unwrap();
+        assert!(write(&request).contains("\r\nHost: example.com\r\n"));
+        let request = ClientRequest::from_url("ws://example.com:443/").unwrap();
+        assert!(write(&request).contains("\r\nHost: example.com:443\r\n"));
+        let request = ClientRequest::from_url("ws://example.com:9001/x?y=1").unwrap();
+        let text = write(&request);
+        assert!(text.starts_with("GET /x?y=1 HTTP/1.1\r\nHost: example.com:9001\r\n"));
+    }
+
+    #[test]
+    fn client_brackets_ipv6_host() {
+        let request = ClientRequest::from_url("ws://[::1]:8080/").unwrap();
+        assert!(write(&request).contains("\r\nHost: [::1]:8080\r\n"));
+        let request = ClientRequest::from_url("wss://[2001:db8::1]").unwrap();
+        assert!(write(&request).contains("\r\nHost: [2001:db8::1]\r\n"));
+    }
+
+    #[test]
+    fn client_puts_slash_before_bare_query() {
+        let request = ClientRequest::from_url("ws://h?room=1").unwrap();
+        assert!(write(&request).starts_with("GET /?room=1 HTTP/1.1\r\n"));
+    }
+
+    #[test]
+    fn client_writes_extensions_and_extra_headers() {
+        let request = ClientRequest::from_url("ws://h/")
+            .unwrap()
+            .with_extensions(&["permessage-deflate; client_max_window_bits", "x-foo"])
+            .with_headers(&[("Authorization", "Bearer abc"), ("Cookie", "a=b")]);
+        let text = write(&request);
+        assert!(text.ends_with(
+            "Sec-WebSocket-Version: 13\r\n\
+            Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits, x-foo\r\n\
+            Authorization: Bearer abc\r\n\
+            Cookie: a=b\r\n\
+            \r\n"
+        ));
+        assert!(!text.contains("Sec-WebSocket-Protocol"));
+        assert!(!text.contains("Origin"));
+    }
+
+    #[test]
+    fn client_rejects_header_injection() {
+        let base = ClientRequest::from_url("ws://h/").unwrap();
+        let invalid_header = Err(Error::Usage(UsageError::InvalidHeader));
+        let mut out = [0xAAu8; 1024];
+        for request in [
+            base.with_headers(&[("X", "a\r\nInjected: yes")]),
+            base.with_headers(&[("X", "a\nb")]),
+            base.with_headers(&[("X", "a\0b")]),
+            base.with_headers(&[("Bad Name", "v")]),
+            base.with_headers(&[("X:Y", "v")]),
+            base.with_headers(&[("", "v")]),
+            base.with_origin("http://a\r\nX: y"),
+            base.with_subprotocols(&["chat\r\nX: y"]),
+            base.with_subprotocols(&["chat, superchat"]),
+            base.with_subprotocols(&[""]),
+            base.with_extensions(&["deflate\r\nX: y"]),
+            base.with_extensions(&[" "]),
+        ] {
+            assert_eq!(request.write(KEY, &mut out), invalid_header, "{request:?}");
+        }
+        let invalid_url = Err(Error::Usage(UsageError::InvalidUrl));
+        for request in [
+            ClientRequest {
+                target: "/a\r\nX: y",
+                ..base
+            },
+            ClientRequest {
+                target: "/a b",
+                ..base
+            },
+            ClientRequest {
+                target: "a",
+                ..base
+            },
+            ClientRequest { target: "", ..base },
+            ClientRequest {
+                target: "/#f",
+                ..base
+            },
+            ClientRequest {
+                host: "h\r\nX: y",
+                ..base
+            },
+            ClientRequest {
+                host: "h/x",
+                ..base
+            },
+            ClientRequest { host: "", ..base },
+            ClientRequest {
+                host: "[::1]",
+                ..base
+            },
+            ClientRequest { port: 0, ..base },
+        ] {
+            assert_eq!(request.write(KEY, &mut out), invalid_url, "{request:?}");
+        }
+        assert!(out.iter().all(|&b| b == 0xAA));
+    }
+
+    #[test]
+    fn client_write_buffer_too_small_leaves_out_untouched() {
+        let request = ClientRequest::from_url("ws://example.com:8080/chat")
+            .unwrap()
+            .with_subprotocols(&["chat"]);
+        let needed = write(&request).len();
+        let mut out = [0xAAu8; 1024];
+        for len in [0, 10, needed - 1] {
+            assert_eq!(
+                request.write(KEY, &mut out[..len]),
+                Err(Error::BufferTooSmall { needed })
+            );
+            assert!(out.iter().all(|&b| b == 0xAA));
+        }
+        assert_eq!(request.write(KEY, &mut out[..needed]), Ok(needed));
+    }
+
+    #[test]
+    fn rfc_6455_sample_response_is_accepted() {
+        let mut scanned = 0;
+        let len = find_head_end(RFC_RESPONSE, &mut scanned, &Limits::default())
+            .unwrap()
+            .unwrap();
+        let response = parse_response(&RFC_RESPONSE[..len], &Limits::default()).unwrap();
+        assert_eq!(response.status(), 101);
+        assert_eq!(response.reason(), "Switching Protocols");
+        assert_eq!(response.subprotocol(), Some("chat"));
+        assert_eq!(response.extensions().count(), 0);
+        assert_eq!(response.head(), RFC_RESPONSE);
+        assert_eq!(response.header("sec-websocket-accept"), Some(&ACCEPT[..]));
+        assert_eq!(response.headers().count(), 4);
+        assert_eq!(
+            check_response(&response, ACCEPT, &["chat", "superchat"], &[]),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn response_head_is_cut_at_blank_line_before_frames() {
+        let mut buf = RFC_RESPONSE.to_vec();
+        buf.extend_from_slice(b"\x81\x02hi");
+        let mut scanned = 0;
+        let len = find_head_end(&buf, &mut scanned, &Limits::default())
+            .unwrap()
+            .unwrap();
+        assert_eq!(len, RFC_RESPONSE.len());
+    }
+
+    #[test]
+    fn non_101_response_parses() {
+        let head = b"HTTP/1.0 403 Forbidden\r\nContent-Length: 0\r\n\r\n";
+        let response = parse_response(head, &Limits::default()).unwrap();
+        assert_eq!((response.status(), response.reason()), (403, "Forbidden"));
+        assert_eq!(
+            check_response(&response, ACCEPT, &[], &[]),
+            Err(HandshakeError::HttpVersionTooOld)
+        );
+    }
+
+    #[test]
+    fn malformed_and_oversized_responses() {
+        assert_eq!(
+            parse_response(b"HTTP/1.1 1010 x\r\n\r\n", &Limits::default()).unwrap_err(),
+            HandshakeError::MalformedHead
+        );
+        assert_eq!(
+            parse_response(b"HTTP/1.1 101 x\r\nA: b\r\n", &Limits::default()).unwrap_err(),
+            HandshakeError::MalformedHead
+        );
+        let limits = Limits {
+            max_head_len: 8192,
+            max_headers: 3,
+        };
+        assert_eq!(
+            parse_response(RFC_RESPONSE, &limits).unwrap_err(),
+            HandshakeError::TooManyHeaders
+        );
+        let limits = Limits {
+            max_head_len: 10,
+            max_headers: 64,
+        };
+        assert_eq!(
+            parse_response(RFC_RESPONSE, &limits).unwrap_err(),
+            HandshakeError::HeadTooLarge
+        );
+    }
+
+    #[test]
+    fn client_rejects_missing_upgrade_websocket() {
+        let head = with_line("Upgrade:", "");
+        assert_eq!(
+            check(&head, &["chat"], &[]),
+            Err(HandshakeError::MissingUpgradeWebSocket)
+        );
+        let head = with_line("Upgrade:", "Upgrade: h2c");
+        assert_eq!(
+            check(&head, &["chat"], &[]),
+            Err(HandshakeError::MissingUpgradeWebSocket)
+        );
+        let head = with_line("Upgrade:", "Upgrade: WEBSOCKET");
+        assert_eq!(check(&head, &["chat"], &[]), Ok(()));
+    }
+
+    #[test]
+    fn client_rejects_missing_connection_upgrade() {
+        let head = with_line("Connection:", "");
+        assert_eq!(
+            check(&head, &["chat"], &[]),
+            Err(HandshakeError::MissingConnectionUpgrade)
+        );
+        let head = with_line("Connection:", "Connection: close");
+        assert_eq!(
+            check(&head, &["chat"], &[]),
+            Err(HandshakeError::MissingConnectionUpgrade)
+        );
+        let head = with_line("Connection:", "Connection: keep-alive, upgrade");
+        assert_eq!(check(&head, &["chat"], &[]), Ok(()));
+    }
+
+    #[test]
+    fn client_rejects_wrong_missing_or_duplicate_accept() {
+        let head = with_line(
+            "Sec-WebSocket-Accept:",
+            "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xoo=",
+        );
+        assert_eq!(
+            check(&head, &["chat"], &[]),
+            Err(HandshakeError::InvalidAccept)
+        );
+        let head = with_line("Sec-WebSocket-Accept:", "");
+        assert_eq!(
+            check(&head, &["chat"], &[]),
+            Err(HandshakeError::InvalidAccept)
+        );
+        let head = with_extra("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        assert_eq!(
+            check(&head, &["chat"], &[]),
+            Err(HandshakeError::InvalidAccept)
+        );
+        assert_eq!(HandshakeError::InvalidAccept.status(), None);
+    }
+
+    #[test]
+    fn client_rejects_unoffered_subprotocol() {
+        assert_eq!(
+            check(RFC_RESPONSE, &["superchat"], &[]),
+            Err(HandshakeError::UnofferedSubprotocol)
+        );
+        assert_eq!(
+            check(RFC_RESPONSE, &[], &[]),
+            Err(HandshakeError::UnofferedSubprotocol)
+        );
+        assert_eq!(
+            check(RFC_RESPONSE, &["Chat"], &[]),
+            Err(HandshakeError::UnofferedSubprotocol)
+        );
+        let head = with_line(
+            "Sec-WebSocket-Protocol:",
+            "Sec-WebSocket-Protocol: chat, superchat",
+        );
+        assert_eq!(
+            check(&head, &["chat", "superchat"], &[]),
+            Err(HandshakeError::UnofferedSubprotocol)
+        );
+        let head = with_extra("Sec-WebSocket-Protocol: chat");
+        assert_eq!(
+            check(&head, &["chat"], &[]),
+            Err(HandshakeError::UnofferedSubprotocol)
+        );
+        // No subprotocol chosen is always fine.
+        let head = with_line("Sec-WebSocket-Protocol:", "");
+        assert_eq!(check(&head, &["chat"], &[]), Ok(()));
+    }
+
+    #[test]
+    fn client_rejects_unoffered_extension() {
+        let head =
+            with_extra("Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover");
+        assert_eq!(
+            check(
+                &head,
+                &["chat"],
+                &["permessage-deflate; client_max_window_bits"]
+            ),
+            Ok(())
+        );
+        assert_eq!(check(&head, &["chat"], &["PerMessage-Deflate"]), Ok(()));
+        assert_eq!(
+            check(&head, &["chat"], &[]),
+            Err(HandshakeError::UnofferedExtension)
+        );
+        let head =
+            with_extra("Sec-WebSocket-Extensions: permessage-deflate, x-webkit-deflate-frame");
+        assert_eq!(
+            check(&head, &["chat"], &["permessage-deflate"]),
+            Err(HandshakeError::UnofferedExtension)
+        );
+    }
+}

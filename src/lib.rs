@@ -1,0 +1,117 @@
+//! # sockless
+//!
+//! The WebSocket protocol (RFC 6455) as a pure, sans-IO state machine: `no_std`, no
+//! allocation, no `unsafe`, with separate [`Client`] and [`Server`] roles. Bytes go in;
+//! events and bytes to write come out. The caller owns the socket, the buffers and the
+//! clock, so any event loop, async runtime or embedded TCP stack can drive it.
+//!
+//! ## Layers
+//!
+//! Each layer is usable alone and knows nothing of the ones above it:
+//!
+//! - [`frame`]: frame header decode/encode (RFC 6455 §5.2) and masking (§5.3).
+//! - [`utf8`]: incremental, fail-fast UTF-8 validation across pieces (§8.1).
+//! - [`close`]: close codes and Close payloads (§5.5.1, §7.4).
+//! - [`handshake`]: the HTTP/1.1 upgrade for both roles (§4), on top of `httparse`.
+//! - [`Client`] and [`Server`]: the handshake, then the message-level state machine.
+//!
+//! ## Driving a connection
+//!
+//! Every role is driven the same way:
+//!
+//! 1. [`receive`](Server::receive) bytes as they arrive; it returns how many it used and at
+//!    most one [`Event`], borrowing the input (payload is unmasked in place: zero copies).
+//! 2. After every `receive`, write what [`poll_transmit`](Server::poll_transmit) produces:
+//!    the client's request, an automatic Pong, the echo of a Close, a handshake rejection.
+//! 3. Commands ([`send_text`](Server::send_text), [`send_fragment`](Server::send_fragment),
+//!    [`ping`](Server::ping), [`close`](Server::close) ...) encode into your buffer.
+//! 4. Arrange to call [`handle_timeout`](Server::handle_timeout) at
+//!    [`poll_timeout`](Server::poll_timeout); call [`handle_eof`](Server::handle_eof) when
+//!    the transport ends, and close it when
+//!    [`should_close_transport`](Server::should_close_transport) says so.
+//!
+//! A whole server and client exchange, in memory:
+//!
+//! ```
+//! use sockless::{Client, ClientRequest, Config, Event, Instant, Server};
+//! # struct Counter(u32);
+//! # impl rand_core::TryRng for Counter {
+//! #     type Error = core::convert::Infallible;
+//! #     fn try_next_u32(&mut self) -> Result<u32, Self::Error> { self.0 += 1; Ok(self.0) }
+//! #     fn try_next_u64(&mut self) -> Result<u64, Self::Error> { self.0 += 1; Ok(self.0 as u64) }
+//! #     fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+//! #         dst.iter_mut().for_each(|b| { self.0 += 1; *b = self.0 as u8 }); Ok(()) }
+//! # }
+//! # let rng = Counter(0);
+//! let now = Instant::ZERO;
+//! let request = ClientRequest::from_url("ws://example.com/chat")?;
+//! let mut client = Client::new(request, Config::default(), rng)?;
+//! let mut server = Server::new(Config::default());
+//! let (mut wire, mut buf) = ([0u8; 1024], [0u8; 1024]);
+//!
+//! // The client's request goes to the server, which accepts it.
+//! let n = client.poll_transmit(&mut wire)?;
+//! let received = server.receive(&mut wire[..n], now)?;
+//! let Some(Event::Request(request)) = received.event else { unreachable!() };
+//! assert_eq!(request.path(), "/chat");
+//! let n = server.accept(&request, None, &[], &mut buf)?;
+//!
+//! // The 101 goes back; the client checks it.
+//! let received = client.receive(&mut buf[..n], now)?;
+//! assert!(matches!(received.event, Some(Event::Connected(_))));
+//!
+//! // A masked text message from the client, unmasked in place by the server.
+//! let n = client.send_text("hello", &mut wire)?;
+//! let received = server.receive(&mut wire[..n], now)?;
+//! assert!(matches!(received.event, Some(Event::Text("hello"))));
+//! # Ok::<(), sockless::Error>(())
+//! ```
+//!
+//! ## Feature flags
+//!
+//! - `std` (default): [`OsRng`], randomness from the operating system; implies `alloc`.
+//! - `alloc`: [`assemble::MessageAssembler`], whole messages collected into a `Vec`.
+//! - Without either, the crate is `no_std` and never allocates.
+
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+
+#[cfg(feature = "alloc")]
+pub mod assemble;
+mod client;
+pub mod close;
+mod config;
+mod connection;
+mod error;
+mod event;
+pub mod frame;
+pub mod handshake;
+mod server;
+mod time;
+pub mod utf8;
+
+pub use client::Client;
+pub use close::{CloseCode, CloseFrame};
+pub use config::Config;
+pub use connection::{HeaderWritten, State};
+pub use error::{Error, HandshakeError, ProtocolError, UsageError};
+pub use event::{Chunk, Event, MessageKind, Received};
+pub use handshake::{ClientRequest, Request, Response};
+pub use rand_core;
+pub use server::Server;
+pub use time::{Duration, Instant};
+
+/// Randomness from the operating system (`getrandom`), for the client's key and masks.
+/// It panics if the operating system cannot provide randomness.
+#[cfg(feature = "std")]
+pub type OsRng = rand_core::UnwrapErr<getrandom::SysRng>;
+
+/// A ready [`OsRng`].
+#[cfg(feature = "std")]
+pub fn os_rng() -> OsRng {
+    rand_core::UnwrapErr(getrandom::SysRng)
+}

@@ -1,0 +1,58 @@
+//! Time, given by the caller: sockless has no clock of its own.
+//!
+//! An [`Instant`] is a point on the caller's monotonic clock, measured from any epoch the
+//! caller likes (boot, process start, the first connection). Durations are
+//! [`core::time::Duration`].
+
+pub use core::time::Duration;
+
+/// A point in time on the caller's monotonic clock, as the time elapsed since an epoch of
+/// the caller's choosing. All instants given to one connection must share that epoch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Instant(Duration);
+
+impl Instant {
+    /// The epoch itself.
+    pub const ZERO: Instant = Instant(Duration::ZERO);
+
+    /// The instant `elapsed` after the epoch.
+    pub const fn from_elapsed(elapsed: Duration) -> Self {
+        Instant(elapsed)
+    }
+
+    /// The instant `millis` milliseconds after the epoch.
+    pub const fn from_millis(millis: u64) -> Self {
+        Instant(Duration::from_millis(millis))
+    }
+
+    /// The time elapsed since the epoch.
+    pub const fn elapsed_since_epoch(self) -> Duration {
+        self.0
+    }
+
+    /// `self + duration`, saturating at the largest representable instant.
+    pub fn saturating_add(self, duration: Duration) -> Self {
+        Instant(self.0.saturating_add(duration))
+    }
+
+    /// The time from `earlier` to `self`, or zero if `earlier` is later.
+    pub fn saturating_duration_since(self, earlier: Instant) -> Duration {
+        self.0.saturating_sub(earlier.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instants_order_and_add() {
+        let a = Instant::from_millis(5);
+        let b = a.saturating_add(Duration::from_millis(10));
+        assert!(b > a);
+        assert_eq!(b.saturating_duration_since(a), Duration::from_millis(10));
+        assert_eq!(a.saturating_duration_since(b), Duration::ZERO);
+        let max = Instant::from_elapsed(Duration::MAX);
+        assert_eq!(max.saturating_add(Duration::from_secs(1)), max);
+    }
+}
