@@ -16,7 +16,13 @@ use crate::time::Instant;
 enum Phase<'a> {
     /// The request is owed (`sent` false) or sent and the response awaited; `scanned`
     /// bytes of the response were already searched for its end.
-    Handshaking { request: ClientRequest<'a>, key: [u8; 24], sent: bool, scanned: usize },
+    Handshaking {
+        config: Config,
+        request: ClientRequest<'a>,
+        key: [u8; 24],
+        sent: bool,
+        scanned: usize,
+    },
     Open(Connection),
     /// The handshake failed or was refused: nothing more happens.
     Done,
@@ -36,7 +42,8 @@ enum Phase<'a> {
 #[derive(Clone, Debug)]
 pub struct Client<'a, R> {
     rng: R,
-    config: Config,
+    /// The configuration lives in the handshake phase and, once open, in the connection's
+    /// compact copy, so that an open connection stays small.
     phase: Phase<'a>,
 }
 
@@ -48,7 +55,8 @@ impl<'a, R: Rng> Client<'a, R> {
         let mut nonce = [0; 16];
         rng.fill_bytes(&mut nonce);
         let key = handshake::encode_key(&nonce);
-        Ok(Client { rng, config, phase: Phase::Handshaking { request, key, sent: false, scanned: 0 } })
+        let phase = Phase::Handshaking { config, request, key, sent: false, scanned: 0 };
+        Ok(Client { rng, phase })
     }
 
     /// A client for a `ws://` or `wss://` URL (host, port, path and query taken from it).
@@ -90,12 +98,12 @@ impl<'a, R: Rng> Client<'a, R> {
     /// sent then); [`Error::Protocol`] when the server breaks RFC 6455 (the Close is
     /// queued for `poll_transmit`).
     pub fn receive<'b>(&mut self, input: &'b mut [u8], now: Instant) -> Result<Received<'b>, Error> {
-        let limits = Limits { max_head_len: self.config.max_head_len, max_headers: self.config.max_headers };
-        let (request, key, scanned) = match &mut self.phase {
+        let (config, request, key, scanned) = match &mut self.phase {
             Phase::Open(connection) => return connection.receive(input, now),
             Phase::Done => return Ok(Received { consumed: input.len(), event: None }),
-            Phase::Handshaking { request, key, scanned, .. } => (*request, *key, scanned),
+            Phase::Handshaking { config, request, key, scanned, .. } => (*config, *request, *key, scanned),
         };
+        let limits = Limits { max_head_len: config.max_head_len, max_headers: config.max_headers };
         let head_len = match handshake::find_head_end(input, scanned, &limits) {
             Ok(Some(len)) => len,
             Ok(None) => return Ok(Received { consumed: 0, event: None }),
@@ -112,7 +120,7 @@ impl<'a, R: Rng> Client<'a, R> {
         }
         let expected = handshake::accept_value(&key);
         handshake::check_response(&response, &expected, request.subprotocols, request.extensions)?;
-        let mut connection = Connection::new(Role::Client, &self.config);
+        let mut connection = Connection::new(Role::Client, &config);
         connection.handle_timeout(now)?;
         self.phase = Phase::Open(connection);
         Ok(Received { consumed: head_len, event: Some(Event::Connected(response)) })

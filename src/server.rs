@@ -13,10 +13,10 @@ use crate::time::Instant;
 #[derive(Clone, Debug)]
 enum Phase {
     /// Reading the request head; `scanned` bytes were already searched for its end.
-    AwaitingRequest { scanned: usize },
+    AwaitingRequest { config: Config, scanned: usize },
     /// The request was handed to the application, which must accept or respond.
     /// `accept` is the Sec-WebSocket-Accept value when it is a valid upgrade.
-    Deciding { accept: Option<[u8; 28]> },
+    Deciding { config: Config, accept: Option<[u8; 28]> },
     /// The handshake failed; this fixed response is owed.
     Rejecting(&'static [u8]),
     Open(Connection),
@@ -35,18 +35,15 @@ enum Phase {
 /// [`respond`](Self::respond); then send with the `send_*` commands.
 #[derive(Clone, Debug)]
 pub struct Server {
-    config: Config,
+    /// The configuration lives in the handshake phases and, once open, in the connection's
+    /// compact copy, so that an open connection stays small.
     phase: Phase,
 }
 
 impl Server {
     /// A server connection waiting for its request, with the given limits and options.
     pub fn new(config: Config) -> Self {
-        Server { config, phase: Phase::AwaitingRequest { scanned: 0 } }
-    }
-
-    fn limits(&self) -> Limits {
-        Limits { max_head_len: self.config.max_head_len, max_headers: self.config.max_headers }
+        Server { phase: Phase::AwaitingRequest { config, scanned: 0 } }
     }
 
     /// Where the connection stands.
@@ -78,10 +75,11 @@ impl Server {
     /// RFC 6455 (the Close is queued); [`UsageError::DecisionPending`] while a request
     /// waits for `accept` or `respond`.
     pub fn receive<'b>(&mut self, input: &'b mut [u8], now: Instant) -> Result<Received<'b>, Error> {
-        let limits = self.limits();
         match &mut self.phase {
             Phase::Open(connection) => connection.receive(input, now),
-            Phase::AwaitingRequest { scanned } => {
+            Phase::AwaitingRequest { config, scanned } => {
+                let config = *config;
+                let limits = Limits { max_head_len: config.max_head_len, max_headers: config.max_headers };
                 let head_len = match handshake::find_head_end(input, scanned, &limits) {
                     Ok(Some(len)) => len,
                     Ok(None) => return Ok(Received { consumed: 0, event: None }),
@@ -100,7 +98,7 @@ impl Server {
                 } else {
                     None
                 };
-                self.phase = Phase::Deciding { accept };
+                self.phase = Phase::Deciding { config, accept };
                 Ok(Received { consumed: head_len, event: Some(Event::Request(request)) })
             }
             Phase::Deciding { .. } => Err(UsageError::DecisionPending.into()),
@@ -126,7 +124,7 @@ impl Server {
         headers: &[(&str, &[u8])],
         out: &mut [u8],
     ) -> Result<usize, Error> {
-        let Phase::Deciding { accept } = self.phase else {
+        let Phase::Deciding { config, accept } = self.phase else {
             return Err(UsageError::NoPendingRequest.into());
         };
         let Some(accept) = accept else {
@@ -138,7 +136,7 @@ impl Server {
             }
         }
         let written = handshake::write_accept(out, &accept, subprotocol, headers)?;
-        self.phase = Phase::Open(Connection::new(Role::Server, &self.config));
+        self.phase = Phase::Open(Connection::new(Role::Server, &config));
         Ok(written)
     }
 

@@ -1,0 +1,349 @@
+//! Shared test harness: a deterministic randomness source, raw frame builders that do not
+//! use the crate's encoder, endpoints driven to the open state, and owned copies of events
+//! so that tests can compare whole transcripts.
+#![allow(dead_code)]
+
+use core::convert::Infallible;
+
+use sockless::{Client, ClientRequest, Config, Error, Event, Instant, MessageKind, Received, Server};
+
+/// A deterministic xorshift generator (never for real use: masks must be unpredictable).
+#[derive(Clone, Debug)]
+pub struct TestRng(pub u64);
+
+impl rand_core::TryRng for TestRng {
+    type Error = Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
+        Ok(self.try_next_u64()? as u32)
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        Ok(x)
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
+        for byte in dst {
+            *byte = self.try_next_u64()? as u8;
+        }
+        Ok(())
+    }
+}
+
+pub fn rng() -> TestRng {
+    TestRng(0x2545_f491_4f6c_dd1d)
+}
+
+pub fn at(ms: u64) -> Instant {
+    Instant::from_millis(ms)
+}
+
+/// The two roles behind one interface, so that a test can run against each.
+pub trait Endpoint {
+    fn receive_bytes<'b>(&mut self, input: &'b mut [u8], now: Instant) -> Result<Received<'b>, Error>;
+    fn transmit(&mut self, out: &mut [u8]) -> Result<usize, Error>;
+    fn send_text(&mut self, text: &str, out: &mut [u8]) -> Result<usize, Error>;
+    fn send_binary(&mut self, data: &[u8], out: &mut [u8]) -> Result<usize, Error>;
+    fn send_fragment(&mut self, kind: MessageKind, data: &[u8], last: bool, out: &mut [u8]) -> Result<usize, Error>;
+    fn ping(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, Error>;
+    fn pong(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, Error>;
+    fn close(&mut self, code: u16, reason: &str, now: Instant, out: &mut [u8]) -> Result<usize, Error>;
+    fn timeout(&mut self, now: Instant) -> Result<(), Error>;
+    fn next_timeout(&self) -> Option<Instant>;
+    fn eof(&mut self) -> Result<(), Error>;
+    fn state(&self) -> sockless::State;
+    fn close_transport(&self) -> bool;
+    /// Frames this role receives are masked (it is a server).
+    fn expects_masked(&self) -> bool;
+}
+
+macro_rules! endpoint_impl {
+    ($ty:ty, $masked:expr) => {
+        impl Endpoint for $ty {
+            fn receive_bytes<'b>(&mut self, input: &'b mut [u8], now: Instant) -> Result<Received<'b>, Error> {
+                self.receive(input, now)
+            }
+            fn transmit(&mut self, out: &mut [u8]) -> Result<usize, Error> {
+                self.poll_transmit(out)
+            }
+            fn send_text(&mut self, text: &str, out: &mut [u8]) -> Result<usize, Error> {
+                <$ty>::send_text(self, text, out)
+            }
+            fn send_binary(&mut self, data: &[u8], out: &mut [u8]) -> Result<usize, Error> {
+                <$ty>::send_binary(self, data, out)
+            }
+            fn send_fragment(&mut self, kind: MessageKind, data: &[u8], last: bool, out: &mut [u8]) -> Result<usize, Error> {
+                <$ty>::send_fragment(self, kind, data, last, out)
+            }
+            fn ping(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, Error> {
+                <$ty>::ping(self, payload, out)
+            }
+            fn pong(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, Error> {
+                <$ty>::pong(self, payload, out)
+            }
+            fn close(&mut self, code: u16, reason: &str, now: Instant, out: &mut [u8]) -> Result<usize, Error> {
+                <$ty>::close(self, sockless::CloseCode(code), reason, now, out)
+            }
+            fn timeout(&mut self, now: Instant) -> Result<(), Error> {
+                self.handle_timeout(now)
+            }
+            fn next_timeout(&self) -> Option<Instant> {
+                self.poll_timeout()
+            }
+            fn eof(&mut self) -> Result<(), Error> {
+                self.handle_eof()
+            }
+            fn state(&self) -> sockless::State {
+                <$ty>::state(self)
+            }
+            fn close_transport(&self) -> bool {
+                self.should_close_transport()
+            }
+            fn expects_masked(&self) -> bool {
+                $masked
+            }
+        }
+    };
+}
+
+endpoint_impl!(Server, true);
+endpoint_impl!(Client<'static, TestRng>, false);
+
+/// An owned copy of an [`Event`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ev {
+    Request(String),
+    Connected(Option<String>),
+    Rejected(u16),
+    Text(String),
+    Binary(Vec<u8>),
+    Chunk { kind: MessageKind, data: Vec<u8>, first: bool, last: bool },
+    Ping(Vec<u8>),
+    Pong(Vec<u8>),
+    Close(Option<u16>, String),
+}
+
+impl Ev {
+    pub fn of(event: &Event<'_>) -> Ev {
+        match event {
+            Event::Request(request) => Ev::Request(request.target().to_string()),
+            Event::Connected(response) => Ev::Connected(response.subprotocol().map(str::to_string)),
+            Event::Rejected(response) => Ev::Rejected(response.status()),
+            Event::Text(text) => Ev::Text(text.to_string()),
+            Event::Binary(data) => Ev::Binary(data.to_vec()),
+            Event::Chunk(chunk) => Ev::Chunk {
+                kind: chunk.kind,
+                data: chunk.data.to_vec(),
+                first: chunk.first,
+                last: chunk.last,
+            },
+            Event::Ping(payload) => Ev::Ping(payload.to_vec()),
+            Event::Pong(payload) => Ev::Pong(payload.to_vec()),
+            Event::Close(frame) => Ev::Close(frame.code.map(|c| c.0), frame.reason.to_string()),
+        }
+    }
+}
+
+/// Feed `input` to `endpoint` in one piece, collecting events until it needs more input or
+/// fails. Returns the events, the outcome, and how many bytes were left unconsumed.
+pub fn feed(endpoint: &mut (impl Endpoint + ?Sized), input: &[u8], now: Instant) -> (Vec<Ev>, Result<(), Error>, usize) {
+    let mut buffer = input.to_vec();
+    let mut start = 0;
+    let mut events = Vec::new();
+    loop {
+        match endpoint.receive_bytes(&mut buffer[start..], now) {
+            Ok(received) => {
+                start += received.consumed;
+                match received.event {
+                    Some(event) => events.push(Ev::of(&event)),
+                    None => return (events, Ok(()), buffer.len() - start),
+                }
+            }
+            Err(error) => return (events, Err(error), buffer.len() - start),
+        }
+    }
+}
+
+/// Feed `input` cut into pieces of at most `piece` bytes, keeping unconsumed bytes in
+/// front of the next piece as a socket reader would.
+pub fn feed_in_pieces(endpoint: &mut (impl Endpoint + ?Sized), input: &[u8], piece: usize, now: Instant) -> (Vec<Ev>, Result<(), Error>) {
+    let mut events = Vec::new();
+    let mut pending: Vec<u8> = Vec::new();
+    for part in input.chunks(piece.max(1)) {
+        pending.extend_from_slice(part);
+        let (mut evs, outcome, left) = feed(endpoint, &pending, now);
+        events.append(&mut evs);
+        if outcome.is_err() {
+            return (events, outcome);
+        }
+        pending.drain(..pending.len() - left);
+    }
+    (events, Ok(()))
+}
+
+/// Everything `poll_transmit` owes, until it says nothing.
+pub fn drain(endpoint: &mut (impl Endpoint + ?Sized)) -> Vec<u8> {
+    let mut all = Vec::new();
+    let mut out = [0u8; 4096];
+    for _ in 0..100 {
+        let n = endpoint.transmit(&mut out).expect("poll_transmit");
+        if n == 0 {
+            return all;
+        }
+        all.extend_from_slice(&out[..n]);
+    }
+    panic!("poll_transmit never ran dry");
+}
+
+/// A frame built by hand (independent of the crate's encoder). `len_form` forces the
+/// length encoding: 0 = shortest, 16 = 126 + 16 bits, 64 = 127 + 64 bits.
+pub fn raw_frame(first_byte: u8, mask: Option<[u8; 4]>, payload: &[u8], len_form: u8) -> Vec<u8> {
+    let mut frame = vec![first_byte];
+    let mask_bit = if mask.is_some() { 0x80 } else { 0 };
+    let len = payload.len();
+    let form = match len_form {
+        0 if len < 126 => 7,
+        0 if len <= 0xFFFF => 16,
+        0 => 64,
+        other => other,
+    };
+    match form {
+        7 => frame.push(mask_bit | len as u8),
+        16 => {
+            frame.push(mask_bit | 126);
+            frame.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        _ => {
+            frame.push(mask_bit | 127);
+            frame.extend_from_slice(&(len as u64).to_be_bytes());
+        }
+    }
+    if let Some(key) = mask {
+        frame.extend_from_slice(&key);
+        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    } else {
+        frame.extend_from_slice(payload);
+    }
+    frame
+}
+
+pub const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+/// A frame as `endpoint` expects to receive it: masked for a server, unmasked for a client.
+pub fn frame_for(endpoint: &(impl Endpoint + ?Sized), first_byte: u8, payload: &[u8]) -> Vec<u8> {
+    raw_frame(first_byte, endpoint.expects_masked().then_some(MASK), payload, 0)
+}
+
+/// A decoded frame from the crate's output (decoded by hand).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WireFrame {
+    pub fin: bool,
+    pub rsv: u8,
+    pub opcode: u8,
+    pub masked: bool,
+    pub payload: Vec<u8>,
+    /// The length field used the shortest form.
+    pub minimal: bool,
+}
+
+/// Decode every frame in `bytes` (which must hold whole frames).
+pub fn wire_frames(bytes: &[u8]) -> Vec<WireFrame> {
+    let mut frames = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b0 = bytes[i];
+        let b1 = bytes[i + 1];
+        i += 2;
+        let (len, minimal) = match b1 & 0x7f {
+            126 => {
+                let len = u16::from_be_bytes([bytes[i], bytes[i + 1]]) as usize;
+                i += 2;
+                (len, len >= 126)
+            }
+            127 => {
+                let len = u64::from_be_bytes(bytes[i..i + 8].try_into().unwrap()) as usize;
+                i += 8;
+                (len, len > 0xFFFF)
+            }
+            short => (short as usize, true),
+        };
+        let masked = b1 & 0x80 != 0;
+        let key = if masked {
+            let key: [u8; 4] = bytes[i..i + 4].try_into().unwrap();
+            i += 4;
+            Some(key)
+        } else {
+            None
+        };
+        let mut payload = bytes[i..i + len].to_vec();
+        if let Some(key) = key {
+            payload.iter_mut().enumerate().for_each(|(j, b)| *b ^= key[j % 4]);
+        }
+        i += len;
+        frames.push(WireFrame { fin: b0 & 0x80 != 0, rsv: (b0 >> 4) & 7, opcode: b0 & 0x0f, masked, payload, minimal });
+    }
+    frames
+}
+
+pub const UPGRADE_REQUEST: &[u8] = b"GET /chat?room=1 HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin: http://example.com\r\nSec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+/// A server past its handshake (no subprotocol chosen).
+pub fn open_server(config: Config) -> Server {
+    let mut server = Server::new(config);
+    let mut request = UPGRADE_REQUEST.to_vec();
+    let received = server.receive(&mut request, at(0)).expect("request");
+    let Some(Event::Request(request)) = received.event else { panic!("no request event") };
+    let mut out = [0u8; 1024];
+    server.accept(&request, None, &[], &mut out).expect("accept");
+    server
+}
+
+/// The 101 response a correct server gives to `request` (the client's request bytes).
+pub fn response_for(request: &[u8], extra: &str) -> Vec<u8> {
+    let text = std::str::from_utf8(request).unwrap();
+    let key = text
+        .lines()
+        .find_map(|line| line.strip_prefix("Sec-WebSocket-Key: "))
+        .expect("key")
+        .trim();
+    let accept = sockless::handshake::accept_value(key.as_bytes());
+    format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n{extra}\r\n",
+        std::str::from_utf8(&accept).unwrap()
+    )
+    .into_bytes()
+}
+
+/// A client past its handshake.
+pub fn open_client(config: Config) -> Client<'static, TestRng> {
+    let request = ClientRequest::from_url("ws://server.example.com/chat").unwrap();
+    let mut client = Client::new(request, config, rng()).unwrap();
+    let request = drain(&mut client);
+    let (events, outcome, _) = feed(&mut client, &response_for(&request, ""), at(0));
+    outcome.expect("response accepted");
+    assert_eq!(events, vec![Ev::Connected(None)]);
+    client
+}
+
+/// Both roles, open, for tests that apply to each.
+pub fn both_roles(config: Config) -> (Server, Client<'static, TestRng>) {
+    (open_server(config), open_client(config))
+}
+
+/// Move everything `from` owes to `to`; returns the events `to` saw.
+pub fn pump(from: &mut (impl Endpoint + ?Sized), to: &mut (impl Endpoint + ?Sized), now: Instant) -> (Vec<Ev>, Result<(), Error>) {
+    let bytes = drain(from);
+    let (events, outcome, left) = feed(to, &bytes, now);
+    assert!(outcome.is_err() || left == 0, "whole frames must be consumed");
+    (events, outcome)
+}
+
+/// The close code of the single Close frame in `bytes`.
+pub fn close_code_in(bytes: &[u8]) -> Option<u16> {
+    wire_frames(bytes)
+        .iter()
+        .find(|f| f.opcode == 0x8)
+        .map(|f| u16::from_be_bytes([f.payload[0], f.payload[1]]))
+}
