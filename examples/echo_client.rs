@@ -2,6 +2,9 @@
 //! unchanged until the server closes, completes the close handshake and exits 0.
 //!
 //! `cargo run --release --example echo_client -- ws://127.0.0.1:9001/path?query`
+//!
+//! With `--once TEXT` it is a probe instead: it sends TEXT, checks that the same text
+//! comes back, closes with 1000 and exits 0 once the closing handshake is done.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
@@ -9,13 +12,27 @@ use std::process::ExitCode;
 use std::time::Instant as Clock;
 
 use sockless::handshake::WsUrl;
-use sockless::{Client, Config, Event, Instant, OsRng};
+use sockless::{Client, CloseCode, Config, Event, Instant, OsRng};
 
 const BUFFER: usize = 64 * 1024;
 
 fn main() -> ExitCode {
-    let url = std::env::args().nth(1).unwrap_or_else(|| "ws://127.0.0.1:9001/".into());
-    match run(&url) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let url = args
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "ws://127.0.0.1:9001/".into());
+    let probe = match args.get(1).map(String::as_str) {
+        Some("--once") => Some(args.get(2).cloned().unwrap_or_default()),
+        Some(other) => {
+            eprintln!(
+                "echo_client: unknown argument {other:?}; usage: echo_client URL [--once TEXT]"
+            );
+            return ExitCode::FAILURE;
+        }
+        None => None,
+    };
+    match run(&url, probe.as_deref()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("echo_client: {error}");
@@ -24,7 +41,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(url: &str) -> Result<(), Box<dyn std::error::Error>> {
+fn run(url: &str, probe: Option<&str>) -> Result<(), Box<dyn std::error::Error>> {
     let parsed = WsUrl::parse(url)?;
     if parsed.secure {
         return Err("wss:// needs a TLS layer, which this example does not have".into());
@@ -33,7 +50,10 @@ fn run(url: &str) -> Result<(), Box<dyn std::error::Error>> {
     stream.set_nodelay(true)?;
     let clock = Clock::now();
     let now = || Instant::from_elapsed(clock.elapsed());
-    let config = Config { max_message_len: 64 << 20, ..Config::default() };
+    let config = Config {
+        max_message_len: 64 << 20,
+        ..Config::default()
+    };
     let mut client = Client::connect(url, config, sockless::os_rng())?;
     let mut input = vec![0; BUFFER];
     let mut output = vec![0; BUFFER + 64];
@@ -55,10 +75,25 @@ fn run(url: &str) -> Result<(), Box<dyn std::error::Error>> {
             let written = match event {
                 Event::Connected(response) => {
                     eprintln!("connected to {url} (status {})", response.status());
-                    0
+                    match probe {
+                        Some(text) => client.send_text(text, &mut output)?,
+                        None => 0,
+                    }
+                }
+                Event::Text(text) if probe.is_some() => {
+                    if Some(text) != probe {
+                        return Err(format!("probe echo differs: {text:?}").into());
+                    }
+                    eprintln!("probe echoed: {text:?}");
+                    client.close(CloseCode::NORMAL, "probe done", now(), &mut output)?
                 }
                 Event::Rejected(response) => {
-                    return Err(format!("server refused the upgrade: {} {}", response.status(), response.reason()).into());
+                    return Err(format!(
+                        "server refused the upgrade: {} {}",
+                        response.status(),
+                        response.reason()
+                    )
+                    .into());
                 }
                 Event::Text(text) => client.send_text(text, &mut output)?,
                 Event::Binary(data) => client.send_binary(data, &mut output)?,
@@ -66,7 +101,11 @@ fn run(url: &str) -> Result<(), Box<dyn std::error::Error>> {
                     client.send_fragment(chunk.kind, chunk.data, chunk.last, &mut output)?
                 }
                 Event::Close(frame) => {
-                    eprintln!("server closed: code={} reason={:?}", frame.reported_code().0, frame.reason);
+                    eprintln!(
+                        "server closed: code={} reason={:?}",
+                        frame.reported_code().0,
+                        frame.reason
+                    );
                     0
                 }
                 _ => 0,
@@ -79,7 +118,9 @@ fn run(url: &str) -> Result<(), Box<dyn std::error::Error>> {
         if client.should_close_transport() {
             return Ok(());
         }
-        let timeout = client.poll_timeout().map(|at| at.saturating_duration_since(now()));
+        let timeout = client
+            .poll_timeout()
+            .map(|at| at.saturating_duration_since(now()));
         stream.set_read_timeout(timeout.map(|t| t.max(std::time::Duration::from_millis(1))))?;
         match stream.read(&mut input[filled..]) {
             Ok(0) => return client.handle_eof().map_err(Into::into),
@@ -94,9 +135,15 @@ fn run(url: &str) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// Write everything owed: the request, a Pong, the Close.
-fn flush(client: &mut Client<'_, OsRng>, stream: &mut TcpStream, output: &mut [u8]) -> std::io::Result<()> {
+fn flush(
+    client: &mut Client<'_, OsRng>,
+    stream: &mut TcpStream,
+    output: &mut [u8],
+) -> std::io::Result<()> {
     loop {
-        let n = client.poll_transmit(output).map_err(std::io::Error::other)?;
+        let n = client
+            .poll_transmit(output)
+            .map_err(std::io::Error::other)?;
         if n == 0 {
             return Ok(());
         }

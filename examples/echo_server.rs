@@ -13,13 +13,18 @@ use sockless::{Config, Error, Event, Instant, Server};
 const BUFFER: usize = 64 * 1024;
 
 fn main() -> std::io::Result<()> {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9001".into());
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:9001".into());
     let listener = TcpListener::bind(&addr)?;
     eprintln!("listening on {}", listener.local_addr()?);
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
         std::thread::spawn(move || {
-            let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+            let peer = stream
+                .peer_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default();
             match serve(stream) {
                 Ok(outcome) => eprintln!("{peer}: {outcome}"),
                 Err(error) => eprintln!("{peer}: {error}"),
@@ -33,7 +38,10 @@ fn main() -> std::io::Result<()> {
 fn serve(mut stream: TcpStream) -> Result<String, Box<dyn std::error::Error>> {
     let clock = Clock::now();
     let now = || Instant::from_elapsed(clock.elapsed());
-    let config = Config { max_message_len: 64 << 20, ..Config::default() };
+    let config = Config {
+        max_message_len: 64 << 20,
+        ..Config::default()
+    };
     let mut server = Server::new(config);
     let mut input = vec![0; BUFFER];
     let mut output = vec![0; BUFFER + 64];
@@ -56,12 +64,19 @@ fn serve(mut stream: TcpStream) -> Result<String, Box<dyn std::error::Error>> {
                 Event::Request(request) if request.is_upgrade() => {
                     server.accept(&request, None, &[], &mut output)?
                 }
-                Event::Request(_) => server.respond(
-                    400,
-                    &[("Content-Type", b"text/plain")],
-                    b"This is a WebSocket echo server.\n",
-                    &mut output,
-                )?,
+                Event::Request(request) => {
+                    outcome = format!(
+                        "answered plain HTTP {} {} with 400",
+                        request.method(),
+                        request.target()
+                    );
+                    server.respond(
+                        400,
+                        &[("Content-Type", b"text/plain")],
+                        b"This is a WebSocket echo server.\n",
+                        &mut output,
+                    )?
+                }
                 Event::Text(text) => server.send_text(text, &mut output)?,
                 Event::Binary(data) => server.send_binary(data, &mut output)?,
                 // Pieces of a large or fragmented message are echoed as they arrive.
@@ -86,7 +101,9 @@ fn serve(mut stream: TcpStream) -> Result<String, Box<dyn std::error::Error>> {
         if server.should_close_transport() {
             return Ok(outcome);
         }
-        let timeout = server.poll_timeout().map(|at| at.saturating_duration_since(now()));
+        let timeout = server
+            .poll_timeout()
+            .map(|at| at.saturating_duration_since(now()));
         stream.set_read_timeout(timeout.map(|t| t.max(std::time::Duration::from_millis(1))))?;
         match stream.read(&mut input[filled..]) {
             Ok(0) => {

@@ -72,7 +72,12 @@ mod tests {
         let parts: [&[u8]; 3] = [b"h\xc3", b"\xa9", b"llo"];
         let mut out = None;
         for (i, data) in parts.iter().enumerate() {
-            let chunk = Chunk { kind: MessageKind::Text, data, first: i == 0, last: i == 2 };
+            let chunk = Chunk {
+                kind: MessageKind::Text,
+                data,
+                first: i == 0,
+                last: i == 2,
+            };
             out = assembler.push(&Event::Chunk(chunk));
             assert_eq!(out.is_some(), i == 2);
         }

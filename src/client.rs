@@ -55,7 +55,13 @@ impl<'a, R: Rng> Client<'a, R> {
         let mut nonce = [0; 16];
         rng.fill_bytes(&mut nonce);
         let key = handshake::encode_key(&nonce);
-        let phase = Phase::Handshaking { config, request, key, sent: false, scanned: 0 };
+        let phase = Phase::Handshaking {
+            config,
+            request,
+            key,
+            sent: false,
+            scanned: 0,
+        };
         Ok(Client { rng, phase })
     }
 
@@ -97,16 +103,39 @@ impl<'a, R: Rng> Client<'a, R> {
     /// Errors: [`Error::Handshake`] for a response breaking RFC 6455 §4.1 (nothing is ever
     /// sent then); [`Error::Protocol`] when the server breaks RFC 6455 (the Close is
     /// queued for `poll_transmit`).
-    pub fn receive<'b>(&mut self, input: &'b mut [u8], now: Instant) -> Result<Received<'b>, Error> {
+    pub fn receive<'b>(
+        &mut self,
+        input: &'b mut [u8],
+        now: Instant,
+    ) -> Result<Received<'b>, Error> {
         let (config, request, key, scanned) = match &mut self.phase {
             Phase::Open(connection) => return connection.receive(input, now),
-            Phase::Done => return Ok(Received { consumed: input.len(), event: None }),
-            Phase::Handshaking { config, request, key, scanned, .. } => (*config, *request, *key, scanned),
+            Phase::Done => {
+                return Ok(Received {
+                    consumed: input.len(),
+                    event: None,
+                });
+            }
+            Phase::Handshaking {
+                config,
+                request,
+                key,
+                scanned,
+                ..
+            } => (*config, *request, *key, scanned),
         };
-        let limits = Limits { max_head_len: config.max_head_len, max_headers: config.max_headers };
+        let limits = Limits {
+            max_head_len: config.max_head_len,
+            max_headers: config.max_headers,
+        };
         let head_len = match handshake::find_head_end(input, scanned, &limits) {
             Ok(Some(len)) => len,
-            Ok(None) => return Ok(Received { consumed: 0, event: None }),
+            Ok(None) => {
+                return Ok(Received {
+                    consumed: 0,
+                    event: None,
+                });
+            }
             Err(error) => {
                 self.phase = Phase::Done;
                 return Err(error.into());
@@ -116,14 +145,25 @@ impl<'a, R: Rng> Client<'a, R> {
         let input: &'b [u8] = input;
         let response = handshake::parse_response(&input[..head_len], &limits)?;
         if response.status() != 101 {
-            return Ok(Received { consumed: head_len, event: Some(Event::Rejected(response)) });
+            return Ok(Received {
+                consumed: head_len,
+                event: Some(Event::Rejected(response)),
+            });
         }
         let expected = handshake::accept_value(&key);
-        handshake::check_response(&response, &expected, request.subprotocols, request.extensions)?;
+        handshake::check_response(
+            &response,
+            &expected,
+            request.subprotocols,
+            request.extensions,
+        )?;
         let mut connection = Connection::new(Role::Client, &config);
         connection.handle_timeout(now)?;
         self.phase = Phase::Open(connection);
-        Ok(Received { consumed: head_len, event: Some(Event::Connected(response)) })
+        Ok(Received {
+            consumed: head_len,
+            event: Some(Event::Connected(response)),
+        })
     }
 
     /// Write the bytes owed: first the upgrade request, later a Pong, a keep-alive Ping or
@@ -132,7 +172,12 @@ impl<'a, R: Rng> Client<'a, R> {
     /// [`Error::BufferTooSmall`] if not even one item fits.
     pub fn poll_transmit(&mut self, out: &mut [u8]) -> Result<usize, Error> {
         match &mut self.phase {
-            Phase::Handshaking { request, key, sent: sent @ false, .. } => {
+            Phase::Handshaking {
+                request,
+                key,
+                sent: sent @ false,
+                ..
+            } => {
                 let written = request.write(key, out)?;
                 *sent = true;
                 Ok(written)
@@ -240,10 +285,18 @@ impl<'a, R: Rng> Client<'a, R> {
     /// Start the closing handshake with `code` and `reason` (at most 123 bytes), or answer
     /// the server's Close with this code instead of the echo. Any Pong still owed is
     /// written first. Nothing can be sent afterwards.
-    pub fn close(&mut self, code: CloseCode, reason: &str, now: Instant, out: &mut [u8]) -> Result<usize, Error> {
+    pub fn close(
+        &mut self,
+        code: CloseCode,
+        reason: &str,
+        now: Instant,
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
         let rng = &mut self.rng;
         match &mut self.phase {
-            Phase::Open(connection) => connection.close(code, reason, now, || Self::next_mask(rng), out),
+            Phase::Open(connection) => {
+                connection.close(code, reason, now, || Self::next_mask(rng), out)
+            }
             _ => Err(UsageError::NotOpen.into()),
         }
     }

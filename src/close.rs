@@ -83,7 +83,10 @@ impl<'a> CloseFrame<'a> {
     /// 2-byte code allowed on the wire plus a UTF-8 reason.
     pub fn parse(payload: &'a [u8]) -> Result<Self, ProtocolError> {
         match payload {
-            [] => Ok(CloseFrame { code: None, reason: "" }),
+            [] => Ok(CloseFrame {
+                code: None,
+                reason: "",
+            }),
             [_] => Err(ProtocolError::ClosePayloadTooShort),
             [hi, lo, reason @ ..] => {
                 let code = CloseCode(u16::from_be_bytes([*hi, *lo]));
@@ -92,7 +95,10 @@ impl<'a> CloseFrame<'a> {
                 }
                 let reason =
                     utf8::validate_whole(reason).map_err(|_| ProtocolError::InvalidCloseReason)?;
-                Ok(CloseFrame { code: Some(code), reason })
+                Ok(CloseFrame {
+                    code: Some(code),
+                    reason,
+                })
             }
         }
     }
@@ -106,7 +112,11 @@ mod tests {
     fn close_codes_allowed_on_wire_match_rfc_7_4() {
         for code in 0..=u16::MAX {
             let expected = matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999);
-            assert_eq!(CloseCode(code).is_allowed_on_wire(), expected, "code {code}");
+            assert_eq!(
+                CloseCode(code).is_allowed_on_wire(),
+                expected,
+                "code {code}"
+            );
         }
         for local_only in [1005, 1006, 1015] {
             assert!(!CloseCode(local_only).is_allowed_on_wire());
@@ -122,7 +132,10 @@ mod tests {
 
     #[test]
     fn close_payload_of_one_byte_is_protocol_error() {
-        assert_eq!(CloseFrame::parse(&[3]), Err(ProtocolError::ClosePayloadTooShort));
+        assert_eq!(
+            CloseFrame::parse(&[3]),
+            Err(ProtocolError::ClosePayloadTooShort)
+        );
     }
 
     #[test]
@@ -136,7 +149,10 @@ mod tests {
     fn close_payload_with_forbidden_code_is_protocol_error() {
         for code in [0u16, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65535] {
             let payload = code.to_be_bytes();
-            assert_eq!(CloseFrame::parse(&payload), Err(ProtocolError::InvalidCloseCode(code)));
+            assert_eq!(
+                CloseFrame::parse(&payload),
+                Err(ProtocolError::InvalidCloseCode(code))
+            );
         }
     }
 

@@ -197,7 +197,11 @@ pub enum UsageError {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Protocol(e) => write!(f, "protocol violation by the peer ({}): {e:?}", e.close_code().0),
+            Error::Protocol(e) => write!(
+                f,
+                "protocol violation by the peer ({}): {e:?}",
+                e.close_code().0
+            ),
             Error::Handshake(e) => match e.status() {
                 Some(status) => write!(f, "opening handshake failed ({status}): {e:?}"),
                 None => write!(f, "opening handshake failed: {e:?}"),
@@ -207,7 +211,9 @@ impl fmt::Display for Error {
             }
             Error::Usage(e) => write!(f, "invalid use of the API: {e:?}"),
             Error::KeepAliveTimeout => f.write_str("the peer did not answer a keep-alive ping"),
-            Error::AbnormalClosure => f.write_str("the transport ended without a Close frame (1006)"),
+            Error::AbnormalClosure => {
+                f.write_str("the transport ended without a Close frame (1006)")
+            }
         }
     }
 }

@@ -117,3 +117,7 @@ pub type OsRng = rand_core::UnwrapErr<getrandom::SysRng>;
 pub fn os_rng() -> OsRng {
     rand_core::UnwrapErr(getrandom::SysRng)
 }
+
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -13,10 +13,16 @@ use crate::time::Instant;
 #[derive(Clone, Debug)]
 enum Phase {
     /// Reading the request head; `scanned` bytes were already searched for its end.
-    AwaitingRequest { config: Config, scanned: usize },
+    AwaitingRequest {
+        config: Config,
+        scanned: usize,
+    },
     /// The request was handed to the application, which must accept or respond.
     /// `accept` is the Sec-WebSocket-Accept value when it is a valid upgrade.
-    Deciding { config: Config, accept: Option<[u8; 28]> },
+    Deciding {
+        config: Config,
+        accept: Option<[u8; 28]>,
+    },
     /// The handshake failed; this fixed response is owed.
     Rejecting(&'static [u8]),
     Open(Connection),
@@ -43,7 +49,9 @@ pub struct Server {
 impl Server {
     /// A server connection waiting for its request, with the given limits and options.
     pub fn new(config: Config) -> Self {
-        Server { phase: Phase::AwaitingRequest { config, scanned: 0 } }
+        Server {
+            phase: Phase::AwaitingRequest { config, scanned: 0 },
+        }
     }
 
     /// Where the connection stands.
@@ -74,15 +82,27 @@ impl Server {
     /// then queued for `poll_transmit`); [`Error::Protocol`] when the client breaks
     /// RFC 6455 (the Close is queued); [`UsageError::DecisionPending`] while a request
     /// waits for `accept` or `respond`.
-    pub fn receive<'b>(&mut self, input: &'b mut [u8], now: Instant) -> Result<Received<'b>, Error> {
+    pub fn receive<'b>(
+        &mut self,
+        input: &'b mut [u8],
+        now: Instant,
+    ) -> Result<Received<'b>, Error> {
         match &mut self.phase {
             Phase::Open(connection) => connection.receive(input, now),
             Phase::AwaitingRequest { config, scanned } => {
                 let config = *config;
-                let limits = Limits { max_head_len: config.max_head_len, max_headers: config.max_headers };
+                let limits = Limits {
+                    max_head_len: config.max_head_len,
+                    max_headers: config.max_headers,
+                };
                 let head_len = match handshake::find_head_end(input, scanned, &limits) {
                     Ok(Some(len)) => len,
-                    Ok(None) => return Ok(Received { consumed: 0, event: None }),
+                    Ok(None) => {
+                        return Ok(Received {
+                            consumed: 0,
+                            event: None,
+                        });
+                    }
                     Err(error) => return Err(self.reject(error)),
                 };
                 let input: &'b [u8] = input;
@@ -99,11 +119,17 @@ impl Server {
                     None
                 };
                 self.phase = Phase::Deciding { config, accept };
-                Ok(Received { consumed: head_len, event: Some(Event::Request(request)) })
+                Ok(Received {
+                    consumed: head_len,
+                    event: Some(Event::Request(request)),
+                })
             }
             Phase::Deciding { .. } => Err(UsageError::DecisionPending.into()),
             // Nothing is read after a rejection.
-            Phase::Rejecting(_) | Phase::Done => Ok(Received { consumed: input.len(), event: None }),
+            Phase::Rejecting(_) | Phase::Done => Ok(Received {
+                consumed: input.len(),
+                event: None,
+            }),
         }
     }
 
@@ -168,7 +194,9 @@ impl Server {
             Phase::Rejecting(response) => {
                 let response = *response;
                 let Some(dest) = out.get_mut(..response.len()) else {
-                    return Err(Error::BufferTooSmall { needed: response.len() });
+                    return Err(Error::BufferTooSmall {
+                        needed: response.len(),
+                    });
                 };
                 dest.copy_from_slice(response);
                 self.phase = Phase::Done;
@@ -218,12 +246,14 @@ impl Server {
 
     /// Encode a whole text message as one frame into `out`; returns the bytes written.
     pub fn send_text(&mut self, text: &str, out: &mut [u8]) -> Result<usize, Error> {
-        self.connection()?.send_message(MessageKind::Text, text.as_bytes(), None, out)
+        self.connection()?
+            .send_message(MessageKind::Text, text.as_bytes(), None, out)
     }
 
     /// Encode a whole binary message as one frame into `out`.
     pub fn send_binary(&mut self, data: &[u8], out: &mut [u8]) -> Result<usize, Error> {
-        self.connection()?.send_message(MessageKind::Binary, data, None, out)
+        self.connection()?
+            .send_message(MessageKind::Binary, data, None, out)
     }
 
     /// Encode one fragment of a message (RFC 6455 §5.4): the first call opens a message of
@@ -236,7 +266,8 @@ impl Server {
         last: bool,
         out: &mut [u8],
     ) -> Result<usize, Error> {
-        self.connection()?.send_fragment(kind, data, last, None, out)
+        self.connection()?
+            .send_fragment(kind, data, last, None, out)
     }
 
     /// Encode only the header of a data frame of `payload_len` bytes; the caller sends the
@@ -250,24 +281,33 @@ impl Server {
         last: bool,
         out: &mut [u8],
     ) -> Result<HeaderWritten, Error> {
-        self.connection()?.send_header(kind, payload_len, last, None, out)
+        self.connection()?
+            .send_header(kind, payload_len, last, None, out)
     }
 
     /// Encode a Ping (at most 125 bytes of payload).
     pub fn ping(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, Error> {
-        self.connection()?.send_control(OpCode::Ping, payload, None, out)
+        self.connection()?
+            .send_control(OpCode::Ping, payload, None, out)
     }
 
     /// Encode a Pong (at most 125 bytes): the answer to a Ping when
     /// [`Config::auto_pong`] is off, or an unsolicited heartbeat.
     pub fn pong(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, Error> {
-        self.connection()?.send_control(OpCode::Pong, payload, None, out)
+        self.connection()?
+            .send_control(OpCode::Pong, payload, None, out)
     }
 
     /// Start the closing handshake with `code` and `reason` (at most 123 bytes), or answer
     /// the client's Close with this code instead of the echo. Any Pong still owed is
     /// written first. Nothing can be sent afterwards.
-    pub fn close(&mut self, code: CloseCode, reason: &str, now: Instant, out: &mut [u8]) -> Result<usize, Error> {
+    pub fn close(
+        &mut self,
+        code: CloseCode,
+        reason: &str,
+        now: Instant,
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
         self.connection()?.close(code, reason, now, || None, out)
     }
 }

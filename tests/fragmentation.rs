@@ -28,7 +28,12 @@ fn fragmented_message_arrives_in_order_with_first_and_last_in_each_role() {
         let flags: Vec<(bool, bool)> = events
             .iter()
             .map(|e| match e {
-                Ev::Chunk { kind: MessageKind::Text, first, last, .. } => (*first, *last),
+                Ev::Chunk {
+                    kind: MessageKind::Text,
+                    first,
+                    last,
+                    ..
+                } => (*first, *last),
                 other => panic!("{other:?}"),
             })
             .collect();
@@ -43,7 +48,10 @@ fn continuation_without_open_message_fails_with_1002_in_each_role() {
     for endpoint in endpoints {
         let bytes = frame_for(endpoint, 0x80, b"orphan");
         let (_, outcome, _) = feed(endpoint, &bytes, at(1));
-        assert_eq!(outcome, Err(Error::Protocol(ProtocolError::UnexpectedContinuation)));
+        assert_eq!(
+            outcome,
+            Err(Error::Protocol(ProtocolError::UnexpectedContinuation))
+        );
         assert_eq!(close_code_in(&drain(endpoint)), Some(1002));
     }
 }
@@ -58,7 +66,10 @@ fn new_data_frame_while_message_open_fails_with_1002_in_each_role() {
             bytes.extend(frame_for(endpoint, second, b"new"));
             let (events, outcome, _) = feed(endpoint, &bytes, at(1));
             assert_eq!(events.len(), 1, "the first fragment is delivered");
-            assert_eq!(outcome, Err(Error::Protocol(ProtocolError::MessageInterrupted)));
+            assert_eq!(
+                outcome,
+                Err(Error::Protocol(ProtocolError::MessageInterrupted))
+            );
             assert_eq!(close_code_in(&drain(endpoint)), Some(1002));
         }
     }
@@ -96,7 +107,11 @@ fn empty_fragments_are_legal_in_each_role() {
         let (events, outcome, _) = feed(endpoint, &bytes, at(1));
         outcome.unwrap();
         assert_eq!(joined(&events), b"x");
-        assert!(events.iter().any(|e| matches!(e, Ev::Chunk { last: true, .. })));
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, Ev::Chunk { last: true, .. }))
+        );
         assert_eq!(events.last(), Some(&Ev::Binary(Vec::new())));
     }
 }
@@ -108,18 +123,41 @@ fn sending_fragments_uses_opcode_then_continuations_with_control_frames_between(
     for endpoint in endpoints {
         let mut wire = Vec::new();
         let mut out = [0u8; 256];
-        let n = endpoint.send_fragment(MessageKind::Text, "h\u{e9}".as_bytes()[..2].as_ref(), false, &mut out).unwrap();
+        let n = endpoint
+            .send_fragment(
+                MessageKind::Text,
+                "h\u{e9}".as_bytes()[..2].as_ref(),
+                false,
+                &mut out,
+            )
+            .unwrap();
         wire.extend_from_slice(&out[..n]);
         let n = endpoint.ping(b"mid", &mut out).unwrap();
         wire.extend_from_slice(&out[..n]);
-        let n = endpoint.send_fragment(MessageKind::Text, &"h\u{e9}".as_bytes()[2..], false, &mut out).unwrap();
+        let n = endpoint
+            .send_fragment(
+                MessageKind::Text,
+                &"h\u{e9}".as_bytes()[2..],
+                false,
+                &mut out,
+            )
+            .unwrap();
         wire.extend_from_slice(&out[..n]);
-        let n = endpoint.send_fragment(MessageKind::Text, b"!", true, &mut out).unwrap();
+        let n = endpoint
+            .send_fragment(MessageKind::Text, b"!", true, &mut out)
+            .unwrap();
         wire.extend_from_slice(&out[..n]);
         let frames = wire_frames(&wire);
         let shape: Vec<(u8, bool)> = frames.iter().map(|f| (f.opcode, f.fin)).collect();
-        assert_eq!(shape, vec![(0x1, false), (0x9, true), (0x0, false), (0x0, true)]);
-        let text: Vec<u8> = frames.iter().filter(|f| f.opcode != 0x9).flat_map(|f| f.payload.clone()).collect();
+        assert_eq!(
+            shape,
+            vec![(0x1, false), (0x9, true), (0x0, false), (0x0, true)]
+        );
+        let text: Vec<u8> = frames
+            .iter()
+            .filter(|f| f.opcode != 0x9)
+            .flat_map(|f| f.payload.clone())
+            .collect();
         assert_eq!(text, "h\u{e9}!".as_bytes());
         // The message is closed: a new one may start.
         endpoint.send_binary(b"next", &mut out).unwrap();
@@ -130,13 +168,20 @@ fn sending_fragments_uses_opcode_then_continuations_with_control_frames_between(
 fn sending_a_whole_message_while_a_fragmented_one_is_open_is_refused() {
     let mut server = open_server(Config::default());
     let mut out = [0u8; 64];
-    server.send_fragment(MessageKind::Binary, b"a", false, &mut out).unwrap();
-    assert_eq!(server.send_text("x", &mut out), Err(Error::Usage(UsageError::MessageInProgress)));
+    server
+        .send_fragment(MessageKind::Binary, b"a", false, &mut out)
+        .unwrap();
+    assert_eq!(
+        server.send_text("x", &mut out),
+        Err(Error::Usage(UsageError::MessageInProgress))
+    );
     assert_eq!(
         server.send_fragment(MessageKind::Text, b"x", true, &mut out),
         Err(Error::Usage(UsageError::FragmentKindMismatch))
     );
-    server.send_fragment(MessageKind::Binary, b"b", true, &mut out).unwrap();
+    server
+        .send_fragment(MessageKind::Binary, b"b", true, &mut out)
+        .unwrap();
 }
 
 #[test]
@@ -147,7 +192,9 @@ fn fragments_sent_by_one_role_are_received_intact_by_the_other() {
     let mut out = vec![0u8; 20_000];
     let pieces: Vec<&[u8]> = message.chunks(9_999).collect();
     for (i, piece) in pieces.iter().enumerate() {
-        let n = client.send_fragment(MessageKind::Binary, piece, i + 1 == pieces.len(), &mut out).unwrap();
+        let n = client
+            .send_fragment(MessageKind::Binary, piece, i + 1 == pieces.len(), &mut out)
+            .unwrap();
         wire.extend_from_slice(&out[..n]);
     }
     let (events, outcome) = feed_in_pieces(&mut server, &wire, 4096, at(1));

@@ -5,33 +5,55 @@ use common::*;
 use sockless::{Config, Error, ProtocolError, State};
 
 /// Feed `bytes` to each role and expect the violation and its close code on the wire.
-fn assert_each_role_fails(bytes_for: impl Fn(&dyn Fn(u8, &[u8]) -> Vec<u8>) -> Vec<u8>, error: ProtocolError, code: u16) {
+fn assert_each_role_fails(
+    bytes_for: impl Fn(&dyn Fn(u8, &[u8]) -> Vec<u8>) -> Vec<u8>,
+    error: ProtocolError,
+    code: u16,
+) {
     let (mut server, mut client) = both_roles(Config::default());
     let server_bytes = bytes_for(&|b0, payload| raw_frame(b0, Some(MASK), payload, 0));
     let client_bytes = bytes_for(&|b0, payload| raw_frame(b0, None, payload, 0));
     let (_, outcome, _) = feed(&mut server, &server_bytes, at(1));
     assert_eq!(outcome, Err(Error::Protocol(error)), "server");
-    assert_eq!(close_code_in(&drain(&mut server)), Some(code), "server close code");
+    assert_eq!(
+        close_code_in(&drain(&mut server)),
+        Some(code),
+        "server close code"
+    );
     assert_eq!(server.state(), State::Closed);
     let (_, outcome, _) = feed(&mut client, &client_bytes, at(1));
     assert_eq!(outcome, Err(Error::Protocol(error)), "client");
-    assert_eq!(close_code_in(&drain(&mut client)), Some(code), "client close code");
+    assert_eq!(
+        close_code_in(&drain(&mut client)),
+        Some(code),
+        "client close code"
+    );
 }
 
 #[test]
 fn rfc_5_7_examples_decode_in_both_roles() {
     // Unmasked "Hello" to a client; masked "Hello" to a server (RFC 6455 §5.7).
     let mut client = open_client(Config::default());
-    let (events, outcome, _) = feed(&mut client, &[0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f], at(1));
+    let (events, outcome, _) = feed(
+        &mut client,
+        &[0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f],
+        at(1),
+    );
     outcome.unwrap();
     assert_eq!(events, vec![Ev::Text("Hello".into())]);
     let mut server = open_server(Config::default());
-    let masked = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+    let masked = [
+        0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+    ];
     let (events, outcome, _) = feed(&mut server, &masked, at(1));
     outcome.unwrap();
     assert_eq!(events, vec![Ev::Text("Hello".into())]);
     // Fragmented unmasked text: 01 03 "Hel", 80 02 "lo".
-    let (events, outcome, _) = feed(&mut client, &[0x01, 0x03, 0x48, 0x65, 0x6c, 0x80, 0x02, 0x6c, 0x6f], at(1));
+    let (events, outcome, _) = feed(
+        &mut client,
+        &[0x01, 0x03, 0x48, 0x65, 0x6c, 0x80, 0x02, 0x6c, 0x6f],
+        at(1),
+    );
     outcome.unwrap();
     let text: Vec<u8> = events
         .iter()
@@ -56,7 +78,10 @@ fn rfc_5_7_examples_decode_in_both_roles() {
 fn server_fails_unmasked_client_frame_with_1002() {
     let mut server = open_server(Config::default());
     let (_, outcome, _) = feed(&mut server, &raw_frame(0x81, None, b"hi", 0), at(1));
-    assert_eq!(outcome, Err(Error::Protocol(ProtocolError::UnmaskedClientFrame)));
+    assert_eq!(
+        outcome,
+        Err(Error::Protocol(ProtocolError::UnmaskedClientFrame))
+    );
     assert_eq!(close_code_in(&drain(&mut server)), Some(1002));
 }
 
@@ -64,7 +89,10 @@ fn server_fails_unmasked_client_frame_with_1002() {
 fn client_fails_masked_server_frame_with_1002() {
     let mut client = open_client(Config::default());
     let (_, outcome, _) = feed(&mut client, &raw_frame(0x81, Some(MASK), b"hi", 0), at(1));
-    assert_eq!(outcome, Err(Error::Protocol(ProtocolError::MaskedServerFrame)));
+    assert_eq!(
+        outcome,
+        Err(Error::Protocol(ProtocolError::MaskedServerFrame))
+    );
     assert_eq!(close_code_in(&drain(&mut client)), Some(1002));
 }
 
@@ -98,14 +126,26 @@ fn receiver_fails_non_minimal_length_with_1002_in_each_role() {
         let payload = vec![b'a'; len];
         let mut s = open_server(Config::default());
         let (_, outcome, _) = feed(&mut s, &raw_frame(0x82, Some(MASK), &payload, form), at(1));
-        assert_eq!(outcome, Err(Error::Protocol(ProtocolError::NonMinimalLength)), "server {form} {len}");
+        assert_eq!(
+            outcome,
+            Err(Error::Protocol(ProtocolError::NonMinimalLength)),
+            "server {form} {len}"
+        );
         assert_eq!(close_code_in(&drain(&mut s)), Some(1002));
         let mut c = open_client(Config::default());
         let (_, outcome, _) = feed(&mut c, &raw_frame(0x82, None, &payload, form), at(1));
-        assert_eq!(outcome, Err(Error::Protocol(ProtocolError::NonMinimalLength)), "client {form} {len}");
+        assert_eq!(
+            outcome,
+            Err(Error::Protocol(ProtocolError::NonMinimalLength)),
+            "client {form} {len}"
+        );
     }
     // The shortest forms of the same lengths are fine.
-    let (_, outcome, _) = feed(&mut server, &raw_frame(0x82, Some(MASK), &[1; 126], 0), at(1));
+    let (_, outcome, _) = feed(
+        &mut server,
+        &raw_frame(0x82, Some(MASK), &[1; 126], 0),
+        at(1),
+    );
     outcome.unwrap();
     let (_, outcome, _) = feed(&mut client, &raw_frame(0x82, None, &[1; 65536], 0), at(1));
     outcome.unwrap();
@@ -131,16 +171,28 @@ fn sender_always_uses_the_shortest_length_form() {
 #[test]
 fn any_rsv_bit_without_extension_fails_with_1002_in_each_role() {
     for rsv in [0x40u8, 0x20, 0x10, 0x70] {
-        assert_each_role_fails(|frame| frame(0x81 | rsv, b"x"), ProtocolError::ReservedBitsSet, 1002);
+        assert_each_role_fails(
+            |frame| frame(0x81 | rsv, b"x"),
+            ProtocolError::ReservedBitsSet,
+            1002,
+        );
         // Also on control frames.
-        assert_each_role_fails(|frame| frame(0x89 | rsv, b""), ProtocolError::ReservedBitsSet, 1002);
+        assert_each_role_fails(
+            |frame| frame(0x89 | rsv, b""),
+            ProtocolError::ReservedBitsSet,
+            1002,
+        );
     }
 }
 
 #[test]
 fn reserved_opcodes_fail_with_1002_in_each_role() {
     for opcode in [0x3u8, 0x4, 0x5, 0x6, 0x7, 0xB, 0xC, 0xD, 0xE, 0xF] {
-        assert_each_role_fails(|frame| frame(0x80 | opcode, b""), ProtocolError::ReservedOpcode(opcode), 1002);
+        assert_each_role_fails(
+            |frame| frame(0x80 | opcode, b""),
+            ProtocolError::ReservedOpcode(opcode),
+            1002,
+        );
     }
 }
 
@@ -148,21 +200,32 @@ fn reserved_opcodes_fail_with_1002_in_each_role() {
 fn reserved_opcode_fails_fast_on_the_first_byte() {
     let mut server = open_server(Config::default());
     let (_, outcome, _) = feed(&mut server, &[0x83], at(1));
-    assert_eq!(outcome, Err(Error::Protocol(ProtocolError::ReservedOpcode(3))));
+    assert_eq!(
+        outcome,
+        Err(Error::Protocol(ProtocolError::ReservedOpcode(3)))
+    );
 }
 
 #[test]
 fn control_frame_over_125_bytes_fails_with_1002_in_each_role() {
     for opcode in [0x88u8, 0x89, 0x8A] {
         // 126 bytes needs the 16-bit form, which control frames may never use.
-        assert_each_role_fails(|frame| frame(opcode, &[b'p'; 126]), ProtocolError::ControlFrameTooLong, 1002);
+        assert_each_role_fails(
+            |frame| frame(opcode, &[b'p'; 126]),
+            ProtocolError::ControlFrameTooLong,
+            1002,
+        );
     }
 }
 
 #[test]
 fn control_frame_without_fin_fails_with_1002_in_each_role() {
     for opcode in [0x08u8, 0x09, 0x0A] {
-        assert_each_role_fails(|frame| frame(opcode, b"x"), ProtocolError::FragmentedControlFrame, 1002);
+        assert_each_role_fails(
+            |frame| frame(opcode, b"x"),
+            ProtocolError::FragmentedControlFrame,
+            1002,
+        );
     }
 }
 
@@ -172,7 +235,10 @@ fn length_with_most_significant_bit_set_fails_with_1002() {
     bytes.extend_from_slice(&(1u64 << 63).to_be_bytes());
     let mut client = open_client(Config::default());
     let (_, outcome, _) = feed(&mut client, &bytes, at(1));
-    assert_eq!(outcome, Err(Error::Protocol(ProtocolError::LengthHighBitSet)));
+    assert_eq!(
+        outcome,
+        Err(Error::Protocol(ProtocolError::LengthHighBitSet))
+    );
     assert_eq!(close_code_in(&drain(&mut client)), Some(1002));
 }
 
@@ -200,7 +266,11 @@ fn length_above_the_limit_fails_with_1009_before_any_payload_in_each_role() {
 fn largest_64_bit_length_is_never_truncated() {
     // u64 values that truncate to small numbers on 32-bit targets (2^32 + 5) must still
     // be judged by their full value.
-    let config = Config { max_frame_len: u64::MAX, max_message_len: u64::MAX, ..Config::default() };
+    let config = Config {
+        max_frame_len: u64::MAX,
+        max_message_len: u64::MAX,
+        ..Config::default()
+    };
     let mut client = open_client(config);
     let mut bytes = vec![0x82, 0x7F];
     bytes.extend_from_slice(&((1u64 << 32) + 5).to_be_bytes());

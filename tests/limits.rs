@@ -6,7 +6,11 @@ use common::*;
 use sockless::{Client, Config, Error, OsRng, ProtocolError, Server};
 
 fn small() -> Config {
-    Config { max_frame_len: 1000, max_message_len: 2500, ..Config::default() }
+    Config {
+        max_frame_len: 1000,
+        max_message_len: 2500,
+        ..Config::default()
+    }
 }
 
 #[test]
@@ -33,7 +37,11 @@ fn frame_over_the_limit_fails_with_1009_from_its_header_in_each_role() {
 #[test]
 fn frame_at_the_limit_is_accepted() {
     let mut server = open_server(small());
-    let (events, outcome, _) = feed(&mut server, &raw_frame(0x82, Some(MASK), &[5; 1000], 0), at(1));
+    let (events, outcome, _) = feed(
+        &mut server,
+        &raw_frame(0x82, Some(MASK), &[5; 1000], 0),
+        at(1),
+    );
     outcome.unwrap();
     assert_eq!(events, vec![Ev::Binary(vec![5; 1000])]);
 }
@@ -47,8 +55,15 @@ fn message_over_the_limit_across_fragments_fails_with_1009_in_each_role() {
         bytes.extend(frame_for(endpoint, 0x00, &[2; 1000]));
         bytes.extend(frame_for(endpoint, 0x80, &[3; 501]));
         let (events, outcome, _) = feed(endpoint, &bytes, at(1));
-        assert_eq!(events.len(), 2, "the fragments within the limit are delivered");
-        assert_eq!(outcome, Err(Error::Protocol(ProtocolError::MessageTooLarge)));
+        assert_eq!(
+            events.len(),
+            2,
+            "the fragments within the limit are delivered"
+        );
+        assert_eq!(
+            outcome,
+            Err(Error::Protocol(ProtocolError::MessageTooLarge))
+        );
         assert_eq!(close_code_in(&drain(endpoint)), Some(1009));
     }
 }
@@ -75,7 +90,9 @@ fn large_message_streams_through_a_small_buffer() {
     outcome.unwrap();
     let mut total = 0;
     for event in &events {
-        let Ev::Chunk { data, .. } = event else { panic!("{event:?}") };
+        let Ev::Chunk { data, .. } = event else {
+            panic!("{event:?}")
+        };
         assert!(data.len() <= 4096);
         assert_eq!(data[..], payload[total..total + data.len()]);
         total += data.len();

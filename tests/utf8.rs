@@ -20,7 +20,11 @@ const INVALID: &[(&str, &[u8])] = &[
 
 fn assert_fails_with_1007(endpoint: &mut dyn Endpoint, bytes: &[u8], what: &str) {
     let (_, outcome, _) = feed(endpoint, bytes, at(1));
-    assert_eq!(outcome, Err(Error::Protocol(ProtocolError::InvalidUtf8)), "{what}");
+    assert_eq!(
+        outcome,
+        Err(Error::Protocol(ProtocolError::InvalidUtf8)),
+        "{what}"
+    );
     assert_eq!(close_code_in(&drain(endpoint)), Some(1007), "{what}");
 }
 
@@ -127,7 +131,11 @@ fn message_ending_inside_a_character_fails_with_1007_in_each_role() {
     }
     // And in a single whole frame.
     let mut server = open_server(Config::default());
-    assert_fails_with_1007(&mut server, &raw_frame(0x81, Some(MASK), b"\xf0\x9f\x98", 0), "whole");
+    assert_fails_with_1007(
+        &mut server,
+        &raw_frame(0x81, Some(MASK), b"\xf0\x9f\x98", 0),
+        "whole",
+    );
 }
 
 #[test]
@@ -138,14 +146,22 @@ fn every_invalid_sequence_fails_even_split_byte_by_byte() {
         let mut server = open_server(Config::default());
         let bytes = raw_frame(0x81, Some(MASK), &payload, 0);
         let (_, outcome) = feed_in_pieces(&mut server, &bytes, 1, at(1));
-        assert_eq!(outcome, Err(Error::Protocol(ProtocolError::InvalidUtf8)), "{what}");
+        assert_eq!(
+            outcome,
+            Err(Error::Protocol(ProtocolError::InvalidUtf8)),
+            "{what}"
+        );
     }
 }
 
 #[test]
 fn binary_messages_are_not_checked_for_utf8() {
     let mut server = open_server(Config::default());
-    let (events, outcome, _) = feed(&mut server, &raw_frame(0x82, Some(MASK), b"\xff\xfe", 0), at(1));
+    let (events, outcome, _) = feed(
+        &mut server,
+        &raw_frame(0x82, Some(MASK), b"\xff\xfe", 0),
+        at(1),
+    );
     outcome.unwrap();
     assert_eq!(events, vec![Ev::Binary(vec![0xff, 0xfe])]);
 }
@@ -159,10 +175,14 @@ fn sending_invalid_utf8_text_fragments_is_refused() {
         Err(Error::Usage(UsageError::InvalidUtf8))
     );
     // A split character is fine until the message ends inside it.
-    client.send_fragment(MessageKind::Text, b"\xe2\x82", false, &mut out).unwrap();
+    client
+        .send_fragment(MessageKind::Text, b"\xe2\x82", false, &mut out)
+        .unwrap();
     assert_eq!(
         client.send_fragment(MessageKind::Text, b"", true, &mut out),
         Err(Error::Usage(UsageError::InvalidUtf8))
     );
-    client.send_fragment(MessageKind::Text, b"\xac", true, &mut out).unwrap();
+    client
+        .send_fragment(MessageKind::Text, b"\xac", true, &mut out)
+        .unwrap();
 }

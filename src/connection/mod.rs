@@ -20,8 +20,8 @@ use crate::frame::MAX_CONTROL_PAYLOAD;
 use crate::time::{Duration, Instant};
 use crate::utf8::Utf8Validator;
 
-pub use send::HeaderWritten;
 pub(crate) use receive::FrameProgress;
+pub use send::HeaderWritten;
 
 /// Which side of the connection we are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

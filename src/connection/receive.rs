@@ -51,7 +51,10 @@ impl Connection {
     ) -> Result<Received<'b>, Error> {
         if !matches!(self.state, State::Open | State::LocalClosing) {
             // §7.1.1, §7.1.7: nothing is read after the peer's Close or after a failure.
-            return Ok(Received { consumed: input.len(), event: None });
+            return Ok(Received {
+                consumed: input.len(),
+                event: None,
+            });
         }
         match self.read_frames(input, now) {
             Ok(received) => {
@@ -74,24 +77,33 @@ impl Connection {
         loop {
             if !self.frame.in_frame {
                 let Some((header, header_len)) = FrameHeader::decode(&input[consumed..])? else {
-                    return Ok(Received { consumed, event: None });
+                    return Ok(Received {
+                        consumed,
+                        event: None,
+                    });
                 };
                 self.check_header(&header)?;
                 // §5.2: a 64-bit length is never truncated; on a platform that cannot
                 // address it, the frame is too big (1009).
-                let len =
-                    usize::try_from(header.payload_len).map_err(|_| ProtocolError::FrameTooLarge)?;
+                let len = usize::try_from(header.payload_len)
+                    .map_err(|_| ProtocolError::FrameTooLarge)?;
                 let start = consumed + header_len;
                 let whole = input.len() - start >= len;
                 if header.opcode.is_control() {
                     // Control frames are at most 125 bytes (§5.5): wait until one is whole.
                     if !whole {
-                        return Ok(Received { consumed, event: None });
+                        return Ok(Received {
+                            consumed,
+                            event: None,
+                        });
                     }
                     let payload = &mut input[start..start + len];
                     unmask(payload, header.mask, 0);
                     let event = self.on_control(header.opcode, payload, now)?;
-                    return Ok(Received { consumed: start + len, event: Some(event) });
+                    return Ok(Received {
+                        consumed: start + len,
+                        event: Some(event),
+                    });
                 }
                 if whole && header.fin && header.opcode != OpCode::Continuation {
                     // A message in one frame, all of it in the input: hand it out whole.
@@ -100,10 +112,14 @@ impl Connection {
                     let event = match self.message_kind(header.opcode) {
                         MessageKind::Binary => Event::Binary(payload),
                         MessageKind::Text => Event::Text(
-                            utf8::validate_whole(payload).map_err(|_| ProtocolError::InvalidUtf8)?,
+                            utf8::validate_whole(payload)
+                                .map_err(|_| ProtocolError::InvalidUtf8)?,
                         ),
                     };
-                    return Ok(Received { consumed: start + len, event: Some(event) });
+                    return Ok(Received {
+                        consumed: start + len,
+                        event: Some(event),
+                    });
                 }
                 self.begin_data_frame(&header);
                 consumed = start;
@@ -114,7 +130,10 @@ impl Connection {
             let take = self.frame.remaining.min(available) as usize;
             let frame_done = take as u64 == self.frame.remaining;
             if !frame_done && take == 0 {
-                return Ok(Received { consumed, event: None });
+                return Ok(Received {
+                    consumed,
+                    event: None,
+                });
             }
             let last = frame_done && self.frame.fin;
             if take == 0 && !last {
@@ -134,12 +153,23 @@ impl Connection {
             if last {
                 if kind == MessageKind::Text {
                     // §8.1: a message may not end inside a character.
-                    self.frame.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
+                    self.frame
+                        .utf8
+                        .finish()
+                        .map_err(|_| ProtocolError::InvalidUtf8)?;
                 }
                 self.frame.message = None;
             }
-            let chunk = Chunk { kind, data: chunk, first, last };
-            return Ok(Received { consumed, event: Some(Event::Chunk(chunk)) });
+            let chunk = Chunk {
+                kind,
+                data: chunk,
+                first,
+                last,
+            };
+            return Ok(Received {
+                consumed,
+                event: Some(Event::Chunk(chunk)),
+            });
         }
     }
 
@@ -170,7 +200,11 @@ impl Connection {
         if header.payload_len > self.max_frame_len {
             return Err(ProtocolError::FrameTooLarge);
         }
-        let open_len = if header.opcode == OpCode::Continuation { self.frame.message_len } else { 0 };
+        let open_len = if header.opcode == OpCode::Continuation {
+            self.frame.message_len
+        } else {
+            0
+        };
         if open_len.saturating_add(header.payload_len) > self.max_message_len {
             return Err(ProtocolError::MessageTooLarge);
         }
@@ -212,7 +246,10 @@ impl Connection {
             for block in chunk.chunks_mut(TEXT_BLOCK) {
                 unmask(block, frame.mask, frame.read);
                 frame.read += block.len() as u64;
-                frame.utf8.feed(block).map_err(|_| ProtocolError::InvalidUtf8)?;
+                frame
+                    .utf8
+                    .feed(block)
+                    .map_err(|_| ProtocolError::InvalidUtf8)?;
             }
         } else {
             unmask(chunk, frame.mask, frame.read);

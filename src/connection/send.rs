@@ -38,13 +38,21 @@ pub(crate) fn write_frame(
     mask: Option<[u8; 4]>,
     payload: &[u8],
 ) -> Result<usize, Error> {
-    let header = FrameHeader { fin, rsv: 0, opcode, mask, payload_len: payload.len() as u64 };
+    let header = FrameHeader {
+        fin,
+        rsv: 0,
+        opcode,
+        mask,
+        payload_len: payload.len() as u64,
+    };
     let header_len = header.encoded_len();
     let needed = header_len.saturating_add(payload.len());
     if out.len() < needed {
         return Err(Error::BufferTooSmall { needed });
     }
-    header.encode(out).map_err(|needed| Error::BufferTooSmall { needed })?;
+    header
+        .encode(out)
+        .map_err(|needed| Error::BufferTooSmall { needed })?;
     let body = &mut out[header_len..needed];
     body.copy_from_slice(payload);
     if let Some(key) = mask {
@@ -69,7 +77,10 @@ impl OwedFrame {
 
 impl OwedPong {
     pub(super) fn of(payload: &[u8]) -> Self {
-        let mut pong = OwedPong { len: payload.len() as u8, payload: [0; MAX_CONTROL_PAYLOAD] };
+        let mut pong = OwedPong {
+            len: payload.len() as u8,
+            payload: [0; MAX_CONTROL_PAYLOAD],
+        };
         pong.payload[..payload.len()].copy_from_slice(payload);
         pong
     }
@@ -156,8 +167,16 @@ impl Connection {
             Some(open) if open == kind => OpCode::Continuation,
             Some(_) => return Err(UsageError::FragmentKindMismatch.into()),
         };
-        let header = FrameHeader { fin: last, rsv: 0, opcode, mask, payload_len };
-        let len = header.encode(out).map_err(|needed| Error::BufferTooSmall { needed })?;
+        let header = FrameHeader {
+            fin: last,
+            rsv: 0,
+            opcode,
+            mask,
+            payload_len,
+        };
+        let len = header
+            .encode(out)
+            .map_err(|needed| Error::BufferTooSmall { needed })?;
         self.sending = if last { None } else { Some(kind) };
         self.send_utf8.reset();
         Ok(HeaderWritten { len, mask })
@@ -203,7 +222,11 @@ impl Connection {
             return Err(UsageError::ControlPayloadTooLong.into());
         }
         let (payload, len) = close_payload(code, reason);
-        let close = OwedFrame { opcode: OpCode::Close, len, payload };
+        let close = OwedFrame {
+            opcode: OpCode::Close,
+            len,
+            payload,
+        };
         let pong = self.owed_pong_frame();
         let mask_len = if self.role == Role::Client { 4 } else { 0 };
         let frame_len = |frame: &OwedFrame| 2 + mask_len + frame.len;
@@ -213,7 +236,13 @@ impl Connection {
         }
         let mut written = 0;
         for frame in pong.iter().chain([&close]) {
-            written += write_frame(&mut out[written..], true, frame.opcode, next_mask(), frame.payload())?;
+            written += write_frame(
+                &mut out[written..],
+                true,
+                frame.opcode,
+                next_mask(),
+                frame.payload(),
+            )?;
         }
         self.pong_owed = None;
         self.ping_owed = false;
@@ -243,11 +272,19 @@ impl Connection {
         let mut payload = [0; MAX_CONTROL_PAYLOAD];
         if self.ping_owed {
             payload[..4].copy_from_slice(&self.ping_counter.to_be_bytes());
-            return Some(OwedFrame { opcode: OpCode::Ping, len: 4, payload });
+            return Some(OwedFrame {
+                opcode: OpCode::Ping,
+                len: 4,
+                payload,
+            });
         }
         let code = self.close_owed?;
         let (payload, len) = close_payload(code, "");
-        Some(OwedFrame { opcode: OpCode::Close, len, payload })
+        Some(OwedFrame {
+            opcode: OpCode::Close,
+            len,
+            payload,
+        })
     }
 
     /// Record that an owed frame went out.
@@ -281,7 +318,13 @@ impl Connection {
     ) -> Result<usize, Error> {
         let mut written = 0;
         while let Some(frame) = self.next_owed_frame() {
-            match write_frame(&mut out[written..], true, frame.opcode, next_mask(), frame.payload()) {
+            match write_frame(
+                &mut out[written..],
+                true,
+                frame.opcode,
+                next_mask(),
+                frame.payload(),
+            ) {
                 Ok(n) => {
                     written += n;
                     self.owed_frame_sent(frame.opcode);

@@ -125,7 +125,10 @@ impl FrameHeader {
                     // §5.2: "the most significant bit MUST be 0".
                     return Err(ProtocolError::LengthHighBitSet);
                 }
-                if buf.get(2..8).is_some_and(|high| high.iter().all(|&b| b == 0)) {
+                if buf
+                    .get(2..8)
+                    .is_some_and(|high| high.iter().all(|&b| b == 0))
+                {
                     // The value is at most 0xFFFF whatever the last two bytes are, so the
                     // 16-bit form (or the 7-bit one) should have been used (§5.2).
                     return Err(ProtocolError::NonMinimalLength);
@@ -239,7 +242,12 @@ mod tests {
     /// Every proper prefix of `buf[..header_len]` asks for more bytes.
     fn assert_prefixes_incomplete(buf: &[u8], header_len: usize) {
         for end in 0..header_len {
-            assert_eq!(FrameHeader::decode(&buf[..end]), Ok(None), "prefix {:02x?}", &buf[..end]);
+            assert_eq!(
+                FrameHeader::decode(&buf[..end]),
+                Ok(None),
+                "prefix {:02x?}",
+                &buf[..end]
+            );
         }
     }
 
@@ -253,7 +261,13 @@ mod tests {
         assert_eq!(len, 2);
         assert_eq!(
             header,
-            FrameHeader { fin: true, rsv: 0, opcode: OpCode::Text, mask: None, payload_len: 5 }
+            FrameHeader {
+                fin: true,
+                rsv: 0,
+                opcode: OpCode::Text,
+                mask: None,
+                payload_len: 5
+            }
         );
         assert_eq!(&frame[len..], b"Hello");
         assert_prefixes_incomplete(&frame, len);
@@ -261,7 +275,9 @@ mod tests {
 
     #[test]
     fn rfc_5_7_masked_text() {
-        let mut frame = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+        let mut frame = [
+            0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+        ];
         let (header, len) = decode_ok(&frame);
         assert_eq!(len, 6);
         assert_eq!(
@@ -286,7 +302,13 @@ mod tests {
         assert_eq!(
             (header, len),
             (
-                FrameHeader { fin: false, rsv: 0, opcode: OpCode::Text, mask: None, payload_len: 3 },
+                FrameHeader {
+                    fin: false,
+                    rsv: 0,
+                    opcode: OpCode::Text,
+                    mask: None,
+                    payload_len: 3
+                },
                 2
             )
         );
@@ -317,7 +339,13 @@ mod tests {
         assert_eq!(
             (header, len),
             (
-                FrameHeader { fin: true, rsv: 0, opcode: OpCode::Ping, mask: None, payload_len: 5 },
+                FrameHeader {
+                    fin: true,
+                    rsv: 0,
+                    opcode: OpCode::Ping,
+                    mask: None,
+                    payload_len: 5
+                },
                 2
             )
         );
@@ -326,7 +354,9 @@ mod tests {
 
     #[test]
     fn rfc_5_7_masked_pong() {
-        let mut frame = [0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+        let mut frame = [
+            0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+        ];
         let (header, len) = decode_ok(&frame);
         assert_eq!(
             (header, len),
@@ -353,7 +383,13 @@ mod tests {
         assert_eq!(
             (header, len),
             (
-                FrameHeader { fin: true, rsv: 0, opcode: OpCode::Binary, mask: None, payload_len: 256 },
+                FrameHeader {
+                    fin: true,
+                    rsv: 0,
+                    opcode: OpCode::Binary,
+                    mask: None,
+                    payload_len: 256
+                },
                 4
             )
         );
@@ -474,12 +510,20 @@ mod tests {
                 );
             }
         }
-        assert_eq!(decode_ok(&[0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0]).0.payload_len, 0x1_0000);
+        assert_eq!(
+            decode_ok(&[0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0])
+                .0
+                .payload_len,
+            0x1_0000
+        );
     }
 
     #[test]
     fn length_high_bit_fails_with_its_first_byte() {
-        assert_eq!(FrameHeader::decode(&[0x82, 127, 0x80]), Err(ProtocolError::LengthHighBitSet));
+        assert_eq!(
+            FrameHeader::decode(&[0x82, 127, 0x80]),
+            Err(ProtocolError::LengthHighBitSet)
+        );
         assert_eq!(
             FrameHeader::decode(&[0x82, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]),
             Err(ProtocolError::LengthHighBitSet)
@@ -519,7 +563,13 @@ mod tests {
                     (false, 0b100, OpCode::Text),
                     (false, 0b011, OpCode::Continuation),
                 ] {
-                    let header = FrameHeader { fin, rsv, opcode, mask, payload_len };
+                    let header = FrameHeader {
+                        fin,
+                        rsv,
+                        opcode,
+                        mask,
+                        payload_len,
+                    };
                     let expected_len = match payload_len {
                         0..=125 => 2,
                         126..=65535 => 4,
@@ -540,8 +590,13 @@ mod tests {
     fn encode_control_frames_round_trip() {
         for opcode in [OpCode::Close, OpCode::Ping, OpCode::Pong] {
             for payload_len in [0, 2, MAX_CONTROL_PAYLOAD as u64] {
-                let header =
-                    FrameHeader { fin: true, rsv: 0, opcode, mask: Some([9, 8, 7, 6]), payload_len };
+                let header = FrameHeader {
+                    fin: true,
+                    rsv: 0,
+                    opcode,
+                    mask: Some([9, 8, 7, 6]),
+                    payload_len,
+                };
                 let mut out = [0u8; MAX_HEADER_LEN];
                 let len = header.encode(&mut out).unwrap();
                 assert_eq!(decode_ok(&out[..len]), (header, len));
@@ -553,8 +608,13 @@ mod tests {
     fn encode_into_short_buffer_writes_nothing() {
         for payload_len in LENGTHS {
             for mask in [None, Some([1, 2, 3, 4])] {
-                let header =
-                    FrameHeader { fin: true, rsv: 0, opcode: OpCode::Binary, mask, payload_len };
+                let header = FrameHeader {
+                    fin: true,
+                    rsv: 0,
+                    opcode: OpCode::Binary,
+                    mask,
+                    payload_len,
+                };
                 let needed = header.encoded_len();
                 for short in 0..needed {
                     let mut out = [0xAA; MAX_HEADER_LEN];

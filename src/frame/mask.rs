@@ -33,7 +33,9 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     // 32 and 8 are multiples of 4, so every chunk and word below starts at key[0].
     let mut chunks = buf.chunks_exact_mut(CHUNK);
     for chunk in &mut chunks {
-        chunk.chunks_exact_mut(8).for_each(|lane| xor_word(lane, word));
+        chunk
+            .chunks_exact_mut(8)
+            .for_each(|lane| xor_word(lane, word));
     }
     let mut lanes = chunks.into_remainder().chunks_exact_mut(8);
     for lane in &mut lanes {

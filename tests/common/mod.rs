@@ -5,7 +5,9 @@
 
 use core::convert::Infallible;
 
-use sockless::{Client, ClientRequest, Config, Error, Event, Instant, MessageKind, Received, Server};
+use sockless::{
+    Client, ClientRequest, Config, Error, Event, Instant, MessageKind, Received, Server,
+};
 
 /// A deterministic xorshift generator (never for real use: masks must be unpredictable).
 #[derive(Clone, Debug)]
@@ -42,14 +44,30 @@ pub fn at(ms: u64) -> Instant {
 
 /// The two roles behind one interface, so that a test can run against each.
 pub trait Endpoint {
-    fn receive_bytes<'b>(&mut self, input: &'b mut [u8], now: Instant) -> Result<Received<'b>, Error>;
+    fn receive_bytes<'b>(
+        &mut self,
+        input: &'b mut [u8],
+        now: Instant,
+    ) -> Result<Received<'b>, Error>;
     fn transmit(&mut self, out: &mut [u8]) -> Result<usize, Error>;
     fn send_text(&mut self, text: &str, out: &mut [u8]) -> Result<usize, Error>;
     fn send_binary(&mut self, data: &[u8], out: &mut [u8]) -> Result<usize, Error>;
-    fn send_fragment(&mut self, kind: MessageKind, data: &[u8], last: bool, out: &mut [u8]) -> Result<usize, Error>;
+    fn send_fragment(
+        &mut self,
+        kind: MessageKind,
+        data: &[u8],
+        last: bool,
+        out: &mut [u8],
+    ) -> Result<usize, Error>;
     fn ping(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, Error>;
     fn pong(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, Error>;
-    fn close(&mut self, code: u16, reason: &str, now: Instant, out: &mut [u8]) -> Result<usize, Error>;
+    fn close(
+        &mut self,
+        code: u16,
+        reason: &str,
+        now: Instant,
+        out: &mut [u8],
+    ) -> Result<usize, Error>;
     fn timeout(&mut self, now: Instant) -> Result<(), Error>;
     fn next_timeout(&self) -> Option<Instant>;
     fn eof(&mut self) -> Result<(), Error>;
@@ -62,7 +80,11 @@ pub trait Endpoint {
 macro_rules! endpoint_impl {
     ($ty:ty, $masked:expr) => {
         impl Endpoint for $ty {
-            fn receive_bytes<'b>(&mut self, input: &'b mut [u8], now: Instant) -> Result<Received<'b>, Error> {
+            fn receive_bytes<'b>(
+                &mut self,
+                input: &'b mut [u8],
+                now: Instant,
+            ) -> Result<Received<'b>, Error> {
                 self.receive(input, now)
             }
             fn transmit(&mut self, out: &mut [u8]) -> Result<usize, Error> {
@@ -74,7 +96,13 @@ macro_rules! endpoint_impl {
             fn send_binary(&mut self, data: &[u8], out: &mut [u8]) -> Result<usize, Error> {
                 <$ty>::send_binary(self, data, out)
             }
-            fn send_fragment(&mut self, kind: MessageKind, data: &[u8], last: bool, out: &mut [u8]) -> Result<usize, Error> {
+            fn send_fragment(
+                &mut self,
+                kind: MessageKind,
+                data: &[u8],
+                last: bool,
+                out: &mut [u8],
+            ) -> Result<usize, Error> {
                 <$ty>::send_fragment(self, kind, data, last, out)
             }
             fn ping(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, Error> {
@@ -83,7 +111,13 @@ macro_rules! endpoint_impl {
             fn pong(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, Error> {
                 <$ty>::pong(self, payload, out)
             }
-            fn close(&mut self, code: u16, reason: &str, now: Instant, out: &mut [u8]) -> Result<usize, Error> {
+            fn close(
+                &mut self,
+                code: u16,
+                reason: &str,
+                now: Instant,
+                out: &mut [u8],
+            ) -> Result<usize, Error> {
                 <$ty>::close(self, sockless::CloseCode(code), reason, now, out)
             }
             fn timeout(&mut self, now: Instant) -> Result<(), Error> {
@@ -119,7 +153,12 @@ pub enum Ev {
     Rejected(u16),
     Text(String),
     Binary(Vec<u8>),
-    Chunk { kind: MessageKind, data: Vec<u8>, first: bool, last: bool },
+    Chunk {
+        kind: MessageKind,
+        data: Vec<u8>,
+        first: bool,
+        last: bool,
+    },
     Ping(Vec<u8>),
     Pong(Vec<u8>),
     Close(Option<u16>, String),
@@ -148,7 +187,11 @@ impl Ev {
 
 /// Feed `input` to `endpoint` in one piece, collecting events until it needs more input or
 /// fails. Returns the events, the outcome, and how many bytes were left unconsumed.
-pub fn feed(endpoint: &mut (impl Endpoint + ?Sized), input: &[u8], now: Instant) -> (Vec<Ev>, Result<(), Error>, usize) {
+pub fn feed(
+    endpoint: &mut (impl Endpoint + ?Sized),
+    input: &[u8],
+    now: Instant,
+) -> (Vec<Ev>, Result<(), Error>, usize) {
     let mut buffer = input.to_vec();
     let mut start = 0;
     let mut events = Vec::new();
@@ -168,7 +211,12 @@ pub fn feed(endpoint: &mut (impl Endpoint + ?Sized), input: &[u8], now: Instant)
 
 /// Feed `input` cut into pieces of at most `piece` bytes, keeping unconsumed bytes in
 /// front of the next piece as a socket reader would.
-pub fn feed_in_pieces(endpoint: &mut (impl Endpoint + ?Sized), input: &[u8], piece: usize, now: Instant) -> (Vec<Ev>, Result<(), Error>) {
+pub fn feed_in_pieces(
+    endpoint: &mut (impl Endpoint + ?Sized),
+    input: &[u8],
+    piece: usize,
+    now: Instant,
+) -> (Vec<Ev>, Result<(), Error>) {
     let mut events = Vec::new();
     let mut pending: Vec<u8> = Vec::new();
     for part in input.chunks(piece.max(1)) {
@@ -233,7 +281,12 @@ pub const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 
 /// A frame as `endpoint` expects to receive it: masked for a server, unmasked for a client.
 pub fn frame_for(endpoint: &(impl Endpoint + ?Sized), first_byte: u8, payload: &[u8]) -> Vec<u8> {
-    raw_frame(first_byte, endpoint.expects_masked().then_some(MASK), payload, 0)
+    raw_frame(
+        first_byte,
+        endpoint.expects_masked().then_some(MASK),
+        payload,
+        0,
+    )
 }
 
 /// A decoded frame from the crate's output (decoded by hand).
@@ -279,10 +332,20 @@ pub fn wire_frames(bytes: &[u8]) -> Vec<WireFrame> {
         };
         let mut payload = bytes[i..i + len].to_vec();
         if let Some(key) = key {
-            payload.iter_mut().enumerate().for_each(|(j, b)| *b ^= key[j % 4]);
+            payload
+                .iter_mut()
+                .enumerate()
+                .for_each(|(j, b)| *b ^= key[j % 4]);
         }
         i += len;
-        frames.push(WireFrame { fin: b0 & 0x80 != 0, rsv: (b0 >> 4) & 7, opcode: b0 & 0x0f, masked, payload, minimal });
+        frames.push(WireFrame {
+            fin: b0 & 0x80 != 0,
+            rsv: (b0 >> 4) & 7,
+            opcode: b0 & 0x0f,
+            masked,
+            payload,
+            minimal,
+        });
     }
     frames
 }
@@ -294,9 +357,13 @@ pub fn open_server(config: Config) -> Server {
     let mut server = Server::new(config);
     let mut request = UPGRADE_REQUEST.to_vec();
     let received = server.receive(&mut request, at(0)).expect("request");
-    let Some(Event::Request(request)) = received.event else { panic!("no request event") };
+    let Some(Event::Request(request)) = received.event else {
+        panic!("no request event")
+    };
     let mut out = [0u8; 1024];
-    server.accept(&request, None, &[], &mut out).expect("accept");
+    server
+        .accept(&request, None, &[], &mut out)
+        .expect("accept");
     server
 }
 
@@ -333,10 +400,17 @@ pub fn both_roles(config: Config) -> (Server, Client<'static, TestRng>) {
 }
 
 /// Move everything `from` owes to `to`; returns the events `to` saw.
-pub fn pump(from: &mut (impl Endpoint + ?Sized), to: &mut (impl Endpoint + ?Sized), now: Instant) -> (Vec<Ev>, Result<(), Error>) {
+pub fn pump(
+    from: &mut (impl Endpoint + ?Sized),
+    to: &mut (impl Endpoint + ?Sized),
+    now: Instant,
+) -> (Vec<Ev>, Result<(), Error>) {
     let bytes = drain(from);
     let (events, outcome, left) = feed(to, &bytes, now);
-    assert!(outcome.is_err() || left == 0, "whole frames must be consumed");
+    assert!(
+        outcome.is_err() || left == 0,
+        "whole frames must be consumed"
+    );
     (events, outcome)
 }
 
