@@ -138,9 +138,18 @@ impl Connection {
         self.close_transport
     }
 
+    /// When `handle_timeout` is next needed. A keep-alive timer that has not started yet
+    /// (the connection opened without a clock reading, as `Server::accept` does) asks for
+    /// a call at once, which starts it.
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         if self.close_transport {
-            None
+            return None;
+        }
+        let keep_alive_unarmed = self.state == State::Open
+            && self.deadline.is_none()
+            && self.timeouts.keep_alive_ms.is_some();
+        if keep_alive_unarmed {
+            Some(Instant::ZERO)
         } else {
             self.deadline
         }
@@ -191,9 +200,9 @@ impl Connection {
 
     /// The transport reached its end (the peer closed it).
     pub(crate) fn handle_eof(&mut self) -> Result<(), Error> {
-        // Closed means the closing handshake finished, or the connection already failed
-        // or timed out and that was reported: the end of the transport is expected.
-        let expected = self.state == State::Closed;
+        // After the peer's Close (RemoteClosing, Closed), or once the failure or timeout was
+        // reported (Closed), the end of the transport is expected; otherwise it is 1006.
+        let expected = matches!(self.state, State::Closed | State::RemoteClosing);
         self.state = State::Closed;
         self.close_transport = true;
         self.deadline = None;
@@ -254,6 +263,10 @@ impl Connection {
         if self.role == Role::Server {
             self.close_transport = true;
             self.deadline = None;
+        } else if self.deadline.is_none() {
+            // The client's close timeout already ran out (handle_timeout while our answer
+            // was still owed): the wait for the server is over, so close it ourselves.
+            self.close_transport = true;
         }
     }
 }

@@ -282,10 +282,14 @@ impl Connection {
             }
             // Pong, the only control opcode left (§5.5.3).
             _ => {
+                // The answer to our keep-alive Ping re-arms the keep-alive timer (the only
+                // timer while Open; once closing, the close deadline is left alone).
                 if self.awaiting_pong && payload == self.ping_counter.to_be_bytes() {
                     self.awaiting_pong = false;
-                    self.deadline = None;
-                    self.arm_keep_alive(now);
+                    if self.state == State::Open {
+                        self.deadline = None;
+                        self.arm_keep_alive(now);
+                    }
                 }
                 Ok(Event::Pong(payload))
             }

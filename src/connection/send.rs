@@ -246,6 +246,7 @@ impl Connection {
         }
         self.pong_owed = None;
         self.ping_owed = false;
+        self.awaiting_pong = false;
         self.close_owed = None;
         if self.state == State::Open {
             self.state = State::LocalClosing;

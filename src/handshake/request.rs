@@ -12,9 +12,16 @@ pub struct Request<'b> {
     head: &'b [u8],
     method: &'b str,
     target: &'b str,
+    /// The minor version of HTTP/1.x.
+    minor_version: u8,
 }
 
 impl<'b> Request<'b> {
+    /// The minor HTTP version: 1 for HTTP/1.1, 0 for HTTP/1.0.
+    pub fn http_minor_version(&self) -> u8 {
+        self.minor_version
+    }
+
     /// The request method, as sent (methods are case-sensitive: RFC 7230 §3.1.1).
     pub fn method(&self) -> &'b str {
         self.method
@@ -113,8 +120,9 @@ impl<'b> Request<'b> {
 ///
 /// Errors: `HeadTooLarge` when `head` is longer than `limits.max_head_len`; `MalformedHead`
 /// when `httparse` refuses it or it is incomplete; `TooManyHeaders` for more than
-/// `limits.max_headers` (at most [`HEADER_CAPACITY`]) header lines; `HttpVersionTooOld` for
-/// HTTP/1.0 (RFC 6455 §4.1 item 2, §4.2.1 item 1: the handshake needs HTTP/1.1 or later).
+/// `limits.max_headers` (at most [`HEADER_CAPACITY`]) header lines. A plain HTTP/1.0
+/// request parses (the application may answer it); [`check_upgrade`] refuses one that asks
+/// for an upgrade.
 pub fn parse_request<'b>(head: &'b [u8], limits: &Limits) -> Result<Request<'b>, HandshakeError> {
     if head.len() > limits.max_head_len {
         return Err(HandshakeError::HeadTooLarge);
@@ -132,13 +140,11 @@ pub fn parse_request<'b>(head: &'b [u8], limits: &Limits) -> Result<Request<'b>,
     else {
         return Err(HandshakeError::MalformedHead);
     };
-    if version < 1 {
-        return Err(HandshakeError::HttpVersionTooOld);
-    }
     Ok(Request {
         head: &head[..len],
         method,
         target,
+        minor_version: version,
     })
 }
 
@@ -147,8 +153,7 @@ pub fn parse_request<'b>(head: &'b [u8], limits: &Limits) -> Result<Request<'b>,
 ///
 /// The rules, in the order they are checked:
 /// 1. the method is `GET` (§4.2.1 item 1), else `MethodNotGet`;
-/// 2. HTTP/1.1 or later (§4.2.1 item 1): already enforced by [`parse_request`]
-///    (`HttpVersionTooOld`);
+/// 2. HTTP/1.1 or later (§4.1 item 2, §4.2.1 item 1), else `HttpVersionTooOld`;
 /// 3. `Host` is present (§4.2.1 item 2), else `MissingHost`, and appears once (RFC 7230
 ///    §5.4), else `DuplicateHeader`;
 /// 4. `Upgrade` contains the token `websocket`, ASCII case-insensitive (§4.2.1 item 3), else
@@ -166,6 +171,9 @@ pub fn check_upgrade(request: &Request<'_>) -> Result<[u8; 28], HandshakeError> 
     let headers = request.headers();
     if request.method != "GET" {
         return Err(HandshakeError::MethodNotGet);
+    }
+    if request.minor_version < 1 {
+        return Err(HandshakeError::HttpVersionTooOld);
     }
     match headers.occurrences("Host") {
         0 => return Err(HandshakeError::MissingHost),
@@ -516,12 +524,18 @@ mod tests {
     }
 
     #[test]
-    fn server_rejects_http_1_0_with_400() {
-        let head = b"GET /chat HTTP/1.0\r\nHost: a\r\n\r\n";
+    fn server_rejects_http_1_0_upgrade_with_400() {
+        let head = b"GET /chat HTTP/1.0\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+        let request = parse_request(head, &Limits::default()).unwrap();
+        assert!(request.is_upgrade());
+        assert_eq!(request.http_minor_version(), 0);
         assert_eq!(
-            parse_request(head, &Limits::default()).unwrap_err(),
-            HandshakeError::HttpVersionTooOld
+            check_upgrade(&request),
+            Err(HandshakeError::HttpVersionTooOld)
         );
+        // A plain HTTP/1.0 request parses, for the application to answer.
+        let plain = parse_request(b"GET / HTTP/1.0\r\n\r\n", &Limits::default()).unwrap();
+        assert!(!plain.is_upgrade());
         assert_eq!(HandshakeError::HttpVersionTooOld.status(), Some(400));
     }
 
