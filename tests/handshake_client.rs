@@ -38,7 +38,7 @@ impl sockless::rand_core::TryRng for NonceRng {
 /// Standard base64 decoding written for these tests (independent of the crate).
 fn base64_decode(text: &str) -> Option<Vec<u8>> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    if text.len() % 4 != 0 {
+    if !text.len().is_multiple_of(4) {
         return None;
     }
     let trimmed = text.trim_end_matches('=');

@@ -3,6 +3,8 @@
 //! so that tests can compare whole transcripts.
 #![allow(dead_code)]
 
+pub mod net;
+
 use core::convert::Infallible;
 
 use sockless::{
@@ -75,6 +77,12 @@ pub trait Endpoint {
     fn close_transport(&self) -> bool;
     /// Frames this role receives are masked (it is a server).
     fn expects_masked(&self) -> bool;
+    /// Server: accept `request` with no subprotocol. Client: nothing to do.
+    fn accept_request(
+        &mut self,
+        request: &sockless::Request<'_>,
+        out: &mut [u8],
+    ) -> Result<usize, Error>;
 }
 
 macro_rules! endpoint_impl {
@@ -138,12 +146,30 @@ macro_rules! endpoint_impl {
             fn expects_masked(&self) -> bool {
                 $masked
             }
+            fn accept_request(
+                &mut self,
+                request: &sockless::Request<'_>,
+                out: &mut [u8],
+            ) -> Result<usize, Error> {
+                accept_with(self, request, out)
+            }
         }
     };
 }
 
 endpoint_impl!(Server, true);
 endpoint_impl!(Client<'static, TestRng>, false);
+
+fn accept_with(
+    endpoint: &mut dyn std::any::Any,
+    request: &sockless::Request<'_>,
+    out: &mut [u8],
+) -> Result<usize, Error> {
+    match endpoint.downcast_mut::<Server>() {
+        Some(server) => server.accept(request, None, &[], out),
+        None => Ok(0),
+    }
+}
 
 /// An owned copy of an [`Event`].
 #[derive(Clone, Debug, PartialEq, Eq)]

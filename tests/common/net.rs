@@ -1,0 +1,154 @@
+//! A blocking driver for either role over a `TcpStream`, for tests against real peers.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::time::Instant as Clock;
+
+use sockless::{Error, Instant};
+
+use super::{Endpoint, Ev};
+
+/// One endpoint over one socket, read through a fixed 64 KiB buffer.
+pub struct Blocking<E> {
+    pub endpoint: E,
+    stream: TcpStream,
+    input: Vec<u8>,
+    start: usize,
+    filled: usize,
+    out: Vec<u8>,
+    clock: Clock,
+    eof: bool,
+}
+
+impl<E: Endpoint> Blocking<E> {
+    pub fn new(endpoint: E, stream: TcpStream) -> Self {
+        stream.set_nodelay(true).unwrap();
+        Blocking {
+            endpoint,
+            stream,
+            input: vec![0; 64 * 1024],
+            start: 0,
+            filled: 0,
+            out: vec![0; 64 * 1024 + 64],
+            clock: Clock::now(),
+            eof: false,
+        }
+    }
+
+    pub fn now(&self) -> Instant {
+        Instant::from_elapsed(self.clock.elapsed())
+    }
+
+    /// Write everything the protocol owes.
+    pub fn flush(&mut self) -> Result<(), Error> {
+        loop {
+            let n = self.endpoint.transmit(&mut self.out)?;
+            if n == 0 {
+                return Ok(());
+            }
+            if self.stream.write_all(&self.out[..n]).is_err() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Run a command that encodes into the output buffer, and write the result.
+    pub fn send(
+        &mut self,
+        command: impl FnOnce(&mut E, &mut [u8], Instant) -> Result<usize, Error>,
+    ) -> Result<(), Error> {
+        let now = self.now();
+        let n = command(&mut self.endpoint, &mut self.out, now)?;
+        self.stream.write_all(&self.out[..n]).expect("write");
+        self.flush()
+    }
+
+    /// The next event (owned), reading as needed. `Ok(None)` once the transport ended
+    /// cleanly or should be closed.
+    pub fn next_event(&mut self) -> Result<Option<Ev>, Error> {
+        loop {
+            let now = self.now();
+            let received = self
+                .endpoint
+                .receive_bytes(&mut self.input[self.start..self.filled], now);
+            let received = match received {
+                Ok(received) => received,
+                Err(error) => {
+                    self.flush()?;
+                    return Err(error);
+                }
+            };
+            self.start += received.consumed;
+            if let Some(event) = received.event {
+                if let sockless::Event::Request(request) = &event {
+                    // Accept every upgrade, as an echo server would.
+                    let n = self.endpoint.accept_request(request, &mut self.out)?;
+                    self.stream.write_all(&self.out[..n]).expect("write");
+                }
+                let event = Ev::of(&event);
+                self.flush()?;
+                return Ok(Some(event));
+            }
+            self.flush()?;
+            if self.endpoint.close_transport() || self.eof {
+                return Ok(None);
+            }
+            self.input.copy_within(self.start..self.filled, 0);
+            self.filled -= self.start;
+            self.start = 0;
+            let timeout = self
+                .endpoint
+                .next_timeout()
+                .map(|at| at.saturating_duration_since(now));
+            self.stream
+                .set_read_timeout(timeout.map(|t| t.max(std::time::Duration::from_millis(1))))
+                .unwrap();
+            match self.stream.read(&mut self.input[self.filled..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    self.endpoint.eof()?;
+                    return Ok(None);
+                }
+                Ok(n) => self.filled += n,
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    let now = self.now();
+                    self.endpoint.timeout(now)?;
+                }
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => {
+                    self.eof = true;
+                    self.endpoint.eof()?;
+                    return Ok(None);
+                }
+                Err(e) => panic!("read: {e}"),
+            }
+        }
+    }
+
+    /// The next whole message (chunks joined), skipping control events, or the first
+    /// non-data event.
+    pub fn next_message(&mut self) -> Result<Option<Ev>, Error> {
+        let mut pieces: Vec<u8> = Vec::new();
+        loop {
+            match self.next_event()? {
+                Some(Ev::Chunk {
+                    kind, data, last, ..
+                }) => {
+                    pieces.extend_from_slice(&data);
+                    if last {
+                        return Ok(Some(match kind {
+                            sockless::MessageKind::Text => {
+                                Ev::Text(String::from_utf8(pieces).expect("validated text"))
+                            }
+                            sockless::MessageKind::Binary => Ev::Binary(pieces),
+                        }));
+                    }
+                }
+                other => return Ok(other),
+            }
+        }
+    }
+
+    pub fn shutdown(&self) {
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+    }
+}

@@ -1,0 +1,499 @@
+//! SPEC §6 (RFC 6455 §5.5.2, §5.5.3): Ping and Pong, for each role; keep-alive pings.
+
+mod common;
+use common::*;
+
+use sockless::{Config, Duration, Error, MessageKind, State, UsageError};
+
+/// Check that `bytes` hold exactly one control frame `opcode` with `payload`, masked iff
+/// `endpoint` is a client.
+fn assert_one_control_frame(endpoint: &impl Endpoint, bytes: &[u8], opcode: u8, payload: &[u8]) {
+    let frames = wire_frames(bytes);
+    assert_eq!(frames.len(), 1, "{frames:?}");
+    let frame = &frames[0];
+    assert_eq!(frame.opcode, opcode);
+    assert!(frame.fin);
+    assert_eq!(frame.rsv, 0);
+    assert!(frame.minimal);
+    assert_eq!(
+        frame.masked,
+        !endpoint.expects_masked(),
+        "masked iff sent by a client"
+    );
+    assert_eq!(frame.payload, payload);
+}
+
+/// Feed one frame built for `e` (masked iff `e` is a server).
+fn feed_frame(
+    e: &mut impl Endpoint,
+    first_byte: u8,
+    payload: &[u8],
+    now: sockless::Instant,
+) -> (Vec<Ev>, Result<(), Error>, usize) {
+    let frame = frame_for(e, first_byte, payload);
+    feed(e, &frame, now)
+}
+
+fn keep_alive_config() -> Config {
+    Config {
+        keep_alive: Some(Duration::from_millis(1000)),
+        keep_alive_timeout: Duration::from_millis(500),
+        close_timeout: Duration::from_millis(5000),
+        ..Config::default()
+    }
+}
+
+// ---- Automatic Pong ----------------------------------------------------------------------
+
+fn answers_ping_with_identical_pong(mut e: impl Endpoint) {
+    let payloads: [Vec<u8>; 4] = [
+        vec![],
+        b"hello".to_vec(),
+        (0..125u8).collect(),
+        vec![0xFF; 125],
+    ];
+    for payload in payloads {
+        let ping = frame_for(&e, 0x89, &payload);
+        let (events, outcome, left) = feed(&mut e, &ping, at(1));
+        assert_eq!(outcome, Ok(()));
+        assert_eq!(left, 0);
+        assert_eq!(events, vec![Ev::Ping(payload.clone())]);
+        let out = drain(&mut e);
+        assert_one_control_frame(&e, &out, 0xA, &payload);
+        // Answered once.
+        assert_eq!(drain(&mut e), Vec::<u8>::new());
+        assert_eq!(e.state(), State::Open);
+    }
+}
+
+#[test]
+fn server_answers_ping_with_identical_pong() {
+    answers_ping_with_identical_pong(open_server(Config::default()));
+}
+
+#[test]
+fn client_answers_ping_with_identical_pong() {
+    answers_ping_with_identical_pong(open_client(Config::default()));
+}
+
+fn answers_ping_in_pieces(mut e: impl Endpoint) {
+    let payload: Vec<u8> = (0..100u8).collect();
+    let ping = frame_for(&e, 0x89, &payload);
+    let (events, outcome) = feed_in_pieces(&mut e, &ping, 3, at(1));
+    assert_eq!(outcome, Ok(()));
+    assert_eq!(events, vec![Ev::Ping(payload.clone())]);
+    let out = drain(&mut e);
+    assert_one_control_frame(&e, &out, 0xA, &payload);
+}
+
+#[test]
+fn server_answers_ping_arriving_in_pieces() {
+    answers_ping_in_pieces(open_server(Config::default()));
+}
+
+#[test]
+fn client_answers_ping_arriving_in_pieces() {
+    answers_ping_in_pieces(open_client(Config::default()));
+}
+
+fn auto_pong_off(mut e: impl Endpoint) {
+    let ping = frame_for(&e, 0x89, b"abc");
+    let (events, outcome, _) = feed(&mut e, &ping, at(1));
+    assert_eq!(outcome, Ok(()));
+    assert_eq!(events, vec![Ev::Ping(b"abc".to_vec())]);
+    assert_eq!(
+        drain(&mut e),
+        Vec::<u8>::new(),
+        "nothing queued without auto_pong"
+    );
+    let mut out = [0u8; 256];
+    let n = e.pong(b"abc", &mut out).unwrap();
+    assert_one_control_frame(&e, &out[..n], 0xA, b"abc");
+    assert_eq!(drain(&mut e), Vec::<u8>::new());
+}
+
+#[test]
+fn server_auto_pong_off_queues_nothing_and_app_pong_works() {
+    auto_pong_off(open_server(Config {
+        auto_pong: false,
+        ..Config::default()
+    }));
+}
+
+#[test]
+fn client_auto_pong_off_queues_nothing_and_app_pong_works() {
+    auto_pong_off(open_client(Config {
+        auto_pong: false,
+        ..Config::default()
+    }));
+}
+
+fn answers_only_latest_ping(mut e: impl Endpoint) {
+    // Three Pings in one input.
+    let mut input = frame_for(&e, 0x89, b"one");
+    input.extend(frame_for(&e, 0x89, b"two"));
+    input.extend(frame_for(&e, 0x89, b"three"));
+    let (events, outcome, _) = feed(&mut e, &input, at(1));
+    assert_eq!(outcome, Ok(()));
+    assert_eq!(
+        events,
+        vec![
+            Ev::Ping(b"one".to_vec()),
+            Ev::Ping(b"two".to_vec()),
+            Ev::Ping(b"three".to_vec())
+        ]
+    );
+    let out = drain(&mut e);
+    assert_one_control_frame(&e, &out, 0xA, b"three");
+    // Two Pings in separate inputs, nothing sent between them.
+    let (_, outcome, _) = feed_frame(&mut e, 0x89, b"first, longer payload", at(2));
+    assert_eq!(outcome, Ok(()));
+    let (_, outcome, _) = feed_frame(&mut e, 0x89, b"x", at(3));
+    assert_eq!(outcome, Ok(()));
+    let out = drain(&mut e);
+    assert_one_control_frame(&e, &out, 0xA, b"x");
+}
+
+#[test]
+fn server_answers_only_latest_of_several_pings() {
+    answers_only_latest_ping(open_server(Config::default()));
+}
+
+#[test]
+fn client_answers_only_latest_of_several_pings() {
+    answers_only_latest_ping(open_client(Config::default()));
+}
+
+fn unsolicited_pong(mut e: impl Endpoint) {
+    for payload in [&b""[..], b"heartbeat", &[7u8; 125]] {
+        let pong = frame_for(&e, 0x8A, payload);
+        let (events, outcome, left) = feed(&mut e, &pong, at(1));
+        assert_eq!(outcome, Ok(()));
+        assert_eq!(left, 0);
+        assert_eq!(events, vec![Ev::Pong(payload.to_vec())]);
+        assert_eq!(drain(&mut e), Vec::<u8>::new());
+        assert_eq!(e.state(), State::Open);
+    }
+}
+
+#[test]
+fn server_reports_unsolicited_pong_and_sends_nothing() {
+    unsolicited_pong(open_server(Config::default()));
+}
+
+#[test]
+fn client_reports_unsolicited_pong_and_sends_nothing() {
+    unsolicited_pong(open_client(Config::default()));
+}
+
+fn no_pong_after_own_close(mut e: impl Endpoint) {
+    let mut out = [0u8; 256];
+    let n = e.close(1000, "bye", at(1), &mut out).unwrap();
+    assert_eq!(close_code_in(&out[..n]), Some(1000));
+    let (events, outcome, _) = feed_frame(&mut e, 0x89, b"late ping", at(2));
+    assert_eq!(outcome, Ok(()));
+    assert_eq!(events, vec![Ev::Ping(b"late ping".to_vec())]);
+    assert_eq!(drain(&mut e), Vec::<u8>::new(), "nothing after our Close");
+    assert_eq!(
+        e.pong(b"late ping", &mut out),
+        Err(Error::Usage(UsageError::NotOpen))
+    );
+    assert_eq!(e.state(), State::LocalClosing);
+}
+
+#[test]
+fn server_does_not_answer_ping_after_own_close() {
+    no_pong_after_own_close(open_server(Config::default()));
+}
+
+#[test]
+fn client_does_not_answer_ping_after_own_close() {
+    no_pong_after_own_close(open_client(Config::default()));
+}
+
+fn owed_pong_goes_before_own_close(mut e: impl Endpoint) {
+    // A Ping answered automatically but not yet transmitted when the app closes: the Pong
+    // (owed) goes out first, then the Close, and nothing after.
+    let (_, outcome, _) = feed_frame(&mut e, 0x89, b"owed", at(1));
+    assert_eq!(outcome, Ok(()));
+    let mut out = [0u8; 256];
+    let n = e.close(1001, "", at(2), &mut out).unwrap();
+    let frames = wire_frames(&out[..n]);
+    let opcodes: Vec<u8> = frames.iter().map(|f| f.opcode).collect();
+    assert_eq!(opcodes, [0xA, 0x8]);
+    assert_eq!(frames[0].payload, b"owed");
+    assert_eq!(drain(&mut e), Vec::<u8>::new());
+}
+
+#[test]
+fn server_sends_owed_pong_before_own_close() {
+    owed_pong_goes_before_own_close(open_server(Config::default()));
+}
+
+#[test]
+fn client_sends_owed_pong_before_own_close() {
+    owed_pong_goes_before_own_close(open_client(Config::default()));
+}
+
+// ---- Commands ----------------------------------------------------------------------------
+
+fn ping_payload_limit(mut e: impl Endpoint) {
+    let mut out = [0xAAu8; 512];
+    assert_eq!(
+        e.ping(&[1; 126], &mut out),
+        Err(Error::Usage(UsageError::ControlPayloadTooLong))
+    );
+    assert_eq!(
+        e.pong(&[1; 126], &mut out),
+        Err(Error::Usage(UsageError::ControlPayloadTooLong))
+    );
+    assert_eq!(
+        e.ping(&[1; 1000], &mut out),
+        Err(Error::Usage(UsageError::ControlPayloadTooLong))
+    );
+    assert!(out.iter().all(|&b| b == 0xAA), "nothing written");
+    assert_eq!(drain(&mut e), Vec::<u8>::new());
+    assert_eq!(e.state(), State::Open);
+    let n = e.ping(&[2; 125], &mut out).unwrap();
+    assert_one_control_frame(&e, &out[..n], 0x9, &[2; 125]);
+    let n = e.ping(b"", &mut out).unwrap();
+    assert_one_control_frame(&e, &out[..n], 0x9, b"");
+}
+
+#[test]
+fn server_ping_with_126_bytes_is_usage_error() {
+    ping_payload_limit(open_server(Config::default()));
+}
+
+#[test]
+fn client_ping_with_126_bytes_is_usage_error() {
+    ping_payload_limit(open_client(Config::default()));
+}
+
+fn ping_between_fragments(mut e: impl Endpoint) {
+    let first = frame_for(&e, 0x01, b"Hel");
+    let ping = frame_for(&e, 0x89, b"mid");
+    let last = frame_for(&e, 0x80, b"lo");
+    let mut input = first.clone();
+    input.extend_from_slice(&ping);
+    let (events, outcome, _) = feed(&mut e, &input, at(1));
+    assert_eq!(outcome, Ok(()));
+    assert_eq!(
+        events,
+        vec![
+            Ev::Chunk {
+                kind: MessageKind::Text,
+                data: b"Hel".to_vec(),
+                first: true,
+                last: false
+            },
+            Ev::Ping(b"mid".to_vec()),
+        ]
+    );
+    // Answered while the message is still open.
+    let out = drain(&mut e);
+    assert_one_control_frame(&e, &out, 0xA, b"mid");
+    let (events, outcome, _) = feed(&mut e, &last, at(2));
+    assert_eq!(outcome, Ok(()));
+    assert_eq!(
+        events,
+        vec![Ev::Chunk {
+            kind: MessageKind::Text,
+            data: b"lo".to_vec(),
+            first: false,
+            last: true
+        }]
+    );
+    // A next message works.
+    let (events, _, _) = feed_frame(&mut e, 0x82, &[1, 2], at(3));
+    assert_eq!(events, vec![Ev::Binary(vec![1, 2])]);
+}
+
+#[test]
+fn server_answers_ping_between_fragments_and_message_completes() {
+    ping_between_fragments(open_server(Config::default()));
+}
+
+#[test]
+fn client_answers_ping_between_fragments_and_message_completes() {
+    ping_between_fragments(open_client(Config::default()));
+}
+
+fn sends_ping_between_own_fragments(mut e: impl Endpoint) {
+    let mut out = [0u8; 256];
+    let mut wire = Vec::new();
+    let n = e
+        .send_fragment(MessageKind::Binary, b"ab", false, &mut out)
+        .unwrap();
+    wire.extend_from_slice(&out[..n]);
+    let n = e.ping(b"p", &mut out).unwrap();
+    wire.extend_from_slice(&out[..n]);
+    let n = e
+        .send_fragment(MessageKind::Binary, b"cd", true, &mut out)
+        .unwrap();
+    wire.extend_from_slice(&out[..n]);
+    let opcodes: Vec<(u8, bool)> = wire_frames(&wire)
+        .iter()
+        .map(|f| (f.opcode, f.fin))
+        .collect();
+    assert_eq!(opcodes, [(0x2, false), (0x9, true), (0x0, true)]);
+}
+
+#[test]
+fn server_sends_ping_between_own_fragments() {
+    sends_ping_between_own_fragments(open_server(Config::default()));
+}
+
+#[test]
+fn client_sends_ping_between_own_fragments() {
+    sends_ping_between_own_fragments(open_client(Config::default()));
+}
+
+// ---- Keep-alive --------------------------------------------------------------------------
+
+/// Start the keep-alive clock the way traffic does: a message received at 0 ms.
+fn traffic_at_zero(e: &mut impl Endpoint) {
+    let (events, outcome, _) = feed_frame(e, 0x81, b"hi", at(0));
+    assert_eq!(outcome, Ok(()));
+    assert_eq!(events, vec![Ev::Text("hi".into())]);
+}
+
+/// Let the keep-alive timer fire at 1000 ms; returns the Ping payload sent.
+fn keep_alive_ping(e: &mut impl Endpoint) -> Vec<u8> {
+    assert_eq!(e.next_timeout(), Some(at(1000)), "ping time");
+    // Early: nothing happens.
+    e.timeout(at(999)).unwrap();
+    assert_eq!(drain(e), Vec::<u8>::new());
+    e.timeout(at(1000)).unwrap();
+    let out = drain(e);
+    let frames = wire_frames(&out);
+    assert_eq!(frames.len(), 1, "{frames:?}");
+    assert_eq!(frames[0].opcode, 0x9);
+    assert_eq!(frames[0].masked, !e.expects_masked());
+    assert!(frames[0].payload.len() <= 125);
+    assert_eq!(e.next_timeout(), Some(at(1500)), "pong deadline");
+    frames[0].payload.clone()
+}
+
+fn keep_alive_rearms_on_pong(mut e: impl Endpoint) {
+    traffic_at_zero(&mut e);
+    let payload = keep_alive_ping(&mut e);
+    let (events, outcome, _) = feed_frame(&mut e, 0x8A, &payload, at(1200));
+    assert_eq!(outcome, Ok(()));
+    assert_eq!(events, vec![Ev::Pong(payload.clone())]);
+    assert_eq!(drain(&mut e), Vec::<u8>::new());
+    // Re-armed: the next Ping is due a keep-alive interval after the Pong.
+    assert_eq!(e.next_timeout(), Some(at(2200)));
+    assert_eq!(
+        e.timeout(at(1500)),
+        Ok(()),
+        "the old deadline no longer applies"
+    );
+    assert_eq!(e.state(), State::Open);
+    assert!(!e.close_transport());
+    e.timeout(at(2200)).unwrap();
+    let frames = wire_frames(&drain(&mut e));
+    assert_eq!(frames.len(), 1);
+    assert_eq!(frames[0].opcode, 0x9);
+}
+
+#[test]
+fn server_keep_alive_pings_at_poll_timeout_and_pong_rearms() {
+    keep_alive_rearms_on_pong(open_server(keep_alive_config()));
+}
+
+#[test]
+fn client_keep_alive_pings_at_poll_timeout_and_pong_rearms() {
+    keep_alive_rearms_on_pong(open_client(keep_alive_config()));
+}
+
+fn keep_alive_times_out(mut e: impl Endpoint) {
+    traffic_at_zero(&mut e);
+    let payload = keep_alive_ping(&mut e);
+    // A Pong with another payload does not count.
+    let mut other = payload.clone();
+    other.push(b'!');
+    let (events, _, _) = feed_frame(&mut e, 0x8A, &other, at(1100));
+    assert_eq!(events, vec![Ev::Pong(other)]);
+    assert_eq!(e.next_timeout(), Some(at(1500)));
+    assert_eq!(e.timeout(at(1499)), Ok(()));
+    assert!(!e.close_transport());
+    let error = e.timeout(at(1500)).unwrap_err();
+    assert_eq!(error, Error::KeepAliveTimeout);
+    assert!(e.close_transport());
+    assert_eq!(e.next_timeout(), None);
+    assert_eq!(drain(&mut e), Vec::<u8>::new());
+    let mut out = [0u8; 64];
+    assert_eq!(
+        e.send_text("x", &mut out),
+        Err(Error::Usage(UsageError::NotOpen))
+    );
+}
+
+#[test]
+fn server_keep_alive_without_pong_gives_keep_alive_timeout() {
+    keep_alive_times_out(open_server(keep_alive_config()));
+}
+
+#[test]
+fn client_keep_alive_without_pong_gives_keep_alive_timeout() {
+    keep_alive_times_out(open_client(keep_alive_config()));
+}
+
+#[test]
+fn client_keep_alive_timer_runs_from_connected() {
+    // No traffic at all after the 101: the ping is still due.
+    let mut client = open_client(keep_alive_config());
+    assert_eq!(client.poll_timeout(), Some(at(1000)));
+    keep_alive_ping(&mut client);
+}
+
+#[test]
+fn server_keep_alive_timer_runs_from_accept() {
+    // No traffic at all after the 101: the server must still ask to be woken up to ping.
+    let server = open_server(keep_alive_config());
+    assert!(
+        server.poll_timeout().is_some(),
+        "poll_timeout is None after accept"
+    );
+}
+
+#[test]
+fn keep_alive_off_by_default_sets_no_timer() {
+    let (mut server, mut client) = both_roles(Config::default());
+    traffic_at_zero(&mut server);
+    traffic_at_zero(&mut client);
+    assert_eq!(server.poll_timeout(), None);
+    assert_eq!(client.poll_timeout(), None);
+    server.handle_timeout(at(1_000_000)).unwrap();
+    client.handle_timeout(at(1_000_000)).unwrap();
+    assert_eq!(drain(&mut server), Vec::<u8>::new());
+    assert_eq!(drain(&mut client), Vec::<u8>::new());
+}
+
+fn keep_alive_pong_after_own_close(mut e: impl Endpoint) {
+    traffic_at_zero(&mut e);
+    let payload = keep_alive_ping(&mut e);
+    // We close before the Pong arrives: the close timeout now runs (5 s).
+    let mut out = [0u8; 256];
+    let n = e.close(1000, "", at(1100), &mut out).unwrap();
+    assert_eq!(close_code_in(&out[..n]), Some(1000));
+    assert_eq!(e.next_timeout(), Some(at(6100)));
+    // The late Pong to the keep-alive Ping must not cancel the close timeout.
+    let (events, outcome, _) = feed_frame(&mut e, 0x8A, &payload, at(1200));
+    assert_eq!(outcome, Ok(()));
+    assert_eq!(events, vec![Ev::Pong(payload)]);
+    assert_eq!(e.next_timeout(), Some(at(6100)), "close timeout lost");
+    e.timeout(at(6100)).unwrap();
+    assert!(e.close_transport());
+}
+
+#[test]
+fn server_keep_alive_pong_after_own_close_keeps_close_timeout() {
+    keep_alive_pong_after_own_close(open_server(keep_alive_config()));
+}
+
+#[test]
+fn client_keep_alive_pong_after_own_close_keeps_close_timeout() {
+    keep_alive_pong_after_own_close(open_client(keep_alive_config()));
+}
