@@ -1,5 +1,6 @@
 //! An echo client over `std::net`: connects, sends back every text and binary message
-//! unchanged until the server closes, completes the close handshake and exits 0.
+//! unchanged (whole, once complete, up to 64 MiB) until the server closes, completes the
+//! close handshake and exits 0.
 //!
 //! `cargo run --release --example echo_client -- ws://127.0.0.1:9001/path?query`
 //!
@@ -11,8 +12,9 @@ use std::net::TcpStream;
 use std::process::ExitCode;
 use std::time::Instant as Clock;
 
+use sockless::assemble::{Message, MessageAssembler};
 use sockless::handshake::WsUrl;
-use sockless::{Client, CloseCode, Config, Event, Instant, OsRng};
+use sockless::{Client, CloseCode, Config, Error, Event, Instant, OsRng};
 
 const BUFFER: usize = 64 * 1024;
 
@@ -58,6 +60,7 @@ fn run(url: &str, probe: Option<&str>) -> Result<(), Box<dyn std::error::Error>>
     let mut input = vec![0; BUFFER];
     let mut output = vec![0; BUFFER + 64];
     let mut filled = 0;
+    let mut assembler = MessageAssembler::new();
     flush(&mut client, &mut stream, &mut output)?;
     loop {
         let mut start = 0;
@@ -95,11 +98,17 @@ fn run(url: &str, probe: Option<&str>) -> Result<(), Box<dyn std::error::Error>>
                     )
                     .into());
                 }
-                Event::Text(text) => client.send_text(text, &mut output)?,
-                Event::Binary(data) => client.send_binary(data, &mut output)?,
-                Event::Chunk(chunk) => {
-                    client.send_fragment(chunk.kind, chunk.data, chunk.last, &mut output)?
-                }
+                Event::Text(text) => encode(&mut output, |out| client.send_text(text, out))?,
+                Event::Binary(data) => encode(&mut output, |out| client.send_binary(data, out))?,
+                Event::Chunk(_) => match assembler.push(&event) {
+                    Some(Message::Text(text)) => {
+                        encode(&mut output, |out| client.send_text(&text, out))?
+                    }
+                    Some(Message::Binary(data)) => {
+                        encode(&mut output, |out| client.send_binary(&data, out))?
+                    }
+                    None => 0,
+                },
                 Event::Close(frame) => {
                     eprintln!(
                         "server closed: code={} reason={:?}",
@@ -131,6 +140,21 @@ fn run(url: &str, probe: Option<&str>) -> Result<(), Box<dyn std::error::Error>>
             }
             Err(e) => return Err(e.into()),
         }
+    }
+}
+
+/// Run an encoding command, growing `output` to the size it reports when it is too small
+/// (a masked frame is a copy of the message).
+fn encode(
+    output: &mut Vec<u8>,
+    mut command: impl FnMut(&mut [u8]) -> Result<usize, Error>,
+) -> Result<usize, Error> {
+    match command(output) {
+        Err(Error::BufferTooSmall { needed }) => {
+            output.resize(needed, 0);
+            command(output)
+        }
+        other => other,
     }
 }
 

@@ -124,9 +124,9 @@ const pageUrl = `http://127.0.0.1:${httpServer.address().port}/`;
 
 let browser;
 const watchdog = setTimeout(() => {
-  fail('run', 'browser test did not finish within 150s');
+  fail('run', 'browser test did not finish within 90s');
   process.exit(1);
-}, 150_000);
+}, 90_000);
 try {
   browser = await chromium.launch({
     executablePath,

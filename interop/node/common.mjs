@@ -9,7 +9,10 @@ import { Buffer } from 'node:buffer';
 export const PEER = 'node';
 // 64 MiB is what echo_server accepts; allow a bit of slack above it.
 export const MAX_PAYLOAD = 80 * 1024 * 1024;
-export const CASE_TIMEOUT_MS = 120_000;
+// A 16 MiB echo takes well under a second on loopback; 30 s means "hung".
+export const CASE_TIMEOUT_MS = 30_000;
+// Whole-script limit, so a hanging peer cannot stall the driver for long.
+export const SCRIPT_TIMEOUT_MS = 120_000;
 
 export const SIZES = [
   ['0B', 0],

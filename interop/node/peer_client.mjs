@@ -4,7 +4,7 @@
 // Prints one PASS/FAIL line per case; exits non-zero if any case failed.
 
 import { WebSocket } from 'ws';
-import { Peer, Reporter, echoMatrix, MAX_PAYLOAD } from './common.mjs';
+import { Peer, Reporter, echoMatrix, MAX_PAYLOAD, SCRIPT_TIMEOUT_MS } from './common.mjs';
 
 const uri = process.argv[2];
 if (!uri) {
@@ -25,15 +25,24 @@ function connect(perMessageDeflate = false) {
 
 const rep = new Reporter('client');
 let conn = null;
-// One connection for the whole matrix; reconnect only if an earlier case left
-// it closed, so one failure does not cascade.
+let failuresAtConnect = 0;
+// One connection for the whole matrix; a fresh one after any failed case (its
+// state is unknown: a late echo, a half-sent message), so one failure does not
+// cascade into the following cases.
 async function getPeer() {
-  if (!conn || !conn.open) {
+  if (!conn || !conn.open || rep.failed !== failuresAtConnect) {
     if (conn) conn.ws.terminate();
     conn = await connect();
+    failuresAtConnect = rep.failed;
   }
   return conn;
 }
+
+const overall = setTimeout(() => {
+  rep.fail('script', `did not finish within ${SCRIPT_TIMEOUT_MS / 1000}s`);
+  process.exit(rep.exitCode());
+}, SCRIPT_TIMEOUT_MS);
+overall.unref();
 
 await rep.run('handshake', async () => {
   const p = await getPeer();

@@ -20,7 +20,10 @@ PEER = "python"
 
 # 64 MiB is what echo_server accepts; allow a bit of slack above it.
 MAX_SIZE = 80 * 1024 * 1024
-CASE_TIMEOUT = 120.0
+# A 16 MiB echo takes well under a second on loopback; 30 s means "hung".
+CASE_TIMEOUT = 30.0
+# Whole-script limit, so a hanging peer cannot stall the driver for long.
+SCRIPT_TIMEOUT = 120.0
 
 SIZES = [
     ("0B", 0),

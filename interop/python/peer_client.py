@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from websockets.asyncio.client import connect
 from websockets.protocol import State
 
-from common import CASE_TIMEOUT, MAX_SIZE, Reporter, echo_matrix, expect_echo, main_exit
+from common import MAX_SIZE, SCRIPT_TIMEOUT, Reporter, echo_matrix, expect_echo, main_exit
 
 ROLE = "client"
 
@@ -35,15 +35,18 @@ def opts(**kw):
 async def run(uri: str) -> int:
     rep = Reporter(ROLE)
     conn = None
+    failures_at_connect = 0
 
     async def get_ws():
-        # One connection for the whole matrix; reconnect only if an earlier
-        # case left it closed, so one failure does not cascade.
-        nonlocal conn
-        if conn is None or conn.state is not State.OPEN:
+        # One connection for the whole matrix; a fresh one after any failed
+        # case (its state is unknown: a late echo, a half-sent message), so
+        # one failure does not cascade into the following cases.
+        nonlocal conn, failures_at_connect
+        if conn is None or conn.state is not State.OPEN or rep.failed != failures_at_connect:
             if conn is not None:
-                await conn.close()
+                conn.transport.abort()
             conn = await connect(uri, **opts())
+            failures_at_connect = rep.failed
         return conn
 
     async def handshake():
@@ -105,7 +108,7 @@ def main() -> int:
     if len(sys.argv) != 2:
         print(__doc__, file=sys.stderr)
         return 2
-    return asyncio.run(asyncio.wait_for(run(sys.argv[1]), 20 * CASE_TIMEOUT))
+    return asyncio.run(asyncio.wait_for(run(sys.argv[1]), SCRIPT_TIMEOUT))
 
 
 if __name__ == "__main__":

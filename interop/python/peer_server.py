@@ -17,7 +17,7 @@ import sys
 
 from websockets.asyncio.server import serve
 
-from common import CASE_TIMEOUT, MAX_SIZE, Reporter, echo_matrix, main_exit
+from common import MAX_SIZE, SCRIPT_TIMEOUT, Reporter, echo_matrix, main_exit
 
 ROLE = "server"
 CONNECT_TIMEOUT = 30.0
@@ -79,7 +79,10 @@ async def run(port: int, expected_path: str | None) -> int:
         except asyncio.TimeoutError:
             rep.fail("client-connected", f"no client connected within {CONNECT_TIMEOUT:.0f}s")
             return 1
-        await asyncio.wait_for(done.wait(), 20 * CASE_TIMEOUT)
+        try:
+            await asyncio.wait_for(done.wait(), SCRIPT_TIMEOUT)
+        except asyncio.TimeoutError:
+            rep.fail("matrix", f"did not finish within {SCRIPT_TIMEOUT:.0f}s")
     return main_exit(rep)
 
 
