@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Flash size of the minimal no_std echo client (handshake, receive a text, send it back) for
+# thumbv7em-none-eabihf, opt-level "z", LTO, panic=abort, one codegen unit: sockless
+# against embedded-websocket. Prints .text + .rodata of each, and the largest symbols of
+# the sockless build with --symbols.
+set -euo pipefail
+cd "$(dirname "$0")"
+target=thumbv7em-none-eabihf
+rustup target add "$target" >/dev/null 2>&1 || true
+rustup component add llvm-tools >/dev/null 2>&1 || true
+size_tool="$(rustc --print sysroot)/lib/rustlib/x86_64-unknown-linux-gnu/bin/llvm-size"
+[ -x "$size_tool" ] || size_tool="$(command -v llvm-size || true)"
+[ -n "$size_tool" ] || { echo "no llvm-size: rustup component add llvm-tools, or apt-get install llvm" >&2; exit 1; }
+nm_tool="$(dirname "$size_tool")/llvm-nm"
+[ -x "$nm_tool" ] || nm_tool="$(command -v llvm-nm || true)"
+
+cargo build --release --quiet --target "$target"
+printf '%-26s %8s %8s %8s %9s\n' program .text .rodata total KiB
+for bin in sockless_echo embedded_websocket_echo; do
+    elf="target/$target/release/$bin"
+    "$size_tool" -A "$elf" | awk -v bin="$bin" '
+        $1 == ".text" { text = $2 } $1 == ".rodata" { rodata = $2 }
+        END { printf "%-26s %8d %8d %8d %9.2f\n", bin, text, rodata, text + rodata, (text + rodata) / 1024 }'
+done
+if [ "${1:-}" = "--symbols" ] && [ -n "$nm_tool" ]; then
+    echo; echo "largest symbols of sockless_echo:"
+    "$nm_tool" --size-sort -S --demangle -t d "target/$target/release/sockless_echo" | tail -25
+fi

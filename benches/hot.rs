@@ -1,0 +1,216 @@
+//! Micro-benchmarks of the hot paths: header decode/encode, unmasking, UTF-8 validation,
+//! the server's receive loop on small frames, and encoding messages.
+//!
+//! `cargo bench --bench hot` (add `-- mask` etc. to filter). Short warm-up and measurement
+//! times keep a full run to about a minute; the comparison with other implementations is
+//! `benches/compare`.
+
+use std::convert::Infallible;
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use sockless::frame::{FrameHeader, OpCode, apply_mask};
+use sockless::utf8::{Utf8Validator, validate_whole};
+use sockless::{Client, Config, Event, Instant, MessageKind, Server};
+
+const MIB: usize = 1 << 20;
+const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+/// splitmix64, for test data and the client's masks.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+impl sockless::rand_core::TryRng for Rng {
+    type Error = Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
+        Ok(self.next() as u32)
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
+        Ok(self.next())
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
+        for chunk in dst.chunks_mut(8) {
+            chunk.copy_from_slice(&self.next().to_le_bytes()[..chunk.len()]);
+        }
+        Ok(())
+    }
+}
+
+/// An open server and client, after a real handshake between them.
+fn open_pair() -> (Server, Client<'static, Rng>) {
+    let now = Instant::ZERO;
+    let mut client = Client::connect("ws://example.com/chat", Config::default(), Rng(1)).unwrap();
+    let mut server = Server::new(Config::default());
+    let (mut wire, mut back) = ([0u8; 1024], [0u8; 1024]);
+    let n = client.poll_transmit(&mut wire).unwrap();
+    let received = server.receive(&mut wire[..n], now).unwrap();
+    let Some(Event::Request(request)) = received.event else {
+        panic!("no request")
+    };
+    let n = server.accept(&request, None, &[], &mut back).unwrap();
+    let received = client.receive(&mut back[..n], now).unwrap();
+    assert!(matches!(received.event, Some(Event::Connected(_))));
+    (server, client)
+}
+
+fn ascii(len: usize) -> Vec<u8> {
+    let mut rng = Rng(2);
+    (0..len).map(|_| b' ' + (rng.next() % 95) as u8).collect()
+}
+
+/// Cyrillic, ASCII and 4-byte emoji, padded with ASCII to `len` bytes.
+fn mixed(len: usize) -> Vec<u8> {
+    let mut rng = Rng(3);
+    let mut text = String::with_capacity(len);
+    loop {
+        let c = match rng.next() % 10 {
+            0..=4 => char::from_u32(0x0410 + (rng.next() % 64) as u32).unwrap(),
+            5..=7 => char::from(b'a' + (rng.next() % 26) as u8),
+            8 => ' ',
+            _ => char::from_u32(0x1F600 + (rng.next() % 80) as u32).unwrap(),
+        };
+        if text.len() + c.len_utf8() > len {
+            break;
+        }
+        text.push(c);
+    }
+    while text.len() < len {
+        text.push('.');
+    }
+    text.into_bytes()
+}
+
+fn header(c: &mut Criterion) {
+    let mut group = c.benchmark_group("header");
+    for (name, payload_len) in [("7-bit", 16u64), ("16-bit", 1000), ("64-bit", MIB as u64)] {
+        let header = FrameHeader {
+            fin: true,
+            rsv: 0,
+            opcode: OpCode::Binary,
+            mask: Some(KEY),
+            payload_len,
+        };
+        let mut bytes = [0u8; 14];
+        let n = header.encode(&mut bytes).unwrap();
+        group.bench_function(BenchmarkId::new("decode", name), |b| {
+            b.iter(|| FrameHeader::decode(black_box(&bytes[..n])))
+        });
+        group.bench_function(BenchmarkId::new("encode", name), |b| {
+            b.iter(|| black_box(&header).encode(black_box(&mut bytes)))
+        });
+    }
+    group.finish();
+}
+
+fn mask(c: &mut Criterion) {
+    let mut group = c.benchmark_group("apply_mask");
+    for (name, len) in [("16 B", 16), ("64 KiB", 64 << 10), ("1 MiB", MIB)] {
+        let mut data = ascii(len);
+        group.throughput(Throughput::Bytes(len as u64));
+        group.bench_function(name, |b| {
+            b.iter(|| apply_mask(black_box(&mut data), KEY, 1))
+        });
+    }
+    group.finish();
+}
+
+fn utf8(c: &mut Criterion) {
+    let mut group = c.benchmark_group("utf8");
+    group.throughput(Throughput::Bytes(MIB as u64));
+    for (name, text) in [("ascii 1 MiB", ascii(MIB)), ("mixed 1 MiB", mixed(MIB))] {
+        group.bench_function(BenchmarkId::new("validate_whole", name), |b| {
+            b.iter(|| validate_whole(black_box(&text)).unwrap().len())
+        });
+        group.bench_function(BenchmarkId::new("feed 16 KiB pieces", name), |b| {
+            b.iter(|| {
+                let mut validator = Utf8Validator::new();
+                for piece in black_box(&text).chunks(16 << 10) {
+                    validator.feed(piece).unwrap();
+                }
+                validator.finish().unwrap();
+            })
+        });
+    }
+    group.finish();
+}
+
+fn receive(c: &mut Criterion) {
+    const FRAMES: usize = 1000;
+    let (_, mut client) = open_pair();
+    let mut input = Vec::new();
+    let mut frame = [0u8; 64];
+    for i in 0..FRAMES {
+        let n = client.send_binary(&[i as u8; 16], &mut frame).unwrap();
+        input.extend_from_slice(&frame[..n]);
+    }
+    let mut group = c.benchmark_group("receive");
+    group.throughput(Throughput::Elements(FRAMES as u64));
+    group.bench_function("server 1000 x 16 B binary", |b| {
+        let (mut server, _) = open_pair();
+        // Payloads are unmasked in place: each pass flips them between masked and not,
+        // which binary messages do not mind.
+        b.iter(|| {
+            let mut start = 0;
+            let mut messages = 0;
+            while start < input.len() {
+                let received = server.receive(&mut input[start..], Instant::ZERO).unwrap();
+                start += received.consumed;
+                if let Some(Event::Binary(data)) = received.event {
+                    messages += data.len();
+                }
+            }
+            messages
+        })
+    });
+    group.finish();
+}
+
+fn send(c: &mut Criterion) {
+    let mut group = c.benchmark_group("send");
+    let small = [0xA5u8; 16];
+    let large = ascii(MIB);
+    let mut out = vec![0u8; MIB + 14];
+    for (name, payload) in [("16 B", &small[..]), ("1 MiB", &large[..])] {
+        let (mut server, mut client) = open_pair();
+        group.throughput(Throughput::Bytes(payload.len() as u64));
+        group.bench_function(BenchmarkId::new("client send_binary", name), |b| {
+            b.iter(|| client.send_binary(black_box(payload), &mut out).unwrap())
+        });
+        group.bench_function(BenchmarkId::new("server send_binary", name), |b| {
+            b.iter(|| server.send_binary(black_box(payload), &mut out).unwrap())
+        });
+        group.bench_function(BenchmarkId::new("server send_header", name), |b| {
+            b.iter(|| {
+                server
+                    .send_header(
+                        MessageKind::Binary,
+                        black_box(payload.len() as u64),
+                        true,
+                        &mut out,
+                    )
+                    .unwrap()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = hot;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1))
+        .sample_size(20);
+    targets = header, mask, utf8, receive, send
+}
+criterion_main!(hot);
