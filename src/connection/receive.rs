@@ -37,6 +37,7 @@ pub(crate) struct FrameProgress {
     utf8: Utf8Validator,
 }
 
+#[inline]
 fn unmask(payload: &mut [u8], mask: Option<[u8; 4]>, offset: u64) {
     if let Some(key) = mask {
         apply_mask(payload, key, (offset % 4) as usize);
@@ -73,6 +74,9 @@ impl Connection {
         input: &'b mut [u8],
         now: Instant,
     ) -> Result<Received<'b>, ProtocolError> {
+        if let Some((kind, header_len, len)) = self.small_whole_message(input) {
+            return Self::deliver_small(input, kind, header_len, len);
+        }
         let mut consumed = 0;
         loop {
             if !self.frame.in_frame {
@@ -173,7 +177,66 @@ impl Connection {
         }
     }
 
+    /// The most common frame, decided from its first two bytes: a whole Text or Binary
+    /// message (FIN set, no RSV bit) of at most 125 bytes, masked exactly when the role
+    /// requires it, with no message open and the whole frame in the input. Every rule of
+    /// [`check_header`](Self::check_header) holds by construction (a 7-bit length is
+    /// minimal and within any sane limit, which is still checked); anything else returns
+    /// `None` and takes the general path.
+    #[inline]
+    fn small_whole_message(&self, input: &[u8]) -> Option<(MessageKind, usize, usize)> {
+        let &[b0, b1, ..] = input else {
+            return None;
+        };
+        let kind = match b0 {
+            0x81 => MessageKind::Text,
+            0x82 => MessageKind::Binary,
+            _ => return None,
+        };
+        let masked = b1 & 0x80 != 0;
+        let len = usize::from(b1 & 0x7F);
+        let header_len = if masked { 6 } else { 2 };
+        let usable = !self.in_message_or_frame()
+            && masked == (self.role == Role::Server)
+            && len <= 125
+            && len as u64 <= self.max_frame_len.min(self.max_message_len)
+            && input.len() >= header_len + len;
+        usable.then_some((kind, header_len, len))
+    }
+
+    /// Unmask and hand out a frame that [`small_whole_message`](Self::small_whole_message)
+    /// accepted.
+    #[inline]
+    fn deliver_small(
+        input: &mut [u8],
+        kind: MessageKind,
+        header_len: usize,
+        len: usize,
+    ) -> Result<Received<'_>, ProtocolError> {
+        let (header, rest) = input.split_at_mut(header_len);
+        let payload = &mut rest[..len];
+        if let [_, _, k0, k1, k2, k3] = *header {
+            apply_mask(payload, [k0, k1, k2, k3], 0);
+        }
+        let event = match kind {
+            MessageKind::Binary => Event::Binary(payload),
+            MessageKind::Text => {
+                Event::Text(utf8::validate_whole(payload).map_err(|_| ProtocolError::InvalidUtf8)?)
+            }
+        };
+        Ok(Received {
+            consumed: header_len + len,
+            event: Some(event),
+        })
+    }
+
+    #[inline]
+    fn in_message_or_frame(&self) -> bool {
+        self.frame.in_frame || self.frame.message.is_some()
+    }
+
     /// Every rule a header must meet before any of its payload is accepted.
+    #[inline]
     fn check_header(&self, header: &FrameHeader) -> Result<(), ProtocolError> {
         // §5.2: no extension is negotiated, so every RSV bit must be clear.
         if header.rsv != 0 {
@@ -212,6 +275,7 @@ impl Connection {
     }
 
     /// The kind of the message a checked data frame belongs to.
+    #[inline]
     fn message_kind(&self, opcode: OpCode) -> MessageKind {
         match opcode {
             OpCode::Text => MessageKind::Text,

@@ -79,6 +79,7 @@ impl FrameHeader {
     /// "As soon as the length bytes are there" is taken literally: the top bit of a 64-bit
     /// length is judged with its first byte, and a 64-bit length whose first six bytes are
     /// zero (so the value fits in 16 bits) is refused before the last two arrive.
+    #[inline]
     pub fn decode(buf: &[u8]) -> Result<Option<(FrameHeader, usize)>, ProtocolError> {
         // Byte 0: FIN, RSV1-3, opcode (§5.2).
         let Some(&b0) = buf.first() else {
