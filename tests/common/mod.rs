@@ -447,3 +447,56 @@ pub fn close_code_in(bytes: &[u8]) -> Option<u16> {
         .find(|f| f.opcode == 0x8)
         .map(|f| u16::from_be_bytes([f.payload[0], f.payload[1]]))
 }
+
+/// Like [`feed`], but a server accepts the upgrade when its `Request` event comes (as an
+/// application would) and carries on with the bytes after the head. Returns the events,
+/// the outcome, how many bytes were left unconsumed, and the bytes `accept` wrote.
+pub fn feed_accepting(
+    endpoint: &mut (impl Endpoint + ?Sized),
+    input: &[u8],
+    now: Instant,
+) -> (Vec<Ev>, Result<(), Error>, usize, Vec<u8>) {
+    let mut buffer = input.to_vec();
+    let mut start = 0;
+    let mut events = Vec::new();
+    let mut accepted = Vec::new();
+    loop {
+        match endpoint.receive_bytes(&mut buffer[start..], now) {
+            Ok(received) => {
+                start += received.consumed;
+                match received.event {
+                    Some(event) => {
+                        events.push(Ev::of(&event));
+                        if let Event::Request(request) = &event {
+                            let mut out = [0u8; 1024];
+                            match endpoint.accept_request(request, &mut out) {
+                                Ok(n) => accepted.extend_from_slice(&out[..n]),
+                                Err(error) => {
+                                    return (events, Err(error), buffer.len() - start, accepted);
+                                }
+                            }
+                        }
+                    }
+                    None => return (events, Ok(()), buffer.len() - start, accepted),
+                }
+            }
+            Err(error) => return (events, Err(error), buffer.len() - start, accepted),
+        }
+    }
+}
+
+/// A client and a server that went through the opening handshake with each other (the
+/// client's own request, the server's own 101), both open at `at(0)`.
+pub fn connected_pair(config: Config) -> (Client<'static, TestRng>, Server) {
+    let request = ClientRequest::from_url("ws://server.example.com/chat").unwrap();
+    let mut client = Client::new(request, config, rng()).unwrap();
+    let mut server = Server::new(config);
+    let request = drain(&mut client);
+    let (events, outcome, left, response) = feed_accepting(&mut server, &request, at(0));
+    outcome.expect("request accepted");
+    assert_eq!((events, left), (vec![Ev::Request("/chat".into())], 0));
+    let (events, outcome, left) = feed(&mut client, &response, at(0));
+    outcome.expect("response accepted");
+    assert_eq!((events, left), (vec![Ev::Connected(None)], 0));
+    (client, server)
+}

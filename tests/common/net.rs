@@ -55,10 +55,16 @@ impl<E: Endpoint> Blocking<E> {
     /// Run a command that encodes into the output buffer, and write the result.
     pub fn send(
         &mut self,
-        command: impl FnOnce(&mut E, &mut [u8], Instant) -> Result<usize, Error>,
+        mut command: impl FnMut(&mut E, &mut [u8], Instant) -> Result<usize, Error>,
     ) -> Result<(), Error> {
         let now = self.now();
-        let n = command(&mut self.endpoint, &mut self.out, now)?;
+        let n = match command(&mut self.endpoint, &mut self.out, now) {
+            Err(Error::BufferTooSmall { needed }) => {
+                self.out.resize(needed, 0);
+                command(&mut self.endpoint, &mut self.out, now)?
+            }
+            other => other?,
+        };
         self.stream.write_all(&self.out[..n]).expect("write");
         self.flush()
     }
@@ -124,8 +130,8 @@ impl<E: Endpoint> Blocking<E> {
         }
     }
 
-    /// The next whole message (chunks joined), skipping control events, or the first
-    /// non-data event.
+    /// The next whole message (chunks joined), skipping Ping and Pong, or the first other
+    /// event.
     pub fn next_message(&mut self) -> Result<Option<Ev>, Error> {
         let mut pieces: Vec<u8> = Vec::new();
         loop {
@@ -143,6 +149,8 @@ impl<E: Endpoint> Blocking<E> {
                         }));
                     }
                 }
+                // Pings are answered by the state machine; pongs need nothing.
+                Some(Ev::Ping(_) | Ev::Pong(_)) => continue,
                 other => return Ok(other),
             }
         }
