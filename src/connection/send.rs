@@ -5,7 +5,7 @@ use super::{Connection, OwedPong, Role, State, after};
 use crate::close::{CloseCode, MAX_REASON_LEN};
 use crate::error::{Error, UsageError};
 use crate::event::MessageKind;
-use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, OpCode, apply_mask};
+use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, OpCode, copy_masked};
 use crate::time::Instant;
 
 /// What a header-only encode wrote: the header length, and the masking key the caller
@@ -31,6 +31,7 @@ impl MessageKind {
 
 /// Write a whole frame (header, then the payload, masked if `mask` is given) at the start
 /// of `out`, or nothing if it does not fit.
+#[inline]
 pub(crate) fn write_frame(
     out: &mut [u8],
     fin: bool,
@@ -54,9 +55,9 @@ pub(crate) fn write_frame(
         .encode(out)
         .map_err(|needed| Error::BufferTooSmall { needed })?;
     let body = &mut out[header_len..needed];
-    body.copy_from_slice(payload);
-    if let Some(key) = mask {
-        apply_mask(body, key, 0);
+    match mask {
+        Some(key) => copy_masked(body, payload, key),
+        None => body.copy_from_slice(payload),
     }
     Ok(needed)
 }

@@ -46,6 +46,44 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     }
 }
 
+/// Copy `src` into `dst` masked with `key` from payload offset 0, in one pass (the send
+/// side: reading, XORing and writing each word once instead of copying, then masking in
+/// place). `dst` and `src` must have the same length.
+#[inline]
+pub fn copy_masked(dst: &mut [u8], src: &[u8], key: [u8; 4]) {
+    debug_assert_eq!(dst.len(), src.len());
+    let word = u64::from_ne_bytes([
+        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
+    ]);
+    let mut dst_chunks = dst.chunks_exact_mut(CHUNK);
+    let mut src_chunks = src.chunks_exact(CHUNK);
+    for (out, inp) in (&mut dst_chunks).zip(&mut src_chunks) {
+        for (out, inp) in out.chunks_exact_mut(8).zip(inp.chunks_exact(8)) {
+            copy_word(out, inp, word);
+        }
+    }
+    let mut dst_lanes = dst_chunks.into_remainder().chunks_exact_mut(8);
+    let mut src_lanes = src_chunks.remainder().chunks_exact(8);
+    for (out, inp) in (&mut dst_lanes).zip(&mut src_lanes) {
+        copy_word(out, inp, word);
+    }
+    let tail = dst_lanes
+        .into_remainder()
+        .iter_mut()
+        .zip(src_lanes.remainder());
+    for (i, (out, inp)) in tail.enumerate() {
+        *out = inp ^ key[i % 4];
+    }
+}
+
+/// Write the 8 bytes of `inp` XORed with `word` into `out`.
+#[inline(always)]
+fn copy_word(out: &mut [u8], inp: &[u8], word: u64) {
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(inp);
+    out.copy_from_slice(&(u64::from_ne_bytes(bytes) ^ word).to_ne_bytes());
+}
+
 /// XOR the 8 bytes of `lane` with `word`.
 #[inline(always)]
 fn xor_word(lane: &mut [u8], word: u64) {
@@ -57,6 +95,20 @@ fn xor_word(lane: &mut [u8], word: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copy_masked_equals_copy_then_mask() {
+        let mut src = [0u8; 300];
+        fill(&mut src, 7);
+        let key = [0x37, 0xfa, 0x21, 0x3d];
+        for len in 0..src.len() {
+            let mut expected = src[..len].to_vec();
+            reference(&mut expected, key, 0);
+            let mut dst = std::vec![0u8; len];
+            copy_masked(&mut dst, &src[..len], key);
+            assert_eq!(dst, expected, "length {len}");
+        }
+    }
 
     /// The §5.3 definition, one byte at a time.
     fn reference(buf: &mut [u8], key: [u8; 4], offset: usize) {

@@ -9,4 +9,4 @@ mod header;
 mod mask;
 
 pub use header::{FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode};
-pub use mask::apply_mask;
+pub use mask::{apply_mask, copy_masked};
