@@ -132,9 +132,16 @@ impl<'b> Iterator for ListItems<'b, '_> {
 /// Index of the comma ending the first element of `list` (or its length), not counting
 /// commas inside quoted strings (RFC 7230 §3.2.6, with backslash escapes).
 fn element_end(list: &[u8]) -> usize {
+    // Most lists have no quoted strings: up to the first quote, the first comma ends it.
+    let Some(first) = list.iter().position(|&b| b == b',' || b == b'"') else {
+        return list.len();
+    };
+    if list[first] == b',' {
+        return first;
+    }
     let mut quoted = false;
     let mut escaped = false;
-    for (i, &b) in list.iter().enumerate() {
+    for (i, &b) in list.iter().enumerate().skip(first) {
         if escaped {
             escaped = false;
         } else if quoted {
@@ -152,6 +159,121 @@ fn element_end(list: &[u8]) -> usize {
         }
     }
     list.len()
+}
+
+/// Whether the comma-separated list `value` (one header line) has an element equal to
+/// `token`, ASCII case-insensitively: what [`list_contains`] over [`Headers::list`] answers,
+/// one line at a time.
+pub(crate) fn value_has_token(value: &[u8], token: &[u8]) -> bool {
+    let mut rest = value;
+    loop {
+        let end = element_end(rest);
+        if trim_ows(&rest[..end]).eq_ignore_ascii_case(token) {
+            return true;
+        }
+        match rest.get(end + 1..) {
+            Some(after) => rest = after,
+            None => return false,
+        }
+    }
+}
+
+/// The header fields the opening handshake looks at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Known {
+    Host,
+    Origin,
+    Upgrade,
+    Connection,
+    Key,
+    Accept,
+    Version,
+    Protocol,
+    Extensions,
+}
+
+/// Which handshake field `name` is, if any. `name` must be a token, as `httparse` guarantees
+/// for the names it parsed: then `b | 0x20` equals a lowercase letter only for that letter in
+/// either case, and equals `-` only for `-` (CR, the other byte that would, is no token
+/// character), so this is an exact ASCII case-insensitive comparison.
+pub(crate) fn classify(name: &[u8]) -> Option<Known> {
+    let (known, lower): (Known, &[u8]) = match name.len() {
+        4 => (Known::Host, b"host"),
+        6 => (Known::Origin, b"origin"),
+        7 => (Known::Upgrade, b"upgrade"),
+        10 => (Known::Connection, b"connection"),
+        17 => (Known::Key, b"sec-websocket-key"),
+        20 => (Known::Accept, b"sec-websocket-accept"),
+        21 => (Known::Version, b"sec-websocket-version"),
+        22 => (Known::Protocol, b"sec-websocket-protocol"),
+        24 => (Known::Extensions, b"sec-websocket-extensions"),
+        _ => return None,
+    };
+    name.iter()
+        .zip(lower)
+        .all(|(&b, &l)| b | 0x20 == l)
+        .then_some(known)
+}
+
+/// The longest head that can be parsed: positions in it are recorded in 30 bits.
+pub(crate) const MAX_PARSED_HEAD: usize = 1 << 30;
+
+/// A handshake field seen while parsing: where its first value lies in the head, as offsets
+/// (smaller than a slice, so that parsed heads stay small), and how many lines had it (0, 1,
+/// or 2 for "more than one"), in the top 2 bits of the length. Heads are at most
+/// [`MAX_PARSED_HEAD`] bytes long (checked when parsing).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Seen {
+    start: u32,
+    len_and_count: u32,
+}
+
+const LEN_BITS: u32 = 30;
+const LEN_MASK: u32 = (1 << LEN_BITS) - 1;
+
+impl Seen {
+    /// Record one more line with `value`, a subslice of `head`.
+    pub(crate) fn note(&mut self, head: &[u8], value: &[u8]) {
+        let count = self.count();
+        if count == 0 {
+            let start = value.as_ptr().addr().wrapping_sub(head.as_ptr().addr());
+            self.start = u32::try_from(start).unwrap_or(u32::MAX);
+            self.len_and_count = u32::try_from(value.len()).unwrap_or(0) & LEN_MASK;
+        }
+        self.len_and_count =
+            self.len_and_count & LEN_MASK | u32::from(count.min(1) + 1) << LEN_BITS;
+    }
+
+    /// How many lines had this field: 0, 1, or 2 for more than one.
+    pub(crate) fn count(&self) -> u8 {
+        (self.len_and_count >> LEN_BITS) as u8
+    }
+
+    /// The first value in `head` (empty if there was none).
+    pub(crate) fn get(self, head: &[u8]) -> &[u8] {
+        let start = self.start as usize;
+        head.get(start..start + (self.len_and_count & LEN_MASK) as usize)
+            .unwrap_or_default()
+    }
+
+    /// The first value, if any line had this field.
+    pub(crate) fn value<'b>(&self, head: &'b [u8]) -> Option<&'b [u8]> {
+        (self.count() > 0).then(|| self.get(head))
+    }
+
+    /// The elements of this comma-separated list field over every line: from the recorded
+    /// value when there was at most one line, else by scanning the head again for `name`.
+    pub(crate) fn list<'b>(&self, head: &'b [u8], name: &'static str) -> ListItems<'b, 'static> {
+        if self.count() > 1 {
+            Headers::new(head).list(name)
+        } else {
+            ListItems {
+                headers: Headers { rest: &[] },
+                name,
+                current: self.get(head),
+            }
+        }
+    }
 }
 
 /// `value` without the optional whitespace (SP, HTAB) around it (RFC 7230 §3.2.3).
@@ -260,6 +382,24 @@ mod tests {
         assert!(list_contains(headers.list("Connection"), "KEEP-ALIVE"));
         assert!(!list_contains(headers.list("Connection"), "upgra"));
         assert!(!list_contains(headers.list("Missing"), "upgrade"));
+    }
+
+    #[test]
+    fn seen_records_first_value_and_saturating_count() {
+        let head = b"GET / HTTP/1.1\r\nA: one\r\nA: two\r\nA: three\r\n\r\n";
+        let mut seen = Seen::default();
+        assert_eq!((seen.count(), seen.value(head)), (0, None));
+        assert!(seen.list(head, "A").next().is_none());
+        seen.note(head, &head[19..22]);
+        assert_eq!((seen.count(), seen.value(head)), (1, Some(&b"one"[..])));
+        seen.note(head, &head[27..30]);
+        seen.note(head, &head[35..40]);
+        assert_eq!((seen.count(), seen.value(head)), (2, Some(&b"one"[..])));
+        let all: Vec<_> = seen.list(head, "a").collect();
+        assert_eq!(all, [&b"one"[..], b"two", b"three"]);
+        assert_eq!(classify(b"SEC-WEBSOCKET-KEY"), Some(Known::Key));
+        assert_eq!(classify(b"Sec-WebSocket-Kez"), None);
+        assert_eq!(classify(b"Hosts"), None);
     }
 
     #[test]

@@ -75,17 +75,37 @@ pub fn find_head_end(
 ) -> Result<Option<usize>, HandshakeError> {
     let window = &buf[..buf.len().min(limits.max_head_len)];
     let mut i = (*scanned).min(window.len());
+    // A machine word of start positions at a time, while the three overlapping words at
+    // `i`, `i + 1` and `i + 2` fit: a blank line can start only where an LF is followed by
+    // an LF, one byte or two bytes on. The mask over-approximates (see `lf_bytes`); each
+    // candidate is checked exactly, lowest first.
+    while let Some(words) = window.get(i..i + WORD + 2) {
+        let at = |k: usize| lf_bytes(load(&words[k..]));
+        let lfs = at(0);
+        // Most words hold no LF at all.
+        let mut candidates = if lfs == 0 { 0 } else { lfs & (at(1) | at(2)) };
+        while candidates != 0 {
+            let lf = i + candidates.trailing_zeros() as usize / 8;
+            if let Some(end) = blank_line_end(window, lf) {
+                return Ok(Some(end));
+            }
+            candidates &= candidates - 1;
+        }
+        i += WORD;
+    }
+    // The last few bytes, one LF at a time.
     loop {
         let Some(offset) = window[i..].iter().position(|&b| b == b'\n') else {
             i = window.len();
             break;
         };
         let lf = i + offset;
-        match (window.get(lf + 1), window.get(lf + 2)) {
-            (Some(b'\n'), _) => return Ok(Some(lf + 2)),
-            (Some(b'\r'), Some(b'\n')) => return Ok(Some(lf + 3)),
+        if let Some(end) = blank_line_end(window, lf) {
+            return Ok(Some(end));
+        }
+        match &window[lf + 1..] {
             // A trailing LF (or LF CR) may still begin the blank line: search it again.
-            (None, _) | (Some(b'\r'), None) => {
+            [] | [b'\r'] => {
                 i = lf;
                 break;
             }
@@ -97,6 +117,41 @@ pub fn find_head_end(
     }
     *scanned = i;
     Ok(None)
+}
+
+const WORD: usize = core::mem::size_of::<usize>();
+const ONES: usize = usize::MAX / 255;
+
+/// The first word of `bytes` (which holds at least one), little-endian.
+fn load(bytes: &[u8]) -> usize {
+    let word: [u8; WORD] = bytes
+        .get(..WORD)
+        .and_then(|b| b.try_into().ok())
+        .unwrap_or_default();
+    usize::from_le_bytes(word)
+}
+
+/// The high bit of every byte of `word` that is an LF, and possibly of some bytes above
+/// one (the borrow of `w - 0x01..` only ever spreads upwards from a zero byte of
+/// `w = word ^ 0x0a..`); never of a byte below the lowest LF.
+fn lf_bytes(word: usize) -> usize {
+    let w = word ^ (ONES * usize::from(b'\n'));
+    w.wrapping_sub(ONES) & !w & (ONES << 7)
+}
+
+/// If a blank line begins at `lf` (an LF, then LF or CR LF), the length of the head it ends.
+fn blank_line_end(window: &[u8], lf: usize) -> Option<usize> {
+    match window.get(lf..)? {
+        [b'\n', b'\n', ..] => Some(lf + 2),
+        [b'\n', b'\r', b'\n', ..] => Some(lf + 3),
+        _ => None,
+    }
+}
+
+/// Whether a head of this length may be parsed: at most `limits.max_head_len` bytes, and at
+/// most 1 GiB (parsed heads record positions in 30 bits).
+pub(crate) fn head_fits(head: &[u8], limits: &Limits) -> bool {
+    head.len() <= limits.max_head_len.min(headers::MAX_PARSED_HEAD)
 }
 
 /// Where bytes go: counted only (first pass) or counted and copied (second pass). The
@@ -294,6 +349,43 @@ mod tests {
             find_head_end(HEAD, &mut scanned, &limits),
             Err(HandshakeError::HeadTooLarge)
         );
+    }
+
+    /// The first blank line, found the plain way.
+    fn naive_head_end(buf: &[u8], max: usize) -> Option<usize> {
+        let window = &buf[..buf.len().min(max)];
+        (0..window.len()).find_map(|lf| blank_line_end(window, lf))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn find_head_end_matches_naive_search(
+            bytes in proptest::collection::vec(
+                proptest::sample::select(&b"a\r\n\x0b\x01\x0a\x0a"[..]), 0..80),
+            max in 1usize..100,
+            step in 1usize..12,
+        ) {
+            let limits = Limits { max_head_len: max, max_headers: 8 };
+            let expected = match naive_head_end(&bytes, max) {
+                Some(end) => Ok(Some(end)),
+                None if bytes.len() >= max => Err(HandshakeError::HeadTooLarge),
+                None => Ok(None),
+            };
+            let mut scanned = 0;
+            proptest::prop_assert_eq!(find_head_end(&bytes, &mut scanned, &limits), expected);
+            // Fed in pieces of `step` bytes, the answer is the same.
+            let mut scanned = 0;
+            let mut len = 0;
+            let result = loop {
+                len = (len + step).min(bytes.len());
+                let found = find_head_end(&bytes[..len], &mut scanned, &limits);
+                proptest::prop_assert!(scanned <= len);
+                if found != Ok(None) || len == bytes.len() {
+                    break found;
+                }
+            };
+            proptest::prop_assert_eq!(result, expected);
+        }
     }
 
     #[test]

@@ -2,18 +2,65 @@
 //! client's request, and writing the response.
 
 use super::accept::{accept_value, is_valid_key};
-use super::headers::{Headers, list_contains};
-use super::{HEADER_CAPACITY, Limits, Sink, is_safe_value, is_token, write_twice};
+use super::headers::{Headers, Known, Seen, classify, value_has_token};
+use super::{HEADER_CAPACITY, Limits, Sink, head_fits, is_safe_value, is_token, write_twice};
 use crate::error::{Error, HandshakeError, UsageError};
 
 /// A parsed request head, borrowed from the caller's input buffer.
+///
+/// Besides the head itself it records, from the one parsing pass, where the header fields of
+/// the handshake are and what the upgrade rules need to know, so that neither the accessors
+/// nor [`check_upgrade`] search the head again.
 #[derive(Clone, Debug)]
 pub struct Request<'b> {
     head: &'b [u8],
     method: &'b str,
     target: &'b str,
+    host: Seen,
+    origin: Seen,
+    key: Seen,
+    version: Seen,
+    protocols: Seen,
+    extensions: Seen,
     /// The minor version of HTTP/1.x.
     minor_version: u8,
+    /// `UPGRADE_SEEN`, `UPGRADE_WEBSOCKET`, `CONNECTION_UPGRADE`.
+    flags: u8,
+}
+
+/// Some `Upgrade` line was present.
+const UPGRADE_SEEN: u8 = 1;
+/// Some `Upgrade` line lists `websocket`.
+const UPGRADE_WEBSOCKET: u8 = 2;
+/// Some `Connection` line lists `Upgrade`.
+const CONNECTION_UPGRADE: u8 = 4;
+
+/// The flag bits for one `Upgrade` or `Connection` line (0 for any other field).
+pub(crate) fn list_flags(known: Known, value: &[u8]) -> u8 {
+    match known {
+        Known::Upgrade => {
+            UPGRADE_SEEN
+                | if value_has_token(value, b"websocket") {
+                    UPGRADE_WEBSOCKET
+                } else {
+                    0
+                }
+        }
+        Known::Connection if value_has_token(value, b"upgrade") => CONNECTION_UPGRADE,
+        _ => 0,
+    }
+}
+
+/// Whether `flags` (from [`list_flags`]) satisfy the `Upgrade: websocket` and
+/// `Connection: Upgrade` rules, as the error to report if not.
+pub(crate) fn check_list_flags(flags: u8) -> Result<(), HandshakeError> {
+    if flags & UPGRADE_WEBSOCKET == 0 {
+        return Err(HandshakeError::MissingUpgradeWebSocket);
+    }
+    if flags & CONNECTION_UPGRADE == 0 {
+        return Err(HandshakeError::MissingConnectionUpgrade);
+    }
+    Ok(())
 }
 
 impl<'b> Request<'b> {
@@ -47,21 +94,21 @@ impl<'b> Request<'b> {
 
     /// The first `Host` value, if present and UTF-8 (RFC 6455 §4.2.1 item 3).
     pub fn host(&self) -> Option<&'b str> {
-        self.header_str("Host")
+        utf8(self.host.value(self.head))
     }
 
     /// The first `Origin` value, if present and UTF-8 (RFC 6455 §4.2.1 item 7, §10.2). Sent by
     /// browsers; a server may refuse origins it does not trust.
     pub fn origin(&self) -> Option<&'b str> {
-        self.header_str("Origin")
+        utf8(self.origin.value(self.head))
     }
 
     /// Offered subprotocols, in the client's order of preference: every element of every
     /// `Sec-WebSocket-Protocol` line (RFC 6455 §4.1 item 10, §11.3.4). Non-UTF-8 elements are
     /// skipped.
     pub fn subprotocols(&self) -> impl Iterator<Item = &'b str> + use<'b> {
-        self.headers()
-            .list("Sec-WebSocket-Protocol")
+        self.protocols
+            .list(self.head, "Sec-WebSocket-Protocol")
             .filter_map(|item| core::str::from_utf8(item).ok())
     }
 
@@ -69,8 +116,8 @@ impl<'b> Request<'b> {
     /// `"permessage-deflate; client_max_window_bits"`), from every `Sec-WebSocket-Extensions`
     /// line (RFC 6455 §9.1, §11.3.2). Non-UTF-8 elements are skipped.
     pub fn extensions(&self) -> impl Iterator<Item = &'b str> + use<'b> {
-        self.headers()
-            .list("Sec-WebSocket-Extensions")
+        self.extensions
+            .list(self.head, "Sec-WebSocket-Extensions")
             .filter_map(|item| core::str::from_utf8(item).ok())
     }
 
@@ -89,11 +136,7 @@ impl<'b> Request<'b> {
     /// plain HTTP request the application may answer itself (RFC 6455 §4.2.1 lets a server
     /// serve other HTTP content on the same port).
     pub fn is_upgrade(&self) -> bool {
-        self.headers().any(|h| {
-            ["Upgrade", "Sec-WebSocket-Key", "Sec-WebSocket-Version"]
-                .iter()
-                .any(|name| h.name.eq_ignore_ascii_case(name))
-        })
+        self.flags & UPGRADE_SEEN != 0 || self.key.count() > 0 || self.version.count() > 0
     }
 
     /// Whether the client offered this subprotocol. The match is exact and case-sensitive:
@@ -101,35 +144,37 @@ impl<'b> Request<'b> {
     /// §4.2.2 step 5.4, §11.3.4) and, unlike `websocket` and `Upgrade`, never calls for a
     /// case-insensitive comparison.
     pub fn offers_subprotocol(&self, protocol: &str) -> bool {
-        self.subprotocols().any(|offered| offered == protocol)
+        self.protocols
+            .list(self.head, "Sec-WebSocket-Protocol")
+            .any(|offered| offered == protocol.as_bytes())
     }
 
     /// The raw head bytes (request line, headers, blank line).
     pub fn head(&self) -> &'b [u8] {
         self.head
     }
+}
 
-    fn header_str(&self, name: &str) -> Option<&'b str> {
-        self.header(name)
-            .and_then(|value| core::str::from_utf8(value).ok())
-    }
+/// `value` as UTF-8, if it is.
+pub(crate) fn utf8(value: Option<&[u8]>) -> Option<&str> {
+    value.and_then(|value| core::str::from_utf8(value).ok())
 }
 
 /// Parse a complete request head: `head` is exactly the bytes up to and including the blank
 /// line, as found by [`find_head_end`](super::find_head_end).
 ///
-/// Errors: `HeadTooLarge` when `head` is longer than `limits.max_head_len`; `MalformedHead`
-/// when `httparse` refuses it or it is incomplete; `TooManyHeaders` for more than
-/// `limits.max_headers` (at most [`HEADER_CAPACITY`]) header lines. A plain HTTP/1.0
-/// request parses (the application may answer it); [`check_upgrade`] refuses one that asks
-/// for an upgrade.
+/// Errors: `HeadTooLarge` when `head` is longer than `limits.max_head_len` (or than 1 GiB);
+/// `MalformedHead` when `httparse` refuses it or it is incomplete;
+/// `TooManyHeaders` for more than `limits.max_headers` (at most [`HEADER_CAPACITY`]) header
+/// lines. A plain HTTP/1.0 request parses (the application may answer it); [`check_upgrade`]
+/// refuses one that asks for an upgrade.
 pub fn parse_request<'b>(head: &'b [u8], limits: &Limits) -> Result<Request<'b>, HandshakeError> {
-    if head.len() > limits.max_head_len {
+    if !head_fits(head, limits) {
         return Err(HandshakeError::HeadTooLarge);
     }
-    let mut slots = [httparse::EMPTY_HEADER; HEADER_CAPACITY];
-    let mut request = httparse::Request::new(&mut slots[..limits.header_slots()]);
-    let len = match request.parse(head) {
+    let mut slots = [const { core::mem::MaybeUninit::uninit() }; HEADER_CAPACITY];
+    let mut request = httparse::Request::new(&mut []);
+    let len = match request.parse_with_uninit_headers(head, &mut slots[..limits.header_slots()]) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Err(HandshakeError::MalformedHead),
         Err(httparse::Error::TooManyHeaders) => return Err(HandshakeError::TooManyHeaders),
@@ -140,12 +185,41 @@ pub fn parse_request<'b>(head: &'b [u8], limits: &Limits) -> Result<Request<'b>,
     else {
         return Err(HandshakeError::MalformedHead);
     };
-    Ok(Request {
+    let mut parsed = Request {
         head: &head[..len],
         method,
         target,
+        host: Seen::default(),
+        origin: Seen::default(),
+        key: Seen::default(),
+        version: Seen::default(),
+        protocols: Seen::default(),
+        extensions: Seen::default(),
         minor_version: version,
-    })
+        flags: 0,
+    };
+    // One pass over the parsed lines: each name is compared once, by length first.
+    for header in request.headers.iter() {
+        let Some(known) = classify(header.name.as_bytes()) else {
+            continue;
+        };
+        let value = header.value;
+        let seen = match known {
+            Known::Host => &mut parsed.host,
+            Known::Origin => &mut parsed.origin,
+            Known::Key => &mut parsed.key,
+            Known::Version => &mut parsed.version,
+            Known::Protocol => &mut parsed.protocols,
+            Known::Extensions => &mut parsed.extensions,
+            Known::Upgrade | Known::Connection => {
+                parsed.flags |= list_flags(known, value);
+                continue;
+            }
+            Known::Accept => continue,
+        };
+        seen.note(head, value);
+    }
+    Ok(parsed)
 }
 
 /// Check the upgrade rules of RFC 6455 §4.2.1 on a request that
@@ -168,38 +242,32 @@ pub fn parse_request<'b>(head: &'b [u8], limits: &Limits) -> Result<Request<'b>,
 ///    `UnsupportedVersion`, which the server answers with 426 and
 ///    `Sec-WebSocket-Version: 13` (§4.2.2 item 4).
 pub fn check_upgrade(request: &Request<'_>) -> Result<[u8; 28], HandshakeError> {
-    let headers = request.headers();
     if request.method != "GET" {
         return Err(HandshakeError::MethodNotGet);
     }
     if request.minor_version < 1 {
         return Err(HandshakeError::HttpVersionTooOld);
     }
-    match headers.occurrences("Host") {
+    match request.host.count() {
         0 => return Err(HandshakeError::MissingHost),
         1 => {}
         _ => return Err(HandshakeError::DuplicateHeader),
     }
-    if !list_contains(headers.list("Upgrade"), "websocket") {
-        return Err(HandshakeError::MissingUpgradeWebSocket);
-    }
-    if !list_contains(headers.list("Connection"), "upgrade") {
-        return Err(HandshakeError::MissingConnectionUpgrade);
-    }
-    let key = match headers.occurrences("Sec-WebSocket-Key") {
+    check_list_flags(request.flags)?;
+    let key = match request.key.count() {
         0 => return Err(HandshakeError::InvalidKey),
-        1 => headers.get("Sec-WebSocket-Key").unwrap_or_default(),
+        1 => request.key.get(request.head),
         _ => return Err(HandshakeError::DuplicateHeader),
     };
     if !is_valid_key(key) {
         return Err(HandshakeError::InvalidKey);
     }
-    match headers.occurrences("Sec-WebSocket-Version") {
+    match request.version.count() {
         0 => return Err(HandshakeError::UnsupportedVersion),
         1 => {}
         _ => return Err(HandshakeError::DuplicateHeader),
     }
-    if headers.get("Sec-WebSocket-Version") != Some(b"13") {
+    if request.version.get(request.head) != b"13" {
         return Err(HandshakeError::UnsupportedVersion);
     }
     Ok(accept_value(key))
@@ -381,7 +449,7 @@ pub fn rejection_for(error: HandshakeError) -> &'static [u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::handshake::find_head_end;
+    use crate::handshake::{find_head_end, list_contains};
     use std::string::String;
     use std::vec::Vec;
 
@@ -436,6 +504,109 @@ mod tests {
 
     fn check(head: &[u8]) -> Result<[u8; 28], HandshakeError> {
         check_upgrade(&parse_request(head, &Limits::default())?)
+    }
+
+    /// `check_upgrade` as it was written before the one-pass index: by searching the head.
+    fn check_by_search(request: &Request<'_>) -> Result<[u8; 28], HandshakeError> {
+        let headers = request.headers();
+        if request.method() != "GET" {
+            return Err(HandshakeError::MethodNotGet);
+        }
+        if request.http_minor_version() < 1 {
+            return Err(HandshakeError::HttpVersionTooOld);
+        }
+        match headers.occurrences("Host") {
+            0 => return Err(HandshakeError::MissingHost),
+            1 => {}
+            _ => return Err(HandshakeError::DuplicateHeader),
+        }
+        if !list_contains(headers.list("Upgrade"), "websocket") {
+            return Err(HandshakeError::MissingUpgradeWebSocket);
+        }
+        if !list_contains(headers.list("Connection"), "upgrade") {
+            return Err(HandshakeError::MissingConnectionUpgrade);
+        }
+        let key = match headers.occurrences("Sec-WebSocket-Key") {
+            0 => return Err(HandshakeError::InvalidKey),
+            1 => headers.get("Sec-WebSocket-Key").unwrap_or_default(),
+            _ => return Err(HandshakeError::DuplicateHeader),
+        };
+        if !is_valid_key(key) {
+            return Err(HandshakeError::InvalidKey);
+        }
+        match headers.occurrences("Sec-WebSocket-Version") {
+            0 => return Err(HandshakeError::UnsupportedVersion),
+            1 => {}
+            _ => return Err(HandshakeError::DuplicateHeader),
+        }
+        if headers.get("Sec-WebSocket-Version") != Some(b"13") {
+            return Err(HandshakeError::UnsupportedVersion);
+        }
+        Ok(accept_value(key))
+    }
+
+    const LINES: &[&str] = &[
+        "Host: a.example",
+        "host:b.example  ",
+        "Upgrade: websocket",
+        "UPGRADE: h2c, WebSocket",
+        "Upgrade: \"websocket, x\"",
+        "Connection: keep-alive, Upgrade",
+        "connection: close",
+        "Connection: \"a,upgrade\", x",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        "sec-websocket-key: AAAAAAAAAAAAAAAAAAAAAQ==",
+        "Sec-WebSocket-Key: not a key",
+        "Sec-WebSocket-Version: 13",
+        "Sec-WebSocket-Version:8",
+        "Sec-WebSocket-Protocol: chat, , superchat",
+        "sec-websocket-protocol: third",
+        "Sec-WebSocket-Extensions: permessage-deflate; a=\"1,2\", x",
+        "Sec-WebSocket-Extensions:",
+        "Origin: http://o.example",
+        "Sec-WebSocket-Accept: x",
+        "Hots: a",
+        "X-Sec-WebSocket-Key: y",
+    ];
+
+    proptest::proptest! {
+        #[test]
+        fn one_pass_index_agrees_with_searching_the_head(
+            picks in proptest::collection::vec(0..LINES.len(), 0..10),
+            line_end in proptest::sample::select(&["\r\n", "\n"][..]),
+        ) {
+            let mut head = std::format!("GET /chat HTTP/1.1{line_end}");
+            for &i in &picks {
+                head.push_str(LINES[i]);
+                head.push_str(line_end);
+            }
+            head.push_str(line_end);
+            let request = parse(head.as_bytes());
+            let headers = request.headers();
+            proptest::prop_assert_eq!(check_upgrade(&request), check_by_search(&request));
+            proptest::prop_assert_eq!(request.host(), utf8(headers.get("Host")));
+            proptest::prop_assert_eq!(request.origin(), utf8(headers.get("Origin")));
+            let protocols: Vec<&[u8]> = headers.list("Sec-WebSocket-Protocol").collect();
+            proptest::prop_assert_eq!(
+                request.subprotocols().map(str::as_bytes).collect::<Vec<_>>(),
+                protocols.clone()
+            );
+            let extensions: Vec<&[u8]> = headers.list("Sec-WebSocket-Extensions").collect();
+            proptest::prop_assert_eq!(
+                request.extensions().map(str::as_bytes).collect::<Vec<_>>(),
+                extensions
+            );
+            for protocol in ["chat", "superchat", "third", "Chat", ""] {
+                proptest::prop_assert_eq!(
+                    request.offers_subprotocol(protocol),
+                    protocols.contains(&protocol.as_bytes())
+                );
+            }
+            let by_search = ["Upgrade", "Sec-WebSocket-Key", "Sec-WebSocket-Version"]
+                .iter()
+                .any(|name| headers.occurrences(name) > 0);
+            proptest::prop_assert_eq!(request.is_upgrade(), by_search);
+        }
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! The client side of the opening handshake (RFC 6455 §4.1): writing the request, and
 //! parsing and checking the server's response.
 
-use super::headers::{Headers, extension_name, list_contains};
+use super::headers::{Headers, Known, Seen, classify, extension_name};
+use super::request::{check_list_flags, list_flags, utf8};
 use super::url::WsUrl;
-use super::{HEADER_CAPACITY, Limits, Sink, is_safe_value, is_token, write_twice};
+use super::{HEADER_CAPACITY, Limits, Sink, head_fits, is_safe_value, is_token, write_twice};
 use crate::error::{Error, HandshakeError, UsageError};
 
 /// What the client sends (RFC 6455 §4.1): all borrowed.
@@ -102,7 +103,7 @@ impl<'a> ClientRequest<'a> {
         let extensions_ok = self
             .extensions
             .iter()
-            .all(|e| !e.trim().is_empty() && is_safe_value(e.as_bytes()));
+            .all(|e| !trim_ascii(e).is_empty() && is_safe_value(e.as_bytes()));
         let headers_ok = self
             .headers
             .iter()
@@ -174,21 +175,36 @@ fn put_list(s: &mut Sink<'_>, name: &[u8], items: &[&str]) {
     };
     s.put(name);
     s.put(b": ");
-    s.put(first.trim().as_bytes());
+    s.put(trim_ascii(first));
     for item in rest {
         s.put(b", ");
-        s.put(item.trim().as_bytes());
+        s.put(trim_ascii(item));
     }
     s.put(b"\r\n");
 }
 
+/// `item` without ASCII whitespace around it. (Other whitespace is no concern: the items
+/// trimmed are subprotocol tokens and extension offers, which are ASCII.)
+fn trim_ascii(item: &str) -> &[u8] {
+    item.as_bytes().trim_ascii()
+}
+
 /// A parsed response head, borrowed from the input buffer.
+///
+/// Besides the head itself it records, from the one parsing pass, where the header fields of
+/// the handshake are and what the §4.1 checks need to know, so that neither the accessors
+/// nor [`check_response`] search the head again.
 #[derive(Clone, Debug)]
 pub struct Response<'b> {
     head: &'b [u8],
-    version: u8,
-    status: u16,
     reason: &'b str,
+    accept: Seen,
+    protocol: Seen,
+    extensions: Seen,
+    status: u16,
+    version: u8,
+    /// The `Upgrade` and `Connection` facts, as in [`Request`](super::Request).
+    flags: u8,
 }
 
 impl<'b> Response<'b> {
@@ -215,15 +231,14 @@ impl<'b> Response<'b> {
     /// The subprotocol the server chose, if any: the first `Sec-WebSocket-Protocol` value
     /// (§4.2.2 step 5.4), when it is UTF-8.
     pub fn subprotocol(&self) -> Option<&'b str> {
-        self.header("Sec-WebSocket-Protocol")
-            .and_then(|value| core::str::from_utf8(value).ok())
+        utf8(self.protocol.value(self.head))
     }
 
     /// The extensions the server accepted, one raw item per comma-separated element of every
     /// `Sec-WebSocket-Extensions` line (§4.2.2 step 5.5, §9.1). Non-UTF-8 items are skipped.
     pub fn extensions(&self) -> impl Iterator<Item = &'b str> + use<'b> {
-        self.headers()
-            .list("Sec-WebSocket-Extensions")
+        self.extensions
+            .list(self.head, "Sec-WebSocket-Extensions")
             .filter_map(|item| core::str::from_utf8(item).ok())
     }
 
@@ -236,17 +251,22 @@ impl<'b> Response<'b> {
 /// Parse a complete response head: `head` is exactly the bytes up to and including the
 /// blank line, as found by [`find_head_end`](super::find_head_end).
 ///
-/// Errors: `HeadTooLarge` when `head` is longer than `limits.max_head_len`; `MalformedHead`
-/// when `httparse` refuses it or it is incomplete; `TooManyHeaders` for more than
-/// `limits.max_headers` (at most [`HEADER_CAPACITY`]) header lines. An HTTP/1.0 response
-/// parses (so that an error page can still be read) but fails [`check_response`].
+/// Errors: `HeadTooLarge` when `head` is longer than `limits.max_head_len` (or than 1 GiB);
+/// `MalformedHead` when `httparse` refuses it or it is incomplete;
+/// `TooManyHeaders` for more than `limits.max_headers` (at most [`HEADER_CAPACITY`]) header
+/// lines. An HTTP/1.0 response parses (so that an error page can still be read) but fails
+/// [`check_response`].
 pub fn parse_response<'b>(head: &'b [u8], limits: &Limits) -> Result<Response<'b>, HandshakeError> {
-    if head.len() > limits.max_head_len {
+    if !head_fits(head, limits) {
         return Err(HandshakeError::HeadTooLarge);
     }
-    let mut slots = [httparse::EMPTY_HEADER; HEADER_CAPACITY];
-    let mut response = httparse::Response::new(&mut slots[..limits.header_slots()]);
-    let len = match response.parse(head) {
+    let mut slots = [const { core::mem::MaybeUninit::uninit() }; HEADER_CAPACITY];
+    let mut response = httparse::Response::new(&mut []);
+    let len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut response,
+        head,
+        &mut slots[..limits.header_slots()],
+    ) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Err(HandshakeError::MalformedHead),
         Err(httparse::Error::TooManyHeaders) => return Err(HandshakeError::TooManyHeaders),
@@ -255,12 +275,34 @@ pub fn parse_response<'b>(head: &'b [u8], limits: &Limits) -> Result<Response<'b
     let (Some(version), Some(status)) = (response.version, response.code) else {
         return Err(HandshakeError::MalformedHead);
     };
-    Ok(Response {
+    let mut parsed = Response {
         head: &head[..len],
-        version,
-        status,
         reason: response.reason.unwrap_or(""),
-    })
+        accept: Seen::default(),
+        protocol: Seen::default(),
+        extensions: Seen::default(),
+        status,
+        version,
+        flags: 0,
+    };
+    // One pass over the parsed lines: each name is compared once, by length first.
+    for header in response.headers.iter() {
+        let Some(known) = classify(header.name.as_bytes()) else {
+            continue;
+        };
+        let value = header.value;
+        let seen = match known {
+            Known::Accept => &mut parsed.accept,
+            Known::Protocol => &mut parsed.protocol,
+            Known::Extensions => &mut parsed.extensions,
+            _ => {
+                parsed.flags |= list_flags(known, value);
+                continue;
+            }
+        };
+        seen.note(head, value);
+    }
+    Ok(parsed)
 }
 
 /// The RFC 6455 §4.1 checks on a 101 response (call it only for status 101; any other
@@ -283,25 +325,18 @@ pub fn check_response(
     offered_subprotocols: &[&str],
     offered_extensions: &[&str],
 ) -> Result<(), HandshakeError> {
-    let headers = response.headers();
+    let head = response.head;
     if response.version < 1 {
         return Err(HandshakeError::HttpVersionTooOld);
     }
-    if !list_contains(headers.list("Upgrade"), "websocket") {
-        return Err(HandshakeError::MissingUpgradeWebSocket);
-    }
-    if !list_contains(headers.list("Connection"), "upgrade") {
-        return Err(HandshakeError::MissingConnectionUpgrade);
-    }
-    if headers.occurrences("Sec-WebSocket-Accept") != 1
-        || headers.get("Sec-WebSocket-Accept") != Some(&expected[..])
-    {
+    check_list_flags(response.flags)?;
+    if response.accept.count() != 1 || response.accept.get(head) != expected {
         return Err(HandshakeError::InvalidAccept);
     }
-    match headers.occurrences("Sec-WebSocket-Protocol") {
+    match response.protocol.count() {
         0 => {}
         1 => {
-            let chosen = headers.get("Sec-WebSocket-Protocol").unwrap_or_default();
+            let chosen = response.protocol.get(head);
             if !offered_subprotocols
                 .iter()
                 .any(|offered| offered.as_bytes() == chosen)
@@ -311,12 +346,15 @@ pub fn check_response(
         }
         _ => return Err(HandshakeError::UnofferedSubprotocol),
     }
-    let all_offered = headers.list("Sec-WebSocket-Extensions").all(|accepted| {
-        let name = extension_name(accepted);
-        offered_extensions
-            .iter()
-            .any(|offer| extension_name(offer.as_bytes()).eq_ignore_ascii_case(name))
-    });
+    let all_offered = response
+        .extensions
+        .list(head, "Sec-WebSocket-Extensions")
+        .all(|accepted| {
+            let name = extension_name(accepted);
+            offered_extensions
+                .iter()
+                .any(|offer| extension_name(offer.as_bytes()).eq_ignore_ascii_case(name))
+        });
     if !all_offered {
         return Err(HandshakeError::UnofferedExtension);
     }
@@ -326,7 +364,7 @@ pub fn check_response(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::handshake::{accept_value, encode_key, find_head_end};
+    use crate::handshake::{accept_value, encode_key, find_head_end, list_contains};
     use std::string::String;
     use std::vec::Vec;
 
@@ -373,6 +411,98 @@ mod tests {
     fn check(head: &[u8], protocols: &[&str], extensions: &[&str]) -> Result<(), HandshakeError> {
         let response = parse_response(head, &Limits::default())?;
         check_response(&response, ACCEPT, protocols, extensions)
+    }
+
+    /// `check_response` as it was written before the one-pass index: by searching the head.
+    fn check_by_search(
+        response: &Response<'_>,
+        expected: &[u8; 28],
+        offered_subprotocols: &[&str],
+        offered_extensions: &[&str],
+    ) -> Result<(), HandshakeError> {
+        let headers = response.headers();
+        if !list_contains(headers.list("Upgrade"), "websocket") {
+            return Err(HandshakeError::MissingUpgradeWebSocket);
+        }
+        if !list_contains(headers.list("Connection"), "upgrade") {
+            return Err(HandshakeError::MissingConnectionUpgrade);
+        }
+        if headers.occurrences("Sec-WebSocket-Accept") != 1
+            || headers.get("Sec-WebSocket-Accept") != Some(&expected[..])
+        {
+            return Err(HandshakeError::InvalidAccept);
+        }
+        match headers.occurrences("Sec-WebSocket-Protocol") {
+            0 => {}
+            1 => {
+                let chosen = headers.get("Sec-WebSocket-Protocol").unwrap_or_default();
+                if !offered_subprotocols.iter().any(|o| o.as_bytes() == chosen) {
+                    return Err(HandshakeError::UnofferedSubprotocol);
+                }
+            }
+            _ => return Err(HandshakeError::UnofferedSubprotocol),
+        }
+        let all_offered = headers.list("Sec-WebSocket-Extensions").all(|accepted| {
+            let name = extension_name(accepted);
+            offered_extensions
+                .iter()
+                .any(|offer| extension_name(offer.as_bytes()).eq_ignore_ascii_case(name))
+        });
+        if !all_offered {
+            return Err(HandshakeError::UnofferedExtension);
+        }
+        Ok(())
+    }
+
+    const LINES: &[&str] = &[
+        "Upgrade: websocket",
+        "upgrade: h2c,  WEBSOCKET ",
+        "Connection: Upgrade",
+        "CONNECTION: close",
+        "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=",
+        "sec-websocket-accept:s3pPLMBiTxaQ9kYGzzhZRbK+xOo=",
+        "Sec-WebSocket-Accept: wrong",
+        "Sec-WebSocket-Protocol: chat",
+        "Sec-WebSocket-Protocol: other",
+        "Sec-WebSocket-Extensions: permessage-deflate; x=\"a,b\"",
+        "sec-websocket-extensions: x-foo, , permessage-deflate",
+        "Set-Cookie: a=b",
+    ];
+
+    proptest::proptest! {
+        #[test]
+        fn one_pass_index_agrees_with_searching_the_head(
+            picks in proptest::collection::vec(0..LINES.len(), 0..9),
+            line_end in proptest::sample::select(&["\r\n", "\n"][..]),
+        ) {
+            let mut head = std::format!("HTTP/1.1 101 Switching Protocols{line_end}");
+            for &i in &picks {
+                head.push_str(LINES[i]);
+                head.push_str(line_end);
+            }
+            head.push_str(line_end);
+            let response = parse_response(head.as_bytes(), &Limits::default()).unwrap();
+            let headers = response.headers();
+            for (protocols, extensions) in [
+                (&["chat"][..], &["permessage-deflate"][..]),
+                (&[][..], &["x-foo", "permessage-deflate; client_max_window_bits"][..]),
+            ] {
+                proptest::prop_assert_eq!(
+                    check_response(&response, ACCEPT, protocols, extensions),
+                    check_by_search(&response, ACCEPT, protocols, extensions)
+                );
+            }
+            proptest::prop_assert_eq!(
+                response.subprotocol(),
+                headers
+                    .get("Sec-WebSocket-Protocol")
+                    .and_then(|v| core::str::from_utf8(v).ok())
+            );
+            proptest::prop_assert_eq!(
+                response.extensions().map(str::as_bytes).collect::<Vec<_>>(),
+                headers.list("Sec-WebSocket-Extensions").collect::<Vec<_>>()
+            );
+        }
     }
 
     #[test]
