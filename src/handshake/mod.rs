@@ -249,6 +249,39 @@ pub(crate) fn is_safe_value(value: &[u8]) -> bool {
         .all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f))
 }
 
+/// Editing sample heads, for the unit tests of requests and responses.
+#[cfg(test)]
+pub(crate) mod test_heads {
+    use std::string::String;
+    use std::vec::Vec;
+
+    /// `head` with the line starting with `prefix` replaced by `line` (removed when `line`
+    /// is empty).
+    pub(crate) fn with_line(head: &[u8], prefix: &str, line: &str) -> Vec<u8> {
+        let text = core::str::from_utf8(head).unwrap();
+        let mut out = String::new();
+        for l in text.split_inclusive("\r\n") {
+            if l.starts_with(prefix) {
+                if !line.is_empty() {
+                    out.push_str(line);
+                    out.push_str("\r\n");
+                }
+            } else {
+                out.push_str(l);
+            }
+        }
+        out.into_bytes()
+    }
+
+    /// `head` with `line` added before the blank line.
+    pub(crate) fn with_extra(head: &[u8], line: &str) -> Vec<u8> {
+        let mut out = head[..head.len() - 2].to_vec();
+        out.extend_from_slice(line.as_bytes());
+        out.extend_from_slice(b"\r\n\r\n");
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

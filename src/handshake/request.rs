@@ -450,7 +450,6 @@ pub fn rejection_for(error: HandshakeError) -> &'static [u8] {
 mod tests {
     use super::*;
     use crate::handshake::{find_head_end, list_contains};
-    use std::string::String;
     use std::vec::Vec;
 
     /// The sample request of RFC 6455 §1.2 / §1.3.
@@ -476,30 +475,12 @@ mod tests {
         parse_request(head, &Limits::default()).unwrap()
     }
 
-    /// The RFC sample request with the line starting with `prefix` replaced by `line`
-    /// (removed when `line` is empty).
     fn with_line(prefix: &str, line: &str) -> Vec<u8> {
-        let text = core::str::from_utf8(RFC_REQUEST).unwrap();
-        let mut out = String::new();
-        for l in text.split_inclusive("\r\n") {
-            if l.starts_with(prefix) {
-                if !line.is_empty() {
-                    out.push_str(line);
-                    out.push_str("\r\n");
-                }
-            } else {
-                out.push_str(l);
-            }
-        }
-        out.into_bytes()
+        crate::handshake::test_heads::with_line(RFC_REQUEST, prefix, line)
     }
 
-    /// The RFC sample request with `line` added before the blank line.
     fn with_extra(line: &str) -> Vec<u8> {
-        let mut head = RFC_REQUEST[..RFC_REQUEST.len() - 2].to_vec();
-        head.extend_from_slice(line.as_bytes());
-        head.extend_from_slice(b"\r\n\r\n");
-        head
+        crate::handshake::test_heads::with_extra(RFC_REQUEST, line)
     }
 
     fn check(head: &[u8]) -> Result<[u8; 28], HandshakeError> {

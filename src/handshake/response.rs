@@ -386,26 +386,11 @@ mod tests {
     }
 
     fn with_line(prefix: &str, line: &str) -> Vec<u8> {
-        let text = core::str::from_utf8(RFC_RESPONSE).unwrap();
-        let mut out = String::new();
-        for l in text.split_inclusive("\r\n") {
-            if l.starts_with(prefix) {
-                if !line.is_empty() {
-                    out.push_str(line);
-                    out.push_str("\r\n");
-                }
-            } else {
-                out.push_str(l);
-            }
-        }
-        out.into_bytes()
+        crate::handshake::test_heads::with_line(RFC_RESPONSE, prefix, line)
     }
 
     fn with_extra(line: &str) -> Vec<u8> {
-        let mut head = RFC_RESPONSE[..RFC_RESPONSE.len() - 2].to_vec();
-        head.extend_from_slice(line.as_bytes());
-        head.extend_from_slice(b"\r\n\r\n");
-        head
+        crate::handshake::test_heads::with_extra(RFC_RESPONSE, line)
     }
 
     fn check(head: &[u8], protocols: &[&str], extensions: &[&str]) -> Result<(), HandshakeError> {
