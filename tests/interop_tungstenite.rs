@@ -80,6 +80,17 @@ fn tungstenite_client(addr: std::net::SocketAddr) -> WebSocket<TcpStream> {
     ws
 }
 
+/// Read past everything else until the peer's Close frame arrives.
+fn read_until_close(ws: &mut WebSocket<TcpStream>) -> Option<CloseFrame> {
+    loop {
+        match ws.read() {
+            Ok(Message::Close(frame)) => return frame,
+            Ok(_) => continue,
+            Err(e) => panic!("before the Close arrived: {e}"),
+        }
+    }
+}
+
 fn read_data(ws: &mut WebSocket<TcpStream>) -> Message {
     loop {
         match ws.read().unwrap() {
@@ -168,13 +179,7 @@ fn tungstenite_client_against_sockless_server() {
         reason: "interop bye".into(),
     }))
     .unwrap();
-    let echoed_close = loop {
-        match ws.read() {
-            Ok(Message::Close(frame)) => break frame,
-            Ok(_) => continue,
-            Err(e) => panic!("before the close echo: {e}"),
-        }
-    };
+    let echoed_close = read_until_close(&mut ws);
     assert_eq!(echoed_close.map(|f| u16::from(f.code)), Some(4000));
     assert!(matches!(
         ws.read(),
@@ -266,13 +271,7 @@ fn sockless_client_against_tungstenite_server() {
             reason: "server bye".into(),
         }))
         .unwrap();
-        let echoed = loop {
-            match ws.read() {
-                Ok(Message::Close(frame)) => break frame,
-                Ok(_) => continue,
-                Err(e) => panic!("{e}"),
-            }
-        };
+        let echoed = read_until_close(&mut ws);
         assert_eq!(echoed.map(|f| u16::from(f.code)), Some(4001));
         drop(ws); // the server closes the transport first (RFC 6455 §7.1.1)
     });
@@ -304,13 +303,7 @@ fn sockless_client_starts_the_close_with_tungstenite_server() {
         let (stream, _) = listener.accept().unwrap();
         let mut ws = tungstenite::accept(stream).unwrap();
         assert_eq!(ws.read().unwrap(), Message::binary(vec![1, 2, 3]));
-        let frame = loop {
-            match ws.read() {
-                Ok(Message::Close(frame)) => break frame,
-                Ok(_) => continue,
-                Err(e) => panic!("{e}"),
-            }
-        };
+        let frame = read_until_close(&mut ws);
         // Flush tungstenite's Close answer, then end the transport.
         let _ = ws.flush();
         frame.map(|f| (u16::from(f.code), f.reason.to_string()))
