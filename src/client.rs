@@ -71,6 +71,7 @@ impl<'a, R: Rng> Client<'a, R> {
         Client::new(ClientRequest::from_url(url)?, config, rng)
     }
 
+    #[inline]
     fn next_mask(rng: &mut R) -> Option<[u8; 4]> {
         Some(rng.next_u32().to_ne_bytes())
     }
@@ -221,6 +222,7 @@ impl<'a, R: Rng> Client<'a, R> {
         }
     }
 
+    #[inline]
     fn open(&mut self) -> Result<(&mut Connection, Option<[u8; 4]>), Error> {
         match &mut self.phase {
             Phase::Open(connection) => Ok((connection, Self::next_mask(&mut self.rng))),
@@ -230,12 +232,14 @@ impl<'a, R: Rng> Client<'a, R> {
 
     /// Encode a whole text message as one masked frame into `out`; returns the bytes
     /// written.
+    #[inline]
     pub fn send_text(&mut self, text: &str, out: &mut [u8]) -> Result<usize, Error> {
         let (connection, mask) = self.open()?;
         connection.send_message(MessageKind::Text, text.as_bytes(), mask, out)
     }
 
     /// Encode a whole binary message as one masked frame into `out`.
+    #[inline]
     pub fn send_binary(&mut self, data: &[u8], out: &mut [u8]) -> Result<usize, Error> {
         let (connection, mask) = self.open()?;
         connection.send_message(MessageKind::Binary, data, mask, out)
@@ -258,6 +262,7 @@ impl<'a, R: Rng> Client<'a, R> {
     /// Encode only the header of a data frame of `payload_len` bytes. The caller masks the
     /// payload with the returned key ([`frame::apply_mask`](crate::frame::apply_mask)) and
     /// sends it right after the header. Text sent this way is not checked for UTF-8.
+    #[inline]
     pub fn send_header(
         &mut self,
         kind: MessageKind,

@@ -237,6 +237,7 @@ impl Server {
         }
     }
 
+    #[inline]
     fn connection(&mut self) -> Result<&mut Connection, Error> {
         match &mut self.phase {
             Phase::Open(connection) => Ok(connection),
@@ -245,12 +246,14 @@ impl Server {
     }
 
     /// Encode a whole text message as one frame into `out`; returns the bytes written.
+    #[inline]
     pub fn send_text(&mut self, text: &str, out: &mut [u8]) -> Result<usize, Error> {
         self.connection()?
             .send_message(MessageKind::Text, text.as_bytes(), None, out)
     }
 
     /// Encode a whole binary message as one frame into `out`.
+    #[inline]
     pub fn send_binary(&mut self, data: &[u8], out: &mut [u8]) -> Result<usize, Error> {
         self.connection()?
             .send_message(MessageKind::Binary, data, None, out)
@@ -274,6 +277,7 @@ impl Server {
     /// payload itself right after it (for example in one vectored write, without copying).
     /// Nothing else may be written between the header and its payload. Text sent this
     /// way is not checked for UTF-8.
+    #[inline]
     pub fn send_header(
         &mut self,
         kind: MessageKind,

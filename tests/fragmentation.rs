@@ -201,3 +201,93 @@ fn fragments_sent_by_one_role_are_received_intact_by_the_other() {
     outcome.unwrap();
     assert_eq!(joined(&events), message);
 }
+
+/// `send_header` (the caller sends the payload itself, for example in a vectored write)
+/// frames a message exactly as `send_binary` would, in each role and at each length form.
+#[test]
+fn send_header_then_payload_is_received_whole_in_each_role() {
+    let (mut client, mut server) = connected_pair(Config::default());
+    for len in [0usize, 1, 125, 126, 65_535, 65_536] {
+        let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        let mut header = [0u8; 14];
+
+        let written = server
+            .send_header(MessageKind::Binary, len as u64, true, &mut header)
+            .unwrap();
+        assert_eq!(written.mask, None, "a server does not mask");
+        let wire = [&header[..written.len], &payload[..]].concat();
+        let (events, outcome, left) = feed(&mut client, &wire, at(1));
+        outcome.unwrap();
+        assert_eq!(
+            (events, left),
+            (vec![Ev::Binary(payload.clone())], 0),
+            "{len}"
+        );
+
+        let written = client
+            .send_header(MessageKind::Binary, len as u64, true, &mut header)
+            .unwrap();
+        let key = written.mask.expect("a client masks");
+        let mut masked = payload.clone();
+        sockless::frame::apply_mask(&mut masked, key, 0);
+        let wire = [&header[..written.len], &masked[..]].concat();
+        let (events, outcome, left) = feed(&mut server, &wire, at(1));
+        outcome.unwrap();
+        assert_eq!((events, left), (vec![Ev::Binary(payload)], 0), "{len}");
+    }
+}
+
+/// Headers written one fragment at a time open the message with its opcode, continue it
+/// with Continuation frames and set FIN on the last (§5.4); a fragment of the other kind
+/// in between is refused.
+#[test]
+fn send_header_fragments_carry_continuation_opcodes() {
+    let (_, mut server) = connected_pair(Config::default());
+    let mut wire = Vec::new();
+    let mut header = [0u8; 14];
+    for (data, last) in [(&b"he"[..], false), (b"ll", false), (b"o", true)] {
+        let written = server
+            .send_header(MessageKind::Text, data.len() as u64, last, &mut header)
+            .unwrap();
+        wire.extend_from_slice(&header[..written.len]);
+        wire.extend_from_slice(data);
+        if !last {
+            assert_eq!(
+                server.send_header(MessageKind::Binary, 1, true, &mut header),
+                Err(Error::Usage(UsageError::FragmentKindMismatch))
+            );
+        }
+    }
+    let frames = wire_frames(&wire);
+    let shape: Vec<(bool, u8, &[u8])> = frames
+        .iter()
+        .map(|f| (f.fin, f.opcode, &f.payload[..]))
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            (false, 0x1, &b"he"[..]),
+            (false, 0x0, b"ll"),
+            (true, 0x0, b"o")
+        ]
+    );
+}
+
+/// A header buffer too small for the header is refused with the size it needs.
+#[test]
+fn send_header_into_a_short_buffer_says_what_it_needs() {
+    let (mut client, mut server) = connected_pair(Config::default());
+    let mut out = [0u8; 5];
+    assert_eq!(
+        server.send_header(MessageKind::Binary, 125, true, &mut out[..1]),
+        Err(Error::BufferTooSmall { needed: 2 })
+    );
+    assert_eq!(
+        server.send_header(MessageKind::Binary, 126, true, &mut out[..3]),
+        Err(Error::BufferTooSmall { needed: 4 })
+    );
+    assert_eq!(
+        client.send_header(MessageKind::Binary, 16, true, &mut out),
+        Err(Error::BufferTooSmall { needed: 6 })
+    );
+}
