@@ -22,7 +22,8 @@ impl Instant {
 
     /// The instant `millis` milliseconds after the epoch.
     pub const fn from_millis(millis: u64) -> Self {
-        Instant(Duration::from_millis(millis))
+        let (secs, millis) = split_millis(millis);
+        Instant(Duration::new(secs, millis * 1_000_000))
     }
 
     /// The time elapsed since the epoch.
@@ -41,6 +42,23 @@ impl Instant {
     }
 }
 
+/// `millis` as whole seconds and the milliseconds left over (below 1000), by long division
+/// in 16-bit steps. Every step divides a `u32` (a remainder below 1000, shifted up 16 bits,
+/// plus 16 more bits of `millis`), so 32-bit targets need no 64-bit division routine, which
+/// would cost them about 900 bytes of flash for this one conversion.
+const fn split_millis(millis: u64) -> (u64, u32) {
+    let mut secs = 0;
+    let mut rest = 0u32;
+    let mut shift = u64::BITS;
+    while shift > 0 {
+        shift -= 16;
+        let step = rest << 16 | (millis >> shift) as u32 & 0xffff;
+        secs = secs << 16 | (step / 1000) as u64;
+        rest = step % 1000;
+    }
+    (secs, rest)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,6 +71,20 @@ mod tests {
         assert_eq!(b.saturating_duration_since(a), Duration::from_millis(10));
         assert_eq!(a.saturating_duration_since(b), Duration::ZERO);
         let max = Instant::from_elapsed(Duration::MAX);
+        assert_eq!(
+            Instant::from_millis(u64::MAX).elapsed_since_epoch(),
+            Duration::from_millis(u64::MAX)
+        );
         assert_eq!(max.saturating_add(Duration::from_secs(1)), max);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn from_millis_agrees_with_duration(millis in proptest::num::u64::ANY) {
+            proptest::prop_assert_eq!(
+                Instant::from_millis(millis).elapsed_since_epoch(),
+                Duration::from_millis(millis)
+            );
+        }
     }
 }
