@@ -95,21 +95,27 @@ impl Server {
                     max_head_len: config.max_head_len,
                     max_headers: config.max_headers,
                 };
-                let head_len = match handshake::find_head_end(input, scanned, &limits) {
-                    Ok(Some(len)) => len,
-                    Ok(None) => {
-                        return Ok(Received {
-                            consumed: 0,
-                            event: None,
-                        });
-                    }
-                    Err(error) => return Err(self.reject(error)),
-                };
                 let input: &'b [u8] = input;
-                let request = match handshake::parse_request(&input[..head_len], &limits) {
-                    Ok(request) => request,
-                    Err(error) => return Err(self.reject(error)),
+                let request = match Self::whole_head(input, scanned, &limits) {
+                    Some(request) => request,
+                    None => {
+                        let head_len = match handshake::find_head_end(input, scanned, &limits) {
+                            Ok(Some(len)) => len,
+                            Ok(None) => {
+                                return Ok(Received {
+                                    consumed: 0,
+                                    event: None,
+                                });
+                            }
+                            Err(error) => return Err(self.reject(error)),
+                        };
+                        match handshake::parse_request(&input[..head_len], &limits) {
+                            Ok(request) => request,
+                            Err(error) => return Err(self.reject(error)),
+                        }
+                    }
                 };
+                let head_len = request.head().len();
                 let accept = if request.is_upgrade() {
                     match handshake::check_upgrade(&request) {
                         Ok(accept) => Some(accept),
@@ -131,6 +137,24 @@ impl Server {
                 event: None,
             }),
         }
+    }
+
+    /// The request, when its head arrived whole in the first input, as it nearly always
+    /// does: parsed in one pass, without first searching for its end. `None` sends the
+    /// input the general way (find the end, then parse), which also reports any error:
+    /// a head httparse refuses here is refused the same way there, once it is complete.
+    ///
+    /// Only the first input qualifies (`scanned` is still 0), so a head that trickles in
+    /// is not parsed again and again. httparse skips empty lines before a request line
+    /// and the search for the end does not, so such input goes the general way too.
+    fn whole_head<'b>(input: &'b [u8], scanned: &usize, limits: &Limits) -> Option<Request<'b>> {
+        if *scanned != 0 || matches!(input.first(), None | Some(b'\r' | b'\n')) {
+            return None;
+        }
+        let window = &input[..input.len().min(limits.max_head_len)];
+        handshake::parse_request_prefix(window, limits)
+            .ok()
+            .flatten()
     }
 
     fn reject(&mut self, error: HandshakeError) -> Error {

@@ -870,3 +870,67 @@ fn server_plain_post_without_upgrade_reaches_application() {
     assert_eq!(request.method(), "POST");
     assert!(!request.is_upgrade());
 }
+
+/// How a server answers `input` fed in pieces of `piece` bytes, each time with everything
+/// not yet consumed, as a socket reader would: the request's head length and target, the
+/// error, or `None` when it still waits for more.
+fn head_outcome(
+    input: &[u8],
+    piece: usize,
+    config: Config,
+) -> Option<Result<(usize, String), Error>> {
+    let mut server = Server::new(config);
+    let mut pending = Vec::new();
+    for part in input.chunks(piece.max(1)) {
+        pending.extend_from_slice(part);
+        match server.receive(&mut pending, at(0)) {
+            Ok(received) => match received.event {
+                Some(Event::Request(request)) => {
+                    return Some(Ok((received.consumed, request.target().to_string())));
+                }
+                Some(_) => panic!("only a request can come first"),
+                None => assert_eq!(received.consumed, 0),
+            },
+            Err(error) => return Some(Err(error)),
+        }
+    }
+    None
+}
+
+proptest::proptest! {
+    /// A head parsed in one pass when it arrives whole, and found then parsed when it
+    /// trickles in, gives the same request or the same error, wherever the input is cut.
+    #[test]
+    fn head_outcome_does_not_depend_on_how_it_arrives(
+        parts in proptest::collection::vec(proptest::sample::select(&[
+            "GET", "POST", " ", "/chat", "HTTP/1.1", "HTTP/1.0", "\r\n", "\n", "\r", "\r\n\r\n",
+            "Host: a", "Upgrade: websocket", "Connection: Upgrade",
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version: 13",
+            ":", "x", "\t", "\0", " \r\n", "GET /chat HTTP/1.1\r\nHost: a\r\n",
+        ][..]), 0..24),
+        piece in 1usize..40,
+        max_head_len in proptest::sample::select(&[24usize, 64, 8192][..]),
+    ) {
+        let input = parts.concat().into_bytes();
+        let config = Config { max_head_len, ..Config::default() };
+        let whole = head_outcome(&input, input.len(), config);
+        proptest::prop_assert_eq!(&head_outcome(&input, piece, config), &whole);
+        proptest::prop_assert_eq!(&head_outcome(&input, 1, config), &whole);
+    }
+}
+/// Leading empty lines end the head at once (the first blank line, §4.2.1 and RFC 7230
+/// §3), however the bytes arrive, even though httparse alone would skip them.
+#[test]
+fn leading_blank_line_is_an_empty_head_however_it_arrives() {
+    for prefix in ["\n\n", "\n\r\n", "\r\n\r\n"] {
+        let mut input = prefix.as_bytes().to_vec();
+        input.extend_from_slice(&head(&BASE));
+        for piece in [input.len(), 2, 1] {
+            assert_eq!(
+                head_outcome(&input, piece, Config::default()),
+                Some(Err(Error::Handshake(HandshakeError::MalformedHead))),
+                "{prefix:?} in pieces of {piece}"
+            );
+        }
+    }
+}

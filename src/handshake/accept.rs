@@ -35,10 +35,27 @@ pub fn encode_key(nonce: &[u8; 16]) -> [u8; 24] {
 
 /// Whether a received `Sec-WebSocket-Key` value is the base64 encoding of exactly 16 bytes
 /// (RFC 6455 §4.2.1 item 5).
+///
+/// Checked by its shape rather than by decoding it (base64ct decodes in constant time, which
+/// a public nonce does not need, and cost a fifth of a whole server handshake): the
+/// canonical encoding of 16 bytes (RFC 4648 §4) is 21 characters of the alphabet, a 22nd
+/// that carries the last 2 bits of data and 4 zero bits (so one of `A`, `Q`, `g`, `w`), then
+/// `==`. The tests hold this to base64ct's strict decoder.
 pub(crate) fn is_valid_key(key: &[u8]) -> bool {
-    // One spare byte so that a key decoding to 17 or 18 bytes is told apart from 16.
-    let mut decoded = [0u8; 18];
-    matches!(Base64::decode(key, &mut decoded), Ok(bytes) if bytes.len() == 16)
+    let Some((data, b"==")) = key.split_last_chunk::<2>() else {
+        return false;
+    };
+    let Some((full, &[last])) = data.split_last_chunk::<1>() else {
+        return false;
+    };
+    full.len() == 21
+        && full.iter().all(|&c| is_base64_char(c))
+        && matches!(last, b'A' | b'Q' | b'g' | b'w')
+}
+
+/// A character of the base64 alphabet (RFC 4648 §4, Table 1).
+fn is_base64_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'+' || c == b'/'
 }
 
 #[cfg(test)]
@@ -80,5 +97,41 @@ mod tests {
         assert!(!is_valid_key(k18.as_bytes()));
         assert!(!is_valid_key(b""));
         assert!(!is_valid_key(b"not base64 at all!!!!!!!"));
+    }
+
+    /// What the shape check must agree with: base64ct's strict decoder, which refuses
+    /// non-canonical padding bits, yields exactly 16 bytes.
+    fn decodes_to_16_bytes(key: &[u8]) -> bool {
+        let mut decoded = [0u8; 18];
+        matches!(Base64::decode(key, &mut decoded), Ok(bytes) if bytes.len() == 16)
+    }
+
+    #[test]
+    fn every_one_byte_change_of_a_key_is_judged_as_base64ct_decodes_it() {
+        for nonce in [[0u8; 16], [0xff; 16], *b"the sample nonce"] {
+            let key = encode_key(&nonce);
+            for at in 0..key.len() {
+                for byte in 0..=255u8 {
+                    let mut changed = key;
+                    changed[at] = byte;
+                    assert_eq!(
+                        is_valid_key(&changed),
+                        decodes_to_16_bytes(&changed),
+                        "{:?}",
+                        core::str::from_utf8(&changed)
+                    );
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn shape_check_agrees_with_base64ct(
+            key in proptest::collection::vec(
+                proptest::sample::select(&b"AQgwBZaz09+/=-_ .\x00"[..]), 0..30),
+        ) {
+            proptest::prop_assert_eq!(is_valid_key(&key), decodes_to_16_bytes(&key));
+        }
     }
 }

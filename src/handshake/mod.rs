@@ -15,6 +15,7 @@ mod url;
 
 pub use accept::{GUID, accept_value, encode_key};
 pub use headers::{Header, Headers, ListItems, list_contains};
+pub(crate) use request::parse_request_prefix;
 pub use request::{
     Request, check_upgrade, parse_request, rejection_for, write_accept, write_response,
 };

@@ -169,6 +169,21 @@ pub(crate) fn utf8(value: Option<&[u8]>) -> Option<&str> {
 /// lines. A plain HTTP/1.0 request parses (the application may answer it); [`check_upgrade`]
 /// refuses one that asks for an upgrade.
 pub fn parse_request<'b>(head: &'b [u8], limits: &Limits) -> Result<Request<'b>, HandshakeError> {
+    match parse_request_prefix(head, limits)? {
+        Some(request) => Ok(request),
+        None => Err(HandshakeError::MalformedHead),
+    }
+}
+
+/// Parse the request head at the start of `buf`, which may hold bytes after it:
+/// `Ok(None)` when the head is not complete in `buf`. The parsed [`Request::head`] ends
+/// with the blank line. Errors as [`parse_request`].
+pub(crate) fn parse_request_prefix<'b>(
+    buf: &'b [u8],
+    limits: &Limits,
+) -> Result<Option<Request<'b>>, HandshakeError> {
+    // `buf` may hold more than the head; httparse stops at the blank line.
+    let head = buf;
     if !head_fits(head, limits) {
         return Err(HandshakeError::HeadTooLarge);
     }
@@ -176,7 +191,7 @@ pub fn parse_request<'b>(head: &'b [u8], limits: &Limits) -> Result<Request<'b>,
     let mut request = httparse::Request::new(&mut []);
     let len = match request.parse_with_uninit_headers(head, &mut slots[..limits.header_slots()]) {
         Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) => return Err(HandshakeError::MalformedHead),
+        Ok(httparse::Status::Partial) => return Ok(None),
         Err(httparse::Error::TooManyHeaders) => return Err(HandshakeError::TooManyHeaders),
         Err(_) => return Err(HandshakeError::MalformedHead),
     };
@@ -219,7 +234,7 @@ pub fn parse_request<'b>(head: &'b [u8], limits: &Limits) -> Result<Request<'b>,
         };
         seen.note(head, value);
     }
-    Ok(parsed)
+    Ok(Some(parsed))
 }
 
 /// Check the upgrade rules of RFC 6455 §4.2.1 on a request that
