@@ -233,7 +233,24 @@ pub(crate) fn write_twice(
 
 /// Whether `b` is an RFC 7230 `tchar` (the characters of a token, §3.2.6).
 pub(crate) fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'!' | b'#'
+                | b'$'
+                | b'%'
+                | b'&'
+                | b'\''
+                | b'*'
+                | b'+'
+                | b'-'
+                | b'.'
+                | b'^'
+                | b'_'
+                | b'`'
+                | b'|'
+                | b'~'
+        )
 }
 
 /// Whether `s` is a non-empty RFC 7230 token (header names, subprotocols: §4.1, §11.3.4).

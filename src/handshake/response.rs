@@ -86,10 +86,9 @@ impl<'a> ClientRequest<'a> {
     ///   `InvalidHeader`.
     pub fn validate(&self) -> Result<(), UsageError> {
         let host_ok = !self.host.is_empty()
-            && self
-                .host
-                .bytes()
-                .all(|b| b.is_ascii_graphic() && !b"/?#@[]".contains(&b));
+            && self.host.bytes().all(|b| {
+                b.is_ascii_graphic() && !matches!(b, b'/' | b'?' | b'#' | b'@' | b'[' | b']')
+            });
         let target_ok = (self.target.starts_with('/') || self.target.starts_with('?'))
             && self
                 .target
@@ -141,7 +140,7 @@ impl<'a> ClientRequest<'a> {
             }
             s.put(self.target.as_bytes());
             s.put(b" HTTP/1.1\r\nHost: ");
-            if self.host.contains(':') {
+            if self.host.bytes().any(|b| b == b':') {
                 s.put(b"[");
                 s.put(self.host.as_bytes());
                 s.put(b"]");
