@@ -67,8 +67,14 @@ struct Timeouts {
     keep_alive_timeout_ms: u32,
 }
 
+/// `duration` in whole milliseconds, saturating at `u32::MAX` (49 days). Computed in 32
+/// bits: `Duration::as_millis` works in 128 bits, which costs small targets flash.
 fn millis(duration: Duration) -> u32 {
-    u32::try_from(duration.as_millis()).unwrap_or(u32::MAX)
+    u32::try_from(duration.as_secs())
+        .ok()
+        .and_then(|secs| secs.checked_mul(1000))
+        .and_then(|millis| millis.checked_add(duration.subsec_millis()))
+        .unwrap_or(u32::MAX)
 }
 
 fn after(now: Instant, ms: u32) -> Instant {
@@ -274,6 +280,25 @@ impl Connection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn millis_saturate_at_u32_max() {
+        for duration in [
+            Duration::ZERO,
+            Duration::from_nanos(999_999),
+            Duration::from_millis(1),
+            Duration::new(5, 999_999_999),
+            Duration::from_millis(u64::from(u32::MAX)),
+            Duration::from_millis(u64::from(u32::MAX) + 1),
+            Duration::new(4_294_967, 296_000_000),
+            Duration::new(4_294_968, 0),
+            Duration::from_secs(u64::from(u32::MAX) + 1),
+            Duration::MAX,
+        ] {
+            let expected = u32::try_from(duration.as_millis()).unwrap_or(u32::MAX);
+            assert_eq!(millis(duration), expected, "{duration:?}");
+        }
+    }
 
     #[test]
     fn open_connection_state_is_small() {
