@@ -104,7 +104,21 @@ impl<'a, R: Rng> Client<'a, R> {
     /// Errors: [`Error::Handshake`] for a response breaking RFC 6455 §4.1 (nothing is ever
     /// sent then); [`Error::Protocol`] when the server breaks RFC 6455 (the Close is
     /// queued for `poll_transmit`).
+    #[inline]
     pub fn receive<'b>(
+        &mut self,
+        input: &'b mut [u8],
+        now: Instant,
+    ) -> Result<Received<'b>, Error> {
+        match &mut self.phase {
+            Phase::Open(connection) => connection.receive(input, now),
+            _ => self.receive_handshake(input, now),
+        }
+    }
+
+    /// [`receive`](Self::receive) in the other phases, kept out of line so that the
+    /// frame path inlines into the caller's loop.
+    fn receive_handshake<'b>(
         &mut self,
         input: &'b mut [u8],
         now: Instant,

@@ -82,7 +82,21 @@ impl Server {
     /// then queued for `poll_transmit`); [`Error::Protocol`] when the client breaks
     /// RFC 6455 (the Close is queued); [`UsageError::DecisionPending`] while a request
     /// waits for `accept` or `respond`.
+    #[inline]
     pub fn receive<'b>(
+        &mut self,
+        input: &'b mut [u8],
+        now: Instant,
+    ) -> Result<Received<'b>, Error> {
+        match &mut self.phase {
+            Phase::Open(connection) => connection.receive(input, now),
+            _ => self.receive_handshake(input, now),
+        }
+    }
+
+    /// [`receive`](Self::receive) in the other phases, kept out of line so that the
+    /// frame path inlines into the caller's loop.
+    fn receive_handshake<'b>(
         &mut self,
         input: &'b mut [u8],
         now: Instant,

@@ -45,7 +45,36 @@ fn unmask(payload: &mut [u8], mask: Option<[u8; 4]>, offset: u64) {
 }
 
 impl Connection {
+    /// Read at most one event from `input`. The most common frame, a small whole message,
+    /// is handled here, inlined into the caller's loop; everything else goes through
+    /// [`receive_general`](Self::receive_general).
+    #[inline(always)]
     pub(crate) fn receive<'b>(
+        &mut self,
+        input: &'b mut [u8],
+        now: Instant,
+    ) -> Result<Received<'b>, Error> {
+        if self.state == State::Open {
+            if let Some((kind, header_len, len)) = self.small_whole_message(input) {
+                self.arm_keep_alive(now);
+                return Self::deliver_small(input, kind, header_len, len)
+                    .map_err(|violation| self.fail_cold(violation));
+            }
+        }
+        self.receive_general(input, now)
+    }
+
+    /// [`fail`](Self::fail), out of the way of the small-message path.
+    #[cold]
+    #[inline(never)]
+    fn fail_cold(&mut self, violation: ProtocolError) -> Error {
+        self.fail(violation)
+    }
+
+    /// Every frame but a small whole message. Never inlined, so that
+    /// [`receive`](Self::receive) stays small enough to inline into the caller's loop.
+    #[inline(never)]
+    fn receive_general<'b>(
         &mut self,
         input: &'b mut [u8],
         now: Instant,
@@ -74,9 +103,6 @@ impl Connection {
         input: &'b mut [u8],
         now: Instant,
     ) -> Result<Received<'b>, ProtocolError> {
-        if let Some((kind, header_len, len)) = self.small_whole_message(input) {
-            return Self::deliver_small(input, kind, header_len, len);
-        }
         let mut consumed = 0;
         loop {
             if !self.frame.in_frame {
@@ -206,7 +232,7 @@ impl Connection {
 
     /// Unmask and hand out a frame that [`small_whole_message`](Self::small_whole_message)
     /// accepted.
-    #[inline]
+    #[inline(always)]
     fn deliver_small(
         input: &mut [u8],
         kind: MessageKind,
