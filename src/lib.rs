@@ -12,8 +12,7 @@
 //! - [`frame`]: frame header decode/encode (RFC 6455 §5.2) and masking (§5.3).
 //! - [`utf8`]: incremental, fail-fast UTF-8 validation across pieces (§8.1).
 //! - [`close`]: close codes and Close payloads (§5.5.1, §7.4).
-//! - [`handshake`]: the HTTP/1.1 upgrade for both roles (§4): requests parsed with `httparse`,
-//!   responses with a small parser of its own that follows the same rules.
+//! - [`handshake`]: the HTTP/1.1 upgrade for both roles (§4), on top of `httparse`.
 //! - [`Client`] and [`Server`]: the handshake, then the message-level state machine.
 //!
 //! ## Driving a connection

@@ -1,9 +1,8 @@
 //! The opening handshake (RFC 6455 §4): parsing and checking HTTP/1.1 heads, and writing
 //! them, without allocating.
 //!
-//! Heads are found with [`find_head_end`], parsed with [`parse_request`] (server, on top of
-//! `httparse`) or [`parse_response`] (client, with the small parser of `response_head`,
-//! which follows `httparse`'s rules), checked with [`check_upgrade`] or
+//! Heads are found with [`find_head_end`], parsed with [`parse_request`] (server) or
+//! [`parse_response`] (client) on top of `httparse`, checked with [`check_upgrade`] or
 //! [`check_response`], and written into caller-provided buffers with [`write_accept`],
 //! [`write_response`] and [`ClientRequest::write`]. Every writer computes the length first and
 //! writes nothing at all when the buffer is too short.
@@ -12,7 +11,6 @@ mod accept;
 mod headers;
 mod request;
 mod response;
-mod response_head;
 mod url;
 
 pub use accept::{GUID, accept_value, encode_key};
@@ -46,8 +44,7 @@ impl Default for Limits {
 }
 
 impl Limits {
-    /// How many header lines a head may have (and header slots to give `httparse`):
-    /// `max_headers`, capped at [`HEADER_CAPACITY`].
+    /// How many header slots to give `httparse`: `max_headers`, capped at [`HEADER_CAPACITY`].
     pub(crate) fn header_slots(&self) -> usize {
         self.max_headers.min(HEADER_CAPACITY)
     }
@@ -265,13 +262,9 @@ pub(crate) fn is_token(s: &[u8]) -> bool {
 /// horizontal tab. This rules out CR, LF and NUL (header injection) and everything a strict
 /// peer such as `httparse` would refuse.
 pub(crate) fn is_safe_value(value: &[u8]) -> bool {
-    value.iter().all(|&b| is_field_value_byte(b))
-}
-
-/// Whether `b` may appear in a header field value or a reason phrase: HTAB, SP, visible
-/// ASCII or obs-text (RFC 7230 §3.1.2, §3.2), that is no control character but HTAB.
-pub(crate) fn is_field_value_byte(b: u8) -> bool {
-    b == b'\t' || (b >= 0x20 && b != 0x7f)
+    value
+        .iter()
+        .all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f))
 }
 
 /// Editing sample heads, for the unit tests of requests and responses.

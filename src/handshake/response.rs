@@ -3,9 +3,8 @@
 
 use super::headers::{Headers, Known, Seen, classify, extension_name};
 use super::request::{check_list_flags, list_flags, utf8};
-use super::response_head::parse_response_head;
 use super::url::WsUrl;
-use super::{Limits, Sink, head_fits, is_safe_value, is_token, write_twice};
+use super::{HEADER_CAPACITY, Limits, Sink, head_fits, is_safe_value, is_token, write_twice};
 use crate::error::{Error, HandshakeError, UsageError};
 
 /// What the client sends (RFC 6455 §4.1): all borrowed.
@@ -252,43 +251,57 @@ impl<'b> Response<'b> {
 /// blank line, as found by [`find_head_end`](super::find_head_end).
 ///
 /// Errors: `HeadTooLarge` when `head` is longer than `limits.max_head_len` (or than 1 GiB);
-/// `MalformedHead` when it is not a well-formed HTTP/1.0 or HTTP/1.1 response head (the
-/// rules of `httparse`'s defaults) or is incomplete;
-/// `TooManyHeaders` for more than `limits.max_headers` (at most
-/// [`HEADER_CAPACITY`](super::HEADER_CAPACITY)) header lines. An HTTP/1.0 response parses
-/// (so that an error page can still be read) but fails [`check_response`].
+/// `MalformedHead` when `httparse` refuses it or it is incomplete;
+/// `TooManyHeaders` for more than `limits.max_headers` (at most [`HEADER_CAPACITY`]) header
+/// lines. An HTTP/1.0 response parses (so that an error page can still be read) but fails
+/// [`check_response`].
 pub fn parse_response<'b>(head: &'b [u8], limits: &Limits) -> Result<Response<'b>, HandshakeError> {
     if !head_fits(head, limits) {
         return Err(HandshakeError::HeadTooLarge);
     }
-    let mut accept = Seen::default();
-    let mut protocol = Seen::default();
-    let mut extensions = Seen::default();
-    let mut flags = 0;
-    // One pass over the lines: each name is compared once, by length first.
-    let (status_line, len) = parse_response_head(head, limits.header_slots(), |name, value| {
-        let seen = match classify(name) {
-            None => return,
-            Some(Known::Accept) => &mut accept,
-            Some(Known::Protocol) => &mut protocol,
-            Some(Known::Extensions) => &mut extensions,
-            Some(known) => {
-                flags |= list_flags(known, value);
-                return;
+    let mut slots = [const { core::mem::MaybeUninit::uninit() }; HEADER_CAPACITY];
+    let mut response = httparse::Response::new(&mut []);
+    let len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut response,
+        head,
+        &mut slots[..limits.header_slots()],
+    ) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Err(HandshakeError::MalformedHead),
+        Err(httparse::Error::TooManyHeaders) => return Err(HandshakeError::TooManyHeaders),
+        Err(_) => return Err(HandshakeError::MalformedHead),
+    };
+    let (Some(version), Some(status)) = (response.version, response.code) else {
+        return Err(HandshakeError::MalformedHead);
+    };
+    let mut parsed = Response {
+        head: &head[..len],
+        reason: response.reason.unwrap_or(""),
+        accept: Seen::default(),
+        protocol: Seen::default(),
+        extensions: Seen::default(),
+        status,
+        version,
+        flags: 0,
+    };
+    // One pass over the parsed lines: each name is compared once, by length first.
+    for header in response.headers.iter() {
+        let Some(known) = classify(header.name.as_bytes()) else {
+            continue;
+        };
+        let value = header.value;
+        let seen = match known {
+            Known::Accept => &mut parsed.accept,
+            Known::Protocol => &mut parsed.protocol,
+            Known::Extensions => &mut parsed.extensions,
+            _ => {
+                parsed.flags |= list_flags(known, value);
+                continue;
             }
         };
         seen.note(head, value);
-    })?;
-    Ok(Response {
-        head: &head[..len],
-        reason: status_line.reason,
-        accept,
-        protocol,
-        extensions,
-        status: status_line.status,
-        version: status_line.minor_version,
-        flags,
-    })
+    }
+    Ok(parsed)
 }
 
 /// The RFC 6455 §4.1 checks on a 101 response (call it only for status 101; any other
