@@ -5,7 +5,7 @@ use super::{Connection, OwedPong, Role, State};
 use crate::close::CloseFrame;
 use crate::error::{Error, ProtocolError};
 use crate::event::{Chunk, Event, MessageKind, Received};
-use crate::frame::{FrameHeader, OpCode, apply_mask};
+use crate::frame::{FrameHeader, OpCode, apply_mask, apply_mask_short};
 use crate::time::Instant;
 use crate::utf8::{self, Utf8Validator};
 
@@ -242,7 +242,7 @@ impl Connection {
         let (header, rest) = input.split_at_mut(header_len);
         let payload = &mut rest[..len];
         if let [_, _, k0, k1, k2, k3] = *header {
-            apply_mask(payload, [k0, k1, k2, k3], 0);
+            apply_mask_short(payload, [k0, k1, k2, k3]);
         }
         let event = match kind {
             MessageKind::Binary => Event::Binary(payload),
