@@ -114,6 +114,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn apply_mask_short_equals_the_definition_up_to_125_bytes() {
+        let mut src = [0u8; 125];
+        fill(&mut src, 11);
+        let key = [0x9a, 0x01, 0xfe, 0x42];
+        for len in 0..=src.len() {
+            let mut expected = src[..len].to_vec();
+            reference(&mut expected, key, 0);
+            let mut masked = src[..len].to_vec();
+            apply_mask_short(&mut masked, key);
+            assert_eq!(masked, expected, "length {len}");
+        }
+    }
+
+    #[test]
     fn copy_masked_equals_copy_then_mask() {
         let mut src = [0u8; 300];
         fill(&mut src, 7);
