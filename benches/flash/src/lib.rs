@@ -6,8 +6,10 @@
 
 use core::hint::black_box;
 
-/// Where the echo client connects.
-pub const URL: &str = "ws://192.168.1.10:8080/echo";
+/// Where the echo client connects: ws://192.168.1.10:8080/echo, given as its parts, the
+/// way embedded-websocket takes it (the `Host` header value and the path).
+pub const HOST_NAME: &str = "192.168.1.10";
+pub const PORT: u16 = 8080;
 pub const HOST: &str = "192.168.1.10:8080";
 pub const PATH: &str = "/echo";
 

@@ -4,8 +4,11 @@
 #![no_std]
 #![no_main]
 
+use sockless::handshake::ClientRequest;
 use sockless::{Client, Config, Event, Instant, MessageKind};
-use sockless_flash::{URL, XorShift32, now_ms, seed, transport_read, transport_write};
+use sockless_flash::{
+    HOST_NAME, PATH, PORT, XorShift32, now_ms, seed, transport_read, transport_write,
+};
 
 const RX: usize = 1024;
 
@@ -24,7 +27,19 @@ fn echo() -> Result<(), sockless::Error> {
         max_message_len: 4096,
         ..Config::DEFAULT
     };
-    let mut client = Client::connect(URL, config, XorShift32(seed()))?;
+    // Host, port and path given apart, as the embedded-websocket program gives them (no
+    // URL parser linked).
+    let request = ClientRequest {
+        host: HOST_NAME,
+        port: PORT,
+        secure: false,
+        target: PATH,
+        origin: None,
+        subprotocols: &[],
+        extensions: &[],
+        headers: &[],
+    };
+    let mut client = Client::new(request, config, XorShift32(seed()))?;
     let (mut rx, mut tx) = ([0u8; RX], [0u8; RX + 16]);
     let mut filled = 0;
     loop {
