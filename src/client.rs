@@ -126,10 +126,7 @@ impl<'a, R: Rng> Client<'a, R> {
         let (config, request, key, scanned) = match &mut self.phase {
             Phase::Open(connection) => return connection.receive(input, now),
             Phase::Done => {
-                return Ok(Received {
-                    consumed: input.len(),
-                    event: None,
-                });
+                return Ok(Received::without_event(input.len()));
             }
             Phase::Handshaking {
                 config,
@@ -146,10 +143,7 @@ impl<'a, R: Rng> Client<'a, R> {
         let head_len = match handshake::find_head_end(input, scanned, &limits) {
             Ok(Some(len)) => len,
             Ok(None) => {
-                return Ok(Received {
-                    consumed: 0,
-                    event: None,
-                });
+                return Ok(Received::without_event(0));
             }
             Err(error) => {
                 self.phase = Phase::Done;

@@ -28,6 +28,17 @@ pub struct Received<'b> {
     pub event: Option<Event<'b>>,
 }
 
+impl<'b> Received<'b> {
+    /// `consumed` bytes used and no event: more input is needed, or the bytes were
+    /// dropped (after the connection closed).
+    pub(crate) const fn without_event(consumed: usize) -> Self {
+        Received {
+            consumed,
+            event: None,
+        }
+    }
+}
+
 /// Something that happened on the connection. Payloads borrow the caller's input buffer.
 #[derive(Debug)]
 pub enum Event<'b> {

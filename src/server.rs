@@ -116,10 +116,7 @@ impl Server {
                         let head_len = match handshake::find_head_end(input, scanned, &limits) {
                             Ok(Some(len)) => len,
                             Ok(None) => {
-                                return Ok(Received {
-                                    consumed: 0,
-                                    event: None,
-                                });
+                                return Ok(Received::without_event(0));
                             }
                             Err(error) => return Err(self.reject(error)),
                         };
@@ -146,10 +143,7 @@ impl Server {
             }
             Phase::Deciding { .. } => Err(UsageError::DecisionPending.into()),
             // Nothing is read after a rejection.
-            Phase::Rejecting(_) | Phase::Done => Ok(Received {
-                consumed: input.len(),
-                event: None,
-            }),
+            Phase::Rejecting(_) | Phase::Done => Ok(Received::without_event(input.len())),
         }
     }
 

@@ -81,10 +81,7 @@ impl Connection {
     ) -> Result<Received<'b>, Error> {
         if !matches!(self.state, State::Open | State::LocalClosing) {
             // §7.1.1, §7.1.7: nothing is read after the peer's Close or after a failure.
-            return Ok(Received {
-                consumed: input.len(),
-                event: None,
-            });
+            return Ok(Received::without_event(input.len()));
         }
         match self.read_frames(input, now) {
             Ok(received) => {
@@ -107,10 +104,7 @@ impl Connection {
         loop {
             if !self.frame.in_frame {
                 let Some((header, header_len)) = FrameHeader::decode(&input[consumed..])? else {
-                    return Ok(Received {
-                        consumed,
-                        event: None,
-                    });
+                    return Ok(Received::without_event(consumed));
                 };
                 self.check_header(&header)?;
                 // §5.2: a 64-bit length is never truncated; on a platform that cannot
@@ -122,10 +116,7 @@ impl Connection {
                 if header.opcode.is_control() {
                     // Control frames are at most 125 bytes (§5.5): wait until one is whole.
                     if !whole {
-                        return Ok(Received {
-                            consumed,
-                            event: None,
-                        });
+                        return Ok(Received::without_event(consumed));
                     }
                     let payload = &mut input[start..start + len];
                     unmask(payload, header.mask, 0);
@@ -160,10 +151,7 @@ impl Connection {
             let take = self.frame.remaining.min(available) as usize;
             let frame_done = take as u64 == self.frame.remaining;
             if !frame_done && take == 0 {
-                return Ok(Received {
-                    consumed,
-                    event: None,
-                });
+                return Ok(Received::without_event(consumed));
             }
             let last = frame_done && self.frame.fin;
             if take == 0 && !last {

@@ -9,5 +9,5 @@ mod header;
 mod mask;
 
 pub use header::{FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode};
-pub use mask::{apply_mask, copy_masked};
 pub(crate) use mask::apply_mask_short;
+pub use mask::{apply_mask, copy_masked};
