@@ -83,6 +83,16 @@ fn step(
     }
 }
 
+/// A step that reports no event and succeeds: only what it wrote and the states after it.
+fn writes(what: &'static str, wire: Vec<Wire>, client: Snap, server: Snap) -> Step {
+    step(what, vec![], Ok(()), wire, client, server)
+}
+
+/// A step that reports no event, succeeds and writes nothing.
+fn quiet(what: &'static str, client: Snap, server: Snap) -> Step {
+    writes(what, vec![], client, server)
+}
+
 /// Decode what was written: an HTTP head (its first line) and/or frames. `masked` says
 /// whether frames must be masked (sent by a client); `None` for hand-made frames.
 fn decode(bytes: &[u8], masked: Option<bool>) -> Vec<Wire> {
@@ -291,10 +301,8 @@ impl Session {
 /// The steps of [`Session::handshake`].
 fn handshake_steps() -> Vec<Step> {
     vec![
-        step(
+        writes(
             "client: poll_transmit",
-            vec![],
-            Ok(()),
             vec![Wire::Http("GET /chat HTTP/1.1".into())],
             CONNECTING,
             CONNECTING,
@@ -389,10 +397,8 @@ fn normal_session() {
     let text = MessageKind::Text;
     let binary = MessageKind::Binary;
     let expected = transcript(vec![
-        step(
+        writes(
             "client: send_text",
-            vec![],
-            Ok(()),
             vec![Wire::Text { fin: true }],
             OPEN,
             OPEN,
@@ -405,10 +411,8 @@ fn normal_session() {
             OPEN,
             OPEN,
         ),
-        step(
+        writes(
             "server: send_binary",
-            vec![],
-            Ok(()),
             vec![Wire::Binary { fin: true }],
             OPEN,
             OPEN,
@@ -421,10 +425,8 @@ fn normal_session() {
             OPEN,
             OPEN,
         ),
-        step(
+        writes(
             "client: ping",
-            vec![],
-            Ok(()),
             vec![Wire::Ping(b"are you there".to_vec())],
             OPEN,
             OPEN,
@@ -437,10 +439,8 @@ fn normal_session() {
             OPEN,
             OPEN,
         ),
-        step(
+        writes(
             "server: poll_transmit",
-            vec![],
-            Ok(()),
             vec![Wire::Pong(b"are you there".to_vec())],
             OPEN,
             OPEN,
@@ -453,26 +453,20 @@ fn normal_session() {
             OPEN,
             OPEN,
         ),
-        step(
+        writes(
             "server: send_fragment",
-            vec![],
-            Ok(()),
             vec![Wire::Text { fin: false }],
             OPEN,
             OPEN,
         ),
-        step(
+        writes(
             "server: ping",
-            vec![],
-            Ok(()),
             vec![Wire::Ping(b"between".to_vec())],
             OPEN,
             OPEN,
         ),
-        step(
+        writes(
             "server: send_fragment",
-            vec![],
-            Ok(()),
             vec![Wire::Continuation { fin: true }],
             OPEN,
             OPEN,
@@ -489,10 +483,8 @@ fn normal_session() {
             OPEN,
             OPEN,
         ),
-        step(
+        writes(
             "client: poll_transmit",
-            vec![],
-            Ok(()),
             vec![Wire::Pong(b"between".to_vec())],
             OPEN,
             OPEN,
@@ -505,26 +497,20 @@ fn normal_session() {
             OPEN,
             OPEN,
         ),
-        step(
+        writes(
             "client: send_fragment",
-            vec![],
-            Ok(()),
             vec![Wire::Binary { fin: false }],
             OPEN,
             OPEN,
         ),
-        step(
+        writes(
             "client: send_fragment",
-            vec![],
-            Ok(()),
             vec![Wire::Continuation { fin: false }],
             OPEN,
             OPEN,
         ),
-        step(
+        writes(
             "client: send_fragment",
-            vec![],
-            Ok(()),
             vec![Wire::Continuation { fin: true }],
             OPEN,
             OPEN,
@@ -540,8 +526,8 @@ fn normal_session() {
             OPEN,
             OPEN,
         ),
-        step("client: poll_transmit", vec![], Ok(()), vec![], OPEN, OPEN),
-        step("server: poll_transmit", vec![], Ok(()), vec![], OPEN, OPEN),
+        quiet("client: poll_transmit", OPEN, OPEN),
+        quiet("server: poll_transmit", OPEN, OPEN),
     ]);
     assert_transcript(&s.steps, &expected);
 }
@@ -563,10 +549,8 @@ fn server_initiated_close() {
     s.client_eof();
 
     let expected = transcript(vec![
-        step(
+        writes(
             "server: close",
-            vec![],
-            Ok(()),
             vec![Wire::Close(Some(1000))],
             OPEN,
             snap(State::LocalClosing, false, Some(1100)),
@@ -595,12 +579,9 @@ fn server_initiated_close() {
             snap(State::RemoteClosing, false, Some(1150)),
             snap(State::LocalClosing, false, Some(1100)),
         ),
-        step(
+        writes(
             "client: poll_transmit",
-            vec![],
-            Ok(()),
-            vec![Wire::Close(Some(1000))],
-            // The client waits for the server to close the transport (§7.1.1).
+            vec![Wire::Close(Some(1000))], // The client waits for the server to close the transport (§7.1.1).
             snap(State::Closed, false, Some(1150)),
             snap(State::LocalClosing, false, Some(1100)),
         ),
@@ -612,14 +593,7 @@ fn server_initiated_close() {
             snap(State::Closed, false, Some(1150)),
             CLOSED_DONE,
         ),
-        step(
-            "client: handle_eof",
-            vec![],
-            Ok(()),
-            vec![],
-            CLOSED_DONE,
-            CLOSED_DONE,
-        ),
+        quiet("client: handle_eof", CLOSED_DONE, CLOSED_DONE),
     ]);
     assert_transcript(&s.steps, &expected);
 }
@@ -640,10 +614,8 @@ fn client_initiated_close() {
     s.server_eof();
 
     let expected = transcript(vec![
-        step(
+        writes(
             "client: close",
-            vec![],
-            Ok(()),
             vec![Wire::Close(Some(1001))],
             snap(State::LocalClosing, false, Some(1100)),
             OPEN,
@@ -656,10 +628,8 @@ fn client_initiated_close() {
             snap(State::LocalClosing, false, Some(1100)),
             snap(State::RemoteClosing, false, None),
         ),
-        step(
+        writes(
             "server: poll_transmit",
-            vec![],
-            Ok(()),
             vec![Wire::Close(Some(1001))],
             snap(State::LocalClosing, false, Some(1100)),
             CLOSED_DONE,
@@ -674,22 +644,8 @@ fn client_initiated_close() {
             snap(State::Closed, false, Some(1130)),
             CLOSED_DONE,
         ),
-        step(
-            "client: handle_eof",
-            vec![],
-            Ok(()),
-            vec![],
-            CLOSED_DONE,
-            CLOSED_DONE,
-        ),
-        step(
-            "server: handle_eof",
-            vec![],
-            Ok(()),
-            vec![],
-            CLOSED_DONE,
-            CLOSED_DONE,
-        ),
+        quiet("client: handle_eof", CLOSED_DONE, CLOSED_DONE),
+        quiet("server: handle_eof", CLOSED_DONE, CLOSED_DONE),
     ]);
     assert_transcript(&s.steps, &expected);
 }
@@ -712,10 +668,8 @@ fn client_closes_transport_when_server_does_not() {
     let server_closing = snap(State::LocalClosing, false, Some(1100));
     let client_waiting = snap(State::Closed, false, Some(1100));
     let expected = transcript(vec![
-        step(
+        writes(
             "server: close",
-            vec![],
-            Ok(()),
             vec![Wire::Close(Some(1000))],
             OPEN,
             server_closing,
@@ -728,38 +682,15 @@ fn client_closes_transport_when_server_does_not() {
             snap(State::RemoteClosing, false, Some(1100)),
             server_closing,
         ),
-        step(
+        writes(
             "client: poll_transmit",
-            vec![],
-            Ok(()),
             vec![Wire::Close(Some(1000))],
             client_waiting,
             server_closing,
         ),
-        step(
-            "client: handle_timeout",
-            vec![],
-            Ok(()),
-            vec![],
-            client_waiting,
-            server_closing,
-        ),
-        step(
-            "client: handle_timeout",
-            vec![],
-            Ok(()),
-            vec![],
-            CLOSED_DONE,
-            server_closing,
-        ),
-        step(
-            "client: handle_eof",
-            vec![],
-            Ok(()),
-            vec![],
-            CLOSED_DONE,
-            server_closing,
-        ),
+        quiet("client: handle_timeout", client_waiting, server_closing),
+        quiet("client: handle_timeout", CLOSED_DONE, server_closing),
+        quiet("client: handle_eof", CLOSED_DONE, server_closing),
     ]);
     assert_transcript(&s.steps, &expected);
 }
@@ -780,46 +711,16 @@ fn close_timeout_client() {
 
     let closing = snap(State::LocalClosing, false, Some(100 + CLOSE_TIMEOUT_MS));
     let expected = transcript(vec![
-        step(
+        writes(
             "client: close",
-            vec![],
-            Ok(()),
             vec![Wire::Close(Some(1000))],
             closing,
             OPEN,
         ),
-        step(
-            "client: handle_timeout",
-            vec![],
-            Ok(()),
-            vec![],
-            closing,
-            OPEN,
-        ),
-        step(
-            "client: handle_timeout",
-            vec![],
-            Ok(()),
-            vec![],
-            closing,
-            OPEN,
-        ),
-        step(
-            "client: handle_timeout",
-            vec![],
-            Ok(()),
-            vec![],
-            CLOSED_DONE,
-            OPEN,
-        ),
-        step(
-            "client: handle_eof",
-            vec![],
-            Ok(()),
-            vec![],
-            CLOSED_DONE,
-            OPEN,
-        ),
+        quiet("client: handle_timeout", closing, OPEN),
+        quiet("client: handle_timeout", closing, OPEN),
+        quiet("client: handle_timeout", CLOSED_DONE, OPEN),
+        quiet("client: handle_eof", CLOSED_DONE, OPEN),
     ]);
     assert_transcript(&s.steps, &expected);
 }
@@ -839,38 +740,15 @@ fn close_timeout_server() {
 
     let closing = snap(State::LocalClosing, false, Some(250 + CLOSE_TIMEOUT_MS));
     let expected = transcript(vec![
-        step(
+        writes(
             "server: close",
-            vec![],
-            Ok(()),
             vec![Wire::Close(Some(4000))],
             OPEN,
             closing,
         ),
-        step(
-            "server: handle_timeout",
-            vec![],
-            Ok(()),
-            vec![],
-            OPEN,
-            closing,
-        ),
-        step(
-            "server: handle_timeout",
-            vec![],
-            Ok(()),
-            vec![],
-            OPEN,
-            CLOSED_DONE,
-        ),
-        step(
-            "server: handle_eof",
-            vec![],
-            Ok(()),
-            vec![],
-            OPEN,
-            CLOSED_DONE,
-        ),
+        quiet("server: handle_timeout", OPEN, closing),
+        quiet("server: handle_timeout", OPEN, CLOSED_DONE),
+        quiet("server: handle_eof", OPEN, CLOSED_DONE),
     ]);
     assert_transcript(&s.steps, &expected);
 }
@@ -897,18 +775,14 @@ fn protocol_error_server_receives_unmasked_frame() {
 
     let failed = snap(State::Failed, false, None);
     let expected = transcript(vec![
-        step(
+        writes(
             "client: send_text",
-            vec![],
-            Ok(()),
             vec![Wire::Text { fin: true }],
             OPEN,
             OPEN,
         ),
-        step(
+        writes(
             "peer: unmasked text frame",
-            vec![],
-            Ok(()),
             vec![Wire::Text { fin: true }],
             OPEN,
             OPEN,
@@ -923,11 +797,9 @@ fn protocol_error_server_receives_unmasked_frame() {
         ),
         step("server: send_text", vec![], NOT_OPEN, vec![], OPEN, failed),
         // Nothing more is read once failed.
-        step("server: receive", vec![], Ok(()), vec![], OPEN, failed),
-        step(
+        quiet("server: receive", OPEN, failed),
+        writes(
             "server: poll_transmit",
-            vec![],
-            Ok(()),
             vec![Wire::Close(Some(1002))],
             OPEN,
             CLOSED_DONE,
@@ -940,22 +812,13 @@ fn protocol_error_server_receives_unmasked_frame() {
             snap(State::RemoteClosing, false, Some(1060)),
             CLOSED_DONE,
         ),
-        step(
+        writes(
             "client: poll_transmit",
-            vec![],
-            Ok(()),
             vec![Wire::Close(Some(1002))],
             snap(State::Closed, false, Some(1060)),
             CLOSED_DONE,
         ),
-        step(
-            "client: handle_eof",
-            vec![],
-            Ok(()),
-            vec![],
-            CLOSED_DONE,
-            CLOSED_DONE,
-        ),
+        quiet("client: handle_eof", CLOSED_DONE, CLOSED_DONE),
     ]);
     assert_transcript(&s.steps, &expected);
 }
@@ -975,15 +838,13 @@ fn client_protocol_error(what: &'static str, bad: Vec<u8>, error: ProtocolError)
 
     let failed = snap(State::Failed, false, None);
     let expected = transcript(vec![
-        step(
+        writes(
             "server: send_binary",
-            vec![],
-            Ok(()),
             vec![Wire::Binary { fin: true }],
             OPEN,
             OPEN,
         ),
-        step(what, vec![], Ok(()), decode(&bad, None), OPEN, OPEN),
+        writes(what, decode(&bad, None), OPEN, OPEN),
         step(
             "client: receive",
             vec![Ev::Binary(b"ok".to_vec())],
@@ -993,10 +854,8 @@ fn client_protocol_error(what: &'static str, bad: Vec<u8>, error: ProtocolError)
             OPEN,
         ),
         step("client: ping", vec![], NOT_OPEN, vec![], failed, OPEN),
-        step(
+        writes(
             "client: poll_transmit",
-            vec![],
-            Ok(()),
             vec![Wire::Close(Some(1002))],
             CLOSED_DONE,
             OPEN,
@@ -1009,10 +868,8 @@ fn client_protocol_error(what: &'static str, bad: Vec<u8>, error: ProtocolError)
             CLOSED_DONE,
             snap(State::RemoteClosing, false, None),
         ),
-        step(
+        writes(
             "server: poll_transmit",
-            vec![],
-            Ok(()),
             vec![Wire::Close(Some(1002))],
             CLOSED_DONE,
             CLOSED_DONE,
@@ -1059,10 +916,8 @@ fn abrupt_end_of_input() {
 
     let abnormal: Result<(), Error> = Err(Error::AbnormalClosure);
     let expected = transcript(vec![
-        step(
+        writes(
             "client: send_text",
-            vec![],
-            Ok(()),
             vec![Wire::Text { fin: true }],
             OPEN,
             OPEN,
@@ -1075,7 +930,7 @@ fn abrupt_end_of_input() {
             CLOSED_DONE,
             OPEN,
         ),
-        step("client: receive", vec![], Ok(()), vec![], CLOSED_DONE, OPEN),
+        quiet("client: receive", CLOSED_DONE, OPEN),
         step(
             "client: send_text",
             vec![],
@@ -1084,14 +939,7 @@ fn abrupt_end_of_input() {
             CLOSED_DONE,
             OPEN,
         ),
-        step(
-            "client: poll_transmit",
-            vec![],
-            Ok(()),
-            vec![],
-            CLOSED_DONE,
-            OPEN,
-        ),
+        quiet("client: poll_transmit", CLOSED_DONE, OPEN),
         step(
             "server: receive",
             vec![Ev::Text("in flight".into())],
@@ -1108,14 +956,7 @@ fn abrupt_end_of_input() {
             CLOSED_DONE,
             CLOSED_DONE,
         ),
-        step(
-            "server: poll_transmit",
-            vec![],
-            Ok(()),
-            vec![],
-            CLOSED_DONE,
-            CLOSED_DONE,
-        ),
+        quiet("server: poll_transmit", CLOSED_DONE, CLOSED_DONE),
     ]);
     assert_transcript(&s.steps, &expected);
     assert_eq!(Error::AbnormalClosure.close_code(), Some(CloseCode(1006)));
