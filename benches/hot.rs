@@ -5,7 +5,6 @@
 //! times keep a full run to about a minute; the comparison with other implementations is
 //! `benches/compare`.
 
-use std::convert::Infallible;
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -17,34 +16,11 @@ use sockless::{Client, Config, Event, Instant, MessageKind, Server};
 const MIB: usize = 1 << 20;
 const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 
-/// splitmix64, for test data and the client's masks.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
-
-impl sockless::rand_core::TryRng for Rng {
-    type Error = Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        Ok(self.next() as u32)
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        Ok(self.next())
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        for chunk in dst.chunks_mut(8) {
-            chunk.copy_from_slice(&self.next().to_le_bytes()[..chunk.len()]);
-        }
-        Ok(())
-    }
-}
+// Only the deterministic randomness source is used here.
+#[allow(dead_code)]
+#[path = "../tests/common/fixtures.rs"]
+mod fixtures;
+use fixtures::TestRng as Rng;
 
 /// An open server and client, after a real handshake between them.
 fn open_pair() -> (Server, Client<'static, Rng>) {

@@ -33,7 +33,7 @@ enum Outcome {
 const SUBPROTOCOLS: &[&str] = &["chat", "superchat"];
 const EXTENSIONS: &[&str] = &["permessage-deflate; client_max_window_bits"];
 
-fn client(config: Config, offers: bool) -> (Client<'static, FuzzRng>, Vec<u8>) {
+fn client(config: Config, offers: bool) -> (Client<'static, TestRng>, Vec<u8>) {
     let mut request = ClientRequest::from_url("ws://server.example.com/chat").unwrap();
     if offers {
         request = request
@@ -46,7 +46,7 @@ fn client(config: Config, offers: bool) -> (Client<'static, FuzzRng>, Vec<u8>) {
     (client, out[..n].to_vec())
 }
 
-fn drive(client: &mut Client<'static, FuzzRng>, pieces: &[&[u8]], max_head_len: usize) -> Outcome {
+fn drive(client: &mut Client<'static, TestRng>, pieces: &[&[u8]], max_head_len: usize) -> Outcome {
     let mut pending = Vec::new();
     for piece in pieces {
         pending.extend_from_slice(piece);

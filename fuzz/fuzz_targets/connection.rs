@@ -198,7 +198,7 @@ impl Half {
 }
 
 struct World {
-    client: Client<'static, FuzzRng>,
+    client: Client<'static, TestRng>,
     server: Server,
     halves: [Half; 2],
     now: Instant,

@@ -2,43 +2,11 @@
 //! to the open state, input cutting, an independent reference model of the receive side
 //! (RFC 6455 §5 as SPEC.md states it), and a collector that checks every event against the
 //! invariants the crate promises.
-
-use core::convert::Infallible;
-
 use sockless::{Client, ClientRequest, Config, Error, Event, Instant, MessageKind, Server, State};
 
-/// A deterministic xorshift generator: the fuzzer must be able to reproduce every run.
-#[derive(Clone, Debug)]
-pub struct FuzzRng(pub u64);
-
-impl sockless::rand_core::TryRng for FuzzRng {
-    type Error = Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        Ok(self.try_next_u64()? as u32)
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        Ok(x)
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        for byte in dst {
-            *byte = self.try_next_u64()? as u8;
-        }
-        Ok(())
-    }
-}
-
-/// The seed every target uses, so that the client's key (and so the accept value a valid
-/// response must carry) is the same in every run and can be learnt from the seeds.
-pub const RNG_SEED: u64 = 0x2545_f491_4f6c_dd1d;
-
-pub fn rng() -> FuzzRng {
-    FuzzRng(RNG_SEED)
-}
+#[path = "../../tests/common/fixtures.rs"]
+mod fixtures;
+pub use fixtures::{RNG_SEED, TestRng, WireFrame, key_of, response_for, rng, wire_frames};
 
 /// The upgrade request every open server is driven with.
 pub const UPGRADE_REQUEST: &[u8] = b"GET /chat HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
@@ -65,28 +33,8 @@ pub fn open_server(config: Config) -> Server {
     server
 }
 
-/// The `Sec-WebSocket-Key` value in a request head.
-pub fn key_of(request: &[u8]) -> Vec<u8> {
-    let text = core::str::from_utf8(request).expect("request is ASCII");
-    text.split("\r\n")
-        .find_map(|line| line.strip_prefix("Sec-WebSocket-Key: "))
-        .expect("key")
-        .as_bytes()
-        .to_vec()
-}
-
-/// The 101 response a correct server gives to `request`, with `extra` header lines.
-pub fn response_for(request: &[u8], extra: &str) -> Vec<u8> {
-    let accept = sockless::handshake::accept_value(&key_of(request));
-    format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n{extra}\r\n",
-        core::str::from_utf8(&accept).unwrap()
-    )
-    .into_bytes()
-}
-
 /// A client for `ws://server.example.com/chat`, its request already taken.
-pub fn new_client(config: Config) -> (Client<'static, FuzzRng>, Vec<u8>) {
+pub fn new_client(config: Config) -> (Client<'static, TestRng>, Vec<u8>) {
     let request = ClientRequest::from_url("ws://server.example.com/chat").unwrap();
     let mut client = Client::new(request, config, rng()).unwrap();
     let mut out = [0u8; 1024];
@@ -100,7 +48,7 @@ pub fn new_client(config: Config) -> (Client<'static, FuzzRng>, Vec<u8>) {
 }
 
 /// A client past its handshake.
-pub fn open_client(config: Config) -> Client<'static, FuzzRng> {
+pub fn open_client(config: Config) -> Client<'static, TestRng> {
     let (mut client, request) = new_client(config);
     let mut response = response_for(&request, "");
     let received = client
@@ -226,7 +174,7 @@ macro_rules! peer_impl {
 }
 
 peer_impl!(Server, true);
-peer_impl!(Client<'static, FuzzRng>, false);
+peer_impl!(Client<'static, TestRng>, false);
 
 /// Split `data` into `(cuts, rest)`: the first byte says how many cut bytes follow (mod 16);
 /// each cut byte is a piece length (0 meaning 256). No cut bytes: one piece.
@@ -674,74 +622,28 @@ pub fn check_against_model(
     }
 }
 
-/// One frame decoded from an endpoint's output, by hand (strictly: output must be
-/// minimal, correctly masked and whole).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WireFrame {
-    pub fin: bool,
-    pub opcode: u8,
-    pub payload: Vec<u8>,
-}
-
 /// Decode the whole frames an endpoint wrote (`sender_is_client`: masked); panics on
 /// anything a conformant sender could not have written (RSV bits, reserved opcodes, the
 /// wrong masking, a non-minimal length, a long or fragmented control frame).
 pub fn decode_output(bytes: &[u8], sender_is_client: bool) -> Vec<WireFrame> {
-    let mut frames = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        assert!(bytes.len() - i >= 2, "truncated header in output");
-        let (b0, b1) = (bytes[i], bytes[i + 1]);
-        assert_eq!(b0 & 0x70, 0, "RSV bits in output");
-        let opcode = b0 & 0x0F;
+    let frames = wire_frames(bytes);
+    for frame in &frames {
+        assert_eq!(frame.rsv, 0, "RSV bits in output");
         assert!(
-            matches!(opcode, 0 | 1 | 2 | 8 | 9 | 10),
+            matches!(frame.opcode, 0 | 1 | 2 | 8 | 9 | 10),
             "reserved opcode in output"
         );
         assert_eq!(
-            b1 & 0x80 != 0,
-            sender_is_client,
+            frame.masked, sender_is_client,
             "masking rule broken in output"
         );
-        i += 2;
-        let len = match b1 & 0x7F {
-            126 => {
-                let v = u16::from_be_bytes([bytes[i], bytes[i + 1]]) as usize;
-                assert!(v >= 126, "non-minimal length in output");
-                i += 2;
-                v
-            }
-            127 => {
-                let v = u64::from_be_bytes(bytes[i..i + 8].try_into().unwrap());
-                assert!(v > 0xFFFF && v >> 63 == 0, "bad 64-bit length in output");
-                i += 8;
-                v as usize
-            }
-            n => usize::from(n),
-        };
-        if opcode & 8 != 0 {
-            assert!(len <= 125 && b0 & 0x80 != 0, "bad control frame in output");
+        assert!(frame.minimal, "non-minimal length in output");
+        if frame.opcode & 8 != 0 {
+            assert!(
+                frame.payload.len() <= 125 && frame.fin,
+                "bad control frame in output"
+            );
         }
-        let key = if sender_is_client {
-            let key: [u8; 4] = bytes[i..i + 4].try_into().unwrap();
-            i += 4;
-            Some(key)
-        } else {
-            None
-        };
-        let mut payload = bytes[i..i + len].to_vec();
-        if let Some(key) = key {
-            payload
-                .iter_mut()
-                .enumerate()
-                .for_each(|(j, b)| *b ^= key[j % 4]);
-        }
-        i += len;
-        frames.push(WireFrame {
-            fin: b0 & 0x80 != 0,
-            opcode,
-            payload,
-        });
     }
     frames
 }

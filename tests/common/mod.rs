@@ -1,44 +1,16 @@
-//! Shared test harness: a deterministic randomness source, raw frame builders that do not
-//! use the crate's encoder, endpoints driven to the open state, and owned copies of events
-//! so that tests can compare whole transcripts.
+//! Shared test harness: raw frame builders that do not use the crate's encoder, endpoints
+//! driven to the open state, owned copies of events so that tests can compare whole
+//! transcripts, and the [`fixtures`] the fuzz targets share.
 #![allow(dead_code)]
 
+mod fixtures;
 pub mod net;
 
-use core::convert::Infallible;
+pub use fixtures::*;
 
 use sockless::{
     Client, ClientRequest, Config, Error, Event, Instant, MessageKind, Received, Server,
 };
-
-/// A deterministic xorshift generator (never for real use: masks must be unpredictable).
-#[derive(Clone, Debug)]
-pub struct TestRng(pub u64);
-
-impl rand_core::TryRng for TestRng {
-    type Error = Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        Ok(self.try_next_u64()? as u32)
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        Ok(x)
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        for byte in dst {
-            *byte = self.try_next_u64()? as u8;
-        }
-        Ok(())
-    }
-}
-
-pub fn rng() -> TestRng {
-    TestRng(0x2545_f491_4f6c_dd1d)
-}
 
 pub fn at(ms: u64) -> Instant {
     Instant::from_millis(ms)
@@ -315,67 +287,6 @@ pub fn frame_for(endpoint: &(impl Endpoint + ?Sized), first_byte: u8, payload: &
     )
 }
 
-/// A decoded frame from the crate's output (decoded by hand).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WireFrame {
-    pub fin: bool,
-    pub rsv: u8,
-    pub opcode: u8,
-    pub masked: bool,
-    pub payload: Vec<u8>,
-    /// The length field used the shortest form.
-    pub minimal: bool,
-}
-
-/// Decode every frame in `bytes` (which must hold whole frames).
-pub fn wire_frames(bytes: &[u8]) -> Vec<WireFrame> {
-    let mut frames = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        let b0 = bytes[i];
-        let b1 = bytes[i + 1];
-        i += 2;
-        let (len, minimal) = match b1 & 0x7f {
-            126 => {
-                let len = u16::from_be_bytes([bytes[i], bytes[i + 1]]) as usize;
-                i += 2;
-                (len, len >= 126)
-            }
-            127 => {
-                let len = u64::from_be_bytes(bytes[i..i + 8].try_into().unwrap()) as usize;
-                i += 8;
-                (len, len > 0xFFFF)
-            }
-            short => (short as usize, true),
-        };
-        let masked = b1 & 0x80 != 0;
-        let key = if masked {
-            let key: [u8; 4] = bytes[i..i + 4].try_into().unwrap();
-            i += 4;
-            Some(key)
-        } else {
-            None
-        };
-        let mut payload = bytes[i..i + len].to_vec();
-        if let Some(key) = key {
-            payload
-                .iter_mut()
-                .enumerate()
-                .for_each(|(j, b)| *b ^= key[j % 4]);
-        }
-        i += len;
-        frames.push(WireFrame {
-            fin: b0 & 0x80 != 0,
-            rsv: (b0 >> 4) & 7,
-            opcode: b0 & 0x0f,
-            masked,
-            payload,
-            minimal,
-        });
-    }
-    frames
-}
-
 pub const UPGRADE_REQUEST: &[u8] = b"GET /chat?room=1 HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin: http://example.com\r\nSec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n";
 
 /// A server past its handshake (no subprotocol chosen).
@@ -391,22 +302,6 @@ pub fn open_server(config: Config) -> Server {
         .accept(&request, None, &[], &mut out)
         .expect("accept");
     server
-}
-
-/// The 101 response a correct server gives to `request` (the client's request bytes).
-pub fn response_for(request: &[u8], extra: &str) -> Vec<u8> {
-    let text = std::str::from_utf8(request).unwrap();
-    let key = text
-        .lines()
-        .find_map(|line| line.strip_prefix("Sec-WebSocket-Key: "))
-        .expect("key")
-        .trim();
-    let accept = sockless::handshake::accept_value(key.as_bytes());
-    format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n{extra}\r\n",
-        std::str::from_utf8(&accept).unwrap()
-    )
-    .into_bytes()
 }
 
 /// A client past its handshake.

@@ -1,7 +1,4 @@
 //! sockless set-up shared by the benchmarks: a deterministic RNG and open connections.
-
-use core::convert::Infallible;
-
 use sockless::{Client, Config, Event, Instant, Server};
 
 /// The upgrade request every server implementation parses (a browser-like one).
@@ -20,37 +17,12 @@ Cache-Control: no-cache\r\n\
 Upgrade: websocket\r\n\
 \r\n";
 
-/// A deterministic RNG (splitmix64) for the client's key and masks.
-#[derive(Clone)]
-pub struct Rng(pub u64);
-
-impl Rng {
-    #[inline]
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
-
-impl sockless::rand_core::TryRng for Rng {
-    type Error = Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        Ok(self.next() as u32)
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        Ok(self.next())
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        for chunk in dst.chunks_mut(8) {
-            let bytes = self.next().to_le_bytes();
-            chunk.copy_from_slice(&bytes[..chunk.len()]);
-        }
-        Ok(())
-    }
-}
+// The tests' deterministic randomness source (xorshift64; seeds must not be 0), for the
+// client's key and masks. Nothing else of the test fixtures is used here.
+#[allow(dead_code)]
+#[path = "../../../tests/common/fixtures.rs"]
+mod fixtures;
+pub use fixtures::TestRng as Rng;
 
 /// rand_core 0.6 for embedded-websocket's client.
 impl rand_core06::RngCore for Rng {
