@@ -239,14 +239,14 @@ fn with_room(
 }
 
 impl World {
-    fn peer(&mut self, side: Side) -> &mut dyn Peer {
+    fn peer(&mut self, side: Side) -> &mut dyn Endpoint {
         match side {
             Side::Client => &mut self.client,
             Side::Server => &mut self.server,
         }
     }
 
-    fn peer_ref(&self, side: Side) -> &dyn Peer {
+    fn peer_ref(&self, side: Side) -> &dyn Endpoint {
         match side {
             Side::Client => &self.client,
             Side::Server => &self.server,
@@ -323,12 +323,12 @@ impl World {
 
     fn transmit(&mut self, side: Side, room: Option<u8>) {
         let roomy = room.is_none();
-        let result = with_room(room, 1024, |out| self.peer(side).poll_transmit(out));
+        let result = with_room(room, 1024, |out| self.peer(side).transmit(out));
         let bytes = result.expect("poll_transmit");
         self.output(side, &bytes, false);
         if roomy {
             assert_eq!(
-                self.peer(side).poll_transmit(&mut [0u8; 1024]),
+                self.peer(side).transmit(&mut [0u8; 1024]),
                 Ok(0),
                 "owed output left after a roomy poll_transmit"
             );
@@ -343,7 +343,7 @@ impl World {
             from.len().min(usize::from(max))
         };
         let bytes: Vec<u8> = from.drain(..n).collect();
-        if self.peer(to).should_close_transport() {
+        if self.peer(to).close_transport() {
             return;
         }
         for piece in pieces(&bytes, cuts) {
@@ -361,11 +361,11 @@ impl World {
             let state_before = self.peer(side).state();
             let stopped = self.halves[side.index()].collector.stopped();
             let input_len = inbox.len() - start;
-            let peer: &mut dyn Peer = match side {
+            let peer: &mut dyn Endpoint = match side {
                 Side::Client => &mut self.client,
                 Side::Server => &mut self.server,
             };
-            let result = peer.receive(&mut inbox[start..], now);
+            let result = peer.receive_bytes(&mut inbox[start..], now);
             let half = &mut self.halves[side.index()];
             match result {
                 Ok(received) => {
@@ -439,12 +439,12 @@ impl World {
     fn timeout(&mut self, side: Side) {
         let now = self.now;
         let keep_alive = self.halves[side.index()].config.keep_alive.is_some();
-        match self.peer(side).handle_timeout(now) {
+        match self.peer(side).timeout(now) {
             Ok(()) => {}
             Err(Error::KeepAliveTimeout) => {
                 assert!(keep_alive, "keep-alive timeout without keep-alive");
                 let peer = self.peer(side);
-                assert!(peer.should_close_transport());
+                assert!(peer.close_transport());
                 assert_eq!(peer.state(), State::Closed);
                 self.halves[side.index()].pong_expected = None;
             }
@@ -458,7 +458,7 @@ impl World {
         self.now = now;
         for side in [Side::Client, Side::Server] {
             for _ in 0..4 {
-                match self.peer(side).poll_timeout() {
+                match self.peer(side).next_timeout() {
                     Some(deadline) if deadline <= now => {
                         let _ = deadline;
                         self.timeout(side);
@@ -466,7 +466,7 @@ impl World {
                     _ => break,
                 }
             }
-            if let Some(deadline) = self.peer(side).poll_timeout() {
+            if let Some(deadline) = self.peer(side).next_timeout() {
                 assert!(deadline > now, "a timer still due after handling it");
             }
         }
@@ -626,7 +626,7 @@ impl World {
                 self.advance(now);
             }
             Op::Timeout { side } => {
-                let before = (self.peer(*side).state(), self.peer(*side).poll_timeout());
+                let before = (self.peer(*side).state(), self.peer(*side).next_timeout());
                 let due = before.1.is_some_and(|deadline| deadline <= self.now);
                 self.timeout(*side);
                 if !due && before.1.is_some() {
@@ -649,7 +649,7 @@ impl World {
                 for side in [Side::Client, Side::Server] {
                     let peer = self.peer(side);
                     let state = peer.state();
-                    let result = peer.handle_eof();
+                    let result = peer.eof();
                     match state {
                         // Mid-conversation, or while waiting for the peer's Close: 1006.
                         State::Open | State::LocalClosing => {
@@ -663,14 +663,10 @@ impl World {
                         State::Closed => assert_eq!(result, Ok(()), "{side:?} eof in {state:?}"),
                         _ => {}
                     }
-                    assert!(peer.should_close_transport());
+                    assert!(peer.close_transport());
                     assert_eq!(peer.state(), State::Closed);
-                    assert_eq!(peer.poll_timeout(), None);
-                    assert_eq!(
-                        peer.poll_transmit(&mut [0u8; 256]),
-                        Ok(0),
-                        "output after eof"
-                    );
+                    assert_eq!(peer.next_timeout(), None);
+                    assert_eq!(peer.transmit(&mut [0u8; 256]), Ok(0), "output after eof");
                     self.halves[side.index()].pong_expected = None;
                 }
                 return false;
@@ -758,10 +754,10 @@ impl World {
             let mut next = None;
             for side in [Side::Client, Side::Server] {
                 let peer = self.peer_ref(side);
-                if peer.state() == State::Open || peer.should_close_transport() {
+                if peer.state() == State::Open || peer.close_transport() {
                     continue;
                 }
-                let deadline = peer.poll_timeout().unwrap_or_else(|| {
+                let deadline = peer.next_timeout().unwrap_or_else(|| {
                     panic!(
                         "{side:?} stuck in {:?}: no timer, transport open",
                         peer.state()

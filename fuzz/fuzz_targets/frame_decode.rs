@@ -54,8 +54,8 @@ fn check_decode(stream: &[u8]) {
     }
 }
 
-fn check_role(peer: &mut dyn Peer, config: &sockless::Config, stream: &[u8], cuts: &[u8]) {
-    let server = peer.is_server();
+fn check_role(peer: &mut dyn Endpoint, config: &sockless::Config, stream: &[u8], cuts: &[u8]) {
+    let server = peer.expects_masked();
     let mut collector = Collector::new(config);
     feed_pieces(peer, &pieces(stream, cuts), Instant::ZERO, &mut collector);
     let expected = model(server, config, stream);
@@ -63,7 +63,7 @@ fn check_role(peer: &mut dyn Peer, config: &sockless::Config, stream: &[u8], cut
 
     // What is owed goes out: the Pong for the latest Ping, then the Close.
     let mut out = [0u8; 1024];
-    let n = peer.poll_transmit(&mut out).expect("poll_transmit");
+    let n = peer.transmit(&mut out).expect("poll_transmit");
     let frames = decode_output(&out[..n], !server);
     let mut frames = frames.iter().peekable();
     let latest_ping = collector.events.iter().rev().find_map(|e| match e {
@@ -92,11 +92,11 @@ fn check_role(peer: &mut dyn Peer, config: &sockless::Config, stream: &[u8], cut
         End::Clean => {
             assert_eq!(close_code, None);
             assert_eq!(peer.state(), State::Open);
-            assert!(!peer.should_close_transport());
+            assert!(!peer.close_transport());
         }
         End::Failed(code) => {
             assert_eq!(close_code, Some(*code), "the failure's Close");
-            assert!(peer.should_close_transport());
+            assert!(peer.close_transport());
         }
         End::Closed => {
             let Some(Ev::Close(code, _)) = collector.events.last() else {
@@ -104,27 +104,23 @@ fn check_role(peer: &mut dyn Peer, config: &sockless::Config, stream: &[u8], cut
             };
             assert_eq!(close_code, Some(code.unwrap_or(1000)), "the Close echo");
             assert_eq!(peer.state(), State::Closed);
-            assert_eq!(peer.should_close_transport(), server);
+            assert_eq!(peer.close_transport(), server);
             if !server {
                 let deadline = peer
-                    .poll_timeout()
+                    .next_timeout()
                     .expect("the client waits for the server");
-                peer.handle_timeout(deadline).unwrap();
-                assert!(peer.should_close_transport());
+                peer.timeout(deadline).unwrap();
+                assert!(peer.close_transport());
             }
         }
     }
-    assert_eq!(
-        peer.poll_transmit(&mut out),
-        Ok(0),
-        "owed output sent twice"
-    );
+    assert_eq!(peer.transmit(&mut out), Ok(0), "owed output sent twice");
     // Nothing is read after the end.
     if collector.stopped() {
         let mut more = stream.to_vec();
         let len = more.len();
         let received = peer
-            .receive(&mut more, Instant::ZERO)
+            .receive_bytes(&mut more, Instant::ZERO)
             .expect("receive after the end");
         assert_eq!(received.consumed, len);
         assert!(received.event.is_none());

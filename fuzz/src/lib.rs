@@ -2,11 +2,13 @@
 //! to the open state, input cutting, an independent reference model of the receive side
 //! (RFC 6455 §5 as SPEC.md states it), and a collector that checks every event against the
 //! invariants the crate promises.
-use sockless::{Client, ClientRequest, Config, Error, Event, Instant, MessageKind, Server, State};
+use sockless::{Client, ClientRequest, Config, Error, Event, Instant, MessageKind, Server};
 
 #[path = "../../tests/common/fixtures.rs"]
 mod fixtures;
-pub use fixtures::{RNG_SEED, TestRng, WireFrame, key_of, response_for, rng, wire_frames};
+pub use fixtures::{
+    Endpoint, RNG_SEED, TestRng, WireFrame, key_of, response_for, rng, wire_frames,
+};
 
 /// The upgrade request every open server is driven with.
 pub const UPGRADE_REQUEST: &[u8] = b"GET /chat HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
@@ -57,124 +59,6 @@ pub fn open_client(config: Config) -> Client<'static, TestRng> {
     assert!(matches!(received.event, Some(Event::Connected(_))));
     client
 }
-
-/// The two roles behind one interface.
-pub trait Peer {
-    fn receive<'b>(
-        &mut self,
-        input: &'b mut [u8],
-        now: Instant,
-    ) -> Result<sockless::Received<'b>, Error>;
-    fn poll_transmit(&mut self, out: &mut [u8]) -> Result<usize, Error>;
-    fn state(&self) -> State;
-    fn should_close_transport(&self) -> bool;
-    fn poll_timeout(&self) -> Option<Instant>;
-    fn handle_timeout(&mut self, now: Instant) -> Result<(), Error>;
-    fn handle_eof(&mut self) -> Result<(), Error>;
-    fn is_server(&self) -> bool;
-    fn send_text(&mut self, text: &str, out: &mut [u8]) -> Result<usize, Error>;
-    fn send_binary(&mut self, data: &[u8], out: &mut [u8]) -> Result<usize, Error>;
-    fn send_fragment(
-        &mut self,
-        kind: MessageKind,
-        data: &[u8],
-        last: bool,
-        out: &mut [u8],
-    ) -> Result<usize, Error>;
-    fn send_header(
-        &mut self,
-        kind: MessageKind,
-        len: u64,
-        last: bool,
-        out: &mut [u8],
-    ) -> Result<sockless::HeaderWritten, Error>;
-    fn ping(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, Error>;
-    fn pong(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, Error>;
-    fn close(
-        &mut self,
-        code: u16,
-        reason: &str,
-        now: Instant,
-        out: &mut [u8],
-    ) -> Result<usize, Error>;
-}
-
-macro_rules! peer_impl {
-    ($ty:ty, $server:expr) => {
-        impl Peer for $ty {
-            fn receive<'b>(
-                &mut self,
-                input: &'b mut [u8],
-                now: Instant,
-            ) -> Result<sockless::Received<'b>, Error> {
-                <$ty>::receive(self, input, now)
-            }
-            fn poll_transmit(&mut self, out: &mut [u8]) -> Result<usize, Error> {
-                <$ty>::poll_transmit(self, out)
-            }
-            fn state(&self) -> State {
-                <$ty>::state(self)
-            }
-            fn should_close_transport(&self) -> bool {
-                <$ty>::should_close_transport(self)
-            }
-            fn poll_timeout(&self) -> Option<Instant> {
-                <$ty>::poll_timeout(self)
-            }
-            fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
-                <$ty>::handle_timeout(self, now)
-            }
-            fn handle_eof(&mut self) -> Result<(), Error> {
-                <$ty>::handle_eof(self)
-            }
-            fn is_server(&self) -> bool {
-                $server
-            }
-            fn send_text(&mut self, text: &str, out: &mut [u8]) -> Result<usize, Error> {
-                <$ty>::send_text(self, text, out)
-            }
-            fn send_binary(&mut self, data: &[u8], out: &mut [u8]) -> Result<usize, Error> {
-                <$ty>::send_binary(self, data, out)
-            }
-            fn send_fragment(
-                &mut self,
-                kind: MessageKind,
-                data: &[u8],
-                last: bool,
-                out: &mut [u8],
-            ) -> Result<usize, Error> {
-                <$ty>::send_fragment(self, kind, data, last, out)
-            }
-            fn send_header(
-                &mut self,
-                kind: MessageKind,
-                len: u64,
-                last: bool,
-                out: &mut [u8],
-            ) -> Result<sockless::HeaderWritten, Error> {
-                <$ty>::send_header(self, kind, len, last, out)
-            }
-            fn ping(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, Error> {
-                <$ty>::ping(self, payload, out)
-            }
-            fn pong(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, Error> {
-                <$ty>::pong(self, payload, out)
-            }
-            fn close(
-                &mut self,
-                code: u16,
-                reason: &str,
-                now: Instant,
-                out: &mut [u8],
-            ) -> Result<usize, Error> {
-                <$ty>::close(self, sockless::CloseCode(code), reason, now, out)
-            }
-        }
-    };
-}
-
-peer_impl!(Server, true);
-peer_impl!(Client<'static, TestRng>, false);
 
 /// Split `data` into `(cuts, rest)`: the first byte says how many cut bytes follow (mod 16);
 /// each cut byte is a piece length (0 meaning 256). No cut bytes: one piece.
@@ -373,7 +257,7 @@ impl Collector {
 /// Feed `pending` (the reader's buffer) to `peer` until it needs more input or stops;
 /// returns how many bytes were consumed. Checks progress and the leftover bound.
 pub fn receive_all(
-    peer: &mut dyn Peer,
+    peer: &mut dyn Endpoint,
     pending: &mut [u8],
     now: Instant,
     collector: &mut Collector,
@@ -385,7 +269,7 @@ pub fn receive_all(
         assert!(rounds <= pending.len() + 2, "receive makes no progress");
         let was_stopped = collector.stopped();
         let input_len = pending.len() - start;
-        match peer.receive(&mut pending[start..], now) {
+        match peer.receive_bytes(&mut pending[start..], now) {
             Ok(received) => {
                 assert!(received.consumed <= input_len);
                 start += received.consumed;
@@ -421,7 +305,12 @@ pub fn receive_all(
 
 /// Feed `stream` to `peer` in `pieces`, as a socket reader does (unconsumed bytes stay in
 /// front of the next piece). Returns the events and how the stream ended.
-pub fn feed_pieces(peer: &mut dyn Peer, pieces: &[&[u8]], now: Instant, collector: &mut Collector) {
+pub fn feed_pieces(
+    peer: &mut dyn Endpoint,
+    pieces: &[&[u8]],
+    now: Instant,
+    collector: &mut Collector,
+) {
     let mut pending: Vec<u8> = Vec::new();
     for piece in pieces {
         pending.extend_from_slice(piece);
