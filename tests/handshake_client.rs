@@ -132,6 +132,19 @@ fn remove_line(lines: &mut Vec<String>, prefix: &str) {
     assert_eq!(lines.len(), before - 1, "{prefix}");
 }
 
+/// The good response with the `name` header's value replaced by `value`.
+fn with_header(name: &str, value: &str) -> impl FnOnce(&[u8]) -> Vec<u8> {
+    let line = format!("{name}: {value}");
+    let prefix = format!("{name}:");
+    move |request| edited_response(request, |lines| replace_line(lines, &prefix, &line))
+}
+
+/// The good response without the `name` header.
+fn without_header(name: &str) -> impl FnOnce(&[u8]) -> Vec<u8> {
+    let prefix = format!("{name}:");
+    move |request| edited_response(request, |lines| remove_line(lines, &prefix))
+}
+
 /// Check that a client whose handshake failed never sends anything.
 fn assert_sends_nothing(client: &mut Client<'static, TestRng>) {
     let mut out = [0u8; 256];
@@ -568,7 +581,7 @@ fn client_fails_handshake_on_accept_of_other_key_or_missing_or_duplicated() {
     );
     assert_handshake_fails(
         plain(),
-        |r| edited_response(r, |lines| remove_line(lines, "Sec-WebSocket-Accept")),
+        without_header("Sec-WebSocket-Accept"),
         HandshakeError::InvalidAccept,
     );
     // Case matters in base64: the accept value must match exactly.
@@ -592,17 +605,13 @@ fn client_fails_handshake_on_accept_of_other_key_or_missing_or_duplicated() {
 fn client_fails_handshake_on_missing_or_non_websocket_upgrade() {
     assert_handshake_fails(
         plain(),
-        |r| edited_response(r, |lines| remove_line(lines, "Upgrade:")),
+        without_header("Upgrade"),
         HandshakeError::MissingUpgradeWebSocket,
     );
     for value in ["h2c", "websockets", "web socket", ""] {
         assert_handshake_fails(
             plain(),
-            |r| {
-                edited_response(r, |lines| {
-                    replace_line(lines, "Upgrade:", &format!("Upgrade: {value}"))
-                })
-            },
+            with_header("Upgrade", value),
             HandshakeError::MissingUpgradeWebSocket,
         );
     }
@@ -611,11 +620,7 @@ fn client_fails_handshake_on_missing_or_non_websocket_upgrade() {
 #[test]
 fn client_accepts_upgrade_websocket_case_insensitively() {
     for value in ["WebSocket", "WEBSOCKET", "websocket"] {
-        let (_, events, outcome) = handshake_with(plain(), |r| {
-            edited_response(r, |lines| {
-                replace_line(lines, "Upgrade:", &format!("Upgrade: {value}"))
-            })
-        });
+        let (_, events, outcome) = handshake_with(plain(), with_header("Upgrade", value));
         assert_eq!(outcome, Ok(()), "{value}");
         assert_eq!(events, vec![Ev::Connected(None)]);
     }
@@ -625,17 +630,13 @@ fn client_accepts_upgrade_websocket_case_insensitively() {
 fn client_fails_handshake_on_connection_without_upgrade_token() {
     assert_handshake_fails(
         plain(),
-        |r| edited_response(r, |lines| remove_line(lines, "Connection:")),
+        without_header("Connection"),
         HandshakeError::MissingConnectionUpgrade,
     );
     for value in ["keep-alive", "upgraded", "keep-alive upgrade", "close"] {
         assert_handshake_fails(
             plain(),
-            |r| {
-                edited_response(r, |lines| {
-                    replace_line(lines, "Connection:", &format!("Connection: {value}"))
-                })
-            },
+            with_header("Connection", value),
             HandshakeError::MissingConnectionUpgrade,
         );
     }
@@ -649,11 +650,7 @@ fn client_accepts_connection_upgrade_token_in_comma_list() {
         "upgrade,keep-alive",
         "a , upgrade , b",
     ] {
-        let (_, events, outcome) = handshake_with(plain(), |r| {
-            edited_response(r, |lines| {
-                replace_line(lines, "Connection:", &format!("Connection: {value}"))
-            })
-        });
+        let (_, events, outcome) = handshake_with(plain(), with_header("Connection", value));
         assert_eq!(outcome, Ok(()), "{value}");
         assert_eq!(events, vec![Ev::Connected(None)]);
     }
