@@ -56,17 +56,23 @@ fn sockless_echo_server(listener: TcpListener) -> thread::JoinHandle<Option<Ev>>
     thread::spawn(move || {
         let (stream, _) = listener.accept().unwrap();
         let mut ws = Blocking::new(Server::new(config()), stream);
-        let mut close = None;
-        while let Some(event) = ws.next_message().expect("server") {
-            match event {
-                Ev::Text(text) => ws.send(|s, out, _| s.send_text(&text, out)).unwrap(),
-                Ev::Binary(data) => ws.send(|s, out, _| s.send_binary(&data, out)).unwrap(),
-                Ev::Close(..) => close = Some(event),
-                _ => {}
-            }
-        }
-        close
+        echo_until_close(&mut ws)
     })
+}
+
+/// Echo each whole message (with the `Endpoint` interface, so either role) until the peer's
+/// Close; returns that Close.
+fn echo_until_close<E: Endpoint>(ws: &mut Blocking<E>) -> Option<Ev> {
+    let mut close = None;
+    while let Some(event) = ws.next_message().unwrap() {
+        match event {
+            Ev::Text(text) => ws.send(|e, out, _| e.send_text(&text, out)).unwrap(),
+            Ev::Binary(data) => ws.send(|e, out, _| e.send_binary(&data, out)).unwrap(),
+            Ev::Close(..) => close = Some(event),
+            _ => {}
+        }
+    }
+    close
 }
 
 fn tungstenite_client(addr: std::net::SocketAddr) -> WebSocket<TcpStream> {
@@ -100,6 +106,41 @@ fn read_data(ws: &mut WebSocket<TcpStream>) -> Message {
     }
 }
 
+/// From the tungstenite side: a text and a binary message of every size in [`SIZES`],
+/// each echoed back intact.
+fn send_every_size_and_read_echoes(ws: &mut WebSocket<TcpStream>) {
+    for size in SIZES {
+        let text = text_of(size);
+        ws.send(Message::text(text.clone())).unwrap();
+        assert_eq!(read_data(ws), Message::text(text), "text of {size} bytes");
+        let data = binary_of(size);
+        ws.send(Message::binary(data.clone())).unwrap();
+        assert_eq!(
+            read_data(ws),
+            Message::binary(data),
+            "binary of {size} bytes"
+        );
+    }
+}
+
+/// From the tungstenite side: a Ping is answered by the identical Pong (§5.5.3).
+fn ping_and_read_pong(ws: &mut WebSocket<TcpStream>, payload: &[u8]) {
+    ws.send(Message::Ping(payload.to_vec().into())).unwrap();
+    assert_eq!(ws.read().unwrap(), Message::Pong(payload.to_vec().into()));
+}
+
+/// From the tungstenite side: close with `code` and `reason`; the echo carries the same
+/// code (§5.5.1).
+fn close_and_read_echo(ws: &mut WebSocket<TcpStream>, code: u16, reason: &str) {
+    ws.close(Some(CloseFrame {
+        code: TCloseCode::from(code),
+        reason: reason.to_string().into(),
+    }))
+    .unwrap();
+    let echoed = read_until_close(ws);
+    assert_eq!(echoed.map(|f| u16::from(f.code)), Some(code));
+}
+
 #[test]
 fn tungstenite_client_against_sockless_server() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -107,22 +148,7 @@ fn tungstenite_client_against_sockless_server() {
     let server = sockless_echo_server(listener);
     let mut ws = tungstenite_client(addr);
 
-    for size in SIZES {
-        let text = text_of(size);
-        ws.send(Message::text(text.clone())).unwrap();
-        assert_eq!(
-            read_data(&mut ws),
-            Message::text(text),
-            "text of {size} bytes"
-        );
-        let data = binary_of(size);
-        ws.send(Message::binary(data.clone())).unwrap();
-        assert_eq!(
-            read_data(&mut ws),
-            Message::binary(data),
-            "binary of {size} bytes"
-        );
-    }
+    send_every_size_and_read_echoes(&mut ws);
 
     // Fragmented text splitting a character between frames, and fragmented binary.
     let text = "fragmented ж🚀 text";
@@ -166,21 +192,10 @@ fn tungstenite_client_against_sockless_server() {
     assert_eq!(read_data(&mut ws), Message::binary(data));
 
     // Ping gets the identical Pong.
-    ws.send(Message::Ping(b"are you there".to_vec().into()))
-        .unwrap();
-    assert_eq!(
-        ws.read().unwrap(),
-        Message::Pong(b"are you there".to_vec().into())
-    );
+    ping_and_read_pong(&mut ws, b"are you there");
 
     // Close with code and reason: the echo carries the same code.
-    ws.close(Some(CloseFrame {
-        code: TCloseCode::from(4000),
-        reason: "interop bye".into(),
-    }))
-    .unwrap();
-    let echoed_close = read_until_close(&mut ws);
-    assert_eq!(echoed_close.map(|f| u16::from(f.code)), Some(4000));
+    close_and_read_echo(&mut ws, 4000, "interop bye");
     assert!(matches!(
         ws.read(),
         Err(tungstenite::Error::ConnectionClosed)
@@ -230,22 +245,7 @@ fn sockless_client_against_tungstenite_server() {
     let server = thread::spawn(move || {
         let (stream, _) = listener.accept().unwrap();
         let mut ws = tungstenite::accept_with_config(stream, Some(tungstenite_config())).unwrap();
-        for size in SIZES {
-            let text = text_of(size);
-            ws.send(Message::text(text.clone())).unwrap();
-            assert_eq!(
-                read_data(&mut ws),
-                Message::text(text),
-                "text of {size} bytes"
-            );
-            let data = binary_of(size);
-            ws.send(Message::binary(data.clone())).unwrap();
-            assert_eq!(
-                read_data(&mut ws),
-                Message::binary(data),
-                "binary of {size} bytes"
-            );
-        }
+        send_every_size_and_read_echoes(&mut ws);
         let text = "ж🚀 split";
         ws.send(Message::Frame(Frame::message(
             text.as_bytes()[..3].to_vec(),
@@ -260,19 +260,8 @@ fn sockless_client_against_tungstenite_server() {
         )))
         .unwrap();
         assert_eq!(read_data(&mut ws), Message::text(text));
-        ws.send(Message::Ping(b"ping from tungstenite".to_vec().into()))
-            .unwrap();
-        assert_eq!(
-            ws.read().unwrap(),
-            Message::Pong(b"ping from tungstenite".to_vec().into())
-        );
-        ws.close(Some(CloseFrame {
-            code: TCloseCode::from(4001),
-            reason: "server bye".into(),
-        }))
-        .unwrap();
-        let echoed = read_until_close(&mut ws);
-        assert_eq!(echoed.map(|f| u16::from(f.code)), Some(4001));
+        ping_and_read_pong(&mut ws, b"ping from tungstenite");
+        close_and_read_echo(&mut ws, 4001, "server bye");
         drop(ws); // the server closes the transport first (RFC 6455 §7.1.1)
     });
 
@@ -281,15 +270,7 @@ fn sockless_client_against_tungstenite_server() {
     let mut ws = Blocking::new(client, stream);
     ws.flush().unwrap();
     assert_eq!(ws.next_event().unwrap(), Some(Ev::Connected(None)));
-    let mut close = None;
-    while let Some(event) = ws.next_message().unwrap() {
-        match event {
-            Ev::Text(text) => ws.send(|c, out, _| c.send_text(&text, out)).unwrap(),
-            Ev::Binary(data) => ws.send(|c, out, _| c.send_binary(&data, out)).unwrap(),
-            Ev::Close(..) => close = Some(event),
-            _ => {}
-        }
-    }
+    let close = echo_until_close(&mut ws);
     server.join().unwrap();
     assert_eq!(close, Some(Ev::Close(Some(4001), "server bye".into())));
     assert_eq!(ws.endpoint.state(), sockless::State::Closed);
