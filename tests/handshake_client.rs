@@ -75,27 +75,6 @@ fn request_text(client: &mut Client<'static, TestRng>) -> String {
     String::from_utf8(drain(client)).expect("request is ASCII")
 }
 
-/// The header lines of a request or response head (start line and blank line left out).
-fn header_lines(head: &str) -> Vec<(String, String)> {
-    let head = head.split("\r\n\r\n").next().unwrap();
-    head.split("\r\n")
-        .skip(1)
-        .map(|line| {
-            let (name, value) = line.split_once(':').expect("header line has a colon");
-            (name.to_string(), value.trim().to_string())
-        })
-        .collect()
-}
-
-/// Every value of the header `name` (case-insensitive).
-fn values_of(head: &str, name: &str) -> Vec<String> {
-    header_lines(head)
-        .into_iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v)
-        .collect()
-}
-
 fn the_value(head: &str, name: &str) -> String {
     let values = values_of(head, name);
     assert_eq!(values.len(), 1, "exactly one {name} in {head:?}");

@@ -51,26 +51,6 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8(bytes.to_vec()).expect("ASCII response")
 }
 
-/// The header lines of a response head (status line and blank line left out).
-fn header_lines(response: &str) -> Vec<(String, String)> {
-    let head = response.split("\r\n\r\n").next().unwrap();
-    head.split("\r\n")
-        .skip(1)
-        .map(|line| {
-            let (name, value) = line.split_once(':').expect("header line has a colon");
-            (name.to_string(), value.trim().to_string())
-        })
-        .collect()
-}
-
-fn values_of(response: &str, name: &str) -> Vec<String> {
-    header_lines(response)
-        .into_iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v)
-        .collect()
-}
-
 /// Feed `request` to a fresh server: it must fail with `error`, and write a response
 /// starting with `status_line`. Returns the response.
 fn assert_rejected(config: Config, request: &[u8], error: HandshakeError, status: u16) -> String {

@@ -266,3 +266,24 @@ pub fn connected_pair(config: Config) -> (Client<'static, TestRng>, Server) {
     assert_eq!((events, left), (vec![Ev::Connected(None)], 0));
     (client, server)
 }
+
+/// The header lines of a request or response head (start line and blank line left out).
+pub fn header_lines(head: &str) -> Vec<(String, String)> {
+    let head = head.split("\r\n\r\n").next().unwrap();
+    head.split("\r\n")
+        .skip(1)
+        .map(|line| {
+            let (name, value) = line.split_once(':').expect("header line has a colon");
+            (name.to_string(), value.trim().to_string())
+        })
+        .collect()
+}
+
+/// Every value of the header `name` (case-insensitive).
+pub fn values_of(head: &str, name: &str) -> Vec<String> {
+    header_lines(head)
+        .into_iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
+        .collect()
+}
