@@ -284,16 +284,25 @@ fn server_rejects_malformed_head_with_400() {
 
 // ---- Limits ------------------------------------------------------------------------------
 
+fn head_limit(max_head_len: usize) -> Config {
+    Config {
+        max_head_len,
+        ..Config::default()
+    }
+}
+
+/// A 1 MB request line that never ends.
+fn endless_request_line() -> Vec<u8> {
+    let mut line = b"GET /".to_vec();
+    line.resize(1 << 20, b'a');
+    line
+}
+
 #[test]
 fn server_rejects_head_over_max_head_len_with_431_without_buffering() {
     let limit = 1024;
-    let config = Config {
-        max_head_len: limit,
-        ..Config::default()
-    };
-    // A 1 MB request line that never ends.
-    let mut huge = b"GET /".to_vec();
-    huge.resize(1 << 20, b'a');
+    let config = head_limit(limit);
+    let huge = endless_request_line();
 
     // One byte short of the limit: the server waits, consuming nothing.
     let mut server = Server::new(config);
@@ -325,12 +334,8 @@ fn server_rejects_head_over_max_head_len_with_431_without_buffering() {
 #[test]
 fn server_head_limit_error_comes_as_soon_as_limit_bytes_arrive_in_pieces() {
     let limit = 1000;
-    let config = Config {
-        max_head_len: limit,
-        ..Config::default()
-    };
-    let mut huge = b"GET /".to_vec();
-    huge.resize(1 << 20, b'a');
+    let config = head_limit(limit);
+    let huge = endless_request_line();
     let mut server = Server::new(config);
     // The caller keeps unconsumed bytes and appends; the error must come once the limit is
     // there, not after the whole megabyte.
@@ -359,10 +364,7 @@ fn server_head_limit_error_comes_as_soon_as_limit_bytes_arrive_in_pieces() {
 
 #[test]
 fn server_rejects_complete_head_over_max_head_len_with_431() {
-    let config = Config {
-        max_head_len: 256,
-        ..Config::default()
-    };
+    let config = head_limit(256);
     let pad = format!("X-Pad: {}", "p".repeat(300));
     assert_rejected(
         config,
@@ -375,10 +377,7 @@ fn server_rejects_complete_head_over_max_head_len_with_431() {
 #[test]
 fn server_accepts_head_of_exactly_max_head_len() {
     let request = head(&BASE);
-    let config = Config {
-        max_head_len: request.len(),
-        ..Config::default()
-    };
+    let config = head_limit(request.len());
     let mut server = Server::new(config);
     let mut input = request.clone();
     let received = server
