@@ -11,9 +11,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sockless::{
-    Client, ClientRequest, Config, Error, Event, HandshakeError, Instant, State, UsageError,
-};
+use sockless::{Client, ClientRequest, Config, Event, HandshakeError, Instant, State, UsageError};
 use sockless_fuzz::*;
 
 #[derive(Debug, PartialEq, Eq)]
@@ -46,40 +44,31 @@ fn client(config: Config, offers: bool) -> (Client<'static, TestRng>, Vec<u8>) {
     (client, out[..n].to_vec())
 }
 
+/// Feed `pieces` until the head is complete or refused (see [`drive_head`]).
 fn drive(client: &mut Client<'static, TestRng>, pieces: &[&[u8]], max_head_len: usize) -> Outcome {
-    let mut pending = Vec::new();
-    for piece in pieces {
-        pending.extend_from_slice(piece);
-        let mut input = pending.clone();
-        match client.receive(&mut input, Instant::ZERO) {
-            Ok(received) => match received.event {
-                Some(Event::Connected(response)) => {
-                    assert_eq!(response.status(), 101);
-                    return Outcome::Connected {
-                        consumed: received.consumed,
-                        subprotocol: response.subprotocol().map(str::to_string),
-                    };
-                }
-                Some(Event::Rejected(response)) => {
-                    return Outcome::Rejected {
-                        consumed: received.consumed,
-                        status: response.status(),
-                    };
-                }
-                Some(other) => panic!("unexpected event {other:?}"),
-                None => {
-                    assert_eq!(received.consumed, 0, "part of a head consumed");
-                    assert!(
-                        pending.len() < max_head_len,
-                        "waiting with a full head buffer"
-                    );
-                }
-            },
-            Err(Error::Handshake(e)) => return Outcome::Failed(e),
-            Err(other) => panic!("unexpected error {other:?}"),
+    let response = |event: Event<'_>, consumed| match event {
+        Event::Connected(response) => {
+            assert_eq!(response.status(), 101);
+            Outcome::Connected {
+                consumed,
+                subprotocol: response.subprotocol().map(str::to_string),
+            }
         }
-    }
-    Outcome::Pending
+        Event::Rejected(response) => Outcome::Rejected {
+            consumed,
+            status: response.status(),
+        },
+        other => panic!("unexpected event {other:?}"),
+    };
+    drive_head(
+        client,
+        pieces,
+        max_head_len,
+        response,
+        Outcome::Failed,
+        Outcome::Pending,
+    )
+    .0
 }
 
 fuzz_target!(|data: &[u8]| {

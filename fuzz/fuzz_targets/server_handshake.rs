@@ -7,7 +7,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sockless::{Error, Event, HandshakeError, Instant, Server, State};
+use sockless::{Event, HandshakeError, Instant, Server, State};
 use sockless_fuzz::*;
 
 #[derive(Debug, PartialEq, Eq)]
@@ -21,36 +21,24 @@ enum Outcome {
     Pending,
 }
 
-/// Feed `pieces` as a socket reader would until the head is complete or refused.
+/// Feed `pieces` until the head is complete or refused (see [`drive_head`]).
 fn drive(server: &mut Server, pieces: &[&[u8]], max_head_len: usize) -> (Outcome, Vec<u8>) {
-    let mut pending = Vec::new();
-    for piece in pieces {
-        pending.extend_from_slice(piece);
-        let mut input = pending.clone();
-        match server.receive(&mut input, Instant::ZERO) {
-            Ok(received) => match received.event {
-                Some(Event::Request(request)) => {
-                    let outcome = Outcome::Request {
-                        consumed: received.consumed,
-                        target: request.target().to_string(),
-                        upgrade: request.is_upgrade(),
-                    };
-                    return (outcome, pending);
-                }
-                Some(other) => panic!("unexpected event {other:?}"),
-                None => {
-                    assert_eq!(received.consumed, 0, "part of a head consumed");
-                    assert!(
-                        pending.len() < max_head_len,
-                        "waiting with a full head buffer"
-                    );
-                }
-            },
-            Err(Error::Handshake(e)) => return (Outcome::Failed(e), pending),
-            Err(other) => panic!("unexpected error {other:?}"),
-        }
-    }
-    (Outcome::Pending, pending)
+    let request = |event: Event<'_>, consumed| match event {
+        Event::Request(request) => Outcome::Request {
+            consumed,
+            target: request.target().to_string(),
+            upgrade: request.is_upgrade(),
+        },
+        other => panic!("unexpected event {other:?}"),
+    };
+    drive_head(
+        server,
+        pieces,
+        max_head_len,
+        request,
+        Outcome::Failed,
+        Outcome::Pending,
+    )
 }
 
 fuzz_target!(|data: &[u8]| {

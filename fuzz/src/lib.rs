@@ -2,7 +2,9 @@
 //! to the open state, input cutting, an independent reference model of the receive side
 //! (RFC 6455 §5 as SPEC.md states it), and a collector that checks every event against the
 //! invariants the crate promises.
-use sockless::{Client, ClientRequest, Config, Error, Event, Instant, MessageKind, Server};
+use sockless::{
+    Client, ClientRequest, Config, Error, Event, HandshakeError, Instant, MessageKind, Server,
+};
 
 #[path = "../../tests/common/fixtures.rs"]
 mod fixtures;
@@ -58,6 +60,39 @@ pub fn open_client(config: Config) -> Client<'static, TestRng> {
         .expect("response");
     assert!(matches!(received.event, Some(Event::Connected(_))));
     client
+}
+
+/// Feed an opening-handshake head in `pieces` as a socket reader would (everything not yet
+/// consumed, each time) until the endpoint reports its event or refuses the head. While it
+/// waits it must consume nothing and must not be holding `max_head_len` bytes or more.
+/// `outcome_of` turns the event and the bytes it consumed into the outcome; `failed` and
+/// `pending` give the outcome of a refused and of an unfinished head. Returns the outcome
+/// and the bytes fed.
+pub fn drive_head<T>(
+    endpoint: &mut dyn Endpoint,
+    pieces: &[&[u8]],
+    max_head_len: usize,
+    mut outcome_of: impl FnMut(Event<'_>, usize) -> T,
+    failed: impl FnOnce(HandshakeError) -> T,
+    pending: T,
+) -> (T, Vec<u8>) {
+    let mut fed = Vec::new();
+    for piece in pieces {
+        fed.extend_from_slice(piece);
+        let mut input = fed.clone();
+        match endpoint.receive_bytes(&mut input, Instant::ZERO) {
+            Ok(received) => match received.event {
+                Some(event) => return (outcome_of(event, received.consumed), fed),
+                None => {
+                    assert_eq!(received.consumed, 0, "part of a head consumed");
+                    assert!(fed.len() < max_head_len, "waiting with a full head buffer");
+                }
+            },
+            Err(Error::Handshake(e)) => return (failed(e), fed),
+            Err(other) => panic!("unexpected error {other:?}"),
+        }
+    }
+    (pending, fed)
 }
 
 /// Split `data` into `(cuts, rest)`: the first byte says how many cut bytes follow (mod 16);
