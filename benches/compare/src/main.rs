@@ -22,7 +22,7 @@ static ALLOC: memory::Counting = memory::Counting;
 
 /// Median time of each job over `runs` rounds; each round runs every job once, in turn, so
 /// that the drift of a shared machine falls on all of them alike.
-fn medians(runs: usize, jobs: &mut [&mut dyn FnMut()]) -> Vec<Duration> {
+fn medians(runs: usize, jobs: &mut [Box<dyn FnMut() + '_>]) -> Vec<Duration> {
     let mut times = vec![Vec::with_capacity(runs); jobs.len()];
     for _ in 0..runs {
         for (job, times) in jobs.iter_mut().zip(&mut times) {
@@ -89,23 +89,20 @@ fn recv_table(runs: usize) {
             eprintln!("{} {name}: {check} in {:?}", w.name, start.elapsed());
             checks.push(check);
         }
-        let mut limit_job = || {
+        let limit_job = Box::new(|| {
             std::hint::black_box(recv::limit(&w.input));
-        };
-        let mut impl_jobs: Vec<Box<dyn FnMut()>> = impls
-            .iter()
-            .zip(&checks)
-            .map(|(&(_, f, _), check)| {
-                let works = check == "ok";
-                Box::new(move || {
-                    if works {
-                        std::hint::black_box(f(&w.input, w.expected.messages).ok());
-                    }
-                }) as Box<dyn FnMut()>
-            })
-            .collect();
-        let mut jobs: Vec<&mut dyn FnMut()> = vec![&mut limit_job];
-        jobs.extend(impl_jobs.iter_mut().map(|j| &mut **j as &mut dyn FnMut()));
+        }) as Box<dyn FnMut()>;
+        let impl_jobs = impls.iter().zip(&checks).map(|(&(_, f, _), check)| {
+            let works = check == "ok";
+            Box::new(move || {
+                if works {
+                    std::hint::black_box(f(&w.input, w.expected.messages).ok());
+                }
+            }) as Box<dyn FnMut()>
+        });
+        // The floor first, then each implementation.
+        let mut jobs: Vec<Box<dyn FnMut()>> = vec![limit_job];
+        jobs.extend(impl_jobs);
         let times = medians(runs, &mut jobs);
         let limit = rate(w.per_message, units, times[0]);
         let results: Vec<_> = impls
@@ -215,11 +212,7 @@ fn send_table(runs: usize) {
                 }) as Box<dyn FnMut()>
             })
             .collect();
-        let mut refs: Vec<&mut dyn FnMut()> = jobs
-            .iter_mut()
-            .map(|j| &mut **j as &mut dyn FnMut())
-            .collect();
-        let times = medians(runs, &mut refs);
+        let times = medians(runs, &mut jobs);
         let results: Vec<_> = impls
             .iter()
             .zip(times)
@@ -282,11 +275,7 @@ fn handshake_table(runs: usize) {
                 }) as Box<dyn FnMut()>
             })
             .collect();
-        let mut refs: Vec<&mut dyn FnMut()> = jobs
-            .iter_mut()
-            .map(|j| &mut **j as &mut dyn FnMut())
-            .collect();
-        let times = medians(runs, &mut refs);
+        let times = medians(runs, &mut jobs);
         let results: Vec<_> = impls
             .iter()
             .zip(times)
