@@ -348,16 +348,20 @@ pub fn check_response(
     let all_offered = response
         .extensions
         .list(head, "Sec-WebSocket-Extensions")
-        .all(|accepted| {
-            let name = extension_name(accepted);
-            offered_extensions
-                .iter()
-                .any(|offer| extension_name(offer.as_bytes()).eq_ignore_ascii_case(name))
-        });
+        .all(|accepted| was_offered(accepted, offered_extensions));
     if !all_offered {
         return Err(HandshakeError::UnofferedExtension);
     }
     Ok(())
+}
+
+/// Whether the extension a response `accepted` (one list element, with its parameters) is
+/// one the client offered, compared by name, ASCII case-insensitively (§9.1).
+fn was_offered(accepted: &[u8], offered_extensions: &[&str]) -> bool {
+    let name = extension_name(accepted);
+    offered_extensions
+        .iter()
+        .any(|offer| extension_name(offer.as_bytes()).eq_ignore_ascii_case(name))
 }
 
 #[cfg(test)]
@@ -426,12 +430,9 @@ mod tests {
             }
             _ => return Err(HandshakeError::UnofferedSubprotocol),
         }
-        let all_offered = headers.list("Sec-WebSocket-Extensions").all(|accepted| {
-            let name = extension_name(accepted);
-            offered_extensions
-                .iter()
-                .any(|offer| extension_name(offer.as_bytes()).eq_ignore_ascii_case(name))
-        });
+        let all_offered = headers
+            .list("Sec-WebSocket-Extensions")
+            .all(|accepted| was_offered(accepted, offered_extensions));
         if !all_offered {
             return Err(HandshakeError::UnofferedExtension);
         }
