@@ -40,6 +40,11 @@ fn with_line(prefix: &str, line: &str) -> Vec<u8> {
     head(&lines)
 }
 
+/// The base request with the `name` header's value replaced by `value`.
+fn with_value(name: &str, value: &str) -> Vec<u8> {
+    with_line(&format!("{name}:"), &format!("{name}: {value}"))
+}
+
 /// The base request with `extra` lines added.
 fn with_extra(extra: &[&str]) -> Vec<u8> {
     let mut lines = BASE.to_vec();
@@ -155,9 +160,8 @@ fn server_rejects_missing_upgrade_with_400() {
 #[test]
 fn server_rejects_non_websocket_upgrade_with_400() {
     for value in ["h2c", "websockets", "TLS/1.0", "web socket"] {
-        let line = format!("Upgrade: {value}");
         assert_400(
-            &with_line("Upgrade:", &line),
+            &with_value("Upgrade", value),
             HandshakeError::MissingUpgradeWebSocket,
         );
     }
@@ -170,9 +174,8 @@ fn server_rejects_connection_without_upgrade_token_with_400() {
         HandshakeError::MissingConnectionUpgrade,
     );
     for value in ["keep-alive", "Upgrades", "keep-alive Upgrade", "close"] {
-        let line = format!("Connection: {value}");
         assert_400(
-            &with_line("Connection:", &line),
+            &with_value("Connection", value),
             HandshakeError::MissingConnectionUpgrade,
         );
     }
@@ -213,9 +216,8 @@ fn server_rejects_key_not_16_bytes_with_400() {
         "dGhlIHNhbXBsZSBub25jZQ==dGhl", // trailing data
         "",
     ] {
-        let line = format!("Sec-WebSocket-Key: {key}");
         assert_400(
-            &with_line("Sec-WebSocket-Key", &line),
+            &with_value("Sec-WebSocket-Key", key),
             HandshakeError::InvalidKey,
         );
     }
@@ -256,10 +258,9 @@ fn server_rejects_missing_version_with_426_and_version_13() {
 #[test]
 fn server_rejects_version_8_with_426_and_version_13() {
     for version in ["8", "12", "14", "13, 8", "013"] {
-        let line = format!("Sec-WebSocket-Version: {version}");
         let response = assert_rejected(
             Config::default(),
-            &with_line("Sec-WebSocket-Version", &line),
+            &with_value("Sec-WebSocket-Version", version),
             HandshakeError::UnsupportedVersion,
             426,
         );
