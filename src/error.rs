@@ -1,20 +1,25 @@
 //! Errors, split as h11 and wsproto split them: what the peer did wrong
 //! ([`ProtocolError`], [`HandshakeError`]) and what the caller did wrong ([`UsageError`]).
+//!
+//! What the peer does wrong is never returned as an `Err` by `receive`: it arrives as
+//! [`Event::Failed`](crate::Event::Failed) or [`Event::HandshakeFailed`](crate::Event::HandshakeFailed),
+//! with the answer the RFC asks for already queued for `poll_transmit`, so that a `?` in the
+//! caller's loop can never drop it. [`Error`] gathers every kind, for callers (and adapters)
+//! that want one error type.
 
 use core::fmt;
 
 use crate::close::CloseCode;
 
-/// Everything that can go wrong while driving a [`Client`](crate::Client) or a
-/// [`Server`](crate::Server).
+/// Every error of the crate, for callers that want one type (each has a `From`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Error {
-    /// The peer broke RFC 6455 after the handshake. The connection has failed: a Close
-    /// frame with [`ProtocolError::close_code`] is queued for
-    /// [`poll_transmit`](crate::Server::poll_transmit), and no more input is read.
+    /// The peer broke RFC 6455 after the handshake (reported by
+    /// [`Event::Failed`](crate::Event::Failed)).
     Protocol(ProtocolError),
-    /// The opening handshake failed. On a server, a response with
-    /// [`HandshakeError::status`] is queued for `poll_transmit`; on a client, nothing is sent.
+    /// The opening handshake failed (reported by
+    /// [`Event::HandshakeFailed`](crate::Event::HandshakeFailed)).
     Handshake(HandshakeError),
     /// The output buffer is too small: it must hold `needed` bytes. Nothing was written and
     /// nothing changed; call again with a larger buffer.
@@ -25,9 +30,8 @@ pub enum Error {
     /// The caller used the API in a way the protocol or the current state does not allow.
     /// Nothing was written and nothing changed.
     Usage(UsageError),
-    /// The peer stopped answering our keep-alive Ping within the configured time. The
-    /// connection is closed; close the transport.
-    KeepAliveTimeout,
+    /// A deadline passed (reported by `handle_timeout`).
+    TimedOut(TimedOut),
     /// The transport ended without a Close frame: abnormal closure, reported as 1006
     /// (RFC 6455 §7.1.5).
     AbnormalClosure,
@@ -35,11 +39,13 @@ pub enum Error {
 
 impl Error {
     /// The close code this error stands for, where there is one: the code sent for a
-    /// protocol violation, or 1006 for an abnormal closure.
+    /// protocol violation, or 1006 for a connection that ended without a closing handshake.
     pub fn close_code(&self) -> Option<CloseCode> {
         match self {
             Error::Protocol(e) => Some(e.close_code()),
-            Error::AbnormalClosure | Error::KeepAliveTimeout => Some(CloseCode::ABNORMAL),
+            Error::AbnormalClosure | Error::TimedOut(TimedOut::KeepAlive) => {
+                Some(CloseCode::ABNORMAL)
+            }
             _ => None,
         }
     }
@@ -63,8 +69,60 @@ impl From<UsageError> for Error {
     }
 }
 
+impl From<BufferTooSmall> for Error {
+    fn from(e: BufferTooSmall) -> Self {
+        Error::BufferTooSmall { needed: e.needed }
+    }
+}
+
+impl From<TimedOut> for Error {
+    fn from(e: TimedOut) -> Self {
+        Error::TimedOut(e)
+    }
+}
+
+impl From<AbnormalClosure> for Error {
+    fn from(_: AbnormalClosure) -> Self {
+        Error::AbnormalClosure
+    }
+}
+
+/// The output buffer given to `poll_transmit` cannot hold even the first thing owed.
+/// Nothing was written and nothing changed; call again with at least `needed` bytes
+/// ([`MIN_OUTPUT_BUFFER`](crate::MIN_OUTPUT_BUFFER) always fits a frame; a handshake
+/// rejection needs at most 150).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BufferTooSmall {
+    /// How many bytes the output buffer must hold.
+    pub needed: usize,
+}
+
+/// The transport ended before the closing handshake finished: abnormal closure, reported
+/// as 1006 (RFC 6455 §7.1.5). Returned by `handle_eof`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AbnormalClosure;
+
+/// Which deadline passed, as `handle_timeout` reports it. In every case the connection is
+/// over: write what `poll_transmit` still gives (a server's 408), then close the transport.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TimedOut {
+    /// The opening handshake did not finish within
+    /// [`Config::handshake_timeout`](crate::Config::handshake_timeout): a server answers
+    /// 408 Request Timeout; a client gives up.
+    Handshake,
+    /// The peer did not answer our keep-alive Ping within
+    /// [`Config::keep_alive_timeout`](crate::Config::keep_alive_timeout). It is given up
+    /// without a closing handshake, which it would not answer either.
+    KeepAlive,
+    /// The closing handshake did not finish within
+    /// [`Config::close_timeout`](crate::Config::close_timeout) (RFC 6455 §7.1.1).
+    Closing,
+}
+
 /// A violation of RFC 6455 by the peer, after the opening handshake.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ProtocolError {
     /// An opcode from 0x3-0x7 or 0xB-0xF (§5.2).
     ReservedOpcode(u8),
@@ -116,6 +174,7 @@ impl ProtocolError {
 
 /// A failed opening handshake (RFC 6455 §4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum HandshakeError {
     /// The head is larger than the configured limit (server: 431).
     HeadTooLarge,
@@ -145,6 +204,9 @@ pub enum HandshakeError {
     UnofferedSubprotocol,
     /// Client: the server accepted an extension that was not offered (§4.1).
     UnofferedExtension,
+    /// RFC 8441 / RFC 9220: an extended CONNECT request whose `:protocol` is not
+    /// `websocket` (400).
+    NotWebSocketProtocol,
 }
 
 impl HandshakeError {
@@ -165,6 +227,7 @@ impl HandshakeError {
 
 /// A misuse of the API by the caller. Nothing was written and nothing changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum UsageError {
     /// A header name that is not an RFC 7230 token, or a name or value with CR, LF or NUL.
     InvalidHeader,
@@ -180,6 +243,9 @@ pub enum UsageError {
     NotAnUpgrade,
     /// The chosen subprotocol was not offered by the client.
     UnofferedSubprotocol,
+    /// A subprotocol longer than [`MAX_SUBPROTOCOL_LEN`](crate::MAX_SUBPROTOCOL_LEN), or
+    /// not an RFC 7230 token.
+    InvalidSubprotocol,
     /// A whole message or a first fragment was sent while a fragmented message is open.
     MessageInProgress,
     /// A fragment of the other kind (text vs binary) than the open message.
@@ -192,55 +258,179 @@ pub enum UsageError {
     InvalidUtf8,
     /// A response status that cannot be sent (not 100-999, or 101 outside `accept`).
     InvalidStatus,
+    /// A header written by `send_header` still waits for its payload: nothing else may be
+    /// written until [`payload_written`](crate::Connection::payload_written) accounts for it.
+    PayloadPending,
+    /// `payload_written` was told of more payload bytes than the last header announced.
+    PayloadOverrun,
+    /// An input buffer smaller than [`MIN_INPUT_BUFFER`](crate::MIN_INPUT_BUFFER) or than
+    /// the configured [`max_head_len`](crate::Config::max_head_len).
+    InputBufferTooSmall,
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Protocol(e) => write!(
-                f,
-                "protocol violation by the peer ({}): {e:?}",
-                e.close_code().0
-            ),
-            Error::Handshake(e) => match e.status() {
-                Some(status) => write!(f, "opening handshake failed ({status}): {e:?}"),
-                None => write!(f, "opening handshake failed: {e:?}"),
-            },
+            Error::Protocol(e) => write!(f, "the peer broke the WebSocket protocol: {e}"),
+            Error::Handshake(e) => write!(f, "the opening handshake failed: {e}"),
             Error::BufferTooSmall { needed } => {
-                write!(f, "output buffer too small: {needed} bytes needed")
+                write!(f, "the output buffer is too small: {needed} bytes are needed")
             }
-            Error::Usage(e) => write!(f, "invalid use of the API: {e:?}"),
-            Error::KeepAliveTimeout => f.write_str("the peer did not answer a keep-alive ping"),
-            Error::AbnormalClosure => {
-                f.write_str("the transport ended without a Close frame (1006)")
-            }
+            Error::Usage(e) => write!(f, "invalid use of the API: {e}"),
+            Error::TimedOut(e) => e.fmt(f),
+            Error::AbnormalClosure => AbnormalClosure.fmt(f),
         }
     }
 }
 
-impl core::error::Error for Error {}
+impl fmt::Display for BufferTooSmall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the output buffer is too small: {} bytes are needed",
+            self.needed
+        )
+    }
+}
+
+impl fmt::Display for AbnormalClosure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the connection ended without a closing handshake (1006)")
+    }
+}
+
+impl fmt::Display for TimedOut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TimedOut::Handshake => "the opening handshake did not finish in time",
+            TimedOut::KeepAlive => "the peer did not answer a keep-alive ping in time",
+            TimedOut::Closing => "the closing handshake did not finish in time",
+        })
+    }
+}
 
 impl fmt::Display for ProtocolError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{self:?} (close code {})", self.close_code().0)
+        match self {
+            ProtocolError::ReservedOpcode(op) => {
+                write!(f, "a frame used the reserved opcode {op:#x}")
+            }
+            ProtocolError::ReservedBitsSet => {
+                f.write_str("a frame set an RSV bit that no negotiated extension defines")
+            }
+            ProtocolError::UnmaskedClientFrame => f.write_str("the client sent an unmasked frame"),
+            ProtocolError::MaskedServerFrame => f.write_str("the server sent a masked frame"),
+            ProtocolError::NonMinimalLength => {
+                f.write_str("a frame length was not encoded in its shortest form")
+            }
+            ProtocolError::LengthHighBitSet => {
+                f.write_str("a 64-bit frame length had its most significant bit set")
+            }
+            ProtocolError::ControlFrameTooLong => {
+                f.write_str("a control frame carried more than 125 bytes")
+            }
+            ProtocolError::FragmentedControlFrame => f.write_str("a control frame was fragmented"),
+            ProtocolError::UnexpectedContinuation => {
+                f.write_str("a continuation frame arrived with no message open")
+            }
+            ProtocolError::MessageInterrupted => {
+                f.write_str("a new message began before the fragmented one ended")
+            }
+            ProtocolError::FrameTooLarge => f.write_str("a frame was larger than the limit"),
+            ProtocolError::MessageTooLarge => f.write_str("a message was larger than the limit"),
+            ProtocolError::InvalidUtf8 => f.write_str("a text message was not valid UTF-8"),
+            ProtocolError::ClosePayloadTooShort => {
+                f.write_str("a Close frame carried a single byte")
+            }
+            ProtocolError::InvalidCloseCode(code) => {
+                write!(f, "a Close frame carried the code {code}, which may not be sent")
+            }
+            ProtocolError::InvalidCloseReason => {
+                f.write_str("a Close frame's reason was not valid UTF-8")
+            }
+        }?;
+        write!(f, " (close code {})", self.close_code().0)
     }
 }
 
 impl fmt::Display for HandshakeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            HandshakeError::HeadTooLarge => "the HTTP head is larger than the limit",
+            HandshakeError::TooManyHeaders => "the HTTP head has more header lines than allowed",
+            HandshakeError::MalformedHead => "the HTTP head is not valid HTTP/1.1",
+            HandshakeError::MethodNotGet => "the request method is not GET",
+            HandshakeError::HttpVersionTooOld => "the HTTP version is older than 1.1",
+            HandshakeError::MissingHost => "the request has no Host header",
+            HandshakeError::DuplicateHeader => "a header that may appear once appears twice",
+            HandshakeError::MissingUpgradeWebSocket => "the Upgrade header does not name websocket",
+            HandshakeError::MissingConnectionUpgrade => {
+                "the Connection header does not contain Upgrade"
+            }
+            HandshakeError::InvalidKey => "Sec-WebSocket-Key is missing or not 16 bytes in base64",
+            HandshakeError::UnsupportedVersion => "Sec-WebSocket-Version is missing or not 13",
+            HandshakeError::InvalidAccept => "Sec-WebSocket-Accept is missing or wrong",
+            HandshakeError::UnofferedSubprotocol => {
+                "the server chose a subprotocol the client did not offer"
+            }
+            HandshakeError::UnofferedExtension => {
+                "the server accepted an extension the client did not offer"
+            }
+            HandshakeError::NotWebSocketProtocol => {
+                "the extended CONNECT request's :protocol is not websocket"
+            }
+        })?;
         match self.status() {
-            Some(status) => write!(f, "{self:?} (status {status})"),
-            None => write!(f, "{self:?}"),
+            Some(status) => write!(f, " (status {status})"),
+            None => Ok(()),
         }
     }
 }
 
 impl fmt::Display for UsageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{self:?}")
+        f.write_str(match self {
+            UsageError::InvalidHeader => {
+                "a header name is not a token, or a name or value holds a control character"
+            }
+            UsageError::InvalidUrl => "the URL is not ws:// or wss:// with a host",
+            UsageError::NotOpen => "the connection is not open",
+            UsageError::NoPendingRequest => "no request is waiting for accept or respond",
+            UsageError::DecisionPending => {
+                "a request waits for accept or respond before more input is read"
+            }
+            UsageError::NotAnUpgrade => "the request is not a WebSocket upgrade",
+            UsageError::UnofferedSubprotocol => "the client did not offer that subprotocol",
+            UsageError::InvalidSubprotocol => {
+                "the subprotocol is not a token of at most 24 bytes"
+            }
+            UsageError::MessageInProgress => "a fragmented message is still being sent",
+            UsageError::FragmentKindMismatch => {
+                "a fragment's kind differs from the message being sent"
+            }
+            UsageError::ControlPayloadTooLong => {
+                "a control payload is over 125 bytes, or a close reason over 123"
+            }
+            UsageError::InvalidCloseCode => "that close code may not be sent",
+            UsageError::InvalidUtf8 => "the text is not valid UTF-8",
+            UsageError::InvalidStatus => "that HTTP status cannot be sent here",
+            UsageError::PayloadPending => {
+                "a header written by send_header still waits for its payload"
+            }
+            UsageError::PayloadOverrun => {
+                "more payload was reported written than the header announced"
+            }
+            UsageError::InputBufferTooSmall => {
+                "the input buffer cannot hold the largest head or control frame"
+            }
+        })
     }
 }
 
+impl core::error::Error for Error {}
 impl core::error::Error for ProtocolError {}
 impl core::error::Error for HandshakeError {}
 impl core::error::Error for UsageError {}
+impl core::error::Error for BufferTooSmall {}
+impl core::error::Error for AbnormalClosure {}
+impl core::error::Error for TimedOut {}

@@ -1,6 +1,7 @@
 //! What [`receive`](crate::Server::receive) hands back: one vocabulary for both roles.
 
 use crate::close::CloseFrame;
+use crate::error::{HandshakeError, ProtocolError};
 use crate::handshake::{Request, Response};
 
 /// The type of a data message (RFC 6455 §5.6).
@@ -21,6 +22,7 @@ pub enum MessageKind {
 /// it, and call again.
 #[must_use = "advance the input by `consumed` and handle `event`"]
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Received<'b> {
     /// How many bytes at the start of the input were used.
     pub consumed: usize,
@@ -41,10 +43,12 @@ impl<'b> Received<'b> {
 
 /// Something that happened on the connection. Payloads borrow the caller's input buffer.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Event<'b> {
     /// Server: a complete request head. Decide before anything is written: call
     /// [`Server::accept`](crate::Server::accept) (only if
-    /// [`Request::is_upgrade`]) or [`Server::respond`](crate::Server::respond).
+    /// [`Request::is_upgrade`]) or [`Server::respond`](crate::Server::respond). The
+    /// handshake deadline runs until then.
     Request(Request<'b>),
     /// Client: the server accepted the upgrade (status 101, every rule of RFC 6455 §4.1
     /// checked). The connection is open.
@@ -69,6 +73,16 @@ pub enum Event<'b> {
     /// The peer's Close. If we had not sent ours, the answering Close is queued for
     /// `poll_transmit`. No further events follow.
     Close(CloseFrame<'b>),
+    /// The peer broke RFC 6455: the connection failed (§7.1.7). A Close with
+    /// [`ProtocolError::close_code`] is queued for `poll_transmit` (unless ours was
+    /// already sent); once it is written, `should_close_transport` says to close the
+    /// transport. The rest of the input is dropped; no further events follow.
+    Failed(ProtocolError),
+    /// The opening handshake failed. Server: the response with
+    /// [`HandshakeError::status`] (400, 426 or 431) is queued for `poll_transmit`; write it,
+    /// then close the transport. Client: the response broke RFC 6455 §4.1; nothing is sent;
+    /// close the transport. No further events follow.
+    HandshakeFailed(HandshakeError),
 }
 
 /// A piece of a message delivered as it arrives.

@@ -12,28 +12,36 @@
 //! - [`frame`]: frame header decode/encode (RFC 6455 §5.2) and masking (§5.3).
 //! - [`utf8`]: incremental, fail-fast UTF-8 validation across pieces (§8.1).
 //! - [`close`]: close codes and Close payloads (§5.5.1, §7.4).
-//! - [`handshake`]: the HTTP/1.1 upgrade for both roles (§4), on top of `httparse`.
-//! - [`Client`] and [`Server`]: the handshake, then the message-level state machine.
+//! - [`handshake`]: the HTTP/1.1 upgrade for both roles (§4), on top of `httparse`, and
+//!   the helpers an HTTP/2 or HTTP/3 upgrade needs.
+//! - [`Connection`]: the open connection, the same type for both roles.
+//! - [`Client`] and [`Server`]: an HTTP/1.1 handshake each, then a [`Connection`].
+//! - [`InputBuffer`]: the received bytes not used yet, in caller storage.
 //!
 //! ## Driving a connection
 //!
-//! Every role is driven the same way:
+//! Every role is driven the same way, through the [`Endpoint`] trait:
 //!
-//! 1. [`receive`](Server::receive) bytes as they arrive; it returns how many it used and at
-//!    most one [`Event`], borrowing the input (payload is unmasked in place: zero copies).
-//! 2. After every `receive`, write what [`poll_transmit`](Server::poll_transmit) produces:
-//!    the client's request, an automatic Pong, the echo of a Close, a handshake rejection.
-//! 3. Commands ([`send_text`](Server::send_text), [`send_fragment`](Server::send_fragment),
-//!    [`ping`](Server::ping), [`close`](Server::close) ...) encode into your buffer.
-//! 4. Arrange to call [`handle_timeout`](Server::handle_timeout) at
-//!    [`poll_timeout`](Server::poll_timeout); call [`handle_eof`](Server::handle_eof) when
-//!    the transport ends, and close it when
-//!    [`should_close_transport`](Server::should_close_transport) says so.
+//! 1. [`receive`](Endpoint::receive) bytes as they arrive (an [`InputBuffer`] keeps the
+//!    unused tail); each call gives at most one [`Event`], borrowing the input (payload is
+//!    unmasked in place: zero copies). The peer's mistakes are events too
+//!    ([`Event::Failed`], [`Event::HandshakeFailed`]), with their answer queued.
+//! 2. After every event, write what [`poll_transmit`](Endpoint::poll_transmit) produces:
+//!    the client's request, an automatic Pong, the echo of a Close, the Close of a failure,
+//!    a handshake rejection.
+//! 3. Commands ([`send_text`](Connection::send_text),
+//!    [`send_fragment`](Connection::send_fragment), [`ping`](Connection::ping),
+//!    [`close`](Connection::close) ...) encode into your buffer, through
+//!    [`connection`](Endpoint::connection).
+//! 4. Arrange to call [`handle_timeout`](Endpoint::handle_timeout) at
+//!    [`poll_timeout`](Endpoint::poll_timeout) (the handshake has a deadline from the first
+//!    byte); call [`handle_eof`](Endpoint::handle_eof) when the transport ends, and close it
+//!    when [`should_close_transport`](Endpoint::should_close_transport) says so.
 //!
 //! A whole server and client exchange, in memory:
 //!
 //! ```
-//! use sockless::{Client, ClientRequest, Config, Event, Instant, Server};
+//! use sockless::{Accept, Client, ClientRequest, Config, Endpoint, Event, Instant, Server};
 //! # struct Counter(u32);
 //! # impl rand_core::TryRng for Counter {
 //! #     type Error = core::convert::Infallible;
@@ -45,8 +53,8 @@
 //! # let rng = Counter(0);
 //! let now = Instant::ZERO;
 //! let request = ClientRequest::from_url("ws://example.com/chat")?;
-//! let mut client = Client::new(request, Config::default(), rng)?;
-//! let mut server = Server::new(Config::default());
+//! let mut client = Client::new(request, Config::default(), rng, now)?;
+//! let mut server = Server::new(Config::default(), now);
 //! let (mut wire, mut buf) = ([0u8; 1024], [0u8; 1024]);
 //!
 //! // The client's request goes to the server, which accepts it.
@@ -54,14 +62,14 @@
 //! let received = server.receive(&mut wire[..n], now)?;
 //! let Some(Event::Request(request)) = received.event else { unreachable!() };
 //! assert_eq!(request.path(), "/chat");
-//! let n = server.accept(&request, None, &[], &mut buf)?;
+//! let n = server.accept(&request, Accept::default(), now, &mut buf)?;
 //!
 //! // The 101 goes back; the client checks it.
 //! let received = client.receive(&mut buf[..n], now)?;
 //! assert!(matches!(received.event, Some(Event::Connected(_))));
 //!
 //! // A masked text message from the client, unmasked in place by the server.
-//! let n = client.send_text("hello", &mut wire)?;
+//! let n = client.connection()?.send_text("hello", &mut wire)?;
 //! let received = server.receive(&mut wire[..n], now)?;
 //! assert!(matches!(received.event, Some(Event::Text("hello"))));
 //! # Ok::<(), sockless::Error>(())
@@ -88,10 +96,12 @@ mod client;
 pub mod close;
 mod config;
 mod connection;
+mod endpoint;
 mod error;
 mod event;
 pub mod frame;
 pub mod handshake;
+mod input;
 mod server;
 mod time;
 pub mod utf8;
@@ -99,13 +109,25 @@ pub mod utf8;
 pub use client::Client;
 pub use close::{CloseCode, CloseFrame};
 pub use config::Config;
-pub use connection::{HeaderWritten, State};
-pub use error::{Error, HandshakeError, ProtocolError, UsageError};
+pub use connection::{
+    Connection, HeaderWritten, MAX_SUBPROTOCOL_LEN, Masked, Masking, Role, State, Unmasked,
+};
+pub use endpoint::Endpoint;
+pub use error::{
+    AbnormalClosure, BufferTooSmall, Error, HandshakeError, ProtocolError, TimedOut, UsageError,
+};
 pub use event::{Chunk, Event, MessageKind, Received};
 pub use handshake::{ClientRequest, Request, Response};
+pub use input::{InputBuffer, MIN_INPUT_BUFFER};
 pub use rand_core;
-pub use server::Server;
+pub use server::{Accept, Server};
 pub use time::{Duration, Instant};
+
+/// An output buffer of this size holds anything `poll_transmit` writes as one piece (a
+/// control frame of at most 131 bytes, a handshake rejection or a 408), so it never
+/// returns [`BufferTooSmall`]; the client's request is the exception (its size depends on
+/// the URL and headers).
+pub const MIN_OUTPUT_BUFFER: usize = 256;
 
 /// Randomness from the operating system (`getrandom`), for the client's key and masks.
 /// It panics if the operating system cannot provide randomness.

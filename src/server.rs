@@ -1,14 +1,46 @@
 //! The server role: read the upgrade request, let the application decide, then run the
 //! connection (RFC 6455 §4.2).
 
-use crate::close::CloseCode;
 use crate::config::Config;
-use crate::connection::{Connection, HeaderWritten, Role, State};
-use crate::error::{Error, HandshakeError, UsageError};
-use crate::event::{Event, MessageKind, Received};
-use crate::frame::OpCode;
+use crate::connection::{Connection, State, Unmasked, deadline_after};
+use crate::endpoint::Endpoint;
+use crate::error::{AbnormalClosure, BufferTooSmall, Error, HandshakeError, TimedOut, UsageError};
+use crate::event::{Event, Received};
 use crate::handshake::{self, Limits, Request};
 use crate::time::Instant;
+
+/// How [`Server::accept`] answers: the subprotocol chosen among the client's offers and
+/// extra response headers. `Accept::default()` chooses none and adds none.
+///
+/// ```
+/// use sockless::Accept;
+/// let options = Accept::default()
+///     .with_subprotocol("chat")
+///     .with_headers(&[("Set-Cookie", b"id=1")]);
+/// # let _ = options;
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+#[non_exhaustive]
+pub struct Accept<'a> {
+    /// The subprotocol, one the client offered (RFC 6455 §4.2.2 step 5.4).
+    pub subprotocol: Option<&'a str>,
+    /// Headers added to the 101 response.
+    pub headers: &'a [(&'a str, &'a [u8])],
+}
+
+impl<'a> Accept<'a> {
+    /// With `subprotocol` chosen.
+    pub const fn with_subprotocol(mut self, subprotocol: &'a str) -> Self {
+        self.subprotocol = Some(subprotocol);
+        self
+    }
+
+    /// With `headers` added to the response.
+    pub const fn with_headers(mut self, headers: &'a [(&'a str, &'a [u8])]) -> Self {
+        self.headers = headers;
+        self
+    }
+}
 
 #[derive(Clone, Debug)]
 enum Phase {
@@ -16,16 +48,18 @@ enum Phase {
     AwaitingRequest {
         config: Config,
         scanned: usize,
+        deadline: Instant,
     },
     /// The request was handed to the application, which must accept or respond.
     /// `accept` is the Sec-WebSocket-Accept value when it is a valid upgrade.
     Deciding {
         config: Config,
         accept: Option<[u8; 28]>,
+        deadline: Instant,
     },
-    /// The handshake failed; this fixed response is owed.
+    /// The handshake failed or timed out; this fixed response is owed.
     Rejecting(&'static [u8]),
-    Open(Connection),
+    Open(Connection<Unmasked>),
     /// A response other than 101 was sent: nothing more happens.
     Done,
 }
@@ -33,12 +67,9 @@ enum Phase {
 /// The server side of one WebSocket connection, from the first byte of the request to the
 /// end of the closing handshake.
 ///
-/// Drive it with [`receive`](Self::receive) (bytes in, one [`Event`] at a time),
-/// [`poll_transmit`](Self::poll_transmit) (owed bytes out),
-/// [`poll_timeout`](Self::poll_timeout) / [`handle_timeout`](Self::handle_timeout)
-/// (time in) and [`handle_eof`](Self::handle_eof) (the transport ended). On
-/// [`Event::Request`], decide with [`accept`](Self::accept) or
-/// [`respond`](Self::respond); then send with the `send_*` commands.
+/// Drive it through [`Endpoint`]. On [`Event::Request`], decide with
+/// [`accept`](Self::accept) or [`respond`](Self::respond); once accepted, send through
+/// [`Endpoint::connection`].
 #[derive(Clone, Debug)]
 pub struct Server {
     /// The configuration lives in the handshake phases and, once open, in the connection's
@@ -48,103 +79,72 @@ pub struct Server {
 
 impl Server {
     /// A server connection waiting for its request, with the given limits and options.
-    pub fn new(config: Config) -> Self {
+    /// `now` starts the handshake deadline ([`Config::handshake_timeout`]).
+    pub fn new(config: Config, now: Instant) -> Self {
         Server {
-            phase: Phase::AwaitingRequest { config, scanned: 0 },
+            phase: Phase::AwaitingRequest {
+                config,
+                scanned: 0,
+                deadline: deadline_after(now, config.handshake_timeout),
+            },
         }
     }
 
-    /// Where the connection stands.
-    pub fn state(&self) -> State {
-        match &self.phase {
-            Phase::AwaitingRequest { .. } | Phase::Deciding { .. } => State::Connecting,
-            Phase::Rejecting(_) => State::Failed,
-            Phase::Open(connection) => connection.state(),
-            Phase::Done => State::Closed,
-        }
-    }
-
-    /// Whether the caller should close the transport now: after the closing handshake,
-    /// after a failure once the Close was sent, or after a rejection was sent.
-    #[must_use]
-    pub fn should_close_transport(&self) -> bool {
-        match &self.phase {
-            Phase::Open(connection) => connection.should_close_transport(),
-            Phase::Done => true,
-            _ => false,
-        }
-    }
-
-    /// Feed received bytes; returns how many were used and at most one event (see
-    /// [`Received`]). Payloads are unmasked in place and borrowed from `input`.
-    ///
-    /// Errors: [`Error::Handshake`] for a bad request (the response with its status is
-    /// then queued for `poll_transmit`); [`Error::Protocol`] when the client breaks
-    /// RFC 6455 (the Close is queued); [`UsageError::DecisionPending`] while a request
-    /// waits for `accept` or `respond`.
-    #[inline]
-    pub fn receive<'b>(
-        &mut self,
-        input: &'b mut [u8],
-        now: Instant,
-    ) -> Result<Received<'b>, Error> {
-        match &mut self.phase {
-            Phase::Open(connection) => connection.receive(input, now),
-            _ => self.receive_handshake(input, now),
-        }
-    }
-
-    /// [`receive`](Self::receive) in the other phases, kept out of line so that the
+    /// [`receive`](Endpoint::receive) in the other phases, kept out of line so that the
     /// frame path inlines into the caller's loop.
     fn receive_handshake<'b>(
         &mut self,
         input: &'b mut [u8],
         now: Instant,
-    ) -> Result<Received<'b>, Error> {
-        match &mut self.phase {
-            Phase::Open(connection) => connection.receive(input, now),
-            Phase::AwaitingRequest { config, scanned } => {
-                let config = *config;
-                let limits = Limits {
-                    max_head_len: config.max_head_len,
-                    max_headers: config.max_headers,
-                };
-                let input: &'b [u8] = input;
-                let request = match Self::whole_head(input, scanned, &limits) {
-                    Some(request) => request,
-                    None => {
-                        let head_len = match handshake::find_head_end(input, scanned, &limits) {
-                            Ok(Some(len)) => len,
-                            Ok(None) => {
-                                return Ok(Received::without_event(0));
-                            }
-                            Err(error) => return Err(self.reject(error)),
-                        };
-                        match handshake::parse_request(&input[..head_len], &limits) {
-                            Ok(request) => request,
-                            Err(error) => return Err(self.reject(error)),
-                        }
-                    }
-                };
-                let head_len = request.head().len();
-                let accept = if request.is_upgrade() {
-                    match handshake::check_upgrade(&request) {
-                        Ok(accept) => Some(accept),
-                        Err(error) => return Err(self.reject(error)),
-                    }
-                } else {
-                    None
-                };
-                self.phase = Phase::Deciding { config, accept };
-                Ok(Received {
-                    consumed: head_len,
-                    event: Some(Event::Request(request)),
-                })
-            }
-            Phase::Deciding { .. } => Err(UsageError::DecisionPending.into()),
+    ) -> Result<Received<'b>, UsageError> {
+        let (config, scanned, deadline) = match &mut self.phase {
+            Phase::Open(connection) => return Ok(connection.receive_frames(input, now)),
+            Phase::AwaitingRequest {
+                config,
+                scanned,
+                deadline,
+            } => (*config, scanned, *deadline),
+            Phase::Deciding { .. } => return Err(UsageError::DecisionPending),
             // Nothing is read after a rejection.
-            Phase::Rejecting(_) | Phase::Done => Ok(Received::without_event(input.len())),
-        }
+            Phase::Rejecting(_) | Phase::Done => return Ok(Received::without_event(input.len())),
+        };
+        let limits = Limits {
+            max_head_len: config.max_head_len,
+            max_headers: config.max_headers,
+        };
+        let input: &'b [u8] = input;
+        let request = match Self::whole_head(input, scanned, &limits) {
+            Some(request) => request,
+            None => {
+                let parsed = handshake::find_head_end(input, scanned, &limits).and_then(|end| {
+                    end.map(|len| handshake::parse_request(&input[..len], &limits))
+                        .transpose()
+                });
+                match parsed {
+                    Ok(Some(request)) => request,
+                    Ok(None) => return Ok(Received::without_event(0)),
+                    Err(error) => return Ok(self.reject(error, input.len())),
+                }
+            }
+        };
+        let head_len = request.head().len();
+        let accept = if request.is_upgrade() {
+            match handshake::check_upgrade(&request) {
+                Ok(accept) => Some(accept),
+                Err(error) => return Ok(self.reject(error, input.len())),
+            }
+        } else {
+            None
+        };
+        self.phase = Phase::Deciding {
+            config,
+            accept,
+            deadline,
+        };
+        Ok(Received {
+            consumed: head_len,
+            event: Some(Event::Request(request)),
+        })
     }
 
     /// The request, when its head arrived whole in the first input, as it nearly always
@@ -165,36 +165,41 @@ impl Server {
             .flatten()
     }
 
-    fn reject(&mut self, error: HandshakeError) -> Error {
+    /// The handshake failed: queue the response its status calls for, drop the input.
+    fn reject<'b>(&mut self, error: HandshakeError, input_len: usize) -> Received<'b> {
         self.phase = Phase::Rejecting(handshake::rejection_for(error));
-        Error::Handshake(error)
+        Received {
+            consumed: input_len,
+            event: Some(Event::HandshakeFailed(error)),
+        }
     }
 
     /// Accept the upgrade `request` (the one from the last [`Event::Request`]): write the
-    /// 101 response (RFC 6455 §4.2.2) into `out` and open the connection. `subprotocol`
-    /// must be one the client offered; `headers` are added to the response. Bytes that
-    /// followed the request head in the input are the first frames: pass them to
-    /// `receive` next.
+    /// 101 response (RFC 6455 §4.2.2) into `out` and open the connection; `now` starts its
+    /// keep-alive timer. The subprotocol in `options` must be one the client offered.
+    /// Bytes that followed the request head in the input are the first frames: pass them
+    /// to `receive` next (an [`InputBuffer`](crate::InputBuffer) kept them).
     pub fn accept(
         &mut self,
         request: &Request<'_>,
-        subprotocol: Option<&str>,
-        headers: &[(&str, &[u8])],
+        options: Accept<'_>,
+        now: Instant,
         out: &mut [u8],
     ) -> Result<usize, Error> {
-        let Phase::Deciding { config, accept } = self.phase else {
+        let Phase::Deciding { config, accept, .. } = self.phase else {
             return Err(UsageError::NoPendingRequest.into());
         };
         let Some(accept) = accept else {
             return Err(UsageError::NotAnUpgrade.into());
         };
-        if let Some(protocol) = subprotocol {
+        if let Some(protocol) = options.subprotocol {
             if !request.offers_subprotocol(protocol) {
                 return Err(UsageError::UnofferedSubprotocol.into());
             }
         }
-        let written = handshake::write_accept(out, &accept, subprotocol, headers)?;
-        self.phase = Phase::Open(Connection::new(Role::Server, &config));
+        let connection = Connection::server(&config, now).with_subprotocol(options.subprotocol)?;
+        let written = handshake::write_accept(out, &accept, options.subprotocol, options.headers)?;
+        self.phase = Phase::Open(connection);
         Ok(written)
     }
 
@@ -216,17 +221,38 @@ impl Server {
         Ok(written)
     }
 
-    /// Write the bytes the protocol owes (a Pong, a Close, or a handshake rejection) into
-    /// `out`; returns how many were written (0: nothing owed). Call it after every
-    /// `receive` and `handle_timeout`. [`Error::BufferTooSmall`] if not even one frame
-    /// fits (139 bytes always do).
-    pub fn poll_transmit(&mut self, out: &mut [u8]) -> Result<usize, Error> {
+    /// The open connection, by value, once the handshake is done (to keep only what an
+    /// open connection needs); the server back otherwise.
+    pub fn into_connection(self) -> Result<Connection<Unmasked>, Server> {
+        match self.phase {
+            Phase::Open(connection) => Ok(connection),
+            phase => Err(Server { phase }),
+        }
+    }
+}
+
+impl Endpoint for Server {
+    type Masking = Unmasked;
+
+    #[inline]
+    fn receive<'b>(
+        &mut self,
+        input: &'b mut [u8],
+        now: Instant,
+    ) -> Result<Received<'b>, UsageError> {
         match &mut self.phase {
-            Phase::Open(connection) => connection.poll_transmit(out, || None),
+            Phase::Open(connection) => Ok(connection.receive_frames(input, now)),
+            _ => self.receive_handshake(input, now),
+        }
+    }
+
+    fn poll_transmit(&mut self, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
+        match &mut self.phase {
+            Phase::Open(connection) => connection.transmit_owed(out),
             Phase::Rejecting(response) => {
                 let response = *response;
                 let Some(dest) = out.get_mut(..response.len()) else {
-                    return Err(Error::BufferTooSmall {
+                    return Err(BufferTooSmall {
                         needed: response.len(),
                     });
                 };
@@ -238,112 +264,64 @@ impl Server {
         }
     }
 
-    /// When [`handle_timeout`](Self::handle_timeout) must next be called, if ever.
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    fn poll_timeout(&self) -> Option<Instant> {
         match &self.phase {
+            Phase::AwaitingRequest { deadline, .. } | Phase::Deciding { deadline, .. } => {
+                Some(*deadline)
+            }
             Phase::Open(connection) => connection.poll_timeout(),
-            _ => None,
+            Phase::Rejecting(_) | Phase::Done => None,
         }
     }
 
-    /// Let time pass: ends a closing handshake the client does not finish, and sends
-    /// keep-alive pings. [`Error::KeepAliveTimeout`] when a keep-alive Ping went
-    /// unanswered.
-    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
+    fn handle_timeout(&mut self, now: Instant) -> Option<TimedOut> {
         match &mut self.phase {
+            Phase::AwaitingRequest { deadline, .. } | Phase::Deciding { deadline, .. } => {
+                if now < *deadline {
+                    return None;
+                }
+                // A request that never finished (or a decision never made): 408.
+                self.phase = Phase::Rejecting(handshake::REQUEST_TIMEOUT_408);
+                Some(TimedOut::Handshake)
+            }
             Phase::Open(connection) => connection.handle_timeout(now),
-            _ => Ok(()),
+            Phase::Rejecting(_) | Phase::Done => None,
         }
     }
 
-    /// The transport ended. [`Error::AbnormalClosure`] (1006) unless the closing
-    /// handshake had finished.
-    pub fn handle_eof(&mut self) -> Result<(), Error> {
+    fn handle_eof(&mut self) -> Result<(), AbnormalClosure> {
         match &mut self.phase {
             Phase::Open(connection) => connection.handle_eof(),
             Phase::Done => Ok(()),
             _ => {
                 self.phase = Phase::Done;
-                Err(Error::AbnormalClosure)
+                Err(AbnormalClosure)
             }
         }
     }
 
-    #[inline]
-    fn connection(&mut self) -> Result<&mut Connection, Error> {
-        match &mut self.phase {
-            Phase::Open(connection) => Ok(connection),
-            _ => Err(UsageError::NotOpen.into()),
+    fn state(&self) -> State {
+        match &self.phase {
+            Phase::AwaitingRequest { .. } | Phase::Deciding { .. } => State::Connecting,
+            Phase::Rejecting(_) => State::Failed,
+            Phase::Open(connection) => connection.state(),
+            Phase::Done => State::Closed,
         }
     }
 
-    /// Encode a whole text message as one frame into `out`; returns the bytes written.
+    fn should_close_transport(&self) -> bool {
+        match &self.phase {
+            Phase::Open(connection) => connection.should_close_transport(),
+            Phase::Done => true,
+            _ => false,
+        }
+    }
+
     #[inline]
-    pub fn send_text(&mut self, text: &str, out: &mut [u8]) -> Result<usize, Error> {
-        self.connection()?
-            .send_message(MessageKind::Text, text.as_bytes(), None, out)
-    }
-
-    /// Encode a whole binary message as one frame into `out`.
-    #[inline]
-    pub fn send_binary(&mut self, data: &[u8], out: &mut [u8]) -> Result<usize, Error> {
-        self.connection()?
-            .send_message(MessageKind::Binary, data, None, out)
-    }
-
-    /// Encode one fragment of a message (RFC 6455 §5.4): the first call opens a message of
-    /// `kind`, `last` ends it. Control frames may be sent between fragments. Text
-    /// fragments may split characters but must add up to valid UTF-8.
-    pub fn send_fragment(
-        &mut self,
-        kind: MessageKind,
-        data: &[u8],
-        last: bool,
-        out: &mut [u8],
-    ) -> Result<usize, Error> {
-        self.connection()?
-            .send_fragment(kind, data, last, None, out)
-    }
-
-    /// Encode only the header of a data frame of `payload_len` bytes; the caller sends the
-    /// payload itself right after it (for example in one vectored write, without copying).
-    /// Nothing else may be written between the header and its payload. Text sent this
-    /// way is not checked for UTF-8.
-    #[inline]
-    pub fn send_header(
-        &mut self,
-        kind: MessageKind,
-        payload_len: u64,
-        last: bool,
-        out: &mut [u8],
-    ) -> Result<HeaderWritten, Error> {
-        self.connection()?
-            .send_header(kind, payload_len, last, None, out)
-    }
-
-    /// Encode a Ping (at most 125 bytes of payload).
-    pub fn ping(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, Error> {
-        self.connection()?
-            .send_control(OpCode::Ping, payload, None, out)
-    }
-
-    /// Encode a Pong (at most 125 bytes): the answer to a Ping when
-    /// [`Config::auto_pong`] is off, or an unsolicited heartbeat.
-    pub fn pong(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, Error> {
-        self.connection()?
-            .send_control(OpCode::Pong, payload, None, out)
-    }
-
-    /// Start the closing handshake with `code` and `reason` (at most 123 bytes), or answer
-    /// the client's Close with this code instead of the echo. Any Pong still owed is
-    /// written first. Nothing can be sent afterwards.
-    pub fn close(
-        &mut self,
-        code: CloseCode,
-        reason: &str,
-        now: Instant,
-        out: &mut [u8],
-    ) -> Result<usize, Error> {
-        self.connection()?.close(code, reason, now, || None, out)
+    fn connection(&mut self) -> Result<&mut Connection<Unmasked>, UsageError> {
+        match &mut self.phase {
+            Phase::Open(connection) => Ok(connection),
+            _ => Err(UsageError::NotOpen),
+        }
     }
 }

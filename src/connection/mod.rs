@@ -1,39 +1,42 @@
-//! The message-level state machine shared by both roles, after the opening handshake.
+//! The open connection: the message-level state machine shared by both roles, after the
+//! opening handshake, whoever did it.
 //!
 //! It knows nothing of HTTP: [`Client`](crate::Client) and [`Server`](crate::Server) run
-//! the handshake and then hand every byte and command to a [`Connection`]. The only
-//! difference between the roles here is the masking rule (RFC 6455 §5.1) and who closes
-//! the transport first (§7.1.1).
+//! the HTTP/1.1 handshake and then hand every byte and command to a [`Connection`]; a
+//! stream upgraded elsewhere (hyper, HTTP/2 extended CONNECT, HTTP/3) starts from
+//! [`Connection::server`] or [`Connection::client`] directly. The only difference between
+//! the roles here is the masking rule (RFC 6455 §5.1), fixed by the type parameter, and
+//! who closes the transport first (§7.1.1).
 //!
 //! States, as in wsproto: `Open`, `LocalClosing` (our Close sent, waiting for the peer's),
 //! `RemoteClosing` (the peer's Close received, our answer owed), `Failed` (a violation
 //! seen, our Close owed) and `Closed`.
 
+mod masking;
 mod receive;
 mod send;
+mod subprotocol;
+
+use rand_core::Rng;
 
 use crate::close::CloseCode;
 use crate::config::Config;
-use crate::error::{Error, ProtocolError};
-use crate::event::MessageKind;
+use crate::endpoint::Endpoint;
+use crate::error::{AbnormalClosure, BufferTooSmall, ProtocolError, TimedOut, UsageError};
+use crate::event::{Event, MessageKind, Received};
 use crate::frame::MAX_CONTROL_PAYLOAD;
 use crate::time::{Duration, Instant};
 use crate::utf8::Utf8Validator;
 
 pub(crate) use receive::FrameProgress;
+pub use masking::{Masked, Masking, Role, Unmasked};
 pub use send::HeaderWritten;
-
-/// Which side of the connection we are.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Role {
-    /// We opened the connection: our frames are masked, the peer's must not be.
-    Client,
-    /// We accepted the connection: the peer's frames must be masked, ours are not.
-    Server,
-}
+pub use subprotocol::MAX_SUBPROTOCOL_LEN;
+use subprotocol::Subprotocol;
 
 /// Where the connection stands, as seen by the application.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum State {
     /// The opening handshake is not finished.
     Connecting,
@@ -43,7 +46,8 @@ pub enum State {
     LocalClosing,
     /// The peer sent a Close; ours is queued for `poll_transmit`.
     RemoteClosing,
-    /// The peer broke the protocol; our Close is queued for `poll_transmit`.
+    /// The peer broke the protocol (or the handshake failed); our answer is queued for
+    /// `poll_transmit`.
     Failed,
     /// Nothing more is sent or received. See `should_close_transport` for when to close
     /// the transport.
@@ -63,7 +67,8 @@ struct OwedPong {
 #[derive(Clone, Copy, Debug)]
 struct Timeouts {
     close_ms: u32,
-    keep_alive_ms: Option<u32>,
+    /// The keep-alive interval, at least 1 ms; 0 when there is none.
+    keep_alive_ms: u32,
     keep_alive_timeout_ms: u32,
 }
 
@@ -77,15 +82,29 @@ fn millis(duration: Duration) -> u32 {
         .unwrap_or(u32::MAX)
 }
 
-fn after(now: Instant, ms: u32) -> Instant {
+pub(crate) fn after(now: Instant, ms: u32) -> Instant {
     now.saturating_add(Duration::from_millis(u64::from(ms)))
 }
 
-/// An open WebSocket connection: the state machine after the handshake. Reached through
-/// [`Client`](crate::Client) and [`Server`](crate::Server).
+/// `now + duration`: a deadline.
+pub(crate) fn deadline_after(now: Instant, duration: Duration) -> Instant {
+    now.saturating_add(duration)
+}
+
+/// An open WebSocket connection: the state machine after the opening handshake, for either
+/// role (`M` is [`Unmasked`] for a server, [`Masked`] for a client).
+///
+/// [`Server`](crate::Server) and [`Client`](crate::Client) hand it out through
+/// [`Endpoint::connection`] once their handshake is done. A stream whose handshake was done
+/// elsewhere (a hyper or axum upgrade, an HTTP/2 extended CONNECT stream of RFC 8441, an
+/// HTTP/3 one of RFC 9220) starts here: [`Connection::server`] or [`Connection::client`].
+///
+/// Drive it through [`Endpoint`] (bytes and time in, owed bytes out); send with the
+/// commands below. Every command encodes into the caller's buffer and returns how many
+/// bytes to write; [`Error::BufferTooSmall`](crate::Error::BufferTooSmall) writes nothing.
 #[derive(Clone, Debug)]
-pub(crate) struct Connection {
-    role: Role,
+pub struct Connection<M = Unmasked> {
+    masks: M,
     state: State,
     auto_pong: bool,
     /// The transport should now be closed by the caller.
@@ -108,12 +127,34 @@ pub(crate) struct Connection {
     /// Send side: the kind of the fragmented message we are sending, if any.
     sending: Option<MessageKind>,
     send_utf8: Utf8Validator,
+    /// Payload bytes promised by the last `send_header` and not yet reported written:
+    /// nothing else may go on the wire before them.
+    payload_pending: u64,
+    subprotocol: Subprotocol,
 }
 
-impl Connection {
-    pub(crate) fn new(role: Role, config: &Config) -> Self {
-        Connection {
-            role,
+impl Connection<Unmasked> {
+    /// The server side of a connection whose opening handshake is done (here, by
+    /// [`Server::accept`](crate::Server::accept), or by another HTTP stack). `now` starts
+    /// the keep-alive timer.
+    pub fn server(config: &Config, now: Instant) -> Self {
+        Connection::with_masks(Unmasked, config, now)
+    }
+}
+
+impl<R: Rng> Connection<Masked<R>> {
+    /// The client side of a connection whose opening handshake is done, masking every frame
+    /// with keys from `rng` (RFC 6455 §5.3). `now` starts the keep-alive timer.
+    pub fn client(config: &Config, rng: R, now: Instant) -> Self {
+        Connection::with_masks(Masked(rng), config, now)
+    }
+}
+
+impl<M: Masking> Connection<M> {
+    fn with_masks(masks: M, config: &Config, now: Instant) -> Self {
+        let keep_alive_ms = config.keep_alive.map_or(0, |interval| millis(interval).max(1));
+        let mut connection = Connection {
+            masks,
             state: State::Open,
             auto_pong: config.auto_pong,
             close_transport: false,
@@ -124,7 +165,7 @@ impl Connection {
             max_message_len: config.max_message_len,
             timeouts: Timeouts {
                 close_ms: millis(config.close_timeout),
-                keep_alive_ms: config.keep_alive.map(millis),
+                keep_alive_ms,
                 keep_alive_timeout_ms: millis(config.keep_alive_timeout),
             },
             deadline: None,
@@ -133,29 +174,38 @@ impl Connection {
             frame: FrameProgress::default(),
             sending: None,
             send_utf8: Utf8Validator::new(),
-        }
+            payload_pending: 0,
+            subprotocol: Subprotocol::default(),
+        };
+        connection.arm_keep_alive(now);
+        connection
     }
 
-    pub(crate) fn state(&self) -> State {
-        self.state
+    /// This connection with the subprotocol its handshake chose (a token of at most
+    /// [`MAX_SUBPROTOCOL_LEN`] bytes, else [`UsageError::InvalidSubprotocol`]), readable
+    /// with [`subprotocol`](Self::subprotocol).
+    pub fn with_subprotocol(mut self, subprotocol: Option<&str>) -> Result<Self, UsageError> {
+        self.subprotocol = match subprotocol {
+            Some(name) => Subprotocol::new(name)?,
+            None => Subprotocol::default(),
+        };
+        Ok(self)
     }
 
-    pub(crate) fn should_close_transport(&self) -> bool {
-        self.close_transport
+    /// The subprotocol the opening handshake chose, if any.
+    pub fn subprotocol(&self) -> Option<&str> {
+        self.subprotocol.get()
     }
 
-    /// When `handle_timeout` is next needed. A keep-alive timer that has not started yet
-    /// (the connection opened without a clock reading, as `Server::accept` does) asks for
-    /// a call at once, which starts it.
-    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+    /// Which side of the connection this is.
+    pub fn role(&self) -> Role {
+        M::ROLE
+    }
+
+    /// The timer's deadline, as `poll_timeout` reports it.
+    fn next_deadline(&self) -> Option<Instant> {
         if self.close_transport {
-            return None;
-        }
-        let keep_alive_unarmed = self.state == State::Open
-            && self.deadline.is_none()
-            && self.timeouts.keep_alive_ms.is_some();
-        if keep_alive_unarmed {
-            Some(Instant::ZERO)
+            None
         } else {
             self.deadline
         }
@@ -164,17 +214,17 @@ impl Connection {
     /// Start the keep-alive timer if it is configured and not running.
     fn arm_keep_alive(&mut self, now: Instant) {
         if self.state == State::Open && !self.awaiting_pong && !self.ping_owed {
-            self.deadline = self.timeouts.keep_alive_ms.map(|ms| after(now, ms));
+            self.deadline = match self.timeouts.keep_alive_ms {
+                0 => None,
+                ms => Some(after(now, ms)),
+            };
         }
     }
 
-    pub(crate) fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
-        let Some(deadline) = self.deadline else {
-            self.arm_keep_alive(now);
-            return Ok(());
-        };
+    fn on_timeout(&mut self, now: Instant) -> Option<TimedOut> {
+        let deadline = self.deadline?;
         if now < deadline || self.close_transport {
-            return Ok(());
+            return None;
         }
         self.deadline = None;
         match self.state {
@@ -185,27 +235,33 @@ impl Connection {
                 self.close_transport = true;
                 self.pong_owed = None;
                 self.ping_owed = false;
-                Err(Error::KeepAliveTimeout)
+                Some(TimedOut::KeepAlive)
             }
             State::Open => {
                 self.ping_owed = true;
                 self.ping_counter = self.ping_counter.wrapping_add(1);
                 self.deadline = Some(after(now, self.timeouts.keep_alive_timeout_ms));
-                Ok(())
+                None
             }
             // §7.1.1: the peer's Close (or, for a client, the server's closing of the
             // transport) did not come in time: close the transport ourselves.
-            State::LocalClosing | State::Closed => {
+            State::LocalClosing => {
                 self.state = State::Closed;
                 self.close_transport = true;
-                Ok(())
+                Some(TimedOut::Closing)
             }
-            _ => Ok(()),
+            State::Closed => {
+                // A client whose server did not close the transport after the closing
+                // handshake: the handshake itself finished, so this is no failure.
+                self.close_transport = true;
+                None
+            }
+            _ => None,
         }
     }
 
     /// The transport reached its end (the peer closed it).
-    pub(crate) fn handle_eof(&mut self) -> Result<(), Error> {
+    fn on_eof(&mut self) -> Result<(), AbnormalClosure> {
         // After the peer's Close (RemoteClosing, Closed), or once the failure or timeout was
         // reported (Closed), the end of the transport is expected; otherwise it is 1006.
         let expected = matches!(self.state, State::Closed | State::RemoteClosing);
@@ -219,13 +275,13 @@ impl Connection {
             Ok(())
         } else {
             // §7.1.5: the transport closed without a closing handshake: 1006.
-            Err(Error::AbnormalClosure)
+            Err(AbnormalClosure)
         }
     }
 
     /// Fail the connection (§7.1.7): queue a Close with the violation's code (unless ours
-    /// was already sent), and read no more.
-    fn fail(&mut self, error: ProtocolError) -> Error {
+    /// was already sent), and read no more. Everything left in the input is dropped.
+    fn fail<'b>(&mut self, error: ProtocolError, input_len: usize) -> Received<'b> {
         match self.state {
             State::Open | State::RemoteClosing => {
                 self.state = State::Failed;
@@ -238,7 +294,10 @@ impl Connection {
         }
         self.deadline = None;
         self.ping_owed = false;
-        Error::Protocol(error)
+        Received {
+            consumed: input_len,
+            event: Some(Event::Failed(error)),
+        }
     }
 
     /// The peer's Close arrived (§5.5.1, §7.1.3).
@@ -246,7 +305,7 @@ impl Connection {
         self.ping_owed = false;
         // A client waits for the server to close the transport after the closing
         // handshake, at most the close timeout (§7.1.1); the clock starts now.
-        self.deadline = match self.role {
+        self.deadline = match M::ROLE {
             Role::Client => Some(after(now, self.timeouts.close_ms)),
             Role::Server => None,
         };
@@ -266,7 +325,7 @@ impl Connection {
         self.state = State::Closed;
         self.pong_owed = None;
         self.ping_owed = false;
-        if self.role == Role::Server {
+        if M::ROLE == Role::Server {
             self.close_transport = true;
             self.deadline = None;
         } else if self.deadline.is_none() {
@@ -274,6 +333,48 @@ impl Connection {
             // was still owed): the wait for the server is over, so close it ourselves.
             self.close_transport = true;
         }
+    }
+}
+
+impl<M: Masking> Endpoint for Connection<M> {
+    type Masking = M;
+
+    #[inline]
+    fn receive<'b>(
+        &mut self,
+        input: &'b mut [u8],
+        now: Instant,
+    ) -> Result<Received<'b>, UsageError> {
+        Ok(self.receive_frames(input, now))
+    }
+
+    fn poll_transmit(&mut self, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
+        self.transmit_owed(out)
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.next_deadline()
+    }
+
+    fn handle_timeout(&mut self, now: Instant) -> Option<TimedOut> {
+        self.on_timeout(now)
+    }
+
+    fn handle_eof(&mut self) -> Result<(), AbnormalClosure> {
+        self.on_eof()
+    }
+
+    fn state(&self) -> State {
+        self.state
+    }
+
+    fn should_close_transport(&self) -> bool {
+        self.close_transport
+    }
+
+    #[inline]
+    fn connection(&mut self) -> Result<&mut Connection<M>, UsageError> {
+        Ok(self)
     }
 }
 
@@ -302,10 +403,7 @@ mod tests {
 
     #[test]
     fn open_connection_state_is_small() {
-        assert!(
-            core::mem::size_of::<Connection>() <= 256,
-            "{}",
-            core::mem::size_of::<Connection>()
-        );
+        let size = core::mem::size_of::<Connection<Unmasked>>();
+        assert!(size <= 288, "{size}");
     }
 }

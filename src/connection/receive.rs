@@ -1,9 +1,9 @@
 //! The receive path: frame headers checked against every rule of RFC 6455 §5, payload
 //! unmasked in place and handed out as borrowed slices, text validated as it arrives.
 
-use super::{Connection, OwedPong, Role, State};
+use super::{Connection, Masking, OwedPong, Role, State};
 use crate::close::CloseFrame;
-use crate::error::{Error, ProtocolError};
+use crate::error::ProtocolError;
 use crate::event::{Chunk, Event, MessageKind, Received};
 use crate::frame::{FrameHeader, OpCode, apply_mask, apply_mask_short};
 use crate::time::Instant;
@@ -25,8 +25,9 @@ pub(crate) struct FrameProgress {
     mask: Option<[u8; 4]>,
     /// Payload bytes of that frame still to come.
     remaining: u64,
-    /// Payload bytes of that frame already read (for the mask position).
-    read: u64,
+    /// Where in the masking key the next payload byte of that frame falls: the bytes
+    /// already read, modulo 4 (§5.3).
+    mask_offset: u8,
     /// The message that is open (its first frame arrived, its last has not).
     message: Option<MessageKind>,
     /// Payload bytes announced so far for the open message (checked against the limit).
@@ -38,27 +39,33 @@ pub(crate) struct FrameProgress {
 }
 
 #[inline]
-fn unmask(payload: &mut [u8], mask: Option<[u8; 4]>, offset: u64) {
+fn unmask(payload: &mut [u8], mask: Option<[u8; 4]>, offset: u8) {
     if let Some(key) = mask {
-        apply_mask(payload, key, (offset % 4) as usize);
+        apply_mask(payload, key, usize::from(offset));
     }
 }
 
-impl Connection {
+/// The mask offset after `len` more bytes.
+#[inline]
+fn next_mask_offset(offset: u8, len: usize) -> u8 {
+    ((usize::from(offset) + len) % 4) as u8
+}
+
+impl<M: Masking> Connection<M> {
     /// Read at most one event from `input`. The most common frame, a small whole message,
     /// is handled here, inlined into the caller's loop; everything else goes through
-    /// [`receive_general`](Self::receive_general).
+    /// [`receive_general`](Self::receive_general). A violation fails the connection and
+    /// comes back as [`Event::Failed`], its Close queued.
     #[inline(always)]
-    pub(crate) fn receive<'b>(
-        &mut self,
-        input: &'b mut [u8],
-        now: Instant,
-    ) -> Result<Received<'b>, Error> {
+    pub(crate) fn receive_frames<'b>(&mut self, input: &'b mut [u8], now: Instant) -> Received<'b> {
         if self.state == State::Open {
             if let Some((kind, header_len, len)) = self.small_whole_message(input) {
                 self.arm_keep_alive(now);
-                return Self::deliver_small(input, kind, header_len, len)
-                    .map_err(|violation| self.fail_cold(violation));
+                let input_len = input.len();
+                return match Self::deliver_small(input, kind, header_len, len) {
+                    Ok(received) => received,
+                    Err(violation) => self.fail_cold(violation, input_len),
+                };
             }
         }
         self.receive_general(input, now)
@@ -67,30 +74,28 @@ impl Connection {
     /// [`fail`](Self::fail), out of the way of the small-message path.
     #[cold]
     #[inline(never)]
-    fn fail_cold(&mut self, violation: ProtocolError) -> Error {
-        self.fail(violation)
+    fn fail_cold<'b>(&mut self, violation: ProtocolError, input_len: usize) -> Received<'b> {
+        self.fail(violation, input_len)
     }
 
     /// Every frame but a small whole message. Never inlined, so that
-    /// [`receive`](Self::receive) stays small enough to inline into the caller's loop.
+    /// [`receive_frames`](Self::receive_frames) stays small enough to inline into the
+    /// caller's loop.
     #[inline(never)]
-    fn receive_general<'b>(
-        &mut self,
-        input: &'b mut [u8],
-        now: Instant,
-    ) -> Result<Received<'b>, Error> {
+    fn receive_general<'b>(&mut self, input: &'b mut [u8], now: Instant) -> Received<'b> {
         if !matches!(self.state, State::Open | State::LocalClosing) {
             // §7.1.1, §7.1.7: nothing is read after the peer's Close or after a failure.
-            return Ok(Received::without_event(input.len()));
+            return Received::without_event(input.len());
         }
+        let input_len = input.len();
         match self.read_frames(input, now) {
             Ok(received) => {
                 if received.consumed > 0 {
                     self.arm_keep_alive(now);
                 }
-                Ok(received)
+                received
             }
-            Err(violation) => Err(self.fail(violation)),
+            Err(violation) => self.fail(violation, input_len),
         }
     }
 
@@ -211,7 +216,7 @@ impl Connection {
         let len = usize::from(b1 & 0x7F);
         let header_len = if masked { 6 } else { 2 };
         let usable = !self.in_message_or_frame()
-            && masked == (self.role == Role::Server)
+            && masked == (M::ROLE == Role::Server)
             && len <= 125
             && len as u64 <= self.max_frame_len.min(self.max_message_len)
             && input.len() >= header_len + len;
@@ -257,7 +262,7 @@ impl Connection {
             return Err(ProtocolError::ReservedBitsSet);
         }
         // §5.1: client-to-server frames are masked, server-to-client frames are not.
-        match (self.role, header.mask) {
+        match (M::ROLE, header.mask) {
             (Role::Server, None) => return Err(ProtocolError::UnmaskedClientFrame),
             (Role::Client, Some(_)) => return Err(ProtocolError::MaskedServerFrame),
             _ => {}
@@ -313,7 +318,7 @@ impl Connection {
         frame.fin = header.fin;
         frame.mask = header.mask;
         frame.remaining = header.payload_len;
-        frame.read = 0;
+        frame.mask_offset = 0;
     }
 
     /// Unmask a piece of the open frame in place and, for text, validate it (§8.1: fail
@@ -322,16 +327,16 @@ impl Connection {
         let frame = &mut self.frame;
         if frame.message == Some(MessageKind::Text) {
             for block in chunk.chunks_mut(TEXT_BLOCK) {
-                unmask(block, frame.mask, frame.read);
-                frame.read += block.len() as u64;
+                unmask(block, frame.mask, frame.mask_offset);
+                frame.mask_offset = next_mask_offset(frame.mask_offset, block.len());
                 frame
                     .utf8
                     .feed(block)
                     .map_err(|_| ProtocolError::InvalidUtf8)?;
             }
         } else {
-            unmask(chunk, frame.mask, frame.read);
-            frame.read += chunk.len() as u64;
+            unmask(chunk, frame.mask, frame.mask_offset);
+            frame.mask_offset = next_mask_offset(frame.mask_offset, chunk.len());
         }
         frame.remaining -= chunk.len() as u64;
         Ok(())

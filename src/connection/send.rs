@@ -1,9 +1,9 @@
 //! The send path: commands encode frames into the caller's buffer, and the control frames
 //! the protocol owes (Pong, Close) come out of `poll_transmit`.
 
-use super::{Connection, OwedPong, Role, State, after};
+use super::{Connection, Masking, OwedPong, Role, State, after};
 use crate::close::{CloseCode, MAX_REASON_LEN};
-use crate::error::{Error, UsageError};
+use crate::error::{BufferTooSmall, Error, UsageError};
 use crate::event::MessageKind;
 use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, OpCode, copy_masked};
 use crate::time::Instant;
@@ -38,7 +38,7 @@ pub(crate) fn write_frame(
     opcode: OpCode,
     mask: Option<[u8; 4]>,
     payload: &[u8],
-) -> Result<usize, Error> {
+) -> Result<usize, BufferTooSmall> {
     if payload.len() <= MAX_CONTROL_PAYLOAD {
         write_short_frame(out, fin, opcode, mask, payload)
     } else {
@@ -56,11 +56,11 @@ fn write_short_frame(
     opcode: OpCode,
     mask: Option<[u8; 4]>,
     payload: &[u8],
-) -> Result<usize, Error> {
+) -> Result<usize, BufferTooSmall> {
     let header_len = if mask.is_some() { 6 } else { 2 };
     let needed = header_len + payload.len();
     let Some(frame) = out.get_mut(..needed) else {
-        return Err(Error::BufferTooSmall { needed });
+        return Err(BufferTooSmall { needed });
     };
     let (header, body) = frame.split_at_mut(header_len);
     // At most 125: the caller checked.
@@ -81,20 +81,20 @@ fn write_short_header(
     opcode: OpCode,
     mask: Option<[u8; 4]>,
     len: u8,
-) -> Result<usize, Error> {
+) -> Result<usize, BufferTooSmall> {
     debug_assert!(usize::from(len) <= MAX_CONTROL_PAYLOAD);
     let first = (u8::from(fin) << 7) | opcode as u8;
     match mask {
         None => {
             let Some(header) = out.get_mut(..2) else {
-                return Err(Error::BufferTooSmall { needed: 2 });
+                return Err(BufferTooSmall { needed: 2 });
             };
             header.copy_from_slice(&[first, len]);
             Ok(2)
         }
         Some(key) => {
             let Some(header) = out.get_mut(..6) else {
-                return Err(Error::BufferTooSmall { needed: 6 });
+                return Err(BufferTooSmall { needed: 6 });
             };
             header.copy_from_slice(&[first, 0x80 | len, key[0], key[1], key[2], key[3]]);
             Ok(6)
@@ -136,7 +136,7 @@ fn write_long_frame(
     opcode: OpCode,
     mask: Option<[u8; 4]>,
     payload: &[u8],
-) -> Result<usize, Error> {
+) -> Result<usize, BufferTooSmall> {
     let header = FrameHeader {
         fin,
         rsv: 0,
@@ -147,11 +147,11 @@ fn write_long_frame(
     let header_len = header.encoded_len();
     let needed = header_len.saturating_add(payload.len());
     if out.len() < needed {
-        return Err(Error::BufferTooSmall { needed });
+        return Err(BufferTooSmall { needed });
     }
     header
         .encode(out)
-        .map_err(|needed| Error::BufferTooSmall { needed })?;
+        .map_err(|needed| BufferTooSmall { needed })?;
     let body = &mut out[header_len..needed];
     match mask {
         Some(key) => copy_masked(body, payload, key),
@@ -192,47 +192,70 @@ fn close_payload(code: CloseCode, reason: &str) -> ([u8; MAX_CONTROL_PAYLOAD], u
     (payload, 2 + reason.len())
 }
 
-impl Connection {
+impl<M: Masking> Connection<M> {
+    /// Every command needs the connection open (our Close not sent) and no header still
+    /// waiting for its payload.
     #[inline]
-    fn require_open(&self) -> Result<(), Error> {
+    fn require_open(&self) -> Result<(), UsageError> {
+        if self.payload_pending != 0 {
+            return Err(UsageError::PayloadPending);
+        }
         match self.state {
             State::Open => Ok(()),
-            _ => Err(UsageError::NotOpen.into()),
+            _ => Err(UsageError::NotOpen),
         }
     }
 
-    /// Send a whole message as one frame (§5.6).
+    /// Encode a whole text message as one frame (§5.6) into `out`; returns the bytes
+    /// written.
     #[inline]
-    pub(crate) fn send_message(
+    pub fn send_text(&mut self, text: &str, out: &mut [u8]) -> Result<usize, Error> {
+        self.send_message(MessageKind::Text, text.as_bytes(), out)
+    }
+
+    /// Encode a whole binary message as one frame (§5.6) into `out`.
+    #[inline]
+    pub fn send_binary(&mut self, data: &[u8], out: &mut [u8]) -> Result<usize, Error> {
+        self.send_message(MessageKind::Binary, data, out)
+    }
+
+    #[inline]
+    fn send_message(
         &mut self,
         kind: MessageKind,
         payload: &[u8],
-        mask: Option<[u8; 4]>,
         out: &mut [u8],
     ) -> Result<usize, Error> {
         self.require_open()?;
         if self.sending.is_some() {
             return Err(UsageError::MessageInProgress.into());
         }
-        write_frame(out, true, kind.opcode(), mask, payload)
+        let mask = self.masks.next_key();
+        Ok(write_frame(out, true, kind.opcode(), mask, payload)?)
     }
 
-    /// Send one fragment of a message (§5.4): the first opens it with the message's opcode,
-    /// the following ones are Continuation frames, `last` sets FIN.
-    pub(crate) fn send_fragment(
+    /// The opcode of the next data frame of a message of `kind`: the message's own for its
+    /// first frame, Continuation after that (§5.4).
+    fn next_data_opcode(&self, kind: MessageKind) -> Result<OpCode, UsageError> {
+        match self.sending {
+            None => Ok(kind.opcode()),
+            Some(open) if open == kind => Ok(OpCode::Continuation),
+            Some(_) => Err(UsageError::FragmentKindMismatch),
+        }
+    }
+
+    /// Encode one fragment of a message (RFC 6455 §5.4): the first call opens a message of
+    /// `kind`, `last` ends it. Control frames may be sent between fragments. Text
+    /// fragments may split characters but must add up to valid UTF-8.
+    pub fn send_fragment(
         &mut self,
         kind: MessageKind,
         data: &[u8],
         last: bool,
-        mask: Option<[u8; 4]>,
         out: &mut [u8],
     ) -> Result<usize, Error> {
         self.require_open()?;
-        let opcode = match self.sending {
-            None => kind.opcode(),
-            Some(open) if open == kind => OpCode::Continuation,
-            Some(_) => return Err(UsageError::FragmentKindMismatch.into()),
-        };
+        let opcode = self.next_data_opcode(kind)?;
         // We never send invalid UTF-8 either: check on a copy, commit on success.
         let mut utf8 = if opcode == OpCode::Continuation {
             self.send_utf8
@@ -245,30 +268,32 @@ impl Connection {
                 utf8.finish().map_err(|_| UsageError::InvalidUtf8)?;
             }
         }
-        let written = write_frame(out, last, opcode, mask, data)?;
+        let written = write_frame(out, last, opcode, self.masks.next_key(), data)?;
         self.send_utf8 = utf8;
         self.sending = if last { None } else { Some(kind) };
         Ok(written)
     }
 
-    /// Write only the header of a data frame whose payload the caller sends itself (for
-    /// example with a vectored write, without copying). Text payloads sent this way are
-    /// not checked for UTF-8: the caller vouches for them.
+    /// Encode only the header of a data frame of `payload_len` bytes; the caller sends the
+    /// payload itself right after it (for example in one vectored write, without copying).
+    /// A client masks the payload with the returned key
+    /// ([`frame::apply_mask`](crate::frame::apply_mask) at offset 0) first.
+    ///
+    /// Until [`payload_written`](Self::payload_written) accounts for all `payload_len`
+    /// bytes, nothing else can reach the wire between the header and its payload: every
+    /// command returns [`UsageError::PayloadPending`] and `poll_transmit` defers what is
+    /// owed (it writes nothing). Text sent this way is not checked for UTF-8.
     #[inline]
-    pub(crate) fn send_header(
+    pub fn send_header(
         &mut self,
         kind: MessageKind,
         payload_len: u64,
         last: bool,
-        mask: Option<[u8; 4]>,
         out: &mut [u8],
     ) -> Result<HeaderWritten, Error> {
         self.require_open()?;
-        let opcode = match self.sending {
-            None => kind.opcode(),
-            Some(open) if open == kind => OpCode::Continuation,
-            Some(_) => return Err(UsageError::FragmentKindMismatch.into()),
-        };
+        let opcode = self.next_data_opcode(kind)?;
+        let mask = self.masks.next_key();
         let len = match u8::try_from(payload_len) {
             Ok(short) if usize::from(short) <= MAX_CONTROL_PAYLOAD => {
                 write_short_header(out, last, opcode, mask, short)?
@@ -281,26 +306,54 @@ impl Connection {
                 payload_len,
             }
             .encode(out)
-            .map_err(|needed| Error::BufferTooSmall { needed })?,
+            .map_err(|needed| BufferTooSmall { needed })?,
         };
         self.sending = if last { None } else { Some(kind) };
         self.send_utf8.reset();
+        self.payload_pending = payload_len;
         Ok(HeaderWritten { len, mask })
     }
 
-    /// Send a Ping (§5.5.2) or an unsolicited Pong (§5.5.3).
-    pub(crate) fn send_control(
+    /// Report that `len` bytes of the payload promised by the last
+    /// [`send_header`](Self::send_header) went to the transport (all at once or in parts).
+    /// Once all of it did, commands and owed frames may be written again.
+    /// [`UsageError::PayloadOverrun`] (nothing changes) for more bytes than are owed.
+    pub fn payload_written(&mut self, len: u64) -> Result<(), UsageError> {
+        self.payload_pending = self
+            .payload_pending
+            .checked_sub(len)
+            .ok_or(UsageError::PayloadOverrun)?;
+        Ok(())
+    }
+
+    /// Payload bytes promised by the last [`send_header`](Self::send_header) that were not
+    /// yet reported written.
+    pub fn payload_pending(&self) -> u64 {
+        self.payload_pending
+    }
+
+    /// Encode a Ping (§5.5.2, at most 125 bytes of payload).
+    pub fn ping(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, Error> {
+        self.send_control(OpCode::Ping, payload, out)
+    }
+
+    /// Encode a Pong (§5.5.3, at most 125 bytes): the answer to a Ping when
+    /// [`Config::auto_pong`](crate::Config::auto_pong) is off, or an unsolicited heartbeat.
+    pub fn pong(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, Error> {
+        self.send_control(OpCode::Pong, payload, out)
+    }
+
+    fn send_control(
         &mut self,
         opcode: OpCode,
         payload: &[u8],
-        mask: Option<[u8; 4]>,
         out: &mut [u8],
     ) -> Result<usize, Error> {
         self.require_open()?;
         if payload.len() > MAX_CONTROL_PAYLOAD {
             return Err(UsageError::ControlPayloadTooLong.into());
         }
-        let written = write_frame(out, true, opcode, mask, payload)?;
+        let written = write_frame(out, true, opcode, self.masks.next_key(), payload)?;
         if opcode == OpCode::Pong {
             // A Pong sent by the application answers any Ping that was waiting.
             self.pong_owed = None;
@@ -308,16 +361,20 @@ impl Connection {
         Ok(written)
     }
 
-    /// Start the closing handshake (§7.1.2), or answer the peer's Close with our own code.
-    /// Any Pong still owed is written first, in the same buffer.
-    pub(crate) fn close(
+    /// Start the closing handshake (§7.1.2) with `code` and `reason` (at most 123 bytes),
+    /// or answer the peer's Close with this code instead of the echo. Any Pong still owed
+    /// is written first, in the same buffer. Nothing can be sent afterwards; `now` starts
+    /// the close timeout.
+    pub fn close(
         &mut self,
         code: CloseCode,
         reason: &str,
         now: Instant,
-        mut next_mask: impl FnMut() -> Option<[u8; 4]>,
         out: &mut [u8],
     ) -> Result<usize, Error> {
+        if self.payload_pending != 0 {
+            return Err(UsageError::PayloadPending.into());
+        }
         if !matches!(self.state, State::Open | State::RemoteClosing) {
             return Err(UsageError::NotOpen.into());
         }
@@ -334,7 +391,7 @@ impl Connection {
             payload,
         };
         let pong = self.owed_pong_frame();
-        let mask_len = if self.role == Role::Client { 4 } else { 0 };
+        let mask_len = if M::ROLE == Role::Client { 4 } else { 0 };
         let frame_len = |frame: &OwedFrame| 2 + mask_len + frame.len;
         let needed = frame_len(&close) + pong.as_ref().map_or(0, frame_len);
         if out.len() < needed {
@@ -346,7 +403,7 @@ impl Connection {
                 &mut out[written..],
                 true,
                 frame.opcode,
-                next_mask(),
+                self.masks.next_key(),
                 frame.payload(),
             )?;
         }
@@ -417,19 +474,19 @@ impl Connection {
         }
     }
 
-    /// Write the control frames the protocol owes, as many as fit.
-    pub(crate) fn poll_transmit(
-        &mut self,
-        out: &mut [u8],
-        mut next_mask: impl FnMut() -> Option<[u8; 4]>,
-    ) -> Result<usize, Error> {
+    /// Write the control frames the protocol owes, as many as fit; none while a header
+    /// waits for its payload.
+    pub(crate) fn transmit_owed(&mut self, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
+        if self.payload_pending != 0 {
+            return Ok(0);
+        }
         let mut written = 0;
         while let Some(frame) = self.next_owed_frame() {
             match write_frame(
                 &mut out[written..],
                 true,
                 frame.opcode,
-                next_mask(),
+                self.masks.next_key(),
                 frame.payload(),
             ) {
                 Ok(n) => {
@@ -492,7 +549,7 @@ mod tests {
                     let mut short = std::vec![0xEE; expected.len() - 1];
                     assert_eq!(
                         write_frame(&mut short, fin, opcode, mask, &payload[..len]),
-                        Err(Error::BufferTooSmall {
+                        Err(BufferTooSmall {
                             needed: expected.len()
                         })
                     );
@@ -507,11 +564,11 @@ mod tests {
         let mut out = [0u8; 5];
         assert_eq!(
             write_short_header(&mut out, true, OpCode::Ping, Some([1, 2, 3, 4]), 3),
-            Err(Error::BufferTooSmall { needed: 6 })
+            Err(BufferTooSmall { needed: 6 })
         );
         assert_eq!(
             write_short_header(&mut out[..1], true, OpCode::Ping, None, 3),
-            Err(Error::BufferTooSmall { needed: 2 })
+            Err(BufferTooSmall { needed: 2 })
         );
         assert_eq!(
             write_short_header(&mut out, true, OpCode::Ping, None, 3),

@@ -15,7 +15,7 @@ mod url;
 
 pub use accept::{GUID, accept_value, encode_key};
 pub use headers::{Header, Headers, ListItems, list_contains};
-pub(crate) use request::parse_request_prefix;
+pub(crate) use request::{REQUEST_TIMEOUT_408, parse_request_prefix};
 pub use request::{
     Request, check_upgrade, parse_request, rejection_for, write_accept, write_response,
 };
@@ -218,12 +218,12 @@ impl<'o> Sink<'o> {
 pub(crate) fn write_twice(
     out: &mut [u8],
     emit: impl Fn(&mut Sink<'_>),
-) -> Result<usize, crate::error::Error> {
+) -> Result<usize, crate::error::BufferTooSmall> {
     let mut counter = Sink::counting();
     emit(&mut counter);
     let needed = counter.len();
     if needed > out.len() {
-        return Err(crate::error::Error::BufferTooSmall { needed });
+        return Err(crate::error::BufferTooSmall { needed });
     }
     let mut writer = Sink::writing(&mut out[..needed]);
     emit(&mut writer);

@@ -321,7 +321,7 @@ pub fn write_accept(
     if subprotocol.is_some_and(|p| !is_token(p.as_bytes())) {
         return Err(UsageError::InvalidHeader.into());
     }
-    write_twice(out, |s| {
+    let written = write_twice(out, |s| {
         s.put(b"HTTP/1.1 101 Switching Protocols\r\n");
         s.put(b"Upgrade: websocket\r\n");
         s.put(b"Connection: Upgrade\r\n");
@@ -331,7 +331,8 @@ pub fn write_accept(
         }
         put_headers(s, extra_headers);
         s.put(b"\r\n");
-    })
+    })?;
+    Ok(written)
 }
 
 fn put_headers(s: &mut Sink<'_>, headers: &[(&str, &[u8])]) {
@@ -416,7 +417,7 @@ pub fn write_response(
     }) {
         return Err(UsageError::InvalidHeader.into());
     }
-    write_twice(out, |s| {
+    let written = write_twice(out, |s| {
         s.put(b"HTTP/1.1 ");
         s.put_decimal(usize::from(status));
         s.put(b" ");
@@ -430,7 +431,8 @@ pub fn write_response(
         }
         s.put(b"Connection: close\r\n\r\n");
         s.put(body);
-    })
+    })?;
+    Ok(written)
 }
 
 const REJECT_400: &[u8] =
@@ -440,6 +442,10 @@ const REJECT_426: &[u8] = b"HTTP/1.1 426 Upgrade Required\r\n\
     Connection: Upgrade, close\r\n\
     Sec-WebSocket-Version: 13\r\n\
     Content-Length: 0\r\n\r\n";
+/// The response of a server whose client did not finish its request in time (RFC 9110
+/// §15.5.9).
+pub(crate) const REQUEST_TIMEOUT_408: &[u8] =
+    b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
 const REJECT_431: &[u8] = b"HTTP/1.1 431 Request Header Fields Too Large\r\n\
     Connection: close\r\nContent-Length: 0\r\n\r\n";
 

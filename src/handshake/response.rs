@@ -133,6 +133,15 @@ impl<'a> ClientRequest<'a> {
     /// errors as `Error::Usage`, and `BufferTooSmall { needed }` when `out` is too short.
     pub fn write(&self, key: &[u8; 24], out: &mut [u8]) -> Result<usize, Error> {
         self.validate()?;
+        Ok(self.write_validated(key, out)?)
+    }
+
+    /// [`write`](Self::write) for a request already validated.
+    pub(crate) fn write_validated(
+        &self,
+        key: &[u8; 24],
+        out: &mut [u8],
+    ) -> Result<usize, crate::error::BufferTooSmall> {
         write_twice(out, |s| {
             s.put(b"GET ");
             if self.target.starts_with('?') {

@@ -1,0 +1,42 @@
+//! The negotiated subprotocol, kept inside the connection in fixed storage so that an open
+//! connection borrows nothing from its handshake.
+
+use crate::error::UsageError;
+use crate::handshake::is_token;
+
+/// The longest subprotocol name a connection stores. Registered names (`chat`, `mqtt`,
+/// `v12.stomp`, `graphql-transport-ws`) are far shorter; a longer one is refused with
+/// [`UsageError::InvalidSubprotocol`] when it is offered or chosen.
+pub const MAX_SUBPROTOCOL_LEN: usize = 24;
+
+/// A subprotocol name (an RFC 7230 token, so ASCII) of at most [`MAX_SUBPROTOCOL_LEN`]
+/// bytes; empty means none.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Subprotocol {
+    len: u8,
+    name: [u8; MAX_SUBPROTOCOL_LEN],
+}
+
+impl Subprotocol {
+    /// `name`, checked: a token of at most [`MAX_SUBPROTOCOL_LEN`] bytes.
+    pub(crate) fn new(name: &str) -> Result<Self, UsageError> {
+        let bytes = name.as_bytes();
+        if bytes.len() > MAX_SUBPROTOCOL_LEN || !is_token(bytes) {
+            return Err(UsageError::InvalidSubprotocol);
+        }
+        let mut stored = Subprotocol {
+            len: bytes.len() as u8,
+            name: [0; MAX_SUBPROTOCOL_LEN],
+        };
+        stored.name[..bytes.len()].copy_from_slice(bytes);
+        Ok(stored)
+    }
+
+    pub(crate) fn get(&self) -> Option<&str> {
+        let name = &self.name[..usize::from(self.len)];
+        // Always ASCII (a token), so this never fails.
+        (!name.is_empty())
+            .then(|| core::str::from_utf8(name).ok())
+            .flatten()
+    }
+}

@@ -1,0 +1,71 @@
+//! The one interface every role is driven through: bytes and time in, owed bytes out.
+
+use crate::connection::{Connection, Masking, State};
+use crate::error::{AbnormalClosure, BufferTooSmall, TimedOut, UsageError};
+use crate::event::Received;
+use crate::time::Instant;
+
+/// What drives a WebSocket endpoint, whatever its role: [`Server`](crate::Server) and
+/// [`Client`](crate::Client) (which run the HTTP/1.1 handshake first) and
+/// [`Connection`] (already open). Adapters and event loops are written once, over this.
+///
+/// The methods sort as quinn's do: `receive` and `handle_*` take input; `poll_*` give
+/// output; `state` and `should_close_transport` are getters. After each input, in this
+/// order:
+///
+/// 1. [`receive`](Self::receive) until it returns no event (an
+///    [`InputBuffer`](crate::InputBuffer) keeps the unused tail for you), handling each
+///    event, then write what [`poll_transmit`](Self::poll_transmit) gives until it gives 0
+///    bytes. A violation by the peer is an event too ([`Event::Failed`](crate::Event::Failed),
+///    [`Event::HandshakeFailed`](crate::Event::HandshakeFailed)) whose answer is queued for
+///    `poll_transmit`, so a loop that always ends with `poll_transmit` never loses it.
+/// 2. Arrange to call [`handle_timeout`](Self::handle_timeout) at
+///    [`poll_timeout`](Self::poll_timeout) (it is set from the first byte: the handshake
+///    has a deadline too), then `poll_transmit` again.
+/// 3. Call [`handle_eof`](Self::handle_eof) when the transport ends, and close the
+///    transport when [`should_close_transport`](Self::should_close_transport) says so.
+pub trait Endpoint {
+    /// The masking of the open connection: [`Unmasked`](crate::Unmasked) for a server,
+    /// [`Masked`](crate::Masked) for a client.
+    type Masking: Masking;
+
+    /// Feed received bytes; returns how many were used and at most one event (see
+    /// [`Received`]). Payloads are unmasked in place and borrowed from `input`.
+    ///
+    /// The peer's mistakes are events, not errors. The only error is the caller's:
+    /// [`UsageError::DecisionPending`] while a server's request waits for `accept` or
+    /// `respond`.
+    fn receive<'b>(&mut self, input: &'b mut [u8], now: Instant)
+    -> Result<Received<'b>, UsageError>;
+
+    /// Write the bytes the protocol owes into `out`: the client's request, a Pong, a
+    /// keep-alive Ping, a Close (echo or failure), a handshake rejection. Returns how many
+    /// were written; 0 means nothing is owed (or a `send_header` payload is still pending).
+    /// Call it after every `receive` and `handle_timeout`, until it returns 0.
+    fn poll_transmit(&mut self, out: &mut [u8]) -> Result<usize, BufferTooSmall>;
+
+    /// When [`handle_timeout`](Self::handle_timeout) must next be called, if ever: the
+    /// handshake deadline, the keep-alive timer, or the close timeout. Never before the
+    /// `now` the endpoint was created with.
+    fn poll_timeout(&self) -> Option<Instant>;
+
+    /// Let time pass. Returns which deadline passed, if one ended the connection; then
+    /// write what `poll_transmit` still gives (a server's 408) and close the transport. A
+    /// keep-alive Ping that falls due is queued for `poll_transmit`.
+    fn handle_timeout(&mut self, now: Instant) -> Option<TimedOut>;
+
+    /// The transport ended. [`AbnormalClosure`] (1006) unless the closing handshake had
+    /// finished.
+    fn handle_eof(&mut self) -> Result<(), AbnormalClosure>;
+
+    /// Where the connection stands.
+    fn state(&self) -> State;
+
+    /// Whether the caller should close the transport now: after the closing handshake,
+    /// after a failure once its answer was sent, after a rejection or a timeout.
+    fn should_close_transport(&self) -> bool;
+
+    /// The open connection, to send with; [`UsageError::NotOpen`] during the handshake
+    /// and after it failed.
+    fn connection(&mut self) -> Result<&mut Connection<Self::Masking>, UsageError>;
+}
