@@ -35,8 +35,11 @@ pub trait Endpoint {
     /// The peer's mistakes are events, not errors. The only error is the caller's:
     /// [`UsageError::DecisionPending`] while a server's request waits for `accept` or
     /// `respond`.
-    fn receive<'b>(&mut self, input: &'b mut [u8], now: Instant)
-    -> Result<Received<'b>, UsageError>;
+    fn receive<'b>(
+        &mut self,
+        input: &'b mut [u8],
+        now: Instant,
+    ) -> Result<Received<'b>, UsageError>;
 
     /// Write the bytes the protocol owes into `out`: the client's request, a Pong, a
     /// keep-alive Ping, a Close (echo or failure), a handshake rejection. Returns how many

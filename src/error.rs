@@ -274,7 +274,10 @@ impl fmt::Display for Error {
             Error::Protocol(e) => write!(f, "the peer broke the WebSocket protocol: {e}"),
             Error::Handshake(e) => write!(f, "the opening handshake failed: {e}"),
             Error::BufferTooSmall { needed } => {
-                write!(f, "the output buffer is too small: {needed} bytes are needed")
+                write!(
+                    f,
+                    "the output buffer is too small: {needed} bytes are needed"
+                )
             }
             Error::Usage(e) => write!(f, "invalid use of the API: {e}"),
             Error::TimedOut(e) => e.fmt(f),
@@ -343,7 +346,10 @@ impl fmt::Display for ProtocolError {
                 f.write_str("a Close frame carried a single byte")
             }
             ProtocolError::InvalidCloseCode(code) => {
-                write!(f, "a Close frame carried the code {code}, which may not be sent")
+                write!(
+                    f,
+                    "a Close frame carried the code {code}, which may not be sent"
+                )
             }
             ProtocolError::InvalidCloseReason => {
                 f.write_str("a Close frame's reason was not valid UTF-8")
@@ -401,9 +407,7 @@ impl fmt::Display for UsageError {
             }
             UsageError::NotAnUpgrade => "the request is not a WebSocket upgrade",
             UsageError::UnofferedSubprotocol => "the client did not offer that subprotocol",
-            UsageError::InvalidSubprotocol => {
-                "the subprotocol is not a token of at most 24 bytes"
-            }
+            UsageError::InvalidSubprotocol => "the subprotocol is not a token of at most 24 bytes",
             UsageError::MessageInProgress => "a fragmented message is still being sent",
             UsageError::FragmentKindMismatch => {
                 "a fragment's kind differs from the message being sent"

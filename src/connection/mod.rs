@@ -28,8 +28,8 @@ use crate::frame::MAX_CONTROL_PAYLOAD;
 use crate::time::{Duration, Instant};
 use crate::utf8::Utf8Validator;
 
-pub(crate) use receive::FrameProgress;
 pub use masking::{Masked, Masking, Role, Unmasked};
+pub(crate) use receive::FrameProgress;
 pub use send::HeaderWritten;
 pub use subprotocol::MAX_SUBPROTOCOL_LEN;
 use subprotocol::Subprotocol;
@@ -152,7 +152,9 @@ impl<R: Rng> Connection<Masked<R>> {
 
 impl<M: Masking> Connection<M> {
     fn with_masks(masks: M, config: &Config, now: Instant) -> Self {
-        let keep_alive_ms = config.keep_alive.map_or(0, |interval| millis(interval).max(1));
+        let keep_alive_ms = config
+            .keep_alive
+            .map_or(0, |interval| millis(interval).max(1));
         let mut connection = Connection {
             masks,
             state: State::Open,

@@ -8,18 +8,18 @@
 //! writes nothing at all when the buffer is too short.
 
 mod accept;
+mod client;
 mod headers;
-mod request;
-mod response;
+mod server;
 mod url;
 
 pub use accept::{GUID, accept_value, encode_key};
+pub use client::{ClientRequest, Response, check_response, parse_response};
 pub use headers::{Header, Headers, ListItems, list_contains};
-pub(crate) use request::{REQUEST_TIMEOUT_408, parse_request_prefix};
-pub use request::{
+pub(crate) use server::{REQUEST_TIMEOUT_408, parse_request_prefix};
+pub use server::{
     Request, check_upgrade, parse_request, rejection_for, write_accept, write_response,
 };
-pub use response::{ClientRequest, Response, check_response, parse_response};
 pub use url::WsUrl;
 
 use crate::error::HandshakeError;

@@ -1,12 +1,12 @@
 //! Fixtures shared by the integration tests (through `tests/common`) and the fuzz targets
 //! (`fuzz/src/lib.rs` includes this file by path): a deterministic randomness source, the
 //! 101 a correct server gives to a client's request, a decoder, written by hand, of the
-//! frames an endpoint wrote, and both roles behind one [`Endpoint`] interface. Only `sockless` and `std` are used here, so that both
+//! frames an endpoint wrote, and small helpers over the public [`Endpoint`] trait. Only `sockless` and `std` are used here, so that both
 //! crates (and the benchmarks, for the randomness source) can compile it.
 
 use core::convert::Infallible;
 
-use sockless::{Client, Error, Instant, MessageKind, Received, Server};
+use sockless::{Endpoint, Error, Instant, Masking, Role, Server};
 
 /// A deterministic xorshift generator, so that every run can be reproduced (never for real
 /// use: masks must be unpredictable). The seed must not be 0.
@@ -133,145 +133,21 @@ pub fn wire_frames(bytes: &[u8]) -> Vec<WireFrame> {
     frames
 }
 
-/// The two roles behind one interface, so that a test or a fuzz target can run against each.
-pub trait Endpoint {
-    fn receive_bytes<'b>(
-        &mut self,
-        input: &'b mut [u8],
-        now: Instant,
-    ) -> Result<Received<'b>, Error>;
-    fn transmit(&mut self, out: &mut [u8]) -> Result<usize, Error>;
-    fn send_text(&mut self, text: &str, out: &mut [u8]) -> Result<usize, Error>;
-    fn send_binary(&mut self, data: &[u8], out: &mut [u8]) -> Result<usize, Error>;
-    fn send_fragment(
-        &mut self,
-        kind: MessageKind,
-        data: &[u8],
-        last: bool,
-        out: &mut [u8],
-    ) -> Result<usize, Error>;
-    fn send_header(
-        &mut self,
-        kind: MessageKind,
-        len: u64,
-        last: bool,
-        out: &mut [u8],
-    ) -> Result<sockless::HeaderWritten, Error>;
-    fn ping(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, Error>;
-    fn pong(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, Error>;
-    fn close(
-        &mut self,
-        code: u16,
-        reason: &str,
-        now: Instant,
-        out: &mut [u8],
-    ) -> Result<usize, Error>;
-    fn timeout(&mut self, now: Instant) -> Result<(), Error>;
-    fn next_timeout(&self) -> Option<Instant>;
-    fn eof(&mut self) -> Result<(), Error>;
-    fn state(&self) -> sockless::State;
-    fn close_transport(&self) -> bool;
-    /// Frames this role receives are masked (it is a server).
-    fn expects_masked(&self) -> bool;
-    /// Server: accept `request` with no subprotocol. Client: nothing to do.
-    fn accept_request(
-        &mut self,
-        request: &sockless::Request<'_>,
-        out: &mut [u8],
-    ) -> Result<usize, Error>;
+/// Whether the frames `endpoint` receives must be masked (it is a server, RFC 6455 §5.1).
+pub fn expects_masked<E: Endpoint + ?Sized>(_endpoint: &E) -> bool {
+    <E::Masking as Masking>::ROLE == Role::Server
 }
 
-macro_rules! endpoint_impl {
-    ($ty:ty, $masked:expr) => {
-        impl Endpoint for $ty {
-            fn receive_bytes<'b>(
-                &mut self,
-                input: &'b mut [u8],
-                now: Instant,
-            ) -> Result<Received<'b>, Error> {
-                self.receive(input, now)
-            }
-            fn transmit(&mut self, out: &mut [u8]) -> Result<usize, Error> {
-                self.poll_transmit(out)
-            }
-            fn send_text(&mut self, text: &str, out: &mut [u8]) -> Result<usize, Error> {
-                <$ty>::send_text(self, text, out)
-            }
-            fn send_binary(&mut self, data: &[u8], out: &mut [u8]) -> Result<usize, Error> {
-                <$ty>::send_binary(self, data, out)
-            }
-            fn send_fragment(
-                &mut self,
-                kind: MessageKind,
-                data: &[u8],
-                last: bool,
-                out: &mut [u8],
-            ) -> Result<usize, Error> {
-                <$ty>::send_fragment(self, kind, data, last, out)
-            }
-            fn send_header(
-                &mut self,
-                kind: MessageKind,
-                len: u64,
-                last: bool,
-                out: &mut [u8],
-            ) -> Result<sockless::HeaderWritten, Error> {
-                <$ty>::send_header(self, kind, len, last, out)
-            }
-            fn ping(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, Error> {
-                <$ty>::ping(self, payload, out)
-            }
-            fn pong(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, Error> {
-                <$ty>::pong(self, payload, out)
-            }
-            fn close(
-                &mut self,
-                code: u16,
-                reason: &str,
-                now: Instant,
-                out: &mut [u8],
-            ) -> Result<usize, Error> {
-                <$ty>::close(self, sockless::CloseCode(code), reason, now, out)
-            }
-            fn timeout(&mut self, now: Instant) -> Result<(), Error> {
-                self.handle_timeout(now)
-            }
-            fn next_timeout(&self) -> Option<Instant> {
-                self.poll_timeout()
-            }
-            fn eof(&mut self) -> Result<(), Error> {
-                self.handle_eof()
-            }
-            fn state(&self) -> sockless::State {
-                <$ty>::state(self)
-            }
-            fn close_transport(&self) -> bool {
-                self.should_close_transport()
-            }
-            fn expects_masked(&self) -> bool {
-                $masked
-            }
-            fn accept_request(
-                &mut self,
-                request: &sockless::Request<'_>,
-                out: &mut [u8],
-            ) -> Result<usize, Error> {
-                accept_with(self, request, out)
-            }
-        }
-    };
-}
-
-endpoint_impl!(Server, true);
-endpoint_impl!(Client<'static, TestRng>, false);
-
-fn accept_with(
-    endpoint: &mut dyn std::any::Any,
+/// Server: accept `request` with no subprotocol and return the 101's length. Client:
+/// nothing to do (0).
+pub fn accept_request<E: Endpoint + 'static>(
+    endpoint: &mut E,
     request: &sockless::Request<'_>,
+    now: Instant,
     out: &mut [u8],
 ) -> Result<usize, Error> {
-    match endpoint.downcast_mut::<Server>() {
-        Some(server) => server.accept(request, None, &[], out),
+    match (endpoint as &mut dyn std::any::Any).downcast_mut::<Server>() {
+        Some(server) => server.accept(request, sockless::Accept::default(), now, out),
         None => Ok(0),
     }
 }

@@ -8,7 +8,9 @@ pub mod net;
 
 pub use fixtures::*;
 
-use sockless::{Client, ClientRequest, Config, Error, Event, Instant, MessageKind, Server};
+use sockless::{
+    Accept, Client, ClientRequest, Config, Endpoint, Error, Event, Instant, MessageKind, Server,
+};
 
 pub fn at(ms: u64) -> Instant {
     Instant::from_millis(ms)
@@ -50,7 +52,19 @@ impl Ev {
             Event::Ping(payload) => Ev::Ping(payload.to_vec()),
             Event::Pong(payload) => Ev::Pong(payload.to_vec()),
             Event::Close(frame) => Ev::Close(frame.code.map(|c| c.0), frame.reason.to_string()),
+            other => panic!("Ev::of: {other:?} is an outcome, not an event"),
         }
+    }
+}
+
+/// The harness reports the failure events as the outcome of a feed: `Event::Failed` as
+/// `Err(Error::Protocol)`, `Event::HandshakeFailed` as `Err(Error::Handshake)`. The
+/// answer they queued is still in the endpoint, for `drain`.
+fn failure_of(event: &Event<'_>) -> Option<Error> {
+    match event {
+        Event::Failed(error) => Some(Error::Protocol(*error)),
+        Event::HandshakeFailed(error) => Some(Error::Handshake(*error)),
+        _ => None,
     }
 }
 
@@ -65,15 +79,18 @@ pub fn feed(
     let mut start = 0;
     let mut events = Vec::new();
     loop {
-        match endpoint.receive_bytes(&mut buffer[start..], now) {
+        match endpoint.receive(&mut buffer[start..], now) {
             Ok(received) => {
                 start += received.consumed;
                 match received.event {
-                    Some(event) => events.push(Ev::of(&event)),
+                    Some(event) => match failure_of(&event) {
+                        Some(error) => return (events, Err(error), buffer.len() - start),
+                        None => events.push(Ev::of(&event)),
+                    },
                     None => return (events, Ok(()), buffer.len() - start),
                 }
             }
-            Err(error) => return (events, Err(error), buffer.len() - start),
+            Err(error) => return (events, Err(error.into()), buffer.len() - start),
         }
     }
 }
@@ -105,7 +122,7 @@ pub fn drain(endpoint: &mut (impl Endpoint + ?Sized)) -> Vec<u8> {
     let mut all = Vec::new();
     let mut out = [0u8; 4096];
     for _ in 0..100 {
-        let n = endpoint.transmit(&mut out).expect("poll_transmit");
+        let n = endpoint.poll_transmit(&mut out).expect("poll_transmit");
         if n == 0 {
             return all;
         }
@@ -152,7 +169,7 @@ pub const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 pub fn frame_for(endpoint: &(impl Endpoint + ?Sized), first_byte: u8, payload: &[u8]) -> Vec<u8> {
     raw_frame(
         first_byte,
-        endpoint.expects_masked().then_some(MASK),
+        expects_masked(endpoint).then_some(MASK),
         payload,
         0,
     )
@@ -162,7 +179,7 @@ pub const UPGRADE_REQUEST: &[u8] = b"GET /chat?room=1 HTTP/1.1\r\nHost: server.e
 
 /// A server past its handshake (no subprotocol chosen).
 pub fn open_server(config: Config) -> Server {
-    let mut server = Server::new(config);
+    let mut server = Server::new(config, at(0));
     let mut request = UPGRADE_REQUEST.to_vec();
     let received = server.receive(&mut request, at(0)).expect("request");
     let Some(Event::Request(request)) = received.event else {
@@ -170,7 +187,7 @@ pub fn open_server(config: Config) -> Server {
     };
     let mut out = [0u8; 1024];
     server
-        .accept(&request, None, &[], &mut out)
+        .accept(&request, Accept::default(), at(0), &mut out)
         .expect("accept");
     server
 }
@@ -178,7 +195,7 @@ pub fn open_server(config: Config) -> Server {
 /// A client past its handshake.
 pub fn open_client(config: Config) -> Client<'static, TestRng> {
     let request = ClientRequest::from_url("ws://server.example.com/chat").unwrap();
-    let mut client = Client::new(request, config, rng()).unwrap();
+    let mut client = Client::new(request, config, rng(), at(0)).unwrap();
     let request = drain(&mut client);
     let (events, outcome, _) = feed(&mut client, &response_for(&request, ""), at(0));
     outcome.expect("response accepted");
@@ -218,7 +235,7 @@ pub fn close_code_in(bytes: &[u8]) -> Option<u16> {
 /// application would) and carries on with the bytes after the head. Returns the events,
 /// the outcome, how many bytes were left unconsumed, and the bytes `accept` wrote.
 pub fn feed_accepting(
-    endpoint: &mut (impl Endpoint + ?Sized),
+    endpoint: &mut (impl Endpoint + 'static),
     input: &[u8],
     now: Instant,
 ) -> (Vec<Ev>, Result<(), Error>, usize, Vec<u8>) {
@@ -227,15 +244,18 @@ pub fn feed_accepting(
     let mut events = Vec::new();
     let mut accepted = Vec::new();
     loop {
-        match endpoint.receive_bytes(&mut buffer[start..], now) {
+        match endpoint.receive(&mut buffer[start..], now) {
             Ok(received) => {
                 start += received.consumed;
                 match received.event {
                     Some(event) => {
+                        if let Some(error) = failure_of(&event) {
+                            return (events, Err(error), buffer.len() - start, accepted);
+                        }
                         events.push(Ev::of(&event));
                         if let Event::Request(request) = &event {
                             let mut out = [0u8; 1024];
-                            match endpoint.accept_request(request, &mut out) {
+                            match accept_request(endpoint, request, now, &mut out) {
                                 Ok(n) => accepted.extend_from_slice(&out[..n]),
                                 Err(error) => {
                                     return (events, Err(error), buffer.len() - start, accepted);
@@ -246,7 +266,7 @@ pub fn feed_accepting(
                     None => return (events, Ok(()), buffer.len() - start, accepted),
                 }
             }
-            Err(error) => return (events, Err(error), buffer.len() - start, accepted),
+            Err(error) => return (events, Err(error.into()), buffer.len() - start, accepted),
         }
     }
 }
@@ -255,8 +275,8 @@ pub fn feed_accepting(
 /// client's own request, the server's own 101), both open at `at(0)`.
 pub fn connected_pair(config: Config) -> (Client<'static, TestRng>, Server) {
     let request = ClientRequest::from_url("ws://server.example.com/chat").unwrap();
-    let mut client = Client::new(request, config, rng()).unwrap();
-    let mut server = Server::new(config);
+    let mut client = Client::new(request, config, rng(), at(0)).unwrap();
+    let mut server = Server::new(config, at(0));
     let request = drain(&mut client);
     let (events, outcome, left, response) = feed_accepting(&mut server, &request, at(0));
     outcome.expect("request accepted");

@@ -4,31 +4,27 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::Instant as Clock;
 
-use sockless::{Error, Instant};
+use sockless::{Endpoint, Error, Event, InputBuffer, Instant};
 
-use super::{Endpoint, Ev};
+use super::{Ev, accept_request};
 
-/// One endpoint over one socket, read through a fixed 64 KiB buffer.
+/// One endpoint over one socket, read through a fixed 64 KiB [`InputBuffer`].
 pub struct Blocking<E> {
     pub endpoint: E,
     stream: TcpStream,
-    input: Vec<u8>,
-    start: usize,
-    filled: usize,
+    input: InputBuffer<Vec<u8>>,
     out: Vec<u8>,
     clock: Clock,
     eof: bool,
 }
 
-impl<E: Endpoint> Blocking<E> {
+impl<E: Endpoint + 'static> Blocking<E> {
     pub fn new(endpoint: E, stream: TcpStream) -> Self {
         stream.set_nodelay(true).unwrap();
         Blocking {
             endpoint,
             stream,
-            input: vec![0; 64 * 1024],
-            start: 0,
-            filled: 0,
+            input: InputBuffer::new(vec![0; 64 * 1024], &sockless::Config::default()).unwrap(),
             out: vec![0; 64 * 1024 + 64],
             clock: Clock::now(),
             eof: false,
@@ -42,7 +38,7 @@ impl<E: Endpoint> Blocking<E> {
     /// Write everything the protocol owes.
     pub fn flush(&mut self) -> Result<(), Error> {
         loop {
-            let n = self.endpoint.transmit(&mut self.out)?;
+            let n = self.endpoint.poll_transmit(&mut self.out)?;
             if n == 0 {
                 return Ok(());
             }
@@ -70,59 +66,59 @@ impl<E: Endpoint> Blocking<E> {
     }
 
     /// The next event (owned), reading as needed. `Ok(None)` once the transport ended
-    /// cleanly or should be closed.
+    /// cleanly or should be closed. A failure event is written out (its Close or
+    /// rejection) and returned as the error.
     pub fn next_event(&mut self) -> Result<Option<Ev>, Error> {
         loop {
             let now = self.now();
-            let received = self
-                .endpoint
-                .receive_bytes(&mut self.input[self.start..self.filled], now);
-            let received = match received {
-                Ok(received) => received,
-                Err(error) => {
+            if let Some(event) = self.input.receive(&mut self.endpoint, now)? {
+                let failure = match &event {
+                    Event::Failed(error) => Some(Error::Protocol(*error)),
+                    Event::HandshakeFailed(error) => Some(Error::Handshake(*error)),
+                    Event::Request(request) => {
+                        // Accept every upgrade, as an echo server would.
+                        let n = accept_request(&mut self.endpoint, request, now, &mut self.out)?;
+                        self.stream.write_all(&self.out[..n]).expect("write");
+                        None
+                    }
+                    _ => None,
+                };
+                if let Some(error) = failure {
                     self.flush()?;
                     return Err(error);
-                }
-            };
-            self.start += received.consumed;
-            if let Some(event) = received.event {
-                if let sockless::Event::Request(request) = &event {
-                    // Accept every upgrade, as an echo server would.
-                    let n = self.endpoint.accept_request(request, &mut self.out)?;
-                    self.stream.write_all(&self.out[..n]).expect("write");
                 }
                 let event = Ev::of(&event);
                 self.flush()?;
                 return Ok(Some(event));
             }
             self.flush()?;
-            if self.endpoint.close_transport() || self.eof {
+            if self.endpoint.should_close_transport() || self.eof {
                 return Ok(None);
             }
-            self.input.copy_within(self.start..self.filled, 0);
-            self.filled -= self.start;
-            self.start = 0;
             let timeout = self
                 .endpoint
-                .next_timeout()
+                .poll_timeout()
                 .map(|at| at.saturating_duration_since(now));
             self.stream
                 .set_read_timeout(timeout.map(|t| t.max(std::time::Duration::from_millis(1))))
                 .unwrap();
-            match self.stream.read(&mut self.input[self.filled..]) {
+            match self.stream.read(self.input.read_space()) {
                 Ok(0) => {
                     self.eof = true;
-                    self.endpoint.eof()?;
+                    self.endpoint.handle_eof()?;
                     return Ok(None);
                 }
-                Ok(n) => self.filled += n,
+                Ok(n) => self.input.commit(n),
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                     let now = self.now();
-                    self.endpoint.timeout(now)?;
+                    if let Some(timed_out) = self.endpoint.handle_timeout(now) {
+                        self.flush()?;
+                        return Err(timed_out.into());
+                    }
                 }
                 Err(e) if e.kind() == ErrorKind::ConnectionReset => {
                     self.eof = true;
-                    self.endpoint.eof()?;
+                    self.endpoint.handle_eof()?;
                     return Ok(None);
                 }
                 Err(e) => panic!("read: {e}"),

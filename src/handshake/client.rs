@@ -2,7 +2,7 @@
 //! parsing and checking the server's response.
 
 use super::headers::{Headers, Known, Seen, classify, extension_name};
-use super::request::{check_list_flags, list_flags, utf8};
+use super::server::{check_list_flags, list_flags, utf8};
 use super::url::WsUrl;
 use super::{HEADER_CAPACITY, Limits, Sink, head_fits, is_safe_value, is_token, write_twice};
 use crate::error::{Error, HandshakeError, UsageError};
