@@ -88,6 +88,9 @@ impl<'a, R: Rng> Client<'a, R> {
 
     /// The open connection, by value, once the handshake is done: it borrows nothing, so it
     /// can be stored for the rest of the connection's life. The client back otherwise.
+    // The `Err` gives the endpoint itself back (as `Rc::try_unwrap` does), so its size is
+    // the endpoint's, by design.
+    #[allow(clippy::result_large_err)]
     pub fn into_connection(self) -> Result<Connection<Masked<R>>, Self> {
         match self.phase {
             Phase::Open(connection) => Ok(connection),

@@ -438,3 +438,99 @@ impl core::error::Error for UsageError {}
 impl core::error::Error for BufferTooSmall {}
 impl core::error::Error for AbnormalClosure {}
 impl core::error::Error for TimedOut {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::format;
+
+    /// Every error prints a sentence of its own, never its variant's name.
+    #[test]
+    fn errors_print_sentences_not_variant_names() {
+        use HandshakeError as H;
+        use ProtocolError as P;
+        use UsageError as U;
+        let protocol = [
+            P::ReservedOpcode(3),
+            P::ReservedBitsSet,
+            P::UnmaskedClientFrame,
+            P::MaskedServerFrame,
+            P::NonMinimalLength,
+            P::LengthHighBitSet,
+            P::ControlFrameTooLong,
+            P::FragmentedControlFrame,
+            P::UnexpectedContinuation,
+            P::MessageInterrupted,
+            P::FrameTooLarge,
+            P::MessageTooLarge,
+            P::InvalidUtf8,
+            P::ClosePayloadTooShort,
+            P::InvalidCloseCode(1005),
+            P::InvalidCloseReason,
+        ];
+        let handshake = [
+            H::HeadTooLarge,
+            H::TooManyHeaders,
+            H::MalformedHead,
+            H::MethodNotGet,
+            H::HttpVersionTooOld,
+            H::MissingHost,
+            H::DuplicateHeader,
+            H::MissingUpgradeWebSocket,
+            H::MissingConnectionUpgrade,
+            H::InvalidKey,
+            H::UnsupportedVersion,
+            H::InvalidAccept,
+            H::UnofferedSubprotocol,
+            H::UnofferedExtension,
+            H::NotWebSocketProtocol,
+        ];
+        let usage = [
+            U::InvalidHeader,
+            U::InvalidUrl,
+            U::NotOpen,
+            U::NoPendingRequest,
+            U::DecisionPending,
+            U::NotAnUpgrade,
+            U::UnofferedSubprotocol,
+            U::InvalidSubprotocol,
+            U::MessageInProgress,
+            U::FragmentKindMismatch,
+            U::ControlPayloadTooLong,
+            U::InvalidCloseCode,
+            U::InvalidUtf8,
+            U::InvalidStatus,
+            U::PayloadPending,
+            U::PayloadOverrun,
+            U::InputBufferTooSmall,
+        ];
+        let mut all: std::vec::Vec<(Error, std::string::String)> = std::vec::Vec::new();
+        all.extend(protocol.iter().map(|e| (Error::from(*e), format!("{e:?}"))));
+        all.extend(handshake.iter().map(|e| (Error::from(*e), format!("{e:?}"))));
+        all.extend(usage.iter().map(|e| (Error::from(*e), format!("{e:?}"))));
+        for timed_out in [TimedOut::Handshake, TimedOut::KeepAlive, TimedOut::Closing] {
+            all.push((timed_out.into(), format!("{timed_out:?}")));
+        }
+        all.push((AbnormalClosure.into(), "AbnormalClosure".into()));
+        all.push((BufferTooSmall { needed: 7 }.into(), "BufferTooSmall".into()));
+        let mut seen = std::collections::BTreeSet::new();
+        for (error, name) in &all {
+            let text = format!("{error}");
+            let variant = name.split('(').next().unwrap();
+            assert!(!text.contains(variant), "{text:?} names {variant}");
+            assert!(text.chars().next().unwrap().is_lowercase(), "{text:?}");
+            assert!(seen.insert(text.clone()), "{text:?} twice");
+            let _: &dyn core::error::Error = error;
+        }
+        assert_eq!(
+            format!("{}", Error::from(P::InvalidUtf8)),
+            "the peer broke the WebSocket protocol: a text message was not valid UTF-8 \
+             (close code 1007)"
+        );
+        assert_eq!(
+            format!("{}", Error::from(H::UnsupportedVersion)),
+            "the opening handshake failed: Sec-WebSocket-Version is missing or not 13 \
+             (status 426)"
+        );
+    }
+}

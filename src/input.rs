@@ -108,6 +108,11 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> InputBuffer<S> {
     /// Hand the buffered bytes to `endpoint` and return the next event, borrowing this
     /// buffer, or `None` when more input is needed. The bytes it used are dropped; the rest
     /// is kept.
+    ///
+    /// [`UsageError::InputBufferTooSmall`] instead of a silent stall if the endpoint needs
+    /// more bytes than the whole buffer holds (a buffer made with
+    /// [`for_frames`](Self::for_frames) given to an endpoint that reads a head longer
+    /// than it); [`UsageError::DecisionPending`] from a server whose request waits.
     #[inline]
     pub fn receive<E: Endpoint + ?Sized>(
         &mut self,
@@ -115,11 +120,14 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> InputBuffer<S> {
         now: Instant,
     ) -> Result<Option<Event<'_>>, UsageError> {
         let storage = self.storage.as_mut();
+        let capacity = storage.len();
         let received = endpoint.receive(&mut storage[self.start..self.end], now)?;
         self.start += received.consumed;
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
+        } else if received.event.is_none() && self.end - self.start == capacity {
+            return Err(UsageError::InputBufferTooSmall);
         }
         Ok(received.event)
     }
@@ -147,5 +155,170 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> InputBuffer<S> {
     /// The storage back.
     pub fn into_inner(self) -> S {
         self.storage
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connection::Connection;
+    use crate::server::{Accept, Server};
+    use std::vec::Vec;
+
+    const REQUEST: &[u8] = b"GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
+        Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+        Sec-WebSocket-Version: 13\r\n\r\n";
+
+    /// A masked frame from a client.
+    fn masked(first: u8, payload: &[u8]) -> Vec<u8> {
+        let key = [9, 8, 7, 6];
+        let mut frame = std::vec![first, 0x80 | payload.len() as u8];
+        frame.extend_from_slice(&key);
+        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+        frame
+    }
+
+    /// The events a server gives for `stream`, read through a buffer of `capacity` bytes
+    /// in reads of at most `read` bytes, accepting the upgrade; as strings.
+    fn events(stream: &[u8], capacity: usize, read: usize) -> Vec<std::string::String> {
+        use std::format;
+        let config = Config::default().with_max_head_len(capacity.min(8192));
+        let now = Instant::ZERO;
+        let mut server = Server::new(config, now);
+        let mut input = InputBuffer::new(std::vec![0u8; capacity], &config).unwrap();
+        let mut out = [0u8; 512];
+        let mut seen = Vec::new();
+        let mut rest = stream;
+        loop {
+            while let Some(event) = input.receive(&mut server, now).unwrap() {
+                seen.push(match event {
+                    Event::Request(request) => {
+                        server.accept(&request, Accept::default(), now, &mut out).unwrap();
+                        format!("request {}", request.path())
+                    }
+                    Event::Text(text) => format!("text {text}"),
+                    Event::Chunk(chunk) => format!(
+                        "chunk {:?} {}",
+                        core::str::from_utf8(chunk.data).unwrap(),
+                        chunk.last
+                    ),
+                    Event::Ping(payload) => format!("ping {payload:?}"),
+                    other => format!("{other:?}"),
+                });
+            }
+            if rest.is_empty() {
+                return seen;
+            }
+            let space = input.read_space();
+            assert!(!space.is_empty(), "the buffer stalled");
+            let n = read.min(space.len()).min(rest.len());
+            space[..n].copy_from_slice(&rest[..n]);
+            input.commit(n);
+            rest = &rest[n..];
+        }
+    }
+
+    /// Joins the pieces of chunked text, so that different cuts compare equal.
+    fn joined(events: Vec<std::string::String>) -> Vec<std::string::String> {
+        let mut out: Vec<std::string::String> = Vec::new();
+        let mut text = std::string::String::new();
+        for event in events {
+            if let Some(piece) = event.strip_prefix("chunk ") {
+                let (data, last) = piece.rsplit_once(' ').unwrap();
+                text.push_str(data.trim_matches('"'));
+                if last == "true" {
+                    out.push(std::format!("text {}", core::mem::take(&mut text)));
+                }
+            } else {
+                out.push(event);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn keeps_the_unused_tail_across_reads_of_every_size() {
+        let mut stream = REQUEST.to_vec();
+        stream.extend(masked(0x81, b"hello"));
+        stream.extend(masked(0x89, b"ping!"));
+        stream.extend(masked(0x01, b"frag"));
+        stream.extend(masked(0x80, b"ments"));
+        let whole = joined(events(&stream, 4096, stream.len()));
+        assert_eq!(
+            whole,
+            [
+                "request /chat",
+                "text hello",
+                "ping [112, 105, 110, 103, 33]",
+                "text fragments"
+            ]
+        );
+        for read in 1..stream.len() {
+            for capacity in [REQUEST.len().max(MIN_INPUT_BUFFER), 4096] {
+                assert_eq!(
+                    joined(events(&stream, capacity, read)),
+                    whole,
+                    "read {read}, capacity {capacity}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn refuses_storage_smaller_than_a_head_or_a_control_frame() {
+        let config = Config::default();
+        assert_eq!(
+            InputBuffer::new([0u8; 8191], &config).err(),
+            Some(UsageError::InputBufferTooSmall)
+        );
+        assert!(InputBuffer::new([0u8; 8192], &config).is_ok());
+        let small = Config::default().with_max_head_len(64);
+        assert_eq!(
+            InputBuffer::new([0u8; MIN_INPUT_BUFFER - 1], &small).err(),
+            Some(UsageError::InputBufferTooSmall)
+        );
+        assert!(InputBuffer::new([0u8; MIN_INPUT_BUFFER], &small).is_ok());
+        assert_eq!(
+            InputBuffer::for_frames([0u8; MIN_INPUT_BUFFER - 1]).err(),
+            Some(UsageError::InputBufferTooSmall)
+        );
+    }
+
+    #[test]
+    fn a_head_larger_than_a_frames_buffer_is_an_error_not_a_stall() {
+        let now = Instant::ZERO;
+        let mut server = Server::new(Config::default(), now);
+        let mut input = InputBuffer::for_frames([0u8; MIN_INPUT_BUFFER]).unwrap();
+        let n = input.push(&[b'a'; 200]);
+        assert_eq!(n, MIN_INPUT_BUFFER);
+        assert_eq!(
+            input.receive(&mut server, now).err(),
+            Some(UsageError::InputBufferTooSmall)
+        );
+    }
+
+    #[test]
+    fn control_frames_fit_the_minimum_buffer() {
+        let now = Instant::ZERO;
+        let mut connection = Connection::server(&Config::default(), now);
+        let mut input = InputBuffer::for_frames([0u8; MIN_INPUT_BUFFER]).unwrap();
+        let ping = masked(0x89, &[7; 125]);
+        assert_eq!(ping.len(), MIN_INPUT_BUFFER);
+        for byte in ping {
+            assert!(input.receive(&mut connection, now).unwrap().is_none());
+            assert_eq!(input.push(&[byte]), 1);
+        }
+        let event = input.receive(&mut connection, now).unwrap();
+        assert!(matches!(event, Some(Event::Ping(p)) if p == [7; 125]));
+        assert!(input.is_empty());
+    }
+
+    #[test]
+    fn commit_is_cut_to_the_space() {
+        let mut input = InputBuffer::for_frames([0u8; MIN_INPUT_BUFFER]).unwrap();
+        input.commit(usize::MAX);
+        assert_eq!(input.len(), MIN_INPUT_BUFFER);
+        assert!(input.read_space().is_empty());
+        assert_eq!(input.capacity(), MIN_INPUT_BUFFER);
     }
 }

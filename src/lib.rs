@@ -78,8 +78,11 @@
 //! ## Feature flags
 //!
 //! - `std` (default): [`OsRng`], randomness from the operating system; implies `alloc`.
-//! - `alloc`: [`assemble::MessageAssembler`], whole messages collected into a `Vec`.
-//! - Without either, the crate is `no_std` and never allocates.
+//! - `alloc`: [`assemble::MessageAssembler`], whole messages collected into a `Vec` whose
+//!   capacity is reused.
+//! - Without either, the crate is `no_std` and never allocates;
+//!   [`assemble::FixedAssembler`] collects whole messages of up to `N` bytes in a
+//!   `heapless::Vec`.
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -90,7 +93,6 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
-#[cfg(feature = "alloc")]
 pub mod assemble;
 mod client;
 pub mod close;
@@ -143,3 +145,21 @@ pub fn os_rng() -> OsRng {
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Everything `poll_transmit` writes as one piece fits in [`MIN_OUTPUT_BUFFER`].
+    #[test]
+    fn min_output_buffer_holds_every_owed_piece() {
+        use HandshakeError as H;
+        for error in [H::MalformedHead, H::UnsupportedVersion, H::HeadTooLarge] {
+            assert!(handshake::rejection_for(error).len() <= MIN_OUTPUT_BUFFER);
+        }
+        assert!(handshake::REQUEST_TIMEOUT_408.len() <= MIN_OUTPUT_BUFFER);
+    }
+
+    // A masked control frame with the longest payload fits too.
+    const _: () = assert!(6 + frame::MAX_CONTROL_PAYLOAD <= MIN_OUTPUT_BUFFER);
+}

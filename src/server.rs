@@ -223,6 +223,9 @@ impl Server {
 
     /// The open connection, by value, once the handshake is done (to keep only what an
     /// open connection needs); the server back otherwise.
+    // The `Err` gives the endpoint itself back (as `Rc::try_unwrap` does), so its size is
+    // the endpoint's, by design.
+    #[allow(clippy::result_large_err)]
     pub fn into_connection(self) -> Result<Connection<Unmasked>, Server> {
         match self.phase {
             Phase::Open(connection) => Ok(connection),

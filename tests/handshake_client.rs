@@ -1,4 +1,4 @@
-//! SPEC §1 (RFC 6455 §4.1): the client's opening handshake.
+//! RFC 6455 §4.1: the client's opening handshake.
 
 mod common;
 use common::*;
@@ -7,7 +7,8 @@ use core::convert::Infallible;
 
 use sockless::rand_core::Rng;
 use sockless::{
-    Client, ClientRequest, CloseCode, Config, Error, Event, HandshakeError, State, UsageError,
+    Accept, Client, ClientRequest, CloseCode, Config, Connection, Duration, Endpoint, Error, Event,
+    HandshakeError, Masked, State, TimedOut, UsageError,
 };
 
 /// A randomness source that hands out a fixed nonce first (then counts), so that the key
@@ -63,7 +64,7 @@ fn base64_decode(text: &str) -> Option<Vec<u8>> {
 }
 
 fn client_for(request: ClientRequest<'static>) -> Client<'static, TestRng> {
-    Client::new(request, Config::default(), rng()).expect("valid request")
+    Client::new(request, Config::default(), rng(), at(0)).expect("valid request")
 }
 
 fn url_client(url: &'static str) -> Client<'static, TestRng> {
@@ -128,20 +129,34 @@ fn without_header(name: &str) -> impl FnOnce(&[u8]) -> Vec<u8> {
 fn assert_sends_nothing(client: &mut Client<'static, TestRng>) {
     let mut out = [0u8; 256];
     assert_eq!(client.poll_transmit(&mut out), Ok(0));
+    // Every command goes through the open connection, and there is none.
+    assert_eq!(client.connection().err(), Some(UsageError::NotOpen));
     assert_eq!(
-        client.send_text("x", &mut out),
+        client
+            .connection()
+            .map_err(Error::from)
+            .and_then(|c| c.send_text("x", &mut out)),
         Err(Error::Usage(UsageError::NotOpen))
     );
     assert_eq!(
-        client.send_binary(b"x", &mut out),
+        client
+            .connection()
+            .map_err(Error::from)
+            .and_then(|c| c.send_binary(b"x", &mut out)),
         Err(Error::Usage(UsageError::NotOpen))
     );
     assert_eq!(
-        client.ping(b"x", &mut out),
+        client
+            .connection()
+            .map_err(Error::from)
+            .and_then(|c| c.ping(b"x", &mut out)),
         Err(Error::Usage(UsageError::NotOpen))
     );
     assert_eq!(
-        client.close(CloseCode::NORMAL, "", at(1), &mut out),
+        client
+            .connection()
+            .map_err(Error::from)
+            .and_then(|c| c.close(CloseCode::NORMAL, "", at(1), &mut out)),
         Err(Error::Usage(UsageError::NotOpen))
     );
     assert_eq!(client.poll_transmit(&mut out), Ok(0));
@@ -272,7 +287,7 @@ fn client_key_differs_between_clients_with_different_rng_states() {
     let request = ClientRequest::from_url("ws://example.com/").unwrap();
     let mut keys = Vec::new();
     for seed in [1u64, 2, 0x2545_f491_4f6c_dd1d, 0xdead_beef_0bad_cafe] {
-        let mut client = Client::new(request, Config::default(), TestRng(seed)).unwrap();
+        let mut client = Client::new(request, Config::default(), TestRng(seed), at(0)).unwrap();
         let text = request_text(&mut client);
         let key = the_value(&text, "Sec-WebSocket-Key");
         assert_eq!(base64_decode(&key).map(|k| k.len()), Some(16));
@@ -284,7 +299,8 @@ fn client_key_differs_between_clients_with_different_rng_states() {
         }
     }
     // The same state gives the same key (it comes from the rng, nothing else).
-    let again = request_text(&mut Client::new(request, Config::default(), TestRng(1)).unwrap());
+    let again =
+        request_text(&mut Client::new(request, Config::default(), TestRng(1), at(0)).unwrap());
     assert_eq!(the_value(&again, "Sec-WebSocket-Key"), keys[0]);
 }
 
@@ -361,7 +377,7 @@ fn client_request_is_accepted_by_the_server() {
         .with_origin("http://example.com")
         .with_subprotocols(&["chat"]);
     let mut client = client_for(request);
-    let mut server = sockless::Server::new(Config::default());
+    let mut server = sockless::Server::new(Config::default(), at(0));
     let mut sent = drain(&mut client);
     let len = sent.len();
     let received = server.receive(&mut sent, at(0)).expect("request accepted");
@@ -376,7 +392,12 @@ fn client_request_is_accepted_by_the_server() {
     assert_eq!(request.subprotocols().collect::<Vec<_>>(), ["chat"]);
     let mut out = [0u8; 512];
     let n = server
-        .accept(&request, Some("chat"), &[], &mut out)
+        .accept(
+            &request,
+            Accept::default().with_subprotocol("chat"),
+            at(0),
+            &mut out,
+        )
         .expect("valid upgrade");
     let (events, outcome, _) = feed(&mut client, &out[..n], at(0));
     assert_eq!(outcome, Ok(()));
@@ -386,12 +407,8 @@ fn client_request_is_accepted_by_the_server() {
 // ---- Header injection --------------------------------------------------------------------
 
 fn assert_invalid_header(request: ClientRequest<'static>) {
-    let result = Client::new(request, Config::default(), rng());
-    assert_eq!(
-        result.err(),
-        Some(Error::Usage(UsageError::InvalidHeader)),
-        "{request:?}"
-    );
+    let result = Client::new(request, Config::default(), rng(), at(0));
+    assert_eq!(result.err(), Some(UsageError::InvalidHeader), "{request:?}");
 }
 
 #[test]
@@ -453,7 +470,7 @@ fn client_accepts_rfc_1_3_example_accept_value() {
         nonce: *b"the sample nonce",
         counter: 0,
     };
-    let mut client = Client::new(request, Config::default(), rng).unwrap();
+    let mut client = Client::new(request, Config::default(), rng, at(0)).unwrap();
     let mut out = [0u8; 1024];
     let n = client.poll_transmit(&mut out).unwrap();
     let text = String::from_utf8(out[..n].to_vec()).unwrap();
@@ -488,17 +505,25 @@ fn client_fails_handshake_on_seeded_doc_accept_value_with_zero() {
         nonce: *b"the sample nonce",
         counter: 0,
     };
-    let mut client = Client::new(request, Config::default(), rng).unwrap();
+    let mut client = Client::new(request, Config::default(), rng, at(0)).unwrap();
     let mut out = [0u8; 1024];
     client.poll_transmit(&mut out).unwrap();
     let mut response = b"HTTP/1.1 101 Switching Protocols\r\n\
         Upgrade: websocket\r\nConnection: Upgrade\r\n\
         Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+x0o=\r\n\r\n"
         .to_vec();
-    let outcome = client.receive(&mut response, at(0)).map(|r| r.consumed);
-    assert_eq!(
-        outcome,
-        Err(Error::Handshake(HandshakeError::InvalidAccept))
+    let len = response.len();
+    let received = client
+        .receive(&mut response, at(0))
+        .expect("the peer's mistakes are events");
+    assert_eq!(received.consumed, len);
+    assert!(
+        matches!(
+            received.event,
+            Some(Event::HandshakeFailed(HandshakeError::InvalidAccept))
+        ),
+        "{:?}",
+        received.event
     );
     assert_eq!(client.poll_transmit(&mut out), Ok(0));
 }
@@ -723,11 +748,8 @@ fn client_fails_handshake_on_http_1_0_101() {
 
 #[test]
 fn client_fails_handshake_on_response_head_over_limit() {
-    let config = Config {
-        max_head_len: 512,
-        ..Config::default()
-    };
-    let mut client = Client::new(plain(), config, rng()).unwrap();
+    let config = Config::default().with_max_head_len(512);
+    let mut client = Client::new(plain(), config, rng(), at(0)).unwrap();
     let sent = drain(&mut client);
     let padding = format!("X-Pad: {}\r\n", "p".repeat(600));
     let (events, outcome, _) = feed(&mut client, &response_for(&sent, &padding), at(0));
@@ -941,4 +963,178 @@ fn client_waits_for_incomplete_response_head() {
     assert_eq!(received.consumed, 0);
     assert!(received.event.is_none());
     assert_eq!(client.state(), State::Connecting);
+}
+
+// ---- The handshake deadline (Config::handshake_timeout) -----------------------------------
+
+/// After the client gave up on its handshake: nothing is sent, ever, and the transport is
+/// to be closed.
+fn assert_gave_up(client: &mut Client<'static, TestRng>) {
+    assert_eq!(client.poll_timeout(), None);
+    assert_sends_nothing(client);
+    // A response that comes too late is swallowed: no event, nothing sent.
+    let (events, outcome, left) = feed(
+        client,
+        b"HTTP/1.1 101 Switching Protocols\r\n\r\n",
+        at(20_000),
+    );
+    assert_eq!((events, outcome, left), (vec![], Ok(()), 0));
+    assert_eq!(drain(client), Vec::<u8>::new());
+    assert_eq!(client.handle_timeout(at(60_000)), None);
+}
+
+#[test]
+fn client_gives_up_when_the_server_never_answers() {
+    let mut client = client_for(plain());
+    // The deadline is set from creation (never the epoch, never unset).
+    assert_eq!(client.poll_timeout(), Some(at(10_000)));
+    let request = request_text(&mut client);
+    assert!(request.starts_with("GET /chat HTTP/1.1\r\n"), "{request}");
+    // Sending the request does not move it.
+    assert_eq!(client.poll_timeout(), Some(at(10_000)));
+    assert_eq!(client.handle_timeout(at(5_000)), None);
+    assert_eq!(client.handle_timeout(at(9_999)), None);
+    assert_eq!(client.state(), State::Connecting);
+    assert!(!client.should_close_transport());
+    assert_eq!(client.handle_timeout(at(10_000)), Some(TimedOut::Handshake));
+    // A client gives up without a word: nothing is sent.
+    let mut out = [0u8; 1024];
+    assert_eq!(client.poll_transmit(&mut out), Ok(0));
+    assert!(client.should_close_transport());
+    assert_eq!(client.state(), State::Closed);
+    assert_gave_up(&mut client);
+}
+
+#[test]
+fn client_that_gave_up_before_its_request_went_out_never_sends_it() {
+    let config = Config::default().with_handshake_timeout(Duration::from_millis(1_500));
+    let mut client = Client::new(plain(), config, rng(), at(250)).unwrap();
+    assert_eq!(client.poll_timeout(), Some(at(1_750)));
+    assert_eq!(client.handle_timeout(at(1_749)), None);
+    assert_eq!(client.handle_timeout(at(1_750)), Some(TimedOut::Handshake));
+    assert_eq!(client.state(), State::Closed);
+    assert!(client.should_close_transport());
+    assert_gave_up(&mut client);
+}
+
+#[test]
+fn client_handshake_deadline_is_gone_once_connected() {
+    let (mut client, events, outcome) = handshake_with(plain(), |r| response_for(r, ""));
+    assert_eq!((events, outcome), (vec![Ev::Connected(None)], Ok(())));
+    // No keep-alive configured: no timer at all.
+    assert_eq!(client.poll_timeout(), None);
+    assert_eq!(client.handle_timeout(at(10_000)), None);
+    assert_eq!(client.state(), State::Open);
+    assert!(!client.should_close_transport());
+}
+
+// ---- The chosen subprotocol and the open connection --------------------------------------
+
+/// An application's session: it keeps the open connection, and has no lifetime parameter
+/// (the connection borrows nothing from the client's request).
+struct Session {
+    connection: Connection<Masked<TestRng>>,
+}
+
+/// A session opened from a URL that no longer exists once the handshake is done.
+fn open_session(subprotocols: &'static [&'static str], chosen: &str) -> Session {
+    let url = String::from("ws://server.example.com/chat");
+    let request = ClientRequest::from_url(&url)
+        .unwrap()
+        .with_subprotocols(subprotocols);
+    let mut client = Client::new(request, Config::default(), rng(), at(0)).unwrap();
+    let sent = drain(&mut client);
+    let extra = format!("Sec-WebSocket-Protocol: {chosen}\r\n");
+    let (events, outcome, _) = feed(&mut client, &response_for(&sent, &extra), at(0));
+    assert_eq!(outcome, Ok(()));
+    assert_eq!(events, vec![Ev::Connected(Some(chosen.to_string()))]);
+    assert_eq!(client.connection().unwrap().subprotocol(), Some(chosen));
+    let connection = client.into_connection().expect("open");
+    drop(url);
+    Session { connection }
+}
+
+#[test]
+fn client_subprotocol_is_readable_after_connected() {
+    let mut client = client_for(plain().with_subprotocols(&["chat", "superchat"]));
+    let sent = drain(&mut client);
+    // Not open yet: no connection to read it from.
+    assert_eq!(client.connection().err(), Some(UsageError::NotOpen));
+    let response = response_for(&sent, "Sec-WebSocket-Protocol: superchat\r\n");
+    let (events, outcome, _) = feed(&mut client, &response, at(0));
+    assert_eq!(outcome, Ok(()));
+    assert_eq!(events, vec![Ev::Connected(Some("superchat".into()))]);
+    assert_eq!(
+        client.connection().unwrap().subprotocol(),
+        Some("superchat")
+    );
+    // None chosen: none read.
+    let (mut client, events, _) = handshake_with(plain().with_subprotocols(&["chat"]), |r| {
+        response_for(r, "")
+    });
+    assert_eq!(events, vec![Ev::Connected(None)]);
+    assert_eq!(client.connection().unwrap().subprotocol(), None);
+}
+
+#[test]
+fn client_into_connection_outlives_the_request_and_still_sends() {
+    let mut session = open_session(&["chat", "superchat"], "chat");
+    assert_eq!(session.connection.subprotocol(), Some("chat"));
+    assert_eq!(session.connection.state(), State::Open);
+    // It still sends masked frames (RFC 6455 §5.1, §5.3).
+    let mut out = [0u8; 256];
+    let n = session
+        .connection
+        .send_text("still here", &mut out)
+        .unwrap();
+    let frames = wire_frames(&out[..n]);
+    assert_eq!(frames.len(), 1, "{frames:?}");
+    assert_eq!(
+        (frames[0].fin, frames[0].opcode, frames[0].masked),
+        (true, 0x1, true)
+    );
+    assert_eq!(frames[0].payload, b"still here");
+    // And receives.
+    let (events, outcome, left) = feed(
+        &mut session.connection,
+        &raw_frame(0x82, None, &[1, 2, 3], 0),
+        at(0),
+    );
+    assert_eq!(
+        (events, outcome, left),
+        (vec![Ev::Binary(vec![1, 2, 3])], Ok(()), 0)
+    );
+}
+
+#[test]
+fn client_into_connection_before_connected_gives_the_client_back() {
+    let client = client_for(plain());
+    let mut client = client.into_connection().expect_err("not open yet");
+    assert_eq!(client.state(), State::Connecting);
+    assert_eq!(client.poll_timeout(), Some(at(10_000)));
+    let text = request_text(&mut client);
+    assert!(text.starts_with("GET /chat HTTP/1.1\r\n"), "{text}");
+}
+
+#[test]
+fn client_refuses_to_offer_subprotocol_over_24_bytes() {
+    let at_limit: &'static str = "abcdefghijklmnopqrstuvwx";
+    let over: &'static str = "abcdefghijklmnopqrstuvwxy";
+    assert_eq!(at_limit.len(), sockless::MAX_SUBPROTOCOL_LEN);
+    assert_eq!(over.len(), sockless::MAX_SUBPROTOCOL_LEN + 1);
+    for offered in [&[over][..], &["chat", over]] {
+        let request = plain().with_subprotocols(offered);
+        assert_eq!(
+            Client::new(request, Config::default(), rng(), at(0)).err(),
+            Some(UsageError::InvalidSubprotocol),
+            "{offered:?}"
+        );
+    }
+    // 24 bytes are offered, and can be chosen and read back.
+    let mut session = open_session(&["chat", "abcdefghijklmnopqrstuvwx"], at_limit);
+    assert_eq!(session.connection.subprotocol(), Some(at_limit));
+    let mut client = client_for(plain().with_subprotocols(&["abcdefghijklmnopqrstuvwx"]));
+    let text = request_text(&mut client);
+    assert_eq!(the_value(&text, "Sec-WebSocket-Protocol"), at_limit);
+    assert!(session.connection.send_text("x", &mut [0u8; 64]).is_ok());
 }

@@ -7,8 +7,11 @@ use super::url::WsUrl;
 use super::{HEADER_CAPACITY, Limits, Sink, head_fits, is_safe_value, is_token, write_twice};
 use crate::error::{Error, HandshakeError, UsageError};
 
-/// What the client sends (RFC 6455 §4.1): all borrowed.
+/// What the client sends (RFC 6455 §4.1): all borrowed. Build one with
+/// [`from_url`](Self::from_url) or [`new`](Self::new), then the `with_*` methods; fields
+/// can be read and assigned (more may be added in a minor release).
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub struct ClientRequest<'a> {
     /// The server's host: a name, an IPv4 address, or an IPv6 address without brackets.
     pub host: &'a str,
@@ -45,6 +48,26 @@ impl<'a> ClientRequest<'a> {
             extensions: &[],
             headers: &[],
         })
+    }
+
+    /// A request for `target` (path and query, starting with `/`) on `host`:`port`, over
+    /// plain TCP; the other fields are empty or `None`. Checked when the client is made.
+    pub const fn new(host: &'a str, port: u16, target: &'a str) -> Self {
+        ClientRequest {
+            host,
+            port,
+            secure: false,
+            target,
+            origin: None,
+            subprotocols: &[],
+            extensions: &[],
+            headers: &[],
+        }
+    }
+
+    /// This request marked as running over TLS (`wss`), which decides the default port.
+    pub const fn with_secure(self, secure: bool) -> Self {
+        ClientRequest { secure, ..self }
     }
 
     /// This request with an `Origin` header.
