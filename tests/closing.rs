@@ -1,12 +1,18 @@
-//! SPEC §7 (RFC 6455 §5.5.1, §7): the closing handshake, close codes, failing the
+//! RFC 6455 §5.5.1, §7: the closing handshake, close codes, failing the
 //! connection and abnormal closure, for each role.
 
 mod common;
 use common::*;
 
 use sockless::{
-    CloseCode, Config, Duration, Error, Instant, MessageKind, ProtocolError, State, UsageError,
+    AbnormalClosure, CloseCode, Config, Connection, Duration, Endpoint, Error, Instant,
+    MessageKind, ProtocolError, State, TimedOut, UsageError,
 };
+
+/// The open connection of `e`, to send with.
+fn conn<E: Endpoint>(e: &mut E) -> &mut Connection<E::Masking> {
+    e.connection().expect("the connection is open")
+}
 
 /// Feed one frame built for `e` (masked iff `e` is a server).
 fn feed_frame(
@@ -35,32 +41,32 @@ fn the_close_frame(e: &impl Endpoint, bytes: &[u8]) -> Vec<u8> {
     assert_eq!(frame.rsv, 0);
     assert_eq!(
         frame.masked,
-        !e.expects_masked(),
+        !expects_masked(e),
         "masked iff sent by a client"
     );
     frame.payload.clone()
 }
 
 fn config_with_close_timeout(ms: u64) -> Config {
-    Config {
-        close_timeout: Duration::from_millis(ms),
-        ..Config::default()
-    }
+    Config::default().with_close_timeout(Duration::from_millis(ms))
 }
 
 /// Nothing can be sent any more, and nothing is owed.
 fn assert_sends_nothing(e: &mut impl Endpoint) {
     let mut out = [0u8; 256];
     let not_open = Err(Error::Usage(UsageError::NotOpen));
-    assert_eq!(e.send_text("x", &mut out), not_open);
-    assert_eq!(e.send_binary(b"x", &mut out), not_open);
+    assert_eq!(conn(e).send_text("x", &mut out), not_open);
+    assert_eq!(conn(e).send_binary(b"x", &mut out), not_open);
     assert_eq!(
-        e.send_fragment(MessageKind::Binary, b"x", false, &mut out),
+        conn(e).send_fragment(MessageKind::Binary, b"x", false, &mut out),
         not_open
     );
-    assert_eq!(e.ping(b"x", &mut out), not_open);
-    assert_eq!(e.pong(b"x", &mut out), not_open);
-    assert_eq!(e.close(1000, "", at(50), &mut out), not_open);
+    assert_eq!(conn(e).ping(b"x", &mut out), not_open);
+    assert_eq!(conn(e).pong(b"x", &mut out), not_open);
+    assert_eq!(
+        conn(e).close(CloseCode(1000), "", at(50), &mut out),
+        not_open
+    );
     assert_eq!(drain(e), Vec::<u8>::new());
 }
 
@@ -200,7 +206,9 @@ fn answers_peer_close_with_own_code(mut e: impl Endpoint) {
     let (_, outcome, _) = feed_frame(&mut e, 0x88, &close_payload(1000, b""), at(1));
     assert_eq!(outcome, Ok(()));
     let mut out = [0u8; 256];
-    let n = e.close(1011, "oops", at(2), &mut out).unwrap();
+    let n = conn(&mut e)
+        .close(CloseCode(1011), "oops", at(2), &mut out)
+        .unwrap();
     assert_eq!(the_close_frame(&e, &out[..n]), close_payload(1011, b"oops"));
     assert_eq!(e.state(), State::Closed);
     // The echo is not sent on top of it.
@@ -253,9 +261,13 @@ fn client_closes_transport_at_close_timeout_after_echo() {
     assert_eq!(outcome, Ok(()));
     assert_eq!(close_code_in(&drain(&mut client)), Some(1000));
     assert_eq!(client.poll_timeout(), Some(at(2100)));
-    client.handle_timeout(at(2099)).unwrap();
+    assert_eq!(client.handle_timeout(at(2099)), None);
     assert!(!client.should_close_transport());
-    client.handle_timeout(at(2100)).unwrap();
+    assert_eq!(
+        client.handle_timeout(at(2100)),
+        None,
+        "the closing handshake finished: no failure"
+    );
     assert!(client.should_close_transport());
     assert_eq!(client.poll_timeout(), None);
     assert_eq!(drain(&mut client), Vec::<u8>::new());
@@ -266,12 +278,14 @@ fn client_closes_transport_at_close_timeout_after_echo() {
 
 fn own_close(mut e: impl Endpoint) {
     let mut out = [0u8; 256];
-    let n = e.close(4000, "done", at(10), &mut out).unwrap();
+    let n = conn(&mut e)
+        .close(CloseCode(4000), "done", at(10), &mut out)
+        .unwrap();
     assert_eq!(the_close_frame(&e, &out[..n]), close_payload(4000, b"done"));
     assert_eq!(e.state(), State::LocalClosing);
-    assert!(!e.close_transport());
+    assert!(!e.should_close_transport());
     assert_eq!(
-        e.next_timeout(),
+        e.poll_timeout(),
         Some(at(5010)),
         "default close timeout is 5 s"
     );
@@ -312,8 +326,8 @@ fn own_close(mut e: impl Endpoint) {
     );
     assert_eq!(e.state(), State::Closed);
     assert_sends_nothing(&mut e);
-    assert_eq!(e.eof(), Ok(()));
-    assert!(e.close_transport());
+    assert_eq!(e.handle_eof(), Ok(()));
+    assert!(e.should_close_transport());
 }
 
 #[test]
@@ -329,7 +343,7 @@ fn client_close_sends_code_and_reason_and_peer_close_completes_it() {
 #[test]
 fn server_closes_transport_when_peer_close_answers_ours() {
     let mut server = open_server(Config::default());
-    server
+    conn(&mut server)
         .close(CloseCode::NORMAL, "", at(1), &mut [0u8; 64])
         .unwrap();
     assert!(!server.should_close_transport());
@@ -345,7 +359,7 @@ fn server_closes_transport_when_peer_close_answers_ours() {
 #[test]
 fn client_waits_for_eof_or_timeout_when_peer_close_answers_ours() {
     let mut client = open_client(config_with_close_timeout(1000));
-    client
+    conn(&mut client)
         .close(CloseCode::NORMAL, "", at(1), &mut [0u8; 64])
         .unwrap();
     let (_, outcome, _) = feed_frame(&mut client, 0x88, &close_payload(1000, b""), at(200));
@@ -356,21 +370,23 @@ fn client_waits_for_eof_or_timeout_when_peer_close_answers_ours() {
         .poll_timeout()
         .expect("a deadline to close the transport");
     assert!(deadline <= at(1200), "{deadline:?}");
-    client.handle_timeout(deadline).unwrap();
+    assert_eq!(client.handle_timeout(deadline), None);
     assert!(client.should_close_transport());
 }
 
 fn close_timeout_without_peer_close(mut e: impl Endpoint) {
     let mut out = [0u8; 256];
-    e.close(1000, "", at(100), &mut out).unwrap();
-    assert_eq!(e.next_timeout(), Some(at(1100)));
-    e.timeout(at(1099)).unwrap();
+    conn(&mut e)
+        .close(CloseCode(1000), "", at(100), &mut out)
+        .unwrap();
+    assert_eq!(e.poll_timeout(), Some(at(1100)));
+    assert_eq!(e.handle_timeout(at(1099)), None);
     assert_eq!(e.state(), State::LocalClosing);
-    assert!(!e.close_transport());
-    e.timeout(at(1100)).unwrap();
+    assert!(!e.should_close_transport());
+    assert_eq!(e.handle_timeout(at(1100)), Some(TimedOut::Closing));
     assert_eq!(e.state(), State::Closed);
-    assert!(e.close_transport());
-    assert_eq!(e.next_timeout(), None);
+    assert!(e.should_close_transport());
+    assert_eq!(e.poll_timeout(), None);
     assert_sends_nothing(&mut e);
 }
 
@@ -386,7 +402,9 @@ fn client_close_timeout_without_peer_close_closes() {
 
 fn nothing_sent_after_own_close(mut e: impl Endpoint) {
     let mut out = [0u8; 256];
-    e.close(1000, "", at(1), &mut out).unwrap();
+    conn(&mut e)
+        .close(CloseCode(1000), "", at(1), &mut out)
+        .unwrap();
     assert_sends_nothing(&mut e);
     let (events, outcome, _) = feed_frame(&mut e, 0x89, b"are you there", at(2));
     assert_eq!(outcome, Ok(()));
@@ -411,7 +429,9 @@ fn client_sends_nothing_after_own_close() {
 
 fn violation_after_own_close(mut e: impl Endpoint) {
     let mut out = [0u8; 256];
-    e.close(1000, "", at(1), &mut out).unwrap();
+    conn(&mut e)
+        .close(CloseCode(1000), "", at(1), &mut out)
+        .unwrap();
     let (events, outcome, _) = feed_frame(&mut e, 0x83, b"", at(2));
     assert_eq!(events, vec![]);
     assert_eq!(
@@ -423,7 +443,7 @@ fn violation_after_own_close(mut e: impl Endpoint) {
         Vec::<u8>::new(),
         "our Close was already sent"
     );
-    assert!(e.close_transport());
+    assert!(e.should_close_transport());
     assert_reads_nothing(&mut e);
 }
 
@@ -504,7 +524,7 @@ fn one_byte_close_payload(mut e: impl Endpoint) {
         Err(Error::Protocol(ProtocolError::ClosePayloadTooShort))
     );
     assert_eq!(close_code_in(&drain(&mut e)), Some(1002));
-    assert!(e.close_transport());
+    assert!(e.should_close_transport());
 }
 
 #[test]
@@ -566,7 +586,7 @@ fn close_refuses_unsendable_codes(mut e: impl Endpoint) {
     let mut out = [0xAAu8; 256];
     for code in [1005, 1006, 1015, 999, 5000, 0, 1004, 1016, 2999, 65535] {
         assert_eq!(
-            e.close(code, "", at(1), &mut out),
+            conn(&mut e).close(CloseCode(code), "", at(1), &mut out),
             Err(Error::Usage(UsageError::InvalidCloseCode)),
             "code {code}"
         );
@@ -575,7 +595,9 @@ fn close_refuses_unsendable_codes(mut e: impl Endpoint) {
         assert_eq!(drain(&mut e), Vec::<u8>::new());
     }
     // Still open: a valid close works.
-    let n = e.close(3000, "", at(2), &mut out).unwrap();
+    let n = conn(&mut e)
+        .close(CloseCode(3000), "", at(2), &mut out)
+        .unwrap();
     assert_eq!(close_code_in(&out[..n]), Some(3000));
 }
 
@@ -607,7 +629,7 @@ fn server_close_sends_allowed_codes() {
         let mut server = open_server(Config::default());
         Box::new(move |code| {
             let mut out = [0u8; 256];
-            let n = server.close(CloseCode(code), "", at(1), &mut out)?;
+            let n = conn(&mut server).close(CloseCode(code), "", at(1), &mut out)?;
             Ok(out[..n].to_vec())
         })
     });
@@ -619,7 +641,7 @@ fn client_close_sends_allowed_codes() {
         let mut client = open_client(Config::default());
         Box::new(move |code| {
             let mut out = [0u8; 256];
-            let n = client.close(CloseCode(code), "", at(1), &mut out)?;
+            let n = conn(&mut client).close(CloseCode(code), "", at(1), &mut out)?;
             Ok(out[..n].to_vec())
         })
     });
@@ -629,14 +651,16 @@ fn close_reason_limit(mut e: impl Endpoint) {
     let mut out = [0xAAu8; 256];
     let long = "r".repeat(124);
     assert_eq!(
-        e.close(1000, &long, at(1), &mut out),
+        conn(&mut e).close(CloseCode(1000), &long, at(1), &mut out),
         Err(Error::Usage(UsageError::ControlPayloadTooLong))
     );
     assert!(out.iter().all(|&b| b == 0xAA));
     assert_eq!(e.state(), State::Open);
     assert_eq!(drain(&mut e), Vec::<u8>::new());
     let max = "r".repeat(123);
-    let n = e.close(1000, &max, at(1), &mut out).unwrap();
+    let n = conn(&mut e)
+        .close(CloseCode(1000), &max, at(1), &mut out)
+        .unwrap();
     assert_eq!(
         the_close_frame(&e, &out[..n]),
         close_payload(1000, max.as_bytes())
@@ -668,7 +692,7 @@ fn fails_with_1002_then_reads_nothing(mut e: impl Endpoint, frame: Vec<u8>, erro
     let payload = the_close_frame(&e, &out);
     assert_eq!(payload[..2], 1002u16.to_be_bytes());
     assert_eq!(e.state(), State::Closed);
-    assert!(e.close_transport());
+    assert!(e.should_close_transport());
     assert_reads_nothing(&mut e);
     assert_sends_nothing(&mut e);
 }
@@ -710,10 +734,10 @@ fn client_fails_reserved_opcode_with_1002_then_reads_nothing() {
 // ---- Abnormal closure --------------------------------------------------------------------
 
 fn eof_while_open(mut e: impl Endpoint) {
-    let error = e.eof().unwrap_err();
-    assert_eq!(error, Error::AbnormalClosure);
-    assert_eq!(error.close_code(), Some(CloseCode(1006)));
-    assert!(e.close_transport());
+    let error = e.handle_eof().unwrap_err();
+    assert_eq!(error, AbnormalClosure);
+    assert_eq!(Error::from(error).close_code(), Some(CloseCode(1006)));
+    assert!(e.should_close_transport());
     assert_eq!(e.state(), State::Closed);
     assert_sends_nothing(&mut e);
 }
@@ -729,12 +753,14 @@ fn client_eof_while_open_is_abnormal_closure_1006() {
 }
 
 fn eof_while_local_closing(mut e: impl Endpoint) {
-    e.close(1000, "", at(1), &mut [0u8; 64]).unwrap();
-    let error = e.eof().unwrap_err();
-    assert_eq!(error, Error::AbnormalClosure);
-    assert_eq!(error.close_code(), Some(CloseCode(1006)));
-    assert!(e.close_transport());
-    assert_eq!(e.next_timeout(), None);
+    conn(&mut e)
+        .close(CloseCode(1000), "", at(1), &mut [0u8; 64])
+        .unwrap();
+    let error = e.handle_eof().unwrap_err();
+    assert_eq!(error, AbnormalClosure);
+    assert_eq!(Error::from(error).close_code(), Some(CloseCode(1006)));
+    assert!(e.should_close_transport());
+    assert_eq!(e.poll_timeout(), None);
 }
 
 #[test]
@@ -750,7 +776,7 @@ fn client_eof_while_local_closing_is_abnormal_closure_1006() {
 fn eof_in_mid_message(mut e: impl Endpoint) {
     let (_, outcome, _) = feed_frame(&mut e, 0x01, b"half a mess", at(1));
     assert_eq!(outcome, Ok(()));
-    assert_eq!(e.eof(), Err(Error::AbnormalClosure));
+    assert_eq!(e.handle_eof(), Err(AbnormalClosure));
 }
 
 #[test]
@@ -766,9 +792,9 @@ fn client_eof_in_mid_message_is_abnormal_closure() {
 #[test]
 fn client_eof_during_handshake_is_abnormal_closure() {
     let mut client =
-        sockless::Client::connect("ws://example.com/", Config::default(), rng()).unwrap();
+        sockless::Client::connect("ws://example.com/", Config::default(), rng(), at(0)).unwrap();
     drain(&mut client);
-    assert_eq!(client.handle_eof(), Err(Error::AbnormalClosure));
+    assert_eq!(client.handle_eof(), Err(AbnormalClosure));
     assert!(client.should_close_transport());
 }
 
@@ -779,11 +805,11 @@ fn eof_after_peer_close_before_echo(mut e: impl Endpoint) {
     assert_eq!(outcome, Ok(()));
     assert_eq!(events, vec![Ev::Close(Some(1000), "bye".into())]);
     assert_eq!(
-        e.eof(),
+        e.handle_eof(),
         Ok(()),
         "the peer's Close was received: not an abnormal closure"
     );
-    assert!(e.close_transport());
+    assert!(e.should_close_transport());
 }
 
 #[test]
@@ -794,4 +820,196 @@ fn server_eof_after_peer_close_before_echo_is_not_abnormal() {
 #[test]
 fn client_eof_after_peer_close_before_echo_is_not_abnormal() {
     eof_after_peer_close_before_echo(open_client(Config::default()));
+}
+
+// ---- A header from send_header holds the wire until its payload is written ---------------
+
+const PAYLOAD: &[u8; 10] = b"0123456789";
+
+/// Start a frame of `kind` for the 10 bytes of [`PAYLOAD`] with `send_header` (FIN set);
+/// returns the header bytes and the masking key the payload must be sent with.
+fn start_header<E: Endpoint>(e: &mut E, kind: MessageKind) -> (Vec<u8>, Option<[u8; 4]>) {
+    let mut out = [0u8; 64];
+    let header = conn(e).send_header(kind, 10, true, &mut out).unwrap();
+    assert_eq!(header.mask.is_some(), !expects_masked(e), "a client masks");
+    assert_eq!(conn(e).payload_pending(), 10);
+    (out[..header.len].to_vec(), header.mask)
+}
+
+/// The header followed by [`PAYLOAD`] (masked with `mask`), as the application writes them.
+fn header_and_payload(header: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
+    let mut payload = PAYLOAD.to_vec();
+    if let Some(key) = mask {
+        sockless::frame::apply_mask(&mut payload, key, 0);
+    }
+    let mut wire = header.to_vec();
+    wire.extend(payload);
+    wire
+}
+
+/// Every command is refused with `PayloadPending`, writing nothing and changing nothing.
+fn assert_commands_refused<E: Endpoint>(e: &mut E, kind: MessageKind) {
+    let pending = Err(Error::Usage(UsageError::PayloadPending));
+    let mut out = [0xAAu8; 256];
+    assert_eq!(conn(e).send_text("x", &mut out), pending);
+    assert_eq!(conn(e).send_binary(b"x", &mut out), pending);
+    for (fragment_kind, last) in [(MessageKind::Binary, false), (kind, true)] {
+        assert_eq!(
+            conn(e).send_fragment(fragment_kind, b"x", last, &mut out),
+            pending
+        );
+    }
+    assert_eq!(conn(e).ping(b"x", &mut out), pending);
+    assert_eq!(conn(e).pong(b"x", &mut out), pending);
+    assert_eq!(
+        conn(e).close(CloseCode::NORMAL, "", at(2), &mut out),
+        pending
+    );
+    assert_eq!(
+        conn(e).send_header(kind, 5, true, &mut out),
+        Err(Error::Usage(UsageError::PayloadPending))
+    );
+    assert!(out.iter().all(|&b| b == 0xAA), "nothing written");
+    assert_eq!(e.state(), State::Open);
+}
+
+fn commands_wait_for_the_payload<E: Endpoint>(mut e: E) {
+    for kind in [MessageKind::Text, MessageKind::Binary] {
+        let (header, mask) = start_header(&mut e, kind);
+        assert_commands_refused(&mut e, kind);
+        assert_eq!(conn(&mut e).payload_pending(), 10, "{kind:?}");
+        assert_eq!(drain(&mut e), Vec::<u8>::new(), "{kind:?}");
+        // Once the payload is accounted for, commands work again, after the whole frame.
+        conn(&mut e).payload_written(10).unwrap();
+        let mut wire = header_and_payload(&header, mask);
+        let mut out = [0u8; 256];
+        let n = conn(&mut e).send_text("next", &mut out).unwrap();
+        wire.extend_from_slice(&out[..n]);
+        let frames: Vec<(u8, bool, Vec<u8>)> = wire_frames(&wire)
+            .into_iter()
+            .map(|f| (f.opcode, f.fin, f.payload))
+            .collect();
+        let opcode = match kind {
+            MessageKind::Text => 0x1,
+            MessageKind::Binary => 0x2,
+        };
+        assert_eq!(
+            frames,
+            [
+                (opcode, true, PAYLOAD.to_vec()),
+                (0x1, true, b"next".to_vec())
+            ]
+        );
+    }
+    let mut out = [0u8; 256];
+    let n = conn(&mut e)
+        .close(CloseCode::NORMAL, "", at(3), &mut out)
+        .unwrap();
+    assert_eq!(close_code_in(&out[..n]), Some(1000));
+}
+
+#[test]
+fn server_refuses_every_command_until_the_header_payload_is_written() {
+    commands_wait_for_the_payload(open_server(Config::default()));
+}
+
+#[test]
+fn client_refuses_every_command_until_the_header_payload_is_written() {
+    commands_wait_for_the_payload(open_client(Config::default()));
+}
+
+fn payload_written_in_parts<E: Endpoint>(mut e: E) {
+    let (header, mask) = start_header(&mut e, MessageKind::Binary);
+    // A Pong is owed meanwhile, so that the deferral can be seen.
+    let (events, outcome, _) = feed_frame(&mut e, 0x89, b"p", at(1));
+    assert_eq!(outcome, Ok(()));
+    assert_eq!(events, vec![Ev::Ping(b"p".to_vec())]);
+    assert_eq!(
+        conn(&mut e).payload_written(11),
+        Err(UsageError::PayloadOverrun)
+    );
+    assert_eq!(
+        conn(&mut e).payload_pending(),
+        10,
+        "an overrun changes nothing"
+    );
+    assert_commands_refused(&mut e, MessageKind::Binary);
+    assert_eq!(e.poll_transmit(&mut [0u8; 256]), Ok(0));
+    // Four bytes, then the other six.
+    assert_eq!(conn(&mut e).payload_written(4), Ok(()));
+    assert_eq!(conn(&mut e).payload_pending(), 6);
+    assert_commands_refused(&mut e, MessageKind::Binary);
+    assert_eq!(e.poll_transmit(&mut [0u8; 256]), Ok(0));
+    assert_eq!(
+        conn(&mut e).payload_written(7),
+        Err(UsageError::PayloadOverrun)
+    );
+    assert_eq!(
+        conn(&mut e).payload_pending(),
+        6,
+        "an overrun changes nothing"
+    );
+    assert_eq!(conn(&mut e).payload_written(6), Ok(()));
+    assert_eq!(conn(&mut e).payload_pending(), 0);
+    let mut wire = header_and_payload(&header, mask);
+    wire.extend(drain(&mut e));
+    let opcodes: Vec<(u8, Vec<u8>)> = wire_frames(&wire)
+        .into_iter()
+        .map(|f| (f.opcode, f.payload))
+        .collect();
+    assert_eq!(opcodes, [(0x2, PAYLOAD.to_vec()), (0xA, b"p".to_vec())]);
+    // Nothing is pending any more: more bytes are an overrun, none are fine.
+    assert_eq!(
+        conn(&mut e).payload_written(1),
+        Err(UsageError::PayloadOverrun)
+    );
+    assert_eq!(conn(&mut e).payload_written(0), Ok(()));
+    let n = conn(&mut e).send_binary(b"x", &mut [0u8; 64]).unwrap();
+    assert!(n > 0);
+}
+
+#[test]
+fn server_payload_written_in_parts_and_overrun_refused() {
+    payload_written_in_parts(open_server(Config::default()));
+}
+
+#[test]
+fn client_payload_written_in_parts_and_overrun_refused() {
+    payload_written_in_parts(open_client(Config::default()));
+}
+
+fn close_echo_waits_for_the_payload<E: Endpoint>(mut e: E) {
+    let (header, mask) = start_header(&mut e, MessageKind::Text);
+    let (events, outcome, left) =
+        feed_frame(&mut e, 0x88, &close_payload(1001, b"going away"), at(1));
+    assert_eq!((outcome, left), (Ok(()), 0));
+    assert_eq!(events, vec![Ev::Close(Some(1001), "going away".into())]);
+    assert_eq!(e.state(), State::RemoteClosing);
+    // The echo is owed but may not split the frame; our own Close may not either.
+    assert_eq!(e.poll_transmit(&mut [0u8; 256]), Ok(0));
+    assert_eq!(
+        conn(&mut e).close(CloseCode(1000), "", at(2), &mut [0u8; 256]),
+        Err(Error::Usage(UsageError::PayloadPending))
+    );
+    assert_eq!(e.state(), State::RemoteClosing);
+    assert!(!e.should_close_transport());
+    conn(&mut e).payload_written(10).unwrap();
+    let echo = drain(&mut e);
+    assert_eq!(the_close_frame(&e, &echo)[..2], 1001u16.to_be_bytes());
+    assert_eq!(e.state(), State::Closed);
+    let mut wire = header_and_payload(&header, mask);
+    wire.extend(echo);
+    let opcodes: Vec<u8> = wire_frames(&wire).iter().map(|f| f.opcode).collect();
+    assert_eq!(opcodes, [0x1, 0x8]);
+    assert_sends_nothing(&mut e);
+}
+
+#[test]
+fn server_defers_close_echo_until_the_header_payload_is_written() {
+    close_echo_waits_for_the_payload(open_server(Config::default()));
+}
+
+#[test]
+fn client_defers_close_echo_until_the_header_payload_is_written() {
+    close_echo_waits_for_the_payload(open_client(Config::default()));
 }

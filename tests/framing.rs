@@ -1,8 +1,8 @@
-//! SPEC §3 (RFC 6455 §5.2): framing rules, for each role.
+//! RFC 6455 §5.2: framing rules, for each role.
 
 mod common;
 use common::*;
-use sockless::{Config, Error, ProtocolError, State};
+use sockless::{Config, Endpoint, Error, ProtocolError, State};
 
 /// Feed `bytes` to each role and expect the violation and its close code on the wire.
 fn assert_each_role_fails(
@@ -100,9 +100,17 @@ fn client_fails_masked_server_frame_with_1002() {
 fn client_frames_are_masked_and_server_frames_are_not() {
     let (mut server, mut client) = both_roles(Config::default());
     let mut out = [0u8; 64];
-    let n = client.send_text("hi", &mut out).unwrap();
+    let n = client
+        .connection()
+        .unwrap()
+        .send_text("hi", &mut out)
+        .unwrap();
     assert!(wire_frames(&out[..n])[0].masked);
-    let n = server.send_text("hi", &mut out).unwrap();
+    let n = server
+        .connection()
+        .unwrap()
+        .send_text("hi", &mut out)
+        .unwrap();
     assert!(!wire_frames(&out[..n])[0].masked);
 }
 
@@ -112,7 +120,11 @@ fn client_uses_a_fresh_masking_key_for_each_frame() {
     let mut keys = std::collections::HashSet::new();
     let mut out = [0u8; 64];
     for _ in 0..50 {
-        let n = client.send_binary(&[0; 4], &mut out).unwrap();
+        let n = client
+            .connection()
+            .unwrap()
+            .send_binary(&[0; 4], &mut out)
+            .unwrap();
         // With a zero payload, the masked payload is the key itself.
         keys.insert(out[n - 4..n].to_vec());
     }
@@ -151,21 +163,27 @@ fn receiver_fails_non_minimal_length_with_1002_in_each_role() {
     outcome.unwrap();
 }
 
-#[test]
-fn sender_always_uses_the_shortest_length_form() {
-    let (mut server, mut client) = both_roles(Config::default());
+fn sends_shortest_length_forms(endpoint: &mut impl Endpoint) {
     let mut out = vec![0u8; 70_000];
     for len in [0usize, 1, 125, 126, 127, 65535, 65536, 69_000] {
         let payload = vec![3u8; len];
-        let endpoints: [&mut dyn Endpoint; 2] = [&mut server, &mut client];
-        for endpoint in endpoints {
-            let n = endpoint.send_binary(&payload, &mut out).unwrap();
-            let frames = wire_frames(&out[..n]);
-            assert_eq!(frames.len(), 1);
-            assert!(frames[0].minimal, "length {len} not minimal");
-            assert_eq!(frames[0].payload, payload);
-        }
+        let n = endpoint
+            .connection()
+            .unwrap()
+            .send_binary(&payload, &mut out)
+            .unwrap();
+        let frames = wire_frames(&out[..n]);
+        assert_eq!(frames.len(), 1);
+        assert!(frames[0].minimal, "length {len} not minimal");
+        assert_eq!(frames[0].payload, payload);
     }
+}
+
+#[test]
+fn sender_always_uses_the_shortest_length_form() {
+    let (mut server, mut client) = both_roles(Config::default());
+    sends_shortest_length_forms(&mut server);
+    sends_shortest_length_forms(&mut client);
 }
 
 #[test]
@@ -242,35 +260,35 @@ fn length_with_most_significant_bit_set_fails_with_1002() {
     assert_eq!(close_code_in(&drain(&mut client)), Some(1002));
 }
 
+/// 2^40 bytes declared, three bytes present: the header alone decides, nothing is
+/// reserved for the declared length.
+fn fails_length_above_the_limit(endpoint: &mut impl Endpoint) {
+    let masked = expects_masked(endpoint);
+    let mut bytes = vec![0x82, 0x7F | if masked { 0x80 } else { 0 }];
+    bytes.extend_from_slice(&(1u64 << 40).to_be_bytes());
+    if masked {
+        bytes.extend_from_slice(&MASK);
+    }
+    bytes.extend_from_slice(b"abc");
+    let outcome = feed(endpoint, &bytes, at(1)).1;
+    assert_eq!(outcome, Err(Error::Protocol(ProtocolError::FrameTooLarge)));
+    assert_eq!(close_code_in(&drain(endpoint)), Some(1009));
+}
+
 #[test]
 fn length_above_the_limit_fails_with_1009_before_any_payload_in_each_role() {
-    // 2^40 bytes declared, three bytes present: the header alone decides, nothing is
-    // reserved for the declared length.
     let (mut server, mut client) = both_roles(Config::default());
-    let endpoints: [&mut dyn Endpoint; 2] = [&mut server, &mut client];
-    for endpoint in endpoints {
-        let masked = endpoint.expects_masked();
-        let mut bytes = vec![0x82, 0x7F | if masked { 0x80 } else { 0 }];
-        bytes.extend_from_slice(&(1u64 << 40).to_be_bytes());
-        if masked {
-            bytes.extend_from_slice(&MASK);
-        }
-        bytes.extend_from_slice(b"abc");
-        let outcome = feed(endpoint, &bytes, at(1)).1;
-        assert_eq!(outcome, Err(Error::Protocol(ProtocolError::FrameTooLarge)));
-        assert_eq!(close_code_in(&drain(endpoint)), Some(1009));
-    }
+    fails_length_above_the_limit(&mut server);
+    fails_length_above_the_limit(&mut client);
 }
 
 #[test]
 fn largest_64_bit_length_is_never_truncated() {
     // u64 values that truncate to small numbers on 32-bit targets (2^32 + 5) must still
     // be judged by their full value.
-    let config = Config {
-        max_frame_len: u64::MAX,
-        max_message_len: u64::MAX,
-        ..Config::default()
-    };
+    let config = Config::default()
+        .with_max_frame_len(u64::MAX)
+        .with_max_message_len(u64::MAX);
     let mut client = open_client(config);
     let mut bytes = vec![0x82, 0x7F];
     bytes.extend_from_slice(&((1u64 << 32) + 5).to_be_bytes());

@@ -9,7 +9,7 @@ use common::*;
 use std::net::{TcpListener, TcpStream};
 use std::thread;
 
-use sockless::{Client, ClientRequest, CloseCode, Config, Server};
+use sockless::{Client, ClientRequest, CloseCode, Config, Endpoint, Instant, Server};
 use tungstenite::protocol::WebSocketConfig;
 use tungstenite::protocol::frame::coding::{CloseCode as TCloseCode, Data, OpCode};
 use tungstenite::protocol::frame::{CloseFrame, Frame};
@@ -43,10 +43,7 @@ fn tungstenite_config() -> WebSocketConfig {
 }
 
 fn config() -> Config {
-    Config {
-        max_message_len: 64 << 20,
-        ..Config::default()
-    }
+    Config::default().with_max_message_len(64 << 20)
 }
 
 /// A sockless server that echoes each whole message until the peer closes; returns the
@@ -55,19 +52,23 @@ fn config() -> Config {
 fn sockless_echo_server(listener: TcpListener) -> thread::JoinHandle<Option<Ev>> {
     thread::spawn(move || {
         let (stream, _) = listener.accept().unwrap();
-        let mut ws = Blocking::new(Server::new(config()), stream);
+        let mut ws = Blocking::new(Server::new(config(), Instant::ZERO), stream);
         echo_until_close(&mut ws)
     })
 }
 
 /// Echo each whole message (with the `Endpoint` interface, so either role) until the peer's
 /// Close; returns that Close.
-fn echo_until_close<E: Endpoint>(ws: &mut Blocking<E>) -> Option<Ev> {
+fn echo_until_close<E: Endpoint + 'static>(ws: &mut Blocking<E>) -> Option<Ev> {
     let mut close = None;
     while let Some(event) = ws.next_message().unwrap() {
         match event {
-            Ev::Text(text) => ws.send(|e, out, _| e.send_text(&text, out)).unwrap(),
-            Ev::Binary(data) => ws.send(|e, out, _| e.send_binary(&data, out)).unwrap(),
+            Ev::Text(text) => ws
+                .send(|e, out, _| e.connection()?.send_text(&text, out))
+                .unwrap(),
+            Ev::Binary(data) => ws
+                .send(|e, out, _| e.connection()?.send_binary(&data, out))
+                .unwrap(),
             Ev::Close(..) => close = Some(event),
             _ => {}
         }
@@ -210,12 +211,15 @@ fn sockless_server_starts_the_close_with_tungstenite_client() {
     let addr = listener.local_addr().unwrap();
     let server = thread::spawn(move || {
         let (stream, _) = listener.accept().unwrap();
-        let mut ws = Blocking::new(Server::new(config()), stream);
+        let mut ws = Blocking::new(Server::new(config(), Instant::ZERO), stream);
         assert!(matches!(ws.next_event().unwrap(), Some(Ev::Request(_))));
-        ws.send(|s, out, _| s.send_text("goodbye soon", out))
+        ws.send(|s, out, _| s.connection()?.send_text("goodbye soon", out))
             .unwrap();
-        ws.send(|s, out, now| s.close(CloseCode(4002), "sockless bye", now, out))
-            .unwrap();
+        ws.send(|s, out, now| {
+            s.connection()?
+                .close(CloseCode(4002), "sockless bye", now, out)
+        })
+        .unwrap();
         let mut events = Vec::new();
         while let Some(event) = ws.next_event().unwrap() {
             events.push(event);
@@ -294,9 +298,13 @@ fn sockless_client_starts_the_close_with_tungstenite_server() {
     let mut ws = Blocking::new(client, stream);
     ws.flush().unwrap();
     assert_eq!(ws.next_event().unwrap(), Some(Ev::Connected(None)));
-    ws.send(|c, out, _| c.send_binary(&[1, 2, 3], out)).unwrap();
-    ws.send(|c, out, now| c.close(CloseCode(4003), "client bye", now, out))
+    ws.send(|c, out, _| c.connection()?.send_binary(&[1, 2, 3], out))
         .unwrap();
+    ws.send(|c, out, now| {
+        c.connection()?
+            .close(CloseCode(4003), "client bye", now, out)
+    })
+    .unwrap();
     let mut events = Vec::new();
     while let Some(event) = ws.next_event().unwrap() {
         events.push(event);
@@ -308,9 +316,15 @@ fn sockless_client_starts_the_close_with_tungstenite_server() {
     );
 }
 
-/// A client for `url`; the URL is leaked so that the client is `'static` like the
-/// harness's endpoint type (a test-only convenience).
+/// A client for `url`; the URL is leaked so that the client is `'static`, as
+/// [`Blocking`] requires (a test-only convenience).
 fn client_for(url: String) -> Client<'static, TestRng> {
     let url: &'static str = Box::leak(url.into_boxed_str());
-    Client::new(ClientRequest::from_url(url).unwrap(), config(), rng()).unwrap()
+    Client::new(
+        ClientRequest::from_url(url).unwrap(),
+        config(),
+        rng(),
+        Instant::ZERO,
+    )
+    .unwrap()
 }

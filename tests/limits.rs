@@ -1,16 +1,14 @@
-//! SPEC §8: configurable limits on frames and messages (1009), with memory that never
-//! grows with a declared length; the size of each role's state.
+//! Configurable limits on frames and messages, failed with 1009 (RFC 6455 §7.4.1, §10.4),
+//! with memory that never grows with a declared length; the size of each role's state.
 
 mod common;
 use common::*;
-use sockless::{Client, Config, Error, ProtocolError, Server};
+use sockless::{Client, Config, Endpoint, Error, ProtocolError, Server};
 
 fn small() -> Config {
-    Config {
-        max_frame_len: 1000,
-        max_message_len: 2500,
-        ..Config::default()
-    }
+    Config::default()
+        .with_max_frame_len(1000)
+        .with_max_message_len(2500)
 }
 
 #[test]
@@ -22,16 +20,17 @@ fn defaults_suit_a_std_server() {
 
 #[test]
 fn frame_over_the_limit_fails_with_1009_from_its_header_in_each_role() {
-    let (mut server, mut client) = both_roles(small());
-    let endpoints: [&mut dyn Endpoint; 2] = [&mut server, &mut client];
-    for endpoint in endpoints {
-        let bytes = frame_for(endpoint, 0x82, &[0; 1001]);
+    fn check(mut endpoint: impl Endpoint) {
+        let bytes = frame_for(&endpoint, 0x82, &[0; 1001]);
         // Only the header (and mask) is given: the limit is judged before any payload.
         let header_len = bytes.len() - 1001;
-        let (_, outcome, _) = feed(endpoint, &bytes[..header_len], at(1));
+        let (_, outcome, _) = feed(&mut endpoint, &bytes[..header_len], at(1));
         assert_eq!(outcome, Err(Error::Protocol(ProtocolError::FrameTooLarge)));
-        assert_eq!(close_code_in(&drain(endpoint)), Some(1009));
+        assert_eq!(close_code_in(&drain(&mut endpoint)), Some(1009));
     }
+    let (server, client) = both_roles(small());
+    check(server);
+    check(client);
 }
 
 #[test]
@@ -48,13 +47,11 @@ fn frame_at_the_limit_is_accepted() {
 
 #[test]
 fn message_over_the_limit_across_fragments_fails_with_1009_in_each_role() {
-    let (mut server, mut client) = both_roles(small());
-    let endpoints: [&mut dyn Endpoint; 2] = [&mut server, &mut client];
-    for endpoint in endpoints {
-        let mut bytes = frame_for(endpoint, 0x02, &[1; 1000]);
-        bytes.extend(frame_for(endpoint, 0x00, &[2; 1000]));
-        bytes.extend(frame_for(endpoint, 0x80, &[3; 501]));
-        let (events, outcome, _) = feed(endpoint, &bytes, at(1));
+    fn check(mut endpoint: impl Endpoint) {
+        let mut bytes = frame_for(&endpoint, 0x02, &[1; 1000]);
+        bytes.extend(frame_for(&endpoint, 0x00, &[2; 1000]));
+        bytes.extend(frame_for(&endpoint, 0x80, &[3; 501]));
+        let (events, outcome, _) = feed(&mut endpoint, &bytes, at(1));
         assert_eq!(
             events.len(),
             2,
@@ -64,8 +61,11 @@ fn message_over_the_limit_across_fragments_fails_with_1009_in_each_role() {
             outcome,
             Err(Error::Protocol(ProtocolError::MessageTooLarge))
         );
-        assert_eq!(close_code_in(&drain(endpoint)), Some(1009));
+        assert_eq!(close_code_in(&drain(&mut endpoint)), Some(1009));
     }
+    let (server, client) = both_roles(small());
+    check(server);
+    check(client);
 }
 
 #[test]

@@ -1,21 +1,20 @@
-//! SPEC §9: nothing lost, no panic. Messages before a violation are delivered first; owed
-//! output is never silently dropped; a too-small output buffer says how large it must be
-//! and writes nothing; no input makes the crate panic or loop.
+//! Nothing lost, no panic. Messages before a violation are delivered first; owed output
+//! (the Pong of RFC 6455 §5.5.2, the Close of a failure, §7.1.7) is never silently
+//! dropped; a too-small output buffer says how large it must be and writes nothing; no
+//! input makes the crate panic or loop.
 
 mod common;
 use common::*;
-use sockless::{Config, Error, ProtocolError};
+use sockless::{BufferTooSmall, Config, Endpoint, Error, ProtocolError};
 
 #[test]
 fn messages_before_a_violation_are_delivered_before_the_error_in_each_role() {
-    let (mut server, mut client) = both_roles(Config::default());
-    let endpoints: [&mut dyn Endpoint; 2] = [&mut server, &mut client];
-    for endpoint in endpoints {
-        let mut bytes = frame_for(endpoint, 0x81, b"first");
-        bytes.extend(frame_for(endpoint, 0x82, b"second"));
-        bytes.extend(frame_for(endpoint, 0x89, b"ping"));
-        bytes.extend(frame_for(endpoint, 0x83, b"reserved opcode"));
-        let (events, outcome, _) = feed(endpoint, &bytes, at(1));
+    fn check(mut endpoint: impl Endpoint) {
+        let mut bytes = frame_for(&endpoint, 0x81, b"first");
+        bytes.extend(frame_for(&endpoint, 0x82, b"second"));
+        bytes.extend(frame_for(&endpoint, 0x89, b"ping"));
+        bytes.extend(frame_for(&endpoint, 0x83, b"reserved opcode"));
+        let (events, outcome, _) = feed(&mut endpoint, &bytes, at(1));
         assert_eq!(
             events,
             vec![
@@ -29,27 +28,35 @@ fn messages_before_a_violation_are_delivered_before_the_error_in_each_role() {
             Err(Error::Protocol(ProtocolError::ReservedOpcode(3)))
         );
         // The Pong owed before the failure still goes out, then the Close.
-        let frames = wire_frames(&drain(endpoint));
+        let frames = wire_frames(&drain(&mut endpoint));
         let opcodes: Vec<u8> = frames.iter().map(|f| f.opcode).collect();
         assert_eq!(opcodes, vec![0xA, 0x8]);
         assert_eq!(frames[0].payload, b"ping");
+        assert_eq!(
+            u16::from_be_bytes([frames[1].payload[0], frames[1].payload[1]]),
+            1002
+        );
     }
+    let (server, client) = both_roles(Config::default());
+    check(server);
+    check(client);
 }
 
 #[test]
 fn pong_and_close_echo_are_both_owed_in_order_in_each_role() {
-    let (mut server, mut client) = both_roles(Config::default());
-    let endpoints: [&mut dyn Endpoint; 2] = [&mut server, &mut client];
-    for endpoint in endpoints {
-        let mut bytes = frame_for(endpoint, 0x89, b"p");
-        bytes.extend(frame_for(endpoint, 0x88, &[0x03, 0xe8]));
-        let (events, outcome, _) = feed(endpoint, &bytes, at(1));
+    fn check(mut endpoint: impl Endpoint) {
+        let mut bytes = frame_for(&endpoint, 0x89, b"p");
+        bytes.extend(frame_for(&endpoint, 0x88, &[0x03, 0xe8]));
+        let (events, outcome, _) = feed(&mut endpoint, &bytes, at(1));
         outcome.unwrap();
         assert_eq!(events.len(), 2);
-        let frames = wire_frames(&drain(endpoint));
+        let frames = wire_frames(&drain(&mut endpoint));
         let opcodes: Vec<u8> = frames.iter().map(|f| f.opcode).collect();
         assert_eq!(opcodes, vec![0xA, 0x8]);
     }
+    let (server, client) = both_roles(Config::default());
+    check(server);
+    check(client);
 }
 
 #[test]
@@ -61,7 +68,7 @@ fn too_small_output_buffer_reports_the_size_needed_and_writes_nothing() {
     // A masked 125-byte Pong takes 2 + 4 + 125 bytes.
     assert_eq!(
         client.poll_transmit(&mut small),
-        Err(Error::BufferTooSmall { needed: 131 })
+        Err(BufferTooSmall { needed: 131 })
     );
     assert!(small.iter().all(|&b| b == 0xAA), "nothing written");
     // The Pong is still owed.
@@ -71,7 +78,7 @@ fn too_small_output_buffer_reports_the_size_needed_and_writes_nothing() {
     // Commands too.
     let mut tiny = [0xAAu8; 4];
     assert_eq!(
-        client.send_text("hello", &mut tiny),
+        client.connection().unwrap().send_text("hello", &mut tiny),
         Err(Error::BufferTooSmall { needed: 11 })
     );
     assert!(tiny.iter().all(|&b| b == 0xAA));
@@ -84,6 +91,8 @@ fn close_writes_an_owed_pong_first() {
     outcome.unwrap();
     let mut out = [0u8; 256];
     let n = server
+        .connection()
+        .unwrap()
         .close(sockless::CloseCode::NORMAL, "bye", at(2), &mut out)
         .unwrap();
     let frames = wire_frames(&out[..n]);

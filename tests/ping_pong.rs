@@ -1,9 +1,17 @@
-//! SPEC §6 (RFC 6455 §5.5.2, §5.5.3): Ping and Pong, for each role; keep-alive pings.
+//! RFC 6455 §5.5.2, §5.5.3: Ping and Pong, for each role; keep-alive pings.
 
 mod common;
 use common::*;
 
-use sockless::{Config, Duration, Error, MessageKind, State, UsageError};
+use sockless::{
+    CloseCode, Config, Connection, Duration, Endpoint, Error, MessageKind, State, TimedOut,
+    UsageError,
+};
+
+/// The open connection of `e`, to send with.
+fn conn<E: Endpoint>(e: &mut E) -> &mut Connection<E::Masking> {
+    e.connection().expect("the connection is open")
+}
 
 /// Check that `bytes` hold exactly one control frame `opcode` with `payload`, masked iff
 /// `endpoint` is a client.
@@ -17,7 +25,7 @@ fn assert_one_control_frame(endpoint: &impl Endpoint, bytes: &[u8], opcode: u8, 
     assert!(frame.minimal);
     assert_eq!(
         frame.masked,
-        !endpoint.expects_masked(),
+        !expects_masked(endpoint),
         "masked iff sent by a client"
     );
     assert_eq!(frame.payload, payload);
@@ -35,12 +43,10 @@ fn feed_frame(
 }
 
 fn keep_alive_config() -> Config {
-    Config {
-        keep_alive: Some(Duration::from_millis(1000)),
-        keep_alive_timeout: Duration::from_millis(500),
-        close_timeout: Duration::from_millis(5000),
-        ..Config::default()
-    }
+    Config::default()
+        .with_keep_alive(Some(Duration::from_millis(1000)))
+        .with_keep_alive_timeout(Duration::from_millis(500))
+        .with_close_timeout(Duration::from_millis(5000))
 }
 
 // ---- Automatic Pong ----------------------------------------------------------------------
@@ -107,25 +113,19 @@ fn auto_pong_off(mut e: impl Endpoint) {
         "nothing queued without auto_pong"
     );
     let mut out = [0u8; 256];
-    let n = e.pong(b"abc", &mut out).unwrap();
+    let n = conn(&mut e).pong(b"abc", &mut out).unwrap();
     assert_one_control_frame(&e, &out[..n], 0xA, b"abc");
     assert_eq!(drain(&mut e), Vec::<u8>::new());
 }
 
 #[test]
 fn server_auto_pong_off_queues_nothing_and_app_pong_works() {
-    auto_pong_off(open_server(Config {
-        auto_pong: false,
-        ..Config::default()
-    }));
+    auto_pong_off(open_server(Config::default().with_auto_pong(false)));
 }
 
 #[test]
 fn client_auto_pong_off_queues_nothing_and_app_pong_works() {
-    auto_pong_off(open_client(Config {
-        auto_pong: false,
-        ..Config::default()
-    }));
+    auto_pong_off(open_client(Config::default().with_auto_pong(false)));
 }
 
 fn answers_only_latest_ping(mut e: impl Endpoint) {
@@ -188,14 +188,16 @@ fn client_reports_unsolicited_pong_and_sends_nothing() {
 
 fn no_pong_after_own_close(mut e: impl Endpoint) {
     let mut out = [0u8; 256];
-    let n = e.close(1000, "bye", at(1), &mut out).unwrap();
+    let n = conn(&mut e)
+        .close(CloseCode(1000), "bye", at(1), &mut out)
+        .unwrap();
     assert_eq!(close_code_in(&out[..n]), Some(1000));
     let (events, outcome, _) = feed_frame(&mut e, 0x89, b"late ping", at(2));
     assert_eq!(outcome, Ok(()));
     assert_eq!(events, vec![Ev::Ping(b"late ping".to_vec())]);
     assert_eq!(drain(&mut e), Vec::<u8>::new(), "nothing after our Close");
     assert_eq!(
-        e.pong(b"late ping", &mut out),
+        conn(&mut e).pong(b"late ping", &mut out),
         Err(Error::Usage(UsageError::NotOpen))
     );
     assert_eq!(e.state(), State::LocalClosing);
@@ -217,7 +219,9 @@ fn owed_pong_goes_before_own_close(mut e: impl Endpoint) {
     let (_, outcome, _) = feed_frame(&mut e, 0x89, b"owed", at(1));
     assert_eq!(outcome, Ok(()));
     let mut out = [0u8; 256];
-    let n = e.close(1001, "", at(2), &mut out).unwrap();
+    let n = conn(&mut e)
+        .close(CloseCode(1001), "", at(2), &mut out)
+        .unwrap();
     let frames = wire_frames(&out[..n]);
     let opcodes: Vec<u8> = frames.iter().map(|f| f.opcode).collect();
     assert_eq!(opcodes, [0xA, 0x8]);
@@ -240,23 +244,23 @@ fn client_sends_owed_pong_before_own_close() {
 fn ping_payload_limit(mut e: impl Endpoint) {
     let mut out = [0xAAu8; 512];
     assert_eq!(
-        e.ping(&[1; 126], &mut out),
+        conn(&mut e).ping(&[1; 126], &mut out),
         Err(Error::Usage(UsageError::ControlPayloadTooLong))
     );
     assert_eq!(
-        e.pong(&[1; 126], &mut out),
+        conn(&mut e).pong(&[1; 126], &mut out),
         Err(Error::Usage(UsageError::ControlPayloadTooLong))
     );
     assert_eq!(
-        e.ping(&[1; 1000], &mut out),
+        conn(&mut e).ping(&[1; 1000], &mut out),
         Err(Error::Usage(UsageError::ControlPayloadTooLong))
     );
     assert!(out.iter().all(|&b| b == 0xAA), "nothing written");
     assert_eq!(drain(&mut e), Vec::<u8>::new());
     assert_eq!(e.state(), State::Open);
-    let n = e.ping(&[2; 125], &mut out).unwrap();
+    let n = conn(&mut e).ping(&[2; 125], &mut out).unwrap();
     assert_one_control_frame(&e, &out[..n], 0x9, &[2; 125]);
-    let n = e.ping(b"", &mut out).unwrap();
+    let n = conn(&mut e).ping(b"", &mut out).unwrap();
     assert_one_control_frame(&e, &out[..n], 0x9, b"");
 }
 
@@ -322,13 +326,13 @@ fn client_answers_ping_between_fragments_and_message_completes() {
 fn sends_ping_between_own_fragments(mut e: impl Endpoint) {
     let mut out = [0u8; 256];
     let mut wire = Vec::new();
-    let n = e
+    let n = conn(&mut e)
         .send_fragment(MessageKind::Binary, b"ab", false, &mut out)
         .unwrap();
     wire.extend_from_slice(&out[..n]);
-    let n = e.ping(b"p", &mut out).unwrap();
+    let n = conn(&mut e).ping(b"p", &mut out).unwrap();
     wire.extend_from_slice(&out[..n]);
-    let n = e
+    let n = conn(&mut e)
         .send_fragment(MessageKind::Binary, b"cd", true, &mut out)
         .unwrap();
     wire.extend_from_slice(&out[..n]);
@@ -351,7 +355,7 @@ fn client_sends_ping_between_own_fragments() {
 
 // ---- Keep-alive --------------------------------------------------------------------------
 
-/// Start the keep-alive clock the way traffic does: a message received at 0 ms.
+/// Traffic at 0 ms, when the connection opened too: the keep-alive clock runs from it.
 fn traffic_at_zero(e: &mut impl Endpoint) {
     let (events, outcome, _) = feed_frame(e, 0x81, b"hi", at(0));
     assert_eq!(outcome, Ok(()));
@@ -360,18 +364,18 @@ fn traffic_at_zero(e: &mut impl Endpoint) {
 
 /// Let the keep-alive timer fire at 1000 ms; returns the Ping payload sent.
 fn keep_alive_ping(e: &mut impl Endpoint) -> Vec<u8> {
-    assert_eq!(e.next_timeout(), Some(at(1000)), "ping time");
+    assert_eq!(e.poll_timeout(), Some(at(1000)), "ping time");
     // Early: nothing happens.
-    e.timeout(at(999)).unwrap();
+    assert_eq!(e.handle_timeout(at(999)), None);
     assert_eq!(drain(e), Vec::<u8>::new());
-    e.timeout(at(1000)).unwrap();
+    assert_eq!(e.handle_timeout(at(1000)), None, "the Ping is queued");
     let out = drain(e);
     let frames = wire_frames(&out);
     assert_eq!(frames.len(), 1, "{frames:?}");
     assert_eq!(frames[0].opcode, 0x9);
-    assert_eq!(frames[0].masked, !e.expects_masked());
+    assert_eq!(frames[0].masked, !expects_masked(e));
     assert!(frames[0].payload.len() <= 125);
-    assert_eq!(e.next_timeout(), Some(at(1500)), "pong deadline");
+    assert_eq!(e.poll_timeout(), Some(at(1500)), "pong deadline");
     frames[0].payload.clone()
 }
 
@@ -383,15 +387,15 @@ fn keep_alive_rearms_on_pong(mut e: impl Endpoint) {
     assert_eq!(events, vec![Ev::Pong(payload.clone())]);
     assert_eq!(drain(&mut e), Vec::<u8>::new());
     // Re-armed: the next Ping is due a keep-alive interval after the Pong.
-    assert_eq!(e.next_timeout(), Some(at(2200)));
+    assert_eq!(e.poll_timeout(), Some(at(2200)));
     assert_eq!(
-        e.timeout(at(1500)),
-        Ok(()),
+        e.handle_timeout(at(1500)),
+        None,
         "the old deadline no longer applies"
     );
     assert_eq!(e.state(), State::Open);
-    assert!(!e.close_transport());
-    e.timeout(at(2200)).unwrap();
+    assert!(!e.should_close_transport());
+    assert_eq!(e.handle_timeout(at(2200)), None);
     let frames = wire_frames(&drain(&mut e));
     assert_eq!(frames.len(), 1);
     assert_eq!(frames[0].opcode, 0x9);
@@ -415,17 +419,17 @@ fn keep_alive_times_out(mut e: impl Endpoint) {
     other.push(b'!');
     let (events, _, _) = feed_frame(&mut e, 0x8A, &other, at(1100));
     assert_eq!(events, vec![Ev::Pong(other)]);
-    assert_eq!(e.next_timeout(), Some(at(1500)));
-    assert_eq!(e.timeout(at(1499)), Ok(()));
-    assert!(!e.close_transport());
-    let error = e.timeout(at(1500)).unwrap_err();
-    assert_eq!(error, Error::KeepAliveTimeout);
-    assert!(e.close_transport());
-    assert_eq!(e.next_timeout(), None);
+    assert_eq!(e.poll_timeout(), Some(at(1500)));
+    assert_eq!(e.handle_timeout(at(1499)), None);
+    assert!(!e.should_close_transport());
+    let timed_out = e.handle_timeout(at(1500));
+    assert_eq!(timed_out, Some(TimedOut::KeepAlive));
+    assert!(e.should_close_transport());
+    assert_eq!(e.poll_timeout(), None);
     assert_eq!(drain(&mut e), Vec::<u8>::new());
     let mut out = [0u8; 64];
     assert_eq!(
-        e.send_text("x", &mut out),
+        conn(&mut e).send_text("x", &mut out),
         Err(Error::Usage(UsageError::NotOpen))
     );
 }
@@ -450,12 +454,48 @@ fn client_keep_alive_timer_runs_from_connected() {
 
 #[test]
 fn server_keep_alive_timer_runs_from_accept() {
-    // No traffic at all after the 101: the server must still ask to be woken up to ping.
-    let server = open_server(keep_alive_config());
+    // No traffic at all after the 101: the server must still ask to be woken up to ping,
+    // a keep-alive interval after `accept` (at 0 ms).
+    let mut server = open_server(keep_alive_config());
     assert!(
         server.poll_timeout().is_some(),
         "poll_timeout is None after accept"
     );
+    assert_eq!(server.poll_timeout(), Some(at(1000)));
+    keep_alive_ping(&mut server);
+}
+
+/// The keep-alive timer starts when the connection opens (`accept`, or the client reading
+/// the 101), never at `Instant::ZERO`; before that, the handshake deadline is the timer.
+/// `e` was made at 100 ms; `head` (the request or the 101) arrives at 300 ms.
+fn keep_alive_armed_when_open<E: Endpoint + 'static>(mut e: E, head: &[u8]) {
+    let handshake_timeout = Config::default().handshake_timeout.as_millis() as u64;
+    assert_eq!(e.poll_timeout(), Some(at(100 + handshake_timeout)));
+    let (events, outcome, left, _) = feed_accepting(&mut e, head, at(300));
+    assert_eq!((outcome, left), (Ok(()), 0));
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(e.state(), State::Open);
+    assert_eq!(
+        e.poll_timeout(),
+        Some(at(1300)),
+        "an interval after opening"
+    );
+    assert_eq!(e.handle_timeout(at(1299)), None);
+    assert_eq!(drain(&mut e), Vec::<u8>::new());
+    assert_eq!(e.handle_timeout(at(1300)), None);
+    let frames = wire_frames(&drain(&mut e));
+    assert_eq!(frames.len(), 1, "{frames:?}");
+    assert_eq!(frames[0].opcode, 0x9);
+}
+
+#[test]
+fn keep_alive_timer_is_armed_when_the_connection_opens_in_each_role() {
+    let server = sockless::Server::new(keep_alive_config(), at(100));
+    keep_alive_armed_when_open(server, UPGRADE_REQUEST);
+    let request = sockless::ClientRequest::from_url("ws://server.example.com/chat").unwrap();
+    let mut client = sockless::Client::new(request, keep_alive_config(), rng(), at(100)).unwrap();
+    let request = drain(&mut client);
+    keep_alive_armed_when_open(client, &response_for(&request, ""));
 }
 
 #[test]
@@ -465,8 +505,8 @@ fn keep_alive_off_by_default_sets_no_timer() {
     traffic_at_zero(&mut client);
     assert_eq!(server.poll_timeout(), None);
     assert_eq!(client.poll_timeout(), None);
-    server.handle_timeout(at(1_000_000)).unwrap();
-    client.handle_timeout(at(1_000_000)).unwrap();
+    assert_eq!(server.handle_timeout(at(1_000_000)), None);
+    assert_eq!(client.handle_timeout(at(1_000_000)), None);
     assert_eq!(drain(&mut server), Vec::<u8>::new());
     assert_eq!(drain(&mut client), Vec::<u8>::new());
 }
@@ -476,16 +516,18 @@ fn keep_alive_pong_after_own_close(mut e: impl Endpoint) {
     let payload = keep_alive_ping(&mut e);
     // We close before the Pong arrives: the close timeout now runs (5 s).
     let mut out = [0u8; 256];
-    let n = e.close(1000, "", at(1100), &mut out).unwrap();
+    let n = conn(&mut e)
+        .close(CloseCode(1000), "", at(1100), &mut out)
+        .unwrap();
     assert_eq!(close_code_in(&out[..n]), Some(1000));
-    assert_eq!(e.next_timeout(), Some(at(6100)));
+    assert_eq!(e.poll_timeout(), Some(at(6100)));
     // The late Pong to the keep-alive Ping must not cancel the close timeout.
     let (events, outcome, _) = feed_frame(&mut e, 0x8A, &payload, at(1200));
     assert_eq!(outcome, Ok(()));
     assert_eq!(events, vec![Ev::Pong(payload)]);
-    assert_eq!(e.next_timeout(), Some(at(6100)), "close timeout lost");
-    e.timeout(at(6100)).unwrap();
-    assert!(e.close_transport());
+    assert_eq!(e.poll_timeout(), Some(at(6100)), "close timeout lost");
+    assert_eq!(e.handle_timeout(at(6100)), Some(TimedOut::Closing));
+    assert!(e.should_close_transport());
 }
 
 #[test]
@@ -496,4 +538,136 @@ fn server_keep_alive_pong_after_own_close_keeps_close_timeout() {
 #[test]
 fn client_keep_alive_pong_after_own_close_keeps_close_timeout() {
     keep_alive_pong_after_own_close(open_client(keep_alive_config()));
+}
+
+// ---- A header from send_header holds the wire until its payload is written ---------------
+
+const PAYLOAD: &[u8; 10] = b"0123456789";
+
+/// Start a binary frame for the 10 bytes of [`PAYLOAD`] with `send_header` (FIN set);
+/// returns the header bytes and the masking key the payload must be sent with.
+fn start_header<E: Endpoint>(e: &mut E) -> (Vec<u8>, Option<[u8; 4]>) {
+    let mut out = [0u8; 64];
+    let header = conn(e)
+        .send_header(MessageKind::Binary, 10, true, &mut out)
+        .unwrap();
+    assert_eq!(header.mask.is_some(), !expects_masked(e), "a client masks");
+    assert_eq!(conn(e).payload_pending(), 10);
+    (out[..header.len].to_vec(), header.mask)
+}
+
+/// The header followed by [`PAYLOAD`] (masked with `mask`), as the application writes them.
+fn header_and_payload(header: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
+    let mut payload = PAYLOAD.to_vec();
+    if let Some(key) = mask {
+        sockless::frame::apply_mask(&mut payload, key, 0);
+    }
+    let mut wire = header.to_vec();
+    wire.extend(payload);
+    wire
+}
+
+fn pong_waits_for_the_payload<E: Endpoint>(mut e: E) {
+    let (header, mask) = start_header(&mut e);
+    let (events, outcome, _) = feed_frame(&mut e, 0x89, b"mid", at(1));
+    assert_eq!(outcome, Ok(()));
+    assert_eq!(events, vec![Ev::Ping(b"mid".to_vec())]);
+    // The Pong is owed, but may not go between the header and its payload.
+    let mut out = [0u8; 256];
+    assert_eq!(e.poll_transmit(&mut out), Ok(0));
+    assert_eq!(e.poll_transmit(&mut out), Ok(0));
+    conn(&mut e).payload_written(10).unwrap();
+    let pong = drain(&mut e);
+    assert_one_control_frame(&e, &pong, 0xA, b"mid");
+    assert_eq!(drain(&mut e), Vec::<u8>::new(), "answered once");
+    let mut wire = header_and_payload(&header, mask);
+    wire.extend(pong);
+    let frames: Vec<(u8, Vec<u8>)> = wire_frames(&wire)
+        .into_iter()
+        .map(|f| (f.opcode, f.payload))
+        .collect();
+    assert_eq!(frames, [(0x2, PAYLOAD.to_vec()), (0xA, b"mid".to_vec())]);
+}
+
+#[test]
+fn server_defers_pong_until_the_header_payload_is_written() {
+    pong_waits_for_the_payload(open_server(Config::default()));
+}
+
+#[test]
+fn client_defers_pong_until_the_header_payload_is_written() {
+    pong_waits_for_the_payload(open_client(Config::default()));
+}
+
+fn keep_alive_ping_waits_for_the_payload<E: Endpoint>(mut e: E) {
+    traffic_at_zero(&mut e);
+    let (header, mask) = start_header(&mut e);
+    assert_eq!(e.poll_timeout(), Some(at(1000)), "ping time");
+    // The Ping falls due while the payload is still being written: it waits.
+    assert_eq!(e.handle_timeout(at(1000)), None);
+    assert_eq!(e.poll_transmit(&mut [0u8; 256]), Ok(0));
+    assert_eq!(e.poll_timeout(), Some(at(1500)), "pong deadline");
+    assert_eq!(
+        conn(&mut e).ping(b"x", &mut [0u8; 64]),
+        Err(Error::Usage(UsageError::PayloadPending))
+    );
+    conn(&mut e).payload_written(10).unwrap();
+    let ping = drain(&mut e);
+    let frames = wire_frames(&ping);
+    assert_eq!(frames.len(), 1, "{frames:?}");
+    assert_eq!(frames[0].opcode, 0x9);
+    assert_eq!(frames[0].masked, !expects_masked(&e));
+    let payload = frames[0].payload.clone();
+    let mut wire = header_and_payload(&header, mask);
+    wire.extend(ping);
+    let opcodes: Vec<u8> = wire_frames(&wire).iter().map(|f| f.opcode).collect();
+    assert_eq!(opcodes, [0x2, 0x9]);
+    // The peer's Pong re-arms the timer as usual.
+    let (events, outcome, _) = feed_frame(&mut e, 0x8A, &payload, at(1200));
+    assert_eq!(outcome, Ok(()));
+    assert_eq!(events, vec![Ev::Pong(payload)]);
+    assert_eq!(e.poll_timeout(), Some(at(2200)));
+    assert_eq!(e.state(), State::Open);
+}
+
+#[test]
+fn server_defers_keep_alive_ping_until_the_header_payload_is_written() {
+    keep_alive_ping_waits_for_the_payload(open_server(keep_alive_config()));
+}
+
+#[test]
+fn client_defers_keep_alive_ping_until_the_header_payload_is_written() {
+    keep_alive_ping_waits_for_the_payload(open_client(keep_alive_config()));
+}
+
+/// A keep-alive Ping held back behind a `send_header` payload is not the peer's fault: the
+/// connection is not given up while the Ping has not reached the wire, and the Pong
+/// deadline runs again once it has.
+#[test]
+fn keep_alive_ping_held_back_by_a_payload_does_not_time_out() {
+    let config = Config::default()
+        .with_keep_alive(Some(Duration::from_millis(1000)))
+        .with_keep_alive_timeout(Duration::from_millis(500));
+    let mut server = open_server(config);
+    let mut out = [0u8; 64];
+    let header = server
+        .connection()
+        .unwrap()
+        .send_header(MessageKind::Binary, 1 << 30, true, &mut out)
+        .unwrap();
+    assert_eq!(header.len, 10);
+    assert_eq!(server.handle_timeout(at(1000)), None);
+    assert_eq!(server.poll_transmit(&mut out), Ok(0));
+    // Long past the Pong deadline: the Ping was never sent, so nothing is given up.
+    assert_eq!(server.handle_timeout(at(1500)), None);
+    assert_eq!(server.handle_timeout(at(5000)), None);
+    assert_eq!(server.state(), State::Open);
+    server.connection().unwrap().payload_written(1 << 30).unwrap();
+    let n = server.poll_transmit(&mut out).unwrap();
+    let frames = wire_frames(&out[..n]);
+    assert_eq!(frames.len(), 1);
+    assert_eq!(frames[0].opcode, 0x9);
+    // Sent now; the deadline that runs is the one set at the last timeout (5.5 s).
+    assert_eq!(server.poll_timeout(), Some(at(5500)));
+    assert_eq!(server.handle_timeout(at(5500)), Some(TimedOut::KeepAlive));
 }

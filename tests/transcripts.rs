@@ -8,8 +8,8 @@ mod common;
 use common::*;
 
 use sockless::{
-    Client, ClientRequest, CloseCode, Config, Duration, Error, MessageKind, ProtocolError, Server,
-    State, UsageError,
+    Client, ClientRequest, CloseCode, Config, Duration, Endpoint, Error, MessageKind,
+    ProtocolError, Server, State, TimedOut, UsageError,
 };
 
 /// A frame or HTTP head seen on the wire.
@@ -50,7 +50,10 @@ const fn snap(state: State, close_transport: bool, timeout: Option<u64>) -> Snap
     }
 }
 
-const CONNECTING: Snap = snap(State::Connecting, false, None);
+/// The handshake deadline (`Config::handshake_timeout`, 10 s by default) runs from the
+/// endpoint's creation at 0 until the handshake is done.
+const HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
+const CONNECTING: Snap = snap(State::Connecting, false, Some(HANDSHAKE_TIMEOUT_MS));
 const OPEN: Snap = snap(State::Open, false, None);
 /// Failed, or Closed after a failure: the transport is to be closed at once.
 const CLOSED_DONE: Snap = snap(State::Closed, true, None);
@@ -127,12 +130,17 @@ fn decode(bytes: &[u8], masked: Option<bool>) -> Vec<Wire> {
     wire
 }
 
+/// The outcome of `handle_timeout`: the deadline that ended the connection, if one did.
+fn timed_out(outcome: Option<TimedOut>) -> Result<(), Error> {
+    outcome.map_or(Ok(()), |deadline| Err(deadline.into()))
+}
+
 fn snapshot(endpoint: &impl Endpoint) -> Snap {
     Snap {
         state: endpoint.state(),
-        close_transport: endpoint.close_transport(),
+        close_transport: endpoint.should_close_transport(),
         timeout: endpoint
-            .next_timeout()
+            .poll_timeout()
             .map(|t| t.elapsed_since_epoch().as_millis() as u64),
     }
 }
@@ -149,18 +157,15 @@ struct Session {
 const CLOSE_TIMEOUT_MS: u64 = 1000;
 
 fn config() -> Config {
-    Config {
-        close_timeout: Duration::from_millis(CLOSE_TIMEOUT_MS),
-        ..Config::default()
-    }
+    Config::default().with_close_timeout(Duration::from_millis(CLOSE_TIMEOUT_MS))
 }
 
 impl Session {
     fn new() -> Self {
         let request = ClientRequest::from_url("ws://server.example.com/chat").unwrap();
         Session {
-            client: Client::new(request, config(), rng()).unwrap(),
-            server: Server::new(config()),
+            client: Client::new(request, config(), rng(), at(0)).unwrap(),
+            server: Server::new(config(), at(0)),
             to_server: Vec::new(),
             to_client: Vec::new(),
             steps: Vec::new(),
@@ -271,22 +276,22 @@ impl Session {
     }
 
     fn client_timeout(&mut self, ms: u64) {
-        let outcome = self.client.handle_timeout(at(ms));
+        let outcome = timed_out(self.client.handle_timeout(at(ms)));
         self.record("client: handle_timeout", Vec::new(), outcome, Vec::new());
     }
 
     fn server_timeout(&mut self, ms: u64) {
-        let outcome = self.server.handle_timeout(at(ms));
+        let outcome = timed_out(self.server.handle_timeout(at(ms)));
         self.record("server: handle_timeout", Vec::new(), outcome, Vec::new());
     }
 
     fn client_eof(&mut self) {
-        let outcome = self.client.handle_eof();
+        let outcome = self.client.handle_eof().map_err(Error::from);
         self.record("client: handle_eof", Vec::new(), outcome, Vec::new());
     }
 
     fn server_eof(&mut self) {
-        let outcome = self.server.handle_eof();
+        let outcome = self.server.handle_eof().map_err(Error::from);
         self.record("server: handle_eof", Vec::new(), outcome, Vec::new());
     }
 
@@ -348,6 +353,8 @@ fn assert_transcript(actual: &[Step], expected: &[Step]) {
 }
 
 const NOT_OPEN: Result<(), Error> = Err(Error::Usage(UsageError::NotOpen));
+/// `handle_timeout` when our Close went unanswered for the close timeout (RFC 6455 §7.1.1).
+const CLOSING_TIMED_OUT: Result<(), Error> = Err(Error::TimedOut(TimedOut::Closing));
 
 /// Handshake, messages both ways (whole and fragmented, a character split between
 /// fragments, a Ping between fragments), Ping and Pong both ways.
@@ -355,34 +362,45 @@ const NOT_OPEN: Result<(), Error> = Err(Error::Usage(UsageError::NotOpen));
 fn normal_session() {
     let mut s = Session::new();
     s.handshake();
-    s.client_does("client: send_text", |c, out| c.send_text("hello", out));
+    s.client_does("client: send_text", |c, out| {
+        c.connection()?.send_text("hello", out)
+    });
     s.server_receives(10);
     s.server_does("server: send_binary", |sv, out| {
-        sv.send_binary(&[1, 2, 3], out)
+        sv.connection()?.send_binary(&[1, 2, 3], out)
     });
     s.client_receives(20);
-    s.client_does("client: ping", |c, out| c.ping(b"are you there", out));
+    s.client_does("client: ping", |c, out| {
+        c.connection()?.ping(b"are you there", out)
+    });
     s.server_receives(30);
     s.server_transmits();
     s.client_receives(40);
     s.server_does("server: send_fragment", |sv, out| {
-        sv.send_fragment(MessageKind::Text, b"h\xc3", false, out)
+        sv.connection()?
+            .send_fragment(MessageKind::Text, b"h\xc3", false, out)
     });
-    s.server_does("server: ping", |sv, out| sv.ping(b"between", out));
+    s.server_does("server: ping", |sv, out| {
+        sv.connection()?.ping(b"between", out)
+    });
     s.server_does("server: send_fragment", |sv, out| {
-        sv.send_fragment(MessageKind::Text, b"\xa9llo", true, out)
+        sv.connection()?
+            .send_fragment(MessageKind::Text, b"\xa9llo", true, out)
     });
     s.client_receives(50);
     s.client_transmits();
     s.server_receives(60);
     s.client_does("client: send_fragment", |c, out| {
-        c.send_fragment(MessageKind::Binary, b"ab", false, out)
+        c.connection()?
+            .send_fragment(MessageKind::Binary, b"ab", false, out)
     });
     s.client_does("client: send_fragment", |c, out| {
-        c.send_fragment(MessageKind::Binary, b"", false, out)
+        c.connection()?
+            .send_fragment(MessageKind::Binary, b"", false, out)
     });
     s.client_does("client: send_fragment", |c, out| {
-        c.send_fragment(MessageKind::Binary, b"c", true, out)
+        c.connection()?
+            .send_fragment(MessageKind::Binary, b"c", true, out)
     });
     s.server_receives(70);
     s.client_transmits();
@@ -539,11 +557,16 @@ fn server_initiated_close() {
     let mut s = Session::new();
     s.handshake();
     s.server_does("server: close", |sv, out| {
-        sv.close(CloseCode::NORMAL, "bye", at(100), out)
+        sv.connection()?
+            .close(CloseCode::NORMAL, "bye", at(100), out)
     });
-    s.server_does("server: send_text", |sv, out| sv.send_text("late", out));
+    s.server_does("server: send_text", |sv, out| {
+        sv.connection()?.send_text("late", out)
+    });
     s.client_receives(150);
-    s.client_does("client: send_text", |c, out| c.send_text("late", out));
+    s.client_does("client: send_text", |c, out| {
+        c.connection()?.send_text("late", out)
+    });
     s.client_transmits();
     s.server_receives(200);
     s.client_eof();
@@ -605,7 +628,8 @@ fn client_initiated_close() {
     let mut s = Session::new();
     s.handshake();
     s.client_does("client: close", |c, out| {
-        c.close(CloseCode(1001), "going away", at(100), out)
+        c.connection()?
+            .close(CloseCode(1001), "going away", at(100), out)
     });
     s.server_receives(120);
     s.server_transmits();
@@ -657,7 +681,7 @@ fn client_closes_transport_when_server_does_not() {
     let mut s = Session::new();
     s.handshake();
     s.server_does("server: close", |sv, out| {
-        sv.close(CloseCode::NORMAL, "", at(100), out)
+        sv.connection()?.close(CloseCode::NORMAL, "", at(100), out)
     });
     s.client_receives(100);
     s.client_transmits();
@@ -702,7 +726,7 @@ fn close_timeout_client() {
     let mut s = Session::new();
     s.handshake();
     s.client_does("client: close", |c, out| {
-        c.close(CloseCode::NORMAL, "", at(100), out)
+        c.connection()?.close(CloseCode::NORMAL, "", at(100), out)
     });
     s.client_timeout(500);
     s.client_timeout(1099);
@@ -719,7 +743,14 @@ fn close_timeout_client() {
         ),
         quiet("client: handle_timeout", closing, OPEN),
         quiet("client: handle_timeout", closing, OPEN),
-        quiet("client: handle_timeout", CLOSED_DONE, OPEN),
+        step(
+            "client: handle_timeout",
+            vec![],
+            CLOSING_TIMED_OUT,
+            vec![],
+            CLOSED_DONE,
+            OPEN,
+        ),
         quiet("client: handle_eof", CLOSED_DONE, OPEN),
     ]);
     assert_transcript(&s.steps, &expected);
@@ -732,7 +763,7 @@ fn close_timeout_server() {
     let mut s = Session::new();
     s.handshake();
     s.server_does("server: close", |sv, out| {
-        sv.close(CloseCode(4000), "app", at(250), out)
+        sv.connection()?.close(CloseCode(4000), "app", at(250), out)
     });
     s.server_timeout(1249);
     s.server_timeout(1250);
@@ -747,7 +778,14 @@ fn close_timeout_server() {
             closing,
         ),
         quiet("server: handle_timeout", OPEN, closing),
-        quiet("server: handle_timeout", OPEN, CLOSED_DONE),
+        step(
+            "server: handle_timeout",
+            vec![],
+            CLOSING_TIMED_OUT,
+            vec![],
+            OPEN,
+            CLOSED_DONE,
+        ),
         quiet("server: handle_eof", OPEN, CLOSED_DONE),
     ]);
     assert_transcript(&s.steps, &expected);
@@ -760,13 +798,17 @@ fn close_timeout_server() {
 fn protocol_error_server_receives_unmasked_frame() {
     let mut s = Session::new();
     s.handshake();
-    s.client_does("client: send_text", |c, out| c.send_text("ok", out));
+    s.client_does("client: send_text", |c, out| {
+        c.connection()?.send_text("ok", out)
+    });
     s.inject_to_server(
         "peer: unmasked text frame",
         raw_frame(0x81, None, b"bad", 0),
     );
     s.server_receives(50);
-    s.server_does("server: send_text", |sv, out| sv.send_text("x", out));
+    s.server_does("server: send_text", |sv, out| {
+        sv.connection()?.send_text("x", out)
+    });
     s.server_receives(55);
     s.server_transmits();
     s.client_receives(60);
@@ -828,10 +870,12 @@ fn protocol_error_server_receives_unmasked_frame() {
 fn client_protocol_error(what: &'static str, bad: Vec<u8>, error: ProtocolError) {
     let mut s = Session::new();
     s.handshake();
-    s.server_does("server: send_binary", |sv, out| sv.send_binary(b"ok", out));
+    s.server_does("server: send_binary", |sv, out| {
+        sv.connection()?.send_binary(b"ok", out)
+    });
     s.inject_to_client(what, bad.clone());
     s.client_receives(50);
-    s.client_does("client: ping", |c, out| c.ping(b"x", out));
+    s.client_does("client: ping", |c, out| c.connection()?.ping(b"x", out));
     s.client_transmits();
     s.server_receives(60);
     s.server_transmits();
@@ -905,10 +949,14 @@ fn protocol_error_client_receives_reserved_opcode() {
 fn abrupt_end_of_input() {
     let mut s = Session::new();
     s.handshake();
-    s.client_does("client: send_text", |c, out| c.send_text("in flight", out));
+    s.client_does("client: send_text", |c, out| {
+        c.connection()?.send_text("in flight", out)
+    });
     s.client_eof();
     s.client_receives(10);
-    s.client_does("client: send_text", |c, out| c.send_text("late", out));
+    s.client_does("client: send_text", |c, out| {
+        c.connection()?.send_text("late", out)
+    });
     s.client_transmits();
     s.server_receives(10);
     s.server_eof();

@@ -1,9 +1,9 @@
-//! SPEC §5 (RFC 6455 §5.6, §8.1): text is valid UTF-8, checked as it arrives and failed
+//! RFC 6455 §5.6, §8.1: text is valid UTF-8, checked as it arrives and failed
 //! fast with 1007, for each role.
 
 mod common;
 use common::*;
-use sockless::{Config, Error, MessageKind, ProtocolError, UsageError};
+use sockless::{Config, Endpoint, Error, MessageKind, ProtocolError, UsageError};
 
 const INVALID: &[(&str, &[u8])] = &[
     ("overlong 2-byte", b"\xc0\xaf"),
@@ -18,7 +18,7 @@ const INVALID: &[(&str, &[u8])] = &[
     ("stray continuation", b"\x80"),
 ];
 
-fn assert_fails_with_1007(endpoint: &mut dyn Endpoint, bytes: &[u8], what: &str) {
+fn assert_fails_with_1007(endpoint: &mut impl Endpoint, bytes: &[u8], what: &str) {
     let (_, outcome, _) = feed(endpoint, bytes, at(1));
     assert_eq!(
         outcome,
@@ -34,12 +34,13 @@ fn invalid_utf8_in_a_whole_text_message_fails_with_1007_in_each_role() {
         let mut payload = b"ok ".to_vec();
         payload.extend_from_slice(bad);
         payload.extend_from_slice(b" tail");
-        let (mut server, mut client) = both_roles(Config::default());
-        let endpoints: [&mut dyn Endpoint; 2] = [&mut server, &mut client];
-        for endpoint in endpoints {
-            let bytes = frame_for(endpoint, 0x81, &payload);
-            assert_fails_with_1007(endpoint, &bytes, what);
+        fn check(mut endpoint: impl Endpoint, payload: &[u8], what: &str) {
+            let bytes = frame_for(&endpoint, 0x81, payload);
+            assert_fails_with_1007(&mut endpoint, &bytes, what);
         }
+        let (server, client) = both_roles(Config::default());
+        check(server, &payload, what);
+        check(client, &payload, what);
     }
 }
 
@@ -49,13 +50,14 @@ fn invalid_utf8_fails_fast_inside_an_unfinished_frame_in_each_role() {
     // not wait for the rest of the frame.
     let mut payload = vec![b'a'; 1000];
     payload[9] = 0xff;
-    let (mut server, mut client) = both_roles(Config::default());
-    let endpoints: [&mut dyn Endpoint; 2] = [&mut server, &mut client];
-    for endpoint in endpoints {
-        let bytes = frame_for(endpoint, 0x81, &payload);
+    fn check(mut endpoint: impl Endpoint, payload: &[u8]) {
+        let bytes = frame_for(&endpoint, 0x81, payload);
         let header_len = bytes.len() - payload.len();
-        assert_fails_with_1007(endpoint, &bytes[..header_len + 20], "unfinished frame");
+        assert_fails_with_1007(&mut endpoint, &bytes[..header_len + 20], "unfinished frame");
     }
+    let (server, client) = both_roles(Config::default());
+    check(server, &payload);
+    check(client, &payload);
 }
 
 #[test]
@@ -81,12 +83,10 @@ fn character_split_across_fragments_is_valid_in_each_role() {
     let text = "A\u{1F680}B\u{0416}"; // 4-byte rocket, 2-byte Cyrillic
     let bytes_of = text.as_bytes();
     for cut in 1..bytes_of.len() {
-        let (mut server, mut client) = both_roles(Config::default());
-        let endpoints: [&mut dyn Endpoint; 2] = [&mut server, &mut client];
-        for endpoint in endpoints {
-            let mut bytes = frame_for(endpoint, 0x01, &bytes_of[..cut]);
-            bytes.extend(frame_for(endpoint, 0x80, &bytes_of[cut..]));
-            let (events, outcome, _) = feed(endpoint, &bytes, at(1));
+        fn check(mut endpoint: impl Endpoint, bytes_of: &[u8], cut: usize) {
+            let mut bytes = frame_for(&endpoint, 0x01, &bytes_of[..cut]);
+            bytes.extend(frame_for(&endpoint, 0x80, &bytes_of[cut..]));
+            let (events, outcome, _) = feed(&mut endpoint, &bytes, at(1));
             outcome.unwrap_or_else(|e| panic!("cut {cut}: {e:?}"));
             let got: Vec<u8> = events
                 .iter()
@@ -97,6 +97,9 @@ fn character_split_across_fragments_is_valid_in_each_role() {
                 .collect();
             assert_eq!(got, bytes_of);
         }
+        let (server, client) = both_roles(Config::default());
+        check(server, bytes_of, cut);
+        check(client, bytes_of, cut);
     }
 }
 
@@ -122,13 +125,14 @@ fn character_split_across_input_buffers_is_valid() {
 
 #[test]
 fn message_ending_inside_a_character_fails_with_1007_in_each_role() {
-    let (mut server, mut client) = both_roles(Config::default());
-    let endpoints: [&mut dyn Endpoint; 2] = [&mut server, &mut client];
-    for endpoint in endpoints {
-        let mut bytes = frame_for(endpoint, 0x01, b"ok");
-        bytes.extend(frame_for(endpoint, 0x80, b"\xe2\x82"));
-        assert_fails_with_1007(endpoint, &bytes, "ends inside a character");
+    fn check(mut endpoint: impl Endpoint) {
+        let mut bytes = frame_for(&endpoint, 0x01, b"ok");
+        bytes.extend(frame_for(&endpoint, 0x80, b"\xe2\x82"));
+        assert_fails_with_1007(&mut endpoint, &bytes, "ends inside a character");
     }
+    let (server, client) = both_roles(Config::default());
+    check(server);
+    check(client);
     // And in a single whole frame.
     let mut server = open_server(Config::default());
     assert_fails_with_1007(
@@ -169,6 +173,7 @@ fn binary_messages_are_not_checked_for_utf8() {
 #[test]
 fn sending_invalid_utf8_text_fragments_is_refused() {
     let mut client = open_client(Config::default());
+    let client = client.connection().unwrap();
     let mut out = [0u8; 64];
     assert_eq!(
         client.send_fragment(MessageKind::Text, b"\xc0\x80", true, &mut out),

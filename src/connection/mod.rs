@@ -86,6 +86,30 @@ pub(crate) fn after(now: Instant, ms: u32) -> Instant {
     now.saturating_add(Duration::from_millis(u64::from(ms)))
 }
 
+/// The one timer of an open connection, in whole milliseconds since the caller's epoch,
+/// rounded up so that it never fires early; unset when `u64::MAX`. Half the size of an
+/// `Option<Instant>`, which keeps the open connection within 256 bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Timer(u64);
+
+impl Timer {
+    const UNSET: Timer = Timer(u64::MAX);
+
+    /// A timer that fires at `instant` (or up to 1 ms after it).
+    fn at(instant: Instant) -> Timer {
+        let elapsed = instant.elapsed_since_epoch();
+        let ms = elapsed
+            .as_secs()
+            .saturating_mul(1000)
+            .saturating_add(u64::from(elapsed.subsec_nanos().div_ceil(1_000_000)));
+        Timer(ms.min(u64::MAX - 1))
+    }
+
+    fn get(self) -> Option<Instant> {
+        (self != Timer::UNSET).then(|| Instant::from_millis(self.0))
+    }
+}
+
 /// `now + duration`: a deadline.
 pub(crate) fn deadline_after(now: Instant, duration: Duration) -> Instant {
     now.saturating_add(duration)
@@ -118,7 +142,7 @@ pub struct Connection<M = Unmasked> {
     timeouts: Timeouts,
     /// The one timer: keep-alive (Open), close handshake (LocalClosing), or the wait for
     /// the server to close the transport (Closed, client).
-    deadline: Option<Instant>,
+    deadline: Timer,
     /// The Close we owe (RemoteClosing: the echo; Failed: the error's code).
     close_owed: Option<CloseCode>,
     pong_owed: Option<OwedPong>,
@@ -170,7 +194,7 @@ impl<M: Masking> Connection<M> {
                 keep_alive_ms,
                 keep_alive_timeout_ms: millis(config.keep_alive_timeout),
             },
-            deadline: None,
+            deadline: Timer::UNSET,
             close_owed: None,
             pong_owed: None,
             frame: FrameProgress::default(),
@@ -209,7 +233,7 @@ impl<M: Masking> Connection<M> {
         if self.close_transport {
             None
         } else {
-            self.deadline
+            self.deadline.get()
         }
     }
 
@@ -217,20 +241,27 @@ impl<M: Masking> Connection<M> {
     fn arm_keep_alive(&mut self, now: Instant) {
         if self.state == State::Open && !self.awaiting_pong && !self.ping_owed {
             self.deadline = match self.timeouts.keep_alive_ms {
-                0 => None,
-                ms => Some(after(now, ms)),
+                0 => Timer::UNSET,
+                ms => Timer::at(after(now, ms)),
             };
         }
     }
 
     fn on_timeout(&mut self, now: Instant) -> Option<TimedOut> {
-        let deadline = self.deadline?;
+        let deadline = self.deadline.get()?;
         if now < deadline || self.close_transport {
             return None;
         }
-        self.deadline = None;
+        self.deadline = Timer::UNSET;
         match self.state {
-            State::Open if self.awaiting_pong || self.ping_owed => {
+            State::Open if self.ping_owed => {
+                // Our Ping is still queued (held back behind a `send_header` payload, or
+                // not yet polled): the peer cannot have answered it. Give it the full
+                // time again instead of blaming it.
+                self.deadline = Timer::at(after(now, self.timeouts.keep_alive_timeout_ms));
+                None
+            }
+            State::Open if self.awaiting_pong => {
                 // The peer did not answer our keep-alive Ping in time: give it up without
                 // a closing handshake, which it would not answer either.
                 self.state = State::Closed;
@@ -242,7 +273,7 @@ impl<M: Masking> Connection<M> {
             State::Open => {
                 self.ping_owed = true;
                 self.ping_counter = self.ping_counter.wrapping_add(1);
-                self.deadline = Some(after(now, self.timeouts.keep_alive_timeout_ms));
+                self.deadline = Timer::at(after(now, self.timeouts.keep_alive_timeout_ms));
                 None
             }
             // §7.1.1: the peer's Close (or, for a client, the server's closing of the
@@ -269,7 +300,7 @@ impl<M: Masking> Connection<M> {
         let expected = matches!(self.state, State::Closed | State::RemoteClosing);
         self.state = State::Closed;
         self.close_transport = true;
-        self.deadline = None;
+        self.deadline = Timer::UNSET;
         self.pong_owed = None;
         self.ping_owed = false;
         self.close_owed = None;
@@ -294,7 +325,7 @@ impl<M: Masking> Connection<M> {
                 self.close_transport = true;
             }
         }
-        self.deadline = None;
+        self.deadline = Timer::UNSET;
         self.ping_owed = false;
         Received {
             consumed: input_len,
@@ -308,8 +339,8 @@ impl<M: Masking> Connection<M> {
         // A client waits for the server to close the transport after the closing
         // handshake, at most the close timeout (§7.1.1); the clock starts now.
         self.deadline = match M::ROLE {
-            Role::Client => Some(after(now, self.timeouts.close_ms)),
-            Role::Server => None,
+            Role::Client => Timer::at(after(now, self.timeouts.close_ms)),
+            Role::Server => Timer::UNSET,
         };
         match self.state {
             State::Open => {
@@ -329,8 +360,8 @@ impl<M: Masking> Connection<M> {
         self.ping_owed = false;
         if M::ROLE == Role::Server {
             self.close_transport = true;
-            self.deadline = None;
-        } else if self.deadline.is_none() {
+            self.deadline = Timer::UNSET;
+        } else if self.deadline == Timer::UNSET {
             // The client's close timeout already ran out (handle_timeout while our answer
             // was still owed): the wait for the server is over, so close it ourselves.
             self.close_transport = true;
@@ -406,6 +437,17 @@ mod tests {
     #[test]
     fn open_connection_state_is_small() {
         let size = core::mem::size_of::<Connection<Unmasked>>();
-        assert!(size <= 288, "{size}");
+        assert!(size <= 248, "{size}");
+    }
+
+    #[test]
+    fn timer_rounds_up_to_the_millisecond_and_round_trips() {
+        assert_eq!(Timer::at(Instant::from_millis(1500)).get(), Some(Instant::from_millis(1500)));
+        let between = Instant::from_elapsed(Duration::new(1, 500_000_001));
+        assert_eq!(Timer::at(between).get(), Some(Instant::from_millis(1501)));
+        assert!(Timer::at(between).get().unwrap() >= between);
+        assert_eq!(Timer::UNSET.get(), None);
+        let far = Instant::from_elapsed(Duration::MAX);
+        assert_eq!(Timer::at(far).get(), Some(Instant::from_millis(u64::MAX - 1)));
     }
 }

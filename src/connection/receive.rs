@@ -1,7 +1,7 @@
 //! The receive path: frame headers checked against every rule of RFC 6455 §5, payload
 //! unmasked in place and handed out as borrowed slices, text validated as it arrives.
 
-use super::{Connection, Masking, OwedPong, Role, State};
+use super::{Connection, Masking, OwedPong, Role, State, Timer};
 use crate::close::CloseFrame;
 use crate::error::ProtocolError;
 use crate::event::{Chunk, Event, MessageKind, Received};
@@ -370,7 +370,7 @@ impl<M: Masking> Connection<M> {
                 if self.awaiting_pong && payload == self.ping_counter.to_be_bytes() {
                     self.awaiting_pong = false;
                     if self.state == State::Open {
-                        self.deadline = None;
+                        self.deadline = Timer::UNSET;
                         self.arm_keep_alive(now);
                     }
                 }

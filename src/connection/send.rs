@@ -1,7 +1,7 @@
 //! The send path: commands encode frames into the caller's buffer, and the control frames
 //! the protocol owes (Pong, Close) come out of `poll_transmit`.
 
-use super::{Connection, Masking, OwedPong, Role, State, after};
+use super::{Connection, Masking, OwedPong, Role, State, Timer, after};
 use crate::close::{CloseCode, MAX_REASON_LEN};
 use crate::error::{BufferTooSmall, Error, UsageError};
 use crate::event::MessageKind;
@@ -413,7 +413,7 @@ impl<M: Masking> Connection<M> {
         self.close_owed = None;
         if self.state == State::Open {
             self.state = State::LocalClosing;
-            self.deadline = Some(after(now, self.timeouts.close_ms));
+            self.deadline = Timer::at(after(now, self.timeouts.close_ms));
         } else {
             self.finish_closing_handshake();
         }
@@ -467,7 +467,7 @@ impl<M: Masking> Connection<M> {
                     _ => {
                         self.state = State::Closed;
                         self.close_transport = true;
-                        self.deadline = None;
+                        self.deadline = Timer::UNSET;
                     }
                 }
             }
