@@ -23,6 +23,19 @@ pub fn accept_value(key: &[u8]) -> [u8; 28] {
     out
 }
 
+/// Whether `accept`, a received `Sec-WebSocket-Accept` value, is the one for the
+/// `Sec-WebSocket-Key` value `key` the client sent: exactly the 28 bytes of
+/// [`accept_value`]`(key)` (RFC 6455 §4.1, the client's check of the response, item 4; §4.2.2
+/// step 5.4).
+///
+/// For a client whose HTTP/1.1 upgrade another stack performs (hyper, axum, ...): that stack
+/// hands over the response header, this checks it. Both values are as received, with the
+/// whitespace around them trimmed; the comparison is not constant-time (the value is no
+/// secret).
+pub fn check_accept(key: &[u8], accept: &[u8]) -> bool {
+    accept == accept_value(key)
+}
+
 /// The `Sec-WebSocket-Key` for a nonce: base64 of 16 random bytes (RFC 6455 §4.1, client
 /// requirement 7). The nonce must be freshly and randomly chosen for every connection.
 pub fn encode_key(nonce: &[u8; 16]) -> [u8; 24] {
@@ -68,6 +81,29 @@ mod tests {
             &accept_value(b"dGhlIHNhbXBsZSBub25jZQ=="),
             b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
         );
+    }
+
+    #[test]
+    fn check_accept_of_rfc_6455_section_1_3_sample() {
+        let key = b"dGhlIHNhbXBsZSBub25jZQ==";
+        assert!(check_accept(key, b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
+        // Any other value is refused: another key's, a changed byte, a prefix, a longer
+        // value, different case, surrounding whitespace, nothing.
+        assert!(!check_accept(
+            b"AQIDBAUGBwgJCgsMDQ4PEA==",
+            b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        ));
+        assert!(!check_accept(key, b"s3pPLMBiTxaQ9kYGzzhZRbK+xOp="));
+        assert!(!check_accept(key, b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo"));
+        assert!(!check_accept(key, b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=="));
+        assert!(!check_accept(key, b"S3PPLMBITXAQ9KYGZZHZRBK+XOO="));
+        assert!(!check_accept(key, b" s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
+        assert!(!check_accept(key, b""));
+        // The key is hashed as sent, not decoded or trimmed.
+        assert!(!check_accept(
+            b" dGhlIHNhbXBsZSBub25jZQ==",
+            b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        ));
     }
 
     #[test]

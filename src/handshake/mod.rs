@@ -6,15 +6,85 @@
 //! [`check_response`], and written into caller-provided buffers with [`write_accept`],
 //! [`write_response`] and [`ClientRequest::write`]. Every writer computes the length first and
 //! writes nothing at all when the buffer is too short.
+//!
+//! When another stack performs the HTTP/1.1 upgrade (hyper, axum...), [`accept_value`] gives
+//! the server's `Sec-WebSocket-Accept` and [`check_accept`] checks the client's; then
+//! [`Connection::server`](crate::Connection::server) or
+//! [`Connection::client`](crate::Connection::client) runs on the upgraded connection.
+//!
+//! # Over HTTP/2 and HTTP/3: extended CONNECT
+//!
+//! Over HTTP/2 (RFC 8441) and HTTP/3 (RFC 9220) the handshake is an extended CONNECT
+//! request with `:protocol` `websocket`, answered with a 2xx response, after which the
+//! request's stream carries the WebSocket frames in place of the TCP connection of RFC 6455
+//! (RFC 8441 §5). The HTTP library parses and sends the messages; these helpers check and
+//! list the WebSocket header fields, given as an `&http::HeaderMap` or as
+//! `(&str, &[u8])` pairs. There is no `Sec-WebSocket-Key` and no `Sec-WebSocket-Accept`
+//! (RFC 8441 §5).
+//!
+//! A server:
+//! 1. [`check_connect`] on the request's method, `:protocol` and header fields; on an error,
+//!    answer with the status and fields of [`connect_rejection`];
+//! 2. choose a subprotocol from [`ConnectRequest::subprotocols`] and send a 200 response
+//!    ([`CONNECT_ACCEPTED`]) with the fields of [`ConnectRequest::accept`];
+//! 3. run the WebSocket connection on the stream:
+//!    [`Connection::server`](crate::Connection::server), then
+//!    [`with_subprotocol`](crate::Connection::with_subprotocol) with the choice.
+//!
+//! A client:
+//! 1. once the server's `SETTINGS_ENABLE_CONNECT_PROTOCOL` is 1 (RFC 8441 §3, RFC 9220 §3),
+//!    send a CONNECT request with `:protocol` [`CONNECT_PROTOCOL`], `:scheme` `https` for
+//!    `wss` and `http` for `ws`, `:path` and `:authority` from the WebSocket URI (RFC 8441
+//!    §4, §5), and the fields of [`connect_request_headers`];
+//! 2. check the response with [`check_connect_response`];
+//! 3. run the WebSocket connection on the stream:
+//!    [`Connection::client`](crate::Connection::client), then `with_subprotocol` with the
+//!    server's choice.
+//!
+//! The end of the stream (END_STREAM in HTTP/2, FIN in HTTP/3) stands for the orderly close
+//! of the TCP connection, and a reset (RST_STREAM with CANCEL, H3_REQUEST_CANCELLED) for an
+//! abrupt one (RFC 8441 §5, RFC 9220 §3): call
+//! [`handle_eof`](crate::Endpoint::handle_eof) when the peer's stream ends, and end ours
+//! when [`should_close_transport`](crate::Endpoint::should_close_transport) says so.
+//!
+//! ```
+//! use sockless::handshake::{
+//!     ConnectResponse, check_connect, check_connect_response, connect_request_headers,
+//! };
+//!
+//! // Client: the fields of the request (RFC 8441 §5.1).
+//! let offered = "chat, superchat";
+//! let request: Vec<(&str, &str)> = connect_request_headers(Some(offered), None)?.collect();
+//! assert_eq!(request, [("sec-websocket-version", "13"), ("sec-websocket-protocol", offered)]);
+//!
+//! // Server: check the request as the HTTP library hands it over, and accept it.
+//! let fields = request.iter().map(|&(name, value)| (name, value.as_bytes()));
+//! let connect = check_connect("CONNECT", Some("websocket"), fields)?;
+//! assert!(connect.offers_subprotocol("chat"));
+//! let response: Vec<(&str, &str)> = connect.accept(Some("chat"), None)?.collect();
+//! assert_eq!(response, [("sec-websocket-protocol", "chat")]);
+//!
+//! // Client: check the 200 response.
+//! let fields = response.iter().map(|&(name, value)| (name, value.as_bytes()));
+//! let checked = check_connect_response(200, fields, Some(offered), None)?;
+//! assert_eq!(checked, ConnectResponse::Accepted { subprotocol: Some("chat") });
+//! # Ok::<(), sockless::Error>(())
+//! ```
 
 mod accept;
 mod client;
+mod extended_connect;
 mod headers;
 mod server;
 mod url;
 
-pub use accept::{GUID, accept_value, encode_key};
+pub use accept::{GUID, accept_value, check_accept, encode_key};
 pub use client::{ClientRequest, Response, check_response, parse_response};
+pub use extended_connect::{
+    CONNECT_ACCEPTED, CONNECT_METHOD, CONNECT_PROTOCOL, ConnectHeaders, ConnectRequest,
+    ConnectResponse, check_connect, check_connect_response, connect_rejection,
+    connect_request_headers, connect_response_headers,
+};
 pub use headers::{Header, Headers, ListItems, list_contains};
 pub(crate) use server::{REQUEST_TIMEOUT_408, parse_request_prefix};
 pub use server::{
