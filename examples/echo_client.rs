@@ -7,16 +7,19 @@
 //! With `--once TEXT` it is a probe instead: it sends TEXT, checks that the same text
 //! comes back, closes with 1000 and exits 0 once the closing handshake is done.
 
+use std::error::Error;
 use std::io::{ErrorKind, Read, Write};
-use std::net::TcpStream;
+use std::net::{TcpStream, ToSocketAddrs};
 use std::process::ExitCode;
-use std::time::Instant as Clock;
+use std::time::{Duration, Instant as Clock};
 
-use sockless::assemble::{Message, MessageAssembler};
+use sockless::assemble::{MessageAssembler, WholeMessage};
 use sockless::handshake::WsUrl;
-use sockless::{Client, CloseCode, Config, Error, Event, Instant, OsRng};
+use sockless::{Client, CloseCode, Config, Endpoint, Event, InputBuffer, Instant, OsRng};
 
 const BUFFER: usize = 64 * 1024;
+/// How long a write may make no progress before the server is given up.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -43,114 +46,117 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(url: &str, probe: Option<&str>) -> Result<(), Box<dyn std::error::Error>> {
+fn run(url: &str, probe: Option<&str>) -> Result<(), Box<dyn Error>> {
     let parsed = WsUrl::parse(url)?;
     if parsed.secure {
         return Err("wss:// needs a TLS layer, which this example does not have".into());
     }
-    let mut stream = TcpStream::connect((parsed.host, parsed.port))?;
-    stream.set_nodelay(true)?;
     let clock = Clock::now();
     let now = || Instant::from_elapsed(clock.elapsed());
-    let config = Config {
-        max_message_len: 64 << 20,
-        ..Config::default()
-    };
-    let mut client = Client::connect(url, config, sockless::os_rng())?;
-    let mut input = vec![0; BUFFER];
+    // Keep-alive pings give every read a deadline, even when the server is quiet.
+    let config = Config::default()
+        .with_max_message_len(64 << 20)
+        .with_keep_alive(Some(Duration::from_secs(30)));
+    // The handshake deadline starts now, and covers connecting too.
+    let mut client = Client::connect(url, config, sockless::os_rng(), now())?;
+    let mut stream = connect(parsed.host, parsed.port, config.handshake_timeout)?;
+    stream.set_nodelay(true)?;
+    stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
+    let mut input = InputBuffer::new(vec![0; BUFFER], &config)?;
     let mut output = vec![0; BUFFER + 64];
-    let mut filled = 0;
     let mut assembler = MessageAssembler::new();
-    flush(&mut client, &mut stream, &mut output)?;
+    flush(&mut client, &mut stream, &mut output)?; // the upgrade request
     loop {
-        let mut start = 0;
-        loop {
-            let received = match client.receive(&mut input[start..filled], now()) {
-                Ok(received) => received,
-                Err(error) => {
-                    // Send the Close the error calls for (if the connection was open).
-                    flush(&mut client, &mut stream, &mut output)?;
-                    return Err(error.into());
-                }
-            };
-            start += received.consumed;
-            let Some(event) = received.event else { break };
-            let written = match event {
+        while let Some(event) = input.receive(&mut client, now())? {
+            let n = match event {
                 Event::Connected(response) => {
                     eprintln!("connected to {url} (status {})", response.status());
                     match probe {
-                        Some(text) => client.send_text(text, &mut output)?,
+                        Some(text) => client.connection()?.send_text(text, &mut output)?,
                         None => 0,
                     }
+                }
+                Event::Rejected(response) => {
+                    let (status, reason) = (response.status(), response.reason());
+                    return Err(format!("server refused the upgrade: {status} {reason}").into());
                 }
                 Event::Text(text) if probe.is_some() => {
                     if Some(text) != probe {
                         return Err(format!("probe echo differs: {text:?}").into());
                     }
                     eprintln!("probe echoed: {text:?}");
-                    client.close(CloseCode::NORMAL, "probe done", now(), &mut output)?
+                    let connection = client.connection()?;
+                    connection.close(CloseCode::NORMAL, "probe done", now(), &mut output)?
                 }
-                Event::Rejected(response) => {
-                    return Err(format!(
-                        "server refused the upgrade: {} {}",
-                        response.status(),
-                        response.reason()
-                    )
-                    .into());
+                Event::Close(frame) => {
+                    let code = frame.reported_code().0;
+                    eprintln!("server closed: code={code} reason={:?}", frame.reason);
+                    0
                 }
-                Event::Text(text) => encode(&mut output, |out| client.send_text(text, out))?,
-                Event::Binary(data) => encode(&mut output, |out| client.send_binary(data, out))?,
-                Event::Chunk(_) => match assembler.push(&event) {
-                    Some(Message::Text(text)) => {
-                        encode(&mut output, |out| client.send_text(&text, out))?
-                    }
-                    Some(Message::Binary(data)) => {
-                        encode(&mut output, |out| client.send_binary(&data, out))?
+                // The Close with the error's code is queued: send it, then give up.
+                Event::Failed(error) => {
+                    flush(&mut client, &mut stream, &mut output)?;
+                    return Err(error.into());
+                }
+                Event::HandshakeFailed(error) => return Err(error.into()),
+                // Whole messages, or pieces collected into one; Pings (the Pong is queued).
+                _ => match assembler.push(&event)? {
+                    Some(message) => {
+                        let connection = client.connection()?;
+                        encode(&mut output, |out| match message {
+                            WholeMessage::Text(text) => connection.send_text(text, out),
+                            WholeMessage::Binary(data) => connection.send_binary(data, out),
+                        })?
                     }
                     None => 0,
                 },
-                Event::Close(frame) => {
-                    eprintln!(
-                        "server closed: code={} reason={:?}",
-                        frame.reported_code().0,
-                        frame.reason
-                    );
-                    0
-                }
-                _ => 0,
             };
-            stream.write_all(&output[..written])?;
+            stream.write_all(&output[..n])?;
             flush(&mut client, &mut stream, &mut output)?;
         }
-        input.copy_within(start..filled, 0);
-        filled -= start;
         if client.should_close_transport() {
             return Ok(());
         }
-        let timeout = client
-            .poll_timeout()
-            .map(|at| at.saturating_duration_since(now()));
-        stream.set_read_timeout(timeout.map(|t| t.max(std::time::Duration::from_millis(1))))?;
-        match stream.read(&mut input[filled..]) {
-            Ok(0) => return client.handle_eof().map_err(Into::into),
-            Ok(n) => filled += n,
+        // Wait for bytes, at most until the next deadline (handshake, keep-alive, close).
+        let timeout = client.poll_timeout().map(|at| {
+            at.saturating_duration_since(now())
+                .max(Duration::from_millis(1))
+        });
+        stream.set_read_timeout(timeout)?;
+        match stream.read(input.read_space()) {
+            Ok(0) => return Ok(client.handle_eof()?),
+            Ok(n) => input.commit(n),
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                client.handle_timeout(now())?;
-                flush(&mut client, &mut stream, &mut output)?;
+                if let Some(timed_out) = client.handle_timeout(now()) {
+                    return Err(timed_out.into());
+                }
+                flush(&mut client, &mut stream, &mut output)?; // a keep-alive Ping
             }
             Err(e) => return Err(e.into()),
         }
     }
 }
 
+/// Connect to the first address of `host` that answers within `timeout`.
+fn connect(host: &str, port: u16, timeout: Duration) -> std::io::Result<TcpStream> {
+    let mut last = std::io::Error::new(ErrorKind::NotFound, format!("no address for {host}"));
+    for addr in (host, port).to_socket_addrs()? {
+        match TcpStream::connect_timeout(&addr, timeout) {
+            Ok(stream) => return Ok(stream),
+            Err(error) => last = error,
+        }
+    }
+    Err(last)
+}
+
 /// Run an encoding command, growing `output` to the size it reports when it is too small
 /// (a masked frame is a copy of the message).
 fn encode(
     output: &mut Vec<u8>,
-    mut command: impl FnMut(&mut [u8]) -> Result<usize, Error>,
-) -> Result<usize, Error> {
+    mut command: impl FnMut(&mut [u8]) -> Result<usize, sockless::Error>,
+) -> Result<usize, sockless::Error> {
     match command(output) {
-        Err(Error::BufferTooSmall { needed }) => {
+        Err(sockless::Error::BufferTooSmall { needed }) => {
             output.resize(needed, 0);
             command(output)
         }
@@ -158,16 +164,14 @@ fn encode(
     }
 }
 
-/// Write everything owed: the request, a Pong, the Close.
+/// Write everything owed: the request, a Pong, a keep-alive Ping, the Close.
 fn flush(
     client: &mut Client<'_, OsRng>,
     stream: &mut TcpStream,
     output: &mut [u8],
-) -> std::io::Result<()> {
+) -> Result<(), Box<dyn Error>> {
     loop {
-        let n = client
-            .poll_transmit(output)
-            .map_err(std::io::Error::other)?;
+        let n = client.poll_transmit(output)?;
         if n == 0 {
             return Ok(());
         }

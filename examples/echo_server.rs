@@ -9,13 +9,16 @@
 
 use std::io::{ErrorKind, IoSlice, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::time::Instant as Clock;
+use std::time::{Duration, Instant as Clock};
 
-use sockless::assemble::{Message, MessageAssembler};
-use sockless::{Config, Error, Event, Instant, MessageKind, Server};
+use sockless::assemble::{MessageAssembler, WholeMessage};
+use sockless::frame::MAX_HEADER_LEN;
+use sockless::{Accept, Config, Endpoint, Error, Event, InputBuffer, Instant, Server};
 
 /// Input buffer: any head and any control frame fit; larger messages stream through it.
 const BUFFER: usize = 64 * 1024;
+/// How long a write may make no progress before the peer is given up.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn main() -> std::io::Result<()> {
     let addr = std::env::args()
@@ -43,33 +46,23 @@ fn main() -> std::io::Result<()> {
 fn serve(mut stream: TcpStream) -> Result<String, Box<dyn std::error::Error>> {
     let clock = Clock::now();
     let now = || Instant::from_elapsed(clock.elapsed());
-    let config = Config {
-        max_message_len: 64 << 20,
-        ..Config::default()
-    };
-    let mut server = Server::new(config);
+    // Keep-alive pings give every read a deadline, even on an idle connection.
+    let config = Config::default()
+        .with_max_message_len(64 << 20)
+        .with_keep_alive(Some(Duration::from_secs(30)));
+    let mut server = Server::new(config, now());
     stream.set_nodelay(true)?;
-    let mut input = vec![0; BUFFER];
-    let mut output = vec![0; BUFFER + 64];
-    let mut filled = 0;
+    stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
+    let mut input = InputBuffer::new(vec![0; BUFFER], &config)?;
+    // Responses and control frames; messages are echoed from the input buffer itself.
+    let mut output = [0; 1024];
     let mut assembler = MessageAssembler::new();
     let mut outcome = String::from("closed without a close handshake");
     loop {
-        let mut start = 0;
-        loop {
-            let received = match server.receive(&mut input[start..filled], now()) {
-                Ok(received) => received,
-                Err(error) => {
-                    // The rejection or Close the error calls for is owed: send it, then stop.
-                    flush(&mut server, &mut stream, &mut output)?;
-                    return Err(error.into());
-                }
-            };
-            start += received.consumed;
-            let Some(event) = received.event else { break };
-            let written = match event {
+        while let Some(event) = input.receive(&mut server, now())? {
+            let n = match event {
                 Event::Request(request) if request.is_upgrade() => {
-                    server.accept(&request, None, &[], &mut output)?
+                    server.accept(&request, Accept::default(), now(), &mut output)?
                 }
                 Event::Request(request) => {
                     outcome = format!(
@@ -84,51 +77,48 @@ fn serve(mut stream: TcpStream) -> Result<String, Box<dyn std::error::Error>> {
                         &mut output,
                     )?
                 }
-                Event::Text(text) => {
-                    echo(&mut server, &mut stream, MessageKind::Text, text.as_bytes())?
-                }
-                Event::Binary(data) => echo(&mut server, &mut stream, MessageKind::Binary, data)?,
-                Event::Chunk(_) => match assembler.push(&event) {
-                    Some(Message::Text(text)) => {
-                        echo(&mut server, &mut stream, MessageKind::Text, text.as_bytes())?
-                    }
-                    Some(Message::Binary(data)) => {
-                        echo(&mut server, &mut stream, MessageKind::Binary, &data)?
-                    }
-                    None => 0,
-                },
                 Event::Close(frame) => {
-                    outcome = format!(
-                        "closed by peer, code={} reason={:?}",
-                        frame.reported_code().0,
-                        frame.reason
-                    );
+                    let code = frame.reported_code().0;
+                    outcome = format!("closed by peer, code={code} reason={:?}", frame.reason);
                     0
                 }
-                _ => 0,
+                // The answer (a Close with the error's code, a 400 / 426 / 431) is queued.
+                Event::Failed(error) => {
+                    outcome = Error::from(error).to_string();
+                    0
+                }
+                Event::HandshakeFailed(error) => {
+                    outcome = Error::from(error).to_string();
+                    0
+                }
+                // Whole messages, or pieces collected into one; Pings (the Pong is queued).
+                _ => match assembler.push(&event)? {
+                    Some(message) => echo(&mut server, &mut stream, message)?,
+                    None => 0,
+                },
             };
-            stream.write_all(&output[..written])?;
+            stream.write_all(&output[..n])?;
             flush(&mut server, &mut stream, &mut output)?;
         }
-        input.copy_within(start..filled, 0);
-        filled -= start;
         if server.should_close_transport() {
             return Ok(outcome);
         }
-        let timeout = server
-            .poll_timeout()
-            .map(|at| at.saturating_duration_since(now()));
-        stream.set_read_timeout(timeout.map(|t| t.max(std::time::Duration::from_millis(1))))?;
-        match stream.read(&mut input[filled..]) {
+        // Wait for bytes, at most until the next deadline (handshake, keep-alive, close).
+        let timeout = server.poll_timeout().map(|at| {
+            at.saturating_duration_since(now())
+                .max(Duration::from_millis(1))
+        });
+        stream.set_read_timeout(timeout)?;
+        match stream.read(input.read_space()) {
             Ok(0) => {
-                return match server.handle_eof() {
-                    Ok(()) => Ok(outcome),
-                    Err(error) => Err(error.into()),
-                };
+                server.handle_eof()?;
+                return Ok(outcome);
             }
-            Ok(n) => filled += n,
+            Ok(n) => input.commit(n),
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                server.handle_timeout(now())?;
+                if let Some(timed_out) = server.handle_timeout(now()) {
+                    outcome = timed_out.to_string();
+                }
                 flush(&mut server, &mut stream, &mut output)?;
             }
             Err(e) => return Err(e.into()),
@@ -141,11 +131,13 @@ fn serve(mut stream: TcpStream) -> Result<String, Box<dyn std::error::Error>> {
 fn echo(
     server: &mut Server,
     stream: &mut TcpStream,
-    kind: MessageKind,
-    payload: &[u8],
+    message: WholeMessage<'_>,
 ) -> Result<usize, Box<dyn std::error::Error>> {
-    let mut header = [0; sockless::frame::MAX_HEADER_LEN];
-    let written = server.send_header(kind, payload.len() as u64, true, &mut header)?;
+    let payload = message.as_bytes();
+    let connection = server.connection()?;
+    let mut header = [0; MAX_HEADER_LEN];
+    let written =
+        connection.send_header(message.kind(), payload.len() as u64, true, &mut header)?;
     let mut slices = [IoSlice::new(&header[..written.len]), IoSlice::new(payload)];
     let mut slices = &mut slices[..];
     while !slices.is_empty() {
@@ -155,11 +147,17 @@ fn echo(
         }
         IoSlice::advance_slices(&mut slices, n);
     }
+    // The payload is on the wire: the connection may write other frames again.
+    connection.payload_written(payload.len() as u64)?;
     Ok(0)
 }
 
-/// Write everything the protocol owes (Pong, Close, rejection).
-fn flush(server: &mut Server, stream: &mut TcpStream, output: &mut [u8]) -> Result<(), Error> {
+/// Write everything the protocol owes (Pong, Close, rejection, 408).
+fn flush(
+    server: &mut Server,
+    stream: &mut TcpStream,
+    output: &mut [u8],
+) -> Result<(), Box<dyn std::error::Error>> {
     loop {
         let n = server.poll_transmit(output)?;
         if n == 0 {

@@ -35,7 +35,7 @@ enum Phase<'a, R> {
 /// closing handshake.
 ///
 /// Randomness (the handshake key, a fresh masking key for every frame, RFC 6455 §5.3)
-/// comes from `rng`; with the `std` feature, [`OsRng`](crate::OsRng) is a ready source.
+/// comes from `rng`; with the `std` feature, `OsRng` is a ready source.
 ///
 /// Drive it through [`Endpoint`]: [`poll_transmit`](Endpoint::poll_transmit) first gives
 /// the request; once [`Event::Connected`] arrived, send through

@@ -506,7 +506,11 @@ mod tests {
         ];
         let mut all: std::vec::Vec<(Error, std::string::String)> = std::vec::Vec::new();
         all.extend(protocol.iter().map(|e| (Error::from(*e), format!("{e:?}"))));
-        all.extend(handshake.iter().map(|e| (Error::from(*e), format!("{e:?}"))));
+        all.extend(
+            handshake
+                .iter()
+                .map(|e| (Error::from(*e), format!("{e:?}"))),
+        );
         all.extend(usage.iter().map(|e| (Error::from(*e), format!("{e:?}"))));
         for timed_out in [TimedOut::Handshake, TimedOut::KeepAlive, TimedOut::Closing] {
             all.push((timed_out.into(), format!("{timed_out:?}")));

@@ -193,7 +193,9 @@ mod tests {
             while let Some(event) = input.receive(&mut server, now).unwrap() {
                 seen.push(match event {
                     Event::Request(request) => {
-                        server.accept(&request, Accept::default(), now, &mut out).unwrap();
+                        server
+                            .accept(&request, Accept::default(), now, &mut out)
+                            .unwrap();
                         format!("request {}", request.path())
                     }
                     Event::Text(text) => format!("text {text}"),

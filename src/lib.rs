@@ -77,8 +77,8 @@
 //!
 //! ## Feature flags
 //!
-//! - `std` (default): [`OsRng`], randomness from the operating system; implies `alloc`.
-//! - `alloc`: [`assemble::MessageAssembler`], whole messages collected into a `Vec` whose
+//! - `std` (default): `OsRng`, randomness from the operating system; implies `alloc`.
+//! - `alloc`: `assemble::MessageAssembler`, whole messages collected into a `Vec` whose
 //!   capacity is reused.
 //! - Without either, the crate is `no_std` and never allocates;
 //!   [`assemble::FixedAssembler`] collects whole messages of up to `N` bytes in a

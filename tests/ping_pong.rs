@@ -662,7 +662,11 @@ fn keep_alive_ping_held_back_by_a_payload_does_not_time_out() {
     assert_eq!(server.handle_timeout(at(1500)), None);
     assert_eq!(server.handle_timeout(at(5000)), None);
     assert_eq!(server.state(), State::Open);
-    server.connection().unwrap().payload_written(1 << 30).unwrap();
+    server
+        .connection()
+        .unwrap()
+        .payload_written(1 << 30)
+        .unwrap();
     let n = server.poll_transmit(&mut out).unwrap();
     let frames = wire_frames(&out[..n]);
     assert_eq!(frames.len(), 1);
@@ -670,4 +674,27 @@ fn keep_alive_ping_held_back_by_a_payload_does_not_time_out() {
     // Sent now; the deadline that runs is the one set at the last timeout (5.5 s).
     assert_eq!(server.poll_timeout(), Some(at(5500)));
     assert_eq!(server.handle_timeout(at(5500)), Some(TimedOut::KeepAlive));
+}
+
+/// A zero keep-alive timeout still moves the timer forward while a held-back Ping waits,
+/// so a caller's loop never spins on a timer that stays due (found by the fuzzer).
+#[test]
+fn zero_keep_alive_timeout_never_leaves_the_timer_due() {
+    let config = Config::default()
+        .with_keep_alive(Some(Duration::from_millis(1)))
+        .with_keep_alive_timeout(Duration::ZERO);
+    let mut server = open_server(config);
+    let mut out = [0u8; 64];
+    let _ = server
+        .connection()
+        .unwrap()
+        .send_header(MessageKind::Binary, 100, true, &mut out)
+        .unwrap();
+    let mut now = at(1);
+    for _ in 0..5 {
+        assert_eq!(server.handle_timeout(now), None);
+        let next = server.poll_timeout().expect("a timer");
+        assert!(next > now, "{next:?} is still due at {now:?}");
+        now = next;
+    }
 }

@@ -5,6 +5,7 @@
 //! Then a sockless `Connection` on each end of the stream exchanges text and binary
 //! messages both ways (some larger than one DATA frame and than the initial flow-control
 //! window) and the closing handshake, every byte carried in h2 DATA frames.
+#![cfg(feature = "std")]
 
 use std::time::Duration;
 

@@ -11,7 +11,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sockless::{Client, ClientRequest, Config, Event, HandshakeError, Instant, State, UsageError};
+use sockless::{
+    Client, ClientRequest, Config, Endpoint, Event, HandshakeError, Instant, State, TimedOut,
+    UsageError,
+};
 use sockless_fuzz::*;
 
 #[derive(Debug, PartialEq, Eq)]
@@ -38,7 +41,7 @@ fn client(config: Config, offers: bool) -> (Client<'static, TestRng>, Vec<u8>) {
             .with_subprotocols(SUBPROTOCOLS)
             .with_extensions(EXTENSIONS);
     }
-    let mut client = Client::new(request, config, rng()).unwrap();
+    let mut client = Client::new(request, config, rng(), Instant::ZERO).unwrap();
     let mut out = [0u8; 1024];
     let n = client.poll_transmit(&mut out).expect("request");
     (client, out[..n].to_vec())
@@ -93,15 +96,27 @@ fuzz_target!(|data: &[u8]| {
             assert!(head_end(stream).is_none());
             assert_eq!(client.state(), State::Connecting);
             assert_eq!(client.poll_transmit(&mut out), Ok(0));
+            // A response that never ends: the client gives up at the handshake deadline.
+            let deadline = Instant::ZERO.saturating_add(config.handshake_timeout);
+            assert_eq!(client.poll_timeout(), Some(deadline));
+            assert_eq!(client.handle_timeout(deadline), Some(TimedOut::Handshake));
+            assert!(client.should_close_transport());
+            assert_eq!(client.poll_transmit(&mut out), Ok(0));
         }
         Outcome::Failed(error) => {
             // No frame is ever sent after a failed handshake.
             assert_eq!(client.poll_transmit(&mut out), Ok(0));
+            assert!(matches!(client.connection(), Err(UsageError::NotOpen)));
             assert_eq!(
                 client.send_text("x", &mut out),
                 Err(UsageError::NotOpen.into())
             );
             assert_eq!(client.ping(b"", &mut out), Err(UsageError::NotOpen.into()));
+            assert_eq!(
+                client.poll_timeout(),
+                None,
+                "a timer after a failed handshake"
+            );
             assert!(client.should_close_transport());
             if error == HandshakeError::HeadTooLarge {
                 assert!(stream.len() >= config.max_head_len);

@@ -7,7 +7,10 @@
 //! - no event after a Close or an error, nothing sent after our Close;
 //! - owed output is never lost: after a Ping with auto_pong, the next output holds the
 //!   Pong for the latest Ping (before any Close); after a violation the Close carries its
-//!   code; a peer's Close is echoed with its code;
+//!   code (the violation itself is an `Event::Failed`, reported before that Close is
+//!   written); a peer's Close is echoed with its code;
+//! - a header from `send_header` holds every command and owed frame back until
+//!   `payload_written` accounted for its payload;
 //! - memory stays within the limits: no chunk larger than the input, no message over
 //!   max_message_len, at most a header or a control frame left over between reads;
 //! - a failure without corruption is only ever 1009, for something over the limits;
@@ -18,7 +21,8 @@
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use sockless::{
-    Client, Config, Duration, Error, Event, Instant, MessageKind, Server, State, UsageError,
+    AbnormalClosure, Accept, Client, Config, Duration, Endpoint, Error, Event, Instant,
+    MessageKind, Server, State, TimedOut, UsageError,
 };
 use sockless_fuzz::*;
 
@@ -60,17 +64,16 @@ impl Limits {
                 SMALL[usize::from(b & 7)]
             }
         };
-        Config {
-            max_frame_len: pick(self.frame, 16 << 20),
-            max_message_len: pick(self.message, 64 << 20),
-            auto_pong: !self.manual_pong,
-            close_timeout: Duration::from_millis(u64::from(self.close_timeout_ms)),
-            keep_alive: self
-                .keep_alive_ms
-                .map(|ms| Duration::from_millis(u64::from(ms) + 1)),
-            keep_alive_timeout: Duration::from_millis(u64::from(self.keep_alive_timeout_ms)),
-            ..Config::default()
-        }
+        Config::default()
+            .with_max_frame_len(pick(self.frame, 16 << 20))
+            .with_max_message_len(pick(self.message, 64 << 20))
+            .with_auto_pong(!self.manual_pong)
+            .with_close_timeout(Duration::from_millis(u64::from(self.close_timeout_ms)))
+            .with_keep_alive(
+                self.keep_alive_ms
+                    .map(|ms| Duration::from_millis(u64::from(ms) + 1)),
+            )
+            .with_keep_alive_timeout(Duration::from_millis(u64::from(self.keep_alive_timeout_ms)))
     }
 }
 
@@ -239,14 +242,14 @@ fn with_room(
 }
 
 impl World {
-    fn peer(&mut self, side: Side) -> &mut dyn Endpoint {
+    fn peer(&mut self, side: Side) -> &mut dyn Peer {
         match side {
             Side::Client => &mut self.client,
             Side::Server => &mut self.server,
         }
     }
 
-    fn peer_ref(&self, side: Side) -> &dyn Endpoint {
+    fn peer_ref(&self, side: Side) -> &dyn Peer {
         match side {
             Side::Client => &self.client,
             Side::Server => &self.server,
@@ -323,7 +326,9 @@ impl World {
 
     fn transmit(&mut self, side: Side, room: Option<u8>) {
         let roomy = room.is_none();
-        let result = with_room(room, 1024, |out| self.peer(side).transmit(out));
+        let result = with_room(room, 1024, |out| {
+            self.peer(side).transmit(out).map_err(Error::from)
+        });
         let bytes = result.expect("poll_transmit");
         self.output(side, &bytes, false);
         if roomy {
@@ -358,65 +363,60 @@ impl World {
         let mut inbox = core::mem::take(&mut self.halves[side.index()].inbox);
         let mut start = 0;
         loop {
-            let state_before = self.peer(side).state();
+            let state_before = self.peer(side).current_state();
             let stopped = self.halves[side.index()].collector.stopped();
             let input_len = inbox.len() - start;
-            let peer: &mut dyn Endpoint = match side {
+            let peer: &mut dyn Peer = match side {
                 Side::Client => &mut self.client,
                 Side::Server => &mut self.server,
             };
-            let result = peer.receive_bytes(&mut inbox[start..], now);
+            let received = peer
+                .receive_bytes(&mut inbox[start..], now)
+                .expect("receive on an open connection");
             let half = &mut self.halves[side.index()];
-            match result {
-                Ok(received) => {
-                    assert!(received.consumed <= input_len);
-                    start += received.consumed;
-                    let Some(event) = received.event else {
-                        if stopped
-                            || matches!(
-                                state_before,
-                                State::Closed | State::Failed | State::RemoteClosing
-                            )
-                        {
-                            assert_eq!(
-                                received.consumed, input_len,
-                                "input after the end must be swallowed"
-                            );
-                        } else {
-                            assert!(
-                                input_len - received.consumed <= MAX_LEFTOVER,
-                                "too much left over"
-                            );
-                        }
-                        break;
-                    };
-                    assert!(received.consumed > 0, "an event that consumed nothing");
-                    assert!(
-                        matches!(state_before, State::Open | State::LocalClosing),
-                        "event in state {state_before:?}"
+            assert!(received.consumed <= input_len);
+            start += received.consumed;
+            let Some(event) = received.event else {
+                if stopped
+                    || matches!(
+                        state_before,
+                        State::Closed | State::Failed | State::RemoteClosing
+                    )
+                {
+                    assert_eq!(
+                        received.consumed, input_len,
+                        "input after the end must be swallowed"
                     );
-                    half.collector.event(&event, input_len);
-                    match event {
-                        Event::Ping(payload)
-                            if half.config.auto_pong && state_before == State::Open =>
-                        {
-                            half.pong_expected = Some(payload.to_vec());
-                        }
-                        Event::Close(frame) if !half.close_sent => {
-                            half.echo_expected = Some(frame.code.map_or(1000, |c| c.0));
-                        }
-                        _ => {}
-                    }
+                } else {
+                    assert!(
+                        input_len - received.consumed <= MAX_LEFTOVER,
+                        "too much left over"
+                    );
                 }
-                Err(error) => {
-                    half.collector.error(&error);
-                    let Error::Protocol(violation) = error else {
-                        unreachable!()
-                    };
+                break;
+            };
+            assert!(received.consumed > 0, "an event that consumed nothing");
+            assert!(
+                matches!(state_before, State::Open | State::LocalClosing),
+                "event in state {state_before:?}"
+            );
+            half.collector.event(&event, input_len);
+            match event {
+                Event::Ping(payload) if half.config.auto_pong && state_before == State::Open => {
+                    half.pong_expected = Some(payload.to_vec());
+                }
+                Event::Close(frame) if !half.close_sent => {
+                    half.echo_expected = Some(frame.code.map_or(1000, |c| c.0));
+                }
+                Event::Failed(violation) => {
+                    assert_eq!(received.consumed, input_len, "input kept after a failure");
                     if !half.close_sent {
+                        // The Close with the violation's code is owed to poll_transmit.
                         half.failure_code_expected = Some(violation.close_code().0);
+                        assert_eq!(self.peer(side).current_state(), State::Failed);
+                        assert!(!self.peer(side).close_transport());
                     }
-                    if !half.corrupted {
+                    if !self.halves[side.index()].corrupted {
                         // Without corruption the only failure is something over our limits.
                         assert_eq!(
                             violation.close_code().0,
@@ -428,8 +428,8 @@ impl World {
                             "1009 for nothing over the limits"
                         );
                     }
-                    break;
                 }
+                _ => {}
             }
         }
         inbox.drain(..start);
@@ -439,17 +439,30 @@ impl World {
     fn timeout(&mut self, side: Side) {
         let now = self.now;
         let keep_alive = self.halves[side.index()].config.keep_alive.is_some();
-        match self.peer(side).timeout(now) {
-            Ok(()) => {}
-            Err(Error::KeepAliveTimeout) => {
+        let state = self.peer(side).current_state();
+        let timed_out = self.peer(side).timeout(now);
+        match timed_out {
+            None => return,
+            Some(TimedOut::KeepAlive) => {
                 assert!(keep_alive, "keep-alive timeout without keep-alive");
-                let peer = self.peer(side);
-                assert!(peer.close_transport());
-                assert_eq!(peer.state(), State::Closed);
-                self.halves[side.index()].pong_expected = None;
+                assert_eq!(state, State::Open, "keep-alive timeout in {state:?}");
             }
-            Err(other) => panic!("handle_timeout: {other:?}"),
+            Some(TimedOut::Closing) => {
+                assert_eq!(state, State::LocalClosing, "close timeout in {state:?}")
+            }
+            Some(other) => panic!("handle_timeout on an open connection: {other:?}"),
         }
+        // The connection is over: nothing more is owed, the transport closes.
+        let peer = self.peer(side);
+        assert!(peer.close_transport());
+        assert_eq!(peer.current_state(), State::Closed);
+        assert_eq!(peer.next_timeout(), None);
+        assert_eq!(
+            peer.transmit(&mut [0u8; 256]),
+            Ok(0),
+            "output after a timeout"
+        );
+        self.halves[side.index()].pong_expected = None;
     }
 
     /// Time moves to `now`: every due timer is handled, and handling it moves it on.
@@ -467,7 +480,10 @@ impl World {
                 }
             }
             if let Some(deadline) = self.peer(side).next_timeout() {
-                assert!(deadline > now, "a timer still due after handling it");
+                assert!(
+                    deadline > now,
+                    "{side:?}: a timer still due after handling it ({deadline:?})"
+                );
             }
         }
     }
@@ -549,6 +565,7 @@ impl World {
                         sockless::frame::apply_mask(&mut bytes[start..], key, 0);
                     }
                     assert_eq!(written.mask.is_some(), side == Side::Client);
+                    self.payload_written(side, data.len() as u64);
                     self.data_sent(side, MessageKind::Binary, data, *last);
                     self.send_bytes(side, &bytes);
                 }
@@ -567,7 +584,7 @@ impl World {
                         assert!(payload.len() > 125)
                     }
                     Err(Error::Usage(UsageError::NotOpen)) => {
-                        assert_ne!(self.peer(side).state(), State::Open)
+                        assert_ne!(self.peer(side).current_state(), State::Open)
                     }
                     Err(other) => panic!("ping: {other:?}"),
                 }
@@ -591,7 +608,7 @@ impl World {
                     *code
                 };
                 let now = self.now;
-                let state = self.peer(side).state();
+                let state = self.peer(side).current_state();
                 let result = with_room(None, 512, |out| {
                     self.peer(side).close(code, reason, now, out)
                 });
@@ -626,12 +643,15 @@ impl World {
                 self.advance(now);
             }
             Op::Timeout { side } => {
-                let before = (self.peer(*side).state(), self.peer(*side).next_timeout());
+                let before = (
+                    self.peer(*side).current_state(),
+                    self.peer(*side).next_timeout(),
+                );
                 let due = before.1.is_some_and(|deadline| deadline <= self.now);
                 self.timeout(*side);
                 if !due && before.1.is_some() {
                     assert_eq!(
-                        self.peer(*side).state(),
+                        self.peer(*side).current_state(),
                         before.0,
                         "an early handle_timeout changed the state"
                     );
@@ -648,23 +668,19 @@ impl World {
             Op::Eof => {
                 for side in [Side::Client, Side::Server] {
                     let peer = self.peer(side);
-                    let state = peer.state();
+                    let state = peer.current_state();
                     let result = peer.eof();
                     match state {
                         // Mid-conversation, or while waiting for the peer's Close: 1006.
                         State::Open | State::LocalClosing => {
-                            assert_eq!(
-                                result,
-                                Err(Error::AbnormalClosure),
-                                "{side:?} eof in {state:?}"
-                            )
+                            assert_eq!(result, Err(AbnormalClosure), "{side:?} eof in {state:?}")
                         }
                         // After the closing handshake, or a reported failure or timeout.
                         State::Closed => assert_eq!(result, Ok(()), "{side:?} eof in {state:?}"),
                         _ => {}
                     }
                     assert!(peer.close_transport());
-                    assert_eq!(peer.state(), State::Closed);
+                    assert_eq!(peer.current_state(), State::Closed);
                     assert_eq!(peer.next_timeout(), None);
                     assert_eq!(peer.transmit(&mut [0u8; 256]), Ok(0), "output after eof");
                     self.halves[side.index()].pong_expected = None;
@@ -673,6 +689,37 @@ impl World {
             }
         }
         true
+    }
+
+    /// The caller wrote the `len` payload bytes a `send_header` promised. Until then nothing
+    /// else may be written: commands are refused and owed frames wait. Reported in two parts.
+    fn payload_written(&mut self, side: Side, len: u64) {
+        let peer = self.peer(side);
+        if len > 0 {
+            let mut probe = [0u8; 256];
+            assert_eq!(
+                peer.ping(b"", &mut probe),
+                Err(UsageError::PayloadPending.into()),
+                "a command between a header and its payload"
+            );
+            assert_eq!(
+                peer.transmit(&mut probe),
+                Ok(0),
+                "owed output between a header and its payload"
+            );
+            assert_eq!(
+                peer.payload_written(len + 1),
+                Err(UsageError::PayloadOverrun)
+            );
+        }
+        let first = len / 2;
+        peer.payload_written(first).expect("payload_written");
+        peer.payload_written(len - first).expect("payload_written");
+        assert_eq!(
+            peer.payload_written(1),
+            Err(UsageError::PayloadOverrun),
+            "more payload than promised"
+        );
     }
 
     /// Send one fragment; false if it was refused.
@@ -725,7 +772,7 @@ impl World {
             let (_, partial) = receiver.collector.partial();
             let sending: &[u8] = sender.sending.as_ref().map_or(&[], |m| &m.1);
             let reading = matches!(
-                self.peer_ref(side).state(),
+                self.peer_ref(side).current_state(),
                 State::Open | State::LocalClosing
             );
             let closed = receiver.collector.end == Some(End::Closed);
@@ -754,13 +801,13 @@ impl World {
             let mut next = None;
             for side in [Side::Client, Side::Server] {
                 let peer = self.peer_ref(side);
-                if peer.state() == State::Open || peer.close_transport() {
+                if peer.current_state() == State::Open || peer.close_transport() {
                     continue;
                 }
                 let deadline = peer.next_timeout().unwrap_or_else(|| {
                     panic!(
                         "{side:?} stuck in {:?}: no timer, transport open",
-                        peer.state()
+                        peer.current_state()
                     )
                 });
                 next = Some(next.map_or(deadline, |n: Instant| n.min(deadline)));
@@ -776,7 +823,7 @@ fn open(scenario: &Scenario) -> World {
     let client_config = scenario.client.config();
     let server_config = scenario.server.config();
     let (mut client, request) = new_client(client_config);
-    let mut server = Server::new(server_config);
+    let mut server = Server::new(server_config, Instant::ZERO);
     let mut input = request.clone();
     let received = server.receive(&mut input, Instant::ZERO).expect("request");
     let Some(Event::Request(request)) = received.event else {
@@ -784,7 +831,7 @@ fn open(scenario: &Scenario) -> World {
     };
     let mut response = [0u8; 512];
     let n = server
-        .accept(&request, None, &[], &mut response)
+        .accept(&request, Accept::default(), Instant::ZERO, &mut response)
         .expect("accept");
     let received = client
         .receive(&mut response[..n], Instant::ZERO)

@@ -54,12 +54,21 @@ fn check_decode(stream: &[u8]) {
     }
 }
 
-fn check_role(peer: &mut dyn Endpoint, config: &sockless::Config, stream: &[u8], cuts: &[u8]) {
-    let server = peer.expects_masked();
+fn check_role(peer: &mut dyn Peer, config: &sockless::Config, stream: &[u8], cuts: &[u8]) {
+    let server = peer.receives_masked();
     let mut collector = Collector::new(config);
     feed_pieces(peer, &pieces(stream, cuts), Instant::ZERO, &mut collector);
     let expected = model(server, config, stream);
     check_against_model(&collector, &expected);
+
+    // A failure is reported before its answer goes out: the transport stays open for it.
+    if let Some(End::Failed(_)) = collector.end {
+        assert_eq!(peer.current_state(), State::Failed);
+        assert!(
+            !peer.close_transport(),
+            "closing before the failure's Close is sent"
+        );
+    }
 
     // What is owed goes out: the Pong for the latest Ping, then the Close.
     let mut out = [0u8; 1024];
@@ -91,11 +100,12 @@ fn check_role(peer: &mut dyn Endpoint, config: &sockless::Config, stream: &[u8],
     match collector.end.as_ref().unwrap() {
         End::Clean => {
             assert_eq!(close_code, None);
-            assert_eq!(peer.state(), State::Open);
+            assert_eq!(peer.current_state(), State::Open);
             assert!(!peer.close_transport());
         }
         End::Failed(code) => {
             assert_eq!(close_code, Some(*code), "the failure's Close");
+            assert_eq!(peer.current_state(), State::Closed);
             assert!(peer.close_transport());
         }
         End::Closed => {
@@ -103,13 +113,14 @@ fn check_role(peer: &mut dyn Endpoint, config: &sockless::Config, stream: &[u8],
                 unreachable!()
             };
             assert_eq!(close_code, Some(code.unwrap_or(1000)), "the Close echo");
-            assert_eq!(peer.state(), State::Closed);
+            assert_eq!(peer.current_state(), State::Closed);
             assert_eq!(peer.close_transport(), server);
             if !server {
                 let deadline = peer
                     .next_timeout()
                     .expect("the client waits for the server");
-                peer.timeout(deadline).unwrap();
+                // The wait for the server is over: no failure, the transport closes.
+                assert_eq!(peer.timeout(deadline), None);
                 assert!(peer.close_transport());
             }
         }

@@ -7,7 +7,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sockless::{Event, HandshakeError, Instant, Server, State};
+use sockless::{
+    Accept, Duration, Endpoint, Event, HandshakeError, Instant, Server, State, TimedOut,
+};
 use sockless_fuzz::*;
 
 #[derive(Debug, PartialEq, Eq)]
@@ -49,10 +51,11 @@ fuzz_target!(|data: &[u8]| {
     let mut config = config_from(selector);
     config.max_head_len = [8192, 64, 256, 1024][usize::from(selector >> 6)];
     config.max_headers = [64, 0, 3, 10][usize::from((selector >> 4) & 3)];
+    config.handshake_timeout = Duration::from_millis(u64::from(selector) + 1);
 
-    let mut whole = Server::new(config);
+    let mut whole = Server::new(config, Instant::ZERO);
     let (whole_outcome, _) = drive(&mut whole, &[stream], config.max_head_len);
-    let mut server = Server::new(config);
+    let mut server = Server::new(config, Instant::ZERO);
     let (outcome, pending) = drive(&mut server, &pieces(stream, cuts), config.max_head_len);
     assert_eq!(outcome, whole_outcome, "the outcome depends on the cuts");
 
@@ -61,6 +64,19 @@ fuzz_target!(|data: &[u8]| {
             assert!(head_end(stream).is_none());
             assert_eq!(server.state(), State::Connecting);
             assert_eq!(server.poll_transmit(&mut [0u8; 64]), Ok(0));
+            // A head that never ends is answered 408 at the handshake deadline.
+            let deadline = Instant::ZERO.saturating_add(config.handshake_timeout);
+            assert_eq!(server.poll_timeout(), Some(deadline));
+            let early = Instant::from_elapsed(config.handshake_timeout - Duration::from_millis(1));
+            assert_eq!(server.handle_timeout(early), None);
+            assert_eq!(server.state(), State::Connecting);
+            assert_eq!(server.handle_timeout(deadline), Some(TimedOut::Handshake));
+            let mut out = [0u8; 256];
+            let n = server.poll_transmit(&mut out).expect("408");
+            assert!(out[..n].starts_with(b"HTTP/1.1 408 "));
+            assert_eq!(head_end(&out[..n]), Some(n));
+            assert!(server.should_close_transport());
+            assert_eq!(server.poll_timeout(), None);
         }
         Outcome::Failed(error) => {
             let status = error.status().expect("a server failure has a status");
@@ -116,13 +132,13 @@ fuzz_target!(|data: &[u8]| {
             let mut input = stream.to_vec();
             let head = &stream[..consumed];
             // Decide again on a fresh server, then keep the request borrowed from `input`.
-            let mut server = Server::new(config);
+            let mut server = Server::new(config, Instant::ZERO);
             let received = server.receive(&mut input, Instant::ZERO).unwrap();
             let Some(Event::Request(request)) = received.event else {
                 unreachable!()
             };
             let mut out = [0u8; 1024];
-            let accepted = server.accept(&request, None, &[], &mut out);
+            let accepted = server.accept(&request, Accept::default(), Instant::ZERO, &mut out);
             if !upgrade {
                 assert_eq!(accepted, Err(sockless::UsageError::NotAnUpgrade.into()));
                 let n = server

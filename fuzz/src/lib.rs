@@ -3,13 +3,16 @@
 //! (RFC 6455 §5 as SPEC.md states it), and a collector that checks every event against the
 //! invariants the crate promises.
 use sockless::{
-    Client, ClientRequest, Config, Error, Event, HandshakeError, Instant, MessageKind, Server,
+    AbnormalClosure, Accept, BufferTooSmall, Client, ClientRequest, CloseCode, Config, Endpoint,
+    Error, Event, HandshakeError, HeaderWritten, Instant, MessageKind, Received, Server, State,
+    TimedOut, UsageError,
 };
 
+#[allow(dead_code)]
 #[path = "../../tests/common/fixtures.rs"]
 mod fixtures;
 pub use fixtures::{
-    Endpoint, RNG_SEED, TestRng, WireFrame, key_of, response_for, rng, wire_frames,
+    RNG_SEED, TestRng, WireFrame, expects_masked, key_of, response_for, rng, wire_frames,
 };
 
 /// The upgrade request every open server is driven with.
@@ -19,9 +22,128 @@ pub const UPGRADE_REQUEST: &[u8] = b"GET /chat HTTP/1.1\r\nHost: server.example.
 /// header (at most 13 bytes) or a partial control frame (at most 14 + 124 bytes).
 pub const MAX_LEFTOVER: usize = 14 + 125 - 1;
 
+/// Both roles behind one object-safe interface (the public [`Endpoint`] trait, whose
+/// masking differs by role, plus the send commands of its [`Connection`](sockless::Connection)),
+/// so that a target can hold either and run the same checks against each. The method names
+/// differ from the crate's so that calls on a concrete `Server` or `Client` stay unambiguous.
+pub trait Peer {
+    fn receive_bytes<'b>(
+        &mut self,
+        input: &'b mut [u8],
+        now: Instant,
+    ) -> Result<Received<'b>, UsageError>;
+    fn transmit(&mut self, out: &mut [u8]) -> Result<usize, BufferTooSmall>;
+    fn next_timeout(&self) -> Option<Instant>;
+    fn timeout(&mut self, now: Instant) -> Option<TimedOut>;
+    fn eof(&mut self) -> Result<(), AbnormalClosure>;
+    fn current_state(&self) -> State;
+    fn close_transport(&self) -> bool;
+    /// Frames this role receives are masked (it is a server).
+    fn receives_masked(&self) -> bool;
+    fn send_text(&mut self, text: &str, out: &mut [u8]) -> Result<usize, Error>;
+    fn send_binary(&mut self, data: &[u8], out: &mut [u8]) -> Result<usize, Error>;
+    fn send_fragment(
+        &mut self,
+        kind: MessageKind,
+        data: &[u8],
+        last: bool,
+        out: &mut [u8],
+    ) -> Result<usize, Error>;
+    fn send_header(
+        &mut self,
+        kind: MessageKind,
+        len: u64,
+        last: bool,
+        out: &mut [u8],
+    ) -> Result<HeaderWritten, Error>;
+    fn payload_written(&mut self, len: u64) -> Result<(), UsageError>;
+    fn ping(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, Error>;
+    fn pong(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, Error>;
+    fn close(
+        &mut self,
+        code: u16,
+        reason: &str,
+        now: Instant,
+        out: &mut [u8],
+    ) -> Result<usize, Error>;
+}
+
+impl<E: Endpoint> Peer for E {
+    fn receive_bytes<'b>(
+        &mut self,
+        input: &'b mut [u8],
+        now: Instant,
+    ) -> Result<Received<'b>, UsageError> {
+        self.receive(input, now)
+    }
+    fn transmit(&mut self, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
+        self.poll_transmit(out)
+    }
+    fn next_timeout(&self) -> Option<Instant> {
+        self.poll_timeout()
+    }
+    fn timeout(&mut self, now: Instant) -> Option<TimedOut> {
+        self.handle_timeout(now)
+    }
+    fn eof(&mut self) -> Result<(), AbnormalClosure> {
+        self.handle_eof()
+    }
+    fn current_state(&self) -> State {
+        self.state()
+    }
+    fn close_transport(&self) -> bool {
+        self.should_close_transport()
+    }
+    fn receives_masked(&self) -> bool {
+        expects_masked(self)
+    }
+    fn send_text(&mut self, text: &str, out: &mut [u8]) -> Result<usize, Error> {
+        self.connection()?.send_text(text, out)
+    }
+    fn send_binary(&mut self, data: &[u8], out: &mut [u8]) -> Result<usize, Error> {
+        self.connection()?.send_binary(data, out)
+    }
+    fn send_fragment(
+        &mut self,
+        kind: MessageKind,
+        data: &[u8],
+        last: bool,
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        self.connection()?.send_fragment(kind, data, last, out)
+    }
+    fn send_header(
+        &mut self,
+        kind: MessageKind,
+        len: u64,
+        last: bool,
+        out: &mut [u8],
+    ) -> Result<HeaderWritten, Error> {
+        self.connection()?.send_header(kind, len, last, out)
+    }
+    fn payload_written(&mut self, len: u64) -> Result<(), UsageError> {
+        self.connection()?.payload_written(len)
+    }
+    fn ping(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, Error> {
+        self.connection()?.ping(payload, out)
+    }
+    fn pong(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, Error> {
+        self.connection()?.pong(payload, out)
+    }
+    fn close(
+        &mut self,
+        code: u16,
+        reason: &str,
+        now: Instant,
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        self.connection()?.close(CloseCode(code), reason, now, out)
+    }
+}
+
 /// A server past its handshake.
 pub fn open_server(config: Config) -> Server {
-    let mut server = Server::new(config);
+    let mut server = Server::new(config, Instant::ZERO);
     let mut request = UPGRADE_REQUEST.to_vec();
     let received = server
         .receive(&mut request, Instant::ZERO)
@@ -32,7 +154,7 @@ pub fn open_server(config: Config) -> Server {
     };
     let mut out = [0u8; 512];
     server
-        .accept(&request, None, &[], &mut out)
+        .accept(&request, Accept::default(), Instant::ZERO, &mut out)
         .expect("accept");
     server
 }
@@ -40,7 +162,7 @@ pub fn open_server(config: Config) -> Server {
 /// A client for `ws://server.example.com/chat`, its request already taken.
 pub fn new_client(config: Config) -> (Client<'static, TestRng>, Vec<u8>) {
     let request = ClientRequest::from_url("ws://server.example.com/chat").unwrap();
-    let mut client = Client::new(request, config, rng()).unwrap();
+    let mut client = Client::new(request, config, rng(), Instant::ZERO).unwrap();
     let mut out = [0u8; 1024];
     let n = client.poll_transmit(&mut out).expect("request");
     assert_eq!(
@@ -66,10 +188,11 @@ pub fn open_client(config: Config) -> Client<'static, TestRng> {
 /// consumed, each time) until the endpoint reports its event or refuses the head. While it
 /// waits it must consume nothing and must not be holding `max_head_len` bytes or more.
 /// `outcome_of` turns the event and the bytes it consumed into the outcome; `failed` and
-/// `pending` give the outcome of a refused and of an unfinished head. Returns the outcome
-/// and the bytes fed.
+/// `pending` give the outcome of a refused head (an [`Event::HandshakeFailed`], which
+/// must drop the whole input) and of an unfinished head. Returns the outcome and the bytes
+/// fed.
 pub fn drive_head<T>(
-    endpoint: &mut dyn Endpoint,
+    endpoint: &mut dyn Peer,
     pieces: &[&[u8]],
     max_head_len: usize,
     mut outcome_of: impl FnMut(Event<'_>, usize) -> T,
@@ -80,16 +203,19 @@ pub fn drive_head<T>(
     for piece in pieces {
         fed.extend_from_slice(piece);
         let mut input = fed.clone();
-        match endpoint.receive_bytes(&mut input, Instant::ZERO) {
-            Ok(received) => match received.event {
-                Some(event) => return (outcome_of(event, received.consumed), fed),
-                None => {
-                    assert_eq!(received.consumed, 0, "part of a head consumed");
-                    assert!(fed.len() < max_head_len, "waiting with a full head buffer");
-                }
-            },
-            Err(Error::Handshake(e)) => return (failed(e), fed),
-            Err(other) => panic!("unexpected error {other:?}"),
+        let received = endpoint
+            .receive_bytes(&mut input, Instant::ZERO)
+            .unwrap_or_else(|e| panic!("unexpected error {e:?}"));
+        match received.event {
+            Some(Event::HandshakeFailed(e)) => {
+                assert_eq!(received.consumed, fed.len(), "a refused head is dropped");
+                return (failed(e), fed);
+            }
+            Some(event) => return (outcome_of(event, received.consumed), fed),
+            None => {
+                assert_eq!(received.consumed, 0, "part of a head consumed");
+                assert!(fed.len() < max_head_len, "waiting with a full head buffer");
+            }
         }
     }
     (pending, fed)
@@ -156,7 +282,7 @@ pub enum End {
 
 /// Collects the events of one receiving endpoint, checking each against the invariants:
 /// chunks in order and within the input, no empty chunk but the last, text always a valid
-/// prefix, nothing larger than the limits, nothing after a Close or an error.
+/// prefix, nothing larger than the limits, nothing after a Close or a failure.
 #[derive(Debug, Default)]
 pub struct Collector {
     pub events: Vec<Ev>,
@@ -212,7 +338,10 @@ impl Collector {
             self.end
         );
         match event {
-            Event::Request(_) | Event::Connected(_) | Event::Rejected(_) => {
+            Event::Request(_)
+            | Event::Connected(_)
+            | Event::Rejected(_)
+            | Event::HandshakeFailed(_) => {
                 panic!("handshake event on an open connection: {event:?}")
             }
             Event::Text(text) => self.whole(MessageKind::Text, text.as_bytes()),
@@ -273,18 +402,14 @@ impl Collector {
                     .push(Ev::Close(frame.code.map(|c| c.0), frame.reason.to_string()));
                 self.end = Some(End::Closed);
             }
-        }
-    }
-
-    pub fn error(&mut self, error: &Error) {
-        assert!(
-            !self.stopped(),
-            "error {error:?} after the end {:?}",
-            self.end
-        );
-        match error {
-            Error::Protocol(e) => self.end = Some(End::Failed(e.close_code().0)),
-            other => panic!("unexpected error from receive: {other:?}"),
+            Event::Failed(error) => {
+                assert!(
+                    error.close_code().is_allowed_on_wire(),
+                    "failure {error:?} with a code that cannot be sent"
+                );
+                self.end = Some(End::Failed(error.close_code().0));
+            }
+            other => panic!("an event this collector does not know: {other:?}"),
         }
     }
 }
@@ -292,7 +417,7 @@ impl Collector {
 /// Feed `pending` (the reader's buffer) to `peer` until it needs more input or stops;
 /// returns how many bytes were consumed. Checks progress and the leftover bound.
 pub fn receive_all(
-    peer: &mut dyn Endpoint,
+    peer: &mut dyn Peer,
     pending: &mut [u8],
     now: Instant,
     collector: &mut Collector,
@@ -304,34 +429,33 @@ pub fn receive_all(
         assert!(rounds <= pending.len() + 2, "receive makes no progress");
         let was_stopped = collector.stopped();
         let input_len = pending.len() - start;
-        match peer.receive_bytes(&mut pending[start..], now) {
-            Ok(received) => {
-                assert!(received.consumed <= input_len);
-                start += received.consumed;
-                match received.event {
-                    Some(event) => {
-                        assert!(received.consumed > 0, "an event that consumed nothing");
-                        collector.event(&event, input_len);
-                    }
-                    None => {
-                        if was_stopped {
-                            assert_eq!(
-                                received.consumed, input_len,
-                                "input after the end must be swallowed"
-                            );
-                        } else {
-                            assert!(
-                                input_len - received.consumed <= MAX_LEFTOVER,
-                                "{} bytes left over: more than a header or a control frame",
-                                input_len - received.consumed
-                            );
-                        }
-                        return start;
-                    }
+        let received = peer
+            .receive_bytes(&mut pending[start..], now)
+            .unwrap_or_else(|e| panic!("unexpected error from receive: {e:?}"));
+        assert!(received.consumed <= input_len);
+        start += received.consumed;
+        match received.event {
+            Some(event) => {
+                assert!(received.consumed > 0, "an event that consumed nothing");
+                if let Event::Failed(_) = event {
+                    // The rest of the input is dropped with the failure.
+                    assert_eq!(received.consumed, input_len, "input kept after a failure");
                 }
+                collector.event(&event, input_len);
             }
-            Err(error) => {
-                collector.error(&error);
+            None => {
+                if was_stopped {
+                    assert_eq!(
+                        received.consumed, input_len,
+                        "input after the end must be swallowed"
+                    );
+                } else {
+                    assert!(
+                        input_len - received.consumed <= MAX_LEFTOVER,
+                        "{} bytes left over: more than a header or a control frame",
+                        input_len - received.consumed
+                    );
+                }
                 return start;
             }
         }
@@ -340,12 +464,7 @@ pub fn receive_all(
 
 /// Feed `stream` to `peer` in `pieces`, as a socket reader does (unconsumed bytes stay in
 /// front of the next piece). Returns the events and how the stream ended.
-pub fn feed_pieces(
-    peer: &mut dyn Endpoint,
-    pieces: &[&[u8]],
-    now: Instant,
-    collector: &mut Collector,
-) {
+pub fn feed_pieces(peer: &mut dyn Peer, pieces: &[&[u8]], now: Instant, collector: &mut Collector) {
     let mut pending: Vec<u8> = Vec::new();
     for piece in pieces {
         pending.extend_from_slice(piece);
@@ -576,12 +695,10 @@ pub fn decode_output(bytes: &[u8], sender_is_client: bool) -> Vec<WireFrame> {
 pub fn config_from(selector: u8) -> Config {
     const FRAME: [u64; 8] = [16 << 20, 0, 1, 125, 126, 1000, 65_535, 65_536];
     const MESSAGE: [u64; 4] = [64 << 20, 0, 200, 70_000];
-    Config {
-        max_frame_len: FRAME[usize::from(selector & 7)],
-        max_message_len: MESSAGE[usize::from((selector >> 3) & 3)],
-        auto_pong: selector & 0x20 == 0,
-        ..Config::default()
-    }
+    Config::default()
+        .with_max_frame_len(FRAME[usize::from(selector & 7)])
+        .with_max_message_len(MESSAGE[usize::from((selector >> 3) & 3)])
+        .with_auto_pong(selector & 0x20 == 0)
 }
 
 /// Where an HTTP head ends, found independently: just after the first empty line, where a

@@ -7,7 +7,7 @@
 //!   (firmware). A larger message is [`AssembleError::TooLarge`]: close with 1009. Set the
 //!   connection up with [`FixedAssembler::configure`] so that the connection itself fails
 //!   such a message with 1009 before the assembler can overflow.
-//! - [`MessageAssembler`] (feature `alloc`): one `Vec` whose capacity is reused from one
+//! - `MessageAssembler` (feature `alloc`): one `Vec` whose capacity is reused from one
 //!   message to the next; bounded by [`Config::max_message_len`](crate::Config::max_message_len).
 //!
 //! Both hand out a [`WholeMessage`] that borrows: the event itself when the message arrived

@@ -34,7 +34,7 @@ impl Masking for Unmasked {
 }
 
 /// A client's frames are masked with a fresh key from the random number generator `R`
-/// for every frame (RFC 6455 §5.3). With the `std` feature, [`OsRng`](crate::OsRng) is a
+/// for every frame (RFC 6455 §5.3). With the `std` feature, `OsRng` is a
 /// ready source.
 #[derive(Clone, Debug)]
 pub struct Masked<R>(pub R);

@@ -69,6 +69,8 @@ struct Timeouts {
     close_ms: u32,
     /// The keep-alive interval, at least 1 ms; 0 when there is none.
     keep_alive_ms: u32,
+    /// At least 1 ms, so that a Ping held back (and its deadline re-armed) always moves
+    /// the timer forward.
     keep_alive_timeout_ms: u32,
 }
 
@@ -192,7 +194,7 @@ impl<M: Masking> Connection<M> {
             timeouts: Timeouts {
                 close_ms: millis(config.close_timeout),
                 keep_alive_ms,
-                keep_alive_timeout_ms: millis(config.keep_alive_timeout),
+                keep_alive_timeout_ms: millis(config.keep_alive_timeout).max(1),
             },
             deadline: Timer::UNSET,
             close_owed: None,
@@ -442,12 +444,18 @@ mod tests {
 
     #[test]
     fn timer_rounds_up_to_the_millisecond_and_round_trips() {
-        assert_eq!(Timer::at(Instant::from_millis(1500)).get(), Some(Instant::from_millis(1500)));
+        assert_eq!(
+            Timer::at(Instant::from_millis(1500)).get(),
+            Some(Instant::from_millis(1500))
+        );
         let between = Instant::from_elapsed(Duration::new(1, 500_000_001));
         assert_eq!(Timer::at(between).get(), Some(Instant::from_millis(1501)));
         assert!(Timer::at(between).get().unwrap() >= between);
         assert_eq!(Timer::UNSET.get(), None);
         let far = Instant::from_elapsed(Duration::MAX);
-        assert_eq!(Timer::at(far).get(), Some(Instant::from_millis(u64::MAX - 1)));
+        assert_eq!(
+            Timer::at(far).get(),
+            Some(Instant::from_millis(u64::MAX - 1))
+        );
     }
 }

@@ -4,7 +4,7 @@
 
 use std::hint::black_box;
 
-use sockless::{Client, Config, Event, Instant, Server};
+use sockless::{Accept, Client, Config, Endpoint, Event, Instant, Server};
 
 use crate::io::{MemStream, runtime};
 use crate::sl::{self, REQUEST, URL};
@@ -29,13 +29,13 @@ pub fn server_sockless(count: usize) -> u64 {
     for _ in 0..count {
         let input = &mut input[..REQUEST.len()];
         input.copy_from_slice(REQUEST);
-        let mut server = Server::new(Config::default());
+        let mut server = Server::new(Config::default(), Instant::ZERO);
         let received = server.receive(input, Instant::ZERO).expect("request");
         let Some(Event::Request(request)) = received.event else {
             panic!("no request")
         };
         total += server
-            .accept(&request, None, &[], &mut out)
+            .accept(&request, Accept::default(), Instant::ZERO, &mut out)
             .expect("accept") as u64;
         black_box(&server);
     }
@@ -97,7 +97,8 @@ pub fn client_sockless(count: usize) -> u64 {
     let mut out = [0u8; 1024];
     let mut total = 0;
     for _ in 0..count {
-        let mut client = Client::connect(URL, Config::default(), sl::Rng(11)).expect("client");
+        let mut client =
+            Client::connect(URL, Config::default(), sl::Rng(11), Instant::ZERO).expect("client");
         total += client.poll_transmit(&mut out).expect("request") as u64;
         let input = &mut input[..response.len()];
         input.copy_from_slice(&response);

@@ -28,7 +28,7 @@ pub fn limit(input: &[u8]) -> u64 {
 
 /// sockless: `Server::receive` on the 64 KiB buffer, keeping the unconsumed tail.
 pub fn sockless(input: &[u8], _expected: u64) -> Result<Tally, String> {
-    use sockless::{Event, Instant};
+    use sockless::{Endpoint, Event, Instant};
     let mut server = sl::open_server();
     let mut buf = vec![0u8; READ_SIZE];
     let mut counter = Counter::default();

@@ -1,5 +1,5 @@
 //! sockless set-up shared by the benchmarks: a deterministic RNG and open connections.
-use sockless::{Client, Config, Event, Instant, Server};
+use sockless::{Accept, Client, Config, Endpoint, Event, Instant, Server};
 
 /// The upgrade request every server implementation parses (a browser-like one).
 pub const REQUEST: &[u8] = b"GET /chat HTTP/1.1\r\n\
@@ -46,7 +46,7 @@ impl rand_core06::RngCore for Rng {
 
 /// A server that accepted [`REQUEST`].
 pub fn open_server() -> Server {
-    let mut server = Server::new(Config::default());
+    let mut server = Server::new(Config::default(), Instant::ZERO);
     let mut request = REQUEST.to_vec();
     let mut out = [0u8; 512];
     let received = server
@@ -56,7 +56,7 @@ pub fn open_server() -> Server {
         panic!("no request")
     };
     server
-        .accept(&request, None, &[], &mut out)
+        .accept(&request, Accept::default(), Instant::ZERO, &mut out)
         .expect("accept");
     server
 }
@@ -65,10 +65,11 @@ pub const URL: &str = "ws://example.com:8080/chat";
 
 /// A client for [`URL`] with `Rng(seed)`, and the server's 101 for its key.
 pub fn client_and_response(seed: u64) -> (Client<'static, Rng>, Vec<u8>) {
-    let mut client = Client::connect(URL, Config::default(), Rng(seed)).expect("client");
+    let mut client =
+        Client::connect(URL, Config::default(), Rng(seed), Instant::ZERO).expect("client");
     let mut request = [0u8; 1024];
     let n = client.poll_transmit(&mut request).expect("request");
-    let mut server = Server::new(Config::default());
+    let mut server = Server::new(Config::default(), Instant::ZERO);
     let received = server
         .receive(&mut request[..n], Instant::ZERO)
         .expect("server");
@@ -77,7 +78,7 @@ pub fn client_and_response(seed: u64) -> (Client<'static, Rng>, Vec<u8>) {
     };
     let mut response = [0u8; 512];
     let n = server
-        .accept(&request, None, &[], &mut response)
+        .accept(&request, Accept::default(), Instant::ZERO, &mut response)
         .expect("accept");
     (client, response[..n].to_vec())
 }

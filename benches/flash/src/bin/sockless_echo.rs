@@ -5,7 +5,7 @@
 #![no_main]
 
 use sockless::handshake::ClientRequest;
-use sockless::{Client, Config, Event, Instant, MessageKind};
+use sockless::{Client, Config, Endpoint, Event, InputBuffer, Instant, MessageKind};
 use sockless_flash::{
     HOST_NAME, PATH, PORT, XorShift32, now_ms, seed, transport_read, transport_write,
 };
@@ -21,46 +21,40 @@ pub extern "C" fn _start() -> ! {
 }
 
 fn echo() -> Result<(), sockless::Error> {
-    let config = Config {
-        max_head_len: RX,
-        max_frame_len: 4096,
-        max_message_len: 4096,
-        ..Config::DEFAULT
-    };
+    let config = Config::DEFAULT
+        .with_max_head_len(RX)
+        .with_max_frame_len(4096)
+        .with_max_message_len(4096);
     // Host, port and path given apart, as the embedded-websocket program gives them (no
     // URL parser linked).
-    let request = ClientRequest {
-        host: HOST_NAME,
-        port: PORT,
-        secure: false,
-        target: PATH,
-        origin: None,
-        subprotocols: &[],
-        extensions: &[],
-        headers: &[],
-    };
-    let mut client = Client::new(request, config, XorShift32(seed()))?;
-    let (mut rx, mut tx) = ([0u8; RX], [0u8; RX + 16]);
-    let mut filled = 0;
+    let request = ClientRequest::new(HOST_NAME, PORT, PATH);
+    let now = Instant::from_millis(now_ms());
+    let mut client = Client::new(request, config, XorShift32(seed()), now)?;
+    let mut rx = InputBuffer::new([0u8; RX], &config)?;
+    let mut tx = [0u8; RX + 16];
     loop {
         let n = client.poll_transmit(&mut tx)?;
         transport_write(&tx[..n]);
-        filled += transport_read(&mut rx[filled..]);
+        let n = transport_read(rx.read_space());
+        rx.commit(n);
         let now = Instant::from_millis(now_ms());
-        let mut start = 0;
-        loop {
-            let received = client.receive(&mut rx[start..filled], now)?;
-            start += received.consumed;
-            // Pongs and the answer to a Close are queued by sockless itself.
-            let (n, done) = match received.event {
-                None => break,
-                Some(Event::Text(text)) => (client.send_text(text, &mut tx)?, true),
-                Some(Event::Chunk(chunk)) if chunk.kind == MessageKind::Text => (
-                    client.send_fragment(MessageKind::Text, chunk.data, chunk.last, &mut tx)?,
-                    chunk.last,
-                ),
-                Some(Event::Rejected(_)) => return Ok(()),
-                Some(_) => (0, false),
+        while let Some(event) = rx.receive(&mut client, now)? {
+            // Pongs, the answer to a Close and the Close of a failure are queued by
+            // sockless itself.
+            let (n, done) = match event {
+                Event::Text(text) => (client.connection()?.send_text(text, &mut tx)?, true),
+                Event::Chunk(chunk) if chunk.kind == MessageKind::Text => {
+                    let connection = client.connection()?;
+                    let n = connection.send_fragment(
+                        MessageKind::Text,
+                        chunk.data,
+                        chunk.last,
+                        &mut tx,
+                    )?;
+                    (n, chunk.last)
+                }
+                Event::Rejected(_) | Event::HandshakeFailed(_) | Event::Failed(_) => (0, true),
+                _ => (0, false),
             };
             transport_write(&tx[..n]);
             let n = client.poll_transmit(&mut tx)?;
@@ -69,7 +63,5 @@ fn echo() -> Result<(), sockless::Error> {
                 return Ok(());
             }
         }
-        rx.copy_within(start..filled, 0);
-        filled -= start;
     }
 }
