@@ -90,7 +90,7 @@
 
 #[cfg(feature = "alloc")]
 extern crate alloc;
-#[cfg(test)]
+#[cfg(any(test, feature = "std"))]
 extern crate std;
 
 pub mod assemble;
@@ -104,6 +104,7 @@ mod event;
 pub mod frame;
 pub mod handshake;
 mod input;
+pub mod io;
 mod server;
 mod time;
 pub mod utf8;
