@@ -100,10 +100,14 @@ impl<'a, R: Rng> Client<'a, R> {
 
     /// [`receive`](Endpoint::receive) before the connection is open, kept out of line so
     /// that the frame path inlines into the caller's loop.
-    fn receive_handshake<'b>(&mut self, input: &'b mut [u8], now: Instant) -> Received<'b> {
+    fn receive_handshake<'b>(
+        &mut self,
+        input: &'b mut [u8],
+        now: Instant,
+    ) -> Result<Received<'b>, UsageError> {
         let (config, request, nonce, scanned) = match &mut self.phase {
             Phase::Open(connection) => return connection.receive_frames(input, now),
-            Phase::Done => return Received::without_event(input.len()),
+            Phase::Done => return Ok(Received::without_event(input.len())),
             Phase::Handshaking {
                 config,
                 request,
@@ -117,16 +121,18 @@ impl<'a, R: Rng> Client<'a, R> {
             max_headers: config.max_headers,
         };
         let input: &'b [u8] = input;
-        let failed = |error| Received {
-            consumed: input.len(),
-            event: Some(Event::HandshakeFailed(error)),
+        let failed = |error| {
+            Ok(Received {
+                consumed: input.len(),
+                event: Some(Event::HandshakeFailed(error)),
+            })
         };
         let mut searched = *scanned as usize;
         let found = handshake::find_head_end(input, &mut searched, &limits);
         *scanned = u32::try_from(searched).unwrap_or(u32::MAX);
         let head_len = match found {
             Ok(Some(len)) => len,
-            Ok(None) => return Received::without_event(0),
+            Ok(None) => return Ok(Received::without_event(0)),
             Err(error) => {
                 self.phase = Phase::Done;
                 return failed(error);
@@ -141,10 +147,10 @@ impl<'a, R: Rng> Client<'a, R> {
             Err(error) => return failed(error),
         };
         if response.status() != 101 {
-            return Received {
+            return Ok(Received {
                 consumed: head_len,
                 event: Some(Event::Rejected(response)),
-            };
+            });
         }
         let expected = handshake::accept_value(&handshake::encode_key(&nonce));
         if let Err(error) = handshake::check_response(
@@ -162,10 +168,10 @@ impl<'a, R: Rng> Client<'a, R> {
             return failed(HandshakeError::UnofferedSubprotocol);
         };
         self.phase = Phase::Open(connection);
-        Received {
+        Ok(Received {
             consumed: head_len,
             event: Some(Event::Connected(response)),
-        }
+        })
     }
 }
 
@@ -180,10 +186,10 @@ impl<R: Rng> Endpoint for Client<'_, R> {
         input: &'b mut [u8],
         now: Instant,
     ) -> Result<Received<'b>, UsageError> {
-        Ok(match &mut self.phase {
+        match &mut self.phase {
             Phase::Open(connection) => connection.receive_frames(input, now),
             _ => self.receive_handshake(input, now),
-        })
+        }
     }
 
     fn poll_transmit(&mut self, out: &mut [u8]) -> Result<usize, BufferTooSmall> {

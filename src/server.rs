@@ -98,7 +98,7 @@ impl Server {
         now: Instant,
     ) -> Result<Received<'b>, UsageError> {
         let (config, scanned, deadline) = match &mut self.phase {
-            Phase::Open(connection) => return Ok(connection.receive_frames(input, now)),
+            Phase::Open(connection) => return connection.receive_frames(input, now),
             Phase::AwaitingRequest {
                 config,
                 scanned,
@@ -244,7 +244,7 @@ impl Endpoint for Server {
         now: Instant,
     ) -> Result<Received<'b>, UsageError> {
         match &mut self.phase {
-            Phase::Open(connection) => Ok(connection.receive_frames(input, now)),
+            Phase::Open(connection) => connection.receive_frames(input, now),
             _ => self.receive_handshake(input, now),
         }
     }

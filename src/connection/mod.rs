@@ -240,13 +240,19 @@ impl<M: Masking> Connection<M> {
     }
 
     /// Start the keep-alive timer if it is configured and not running.
+    /// With no keep-alive configured, the timer of an open connection is never set, so
+    /// there is nothing to do: the common case costs one comparison.
+    #[inline]
     fn arm_keep_alive(&mut self, now: Instant) {
-        if self.state == State::Open && !self.awaiting_pong && !self.ping_owed {
-            self.deadline = match self.timeouts.keep_alive_ms {
-                0 => Timer::UNSET,
-                ms => Timer::at(after(now, ms)),
-            };
+        let ms = self.timeouts.keep_alive_ms;
+        if ms != 0 && self.state == State::Open && !self.awaiting_pong && !self.ping_owed {
+            self.arm_keep_alive_at(now, ms);
         }
+    }
+
+    #[inline(never)]
+    fn arm_keep_alive_at(&mut self, now: Instant, ms: u32) {
+        self.deadline = Timer::at(after(now, ms));
     }
 
     fn on_timeout(&mut self, now: Instant) -> Option<TimedOut> {
@@ -380,7 +386,7 @@ impl<M: Masking> Endpoint for Connection<M> {
         input: &'b mut [u8],
         now: Instant,
     ) -> Result<Received<'b>, UsageError> {
-        Ok(self.receive_frames(input, now))
+        self.receive_frames(input, now)
     }
 
     fn poll_transmit(&mut self, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
