@@ -1,6 +1,6 @@
 //! Arbitrary bytes as the request head a Server reads, cut arbitrarily. The result must not
 //! depend on the cuts; an accepted request must meet every rule of RFC 6455 §4.2.1; a
-//! rejection must carry the status SPEC.md gives; bytes after the head are the first frames.
+//! rejection must carry the status RFC 6455 §4.2.1 and §4.4 call for; bytes after the head are the first frames.
 //!
 //! Input: one byte choosing the limits, one byte `n` then `n % 16` cut lengths, then the
 //! bytes the client sends.

@@ -1,6 +1,6 @@
 //! Shared pieces of the fuzz targets: a deterministic randomness source, endpoints driven
 //! to the open state, input cutting, an independent reference model of the receive side
-//! (RFC 6455 §5 as SPEC.md states it), and a collector that checks every event against the
+//! (RFC 6455 §5), and a collector that checks every event against the
 //! invariants the crate promises.
 use sockless::{
     AbnormalClosure, Accept, BufferTooSmall, Client, ClientRequest, CloseCode, Config, Endpoint,
@@ -476,7 +476,7 @@ pub fn feed_pieces(peer: &mut dyn Peer, pieces: &[&[u8]], now: Instant, collecto
     }
 }
 
-/// What an independent reading of RFC 6455 §5 (as SPEC.md states it) says a receiver must
+/// What an independent reading of RFC 6455 §5 says a receiver must
 /// report for `stream`: the complete events, the bytes of a message still open, and how it
 /// ended. The order of checks on one header is that of the byte they need (fail fast),
 /// then the rules that need the whole header, then the payload.

@@ -1,4 +1,4 @@
-//! sockless against other WebSocket implementations, as /work/shared/BENCH.md describes.
+//! sockless against other WebSocket implementations: receive, send, handshakes and memory.
 //!
 //! ```text
 //! cargo run --release --manifest-path benches/compare/Cargo.toml [-- --runs 5] [recv|send|handshake|memory]
