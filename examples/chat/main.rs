@@ -1,2 +1,210 @@
-//! (being written)
-fn main() {}
+//! A chat server: many rooms, names, join and leave notices, the last 50 messages for a
+//! newcomer; the page at `/` and the WebSocket at `/chat`, on one port.
+//!
+//! ```text
+//! cargo run --release --example chat [-- ADDR]     (default 127.0.0.1:8080)
+//! ```
+//!
+//! This file is the event loop the sans-IO design exists for: one thread, one `mio::Poll`
+//! (epoll, kqueue), one read buffer shared by every connection, and one heap of
+//! deadlines. sockless does the WebSocket protocol and never touches a socket or a clock;
+//! the loop owns both. The rest, by concern:
+//!
+//! - `chat.rs`: what each event of each connection means, and delivery to rooms;
+//! - `client.rs`: one connection and the memory it holds;
+//! - `outbox.rs`: a connection's bounded outgoing queue;
+//! - `rooms.rs`: rooms, members, history;
+//! - `protocol.rs`: the JSON messages;
+//! - `timers.rs`, `slab.rs`: a deadline heap and the connection table;
+//! - `page.html`: the page (no build step, nothing fetched from elsewhere).
+//!
+//! Bounded memory: a client that does not read, letting more than 256 KiB pile up for
+//! it, is dropped (no Close frame: it would not read that either). Open files: when the
+//! process runs out (`EMFILE`), it stops accepting for 100 ms and tries again, leaving
+//! new clients in the kernel's backlog; it never raises a limit or panics.
+
+/// A line on stdout (`out`) or stderr (`err`), and never a panic if it cannot be
+/// written (a closed pipe): the chat goes on.
+macro_rules! log {
+    (out, $($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+    (err, $($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+mod chat;
+mod client;
+mod outbox;
+mod protocol;
+mod rooms;
+mod slab;
+mod timers;
+
+use std::io::ErrorKind;
+use std::time::{Duration, Instant as Clock};
+
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Token};
+
+use chat::Chat;
+
+const LISTENER: Token = Token(usize::MAX);
+
+/// The read buffer every connection shares: what one `read` may bring.
+const READ_BUFFER: usize = 64 * 1024;
+
+/// Connections accepted per turn, so that a flood of them does not stall the others.
+const ACCEPTS_PER_TURN: usize = 256;
+
+/// How long accepting pauses after a failure such as `EMFILE`.
+const ACCEPT_PAUSE_MS: u64 = 100;
+
+fn main() {
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:8080".into());
+    if let Err(error) = run(&addr) {
+        log!(err, "chat: {error}");
+        std::process::exit(1);
+    }
+}
+
+fn run(addr: &str) -> std::io::Result<()> {
+    let addr = addr
+        .parse()
+        .map_err(|_| std::io::Error::new(ErrorKind::InvalidInput, format!("bad address {addr}")))?;
+    let mut listener = TcpListener::bind(addr)?;
+    let mut poll = Poll::new()?;
+    poll.registry()
+        .register(&mut listener, LISTENER, Interest::READABLE)?;
+    let mut chat = Chat::new(poll.registry().try_clone()?);
+    log!(out, "chat: open http://{}/", listener.local_addr()?);
+    log!(
+        out,
+        "chat: {} bytes per connection (size_of::<Client>()), plus buffers only while in use",
+        std::mem::size_of::<client::Client>()
+    );
+
+    let clock = Clock::now();
+    let now = || clock.elapsed().as_millis() as u64;
+    let mut events = Events::with_capacity(1024);
+    let mut buffer = vec![0u8; READ_BUFFER].into_boxed_slice();
+    // Accepting: more may wait (the turn's budget ran out), or paused until then.
+    let mut accept_more = false;
+    let mut accept_paused_until: Option<u64> = None;
+    let mut report = Report::default();
+
+    loop {
+        let mut wake = chat.next_deadline();
+        if let Some(until) = accept_paused_until {
+            wake = Some(wake.map_or(until, |at| at.min(until)));
+        }
+        let timeout = if accept_more || !chat.unread.is_empty() {
+            Some(Duration::ZERO)
+        } else {
+            wake.map(|at| Duration::from_millis(at.saturating_sub(now())))
+        };
+        match poll.poll(&mut events, timeout) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+        let now = now();
+
+        for event in events.iter() {
+            match event.token() {
+                LISTENER => accept_more = true,
+                Token(key) => {
+                    if event.is_readable() || event.is_read_closed() || event.is_error() {
+                        chat.on_readable(key, &mut buffer, now);
+                    }
+                    if event.is_writable() {
+                        chat.on_writable(key);
+                    }
+                }
+            }
+        }
+        // Connections that had more to read than their turn allowed.
+        for key in std::mem::take(&mut chat.unread) {
+            chat.on_readable(key, &mut buffer, now);
+        }
+
+        if accept_paused_until.is_some_and(|until| now >= until) {
+            accept_paused_until = None;
+            accept_more = true;
+        }
+        if accept_more && accept_paused_until.is_none() {
+            accept_more = false;
+            for _ in 0..ACCEPTS_PER_TURN {
+                match listener.accept() {
+                    Ok((socket, _)) => chat.add(socket, now),
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) if is_transient(&e) => continue,
+                    Err(e) => {
+                        // EMFILE, ENFILE, ENOBUFS...: wait for connections to close.
+                        report.accept_failed(&e);
+                        accept_paused_until = Some(now + ACCEPT_PAUSE_MS);
+                        break;
+                    }
+                }
+                accept_more = true; // the budget may run out with more waiting
+            }
+        }
+
+        chat.on_timers(now);
+        chat.end_turn();
+        report.tick(now, &chat);
+    }
+}
+
+/// An accept error about that one connection only.
+fn is_transient(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        ErrorKind::Interrupted | ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset
+    )
+}
+
+/// A line on stderr every 10 s when the numbers changed, and accept failures (at most one
+/// line per 10 s), rather than a line per connection.
+#[derive(Default)]
+struct Report {
+    last: (usize, usize),
+    at: u64,
+    accept_failures: usize,
+}
+
+impl Report {
+    fn accept_failed(&mut self, error: &std::io::Error) {
+        if self.accept_failures == 0 {
+            log!(
+                err,
+                "chat: cannot accept ({error}); pausing, then trying again"
+            );
+        }
+        self.accept_failures += 1;
+    }
+
+    fn tick(&mut self, now: u64, chat: &Chat) {
+        if now < self.at + 10_000 {
+            return;
+        }
+        self.at = now;
+        let counts = (chat.len(), chat.rooms());
+        if counts != self.last || self.accept_failures > 1 {
+            log!(
+                err,
+                "chat: {} connections, {} rooms, {} accept failures",
+                counts.0,
+                counts.1,
+                self.accept_failures
+            );
+            self.last = counts;
+        }
+        self.accept_failures = 0;
+    }
+}

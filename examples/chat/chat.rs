@@ -1,0 +1,532 @@
+//! The chat: what each event of each connection means. The loop in `main.rs` hands it
+//! sockets, readiness and time; it answers through the connections' outgoing queues.
+//!
+//! Every change of a connection goes through the same steps, whatever caused it (bytes
+//! read, a deadline): handle the events `receive` gives, queue what `poll_transmit`
+//! owes, close if `should_close_transport` says so, and re-arm the deadline from
+//! `poll_timeout` ([`Chat::settle`]). Connections that must go are only marked
+//! ("doomed") and closed at the end of the turn, so that a room is never changed while
+//! a message is being delivered to it.
+
+use std::io::{ErrorKind, Read};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
+use sockless::assemble::{FixedAssembler, WholeMessage};
+use sockless::{
+    Accept, CloseCode, Config, Event, InputBuffer, Instant, MIN_OUTPUT_BUFFER, MessageKind,
+    Request, Server,
+};
+
+use crate::client::{Client, MAX_MESSAGE, Member, Stage};
+use crate::outbox::Full;
+use crate::protocol::{self, Notice};
+use crate::rooms::Rooms;
+use crate::slab::Slab;
+use crate::timers::{Due, Timers};
+
+/// The limits of every connection: messages of at most [`MAX_MESSAGE`] bytes (longer
+/// ones fail with 1009), a Ping after 30 s of silence (a peer that does not answer
+/// within 10 s is given up), 10 s for the handshake, 5 s for the closing handshake.
+pub const CONFIG: Config = FixedAssembler::<MAX_MESSAGE>::configure(
+    Config::DEFAULT
+        .with_max_frame_len(MAX_MESSAGE as u64)
+        .with_keep_alive(Some(Duration::from_secs(30)))
+        .with_keep_alive_timeout(Duration::from_secs(10))
+        .with_handshake_timeout(Duration::from_secs(10))
+        .with_close_timeout(Duration::from_secs(5)),
+);
+
+/// How long a finished connection may take to write out what is queued (a page, the
+/// last Close) before it is closed anyway.
+const LINGER_MS: u64 = 5_000;
+
+/// How many full reads one connection gets per turn, so that one busy client cannot
+/// starve the others; the rest is read in the next turn.
+const READS_PER_TURN: usize = 4;
+
+const PAGE: &str = include_str!("page.html");
+
+/// Every connection, and which of them have something to flush or must go.
+struct Clients {
+    slab: Slab<Client>,
+    /// Connections with bytes queued, to flush at the end of the turn.
+    dirty: Vec<usize>,
+    /// Connections to close at the end of the turn.
+    doomed: Vec<usize>,
+}
+
+impl Clients {
+    /// Deal with the result of queueing for `key`: flush it at the end of the turn, or,
+    /// if its queue is full (it does not read), drop it.
+    fn queued(&mut self, key: usize, result: Result<(), Full>) {
+        let Some(client) = self.slab.get_mut(key) else {
+            return;
+        };
+        match result {
+            Ok(()) if !client.dirty => {
+                client.dirty = true;
+                self.dirty.push(key);
+            }
+            Ok(()) => {}
+            Err(Full) => self.doom(key),
+        }
+    }
+
+    fn doom(&mut self, key: usize) {
+        if let Some(client) = self.slab.get_mut(key) {
+            if !client.doomed {
+                client.doomed = true;
+                self.doomed.push(key);
+            }
+        }
+    }
+
+    /// Queue a text message for `key`.
+    fn send(&mut self, key: usize, text: &str) {
+        let Some(client) = self.slab.get_mut(key) else {
+            return;
+        };
+        if client.doomed {
+            return;
+        }
+        let result = client.send_text(text);
+        self.queued(key, result);
+    }
+}
+
+pub struct Chat {
+    registry: Registry,
+    clients: Clients,
+    rooms: Rooms,
+    timers: Timers,
+    next_id: u64,
+    /// Connections whose socket may hold more to read than their turn allowed.
+    pub unread: Vec<usize>,
+}
+
+impl Chat {
+    pub fn new(registry: Registry) -> Self {
+        Chat {
+            registry,
+            clients: Clients {
+                slab: Slab::new(),
+                dirty: Vec::new(),
+                doomed: Vec::new(),
+            },
+            rooms: Rooms::new(),
+            timers: Timers::new(),
+            next_id: 0,
+            unread: Vec::new(),
+        }
+    }
+
+    /// How many connections are open.
+    pub fn len(&self) -> usize {
+        self.clients.slab.len()
+    }
+
+    /// How many rooms are open.
+    pub fn rooms(&self) -> usize {
+        self.rooms.len()
+    }
+
+    /// A new connection: register it for readiness and start its handshake deadline.
+    pub fn add(&mut self, socket: TcpStream, now: u64) {
+        // Small messages go out at once rather than wait for Nagle's timer.
+        let _ = socket.set_nodelay(true);
+        let id = self.next_id;
+        self.next_id += 1;
+        let server = Server::new(CONFIG, Instant::from_millis(now));
+        let key = self.clients.slab.insert(Client::new(id, socket, server));
+        let client = self.clients.slab.get_mut(key).expect("just inserted");
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        if self
+            .registry
+            .register(&mut client.socket, Token(key), interest)
+            .is_err()
+        {
+            self.clients.slab.remove(key);
+            return;
+        }
+        self.arm(key);
+    }
+
+    /// The socket of `key` is readable: read, in the shared `buffer`, as much as this
+    /// turn allows.
+    pub fn on_readable(&mut self, key: usize, buffer: &mut [u8], now: u64) {
+        for _ in 0..READS_PER_TURN {
+            let Some(client) = self.clients.slab.get_mut(key) else {
+                return;
+            };
+            if client.doomed || matches!(client.stage, Stage::Draining { .. }) {
+                return;
+            }
+            // The bytes this connection left over last time go first, then the new ones.
+            let mut input = InputBuffer::new(&mut *buffer, &CONFIG).expect("a head fits");
+            input.push(&client.leftover);
+            let space = input.read_space().len();
+            let n = match client.socket.read(input.read_space()) {
+                Ok(0) => {
+                    if let Some(endpoint) = client.endpoint() {
+                        // 1006 unless the closing handshake had finished: nothing to do.
+                        let _ = endpoint.handle_eof();
+                    }
+                    self.clients.doom(key);
+                    return;
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    self.clients.doom(key);
+                    return;
+                }
+            };
+            input.commit(n);
+            self.receive(key, &mut input, now);
+            if let Some(client) = self.clients.slab.get_mut(key) {
+                client.leftover = input.buffered().into();
+            }
+            self.settle(key, now);
+            if n < space {
+                // The socket is drained: epoll (edge-triggered) reports the next bytes.
+                return;
+            }
+        }
+        self.unread.push(key);
+    }
+
+    /// The socket of `key` can take more: flush it at the end of the turn.
+    pub fn on_writable(&mut self, key: usize) {
+        self.clients.queued(key, Ok(()));
+    }
+
+    /// Hand the events in `input` to their handlers, queueing what the protocol owes
+    /// after each.
+    fn receive(&mut self, key: usize, input: &mut InputBuffer<&mut [u8]>, now: u64) {
+        loop {
+            let Some(client) = self.clients.slab.get_mut(key) else {
+                return;
+            };
+            let Some(endpoint) = client.endpoint() else {
+                return;
+            };
+            let event = match input.receive(endpoint, Instant::from_millis(now)) {
+                Ok(Some(event)) => event,
+                Ok(None) => return,
+                Err(error) => {
+                    // Only a mistake of ours (a request left undecided) could get here.
+                    log!(err, "connection {key}: {error}");
+                    self.clients.doom(key);
+                    return;
+                }
+            };
+            self.on_event(key, event, now);
+            if let Some(client) = self.clients.slab.get_mut(key) {
+                let result = client.transmit_owed();
+                self.clients.queued(key, result);
+            }
+        }
+    }
+
+    fn on_event(&mut self, key: usize, event: Event<'_>, now: u64) {
+        match event {
+            Event::Request(request) => self.on_request(key, &request, now),
+            Event::Text(text) => self.on_text(key, text),
+            Event::Chunk(piece) if piece.kind == MessageKind::Text => self.on_piece(key, &event),
+            Event::Binary(_) | Event::Chunk(_) => self.refuse(
+                key,
+                CloseCode::UNSUPPORTED_DATA,
+                "binary messages are not accepted",
+                now,
+            ),
+            // Ping: the Pong is queued. Close: the echo is queued. Failed: the Close with
+            // its code is queued. HandshakeFailed: the 400 / 426 / 431 is queued. Pong:
+            // nothing to do.
+            _ => {}
+        }
+    }
+
+    /// A request: the WebSocket upgrade on `/chat`, the page on `/`, 404 elsewhere.
+    fn on_request(&mut self, key: usize, request: &Request<'_>, now: u64) {
+        let Some(client) = self.clients.slab.get_mut(key) else {
+            return;
+        };
+        let Stage::Handshake(server) = &mut client.stage else {
+            return;
+        };
+        let now = Instant::from_millis(now);
+        let path = request.path();
+        let queued = if request.is_upgrade() && path == "/chat" {
+            client.outbox.encode(MIN_OUTPUT_BUFFER, |out| {
+                server.accept(request, Accept::default(), now, out)
+            })
+        } else if request.method() == "GET" && path == "/" && !request.is_upgrade() {
+            let headers: &[(&str, &[u8])] = &[
+                ("Content-Type", b"text/html; charset=utf-8"),
+                ("Cache-Control", b"no-cache"),
+            ];
+            client.outbox.encode(PAGE.len() + MIN_OUTPUT_BUFFER, |out| {
+                server.respond(200, headers, PAGE.as_bytes(), out)
+            })
+        } else {
+            let headers: &[(&str, &[u8])] = &[("Content-Type", b"text/plain")];
+            client.outbox.encode(MIN_OUTPUT_BUFFER, |out| {
+                server.respond(404, headers, b"Not found: the chat is at /\n", out)
+            })
+        };
+        match queued {
+            Ok(Ok(_)) => {
+                client.upgrade();
+                self.clients.queued(key, Ok(()));
+            }
+            Ok(Err(error)) => {
+                log!(err, "connection {key}: {error}");
+                self.clients.doom(key);
+            }
+            Err(Full) => self.clients.doom(key),
+        }
+    }
+
+    /// A piece of a text message that did not arrive whole: collect it.
+    fn on_piece(&mut self, key: usize, event: &Event<'_>) {
+        let Some(client) = self.clients.slab.get_mut(key) else {
+            return;
+        };
+        let mut assembler = client
+            .assembler
+            .take()
+            .unwrap_or_else(|| Box::new(FixedAssembler::new()));
+        let unfinished = match assembler.push(event) {
+            Ok(Some(WholeMessage::Text(text))) => {
+                self.on_text(key, text);
+                false
+            }
+            Ok(None) => true,
+            // The connection fails a message over MAX_MESSAGE (1009) before the assembler
+            // could overflow, and binary pieces never get here.
+            Ok(Some(WholeMessage::Binary(_))) | Err(_) => false,
+        };
+        if unfinished {
+            if let Some(client) = self.clients.slab.get_mut(key) {
+                client.assembler = Some(assembler);
+            }
+        }
+        // A finished message's assembler is dropped: its memory goes back.
+    }
+
+    /// A whole text message: a request of the chat's protocol.
+    fn on_text(&mut self, key: usize, text: &str) {
+        let Some(client) = self.clients.slab.get_mut(key) else {
+            return;
+        };
+        if client.open().is_none() {
+            // After our Close, whatever the client still says is ignored.
+            return;
+        }
+        match protocol::parse(text) {
+            Ok(protocol::Request::Join { name, room }) => self.join(key, &name, &room),
+            Ok(protocol::Request::Say { text }) => self.say(key, &text),
+            Err(reason) => self.error(key, &reason),
+        }
+    }
+
+    fn error(&mut self, key: usize, reason: &str) {
+        self.clients.send(key, &Notice::Error { reason }.to_json());
+    }
+
+    /// Seat `key` in `room` as `name`: the room's history to it, then the news to all.
+    fn join(&mut self, key: usize, name: &str, room: &str) {
+        let Some(client) = self.clients.slab.get_mut(key) else {
+            return;
+        };
+        if client.member.is_some() {
+            return self.error(key, "already joined: send join only once");
+        }
+        let seat = self.rooms.join(room, key);
+        client.member = Some(Member {
+            seat,
+            name: name.into(),
+        });
+        for message in self.rooms.history(seat.room) {
+            self.clients.send(key, message);
+        }
+        self.broadcast(seat.room, &Notice::Joined { name }.to_json());
+    }
+
+    /// `text` from `key` to everyone in its room, itself included; kept in the history.
+    fn say(&mut self, key: usize, text: &str) {
+        let Some(Member { seat, name }) =
+            self.clients.slab.get(key).and_then(|c| c.member.as_ref())
+        else {
+            return self.error(key, "join a room first");
+        };
+        let room = seat.room;
+        let message = Notice::Message {
+            name,
+            text,
+            time: unix_millis(),
+        }
+        .to_json();
+        self.rooms.record(room, &message);
+        self.broadcast(room, &message);
+    }
+
+    /// Queue `text` for every member of `room`. The frame is encoded by each member's own
+    /// connection, right into its queue: one copy per member.
+    fn broadcast(&mut self, room: u32, text: &str) {
+        for &member in self.rooms.members(room) {
+            self.clients.send(member, text);
+        }
+    }
+
+    /// Take `key` out of its room, telling the others.
+    fn leave(&mut self, key: usize) {
+        let Some(member) = self
+            .clients
+            .slab
+            .get_mut(key)
+            .and_then(|client| client.member.take())
+        else {
+            return;
+        };
+        if let Some((moved, seat)) = self.rooms.leave(member.seat) {
+            if let Some(Some(moved)) = self.clients.slab.get_mut(moved).map(|c| c.member.as_mut()) {
+                moved.seat = seat;
+            }
+        }
+        let name = &member.name;
+        self.broadcast(member.seat.room, &Notice::Left { name }.to_json());
+    }
+
+    /// Close the connection with `code` (the client answers with its Close); it leaves
+    /// its room at once.
+    fn refuse(&mut self, key: usize, code: CloseCode, reason: &str, now: u64) {
+        let Some(client) = self.clients.slab.get_mut(key) else {
+            return;
+        };
+        if client.open().is_none() {
+            return;
+        }
+        let result = client.close(code, reason, Instant::from_millis(now));
+        self.clients.queued(key, result);
+        self.leave(key);
+    }
+
+    /// After anything happened to `key`: queue what is owed, close if it is over, and
+    /// arm its deadline.
+    fn settle(&mut self, key: usize, now: u64) {
+        let Some(client) = self.clients.slab.get_mut(key) else {
+            return;
+        };
+        let result = client.transmit_owed();
+        let over = client
+            .endpoint()
+            .is_some_and(|endpoint| endpoint.should_close_transport());
+        if over {
+            client.stage = Stage::Draining {
+                until: now + LINGER_MS,
+            };
+            client.leftover = Box::default();
+            client.assembler = None;
+        }
+        self.clients.queued(key, result);
+        if over {
+            self.leave(key);
+        }
+        self.arm(key);
+    }
+
+    /// Put `key`'s deadline in the heap if it is earlier than the one already there.
+    fn arm(&mut self, key: usize) {
+        let Some(client) = self.clients.slab.get_mut(key) else {
+            return;
+        };
+        if let Some(at) = client.deadline() {
+            if at < client.timer {
+                client.timer = at;
+                self.timers.schedule(Due {
+                    at,
+                    key,
+                    id: client.id,
+                });
+            }
+        }
+    }
+
+    /// When [`on_timers`](Self::on_timers) must next run.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.timers.next()
+    }
+
+    /// Handle every deadline that passed.
+    pub fn on_timers(&mut self, now: u64) {
+        while let Some(due) = self.timers.pop_due(now) {
+            let Some(client) = self.clients.slab.get_mut(due.key) else {
+                continue;
+            };
+            if client.id != due.id || client.timer != due.at {
+                continue; // for a closed connection, or replaced by an earlier one
+            }
+            client.timer = u64::MAX;
+            match client.stage {
+                Stage::Draining { until } if until <= now => self.clients.doom(due.key),
+                Stage::Draining { .. } => self.arm(due.key),
+                _ => {
+                    if let Some(endpoint) = client.endpoint() {
+                        // A handshake that took too long (a 408 is queued), a keep-alive
+                        // Ping to send or unanswered, a close handshake not answered.
+                        let _ = endpoint.handle_timeout(Instant::from_millis(now));
+                    }
+                    self.settle(due.key, now);
+                }
+            }
+        }
+    }
+
+    /// The end of a turn: write out every queue that changed, close the connections that
+    /// must go (which may tell their rooms, which queues more), until nothing is left.
+    pub fn end_turn(&mut self) {
+        while !self.clients.dirty.is_empty() || !self.clients.doomed.is_empty() {
+            let mut dirty = std::mem::take(&mut self.clients.dirty);
+            for &key in &dirty {
+                let Some(client) = self.clients.slab.get_mut(key) else {
+                    continue;
+                };
+                client.dirty = false;
+                match client.outbox.flush(&mut client.socket) {
+                    Ok(true) if matches!(client.stage, Stage::Draining { .. }) => {
+                        self.clients.doom(key)
+                    }
+                    Ok(_) => {}
+                    Err(_) => self.clients.doom(key),
+                }
+            }
+            dirty.clear();
+            if self.clients.dirty.is_empty() {
+                self.clients.dirty = dirty; // keep the allocation
+            }
+            while let Some(key) = self.clients.doomed.pop() {
+                self.close(key);
+            }
+        }
+    }
+
+    /// Close `key` now: out of its room, out of the poll, socket closed. A client whose
+    /// queue was full gets no Close frame: it is not reading, so it would not see one.
+    fn close(&mut self, key: usize) {
+        self.leave(key);
+        if let Some(mut client) = self.clients.slab.remove(key) {
+            let _ = self.registry.deregister(&mut client.socket);
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch, for the `time` of a message.
+fn unix_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis() as u64)
+}

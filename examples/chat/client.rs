@@ -1,0 +1,187 @@
+//! One connection: its socket, where it is in its life, and its little bit of memory.
+//!
+//! What a connection owns, and for how long (`size_of::<Client>()` is printed at start):
+//!
+//! - the sans-IO state: a `Server` (boxed, only for the few milliseconds of the
+//!   handshake), then the open `Connection` (248 bytes, no buffers inside);
+//! - `leftover`: bytes read but not used yet, kept while the shared read buffer serves
+//!   other connections. Once the connection is open, sockless guarantees this is shorter
+//!   than `MIN_INPUT_BUFFER` (131 bytes: a partial frame header or control frame; data
+//!   frames stream through as pieces). During the handshake it is a partial HTTP head
+//!   (at most `Config::max_head_len`, 8 KiB). On the heap, and only while not empty:
+//!   almost always it is;
+//! - `outbox`: what the socket has not taken yet, bounded by [`LIMIT`](crate::outbox::LIMIT), on the
+//!   heap only while not empty;
+//! - `assembler`: a text message that arrived in pieces (a read that ended inside a
+//!   frame), at most [`MAX_MESSAGE`] bytes, on the heap only until its last piece;
+//! - `member`: the name (at most 1 KiB, on the heap) and seat, once joined.
+
+use mio::net::TcpStream;
+use sockless::assemble::FixedAssembler;
+use sockless::frame::MAX_HEADER_LEN;
+use sockless::{
+    CloseCode, Connection, Endpoint, Instant, MIN_OUTPUT_BUFFER, Server, State, Unmasked,
+};
+
+use crate::outbox::{Full, Outbox};
+use crate::rooms::Seat;
+
+/// The longest message a client may send: a `say` whose text is 1 KiB, even with every
+/// character escaped (`\u0001`: 6 bytes each), fits. Longer messages are failed by the
+/// connection itself with Close 1009, before any of them is buffered.
+pub const MAX_MESSAGE: usize = 8 * 1024;
+
+// The open connection is what nearly every connection is, nearly all the time: it stays
+// inline (no pointer to follow per frame), and the short handshake is the one boxed.
+#[allow(clippy::large_enum_variant)]
+pub enum Stage {
+    /// Reading the HTTP request.
+    Handshake(Box<Server>),
+    /// A WebSocket connection.
+    Open(Connection),
+    /// Done (a page was served, the close handshake finished): writing out what is
+    /// queued, then closing, at `until` at the latest.
+    Draining { until: u64 },
+}
+
+/// A client that joined a room.
+pub struct Member {
+    pub seat: Seat,
+    pub name: Box<str>,
+}
+
+pub struct Client {
+    /// Unique for the life of the process (a slot is reused, an id never is).
+    pub id: u64,
+    pub socket: TcpStream,
+    pub stage: Stage,
+    pub leftover: Box<[u8]>,
+    pub outbox: Outbox,
+    pub assembler: Option<Box<FixedAssembler<MAX_MESSAGE>>>,
+    pub member: Option<Member>,
+    /// The deadline this connection has in the timer heap (`u64::MAX`: none).
+    pub timer: u64,
+    /// In the list of connections to flush at the end of the loop's turn.
+    pub dirty: bool,
+    /// In the list of connections to close at the end of the loop's turn.
+    pub doomed: bool,
+}
+
+impl Client {
+    pub fn new(id: u64, socket: TcpStream, server: Server) -> Self {
+        Client {
+            id,
+            socket,
+            stage: Stage::Handshake(Box::new(server)),
+            leftover: Box::default(),
+            outbox: Outbox::default(),
+            assembler: None,
+            member: None,
+            timer: u64::MAX,
+            dirty: false,
+            doomed: false,
+        }
+    }
+
+    /// The sans-IO endpoint, whichever stage it is in (none once draining).
+    pub fn endpoint(&mut self) -> Option<&mut dyn Endpoint<Masking = Unmasked>> {
+        match &mut self.stage {
+            Stage::Handshake(server) => Some(&mut **server),
+            Stage::Open(connection) => Some(connection),
+            Stage::Draining { .. } => None,
+        }
+    }
+
+    /// The open connection, while it may still send messages.
+    pub fn open(&mut self) -> Option<&mut Connection> {
+        match &mut self.stage {
+            Stage::Open(connection) if connection.state() == State::Open => Some(connection),
+            _ => None,
+        }
+    }
+
+    /// When the loop must next call `handle_timeout` (or close a draining connection), in
+    /// milliseconds on the loop's clock.
+    pub fn deadline(&self) -> Option<u64> {
+        match &self.stage {
+            Stage::Handshake(server) => server.poll_timeout().map(millis),
+            Stage::Open(connection) => connection.poll_timeout().map(millis),
+            Stage::Draining { until } => Some(*until),
+        }
+    }
+
+    /// Once the server accepted the upgrade, keep only the open connection.
+    pub fn upgrade(&mut self) {
+        if let Stage::Handshake(server) = &self.stage {
+            if server.state() == State::Open {
+                let Stage::Handshake(server) =
+                    std::mem::replace(&mut self.stage, Stage::Draining { until: 0 })
+                else {
+                    unreachable!()
+                };
+                self.stage = match server.into_connection() {
+                    Ok(connection) => Stage::Open(connection),
+                    Err(server) => Stage::Handshake(Box::new(server)),
+                };
+            }
+        }
+    }
+
+    /// Queue a text message. Nothing is queued once the connection is closing.
+    pub fn send_text(&mut self, text: &str) -> Result<(), Full> {
+        let Stage::Open(connection) = &mut self.stage else {
+            return Ok(());
+        };
+        let max = text.len() + MAX_HEADER_LEN;
+        self.outbox
+            .encode(max, |out| connection.send_text(text, out))
+            .map(drop)
+    }
+
+    /// Queue our Close with `code` (the closing handshake starts; nothing more is sent).
+    pub fn close(&mut self, code: CloseCode, reason: &str, now: Instant) -> Result<(), Full> {
+        let Some(connection) = (match &mut self.stage {
+            Stage::Open(connection) if connection.state() == State::Open => Some(connection),
+            _ => None,
+        }) else {
+            return Ok(());
+        };
+        self.outbox
+            .encode(MIN_OUTPUT_BUFFER, |out| {
+                connection.close(code, reason, now, out)
+            })
+            .map(drop)
+    }
+
+    /// Queue what the protocol owes: a Pong, a keep-alive Ping, a Close, a 408 / 400.
+    pub fn transmit_owed(&mut self) -> Result<(), Full> {
+        let Some(endpoint) = self.endpoint_and_outbox() else {
+            return Ok(());
+        };
+        let (endpoint, outbox) = endpoint;
+        while let Ok(n) = outbox.encode(MIN_OUTPUT_BUFFER, |out| endpoint.poll_transmit(out))? {
+            if n == 0 {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn endpoint_and_outbox(
+        &mut self,
+    ) -> Option<(&mut dyn Endpoint<Masking = Unmasked>, &mut Outbox)> {
+        let endpoint: &mut dyn Endpoint<Masking = Unmasked> = match &mut self.stage {
+            Stage::Handshake(server) => &mut **server,
+            Stage::Open(connection) => connection,
+            Stage::Draining { .. } => return None,
+        };
+        Some((endpoint, &mut self.outbox))
+    }
+}
+
+/// An instant on the loop's clock, in milliseconds, rounded up so that a deadline is
+/// never handled early.
+pub fn millis(at: Instant) -> u64 {
+    let nanos = at.elapsed_since_epoch().as_nanos();
+    u64::try_from(nanos.div_ceil(1_000_000)).unwrap_or(u64::MAX)
+}

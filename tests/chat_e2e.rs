@@ -1,0 +1,314 @@
+//! The chat example end to end: the built `chat` binary on a free loopback port, driven
+//! by tungstenite clients (an independent implementation) and raw TCP.
+//!
+//! The binary is the one `cargo test` builds next to this test (`cargo build --examples`
+//! before `cargo test --test chat_e2e` alone).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::{Message, WebSocket};
+
+/// The chat process, stopped when dropped.
+struct Chat {
+    child: Child,
+    addr: String,
+    /// Kept open: the chat may print more.
+    _stdout: BufReader<ChildStdout>,
+}
+
+impl Chat {
+    fn start() -> Chat {
+        let exe = std::env::current_exe().unwrap();
+        // target/<profile>/deps/chat_e2e-<hash> -> target/<profile>/examples/chat
+        let binary: PathBuf = exe
+            .parent()
+            .and_then(|deps| deps.parent())
+            .map(|profile| profile.join("examples").join("chat"))
+            .unwrap();
+        assert!(
+            binary.exists(),
+            "{} is missing: run `cargo build --examples` first",
+            binary.display()
+        );
+        let mut child = Command::new(&binary)
+            .arg("127.0.0.1:0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        stdout.read_line(&mut line).unwrap();
+        // "chat: open http://127.0.0.1:PORT/"
+        let addr = line
+            .trim()
+            .trim_start_matches("chat: open http://")
+            .trim_end_matches('/')
+            .to_string();
+        assert!(
+            addr.starts_with("127.0.0.1:"),
+            "unexpected first line {line:?}"
+        );
+        Chat {
+            child,
+            addr,
+            _stdout: stdout,
+        }
+    }
+
+    fn connect(&self) -> Client {
+        let stream = TcpStream::connect(&self.addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let url = format!("ws://{}/chat", self.addr);
+        let (ws, _) = tungstenite::client(url, stream).unwrap();
+        Client { ws }
+    }
+
+    /// Resident memory of the chat process, in KiB (Linux).
+    fn rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    }
+}
+
+impl Drop for Chat {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Client {
+    ws: WebSocket<TcpStream>,
+}
+
+impl Client {
+    fn send(&mut self, value: Value) {
+        self.ws.send(Message::text(value.to_string())).unwrap();
+    }
+
+    fn join(&mut self, name: &str, room: &str) {
+        self.send(json!({"type": "join", "name": name, "room": room}));
+    }
+
+    fn say(&mut self, text: &str) {
+        self.send(json!({"type": "say", "text": text}));
+    }
+
+    /// The next JSON message from the server.
+    fn next(&mut self) -> Value {
+        loop {
+            match self.ws.read().unwrap() {
+                Message::Text(text) => return serde_json::from_str(&text).unwrap(),
+                Message::Ping(_) | Message::Pong(_) => {}
+                other => panic!("expected a text message, got {other:?}"),
+            }
+        }
+    }
+
+    /// Skip messages until one of `kind` comes.
+    fn next_of(&mut self, kind: &str) -> Value {
+        loop {
+            let value = self.next();
+            if value["type"] == kind {
+                return value;
+            }
+        }
+    }
+}
+
+#[test]
+fn serves_the_page_and_404_elsewhere() {
+    let chat = Chat::start();
+    let get = |path: &str| {
+        let mut stream = TcpStream::connect(&chat.addr).unwrap();
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
+    };
+    let page = get("/");
+    assert!(page.starts_with("HTTP/1.1 200 OK\r\n"), "{page}");
+    assert!(page.contains("text/html") && page.contains("<title>sockless chat</title>"));
+    assert!(get("/elsewhere").starts_with("HTTP/1.1 404 "));
+    // An upgrade on another path is not the chat either.
+    let url = format!("ws://{}/other", chat.addr);
+    let stream = TcpStream::connect(&chat.addr).unwrap();
+    match tungstenite::client(url, stream) {
+        Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(response))) => {
+            assert_eq!(response.status(), 404)
+        }
+        other => panic!("expected a 404, got {:?}", other.map(|_| ())),
+    }
+}
+
+#[test]
+fn a_message_reaches_everyone_in_the_room_and_no_one_else() {
+    let chat = Chat::start();
+    let mut ann = chat.connect();
+    ann.join("ann", "lobby");
+    assert_eq!(ann.next(), json!({"type": "joined", "name": "ann"}));
+    let mut bob = chat.connect();
+    bob.join("bob", "lobby");
+    assert_eq!(bob.next(), json!({"type": "joined", "name": "bob"}));
+    assert_eq!(ann.next(), json!({"type": "joined", "name": "bob"}));
+    let mut eve = chat.connect();
+    eve.join("eve", "elsewhere");
+    assert_eq!(eve.next()["type"], "joined");
+
+    ann.say("hello, bob ✓");
+    for client in [&mut ann, &mut bob] {
+        let message = client.next();
+        assert_eq!(message["type"], "message");
+        assert_eq!(message["name"], "ann");
+        assert_eq!(message["text"], "hello, bob ✓");
+        assert!(message["time"].as_u64().unwrap() > 1_600_000_000_000);
+    }
+    // Eve, in another room, heard nothing: her next message is her own.
+    eve.say("anyone?");
+    assert_eq!(eve.next()["text"], "anyone?");
+
+    bob.ws.close(None).unwrap();
+    assert_eq!(ann.next(), json!({"type": "left", "name": "bob"}));
+}
+
+#[test]
+fn mistakes_get_an_error_and_the_connection_stays_up() {
+    let chat = Chat::start();
+    let mut ann = chat.connect();
+    ann.ws.send(Message::text("{not json")).unwrap();
+    assert_eq!(ann.next()["type"], "error");
+    ann.say("too early");
+    assert_eq!(
+        ann.next(),
+        json!({"type": "error", "reason": "join a room first"})
+    );
+    ann.send(json!({"type": "shout", "text": "x"}));
+    assert!(
+        ann.next()["reason"]
+            .as_str()
+            .unwrap()
+            .contains("unknown variant")
+    );
+    ann.join(&"n".repeat(1025), "lobby");
+    assert_eq!(
+        ann.next(),
+        json!({"type": "error", "reason": "name longer than 1024 bytes"})
+    );
+    ann.join("ann", "lobby");
+    assert_eq!(ann.next()["type"], "joined");
+    ann.join("ann", "again");
+    assert_eq!(ann.next()["type"], "error");
+    ann.say(&"t".repeat(1025));
+    assert_eq!(ann.next()["type"], "error");
+    // Still up, still in the lobby.
+    ann.say("still here");
+    assert_eq!(ann.next()["text"], "still here");
+}
+
+#[test]
+fn binary_messages_are_refused_with_1003() {
+    let chat = Chat::start();
+    let mut ann = chat.connect();
+    ann.join("ann", "lobby");
+    ann.next();
+    let mut bob = chat.connect();
+    bob.join("bob", "lobby");
+    bob.next();
+    ann.next();
+    bob.ws.send(Message::binary(vec![1, 2, 3])).unwrap();
+    match bob.ws.read() {
+        Ok(Message::Close(Some(frame))) => assert_eq!(frame.code, CloseCode::Unsupported),
+        other => panic!("expected Close 1003, got {other:?}"),
+    }
+    assert_eq!(ann.next(), json!({"type": "left", "name": "bob"}));
+}
+
+#[test]
+fn a_newcomer_gets_the_last_50_messages_then_its_joined() {
+    let chat = Chat::start();
+    let mut ann = chat.connect();
+    ann.join("ann", "history");
+    ann.next();
+    for i in 0..60 {
+        ann.say(&format!("message {i}"));
+    }
+    for _ in 0..60 {
+        ann.next_of("message");
+    }
+    let mut bob = chat.connect();
+    bob.join("bob", "history");
+    for i in 10..60 {
+        let message = bob.next();
+        assert_eq!(message["type"], "message");
+        assert_eq!(message["text"], format!("message {i}"));
+    }
+    assert_eq!(bob.next(), json!({"type": "joined", "name": "bob"}));
+}
+
+#[test]
+fn a_client_that_does_not_read_is_dropped_and_memory_stays_bounded() {
+    let chat = Chat::start();
+    let mut slow = chat.connect();
+    slow.join("slow", "flood");
+    slow.next();
+    let mut fast = chat.connect();
+    fast.join("fast", "flood");
+    fast.next_of("joined");
+    let before = chat.rss_kib();
+    // Slow reads nothing more. Fast says 1 KiB messages (reading its own echoes) until
+    // the server drops slow: the kernel buffers fill first, then slow's 256 KiB queue.
+    let text = "x".repeat(1000);
+    let started = Instant::now();
+    let mut said = 0;
+    'flood: loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "slow was not dropped after {said} messages"
+        );
+        for _ in 0..100 {
+            fast.say(&text);
+        }
+        said += 100;
+        for _ in 0..100 {
+            let value = fast.next();
+            if value == json!({"type": "left", "name": "slow"}) {
+                break 'flood;
+            }
+        }
+    }
+    // Roughly the kernel's buffers and the queue: megabytes, not the whole flood.
+    assert!(said >= 100);
+    if let (Some(before), Some(after)) = (before, chat.rss_kib()) {
+        eprintln!("chat RSS: {before} KiB before the flood, {after} KiB after {said} KiB sent");
+        assert!(
+            after < before + 16 * 1024,
+            "RSS grew from {before} to {after} KiB"
+        );
+    }
+    // The server closed slow's socket without a Close frame: what slow reads ends in
+    // an error or the end of the stream, after the messages already buffered.
+    slow.ws
+        .get_mut()
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let ended = loop {
+        match slow.ws.read() {
+            Ok(_) => continue,
+            Err(_) => break true,
+        }
+    };
+    assert!(ended);
+    // Fast is still served (after the rest of its flood's echoes).
+    fast.say("after");
+    while fast.next_of("message")["text"] != "after" {}
+}
