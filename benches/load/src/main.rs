@@ -107,6 +107,7 @@ pub struct Row {
     pub failures: u64,
     pub cpu_percent: f64,
     pub gen_cpu_percent: f64,
+    pub machine_busy: f64,
     pub rss_per_conn: f64,
     pub rss_total: u64,
     pub note: String,
@@ -308,6 +309,7 @@ fn failed_row(server: Server, clients: usize, note: String) -> Row {
         failures: 0,
         cpu_percent: f64::NAN,
         gen_cpu_percent: f64::NAN,
+        machine_busy: f64::NAN,
         rss_per_conn: f64::NAN,
         rss_total: 0,
         note,
@@ -338,6 +340,16 @@ fn rss(pid: u32) -> u64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .map_or(0, |kb| kb * 1024)
+}
+
+/// Busy and total jiffies of the whole machine (all cores), from /proc/stat.
+fn machine_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let line = stat.lines().next().unwrap_or("");
+    let v: Vec<u64> = line.split_whitespace().skip(1).filter_map(|f| f.parse().ok()).collect();
+    let total: u64 = v.iter().take(8).sum();
+    let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
+    (total - idle, total)
 }
 
 fn alive(children: &mut [Child]) -> bool {
@@ -440,7 +452,7 @@ fn measure(server: Server, clients: usize, seconds: u64, run: usize) -> Result<R
         if outcome.is_err() {
             stop(&mut gens);
         }
-        let (connect, cpu, gen_cpu, rss_total, rss_delta, lines) = outcome?;
+        let (connect, cpu, gen_cpu, busy, rss_total, rss_delta, lines) = outcome?;
         for g in gens.iter_mut() {
             let _ = g.wait();
         }
@@ -485,6 +497,7 @@ fn measure(server: Server, clients: usize, seconds: u64, run: usize) -> Result<R
             failures,
             cpu_percent: cpu,
             gen_cpu_percent: gen_cpu,
+            machine_busy: busy,
             rss_per_conn: rss_delta as f64 / clients as f64,
             rss_total,
             note: notes.join(", "),
@@ -494,7 +507,7 @@ fn measure(server: Server, clients: usize, seconds: u64, run: usize) -> Result<R
     result
 }
 
-type Outcome = (Duration, f64, f64, u64, i64, Vec<(String, String)>);
+type Outcome = (Duration, f64, f64, f64, u64, i64, Vec<(String, String)>);
 
 /// A run is stopped when the servers together hold more than this (the machine is shared).
 const RSS_GUARD: u64 = 8 << 30;
@@ -520,8 +533,26 @@ fn drive(
         rx.recv_timeout(bound)
             .map_err(|_| format!("no {what} from the generators within {bound:?}"))
     };
+    let deadline = Instant::now() + Duration::from_secs(300);
     while connected < generators || ready < generators {
-        let (g, line) = wait(Duration::from_secs(300), "connect / ready")?;
+        let (g, line) = match rx.recv_timeout(Duration::from_millis(250)) {
+            Ok(got) => got,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let now_rss: u64 = pids.iter().map(|&p| rss(p)).sum();
+                if now_rss > RSS_GUARD {
+                    return Err(format!(
+                        "stopped while connecting: the servers grew to {} MiB (guard {} MiB)",
+                        now_rss >> 20,
+                        RSS_GUARD >> 20
+                    ));
+                }
+                if Instant::now() > deadline {
+                    return Err("the clients did not connect and settle within 300 s".into());
+                }
+                continue;
+            }
+            Err(_) => return Err("the generators ended early".into()),
+        };
         let mut words = line.split_whitespace();
         match words.next() {
             Some("connected") => {
@@ -547,6 +578,7 @@ fn drive(
     std::thread::sleep(Duration::from_millis(500));
     let cpu0: u64 = pids.iter().map(|&p| cpu_ticks(p)).sum();
     let gen0: u64 = gen_pids.iter().map(|&p| cpu_ticks(p)).sum();
+    let machine0 = machine_ticks();
     let go = Instant::now();
     for stdin in stdins.iter_mut() {
         let _ = stdin.write_all(b"go\n");
@@ -572,6 +604,8 @@ fn drive(
     }
     let cpu1: u64 = pids.iter().map(|&p| cpu_ticks(p)).sum();
     let gen1: u64 = gen_pids.iter().map(|&p| cpu_ticks(p)).sum();
+    let machine1 = machine_ticks();
+    let busy = (machine1.0 - machine0.0) as f64 / (machine1.1 - machine0.1).max(1) as f64 * 100.0;
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     let cpu = (cpu1 - cpu0) as f64 / ticks / go.elapsed().as_secs_f64() * 100.0;
     let gen_cpu = (gen1 - gen0) as f64 / ticks / go.elapsed().as_secs_f64() * 100.0;
@@ -596,7 +630,7 @@ fn drive(
         .into_iter()
         .map(|(r, h)| (r.unwrap_or_default(), h.unwrap_or_default()))
         .collect();
-    Ok((connect, cpu, gen_cpu, rss_total, rss_total as i64 - baseline as i64, lines))
+    Ok((connect, cpu, gen_cpu, busy, rss_total, rss_total as i64 - baseline as i64, lines))
 }
 
 fn row_line(row: &Row) -> String {
@@ -606,7 +640,7 @@ fn row_line(row: &Row) -> String {
         "FAILED"
     };
     format!(
-        "| {} | {} | {} / {} | {:.1} s | {:.1} | {:.1} | {:.1} | {} / {} ({}) | {:.0}% | {:.0}% | {} | {:.0} MiB | {}{}{} |",
+        "| {} | {} | {} / {} | {:.1} s | {:.1} | {:.1} | {:.1} | {} / {} ({}) | {:.0}% | {:.0}% | {:.0}% | {} | {:.0} MiB | {}{}{} |",
         row.server.label(),
         thousands(row.clients as u64),
         row.shards,
@@ -620,6 +654,7 @@ fn row_line(row: &Row) -> String {
         verdict,
         row.cpu_percent,
         row.gen_cpu_percent,
+        row.machine_busy,
         if row.rss_per_conn.is_nan() { "-".into() } else { format!("{:.2} KiB", row.rss_per_conn / 1024.0) },
         row.rss_total as f64 / (1 << 20) as f64,
         if row.failures > 0 { format!("{} connections failed; ", row.failures) } else { String::new() },
@@ -633,8 +668,8 @@ fn table(rows: &[Row], seconds: u64) -> String {
         "Chat load: rooms of {ROOM_SIZE}, each client sends 1 message/s for {seconds} s; latency = \
          send to delivery at every member (sender included).\n\n\
          | server | clients | server processes / generators | connect | p50 ms | p99 ms | max ms | \
-         delivered / expected | server CPU (100% = 1 core) | generator CPU | server RSS / connection | server RSS | notes |\n\
-         |---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---|\n"
+         delivered / expected | server CPU (100% = 1 core) | generator CPU | machine busy (both cores) | server RSS / connection | server RSS | notes |\n\
+         |---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|\n"
     );
     for row in rows {
         out.push_str(&row_line(row));
