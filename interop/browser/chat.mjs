@@ -1,0 +1,133 @@
+#!/usr/bin/env node
+// The chat example in headless Chromium (Debian's /usr/bin/chromium, driven by
+// playwright-core): two pages pick a name and join the same room; a message typed in one
+// appears in the other (both ways); a page that closes shows up as "left" in the other.
+// A screenshot of the two pages side by side is written to SCREENSHOT.
+//
+// Usage: node chat.mjs PORT SCREENSHOT     (the chat listens on 127.0.0.1:PORT)
+// Prints PASS/FAIL lines; exits non-zero on any failure.
+
+import { chromium } from 'playwright-core';
+
+const port = Number(process.argv[2]);
+const screenshot = process.argv[3];
+if (!Number.isInteger(port) || port <= 0 || !screenshot) {
+  console.error('usage: node chat.mjs PORT SCREENSHOT');
+  process.exit(2);
+}
+const executablePath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const url = `http://127.0.0.1:${port}/`;
+const STEP_MS = 15_000;
+
+let passed = 0;
+let failed = 0;
+const pass = (name, note) => { passed++; console.log(`PASS chromium chat ${name}${note ? ` (${note})` : ''}`); };
+const fail = (name, why) => { failed++; console.log(`FAIL chromium chat ${name}: ${String(why).replace(/\s+/g, ' ').trim()}`); };
+
+// Run `body`; a step that fails is reported and ends the run (later steps depend on it).
+async function step(name, body) {
+  try {
+    const note = await body();
+    pass(name, note);
+  } catch (e) {
+    fail(name, e && e.message ? e.message.split('\n')[0] : e);
+    throw e;
+  }
+}
+
+const watchdog = setTimeout(() => {
+  fail('run', 'the chat test did not finish within 90s');
+  process.exit(1);
+}, 90_000);
+
+let browser;
+try {
+  browser = await chromium.launch({
+    executablePath,
+    timeout: 60_000,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+  });
+  console.error(`# chromium ${browser.version()}`);
+  const open = async (who) => {
+    const page = await browser.newPage({ viewport: { width: 560, height: 640 } });
+    page.on('console', (m) => console.error(`# ${who} console: ${m.text()}`));
+    page.on('pageerror', (e) => console.error(`# ${who} page error: ${e.message}`));
+    page.setDefaultTimeout(STEP_MS);
+    return page;
+  };
+  const join = async (page, name) => {
+    await page.goto(url);
+    await page.fill('#name', name);
+    await page.fill('#room', 'lobby');
+    await page.click('#join');
+    await page.locator('.notice', { hasText: `you joined as ${name}` }).waitFor();
+  };
+  const say = async (page, text) => {
+    await page.fill('#text', text);
+    await page.press('#text', 'Enter');
+  };
+  const sees = (page, name, text) =>
+    page.locator('.message', { has: page.locator('.name', { hasText: name }) })
+      .filter({ has: page.locator('.text', { hasText: text }) })
+      .waitFor();
+
+  const ann = await open('ann');
+  const bob = await open('bob');
+
+  await step('page-served', async () => {
+    const response = await ann.goto(url);
+    if (response.status() !== 200) throw new Error(`GET / answered ${response.status()}`);
+    return `${(await response.body()).length} B`;
+  });
+  await step('join-two-pages', async () => {
+    await join(ann, 'ann');
+    await join(bob, 'bob');
+    await ann.locator('.notice', { hasText: 'bob joined' }).waitFor();
+    return 'ann sees "bob joined"';
+  });
+  await step('message-ann-to-bob', async () => {
+    await say(ann, 'Héllo from ann ✓');
+    await sees(bob, 'ann', 'Héllo from ann ✓');
+    await sees(ann, 'ann', 'Héllo from ann ✓');
+    return 'shown in both pages';
+  });
+  await step('message-bob-to-ann', async () => {
+    await say(bob, 'Hi ann! Sans-IO, one thread, one buffer.');
+    await sees(ann, 'bob', 'Sans-IO, one thread, one buffer.');
+    await say(ann, 'And the page is served by the same port.');
+    await sees(bob, 'ann', 'served by the same port');
+    return 'both ways';
+  });
+  await step('screenshot', async () => {
+    // Each page as an image, then the two side by side in a third page.
+    const shots = await Promise.all([ann, bob].map((p) => p.screenshot()));
+    const frame = await browser.newPage({ viewport: { width: 2 * 560 + 3 * 16, height: 640 + 2 * 16 } });
+    const images = shots
+      .map((png) => `<img src="data:image/png;base64,${png.toString('base64')}">`)
+      .join('');
+    await frame.setContent(`<body style="margin:0;padding:16px;background:#cfd4dc;display:flex;gap:16px">${images}</body>`);
+    await frame.screenshot({ path: screenshot });
+    await frame.close();
+    return screenshot;
+  });
+  await step('left-when-a-page-closes', async () => {
+    await bob.close();
+    await ann.locator('.notice', { hasText: 'bob left' }).waitFor();
+    return 'ann sees "bob left"';
+  });
+} catch (e) {
+  if (!failed) fail('run', e && e.message ? e.message.split('\n')[0] : e);
+} finally {
+  clearTimeout(watchdog);
+  if (browser) await browser.close().catch(() => {});
+}
+console.error(`# chromium chat: ${passed} passed, ${failed} failed`);
+process.exit(failed || !passed ? 1 : 0);
