@@ -1,2 +1,85 @@
-//! (being written)
-fn main() {}
+//! The echo client of `echo_client.rs` on the tokio adapter, with the same command line
+//! and log lines: connects, sends back every text and binary message unchanged (whole,
+//! up to 64 MiB) until the server closes, completes the close handshake and exits 0.
+//!
+//! `cargo run --release --features tokio --example tokio_echo_client -- ws://127.0.0.1:9001/path?query`
+//!
+//! With `--once TEXT` it is a probe instead: it sends TEXT, checks that the same text
+//! comes back, closes with 1000 and exits 0 once the closing handshake is done.
+
+use std::error::Error;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use sockless::handshake::WsUrl;
+use sockless::io::Message;
+use sockless::io::tokio::connect_with;
+use sockless::{CloseCode, Config};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let url = args
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "ws://127.0.0.1:9001/".into());
+    let probe = match args.get(1).map(String::as_str) {
+        Some("--once") => Some(args.get(2).cloned().unwrap_or_default()),
+        Some(other) => {
+            eprintln!(
+                "echo_client: unknown argument {other:?}; usage: echo_client URL [--once TEXT]"
+            );
+            return ExitCode::FAILURE;
+        }
+        None => None,
+    };
+    match run(&url, probe.as_deref()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("echo_client: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(url: &str, probe: Option<&str>) -> Result<(), Box<dyn Error>> {
+    if WsUrl::parse(url)?.secure {
+        return Err("wss:// needs a TLS layer, which this example does not have".into());
+    }
+    // Keep-alive pings give every read a deadline, even when the server is quiet.
+    let config = Config::default()
+        .with_max_message_len(64 << 20)
+        .with_keep_alive(Some(Duration::from_secs(30)));
+    // One deadline covers the TCP connect and the handshake.
+    let (mut ws, response) = match connect_with(url, config).await {
+        Ok(connected) => connected,
+        Err(sockless::io::Error::Rejected { status }) => {
+            return Err(format!("server refused the upgrade: {status}").into());
+        }
+        Err(error) => return Err(error.into()),
+    };
+    eprintln!("connected to {url} (status {})", response.status);
+    if let Some(text) = probe {
+        ws.send(Message::Text(text.into())).await?;
+    }
+    while let Some(message) = ws.next().await {
+        match message? {
+            Message::Text(text) if probe.is_some() => {
+                if Some(text.as_str()) != probe {
+                    return Err(format!("probe echo differs: {text:?}").into());
+                }
+                eprintln!("probe echoed: {text:?}");
+                ws.close(CloseCode::NORMAL, "probe done").await?;
+            }
+            Message::Close(frame) => {
+                let (code, reason) = frame.map_or((1005, String::new()), |f| (f.code.0, f.reason));
+                eprintln!("server closed: code={code} reason={reason:?}");
+            }
+            // Whole messages, echoed with their type; Pings were already answered.
+            message @ (Message::Text(_) | Message::Binary(_)) => ws.send(message).await?,
+            _ => {}
+        }
+    }
+    Ok(())
+}

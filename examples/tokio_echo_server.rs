@@ -1,2 +1,85 @@
-//! (being written)
-fn main() {}
+//! The echo server of `echo_server.rs` on the tokio adapter (a task per connection), with
+//! the same command line and log lines: every text and binary message comes back whole,
+//! with the same type; pings are answered, close handshakes completed.
+//!
+//! `cargo run --release --features tokio --example tokio_echo_server -- 127.0.0.1:9001`
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use sockless::Config;
+use sockless::io::tokio::{Decision, accept_with};
+use sockless::io::{Error, Message};
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:9001".into());
+    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    eprintln!("listening on {}", listener.local_addr()?);
+    loop {
+        let Ok((tcp, peer)) = listener.accept().await else {
+            continue;
+        };
+        tokio::spawn(async move {
+            let _ = tcp.set_nodelay(true);
+            eprintln!("{peer}: {}", serve(tcp).await);
+        });
+    }
+}
+
+/// Serve one connection until it ends; returns how it ended.
+async fn serve(tcp: tokio::net::TcpStream) -> String {
+    // Keep-alive pings give every read a deadline, even on an idle connection.
+    let config = Config::default()
+        .with_max_message_len(64 << 20)
+        .with_keep_alive(Some(Duration::from_secs(30)));
+    let mut plain = None;
+    let accepted = accept_with(tcp, config, |request| {
+        if request.is_upgrade() {
+            return Decision::accept();
+        }
+        plain = Some(format!(
+            "answered plain HTTP {} {} with 400",
+            request.method(),
+            request.target()
+        ));
+        Decision::respond(400, "This is a WebSocket echo server.\n")
+            .with_header("Content-Type", "text/plain")
+    })
+    .await;
+    let mut ws = match accepted {
+        Ok(ws) => ws,
+        Err(Error::Rejected { .. }) if plain.is_some() => return plain.unwrap_or_default(),
+        Err(error) => return sentence(error),
+    };
+    let mut outcome = String::from("closed without a close handshake");
+    while let Some(message) = ws.next().await {
+        match message {
+            Ok(Message::Close(frame)) => {
+                let (code, reason) = frame.map_or((1005, String::new()), |f| (f.code.0, f.reason));
+                outcome = format!("closed by peer, code={code} reason={reason:?}");
+            }
+            // Whole messages, echoed with their type; Pings were already answered.
+            Ok(message @ (Message::Text(_) | Message::Binary(_))) => {
+                if let Err(error) = ws.send(message).await {
+                    return sentence(error);
+                }
+            }
+            Ok(_) => {}
+            Err(error) => return sentence(error),
+        }
+    }
+    outcome
+}
+
+/// The error as the blocking echo server words it.
+fn sentence(error: Error) -> String {
+    match error {
+        Error::Protocol(error) => sockless::Error::from(error).to_string(),
+        Error::Handshake(error) => sockless::Error::from(error).to_string(),
+        Error::TimedOut(timed_out) => timed_out.to_string(),
+        other => other.to_string(),
+    }
+}
