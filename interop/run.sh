@@ -6,6 +6,9 @@
 # Runs the sockless examples against independent WebSocket implementations:
 #   echo_server  <- Python websockets client, Node ws client, headless Chromium
 #   echo_client  -> Python websockets server, Node ws server
+#   wss_echo_server <- Python websockets client over TLS   (peer "python-wss")
+#   wss_echo_client -> Python websockets server over TLS   (peer "python-wss")
+# The wss cases use a self-signed certificate made at run time with openssl.
 #
 # Environment:
 #   SOCKLESS_INTEROP=require  a missing or uninstallable peer is a FAILURE
@@ -14,6 +17,11 @@
 #   ECHO_SERVER_CMD / ECHO_CLIENT_CMD       override the programs under test
 #       (a command line; the address / URL is appended). Defaults:
 #       target/release/examples/echo_server and .../echo_client
+#   WSS_ECHO_SERVER_CMD / WSS_ECHO_CLIENT_CMD  the same for the wss cases
+#       (the server gets ADDRESS CERT.pem KEY.pem, the client URL CA.pem); defaults
+#       target/release/examples/wss_echo_server and .../wss_echo_client
+#       (cargo build --release --features rustls --example wss_echo_server
+#        --example wss_echo_client)
 #   CHROMIUM_PATH             browser binary (default /usr/bin/chromium)
 #   INTEROP_KEEP_LOGS=1       keep the log directory even when all passed
 #
@@ -33,6 +41,8 @@ CHROMIUM_PATH=${CHROMIUM_PATH:-/usr/bin/chromium}
 export CHROMIUM_PATH
 read -r -a ECHO_SERVER <<<"${ECHO_SERVER_CMD:-$ROOT/target/release/examples/echo_server}"
 read -r -a ECHO_CLIENT <<<"${ECHO_CLIENT_CMD:-$ROOT/target/release/examples/echo_client}"
+read -r -a WSS_ECHO_SERVER <<<"${WSS_ECHO_SERVER_CMD:-$ROOT/target/release/examples/wss_echo_server}"
+read -r -a WSS_ECHO_CLIENT <<<"${WSS_ECHO_CLIENT_CMD:-$ROOT/target/release/examples/wss_echo_client}"
 
 VENV="$INTEROP/.venv"
 VENV_PY="$VENV/bin/python"
@@ -265,6 +275,35 @@ for prog in "${ECHO_SERVER[0]}" "${ECHO_CLIENT[0]}"; do
   fi
 done
 
+# The wss programs and a certificate for them (only when the Python peer runs).
+WSS_OK=0 WSS_WHY=""
+setup_wss() {
+  if ! command -v openssl >/dev/null; then WSS_WHY="openssl not found (needed to make the test certificate)"; return; fi
+  if [[ -z "${WSS_ECHO_SERVER_CMD:-}" || -z "${WSS_ECHO_CLIENT_CMD:-}" ]]; then
+    if [[ ! -x "${WSS_ECHO_SERVER[0]}" || ! -x "${WSS_ECHO_CLIENT[0]}" ]]; then
+      echo "setup: building wss examples (cargo build --release --features rustls)" >&2
+      cargo build --release --features rustls --example wss_echo_server --example wss_echo_client \
+        >"$LOGDIR/cargo-wss.log" 2>&1 || true
+    fi
+  fi
+  local prog
+  for prog in "${WSS_ECHO_SERVER[0]}" "${WSS_ECHO_CLIENT[0]}"; do
+    command -v "$prog" >/dev/null || { WSS_WHY="$prog not found (cargo build --release --features rustls --example $(basename "$prog"))"; return; }
+  done
+  # A self-signed end-entity certificate for localhost and 127.0.0.1, made now, valid one
+  # day; the peers trust exactly it. Nothing secret is kept: it lives in the log directory.
+  CERT="$LOGDIR/cert.pem" KEY="$LOGDIR/key.pem"
+  if ! openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+      -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+      -addext basicConstraints=critical,CA:FALSE -addext keyUsage=digitalSignature \
+      -addext extendedKeyUsage=serverAuth -keyout "$KEY" -out "$CERT" >"$LOGDIR/openssl.log" 2>&1; then
+    WSS_WHY="openssl req failed: $(tail -n 1 "$LOGDIR/openssl.log")"
+    return
+  fi
+  WSS_OK=1
+}
+[[ $SUT_OK == 1 ]] && want python && setup_wss
+
 # ------------------------------------------------- echo_server vs peer clients
 run_server_side() {
   pick_port
@@ -341,6 +380,9 @@ run_server_side() {
 }
 
 # ------------------------------------------------- peer servers vs echo_client
+# The client under test: CLIENT_CMD URL CLIENT_TAIL..., with URL CLIENT_BASE:PORT/PATH.
+CLIENT_CMD=("${ECHO_CLIENT[@]}") CLIENT_TAIL=() CLIENT_BASE="ws://127.0.0.1" CLIENT_NAME=echo_client
+
 # run_client_side PEER CMD... (CMD gets PORT and the expected path appended)
 run_client_side() {
   local peer=$1
@@ -356,23 +398,23 @@ run_client_side() {
     forget_pid "$ppid"
     return
   fi
-  run_fg "$LOGDIR/echo_client-$peer.out" "$LOGDIR/echo_client-$peer.err" \
-    timeout 120 "${ECHO_CLIENT[@]}" "ws://127.0.0.1:$port$path"
+  run_fg "$LOGDIR/$CLIENT_NAME-$peer.out" "$LOGDIR/$CLIENT_NAME-$peer.err" \
+    timeout 120 "${CLIENT_CMD[@]}" "$CLIENT_BASE:$port$path" "${CLIENT_TAIL[@]}"
   local crc=$BG_RC
   if [[ $crc -eq 0 ]]; then
-    record "$peer" server echo_client-exit-0 PASS
+    record "$peer" server "$CLIENT_NAME-exit-0" PASS
   else
     local how="exited with $crc"
     [[ $crc -eq 124 ]] && how="timed out after 120s"
-    record "$peer" server echo_client-exit-0 FAIL "echo_client $how: $(tail -c 300 "$LOGDIR/echo_client-$peer.err" | tr '\n' ' ')"
+    record "$peer" server "$CLIENT_NAME-exit-0" FAIL "$CLIENT_NAME $how: $(tail -c 300 "$LOGDIR/$CLIENT_NAME-$peer.err" | tr '\n' ' ')"
   fi
-  # echo_client is gone: the peer server should finish within moments.
+  # The client is gone: the peer server should finish within moments.
   for _ in $(seq 1 200); do kill -0 "$ppid" 2>/dev/null || break; sleep 0.1; done
   if kill -0 "$ppid" 2>/dev/null; then
     kill_group "$ppid"
     forget_pid "$ppid"
     parse_output "$LOGDIR/$peer-server.out" "$peer" server 0 "$LOGDIR/$peer-server.err" quiet
-    record "$peer" server peer-server-exit-0 FAIL "peer server still running 20s after echo_client exited; stopped by the harness"
+    record "$peer" server peer-server-exit-0 FAIL "peer server still running 20s after $CLIENT_NAME exited; stopped by the harness"
     return
   fi
   wait_bg "$ppid"
@@ -385,6 +427,37 @@ run_client_side() {
   fi
 }
 
+# ------------------------------------------ wss_echo_server vs the Python client
+run_wss_server_side() {
+  pick_port
+  local port=$PORT slog="$LOGDIR/wss_echo_server.err"
+  echo "== wss_echo_server on 127.0.0.1:$port" >&2
+  start_bg "$LOGDIR/wss_echo_server.out" "$slog" "${WSS_ECHO_SERVER[@]}" "127.0.0.1:$port" "$CERT" "$KEY"
+  local spid=$BG_PID
+  if ! wait_for_line "$slog" 'listening on' "$spid" 30; then
+    record python-wss client wss-server-listening FAIL "no 'listening on' line within 30s: $(tail -c 300 "$slog" | tr '\n' ' ')"
+    kill_group "$spid"
+    forget_pid "$spid"
+    return
+  fi
+  run_fg "$LOGDIR/python-wss-client.out" "$LOGDIR/python-wss-client.err" \
+    timeout 130 "$VENV_PY" "$INTEROP/python/peer_client.py" --ca "$CERT" "wss://localhost:$port/"
+  parse_output "$LOGDIR/python-wss-client.out" python-wss client "$BG_RC" "$LOGDIR/python-wss-client.err"
+  if kill -0 "$spid" 2>/dev/null; then
+    record python-wss client wss-server-alive-after-peer PASS
+  else
+    wait_bg "$spid"
+    record python-wss client wss-server-alive-after-peer FAIL "wss_echo_server exited early with code $BG_RC"
+  fi
+  kill_group "$spid"
+  forget_pid "$spid"
+  if grep -qF 'code=4000 reason="interop bye"' "$slog"; then
+    record python-wss client wss-server-log-close-4000 PASS
+  else
+    record python-wss client wss-server-log-close-4000 FAIL "no line with code=4000 reason=\"interop bye\" in the wss_echo_server log"
+  fi
+}
+
 if [[ $SUT_OK == 1 ]]; then
   run_server_side
   if want python; then
@@ -392,6 +465,17 @@ if [[ $SUT_OK == 1 ]]; then
   fi
   if want node; then
     if [[ $NODE_OK == 1 ]]; then run_client_side node node "$INTEROP/node/peer_server.mjs"; else unavailable node "$NODE_WHY"; fi
+  fi
+  if want python; then
+    if [[ $PY_OK != 1 ]]; then
+      unavailable python-wss "$PY_WHY"
+    elif [[ $WSS_OK != 1 ]]; then
+      unavailable python-wss "$WSS_WHY"
+    else
+      run_wss_server_side
+      CLIENT_CMD=("${WSS_ECHO_CLIENT[@]}") CLIENT_TAIL=("$CERT") CLIENT_BASE="wss://localhost" CLIENT_NAME=wss_echo_client
+      run_client_side python-wss "$VENV_PY" "$INTEROP/python/peer_server.py" --tls "$CERT" "$KEY"
+    fi
   fi
 fi
 

@@ -2,6 +2,10 @@
 """Python `websockets` (asyncio API) peer CLIENT for the sockless echo_server.
 
 Usage: peer_client.py ws://127.0.0.1:PORT/
+       peer_client.py --ca CERT.pem wss://localhost:PORT/
+
+With --ca, the server's certificate must chain to CERT.pem (and only to it), and the
+cases are reported as peer "python-wss".
 
 Prints one PASS/FAIL line per case; exits non-zero if any case failed.
 """
@@ -9,15 +13,19 @@ Prints one PASS/FAIL line per case; exits non-zero if any case failed.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import sys
 from urllib.parse import urlsplit
 
 from websockets.asyncio.client import connect
 from websockets.protocol import State
 
+import common
 from common import MAX_SIZE, SCRIPT_TIMEOUT, Reporter, echo_matrix, expect_echo, main_exit
 
 ROLE = "client"
+# The TLS context for wss:// (None for ws://).
+TLS: ssl.SSLContext | None = None
 
 
 def opts(**kw):
@@ -28,6 +36,8 @@ def opts(**kw):
         open_timeout=20,
         close_timeout=20,
     )
+    if TLS is not None:
+        base["ssl"] = TLS
     base.update(kw)
     return base
 
@@ -85,7 +95,9 @@ async def run(uri: str) -> int:
 
     async def plain_http_400():
         parts = urlsplit(uri)
-        reader, writer = await asyncio.open_connection(parts.hostname, parts.port or 80)
+        reader, writer = await asyncio.open_connection(
+            parts.hostname, parts.port or (443 if TLS else 80), ssl=TLS
+        )
         try:
             writer.write(
                 f"GET / HTTP/1.1\r\nHost: {parts.netloc}\r\nConnection: close\r\n\r\n".encode()
@@ -105,10 +117,16 @@ async def run(uri: str) -> int:
 
 
 def main() -> int:
-    if len(sys.argv) != 2:
+    global TLS
+    args = sys.argv[1:]
+    if len(args) == 3 and args[0] == "--ca":
+        TLS = ssl.create_default_context(cafile=args[1])
+        common.PEER = "python-wss"
+        args = args[2:]
+    if len(args) != 1:
         print(__doc__, file=sys.stderr)
         return 2
-    return asyncio.run(asyncio.wait_for(run(sys.argv[1]), SCRIPT_TIMEOUT))
+    return asyncio.run(asyncio.wait_for(run(args[0]), SCRIPT_TIMEOUT))
 
 
 if __name__ == "__main__":

@@ -1,29 +1,32 @@
 #!/usr/bin/env python3
 """Python `websockets` (asyncio API) peer SERVER for the sockless echo_client.
 
-Usage: peer_server.py PORT [EXPECTED_REQUEST_PATH]
+Usage: peer_server.py [--tls CERT.pem KEY.pem] PORT [EXPECTED_REQUEST_PATH]
 
 Listens on 127.0.0.1:PORT, prints `ready` once listening, and runs the echo
 matrix on the first connection: every message must come back unchanged, a
 ping must be answered, and the final Close (4001 "server bye") must be
 echoed with code 4001. Exits non-zero on any failure or if no client
-connected within 30 s.
+connected within 30 s. With --tls it serves wss:// with that certificate and key, and
+the cases are reported as peer "python-wss".
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 import sys
 
 from websockets.asyncio.server import serve
 
+import common
 from common import MAX_SIZE, SCRIPT_TIMEOUT, Reporter, echo_matrix, main_exit
 
 ROLE = "server"
 CONNECT_TIMEOUT = 30.0
 
 
-async def run(port: int, expected_path: str | None) -> int:
+async def run(port: int, expected_path: str | None, tls: ssl.SSLContext | None) -> int:
     rep = Reporter(ROLE)
     connected = asyncio.Event()
     done = asyncio.Event()
@@ -72,6 +75,7 @@ async def run(port: int, expected_path: str | None) -> int:
         compression=None,
         ping_interval=None,
         close_timeout=20,
+        ssl=tls,
     ):
         print("ready", flush=True)
         try:
@@ -87,12 +91,19 @@ async def run(port: int, expected_path: str | None) -> int:
 
 
 def main() -> int:
-    if len(sys.argv) not in (2, 3):
+    args = sys.argv[1:]
+    tls = None
+    if len(args) >= 3 and args[0] == "--tls":
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(args[1], args[2])
+        common.PEER = "python-wss"
+        args = args[3:]
+    if len(args) not in (1, 2):
         print(__doc__, file=sys.stderr)
         return 2
-    port = int(sys.argv[1])
-    expected_path = sys.argv[2] if len(sys.argv) == 3 else None
-    return asyncio.run(run(port, expected_path))
+    port = int(args[0])
+    expected_path = args[1] if len(args) == 2 else None
+    return asyncio.run(run(port, expected_path, tls))
 
 
 if __name__ == "__main__":
