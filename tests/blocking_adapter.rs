@@ -731,3 +731,26 @@ mod wss {
         });
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn both_roles_over_a_unix_socket_pair() {
+    use std::os::unix::net::UnixStream;
+    bounded(20, || {
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        let server = thread::spawn(move || {
+            let mut ws = blocking::accept(theirs).unwrap();
+            let message = ws.read().unwrap();
+            ws.send(message).unwrap();
+            (ws.read().unwrap(), ws.read())
+        });
+        let request = sockless::ClientRequest::new("localhost", 80, "/unix");
+        let mut ws = blocking::client(ours, request, Config::default()).unwrap();
+        ws.send(Message::Binary(vec![7; 300_000])).unwrap();
+        assert_eq!(ws.read().unwrap(), Message::Binary(vec![7; 300_000]));
+        ws.close(CloseCode(4321), "unix bye").unwrap();
+        let (close, after) = server.join().unwrap();
+        assert_eq!(close, close_frame(4321, "unix bye"));
+        assert!(matches!(after, Err(Error::Closed)));
+    });
+}

@@ -15,7 +15,10 @@
 //!   timeout), through the stream's read timeout ([`Transport::set_read_timeout`]); writes
 //!   give up after [`WRITE_TIMEOUT`] without progress. Keep-alive pings and timeouts are
 //!   handled while reading (`read`, `read_event`, `close`): a connection that only sends
-//!   does not notice a dead peer until a write fails.
+//!   does not notice a dead peer until a write fails. An open connection waiting for the
+//!   next message has a deadline only with [`Config::keep_alive`] set (it is off by
+//!   default): then a peer that stops answering Pings is given up
+//!   ([`TimedOut::KeepAlive`](crate::TimedOut::KeepAlive)).
 //! - **Closing ends cleanly.** Reading the peer's Close gives [`Message::Close`] once, after
 //!   the echo was written and the transport shut (a client first waits, at most
 //!   [`Config::close_timeout`], for the server to close the TCP connection, §7.1.1); every
@@ -90,7 +93,8 @@ const MIN_READ_TIMEOUT: Duration = Duration::from_millis(1);
 /// that has no timeouts (an in-memory pipe, a serial line), wrap it in [`NoTimeouts`].
 ///
 /// The stream must be blocking: a read that returns [`ErrorKind::WouldBlock`] is taken as
-/// the end of the read timeout.
+/// the end of the read timeout. The adapter owns the stream's timeouts: any set before are
+/// replaced.
 pub trait Transport: Read + Write {
     /// Make reads give up with [`ErrorKind::WouldBlock`] or [`ErrorKind::TimedOut`] after
     /// `timeout` without data (`None`: wait for ever). The adapter sets it before every
