@@ -18,7 +18,9 @@ pub enum Error {
     /// The opening handshake failed (a server sent the response with
     /// [`HandshakeError::status`]).
     Handshake(HandshakeError),
-    /// The server answered the upgrade with another status (a redirect, 401, 503...).
+    /// The upgrade was answered with a status other than 101: by the server (client side:
+    /// a redirect, 401, 503...), or by the application's accept decision (server side:
+    /// the refusal was sent).
     Rejected {
         /// The response's status.
         status: u16,
@@ -44,7 +46,7 @@ impl fmt::Display for Error {
             Error::Protocol(error) => write!(f, "the peer broke the WebSocket protocol: {error}"),
             Error::Handshake(error) => write!(f, "the opening handshake failed: {error}"),
             Error::Rejected { status } => {
-                write!(f, "the server refused the upgrade with status {status}")
+                write!(f, "the upgrade was refused with status {status}")
             }
             Error::TimedOut(timed_out) => timed_out.fmt(f),
             Error::AbnormalClosure => AbnormalClosure.fmt(f),
