@@ -115,6 +115,9 @@ fn run(addr: &str) -> std::io::Result<()> {
         }
         let now = now();
 
+        // Connections that had more to read than their last turn allowed go after the
+        // ones that just became readable.
+        let unread = std::mem::take(&mut chat.unread);
         for event in events.iter() {
             match event.token() {
                 LISTENER => accept_more = true,
@@ -128,8 +131,7 @@ fn run(addr: &str) -> std::io::Result<()> {
                 }
             }
         }
-        // Connections that had more to read than their turn allowed.
-        for key in std::mem::take(&mut chat.unread) {
+        for key in unread {
             chat.on_readable(key, &mut buffer, now);
         }
 
@@ -138,12 +140,12 @@ fn run(addr: &str) -> std::io::Result<()> {
             accept_more = true;
         }
         if accept_more && accept_paused_until.is_none() {
-            accept_more = false;
-            for _ in 0..ACCEPTS_PER_TURN {
+            let mut accepted = 0;
+            while accepted < ACCEPTS_PER_TURN {
                 match listener.accept() {
                     Ok((socket, _)) => chat.add(socket, now),
                     Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                    Err(e) if is_transient(&e) => continue,
+                    Err(e) if is_transient(&e) => {}
                     Err(e) => {
                         // EMFILE, ENFILE, ENOBUFS...: wait for connections to close.
                         report.accept_failed(&e);
@@ -151,8 +153,10 @@ fn run(addr: &str) -> std::io::Result<()> {
                         break;
                     }
                 }
-                accept_more = true; // the budget may run out with more waiting
+                accepted += 1;
             }
+            // The budget ran out: more may wait (epoll will not say so again).
+            accept_more = accepted == ACCEPTS_PER_TURN;
         }
 
         chat.on_timers(now);
