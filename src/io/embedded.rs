@@ -1,1 +1,1373 @@
-//! (being written)
+//! A WebSocket over [`embedded_io_async::Read`] + [`Write`] (feature `embedded-io-async`),
+//! for embassy and other `no_std` async stacks: both roles, no allocation, every buffer
+//! given by the caller, randomness from any [`rand_core::Rng`], and
+//! time from the caller's [`Timer`].
+//!
+//! A thin layer over the public sans-IO API ([`Server`], [`Client`], [`Connection`]): it
+//! reads into a [`ReadBuffer`], writes what the connection owes before anything else,
+//! and waits for bytes only until the connection's next deadline.
+//!
+//! # Storage
+//!
+//! - A [`ReadBuffer`] over caller storage (`&mut [u8]`, `[u8; N]`...) of at least
+//!   [`MIN_INPUT_BUFFER`] bytes and [`Config::max_head_len`] for a handshake. It is passed
+//!   to each reading call rather than kept inside the [`WebSocket`], so that an event,
+//!   which borrows it, can be answered at once: `ws.send_text(text)` while `text` borrows
+//!   the buffer.
+//! - An output buffer kept by the [`WebSocket`], of at least [`MIN_OUTPUT_BUFFER`] bytes
+//!   (and large enough for the client's request). Messages larger than it are sent as
+//!   several frames (fragments), so it does not limit the message size.
+//! - Optionally a [`FixedAssembler`] for whole messages ([`WebSocket::read_message`]);
+//!   without one, [`WebSocket::read`] hands out the pieces of a large message as they
+//!   arrive ([`Event::Chunk`]), so no buffer ever needs to hold a whole message.
+//!
+//! # When bytes reach the transport
+//!
+//! Every method writes what it has to and calls [`Write::flush`] before it returns:
+//! a sent message, a Ping, a Close; and what the protocol owes (the Pong to a Ping, the
+//! echo of a Close, the Close that answers a violation, a keep-alive Ping) is written by
+//! the next call of any method, [`read`](WebSocket::read) included, before it reads or
+//! sends anything else. `read` writes the Pong before it returns the Ping.
+//!
+//! # Deadlines
+//!
+//! Every wait is bounded by the connection's next deadline: the handshake deadline
+//! ([`Config::handshake_timeout`], which starts when `connect` or `accept` is called), the
+//! keep-alive timer ([`Config::keep_alive`]) and the close timeout
+//! ([`Config::close_timeout`], which bounds [`close`](WebSocket::close) from the moment
+//! the Close is written). Without keep-alive, an open connection has no deadline, so a
+//! write to a peer that stopped reading waits as long as the transport lets it: set the
+//! socket's own timeout (embassy-net: `TcpSocket::set_timeout`) or turn keep-alive on.
+//!
+//! # Cancel safety
+//!
+//! All the state of the connection lives in the [`Connection`], the [`ReadBuffer`] and
+//! the [`WebSocket`]'s output buffer, never in a future, so a call dropped at an `.await`
+//! (by `select`, or a timeout around it) loses nothing, provided the transport's own
+//! [`Read::read`] and [`Write::write`] are cancel-safe, as embedded-io-async asks of them:
+//! an event read but not yet returned is returned by the next read, and a frame partly
+//! written is finished before anything else is written. Each method says what is left
+//! when it is cancelled. The handshakes (`connect`, `accept`) are the exception: their
+//! state lives in the future, so drop the transport if one is cancelled.
+//!
+//! # Time: plugging embassy-time
+//!
+//! sockless has no clock: a [`Timer`] gives the time and waits. With embassy-time, whose
+//! instants count from boot:
+//!
+//! ```ignore
+//! use sockless::io::embedded::Timer;
+//! use sockless::{Duration, Instant};
+//!
+//! struct EmbassyTimer;
+//!
+//! impl Timer for EmbassyTimer {
+//!     fn now(&self) -> Instant {
+//!         Instant::from_elapsed(Duration::from_micros(embassy_time::Instant::now().as_micros()))
+//!     }
+//!
+//!     async fn sleep_until(&mut self, deadline: Instant) {
+//!         let elapsed = deadline.elapsed_since_epoch();
+//!         let micros = elapsed
+//!             .as_secs()
+//!             .saturating_mul(1_000_000)
+//!             .saturating_add(u64::from(elapsed.subsec_micros()));
+//!         embassy_time::Timer::at(embassy_time::Instant::from_micros(micros)).await
+//!     }
+//! }
+//! ```
+//!
+//! An embassy-net `TcpSocket` (or `&mut TcpSocket`, to keep it) is the transport once
+//! `connect` or `accept` on the socket itself succeeded.
+//!
+//! # Example
+//!
+//! Both roles over an in-memory pipe, on tokio through `embedded-io-adapters` (the same
+//! code runs on embassy with its socket and timer):
+//!
+//! ```
+//! use embedded_io_adapters::tokio_1::FromTokio;
+//! use sockless::io::embedded::{Timer, WebSocket, ReadBuffer};
+//! use sockless::{CloseCode, Config, Event, Instant};
+//!
+//! /// Time from tokio's clock, counted from when the timer was made.
+//! struct TokioTimer(tokio::time::Instant);
+//!
+//! impl Timer for TokioTimer {
+//!     fn now(&self) -> Instant {
+//!         Instant::from_elapsed(self.0.elapsed())
+//!     }
+//!     async fn sleep_until(&mut self, deadline: Instant) {
+//!         tokio::time::sleep_until(self.0 + deadline.elapsed_since_epoch()).await
+//!     }
+//! }
+//!
+//! # /// A xorshift generator: not for real use.
+//! # struct DemoRng(u32);
+//! # impl sockless::rand_core::TryRng for DemoRng {
+//! #     type Error = core::convert::Infallible;
+//! #     fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+//! #         self.0 ^= self.0 << 13;
+//! #         self.0 ^= self.0 >> 17;
+//! #         self.0 ^= self.0 << 5;
+//! #         Ok(self.0)
+//! #     }
+//! #     fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+//! #         Ok(u64::from(self.try_next_u32()?) << 32 | u64::from(self.try_next_u32()?))
+//! #     }
+//! #     fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+//! #         for byte in dst {
+//! #             *byte = self.try_next_u32()? as u8;
+//! #         }
+//! #         Ok(())
+//! #     }
+//! # }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let (client_side, server_side) = tokio::io::duplex(4096);
+//! let config = Config::default();
+//!
+//! let server = async {
+//!     let mut rx = [0u8; 8192];
+//!     let mut input = ReadBuffer::new(&mut rx[..], &config)?;
+//!     let transport = FromTokio::new(server_side);
+//!     let timer = TokioTimer(tokio::time::Instant::now());
+//!     let mut ws = WebSocket::accept(transport, timer, [0u8; 512], &mut input, config).await?;
+//!     // Echo until the client closes.
+//!     loop {
+//!         match ws.read(&mut input).await? {
+//!             Event::Text(text) => ws.send_text(text).await?,
+//!             Event::Close(_) => return ws.close(&mut input, CloseCode::NORMAL, "").await,
+//!             _ => {}
+//!         }
+//!     }
+//! };
+//!
+//! let client = async {
+//!     let mut rx = [0u8; 8192];
+//!     let mut input = ReadBuffer::new(&mut rx[..], &config)?;
+//!     let transport = FromTokio::new(client_side);
+//!     let timer = TokioTimer(tokio::time::Instant::now());
+//!     // Any rand_core::Rng: on a microcontroller, its random number generator.
+//!     let rng = DemoRng(0x2545_f491);
+//!     let url = "ws://example.com/chat";
+//!     let mut ws = WebSocket::connect(transport, timer, [0u8; 512], &mut input, url, config, rng)
+//!         .await?;
+//!     ws.send_text("hello").await?;
+//!     let Event::Text(echo) = ws.read(&mut input).await? else { panic!("not text") };
+//!     assert_eq!(echo, "hello");
+//!     ws.close(&mut input, CloseCode::NORMAL, "bye").await
+//! };
+//!
+//! let (served, closed) = tokio::join!(server, client);
+//! served.unwrap();
+//! closed.unwrap();
+//! # }
+//! ```
+
+use core::fmt;
+use core::future::{Future, poll_fn};
+use core::pin::pin;
+use core::task::Poll;
+
+use embedded_io_async::{Read, Write};
+
+use crate::assemble::{AssembleError, FixedAssembler, WholeMessage};
+use crate::close::{CloseCode, CloseFrame};
+use crate::config::Config;
+use crate::connection::{Connection, Masked, Masking, State, Unmasked};
+use crate::endpoint::Endpoint;
+use crate::error::{BufferTooSmall, HandshakeError, ProtocolError, TimedOut, UsageError};
+use crate::event::{Chunk, Event, MessageKind};
+use crate::frame::MAX_HEADER_LEN;
+use crate::handshake::{ClientRequest, Request};
+use crate::input::MIN_INPUT_BUFFER;
+use crate::server::{Accept, Server};
+use crate::time::Instant;
+use crate::{Client, MIN_OUTPUT_BUFFER};
+
+/// The caller's clock and delay: what the adapter needs of time, and nothing more, so that
+/// it works with embassy-time, tokio or a hardware timer without depending on any.
+///
+/// Every [`Instant`] given to one connection must count from the same epoch (boot, the
+/// start of the program...). See the [module documentation](self) for embassy-time.
+// The futures are used where they are made (no `Send` bound is needed or promised), as
+// embedded-io-async's own traits do.
+#[allow(async_fn_in_trait)]
+pub trait Timer {
+    /// The current time on the caller's monotonic clock.
+    fn now(&self) -> Instant;
+
+    /// Wait until [`now`](Self::now) reaches `deadline` (at once if it has). The future is
+    /// dropped when the transport is ready first, so dropping it must be harmless.
+    async fn sleep_until(&mut self, deadline: Instant);
+}
+
+impl<K: Timer + ?Sized> Timer for &mut K {
+    fn now(&self) -> Instant {
+        (**self).now()
+    }
+
+    async fn sleep_until(&mut self, deadline: Instant) {
+        (**self).sleep_until(deadline).await;
+    }
+}
+
+/// What an operation of the adapter can fail with, `E` being the transport's error. A
+/// clean close is not an error until it is over: reading gives the peer's Close
+/// ([`Event::Close`]), then [`Error::Closed`] once the connection has ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error<E> {
+    /// The transport failed.
+    Io(E),
+    /// The peer broke RFC 6455: the Close with [`ProtocolError::close_code`] was sent and
+    /// the connection is over; close the transport.
+    Protocol(ProtocolError),
+    /// The opening handshake failed (a server sent the response with
+    /// [`HandshakeError::status`]).
+    Handshake(HandshakeError),
+    /// The upgrade was refused with this status: by the server (client role), or by the
+    /// caller's [`Decision::Respond`] (server role). The response was sent (server role).
+    Rejected {
+        /// The response's status.
+        status: u16,
+    },
+    /// A deadline passed: handshake, keep-alive or closing handshake. The connection is
+    /// over (a server's 408 was sent); close the transport.
+    TimedOut(TimedOut),
+    /// The transport ended without a closing handshake (1006).
+    AbnormalClosure,
+    /// The connection has ended: the closing handshake finished (this is how a clean
+    /// close ends the reading loop), or it failed and that was reported before. Nothing
+    /// more can be read or sent; close the transport.
+    Closed,
+    /// The caller used the API wrongly (a buffer below the minimum, a close code that may
+    /// not be sent, a send after our Close...); nothing was sent.
+    Usage(UsageError),
+    /// The output buffer cannot hold what must be written as one piece (the client's
+    /// request): it must hold `needed` bytes.
+    BufferTooSmall {
+        /// How many bytes the output buffer must hold.
+        needed: usize,
+    },
+    /// A message did not fit the [`FixedAssembler`] given to
+    /// [`read_message`](WebSocket::read_message): the Close with
+    /// [`AssembleError::close_code`] (1009) was sent. Set the connection up with
+    /// [`FixedAssembler::configure`] and the connection refuses such a message itself
+    /// ([`Error::Protocol`] with [`ProtocolError::MessageTooLarge`]).
+    Assemble(AssembleError),
+}
+
+impl<E: fmt::Display> fmt::Display for Error<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Io(error) => write!(f, "the transport failed: {error}"),
+            Error::Protocol(error) => write!(f, "the peer broke the WebSocket protocol: {error}"),
+            Error::Handshake(error) => write!(f, "the opening handshake failed: {error}"),
+            Error::Rejected { status } => write!(f, "the upgrade was refused with status {status}"),
+            Error::TimedOut(timed_out) => timed_out.fmt(f),
+            Error::AbnormalClosure => crate::AbnormalClosure.fmt(f),
+            Error::Closed => f.write_str("the connection is closed"),
+            Error::Usage(error) => write!(f, "invalid use of the API: {error}"),
+            Error::BufferTooSmall { needed } => {
+                write!(
+                    f,
+                    "the output buffer is too small: {needed} bytes are needed"
+                )
+            }
+            Error::Assemble(error) => error.fmt(f),
+        }
+    }
+}
+
+impl<E: core::error::Error + 'static> core::error::Error for Error<E> {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Error::Io(error) => Some(error),
+            Error::Protocol(error) => Some(error),
+            Error::Handshake(error) => Some(error),
+            Error::TimedOut(error) => Some(error),
+            Error::Usage(error) => Some(error),
+            Error::Assemble(error) => Some(error),
+            _ => None,
+        }
+    }
+}
+
+impl<E> From<UsageError> for Error<E> {
+    fn from(error: UsageError) -> Self {
+        Error::Usage(error)
+    }
+}
+
+impl<E> From<BufferTooSmall> for Error<E> {
+    fn from(error: BufferTooSmall) -> Self {
+        Error::BufferTooSmall {
+            needed: error.needed,
+        }
+    }
+}
+
+impl<E> From<crate::Error> for Error<E> {
+    fn from(error: crate::Error) -> Self {
+        match error {
+            crate::Error::Protocol(e) => Error::Protocol(e),
+            crate::Error::Handshake(e) => Error::Handshake(e),
+            crate::Error::BufferTooSmall { needed } => Error::BufferTooSmall { needed },
+            crate::Error::Usage(e) => Error::Usage(e),
+            crate::Error::TimedOut(e) => Error::TimedOut(e),
+            // `AbnormalClosure`, and whatever a later version adds.
+            _ => Error::AbnormalClosure,
+        }
+    }
+}
+
+/// A whole message or a control frame, as [`WebSocket::read_message`] hands it out,
+/// borrowed from the [`ReadBuffer`] or the [`FixedAssembler`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Message<'a> {
+    /// A whole text message.
+    Text(&'a str),
+    /// A whole binary message.
+    Binary(&'a [u8]),
+    /// A Ping; the Pong was already written (unless [`Config::auto_pong`] is off).
+    Ping(&'a [u8]),
+    /// A Pong.
+    Pong(&'a [u8]),
+    /// The peer's Close; the answering Close was already written. Read on (or call
+    /// [`close`](WebSocket::close)) until [`Error::Closed`] to let the connection end.
+    Close(CloseFrame<'a>),
+}
+
+/// How [`WebSocket::accept_with`] answers a request.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub enum Decision<'d> {
+    /// Accept the upgrade with these options (a subprotocol the client offered, extra
+    /// headers). Only for a request that [`is_upgrade`](Request::is_upgrade).
+    Accept(Accept<'d>),
+    /// Answer with another status (a refusal such as 403, or a plain HTTP answer); the
+    /// connection is then over ([`Error::Rejected`]).
+    Respond {
+        /// The status (not 101).
+        status: u16,
+        /// Response headers.
+        headers: &'d [(&'d str, &'d [u8])],
+        /// The body.
+        body: &'d [u8],
+    },
+}
+
+impl Decision<'static> {
+    /// What [`WebSocket::accept`] decides: accept any upgrade with no subprotocol, and
+    /// answer anything else with 426 Upgrade Required.
+    pub fn default_for(request: &Request<'_>) -> Self {
+        if request.is_upgrade() {
+            Decision::Accept(Accept::default())
+        } else {
+            Decision::Respond {
+                status: 426,
+                headers: &[("Upgrade", b"websocket"), ("Connection", b"Upgrade")],
+                body: b"",
+            }
+        }
+    }
+}
+
+/// Bytes `start..start + len` of a [`ReadBuffer`]'s storage.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Span {
+    start: usize,
+    len: usize,
+}
+
+impl Span {
+    /// Where `slice` lies in the storage that starts at address `base` and holds
+    /// `capacity` bytes. Every payload an endpoint hands out borrows the input it was given
+    /// (a part of that storage); an empty one needs no place.
+    fn of(slice: &[u8], base: usize, capacity: usize) -> Span {
+        if slice.is_empty() {
+            return Span::default();
+        }
+        let start = (slice.as_ptr() as usize).wrapping_sub(base);
+        debug_assert!(start <= capacity && slice.len() <= capacity - start);
+        Span {
+            start,
+            len: slice.len(),
+        }
+    }
+
+    /// The span as a range of indices into the storage.
+    fn range(self) -> core::ops::Range<usize> {
+        self.start..self.start + self.len
+    }
+}
+
+/// An event received and not yet handed out, by the place of its bytes in the storage
+/// (an event cannot be kept as it is: it borrows the buffer that more bytes are read
+/// into while looking for the next event).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Found {
+    /// [`Event::Text`].
+    Text(Span),
+    /// [`Event::Binary`].
+    Binary(Span),
+    /// [`Event::Chunk`].
+    Chunk {
+        kind: MessageKind,
+        data: Span,
+        first: bool,
+        last: bool,
+    },
+    /// [`Event::Ping`].
+    Ping(Span),
+    /// [`Event::Pong`].
+    Pong(Span),
+    /// [`Event::Close`].
+    Close {
+        code: Option<CloseCode>,
+        reason: Span,
+    },
+    /// [`Event::Failed`].
+    Failed(ProtocolError),
+}
+
+impl Found {
+    /// The place of `event` in the storage at `base`; `None` for events that only the
+    /// handshake gives.
+    fn of(event: &Event<'_>, base: usize, capacity: usize) -> Option<Found> {
+        let span = |slice: &[u8]| Span::of(slice, base, capacity);
+        Some(match *event {
+            Event::Text(text) => Found::Text(span(text.as_bytes())),
+            Event::Binary(data) => Found::Binary(span(data)),
+            Event::Chunk(chunk) => Found::Chunk {
+                kind: chunk.kind,
+                data: span(chunk.data),
+                first: chunk.first,
+                last: chunk.last,
+            },
+            Event::Ping(payload) => Found::Ping(span(payload)),
+            Event::Pong(payload) => Found::Pong(span(payload)),
+            Event::Close(frame) => Found::Close {
+                code: frame.code,
+                reason: span(frame.reason.as_bytes()),
+            },
+            Event::Failed(error) => Found::Failed(error),
+            _ => return None,
+        })
+    }
+}
+
+/// The receive buffer: received bytes waiting to be used, in caller storage (`&mut [u8]`,
+/// `[u8; N]`...), with the unused tail kept between reads. One per connection, given to
+/// the handshake and then to every reading call of its [`WebSocket`].
+///
+/// It is kept apart from the [`WebSocket`] so that an event borrowing it can be answered
+/// through the `WebSocket` at once (an echo is `ws.send_text(text)`).
+#[derive(Clone, Debug)]
+pub struct ReadBuffer<S> {
+    storage: S,
+    /// Bytes `start..end` are received and not used yet.
+    start: usize,
+    end: usize,
+    /// An event received but not handed out yet (its call was cancelled, or it waits for
+    /// the owed bytes to be written); its bytes, before `start`, stay in place until then.
+    found: Option<Found>,
+    /// The rest of a message that did not fit the assembler is dropped.
+    skipping: bool,
+}
+
+impl<S: AsRef<[u8]> + AsMut<[u8]>> ReadBuffer<S> {
+    /// An empty buffer for a connection that starts with the HTTP/1.1 handshake
+    /// ([`WebSocket::connect`], [`WebSocket::accept`]): `storage` must hold at least
+    /// [`MIN_INPUT_BUFFER`] bytes and a whole head of [`Config::max_head_len`] bytes, else
+    /// [`UsageError::InputBufferTooSmall`].
+    pub fn new(storage: S, config: &Config) -> Result<Self, UsageError> {
+        Self::with_minimum(storage, MIN_INPUT_BUFFER.max(config.max_head_len))
+    }
+
+    /// An empty buffer for a connection whose handshake was done elsewhere
+    /// ([`WebSocket::new`]): `storage` must hold at least [`MIN_INPUT_BUFFER`] bytes.
+    pub fn for_frames(storage: S) -> Result<Self, UsageError> {
+        Self::with_minimum(storage, MIN_INPUT_BUFFER)
+    }
+
+    fn with_minimum(storage: S, minimum: usize) -> Result<Self, UsageError> {
+        if storage.as_ref().len() < minimum {
+            return Err(UsageError::InputBufferTooSmall);
+        }
+        Ok(ReadBuffer {
+            storage,
+            start: 0,
+            end: 0,
+            found: None,
+            skipping: false,
+        })
+    }
+
+    /// Copy as much of `bytes` as fits (bytes that arrived some other way, such as those an
+    /// HTTP library read past an upgrade); returns how many were taken.
+    pub fn push(&mut self, bytes: &[u8]) -> usize {
+        let space = self.read_space();
+        let n = bytes.len().min(space.len());
+        space[..n].copy_from_slice(&bytes[..n]);
+        self.end += n;
+        n
+    }
+
+    /// How many received bytes wait to be used.
+    pub fn len(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// Whether no received byte waits.
+    pub fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+
+    /// The size of the storage.
+    pub fn capacity(&self) -> usize {
+        self.storage.as_ref().len()
+    }
+
+    /// The storage back.
+    pub fn into_inner(self) -> S {
+        self.storage
+    }
+
+    /// The free space after the kept bytes, which are first moved to the front.
+    fn read_space(&mut self) -> &mut [u8] {
+        debug_assert!(
+            self.found.is_none(),
+            "the bytes of a found event would move"
+        );
+        if self.start > 0 {
+            self.storage.as_mut().copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        &mut self.storage.as_mut()[self.end..]
+    }
+
+    /// Hand the waiting bytes to `endpoint`; the next event, or `None` when more input is
+    /// needed (as [`InputBuffer::receive`](crate::InputBuffer::receive) does).
+    fn receive<E: Endpoint>(
+        &mut self,
+        endpoint: &mut E,
+        now: Instant,
+    ) -> Result<Option<Event<'_>>, UsageError> {
+        let storage = self.storage.as_mut();
+        let capacity = storage.len();
+        let received = endpoint.receive(&mut storage[self.start..self.end], now)?;
+        self.start += received.consumed;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        } else if received.event.is_none() && self.end - self.start == capacity {
+            return Err(UsageError::InputBufferTooSmall);
+        }
+        Ok(received.event)
+    }
+
+    /// Receive until an event that `keep` keeps (kept in `self.found`); `false` when more
+    /// input is needed first.
+    fn find<M: Masking>(
+        &mut self,
+        connection: &mut Connection<M>,
+        now: Instant,
+        keep: &mut impl FnMut(&Event<'_>, &mut bool) -> Result<bool, AssembleError>,
+    ) -> Result<bool, FindError> {
+        let base = self.storage.as_ref().as_ptr() as usize;
+        let capacity = self.capacity();
+        loop {
+            let mut skipping = self.skipping;
+            let Some(event) = self.receive(connection, now)? else {
+                return Ok(false);
+            };
+            let kept = keep(&event, &mut skipping);
+            let found = Found::of(&event, base, capacity);
+            self.skipping = skipping;
+            match kept {
+                Ok(true) => {
+                    self.found = found;
+                    if self.found.is_some() {
+                        return Ok(true);
+                    }
+                }
+                Ok(false) => {}
+                Err(error) => return Err(FindError::Assemble(error)),
+            }
+        }
+    }
+
+    /// The event `found` stands for, borrowed from the storage. Text was checked as UTF-8
+    /// when it was received; it is checked again here, as the only way to a `&str`
+    /// without `unsafe`.
+    fn event(&self, found: Found) -> Result<Event<'_>, ProtocolError> {
+        let storage = self.storage.as_ref();
+        let bytes = |span: Span| &storage[span.range()];
+        Ok(match found {
+            Found::Text(span) => Event::Text(
+                crate::utf8::validate_whole(bytes(span)).map_err(|_| ProtocolError::InvalidUtf8)?,
+            ),
+            Found::Binary(span) => Event::Binary(bytes(span)),
+            Found::Chunk {
+                kind,
+                data,
+                first,
+                last,
+            } => Event::Chunk(Chunk {
+                kind,
+                data: bytes(data),
+                first,
+                last,
+            }),
+            Found::Ping(span) => Event::Ping(bytes(span)),
+            Found::Pong(span) => Event::Pong(bytes(span)),
+            Found::Close { code, reason } => Event::Close(CloseFrame {
+                code,
+                reason: crate::utf8::validate_whole(bytes(reason))
+                    .map_err(|_| ProtocolError::InvalidCloseReason)?,
+            }),
+            Found::Failed(error) => Event::Failed(error),
+        })
+    }
+}
+
+/// Why [`ReadBuffer::find`] stopped without an event.
+enum FindError {
+    /// The caller's mistake (a buffer too small for what must be held whole).
+    Usage(UsageError),
+    /// A piece did not fit the assembler.
+    Assemble(AssembleError),
+}
+
+impl From<UsageError> for FindError {
+    fn from(error: UsageError) -> Self {
+        FindError::Usage(error)
+    }
+}
+
+/// Which of two futures finished first.
+enum Either<A, B> {
+    /// The first.
+    Left(A),
+    /// The second.
+    Right(B),
+}
+
+/// Poll `a` then `b` until one is ready; the other is dropped.
+async fn race<A: Future, B: Future>(a: A, b: B) -> Either<A::Output, B::Output> {
+    let mut a = pin!(a);
+    let mut b = pin!(b);
+    poll_fn(|cx| {
+        if let Poll::Ready(out) = a.as_mut().poll(cx) {
+            return Poll::Ready(Either::Left(out));
+        }
+        if let Poll::Ready(out) = b.as_mut().poll(cx) {
+            return Poll::Ready(Either::Right(out));
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// `future`'s output, or `None` if `deadline` passed first.
+async fn until<K: Timer, F: Future>(
+    timer: &mut K,
+    deadline: Option<Instant>,
+    future: F,
+) -> Option<F::Output> {
+    match deadline {
+        None => Some(future.await),
+        Some(deadline) => match race(future, timer.sleep_until(deadline)).await {
+            Either::Left(out) => Some(out),
+            Either::Right(()) => None,
+        },
+    }
+}
+
+/// The transport, the timer and the output buffer with the bytes not written yet: what
+/// both the handshake and the open connection write through.
+#[derive(Debug)]
+struct Io<T, K, O> {
+    transport: T,
+    timer: K,
+    output: O,
+    /// Bytes `start..end` of the output buffer are still to be written.
+    start: usize,
+    end: usize,
+    /// Bytes were written since the last flush.
+    unflushed: bool,
+}
+
+impl<T: Read + Write, K: Timer, O: AsRef<[u8]> + AsMut<[u8]>> Io<T, K, O> {
+    /// Nothing written yet; [`Error::BufferTooSmall`] for an output buffer below
+    /// [`MIN_OUTPUT_BUFFER`].
+    fn new(transport: T, timer: K, output: O) -> Result<Self, Error<T::Error>> {
+        if output.as_ref().len() < MIN_OUTPUT_BUFFER {
+            return Err(Error::BufferTooSmall {
+                needed: MIN_OUTPUT_BUFFER,
+            });
+        }
+        Ok(Io {
+            transport,
+            timer,
+            output,
+            start: 0,
+            end: 0,
+            unflushed: false,
+        })
+    }
+
+    /// Let time pass for `endpoint` after a deadline passed: the error if it ended the
+    /// connection.
+    fn on_deadline<E: Endpoint>(&mut self, endpoint: &mut E) -> Result<(), Error<T::Error>> {
+        match endpoint.handle_timeout(self.timer.now()) {
+            Some(timed_out) => Err(Error::TimedOut(timed_out)),
+            None => Ok(()),
+        }
+    }
+
+    /// Record `n` bytes just encoded at the start of the (empty) output buffer.
+    fn queued(&mut self, n: usize) {
+        debug_assert!(self.start == self.end);
+        self.start = 0;
+        self.end = n;
+    }
+
+    /// Write the bytes still in the output buffer. Progress is kept after every `write`,
+    /// so a cancelled drain is resumed by the next one.
+    async fn drain<E: Endpoint>(&mut self, endpoint: &mut E) -> Result<(), Error<T::Error>> {
+        while self.start < self.end {
+            let deadline = endpoint.poll_timeout();
+            let pending = &self.output.as_ref()[self.start..self.end];
+            match until(&mut self.timer, deadline, self.transport.write(pending)).await {
+                // A writer that takes nothing from a non-empty buffer has ended.
+                Some(Ok(0)) => return Err(Error::AbnormalClosure),
+                Some(Ok(n)) => {
+                    self.start += n.min(self.end - self.start);
+                    self.unflushed = true;
+                }
+                Some(Err(error)) => return Err(Error::Io(error)),
+                None => self.on_deadline(endpoint)?,
+            }
+        }
+        self.start = 0;
+        self.end = 0;
+        Ok(())
+    }
+
+    /// Drain, then flush the transport if anything was written since the last flush.
+    async fn drain_and_flush<E: Endpoint>(
+        &mut self,
+        endpoint: &mut E,
+    ) -> Result<(), Error<T::Error>> {
+        self.drain(endpoint).await?;
+        while self.unflushed {
+            let deadline = endpoint.poll_timeout();
+            match until(&mut self.timer, deadline, self.transport.flush()).await {
+                Some(Ok(())) => self.unflushed = false,
+                Some(Err(error)) => return Err(Error::Io(error)),
+                None => self.on_deadline(endpoint)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Write everything owed: bytes left in the output buffer, then whatever
+    /// `poll_transmit` gives (the request, a Pong, a Close, a rejection), then flush.
+    async fn write_owed<E: Endpoint>(&mut self, endpoint: &mut E) -> Result<(), Error<T::Error>> {
+        loop {
+            self.drain(endpoint).await?;
+            let n = endpoint.poll_transmit(self.output.as_mut())?;
+            if n == 0 {
+                break;
+            }
+            self.queued(n);
+        }
+        self.drain_and_flush(endpoint).await
+    }
+
+    /// Read more bytes into `input`, waiting at most until the endpoint's next deadline.
+    /// `Ok` when bytes came or a deadline passed without ending the connection.
+    async fn fill<E: Endpoint, S: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        endpoint: &mut E,
+        input: &mut ReadBuffer<S>,
+    ) -> Result<(), Error<T::Error>> {
+        let deadline = endpoint.poll_timeout();
+        let space = input.read_space();
+        match until(&mut self.timer, deadline, self.transport.read(space)).await {
+            Some(Ok(0)) => match endpoint.handle_eof() {
+                Ok(()) => Err(Error::Closed),
+                Err(_) => Err(Error::AbnormalClosure),
+            },
+            Some(Ok(n)) => {
+                input.end += n.min(input.capacity() - input.end);
+                Ok(())
+            }
+            Some(Err(error)) => Err(Error::Io(error)),
+            None => match endpoint.handle_timeout(self.timer.now()) {
+                Some(timed_out) => {
+                    // A server's 408; the connection is over whether or not it goes out.
+                    let _ = self.write_owed(endpoint).await;
+                    Err(Error::TimedOut(timed_out))
+                }
+                None => Ok(()),
+            },
+        }
+    }
+}
+
+/// A WebSocket connection over an embedded-io-async transport `T`, with time from `K` and
+/// the output buffer `O`; `M` is [`Unmasked`] for a server and [`Masked`] for a client.
+///
+/// Made by [`connect`](Self::connect) (client), [`accept`](Self::accept) (server) or
+/// [`new`](Self::new) (a connection upgraded elsewhere). Read with
+/// [`read`](Self::read) or [`read_message`](Self::read_message), giving the connection's
+/// [`ReadBuffer`] each time; send with [`send_text`](Self::send_text),
+/// [`send_binary`](Self::send_binary), [`send_fragment`](Self::send_fragment),
+/// [`ping`](Self::ping); end with [`close`](Self::close). Methods take `&mut self`: one
+/// task drives the connection, reading and sending in turn (or in a `select`, since
+/// every method is cancel-safe).
+///
+/// The transport is not closed by the adapter (embedded-io has no such call): close it
+/// (embassy-net: `TcpSocket::close`, or drop it) once a method returned an error, and
+/// after [`Error::Closed`].
+#[derive(Debug)]
+pub struct WebSocket<T, K, O, M = Unmasked> {
+    io: Io<T, K, O>,
+    connection: Connection<M>,
+}
+
+impl<T, K, O, R> WebSocket<T, K, O, Masked<R>>
+where
+    T: Read + Write,
+    K: Timer,
+    O: AsRef<[u8]> + AsMut<[u8]>,
+    R: crate::rand_core::Rng,
+{
+    /// Run the client handshake for a `ws://` or `wss://` URL over `transport`, already
+    /// connected to the server (and carrying TLS for `wss://`), within
+    /// [`Config::handshake_timeout`] from now. Bytes after the server's response stay in
+    /// `input`: they are the first frames.
+    ///
+    /// `rng` draws the handshake key and a masking key for every frame. `output` holds
+    /// the request as one piece, so it must be larger than it ([`Error::BufferTooSmall`]
+    /// otherwise) and at least [`MIN_OUTPUT_BUFFER`].
+    ///
+    /// Fails with [`Error::Rejected`] for a status other than 101, [`Error::Handshake`]
+    /// for a 101 that breaks RFC 6455, [`Error::TimedOut`] at the deadline.
+    ///
+    /// Not cancel-safe: the handshake's state lives in the future. It is bounded by the
+    /// handshake deadline; drop the transport if it is cancelled anyway.
+    pub async fn connect<S: AsRef<[u8]> + AsMut<[u8]>>(
+        transport: T,
+        timer: K,
+        output: O,
+        input: &mut ReadBuffer<S>,
+        url: &str,
+        config: Config,
+        rng: R,
+    ) -> Result<Self, Error<T::Error>> {
+        let request = ClientRequest::from_url(url)?;
+        Self::connect_request(transport, timer, output, input, request, config, rng).await
+    }
+
+    /// [`connect`](Self::connect) with a request built by the caller: subprotocols
+    /// offered, an `Origin`, extra headers
+    /// ([`ClientRequest::new`](crate::ClientRequest::new) and its `with_*` methods). The
+    /// subprotocol the server chose is [`subprotocol`](Self::subprotocol).
+    pub async fn connect_request<S: AsRef<[u8]> + AsMut<[u8]>>(
+        transport: T,
+        timer: K,
+        output: O,
+        input: &mut ReadBuffer<S>,
+        request: ClientRequest<'_>,
+        config: Config,
+        rng: R,
+    ) -> Result<Self, Error<T::Error>> {
+        let mut io = Io::new(transport, timer, output)?;
+        let mut client = Client::new(request, config, rng, io.timer.now())?;
+        loop {
+            io.write_owed(&mut client).await?;
+            let now = io.timer.now();
+            while let Some(event) = input.receive(&mut client, now)? {
+                match event {
+                    Event::Connected(_) => {
+                        return match client.into_connection() {
+                            Ok(connection) => Ok(WebSocket { io, connection }),
+                            Err(_) => Err(Error::Closed),
+                        };
+                    }
+                    Event::Rejected(response) => {
+                        return Err(Error::Rejected {
+                            status: response.status(),
+                        });
+                    }
+                    Event::HandshakeFailed(error) => return Err(Error::Handshake(error)),
+                    _ => {}
+                }
+            }
+            if client.should_close_transport() {
+                return Err(Error::Closed);
+            }
+            io.fill(&mut client, input).await?;
+        }
+    }
+}
+
+impl<T, K, O> WebSocket<T, K, O, Unmasked>
+where
+    T: Read + Write,
+    K: Timer,
+    O: AsRef<[u8]> + AsMut<[u8]>,
+{
+    /// Run the server handshake over `transport` (a connection just accepted), within
+    /// [`Config::handshake_timeout`] from now: accept any WebSocket upgrade with no
+    /// subprotocol, and answer any other request with 426 Upgrade Required
+    /// ([`Decision::default_for`]). Bytes after the request stay in `input`: they are the
+    /// first frames.
+    ///
+    /// Fails with [`Error::Handshake`] for a bad request (the 400, 426 or 431 was sent),
+    /// [`Error::Rejected`] for a request that is not an upgrade, [`Error::TimedOut`] at
+    /// the deadline (the 408 was sent).
+    ///
+    /// Not cancel-safe: the handshake's state lives in the future. It is bounded by the
+    /// handshake deadline; drop the transport if it is cancelled anyway.
+    pub async fn accept<S: AsRef<[u8]> + AsMut<[u8]>>(
+        transport: T,
+        timer: K,
+        output: O,
+        input: &mut ReadBuffer<S>,
+        config: Config,
+    ) -> Result<Self, Error<T::Error>> {
+        Self::accept_with(
+            transport,
+            timer,
+            output,
+            input,
+            config,
+            Decision::default_for,
+        )
+        .await
+    }
+
+    /// [`accept`](Self::accept), deciding on the request with `decide`: look at its path,
+    /// headers and offered subprotocols, then accept (with a subprotocol the client
+    /// offered, extra headers) or respond with another status.
+    pub async fn accept_with<'d, S, F>(
+        transport: T,
+        timer: K,
+        output: O,
+        input: &mut ReadBuffer<S>,
+        config: Config,
+        decide: F,
+    ) -> Result<Self, Error<T::Error>>
+    where
+        S: AsRef<[u8]> + AsMut<[u8]>,
+        F: FnOnce(&Request<'_>) -> Decision<'d>,
+    {
+        let mut io = Io::new(transport, timer, output)?;
+        let mut server = Server::new(config, io.timer.now());
+        let mut decide = Some(decide);
+        loop {
+            io.write_owed(&mut server).await?;
+            let now = io.timer.now();
+            while let Some(event) = input.receive(&mut server, now)? {
+                match event {
+                    Event::Request(request) => {
+                        let Some(decide) = decide.take() else {
+                            return Err(Error::Closed);
+                        };
+                        // The output buffer is empty: `write_owed` drained it.
+                        match decide(&request) {
+                            Decision::Accept(options) => {
+                                let n =
+                                    server.accept(&request, options, now, io.output.as_mut())?;
+                                io.queued(n);
+                                io.drain_and_flush(&mut server).await?;
+                                return match server.into_connection() {
+                                    Ok(connection) => Ok(WebSocket { io, connection }),
+                                    Err(_) => Err(Error::Closed),
+                                };
+                            }
+                            Decision::Respond {
+                                status,
+                                headers,
+                                body,
+                            } => {
+                                let n =
+                                    server.respond(status, headers, body, io.output.as_mut())?;
+                                io.queued(n);
+                                io.drain_and_flush(&mut server).await?;
+                                return Err(Error::Rejected { status });
+                            }
+                        }
+                    }
+                    Event::HandshakeFailed(error) => {
+                        io.write_owed(&mut server).await?;
+                        return Err(Error::Handshake(error));
+                    }
+                    _ => {}
+                }
+            }
+            if server.should_close_transport() {
+                return Err(Error::Closed);
+            }
+            io.fill(&mut server, input).await?;
+        }
+    }
+}
+
+impl<T, K, O, M> WebSocket<T, K, O, M>
+where
+    T: Read + Write,
+    K: Timer,
+    O: AsRef<[u8]> + AsMut<[u8]>,
+    M: Masking,
+{
+    /// A WebSocket over a connection whose handshake was done elsewhere (an HTTP server
+    /// that upgraded the request, with [`Connection::server`] or
+    /// [`Connection::client`]); bytes already read past the handshake go into its
+    /// [`ReadBuffer`] with [`ReadBuffer::push`]. `output` must hold at least
+    /// [`MIN_OUTPUT_BUFFER`] bytes.
+    pub fn new(
+        transport: T,
+        timer: K,
+        output: O,
+        connection: Connection<M>,
+    ) -> Result<Self, Error<T::Error>> {
+        Ok(WebSocket {
+            io: Io::new(transport, timer, output)?,
+            connection,
+        })
+    }
+
+    /// The next event: [`Event::Text`] or [`Event::Binary`] for a message that arrived
+    /// whole, [`Event::Chunk`] for each piece of one that did not (fragmented, or larger
+    /// than the buffer), [`Event::Ping`] (the Pong already written), [`Event::Pong`],
+    /// [`Event::Close`] (the answering Close already written). Borrows `input`, the
+    /// connection's [`ReadBuffer`], not the `WebSocket`, so the event can be answered at
+    /// once.
+    ///
+    /// After the Close, the next call waits for the connection to end (the client waits
+    /// for the server to close the transport, at most [`Config::close_timeout`]) and
+    /// returns [`Error::Closed`]: the end of a clean close. A violation by the peer is
+    /// [`Error::Protocol`], after the Close with its code was written.
+    ///
+    /// Waits at most until the connection's next deadline; a keep-alive Ping falling due
+    /// is written meanwhile.
+    ///
+    /// Cancel-safe (with a cancel-safe transport `read`): an event received but not
+    /// returned yet is returned by the next call, and owed bytes keep their place.
+    pub async fn read<'i, S: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        input: &'i mut ReadBuffer<S>,
+    ) -> Result<Event<'i>, Error<T::Error>> {
+        let found = match self.next(input, |_, _| Ok(true)).await {
+            Ok(found) => found,
+            Err(error) => return Err(self.fail(error).await),
+        };
+        let input: &'i ReadBuffer<S> = input;
+        match input.event(found) {
+            Ok(Event::Failed(error)) | Err(error) => Err(Error::Protocol(error)),
+            Ok(event) => Ok(event),
+        }
+    }
+
+    /// The next whole message or control frame: the pieces of a message are collected in
+    /// `assembler` (up to `N` bytes; messages that arrived whole are not copied). Use the
+    /// same assembler, and `read_message` only, for the whole connection; build its
+    /// [`Config`] with [`FixedAssembler::configure`] so that the connection refuses a
+    /// larger message (1009) itself.
+    ///
+    /// A message larger than `N` bytes anyway is [`Error::Assemble`], after the Close with
+    /// 1009 was written; its other pieces are dropped. The rest is as for
+    /// [`read`](Self::read).
+    ///
+    /// Cancel-safe (with a cancel-safe transport `read`): nothing received is lost.
+    pub async fn read_message<'a, S: AsRef<[u8]> + AsMut<[u8]>, const N: usize>(
+        &mut self,
+        input: &'a mut ReadBuffer<S>,
+        assembler: &'a mut FixedAssembler<N>,
+    ) -> Result<Message<'a>, Error<T::Error>> {
+        let found = {
+            let assembler = &mut *assembler;
+            let next = self.next(input, |event, skipping| match event {
+                Event::Chunk(chunk) if *skipping => {
+                    *skipping = !chunk.last;
+                    Ok(false)
+                }
+                // The last piece is kept in the buffer and given to the assembler once
+                // found, so that the message can borrow it.
+                Event::Chunk(chunk) if !chunk.last => match assembler.push(event) {
+                    Ok(_) => Ok(false),
+                    Err(error) => {
+                        *skipping = true;
+                        Err(error)
+                    }
+                },
+                _ => Ok(true),
+            });
+            match next.await {
+                Ok(found) => found,
+                Err(error) => return Err(self.fail(error).await),
+            }
+        };
+        let input: &'a ReadBuffer<S> = input;
+        let event = match input.event(found) {
+            Ok(Event::Failed(error)) | Err(error) => return Err(Error::Protocol(error)),
+            Ok(event) => event,
+        };
+        Ok(match event {
+            Event::Ping(payload) => Message::Ping(payload),
+            Event::Pong(payload) => Message::Pong(payload),
+            Event::Close(frame) => Message::Close(frame),
+            _ => match assembler.push(&event) {
+                Ok(Some(WholeMessage::Text(text))) => Message::Text(text),
+                Ok(Some(WholeMessage::Binary(data))) => Message::Binary(data),
+                // The assembler was dropping the rest of a message too large for it.
+                Ok(None) => {
+                    let error = AssembleError::TooLarge { limit: N };
+                    return Err(Error::Assemble(error));
+                }
+                Err(error) => return Err(self.fail(NextError::Assemble(error)).await),
+            },
+        })
+    }
+
+    /// Receive until an event that `keep` keeps, writing what is owed before each wait
+    /// and before handing the event out.
+    async fn next<S: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        input: &mut ReadBuffer<S>,
+        mut keep: impl FnMut(&Event<'_>, &mut bool) -> Result<bool, AssembleError>,
+    ) -> Result<Found, NextError<T::Error>> {
+        loop {
+            self.io.write_owed(&mut self.connection).await?;
+            if let Some(found) = input.found.take() {
+                return Ok(found);
+            }
+            let now = self.io.timer.now();
+            match input.find(&mut self.connection, now, &mut keep) {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(FindError::Usage(error)) => return Err(Error::Usage(error).into()),
+                Err(FindError::Assemble(error)) => return Err(NextError::Assemble(error)),
+            }
+            if self.connection.should_close_transport() {
+                return Err(Error::Closed.into());
+            }
+            self.io.fill(&mut self.connection, input).await?;
+        }
+    }
+
+    /// The error of [`next`](Self::next); for a message too large for the assembler,
+    /// first the Close with its code (1009) is written.
+    async fn fail(&mut self, error: NextError<T::Error>) -> Error<T::Error> {
+        match error {
+            NextError::Other(error) => error,
+            NextError::Assemble(error) => {
+                let open = matches!(self.state(), State::Open | State::RemoteClosing);
+                if open && self.io.write_owed(&mut self.connection).await.is_ok() {
+                    let now = self.io.timer.now();
+                    let out = self.io.output.as_mut();
+                    if let Ok(n) = self.connection.close(error.close_code(), "", now, out) {
+                        // The error to report is the assembler's, whatever happens here.
+                        let _ = self.write_frame(n).await;
+                    }
+                }
+                Error::Assemble(error)
+            }
+        }
+    }
+
+    /// Send a whole text message, as one frame if it fits the output buffer, else as
+    /// fragments of the buffer's size.
+    ///
+    /// Returns once every byte was written and flushed. Cancel-safe in that no frame is
+    /// ever cut: a frame already encoded is finished by the next call. A message larger
+    /// than the output buffer cancelled between its fragments stays unfinished: further
+    /// sends fail with [`UsageError::MessageInProgress`] (close still works).
+    pub async fn send_text(&mut self, text: &str) -> Result<(), Error<T::Error>> {
+        self.send(Payload::Text(text)).await
+    }
+
+    /// Send a whole binary message; as [`send_text`](Self::send_text).
+    pub async fn send_binary(&mut self, data: &[u8]) -> Result<(), Error<T::Error>> {
+        self.send(Payload::Binary(data)).await
+    }
+
+    /// Send one piece of a message (RFC 6455 §5.4), for messages streamed out as they are
+    /// produced, or echoed piece by piece from [`Event::Chunk`]: the first call opens a
+    /// message of `kind`, `last` ends it. Text pieces may split characters but must add
+    /// up to UTF-8. A piece larger than the output buffer goes out as several frames.
+    /// Cancel safety as for [`send_text`](Self::send_text).
+    pub async fn send_fragment(
+        &mut self,
+        kind: MessageKind,
+        data: &[u8],
+        last: bool,
+    ) -> Result<(), Error<T::Error>> {
+        self.send(Payload::Fragment { kind, data, last }).await
+    }
+
+    async fn send(&mut self, payload: Payload<'_>) -> Result<(), Error<T::Error>> {
+        self.io.write_owed(&mut self.connection).await?;
+        let room = self.io.output.as_ref().len() - MAX_HEADER_LEN;
+        let (kind, data, last) = match payload {
+            Payload::Text(text) if text.len() <= room => {
+                let n = self.connection.send_text(text, self.io.output.as_mut())?;
+                return self.write_frame(n).await;
+            }
+            Payload::Binary(data) if data.len() <= room => {
+                let n = self.connection.send_binary(data, self.io.output.as_mut())?;
+                return self.write_frame(n).await;
+            }
+            Payload::Text(text) => (MessageKind::Text, text.as_bytes(), true),
+            Payload::Binary(data) => (MessageKind::Binary, data, true),
+            Payload::Fragment { kind, data, last } => (kind, data, last),
+        };
+        let mut rest = data;
+        loop {
+            let (piece, after) = rest.split_at(rest.len().min(room));
+            let end = after.is_empty() && last;
+            let out = self.io.output.as_mut();
+            let n = self.connection.send_fragment(kind, piece, end, out)?;
+            self.io.queued(n);
+            self.io.drain(&mut self.connection).await?;
+            if after.is_empty() {
+                break;
+            }
+            rest = after;
+        }
+        self.io.drain_and_flush(&mut self.connection).await
+    }
+
+    /// Write the `n` bytes just encoded, and flush.
+    async fn write_frame(&mut self, n: usize) -> Result<(), Error<T::Error>> {
+        self.io.queued(n);
+        self.io.drain_and_flush(&mut self.connection).await
+    }
+
+    /// Send a Ping (at most 125 bytes of payload); its Pong arrives as [`Event::Pong`].
+    /// Cancel safety as for [`send_text`](Self::send_text).
+    pub async fn ping(&mut self, payload: &[u8]) -> Result<(), Error<T::Error>> {
+        self.io.write_owed(&mut self.connection).await?;
+        let n = self.connection.ping(payload, self.io.output.as_mut())?;
+        self.write_frame(n).await
+    }
+
+    /// Send a Pong (at most 125 bytes): the answer to a Ping when [`Config::auto_pong`]
+    /// is off, or an unsolicited heartbeat. Cancel safety as for
+    /// [`send_text`](Self::send_text).
+    pub async fn pong(&mut self, payload: &[u8]) -> Result<(), Error<T::Error>> {
+        self.io.write_owed(&mut self.connection).await?;
+        let n = self.connection.pong(payload, self.io.output.as_mut())?;
+        self.write_frame(n).await
+    }
+
+    /// Write what is owed or left in the output buffer (after a cancelled call, for
+    /// example), and flush. Cancel-safe.
+    pub async fn flush(&mut self) -> Result<(), Error<T::Error>> {
+        self.io.write_owed(&mut self.connection).await
+    }
+
+    /// Close the connection: send a Close with `code` and `reason` (at most 123 bytes)
+    /// unless one was sent already (or answer the peer's Close with it, if the echo is
+    /// not out yet), then read until the connection ends, dropping any message that still
+    /// arrives. `Ok` once the closing handshake finished: the peer's Close arrived (and,
+    /// for a client, the server closed the transport or [`Config::close_timeout`]
+    /// passed after it). Bounded by the close timeout from the moment our Close is
+    /// written: [`Error::TimedOut`] with [`TimedOut::Closing`] if the peer never answers.
+    ///
+    /// Also the way to finish after the peer's Close was read: `Ok` once the connection
+    /// has ended.
+    ///
+    /// Cancel-safe: call it again to go on waiting (the Close is not sent twice).
+    pub async fn close<S: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        input: &mut ReadBuffer<S>,
+        code: CloseCode,
+        reason: &str,
+    ) -> Result<(), Error<T::Error>> {
+        self.io.write_owed(&mut self.connection).await?;
+        if matches!(self.connection.state(), State::Open | State::RemoteClosing) {
+            let now = self.io.timer.now();
+            let n = self
+                .connection
+                .close(code, reason, now, self.io.output.as_mut())?;
+            self.write_frame(n).await?;
+        }
+        input.found = None;
+        loop {
+            // Messages still arriving are dropped; a violation is reported.
+            let failed = |event: &Event<'_>, _: &mut bool| Ok(matches!(event, Event::Failed(_)));
+            match self.next(input, failed).await {
+                Ok(Found::Failed(error)) => return Err(Error::Protocol(error)),
+                Ok(_) => {}
+                Err(NextError::Other(Error::Closed)) => return Ok(()),
+                Err(error) => return Err(self.fail(error).await),
+            }
+        }
+    }
+
+    /// Where the connection stands ([`State::Open`], closing, closed...).
+    pub fn state(&self) -> State {
+        self.connection.state()
+    }
+
+    /// The subprotocol agreed in the handshake, if any.
+    pub fn subprotocol(&self) -> Option<&str> {
+        self.connection.subprotocol()
+    }
+
+    /// The open connection, to look at (its role, its state).
+    pub fn connection(&self) -> &Connection<M> {
+        &self.connection
+    }
+
+    /// The transport, for what the adapter does not do (socket options, addresses).
+    /// Reading or writing through it corrupts the connection.
+    pub fn transport_mut(&mut self) -> &mut T {
+        &mut self.io.transport
+    }
+
+    /// The transport, the timer and the output buffer back (to close the transport).
+    pub fn into_parts(self) -> (T, K, O) {
+        (self.io.transport, self.io.timer, self.io.output)
+    }
+}
+
+/// What [`WebSocket::send`] sends.
+enum Payload<'p> {
+    /// A whole text message.
+    Text(&'p str),
+    /// A whole binary message.
+    Binary(&'p [u8]),
+    /// A piece of a message.
+    Fragment {
+        kind: MessageKind,
+        data: &'p [u8],
+        last: bool,
+    },
+}
+
+/// Why [`WebSocket::next`] stopped: an error to return, or a message too large for the
+/// assembler (the Close with 1009 still to be queued).
+enum NextError<E> {
+    /// Returned as it is.
+    Other(Error<E>),
+    /// Returned as [`Error::Assemble`] once the Close is written.
+    Assemble(AssembleError),
+}
+
+impl<E> From<Error<E>> for NextError<E> {
+    fn from(error: Error<E>) -> Self {
+        NextError::Other(error)
+    }
+}
