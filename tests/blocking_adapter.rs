@@ -2,6 +2,7 @@
 //! Pongs under a read-only loop, both closing directions, every deadline (close,
 //! handshake on both sides), violations by a raw peer, and wss with rustls. Each test runs
 //! under a time bound.
+#![cfg(feature = "std")]
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -3,7 +3,7 @@
 //! [`InputBuffer`](crate::InputBuffer), [`Connection`](crate::Connection)): no protocol
 //! logic of its own.
 //!
-//! - [`blocking`] (feature `std`): a blocking `WebSocket` over `std::io::Read + Write`.
+//! - `blocking` (feature `std`): a blocking `WebSocket` over `std::io::Read + Write`.
 //! - `tokio` (feature `tokio`): a `WebSocketStream`, a futures `Stream` and `Sink`.
 //! - `embedded` (feature `embedded-io-async`): for embassy and other no_std async stacks.
 
