@@ -150,6 +150,10 @@ fn main() {
         kill_all();
         default_hook(info);
     }));
+    if let Err(e) = generator_exe() {
+        eprintln!("load: {e}");
+        std::process::exit(1);
+    }
     let code = match orchestrate(&options) {
         Ok(()) => 0,
         Err(e) => {
@@ -158,6 +162,9 @@ fn main() {
         }
     };
     kill_all();
+    if let Ok(copy) = generator_exe() {
+        let _ = std::fs::remove_file(copy);
+    }
     std::process::exit(code);
 }
 
@@ -220,6 +227,19 @@ fn gen_args(args: &[String]) -> generator::Args {
         seconds: num("--seconds") as u64,
         src_prefix: get("--src"),
     }
+}
+
+/// A private copy of this executable for the generator processes, so that a rebuild of
+/// the crate during a long run (which replaces the file) cannot take it away.
+fn generator_exe() -> Result<PathBuf, String> {
+    static COPY: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    COPY.get_or_init(|| {
+        let me = std::env::current_exe().map_err(|e| e.to_string())?;
+        let copy = std::env::temp_dir().join(format!("sockless-load-{}", std::process::id()));
+        std::fs::copy(&me, &copy).map_err(|e| format!("copying {}: {e}", me.display()))?;
+        Ok(copy)
+    })
+    .clone()
 }
 
 fn run_quiet(command: &mut Command, what: &str) -> Result<(), String> {
@@ -412,7 +432,7 @@ fn measure(server: Server, clients: usize, seconds: u64, run: usize) -> Result<R
         // The generators, each with whole rooms.
         let urls = addrs.iter().map(|a| format!("ws://{a}/chat")).collect::<Vec<_>>().join(",");
         let per_gen = rooms.div_ceil(generators);
-        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let exe = generator_exe()?;
         let (tx, rx) = mpsc::channel::<(usize, String)>();
         let mut gens: Vec<Child> = Vec::new();
         let mut stdins: Vec<ChildStdin> = Vec::new();
