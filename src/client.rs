@@ -5,6 +5,7 @@ use rand_core::Rng;
 
 use crate::config::Config;
 use crate::connection::{Connection, MAX_SUBPROTOCOL_LEN, Masked, State, deadline_after};
+use crate::deflate;
 use crate::endpoint::Endpoint;
 use crate::error::{AbnormalClosure, BufferTooSmall, HandshakeError, TimedOut, UsageError};
 use crate::event::{Event, Received};
@@ -153,20 +154,29 @@ impl<'a, R: Rng> Client<'a, R> {
             });
         }
         let expected = handshake::accept_value(&handshake::encode_key(&nonce));
-        if let Err(error) = handshake::check_response(
-            &response,
-            &expected,
-            request.subprotocols,
-            request.extensions,
-        ) {
+        let offer = request.deflate.map(|config| config.offer());
+        let offer = offer.as_ref().map(|offer| offer.as_str());
+        if let Err(error) =
+            handshake::check_response_with(&response, &expected, request.subprotocols, |ext| {
+                handshake::was_offered(ext, request.extensions)
+                    || offer.is_some_and(|offer| handshake::was_offered(ext, &[offer]))
+            })
+        {
             return failed(error);
         }
+        // RFC 7692 §7.1: the permessage-deflate answer fits one of our offers.
+        let offers = request.extensions.iter().copied().chain(offer);
+        let deflate = match deflate::check_response(offers, response.extensions()) {
+            Ok(deflate) => deflate,
+            Err(error) => return failed(error),
+        };
         // The chosen subprotocol is one we offered, so it fits (checked in `new`).
         let Ok(connection) =
             Connection::client(&config, rng, now).with_subprotocol(response.subprotocol())
         else {
             return failed(HandshakeError::UnofferedSubprotocol);
         };
+        let connection = connection.with_deflate(deflate);
         self.phase = Phase::Open(connection);
         Ok(Received {
             consumed: head_len,

@@ -156,6 +156,10 @@ pub enum ProtocolError {
     InvalidCloseCode(u16),
     /// A Close reason that is not valid UTF-8 (§5.5.1).
     InvalidCloseReason,
+    /// A compressed message (permessage-deflate, RFC 7692) that is not a valid DEFLATE
+    /// stream, or refers beyond the negotiated window (RFC 7692 §6.2, §7.2.2): 1007, as for
+    /// any message data that is inconsistent with its type (RFC 6455 §7.4.1).
+    InvalidCompressedData,
 }
 
 impl ProtocolError {
@@ -163,9 +167,9 @@ impl ProtocolError {
     /// UTF-8, 1009 for a frame or message over the limit, 1002 for everything else.
     pub fn close_code(&self) -> CloseCode {
         match self {
-            ProtocolError::InvalidUtf8 | ProtocolError::InvalidCloseReason => {
-                CloseCode::INVALID_PAYLOAD
-            }
+            ProtocolError::InvalidUtf8
+            | ProtocolError::InvalidCloseReason
+            | ProtocolError::InvalidCompressedData => CloseCode::INVALID_PAYLOAD,
             ProtocolError::FrameTooLarge | ProtocolError::MessageTooLarge => CloseCode::TOO_BIG,
             _ => CloseCode::PROTOCOL_ERROR,
         }
@@ -204,6 +208,9 @@ pub enum HandshakeError {
     UnofferedSubprotocol,
     /// Client: the server accepted an extension that was not offered (§4.1).
     UnofferedExtension,
+    /// Client: the server's permessage-deflate response breaks RFC 7692 §7.1 (an unknown,
+    /// repeated or invalid parameter, or one that no offer allowed).
+    InvalidExtensionResponse,
     /// RFC 8441 / RFC 9220: an extended CONNECT request whose `:protocol` is not
     /// `websocket` (400).
     NotWebSocketProtocol,
@@ -219,7 +226,8 @@ impl HandshakeError {
             HandshakeError::HeadTooLarge | HandshakeError::TooManyHeaders => Some(431),
             HandshakeError::InvalidAccept
             | HandshakeError::UnofferedSubprotocol
-            | HandshakeError::UnofferedExtension => None,
+            | HandshakeError::UnofferedExtension
+            | HandshakeError::InvalidExtensionResponse => None,
             _ => Some(400),
         }
     }
@@ -266,6 +274,16 @@ pub enum UsageError {
     /// An input buffer smaller than [`MIN_INPUT_BUFFER`](crate::MIN_INPUT_BUFFER) or than
     /// the configured [`max_head_len`](crate::Config::max_head_len).
     InputBufferTooSmall,
+    /// Server: permessage-deflate was accepted but the client did not offer it.
+    UnofferedExtension,
+    /// A compressed message was to be sent, or an inflater made, on a connection that did
+    /// not negotiate permessage-deflate.
+    DeflateNotNegotiated,
+    /// An inflater window that is not a power of two at least as large as the negotiated
+    /// window (2^bits bytes).
+    InvalidDeflateWindow,
+    /// The input given to an inflater did not start with the bytes it left unconsumed.
+    InputNotKept,
 }
 
 impl fmt::Display for Error {
@@ -354,6 +372,9 @@ impl fmt::Display for ProtocolError {
             ProtocolError::InvalidCloseReason => {
                 f.write_str("a Close frame's reason was not valid UTF-8")
             }
+            ProtocolError::InvalidCompressedData => {
+                f.write_str("a compressed message was not a valid DEFLATE stream")
+            }
         }?;
         write!(f, " (close code {})", self.close_code().0)
     }
@@ -381,6 +402,9 @@ impl fmt::Display for HandshakeError {
             }
             HandshakeError::UnofferedExtension => {
                 "the server accepted an extension the client did not offer"
+            }
+            HandshakeError::InvalidExtensionResponse => {
+                "the server's permessage-deflate parameters break RFC 7692"
             }
             HandshakeError::NotWebSocketProtocol => {
                 "the extended CONNECT request's :protocol is not websocket"
@@ -427,6 +451,14 @@ impl fmt::Display for UsageError {
             UsageError::InputBufferTooSmall => {
                 "the input buffer cannot hold the largest head or control frame"
             }
+            UsageError::UnofferedExtension => "the client did not offer permessage-deflate",
+            UsageError::DeflateNotNegotiated => "permessage-deflate was not negotiated",
+            UsageError::InvalidDeflateWindow => {
+                "the inflater window is not a power of two as large as the negotiated window"
+            }
+            UsageError::InputNotKept => {
+                "the input did not start with the bytes the inflater left unconsumed"
+            }
         })
     }
 }
@@ -467,6 +499,7 @@ mod tests {
             P::ClosePayloadTooShort,
             P::InvalidCloseCode(1005),
             P::InvalidCloseReason,
+            P::InvalidCompressedData,
         ];
         let handshake = [
             H::HeadTooLarge,
@@ -483,6 +516,7 @@ mod tests {
             H::InvalidAccept,
             H::UnofferedSubprotocol,
             H::UnofferedExtension,
+            H::InvalidExtensionResponse,
             H::NotWebSocketProtocol,
         ];
         let usage = [
@@ -503,6 +537,10 @@ mod tests {
             U::PayloadPending,
             U::PayloadOverrun,
             U::InputBufferTooSmall,
+            U::UnofferedExtension,
+            U::DeflateNotNegotiated,
+            U::InvalidDeflateWindow,
+            U::InputNotKept,
         ];
         let mut all: std::vec::Vec<(Error, std::string::String)> = std::vec::Vec::new();
         all.extend(protocol.iter().map(|e| (Error::from(*e), format!("{e:?}"))));

@@ -98,6 +98,7 @@ mod client;
 pub mod close;
 mod config;
 mod connection;
+pub mod deflate;
 mod endpoint;
 mod error;
 mod event;

@@ -3,6 +3,7 @@
 
 use crate::config::Config;
 use crate::connection::{Connection, State, Unmasked, deadline_after};
+use crate::deflate::{self, DeflateParams};
 use crate::endpoint::Endpoint;
 use crate::error::{AbnormalClosure, BufferTooSmall, Error, HandshakeError, TimedOut, UsageError};
 use crate::event::{Event, Received};
@@ -26,12 +27,22 @@ pub struct Accept<'a> {
     pub subprotocol: Option<&'a str>,
     /// Headers added to the 101 response.
     pub headers: &'a [(&'a str, &'a [u8])],
+    /// permessage-deflate with these parameters (RFC 7692), chosen among the client's
+    /// offers with [`deflate::negotiate`](crate::deflate::negotiate).
+    pub deflate: Option<DeflateParams>,
 }
 
 impl<'a> Accept<'a> {
     /// With `subprotocol` chosen.
     pub const fn with_subprotocol(mut self, subprotocol: &'a str) -> Self {
         self.subprotocol = Some(subprotocol);
+        self
+    }
+
+    /// With permessage-deflate accepted with `params` (from
+    /// [`deflate::negotiate`](crate::deflate::negotiate)); `None` declines it.
+    pub const fn with_deflate(mut self, params: Option<DeflateParams>) -> Self {
+        self.deflate = params;
         self
     }
 
@@ -176,7 +187,8 @@ impl Server {
 
     /// Accept the upgrade `request` (the one from the last [`Event::Request`]): write the
     /// 101 response (RFC 6455 §4.2.2) into `out` and open the connection; `now` starts its
-    /// keep-alive timer. The subprotocol in `options` must be one the client offered.
+    /// keep-alive timer. The subprotocol in `options` must be one the client offered, and
+    /// permessage-deflate (RFC 7692) may be accepted only if the client offered it.
     /// Bytes that followed the request head in the input are the first frames: pass them
     /// to `receive` next (an [`InputBuffer`](crate::InputBuffer) kept them).
     pub fn accept(
@@ -197,8 +209,20 @@ impl Server {
                 return Err(UsageError::UnofferedSubprotocol.into());
             }
         }
-        let connection = Connection::server(&config, now).with_subprotocol(options.subprotocol)?;
-        let written = handshake::write_accept(out, &accept, options.subprotocol, options.headers)?;
+        if options.deflate.is_some() && !deflate::offered(request.extensions()) {
+            return Err(UsageError::UnofferedExtension.into());
+        }
+        let connection = Connection::server(&config, now)
+            .with_subprotocol(options.subprotocol)?
+            .with_deflate(options.deflate);
+        let extension = options.deflate.map(|params| params.response_value());
+        let written = handshake::write_accept_with(
+            out,
+            &accept,
+            options.subprotocol,
+            extension.as_ref().map(|value| value.as_str()),
+            options.headers,
+        )?;
         self.phase = Phase::Open(connection);
         Ok(written)
     }

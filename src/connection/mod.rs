@@ -21,6 +21,7 @@ use rand_core::Rng;
 
 use crate::close::CloseCode;
 use crate::config::Config;
+use crate::deflate::DeflateParams;
 use crate::endpoint::Endpoint;
 use crate::error::{AbnormalClosure, BufferTooSmall, ProtocolError, TimedOut, UsageError};
 use crate::event::{Event, MessageKind, Received};
@@ -157,6 +158,9 @@ pub struct Connection<M = Unmasked> {
     /// nothing else may go on the wire before them.
     payload_pending: u64,
     subprotocol: Subprotocol,
+    /// The negotiated permessage-deflate parameters, packed
+    /// ([`DeflateParams::pack`]); 0 when not negotiated.
+    deflate: u16,
 }
 
 impl Connection<Unmasked> {
@@ -204,6 +208,7 @@ impl<M: Masking> Connection<M> {
             send_utf8: Utf8Validator::new(),
             payload_pending: 0,
             subprotocol: Subprotocol::default(),
+            deflate: 0,
         };
         connection.arm_keep_alive(now);
         connection
@@ -218,6 +223,20 @@ impl<M: Masking> Connection<M> {
             None => Subprotocol::default(),
         };
         Ok(self)
+    }
+
+    /// This connection with the permessage-deflate parameters its handshake agreed on (RFC
+    /// 7692), readable with [`deflate`](Self::deflate): RSV1 is then allowed on the first
+    /// frame of a data message, whose payload arrives as
+    /// `Event::Compressed`. `None` leaves it off.
+    pub fn with_deflate(mut self, params: Option<DeflateParams>) -> Self {
+        self.deflate = params.map_or(0, |params| params.pack());
+        self
+    }
+
+    /// The permessage-deflate parameters the opening handshake agreed on, if any.
+    pub fn deflate(&self) -> Option<DeflateParams> {
+        DeflateParams::unpack(self.deflate)
     }
 
     /// The subprotocol the opening handshake chose, if any.

@@ -5,6 +5,7 @@ use super::headers::{Headers, Known, Seen, classify, extension_name};
 use super::server::{check_list_flags, list_flags, utf8};
 use super::url::WsUrl;
 use super::{HEADER_CAPACITY, Limits, Sink, head_fits, is_safe_value, is_token, write_twice};
+use crate::deflate::DeflateConfig;
 use crate::error::{Error, HandshakeError, UsageError};
 
 /// What the client sends (RFC 6455 §4.1): all borrowed. Build one with
@@ -31,6 +32,9 @@ pub struct ClientRequest<'a> {
     /// Extra headers, for example `Authorization` or `Cookie` (§4.1 client requirement 12).
     /// They must not repeat the headers this request writes itself.
     pub headers: &'a [(&'a str, &'a str)],
+    /// permessage-deflate (RFC 7692) to offer, after `extensions`: the element
+    /// [`DeflateConfig::offer`] writes. The client checks the server's answer against it.
+    pub deflate: Option<DeflateConfig>,
 }
 
 impl<'a> ClientRequest<'a> {
@@ -47,6 +51,7 @@ impl<'a> ClientRequest<'a> {
             subprotocols: &[],
             extensions: &[],
             headers: &[],
+            deflate: None,
         })
     }
 
@@ -62,6 +67,7 @@ impl<'a> ClientRequest<'a> {
             subprotocols: &[],
             extensions: &[],
             headers: &[],
+            deflate: None,
         }
     }
 
@@ -89,6 +95,15 @@ impl<'a> ClientRequest<'a> {
     /// This request offering `extensions`.
     pub fn with_extensions(self, extensions: &'a [&'a str]) -> Self {
         ClientRequest { extensions, ..self }
+    }
+
+    /// This request offering permessage-deflate (RFC 7692) as `config` says;
+    /// `DeflateConfig::default()` offers what browsers offer.
+    pub const fn with_deflate(self, config: DeflateConfig) -> Self {
+        ClientRequest {
+            deflate: Some(config),
+            ..self
+        }
     }
 
     /// This request with extra `headers`.
@@ -190,7 +205,13 @@ impl<'a> ClientRequest<'a> {
                 s.put_header(b"Origin", origin.as_bytes());
             }
             put_list(s, b"Sec-WebSocket-Protocol", self.subprotocols);
-            put_list(s, b"Sec-WebSocket-Extensions", self.extensions);
+            let offer = self.deflate.map(|config| config.offer());
+            put_list_and(
+                s,
+                b"Sec-WebSocket-Extensions",
+                self.extensions,
+                offer.as_ref().map(|offer| offer.as_str()),
+            );
             for (name, value) in self.headers {
                 s.put_header(name.as_bytes(), value.as_bytes());
             }
@@ -200,6 +221,21 @@ impl<'a> ClientRequest<'a> {
 }
 
 /// `name: a, b, c\r\n`, or nothing for an empty list.
+/// [`put_list`] with one more item at the end, if given.
+fn put_list_and(s: &mut Sink<'_>, name: &[u8], items: &[&str], last: Option<&str>) {
+    let Some(last) = last else {
+        return put_list(s, name, items);
+    };
+    s.put(name);
+    s.put(b": ");
+    for item in items {
+        s.put(trim_ascii(item));
+        s.put(b", ");
+    }
+    s.put(last.as_bytes());
+    s.put(b"\r\n");
+}
+
 fn put_list(s: &mut Sink<'_>, name: &[u8], items: &[&str]) {
     let Some((first, rest)) = items.split_first() else {
         return;
@@ -356,6 +392,18 @@ pub fn check_response(
     offered_subprotocols: &[&str],
     offered_extensions: &[&str],
 ) -> Result<(), HandshakeError> {
+    check_response_with(response, expected, offered_subprotocols, |accepted| {
+        was_offered(accepted, offered_extensions)
+    })
+}
+
+/// [`check_response`] with the test of whether an accepted extension element was offered.
+pub(crate) fn check_response_with(
+    response: &Response<'_>,
+    expected: &[u8; 28],
+    offered_subprotocols: &[&str],
+    was_offered: impl Fn(&[u8]) -> bool,
+) -> Result<(), HandshakeError> {
     let head = response.head;
     if response.version < 1 {
         return Err(HandshakeError::HttpVersionTooOld);
@@ -380,7 +428,7 @@ pub fn check_response(
     let all_offered = response
         .extensions
         .list(head, "Sec-WebSocket-Extensions")
-        .all(|accepted| was_offered(accepted, offered_extensions));
+        .all(was_offered);
     if !all_offered {
         return Err(HandshakeError::UnofferedExtension);
     }
@@ -389,7 +437,7 @@ pub fn check_response(
 
 /// Whether the extension a response `accepted` (one list element, with its parameters) is
 /// one the client offered, compared by name, ASCII case-insensitively (§9.1).
-fn was_offered(accepted: &[u8], offered_extensions: &[&str]) -> bool {
+pub(crate) fn was_offered(accepted: &[u8], offered_extensions: &[&str]) -> bool {
     let name = extension_name(accepted);
     offered_extensions
         .iter()

@@ -80,13 +80,15 @@ mod url;
 
 pub use accept::{GUID, accept_value, check_accept, encode_key};
 pub use client::{ClientRequest, Response, check_response, parse_response};
+pub(crate) use client::{check_response_with, was_offered};
 pub use extended_connect::{
     CONNECT_ACCEPTED, CONNECT_METHOD, CONNECT_PROTOCOL, ConnectHeaders, ConnectRequest,
     ConnectResponse, check_connect, check_connect_response, connect_rejection,
     connect_request_headers, connect_response_headers,
 };
 pub use headers::{Header, Headers, ListItems, list_contains};
-pub(crate) use server::{REQUEST_TIMEOUT_408, parse_request_prefix};
+pub(crate) use headers::{extension_name, trim_ows};
+pub(crate) use server::{REQUEST_TIMEOUT_408, parse_request_prefix, write_accept_with};
 pub use server::{
     Request, check_upgrade, parse_request, rejection_for, write_accept, write_response,
 };

@@ -317,6 +317,17 @@ pub fn write_accept(
     subprotocol: Option<&str>,
     extra_headers: &[(&str, &[u8])],
 ) -> Result<usize, Error> {
+    write_accept_with(out, accept, subprotocol, None, extra_headers)
+}
+
+/// [`write_accept`] with a `Sec-WebSocket-Extensions` value (written by the crate itself).
+pub(crate) fn write_accept_with(
+    out: &mut [u8],
+    accept: &[u8; 28],
+    subprotocol: Option<&str>,
+    extensions: Option<&str>,
+    extra_headers: &[(&str, &[u8])],
+) -> Result<usize, Error> {
     validate_headers(extra_headers)?;
     if subprotocol.is_some_and(|p| !is_token(p.as_bytes())) {
         return Err(UsageError::InvalidHeader.into());
@@ -328,6 +339,9 @@ pub fn write_accept(
         s.put_header(b"Sec-WebSocket-Accept", accept);
         if let Some(protocol) = subprotocol {
             s.put_header(b"Sec-WebSocket-Protocol", protocol.as_bytes());
+        }
+        if let Some(extensions) = extensions {
+            s.put_header(b"Sec-WebSocket-Extensions", extensions.as_bytes());
         }
         put_headers(s, extra_headers);
         s.put(b"\r\n");

@@ -1,0 +1,43 @@
+//! permessage-deflate (RFC 7692): messages compressed with DEFLATE, negotiated in the
+//! opening handshake.
+//!
+//! # Negotiation (always available)
+//! A client offers it with [`ClientRequest::with_deflate`](crate::ClientRequest::with_deflate)
+//! (the offer is [`DeflateConfig::offer`]); the response is checked against the offer
+//! (RFC 7692 §7.1.1, §7.1.2) and a bad one fails the handshake with
+//! [`HandshakeError::InvalidExtensionResponse`](crate::HandshakeError::InvalidExtensionResponse).
+//! A server picks among the client's offers with [`negotiate`] and accepts with
+//! [`Accept::with_deflate`](crate::Accept::with_deflate). Either way the agreed
+//! [`DeflateParams`] are then readable from [`Connection::deflate`](crate::Connection::deflate).
+//!
+//! # Receiving
+//! Once negotiated, the connection allows RSV1 on the first frame of a data message (RFC
+//! 7692 §6) and hands the compressed payload out, unmasked, as
+//! `Event::Compressed` pieces; it still checks every other rule,
+//! and RSV1 anywhere else fails with 1002 as before. With feature `deflate`, an
+//! `Inflater` in caller-owned storage sits between the caller and the endpoint and turns
+//! those pieces into the usual `Text`, `Binary` and `Chunk` events, inflated as they
+//! stream in. The UTF-8 check and [`Config::max_message_len`](crate::Config::max_message_len)
+//! apply to the inflated bytes: a decompression bomb fails with 1009 as soon as it passes the
+//! limit; a stream that is not valid DEFLATE fails with 1007.
+//!
+//! # Sending
+//! With features `deflate` and `alloc`, a `Compressor` compresses whole messages (above a
+//! size threshold) and sends them with RSV1 set. Without one, a sender simply sends
+//! uncompressed messages, which RFC 7692 §6 always allows.
+//!
+//! # DEFLATE itself
+//! DEFLATE comes from `miniz_oxide` (pure Rust, `forbid(unsafe_code)`, `no_std`). Its
+//! `inflate::core` decompresses without an allocator into a caller-provided output buffer
+//! that it uses as the LZ77 window when the buffer is a power of two, which is exactly what a
+//! no-heap receiver needs: the window follows the negotiated `*_max_window_bits`
+//! (2^bits bytes) plus about 11 KB of decompressor state. Its compressor needs `alloc`.
+//! zlib-rs was not needed: it offers no inflation without an allocator.
+
+mod negotiate;
+
+pub(crate) use negotiate::offered;
+pub use negotiate::{
+    DeflateConfig, DeflateParams, EXTENSION_NAME, ExtensionValue, MAX_WINDOW_BITS, MIN_WINDOW_BITS,
+    check_response, negotiate,
+};
