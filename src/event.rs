@@ -65,6 +65,13 @@ pub enum Event<'b> {
     /// valid UTF-8 once the `last` piece arrived (each piece is checked as it arrives, but
     /// may end inside a character).
     Chunk(Chunk<'b>),
+    /// A piece of a compressed message (RSV1 set on its first frame; only on a connection
+    /// that negotiated permessage-deflate, RFC 7692 §6), unmasked but still compressed: not
+    /// yet checked for UTF-8 nor counted against the message limit. A
+    /// [`deflate::Inflater`](crate::deflate) between the caller and the endpoint turns these
+    /// into `Text`, `Binary` and `Chunk` events; `last` marks the message's end (after which
+    /// RFC 7692 §7.2.2 appends `00 00 ff ff`).
+    Compressed(Chunk<'b>),
     /// A Ping with its payload. With [`Config::auto_pong`](crate::Config::auto_pong) the
     /// Pong is already queued for `poll_transmit`.
     Ping(&'b [u8]),

@@ -228,7 +228,7 @@ impl<M: Masking> Connection<M> {
     /// This connection with the permessage-deflate parameters its handshake agreed on (RFC
     /// 7692), readable with [`deflate`](Self::deflate): RSV1 is then allowed on the first
     /// frame of a data message, whose payload arrives as
-    /// `Event::Compressed`. `None` leaves it off.
+    /// [`Event::Compressed`](crate::Event::Compressed). `None` leaves it off.
     pub fn with_deflate(mut self, params: Option<DeflateParams>) -> Self {
         self.deflate = params.map_or(0, |params| params.pack());
         self
@@ -237,6 +237,11 @@ impl<M: Masking> Connection<M> {
     /// The permessage-deflate parameters the opening handshake agreed on, if any.
     pub fn deflate(&self) -> Option<DeflateParams> {
         DeflateParams::unpack(self.deflate)
+    }
+
+    /// The limit on a message's length, from the configuration.
+    pub(crate) fn max_message_len(&self) -> u64 {
+        self.max_message_len
     }
 
     /// The subprotocol the opening handshake chose, if any.
@@ -341,7 +346,7 @@ impl<M: Masking> Connection<M> {
 
     /// Fail the connection (§7.1.7): queue a Close with the violation's code (unless ours
     /// was already sent), and read no more. Everything left in the input is dropped.
-    fn fail<'b>(&mut self, error: ProtocolError, input_len: usize) -> Received<'b> {
+    pub(crate) fn fail<'b>(&mut self, error: ProtocolError, input_len: usize) -> Received<'b> {
         match self.state {
             State::Open | State::RemoteClosing => {
                 self.state = State::Failed;

@@ -36,7 +36,14 @@ pub(crate) struct FrameProgress {
     delivered: bool,
     /// UTF-8 state of the open text message.
     utf8: Utf8Validator,
+    /// The open message is compressed (RSV1 on its first frame, RFC 7692 §6): its payload
+    /// is handed out as `Event::Compressed`, neither validated nor counted against the
+    /// message limit here (the inflater does both on the inflated bytes).
+    compressed: bool,
 }
+
+/// RSV1: the "Per-Message Compressed" bit of permessage-deflate (RFC 7692 §6).
+const RSV1: u8 = 0b100;
 
 #[inline]
 fn unmask(payload: &mut [u8], mask: Option<[u8; 4]>, offset: u8) {
@@ -139,6 +146,19 @@ impl<M: Masking> Connection<M> {
                     // A message in one frame, all of it in the input: hand it out whole.
                     let payload = &mut input[start..start + len];
                     unmask(payload, header.mask, 0);
+                    if header.rsv != 0 {
+                        // Compressed (RFC 7692 §6): for the inflater, as one piece.
+                        let chunk = Chunk {
+                            kind: self.message_kind(header.opcode),
+                            data: payload,
+                            first: true,
+                            last: true,
+                        };
+                        return Ok(Received {
+                            consumed: start + len,
+                            event: Some(Event::Compressed(chunk)),
+                        });
+                    }
                     let event = match self.message_kind(header.opcode) {
                         MessageKind::Binary => Event::Binary(payload),
                         MessageKind::Text => Event::Text(
@@ -177,8 +197,9 @@ impl<M: Masking> Connection<M> {
             if frame_done {
                 self.frame.in_frame = false;
             }
+            let compressed = self.frame.compressed;
             if last {
-                if kind == MessageKind::Text {
+                if kind == MessageKind::Text && !compressed {
                     // §8.1: a message may not end inside a character.
                     self.frame
                         .utf8
@@ -193,9 +214,14 @@ impl<M: Masking> Connection<M> {
                 first,
                 last,
             };
+            let event = if compressed {
+                Event::Compressed(chunk)
+            } else {
+                Event::Chunk(chunk)
+            };
             return Ok(Received {
                 consumed,
-                event: Some(Event::Chunk(chunk)),
+                event: Some(event),
             });
         }
     }
@@ -264,9 +290,9 @@ impl<M: Masking> Connection<M> {
     /// Every rule a header must meet before any of its payload is accepted.
     #[inline]
     fn check_header(&self, header: &FrameHeader) -> Result<(), ProtocolError> {
-        // §5.2: no extension is negotiated, so every RSV bit must be clear.
+        // §5.2: an RSV bit only with an extension that defines it.
         if header.rsv != 0 {
-            return Err(ProtocolError::ReservedBitsSet);
+            self.check_rsv(header)?;
         }
         // §5.1: client-to-server frames are masked, server-to-client frames are not.
         match (M::ROLE, header.mask) {
@@ -289,15 +315,29 @@ impl<M: Masking> Connection<M> {
         if header.payload_len > self.max_frame_len {
             return Err(ProtocolError::FrameTooLarge);
         }
-        let open_len = if header.opcode == OpCode::Continuation {
-            self.frame.message_len
+        let (open_len, compressed) = if header.opcode == OpCode::Continuation {
+            (self.frame.message_len, self.frame.compressed)
         } else {
-            0
+            (0, header.rsv != 0)
         };
-        if open_len.saturating_add(header.payload_len) > self.max_message_len {
+        // A compressed message's limit applies to its inflated bytes, in the inflater.
+        if !compressed && open_len.saturating_add(header.payload_len) > self.max_message_len {
             return Err(ProtocolError::MessageTooLarge);
         }
         Ok(())
+    }
+
+    /// RSV1 is allowed only when permessage-deflate was negotiated, and only on the first
+    /// frame of a data message (RFC 7692 §6, §6.1); RSV2 and RSV3 never (RFC 6455 §5.2).
+    #[cold]
+    #[inline(never)]
+    fn check_rsv(&self, header: &FrameHeader) -> Result<(), ProtocolError> {
+        let first_data_frame = matches!(header.opcode, OpCode::Text | OpCode::Binary);
+        if header.rsv == RSV1 && self.deflate != 0 && first_data_frame {
+            Ok(())
+        } else {
+            Err(ProtocolError::ReservedBitsSet)
+        }
     }
 
     /// The kind of the message a checked data frame belongs to.
@@ -319,6 +359,7 @@ impl<M: Masking> Connection<M> {
             frame.message_len = 0;
             frame.delivered = false;
             frame.utf8.reset();
+            frame.compressed = header.rsv != 0;
         }
         frame.message_len += header.payload_len;
         frame.in_frame = true;
@@ -332,7 +373,7 @@ impl<M: Masking> Connection<M> {
     /// as soon as an invalid sequence is seen, even mid-frame).
     fn read_payload(&mut self, chunk: &mut [u8]) -> Result<(), ProtocolError> {
         let frame = &mut self.frame;
-        if frame.message == Some(MessageKind::Text) {
+        if frame.message == Some(MessageKind::Text) && !frame.compressed {
             for block in chunk.chunks_mut(TEXT_BLOCK) {
                 unmask(block, frame.mask, frame.mask_offset);
                 frame.mask_offset = next_mask_offset(frame.mask_offset, block.len());

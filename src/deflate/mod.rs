@@ -13,9 +13,9 @@
 //! # Receiving
 //! Once negotiated, the connection allows RSV1 on the first frame of a data message (RFC
 //! 7692 §6) and hands the compressed payload out, unmasked, as
-//! `Event::Compressed` pieces; it still checks every other rule,
+//! [`Event::Compressed`](crate::Event::Compressed) pieces; it still checks every other rule,
 //! and RSV1 anywhere else fails with 1002 as before. With feature `deflate`, an
-//! `Inflater` in caller-owned storage sits between the caller and the endpoint and turns
+//! [`Inflater`] in caller-owned storage sits between the caller and the endpoint and turns
 //! those pieces into the usual `Text`, `Binary` and `Chunk` events, inflated as they
 //! stream in. The UTF-8 check and [`Config::max_message_len`](crate::Config::max_message_len)
 //! apply to the inflated bytes: a decompression bomb fails with 1009 as soon as it passes the
@@ -34,7 +34,12 @@
 //! (2^bits bytes) plus about 11 KB of decompressor state. Its compressor needs `alloc`.
 //! zlib-rs was not needed: it offers no inflation without an allocator.
 
+#[cfg(feature = "deflate")]
+mod inflate;
 mod negotiate;
+
+#[cfg(feature = "deflate")]
+pub use inflate::{Inflater, window_len};
 
 pub(crate) use negotiate::offered;
 pub use negotiate::{

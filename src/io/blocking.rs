@@ -602,8 +602,10 @@ impl<S: Transport, E: Endpoint> WebSocket<S, E> {
                     link.shut();
                     return Err(Error::Handshake(error));
                 }
-                // Handshake events: not seen by an open connection.
+                // Handshake events: not seen by an open connection. Compressed pieces only
+                // come where permessage-deflate was negotiated, with an inflater in front.
                 Event::Request(_) | Event::Connected(_) | Event::Rejected(_) => {}
+                Event::Compressed(_) => {}
             }
         }
     }
