@@ -32,6 +32,7 @@ use crate::utf8::Utf8Validator;
 pub use masking::{Masked, Masking, Role, Unmasked};
 pub(crate) use receive::FrameProgress;
 pub use send::HeaderWritten;
+pub(crate) use send::compressed_header_len;
 pub use subprotocol::MAX_SUBPROTOCOL_LEN;
 use subprotocol::Subprotocol;
 

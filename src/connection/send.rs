@@ -160,6 +160,16 @@ fn write_long_frame(
     Ok(needed)
 }
 
+/// The header length of a frame of `len` payload bytes sent by `role` (RFC 6455 §5.2).
+pub(crate) fn compressed_header_len(role: Role, len: usize) -> usize {
+    let mask = if role == Role::Client { 4 } else { 0 };
+    mask + match len {
+        0..=125 => 2,
+        126..=0xFFFF => 4,
+        _ => 10,
+    }
+}
+
 /// The payload of a control frame we owe, in order of sending.
 #[derive(Clone, Copy)]
 struct OwedFrame {
@@ -232,6 +242,73 @@ impl<M: Masking> Connection<M> {
         }
         let mask = self.masks.next_key();
         Ok(write_frame(out, true, kind.opcode(), mask, payload)?)
+    }
+
+    /// Encode a whole message whose payload `compressed` the caller compressed itself with
+    /// permessage-deflate (RFC 7692 §7.2.1: raw DEFLATE, its trailing `00 00 ff ff`
+    /// removed) as one frame with RSV1 set (§6). [`UsageError::DeflateNotNegotiated`] when
+    /// the handshake did not agree on permessage-deflate. A
+    /// [`deflate::Compressor`](crate::deflate) does the compressing too.
+    pub fn send_compressed(
+        &mut self,
+        kind: MessageKind,
+        compressed: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        self.check_compressed_send()?;
+        let header_len = compressed_header_len(M::ROLE, compressed.len());
+        let needed = header_len.saturating_add(compressed.len());
+        let Some(body) = out.get_mut(header_len..needed) else {
+            return Err(Error::BufferTooSmall { needed });
+        };
+        body.copy_from_slice(compressed);
+        self.finish_compressed(kind, out, header_len, compressed.len())
+    }
+
+    /// What [`send_compressed`](Self::send_compressed) needs: an open connection that
+    /// negotiated permessage-deflate, with no fragmented message open.
+    pub(crate) fn check_compressed_send(&self) -> Result<(), Error> {
+        self.require_open()?;
+        if self.deflate == 0 {
+            return Err(UsageError::DeflateNotNegotiated.into());
+        }
+        if self.sending.is_some() {
+            return Err(UsageError::MessageInProgress.into());
+        }
+        Ok(())
+    }
+
+    /// Finish a compressed frame whose `len` payload bytes the caller already put at
+    /// `out[at..]`: move them right after the header if the header is shorter than `at`,
+    /// write the header with RSV1 set (RFC 7692 §6) and mask the payload (client).
+    /// [`check_compressed_send`](Self::check_compressed_send) passed.
+    pub(crate) fn finish_compressed(
+        &mut self,
+        kind: MessageKind,
+        out: &mut [u8],
+        at: usize,
+        len: usize,
+    ) -> Result<usize, Error> {
+        let mask = self.masks.next_key();
+        let header = FrameHeader {
+            fin: true,
+            rsv: 0b100,
+            opcode: kind.opcode(),
+            mask,
+            payload_len: len as u64,
+        };
+        let header_len = header.encoded_len();
+        debug_assert!(header_len <= at);
+        if header_len != at {
+            out.copy_within(at..at + len, header_len);
+        }
+        header
+            .encode(out)
+            .map_err(|needed| BufferTooSmall { needed })?;
+        if let Some(key) = mask {
+            crate::frame::apply_mask(&mut out[header_len..header_len + len], key, 0);
+        }
+        Ok(header_len + len)
     }
 
     /// The opcode of the next data frame of a message of `kind`: the message's own for its

@@ -22,7 +22,7 @@
 //! limit; a stream that is not valid DEFLATE fails with 1007.
 //!
 //! # Sending
-//! With features `deflate` and `alloc`, a `Compressor` compresses whole messages (above a
+//! With features `deflate` and `alloc`, a `Compressor` (`deflate::Compressor`) compresses whole messages (above a
 //! size threshold) and sends them with RSV1 set. Without one, a sender simply sends
 //! uncompressed messages, which RFC 7692 §6 always allows.
 //!
@@ -34,10 +34,14 @@
 //! (2^bits bytes) plus about 11 KB of decompressor state. Its compressor needs `alloc`.
 //! zlib-rs was not needed: it offers no inflation without an allocator.
 
+#[cfg(all(feature = "deflate", feature = "alloc"))]
+mod compress;
 #[cfg(feature = "deflate")]
 mod inflate;
 mod negotiate;
 
+#[cfg(all(feature = "deflate", feature = "alloc"))]
+pub use compress::{Compressor, DEFAULT_THRESHOLD};
 #[cfg(feature = "deflate")]
 pub use inflate::{Inflater, window_len};
 

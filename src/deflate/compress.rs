@@ -1,0 +1,172 @@
+//! Sending compressed messages (RFC 7692 §7.2.1): a [`Compressor`] per connection, or one
+//! shared by connections whose own side takes no context over.
+
+use alloc::boxed::Box;
+
+use miniz_oxide::deflate::core::{
+    CompressorOxide, TDEFLFlush, TDEFLStatus, compress, create_comp_flags_from_zip_params,
+};
+
+use super::{DeflateParams, MAX_WINDOW_BITS, window_len};
+use crate::connection::{Connection, Masking, Role, compressed_header_len};
+use crate::error::{Error, UsageError};
+use crate::event::MessageKind;
+
+/// Messages shorter than this are sent uncompressed by default: DEFLATE's block overhead
+/// makes tiny messages larger, and they cost more CPU than they save.
+pub const DEFAULT_THRESHOLD: usize = 32;
+
+/// Compresses the whole messages we send on a connection that negotiated
+/// permessage-deflate (features `deflate` and `alloc`: the DEFLATE state, about 300 KB
+/// with its hash chains, is on the heap).
+///
+/// Each message at least [`threshold`](Self::with_threshold) bytes long is compressed into
+/// the caller's output buffer and sent as one frame with RSV1 set (RFC 7692 §6, §7.2.1):
+/// raw DEFLATE, flushed to a byte boundary, its trailing `00 00 ff ff` removed. A message
+/// that would not get smaller, or that does not fit the buffer compressed, goes out
+/// uncompressed (RSV1 clear), as RFC 7692 §6 allows for any message; so do the ones under
+/// the threshold.
+///
+/// Context: with context takeover (the default) a message may refer back to the ones
+/// before it, which compresses chat and JSON traffic best. When our side negotiated no
+/// context takeover (RFC 7692 §7.1.1) the state is reset after every message, and one
+/// compressor can then serve many connections in turn. When the peer limited our window
+/// below 15 bits (§7.1.2), only messages of at most 2^bits bytes are compressed, each on its
+/// own, so that no distance can reach past the window (the others go out uncompressed).
+pub struct Compressor {
+    state: Box<CompressorOxide>,
+    threshold: usize,
+    reset_each_message: bool,
+    /// The largest message that may be compressed (the window, when it is limited).
+    max_len: usize,
+}
+
+impl core::fmt::Debug for Compressor {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Compressor")
+            .field("threshold", &self.threshold)
+            .field("reset_each_message", &self.reset_each_message)
+            .field("max_len", &self.max_len)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Compressor {
+    /// A compressor for `connection`, which must have negotiated permessage-deflate (else
+    /// [`UsageError::DeflateNotNegotiated`]), at compression level 6 (of 0-9).
+    pub fn new<M: Masking>(connection: &Connection<M>) -> Result<Self, UsageError> {
+        let params = connection
+            .deflate()
+            .ok_or(UsageError::DeflateNotNegotiated)?;
+        Ok(Compressor::with_params(&params, M::ROLE))
+    }
+
+    /// A compressor for a connection of `role` that negotiated `params`.
+    pub fn with_params(params: &DeflateParams, role: Role) -> Self {
+        let bits = params.send_window_bits(role);
+        let limited = bits < MAX_WINDOW_BITS;
+        Compressor {
+            state: Box::new(CompressorOxide::new(create_comp_flags_from_zip_params(
+                6, -15, 0,
+            ))),
+            threshold: DEFAULT_THRESHOLD,
+            reset_each_message: params.send_no_context_takeover(role) || limited,
+            max_len: if limited {
+                window_len(bits)
+            } else {
+                usize::MAX
+            },
+        }
+    }
+
+    /// Compress only messages of at least `bytes` bytes (default [`DEFAULT_THRESHOLD`]).
+    /// 0 compresses every message, even one that comes out larger.
+    pub fn with_threshold(mut self, bytes: usize) -> Self {
+        self.threshold = bytes;
+        self
+    }
+
+    /// Compress at `level` (0, stored, to 9, smallest; 1 is the fastest that compresses).
+    pub fn with_level(mut self, level: u8) -> Self {
+        self.state.set_compression_level_raw(level.min(9));
+        self
+    }
+
+    /// Encode a whole text message into `out`, compressed if it is worth it (see the
+    /// type's documentation); returns the bytes written. The errors are those of
+    /// [`Connection::send_text`]; with [`Error::BufferTooSmall`] nothing was written and
+    /// the message can be sent again.
+    pub fn send_text<M: Masking>(
+        &mut self,
+        connection: &mut Connection<M>,
+        text: &str,
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        self.send(connection, Payload::Text(text), out)
+    }
+
+    /// [`send_text`](Self::send_text) for a binary message.
+    pub fn send_binary<M: Masking>(
+        &mut self,
+        connection: &mut Connection<M>,
+        data: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        self.send(connection, Payload::Binary(data), out)
+    }
+
+    fn send<M: Masking>(
+        &mut self,
+        connection: &mut Connection<M>,
+        message: Payload<'_>,
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        let (kind, payload) = match message {
+            Payload::Text(text) => (MessageKind::Text, text.as_bytes()),
+            Payload::Binary(data) => (MessageKind::Binary, data),
+        };
+        if payload.len() < self.threshold || payload.len() > self.max_len {
+            return plain(connection, message, out);
+        }
+        connection.check_compressed_send()?;
+        let at = compressed_header_len(M::ROLE, payload.len());
+        let Some(room) = out.get_mut(at..) else {
+            return plain(connection, message, out);
+        };
+        let (status, used, written) = compress(&mut self.state, payload, room, TDEFLFlush::Sync);
+        // RFC 7692 §7.2.1: the sync flush ends in an empty stored block, 00 00 ff ff,
+        // which is removed.
+        let complete = status == TDEFLStatus::Okay
+            && used == payload.len()
+            && written >= 4
+            && room[written - 4..written] == [0, 0, 0xff, 0xff];
+        let len = written.saturating_sub(4);
+        if !complete || (len >= payload.len() && self.threshold != 0) {
+            // Not smaller, or not all of it fit: the peer never sees this output, so the
+            // state must forget it too.
+            self.state.reset();
+            return plain(connection, message, out);
+        }
+        if self.reset_each_message {
+            self.state.reset();
+        }
+        connection.finish_compressed(kind, out, at, len)
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Payload<'a> {
+    Text(&'a str),
+    Binary(&'a [u8]),
+}
+
+fn plain<M: Masking>(
+    connection: &mut Connection<M>,
+    message: Payload<'_>,
+    out: &mut [u8],
+) -> Result<usize, Error> {
+    match message {
+        Payload::Text(text) => connection.send_text(text, out),
+        Payload::Binary(data) => connection.send_binary(data, out),
+    }
+}
