@@ -6,17 +6,25 @@
 //!
 //! With `--once TEXT` it is a probe instead: it sends TEXT, checks that the same text
 //! comes back, closes with 1000 and exits 0 once the closing handshake is done.
+//!
+//! With `--deflate` (before the URL) it offers permessage-deflate (RFC 7692) with the
+//! default parameters.
 
 use std::error::Error;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use sockless::deflate::DeflateConfig;
 use sockless::io::Message;
 use sockless::io::blocking;
-use sockless::{CloseCode, Config};
+use sockless::{ClientRequest, CloseCode, Config};
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let deflate = args.first().is_some_and(|a| a == "--deflate");
+    if deflate {
+        args.remove(0);
+    }
     let url = args
         .first()
         .cloned()
@@ -25,13 +33,13 @@ fn main() -> ExitCode {
         Some("--once") => Some(args.get(2).cloned().unwrap_or_default()),
         Some(other) => {
             eprintln!(
-                "echo_client: unknown argument {other:?}; usage: echo_client URL [--once TEXT]"
+                "echo_client: unknown argument {other:?}; usage: echo_client [--deflate] URL [--once TEXT]"
             );
             return ExitCode::FAILURE;
         }
         None => None,
     };
-    match run(&url, probe.as_deref()) {
+    match run(&url, probe.as_deref(), deflate) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("echo_client: {error}");
@@ -40,15 +48,22 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(url: &str, probe: Option<&str>) -> Result<(), Box<dyn Error>> {
+fn run(url: &str, probe: Option<&str>, deflate: bool) -> Result<(), Box<dyn Error>> {
     // Keep-alive pings give every read a deadline, even when the server is quiet.
     let config = Config::default()
         .with_max_message_len(64 << 20)
         .with_keep_alive(Some(Duration::from_secs(30)));
     // Connecting and the handshake share the handshake deadline. A wss:// URL is an
     // error here (no TLS configured): see the wss_echo_client example.
-    let mut ws = blocking::connect_with(url, config)?;
-    eprintln!("connected to {url} (status 101)");
+    let mut request = ClientRequest::from_url(url)?;
+    if deflate {
+        request = request.with_deflate(DeflateConfig::default());
+    }
+    let mut ws = blocking::connect_request(request, config)?;
+    match ws.deflate() {
+        Some(params) => eprintln!("connected to {url} (status 101, permessage-deflate {params:?})"),
+        None => eprintln!("connected to {url} (status 101)"),
+    }
     if let Some(text) = probe {
         ws.send_text(text)?;
     }

@@ -7,6 +7,10 @@
 //! wait for us forever. Text is still validated as it arrives, so bad UTF-8 fails at once.
 //!
 //! `cargo run --release --example echo_server -- 127.0.0.1:9001`
+//!
+//! With `--deflate` (before the address) it accepts permessage-deflate (RFC 7692) when a
+//! client offers it, with the default parameters: messages are inflated as they arrive and
+//! compressed when echoed.
 
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
@@ -16,8 +20,14 @@ use sockless::io::blocking::{self, Decision};
 use sockless::io::{Error, Message};
 
 fn main() -> std::io::Result<()> {
-    let addr = std::env::args()
-        .nth(1)
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let deflate = args.first().is_some_and(|a| a == "--deflate");
+    if deflate {
+        args.remove(0);
+    }
+    let addr = args
+        .first()
+        .cloned()
         .unwrap_or_else(|| "127.0.0.1:9001".into());
     let listener = TcpListener::bind(&addr)?;
     eprintln!("listening on {}", listener.local_addr()?);
@@ -28,7 +38,7 @@ fn main() -> std::io::Result<()> {
                 .peer_addr()
                 .map(|a| a.to_string())
                 .unwrap_or_default();
-            match serve(stream) {
+            match serve(stream, deflate) {
                 Ok(outcome) => eprintln!("{peer}: {outcome}"),
                 Err(error) => eprintln!("{peer}: {error}"),
             }
@@ -38,7 +48,7 @@ fn main() -> std::io::Result<()> {
 }
 
 /// Serve one connection until it ends; returns how it ended.
-fn serve(stream: TcpStream) -> Result<String, Error> {
+fn serve(stream: TcpStream, deflate: bool) -> Result<String, Error> {
     stream.set_nodelay(true)?;
     // Keep-alive pings give every read a deadline, even on an idle connection.
     let config = Config::default()
@@ -46,6 +56,9 @@ fn serve(stream: TcpStream) -> Result<String, Error> {
         .with_keep_alive(Some(Duration::from_secs(30)));
     let mut plain = None;
     let accepted = blocking::accept_with(stream, config, |request| {
+        if request.is_upgrade() && deflate {
+            return Decision::accept_deflate(request);
+        }
         if request.is_upgrade() {
             return Decision::accept();
         }

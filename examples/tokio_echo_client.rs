@@ -12,14 +12,19 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use sockless::deflate::DeflateConfig;
 use sockless::handshake::WsUrl;
 use sockless::io::Message;
-use sockless::io::tokio::connect_with;
+use sockless::io::tokio::{Settings, connect_with};
 use sockless::{CloseCode, Config};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let deflate = args.first().is_some_and(|a| a == "--deflate");
+    if deflate {
+        args.remove(0);
+    }
     let url = args
         .first()
         .cloned()
@@ -28,13 +33,13 @@ async fn main() -> ExitCode {
         Some("--once") => Some(args.get(2).cloned().unwrap_or_default()),
         Some(other) => {
             eprintln!(
-                "echo_client: unknown argument {other:?}; usage: echo_client URL [--once TEXT]"
+                "echo_client: unknown argument {other:?}; usage: echo_client [--deflate] URL [--once TEXT]"
             );
             return ExitCode::FAILURE;
         }
         None => None,
     };
-    match run(&url, probe.as_deref()).await {
+    match run(&url, probe.as_deref(), deflate).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("echo_client: {error}");
@@ -43,7 +48,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(url: &str, probe: Option<&str>) -> Result<(), Box<dyn Error>> {
+async fn run(url: &str, probe: Option<&str>, deflate: bool) -> Result<(), Box<dyn Error>> {
     if WsUrl::parse(url)?.secure {
         return Err("wss:// needs a TLS layer, which this example does not have".into());
     }
@@ -52,7 +57,11 @@ async fn run(url: &str, probe: Option<&str>) -> Result<(), Box<dyn Error>> {
         .with_max_message_len(64 << 20)
         .with_keep_alive(Some(Duration::from_secs(30)));
     // One deadline covers the TCP connect and the handshake.
-    let (mut ws, response) = match connect_with(url, config).await {
+    let mut settings = Settings::from(config);
+    if deflate {
+        settings = settings.with_deflate(DeflateConfig::default());
+    }
+    let (mut ws, response) = match connect_with(url, settings).await {
         Ok(connected) => connected,
         Err(sockless::io::Error::Rejected { status }) => {
             return Err(format!("server refused the upgrade: {status}").into());

@@ -3,18 +3,28 @@
 //! with the same type; pings are answered, close handshakes completed.
 //!
 //! `cargo run --release --features tokio --example tokio_echo_server -- 127.0.0.1:9001`
+//!
+//! With `--deflate` (before the address) it accepts permessage-deflate (RFC 7692) with the
+//! default parameters when a client offers it.
 
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use sockless::Config;
-use sockless::io::tokio::{Decision, accept_with};
+use sockless::deflate::DeflateConfig;
+use sockless::io::tokio::{Decision, Settings, accept_with};
 use sockless::io::{Error, Message};
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let addr = std::env::args()
-        .nth(1)
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let deflate = args.first().is_some_and(|a| a == "--deflate");
+    if deflate {
+        args.remove(0);
+    }
+    let addr = args
+        .first()
+        .cloned()
         .unwrap_or_else(|| "127.0.0.1:9001".into());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     eprintln!("listening on {}", listener.local_addr()?);
@@ -24,19 +34,23 @@ async fn main() -> std::io::Result<()> {
         };
         tokio::spawn(async move {
             let _ = tcp.set_nodelay(true);
-            eprintln!("{peer}: {}", serve(tcp).await);
+            eprintln!("{peer}: {}", serve(tcp, deflate).await);
         });
     }
 }
 
 /// Serve one connection until it ends; returns how it ended.
-async fn serve(tcp: tokio::net::TcpStream) -> String {
+async fn serve(tcp: tokio::net::TcpStream, deflate: bool) -> String {
     // Keep-alive pings give every read a deadline, even on an idle connection.
     let config = Config::default()
         .with_max_message_len(64 << 20)
         .with_keep_alive(Some(Duration::from_secs(30)));
+    let mut settings = Settings::from(config);
+    if deflate {
+        settings = settings.with_deflate(DeflateConfig::default());
+    }
     let mut plain = None;
-    let accepted = accept_with(tcp, config, |request| {
+    let accepted = accept_with(tcp, settings, |request| {
         if request.is_upgrade() {
             return Decision::accept();
         }

@@ -9,6 +9,11 @@
 #   wss_echo_server <- Python websockets client over TLS   (peer "python-wss")
 #   wss_echo_client -> Python websockets server over TLS   (peer "python-wss")
 # The wss cases use a self-signed certificate made at run time with openssl.
+# The same server and client matrices run again with permessage-deflate (RFC 7692) on:
+#   echo_server --deflate <- Python, Node and Chromium clients offering it
+#                            (peers "python-deflate", "node-deflate", "chromium-deflate")
+#   echo_client --deflate -> Python and Node servers accepting it
+#                            ("python-deflate", "node-deflate")
 #
 # Environment:
 #   SOCKLESS_INTEROP=require  a missing or uninstallable peer is a FAILURE
@@ -22,6 +27,9 @@
 #       target/release/examples/wss_echo_server and .../wss_echo_client
 #       (cargo build --release --features rustls --example wss_echo_server
 #        --example wss_echo_client)
+#   INTEROP_DEFLATE=0         leave out the permessage-deflate cases (default: run them;
+#                             they are left out, as SKIP, for embedded_echo_client, whose
+#                             adapter does not inflate)
 #   CHROMIUM_PATH             browser binary (default /usr/bin/chromium)
 #   INTEROP_KEEP_LOGS=1       keep the log directory even when all passed
 #
@@ -305,34 +313,38 @@ setup_wss() {
 [[ $SUT_OK == 1 ]] && want python && setup_wss
 
 # ------------------------------------------------- echo_server vs peer clients
+# run_server_side [--deflate]: with --deflate, echo_server accepts permessage-deflate and
+# every peer offers (and requires) it; the harness's own cases get a "-deflate" suffix.
 run_server_side() {
+  local flag=("$@") tag=""
+  [[ ${#flag[@]} -gt 0 ]] && tag="-deflate"
   pick_port
-  local port=$PORT url="ws://127.0.0.1:$PORT/" slog="$LOGDIR/echo_server.err"
-  echo "== echo_server on 127.0.0.1:$port" >&2
-  start_bg "$LOGDIR/echo_server.out" "$slog" "${ECHO_SERVER[@]}" "127.0.0.1:$port"
+  local port=$PORT url="ws://127.0.0.1:$PORT/" slog="$LOGDIR/echo_server$tag.err"
+  echo "== echo_server ${flag[*]} on 127.0.0.1:$port" >&2
+  start_bg "$LOGDIR/echo_server$tag.out" "$slog" "${ECHO_SERVER[@]}" "${flag[@]}" "127.0.0.1:$port"
   local spid=$BG_PID
   if ! wait_for_line "$slog" 'listening on' "$spid" 30; then
-    record sockless server listening FAIL "no 'listening on' line within 30s: $(tail -c 300 "$slog" | tr '\n' ' ')"
+    record sockless server "listening$tag" FAIL "no 'listening on' line within 30s: $(tail -c 300 "$slog" | tr '\n' ' ')"
     kill_group "$spid"
     forget_pid "$spid"
     return
   fi
-  record sockless server listening PASS
+  record sockless server "listening$tag" PASS
 
   if want python; then
     if [[ $PY_OK == 1 ]]; then
-      run_fg "$LOGDIR/python-client.out" "$LOGDIR/python-client.err" \
-        timeout 130 "$VENV_PY" "$INTEROP/python/peer_client.py" "$url"
-      parse_output "$LOGDIR/python-client.out" python client "$BG_RC" "$LOGDIR/python-client.err"
+      run_fg "$LOGDIR/python$tag-client.out" "$LOGDIR/python$tag-client.err" \
+        timeout 130 "$VENV_PY" "$INTEROP/python/peer_client.py" "${flag[@]}" "$url"
+      parse_output "$LOGDIR/python$tag-client.out" "python$tag" client "$BG_RC" "$LOGDIR/python$tag-client.err"
     else
       unavailable python "$PY_WHY"
     fi
   fi
   if want node; then
     if [[ $NODE_OK == 1 ]]; then
-      run_fg "$LOGDIR/node-client.out" "$LOGDIR/node-client.err" \
-        timeout 130 node "$INTEROP/node/peer_client.mjs" "$url"
-      parse_output "$LOGDIR/node-client.out" node client "$BG_RC" "$LOGDIR/node-client.err"
+      run_fg "$LOGDIR/node$tag-client.out" "$LOGDIR/node$tag-client.err" \
+        timeout 130 node "$INTEROP/node/peer_client.mjs" "${flag[@]}" "$url"
+      parse_output "$LOGDIR/node$tag-client.out" "node$tag" client "$BG_RC" "$LOGDIR/node$tag-client.err"
     else
       unavailable node "$NODE_WHY"
     fi
@@ -340,9 +352,9 @@ run_server_side() {
   local browser_ran=0
   if want chromium; then
     if [[ $BROWSER_OK == 1 ]]; then
-      run_fg "$LOGDIR/chromium-client.out" "$LOGDIR/chromium-client.err" \
-        timeout 100 node "$INTEROP/browser/run.mjs" "$port"
-      parse_output "$LOGDIR/chromium-client.out" chromium client "$BG_RC" "$LOGDIR/chromium-client.err"
+      run_fg "$LOGDIR/chromium$tag-client.out" "$LOGDIR/chromium$tag-client.err" \
+        timeout 100 node "$INTEROP/browser/run.mjs" "${flag[@]}" "$port"
+      parse_output "$LOGDIR/chromium$tag-client.out" "chromium$tag" client "$BG_RC" "$LOGDIR/chromium$tag-client.err"
       browser_ran=1
     else
       unavailable chromium "$BROWSER_WHY"
@@ -351,10 +363,10 @@ run_server_side() {
 
   # The server must have survived the whole matrix.
   if kill -0 "$spid" 2>/dev/null; then
-    record sockless server alive-after-peers PASS
+    record sockless server "alive-after-peers$tag" PASS
   else
     wait_bg "$spid"
-    record sockless server alive-after-peers FAIL "echo_server exited early with code $BG_RC"
+    record sockless server "alive-after-peers$tag" FAIL "echo_server exited early with code $BG_RC"
   fi
   # Give it a moment to log the browser's connection, then stop it.
   if [[ $browser_ran == 1 ]]; then
@@ -365,16 +377,16 @@ run_server_side() {
 
   if [[ $browser_ran == 1 ]]; then
     if grep -qF 'code=4000 reason="browser done"' "$slog"; then
-      record sockless server log-close-4000-browser-done PASS
+      record sockless server "log-close-4000-browser-done$tag" PASS
     else
-      record sockless server log-close-4000-browser-done FAIL "no line with code=4000 reason=\"browser done\" in the echo_server log"
+      record sockless server "log-close-4000-browser-done$tag" FAIL "no line with code=4000 reason=\"browser done\" in the echo_server log"
     fi
   fi
   if [[ $PY_OK == 1 || $NODE_OK == 1 ]] && { want python || want node; }; then
     if grep -qF 'code=4000 reason="interop bye"' "$slog"; then
-      record sockless server log-close-4000-interop-bye PASS
+      record sockless server "log-close-4000-interop-bye$tag" PASS
     else
-      record sockless server log-close-4000-interop-bye FAIL "no line with code=4000 reason=\"interop bye\" in the echo_server log"
+      record sockless server "log-close-4000-interop-bye$tag" FAIL "no line with code=4000 reason=\"interop bye\" in the echo_server log"
     fi
   fi
 }
@@ -475,6 +487,25 @@ if [[ $SUT_OK == 1 ]]; then
       run_wss_server_side
       CLIENT_CMD=("${WSS_ECHO_CLIENT[@]}") CLIENT_TAIL=("$CERT") CLIENT_BASE="wss://localhost" CLIENT_NAME=wss_echo_client
       run_client_side python-wss "$VENV_PY" "$INTEROP/python/peer_server.py" --tls "$CERT" "$KEY"
+    fi
+  fi
+fi
+
+# ------------------------------------------------ the same with permessage-deflate on
+DEFLATE_OK=1
+[[ "${INTEROP_DEFLATE:-1}" == 0 ]] && DEFLATE_OK=0
+if [[ $SUT_OK == 1 && $DEFLATE_OK == 1 ]]; then
+  run_server_side --deflate
+  if [[ "$(basename "${ECHO_CLIENT[0]}")" == embedded_echo_client ]]; then
+    add_result sockless client deflate SKIP "embedded_echo_client: the embedded adapter does not inflate"
+    echo "SKIP deflate client cases: embedded_echo_client's adapter does not inflate"
+  else
+    CLIENT_CMD=("${ECHO_CLIENT[@]}" --deflate) CLIENT_TAIL=() CLIENT_BASE="ws://127.0.0.1" CLIENT_NAME=echo_client
+    if want python; then
+      if [[ $PY_OK == 1 ]]; then run_client_side python-deflate "$VENV_PY" "$INTEROP/python/peer_server.py" --deflate; else unavailable python "$PY_WHY"; fi
+    fi
+    if want node; then
+      if [[ $NODE_OK == 1 ]]; then run_client_side node-deflate node "$INTEROP/node/peer_server.mjs" --deflate; else unavailable node "$NODE_WHY"; fi
     fi
   fi
 fi

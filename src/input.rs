@@ -132,6 +132,29 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> InputBuffer<S> {
         Ok(received.event)
     }
 
+    /// [`receive`](Self::receive) through a permessage-deflate
+    /// [`Inflater`](crate::deflate::Inflater): compressed messages come out inflated (the
+    /// inflater's own unconsumed bytes stay in this buffer, as it requires).
+    #[cfg(feature = "deflate")]
+    pub fn receive_inflating<'a, E: Endpoint + ?Sized, W: AsRef<[u8]> + AsMut<[u8]>>(
+        &'a mut self,
+        inflater: &'a mut crate::deflate::Inflater<W>,
+        endpoint: &mut E,
+        now: Instant,
+    ) -> Result<Option<Event<'a>>, UsageError> {
+        let storage = self.storage.as_mut();
+        let capacity = storage.len();
+        let received = inflater.receive(endpoint, &mut storage[self.start..self.end], now)?;
+        self.start += received.consumed;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        } else if received.event.is_none() && self.end - self.start == capacity {
+            return Err(UsageError::InputBufferTooSmall);
+        }
+        Ok(received.event)
+    }
+
     /// The received bytes not used yet.
     pub fn buffered(&self) -> &[u8] {
         &self.storage.as_ref()[self.start..self.end]

@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Headless Chromium (Debian's /usr/bin/chromium, driven by playwright-core) as
 // a WebSocket CLIENT of the sockless echo_server.
-// Usage: node run.mjs PORT
+// Usage: node run.mjs [--deflate] PORT
+// With --deflate the server must accept permessage-deflate (peer "chromium-deflate"),
+// and a compressible text message is echoed too.
 // Serves a tiny page from 127.0.0.1, and in the page opens
 // ws://127.0.0.1:PORT/browser, checks a non-ASCII text echo, a 1 MiB binary
 // echo (compared byte for byte in the page), that permessage-deflate (which
@@ -12,7 +14,9 @@
 import http from 'node:http';
 import { chromium } from 'playwright-core';
 
-const PEER = 'chromium';
+const DEFLATE = process.argv[2] === '--deflate';
+if (DEFLATE) process.argv.splice(2, 1);
+const PEER = DEFLATE ? 'chromium-deflate' : 'chromium';
 const port = Number(process.argv[2]);
 if (!Number.isInteger(port) || port <= 0) {
   console.error('usage: node run.mjs PORT');
@@ -29,7 +33,7 @@ const PAGE = `<!doctype html><html><head><meta charset="utf-8"><title>sockless i
 <body><p>sockless browser interop</p></body></html>`;
 
 // Runs inside the page. Returns [{name, ok, note}] in order; never throws.
-async function inPage({ port }) {
+async function inPage({ port, deflate }) {
   const results = [];
   const record = (name, ok, note) => results.push({ name, ok, note: String(note ?? '') });
   const withTimeout = (p, ms, what) => Promise.race([
@@ -70,8 +74,23 @@ async function inPage({ port }) {
     return results;
   }
 
-  record('permessage-deflate-declined', ws.extensions === '',
-    ws.extensions === '' ? 'offered by Chromium, declined by server' : `negotiated ${JSON.stringify(ws.extensions)}`);
+  if (deflate) {
+    record('permessage-deflate-negotiated', ws.extensions.includes('permessage-deflate'),
+      `negotiated ${JSON.stringify(ws.extensions)}`);
+    try {
+      const json = Array.from({ length: 2000 }, (_, i) =>
+        JSON.stringify({ type: 'message', room: 'lobby', name: `user${i % 7}`, text: `héllo ${i} 🚀` })).join('\n');
+      ws.send(json);
+      const got = await withTimeout(nextMessage(), 20000, 'compressible echo');
+      if (got !== json) throw new Error(`echo differs: length ${got.length} vs ${json.length}`);
+      record('text-compressible-json', true, `${json.length} chars`);
+    } catch (e) {
+      record('text-compressible-json', false, e.message);
+    }
+  } else {
+    record('permessage-deflate-declined', ws.extensions === '',
+      ws.extensions === '' ? 'offered by Chromium, declined by server' : `negotiated ${JSON.stringify(ws.extensions)}`);
+  }
 
   const text = 'héllo wörld ✓ 🚀 Привет мир — 日本語 ' + 'ünïcödé 🎉'.repeat(50);
   try {
@@ -146,7 +165,7 @@ try {
   page.on('console', (m) => console.error(`# page console: ${m.text()}`));
   page.on('pageerror', (e) => console.error(`# page error: ${e.message}`));
   await page.goto(pageUrl);
-  const results = await page.evaluate(inPage, { port });
+  const results = await page.evaluate(inPage, { port, deflate: DEFLATE });
   for (const r of results) (r.ok ? pass(r.name, r.note) : fail(r.name, r.note));
   if (!results.length) fail('run', 'page returned no results');
 } catch (e) {

@@ -6,7 +6,12 @@
 
 import { Buffer } from 'node:buffer';
 
-export const PEER = 'node';
+// `--deflate` (first argument): permessage-deflate (RFC 7692) on, reported as its own peer.
+export const DEFLATE = process.argv[2] === '--deflate';
+if (DEFLATE) process.argv.splice(2, 1);
+export const PEER = DEFLATE ? 'node-deflate' : 'node';
+// Compress every message, however small (ws's default skips those under 1 KiB).
+export const DEFLATE_OPTIONS = { threshold: 0 };
 // 64 MiB is what echo_server accepts; allow a bit of slack above it.
 export const MAX_PAYLOAD = 80 * 1024 * 1024;
 // A 16 MiB echo takes well under a second on loopback; 30 s means "hung".

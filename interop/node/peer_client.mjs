@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 // Node `ws` peer CLIENT for the sockless echo_server.
-// Usage: node peer_client.mjs ws://127.0.0.1:PORT/
+// Usage: node peer_client.mjs [--deflate] ws://127.0.0.1:PORT/
+// With --deflate, permessage-deflate is offered on every connection and must be accepted
+// (peer "node-deflate").
 // Prints one PASS/FAIL line per case; exits non-zero if any case failed.
 
 import { WebSocket } from 'ws';
-import { Peer, Reporter, echoMatrix, MAX_PAYLOAD, SCRIPT_TIMEOUT_MS } from './common.mjs';
+import { DEFLATE, DEFLATE_OPTIONS, Peer, Reporter, echoMatrix, MAX_PAYLOAD, SCRIPT_TIMEOUT_MS } from './common.mjs';
 
 const uri = process.argv[2];
 if (!uri) {
@@ -32,7 +34,7 @@ let failuresAtConnect = 0;
 async function getPeer() {
   if (!conn || !conn.open || rep.failed !== failuresAtConnect) {
     if (conn) conn.ws.terminate();
-    conn = await connect();
+    conn = await connect(DEFLATE ? DEFLATE_OPTIONS : false);
     failuresAtConnect = rep.failed;
   }
   return conn;
@@ -47,6 +49,10 @@ overall.unref();
 await rep.run('handshake', async () => {
   const p = await getPeer();
   const ext = p.response.headers['sec-websocket-extensions'];
+  if (DEFLATE) {
+    if (!ext || !ext.includes('permessage-deflate')) throw new Error(`deflate not accepted: ${ext}`);
+    return `HTTP ${p.response.statusCode}, ${ext}`;
+  }
   if (ext !== undefined) throw new Error(`unexpected Sec-WebSocket-Extensions: ${ext}`);
   return `HTTP ${p.response.statusCode}`;
 }, 30_000);
@@ -61,7 +67,16 @@ await rep.run('close-4000', async () => {
   return `server replied code=${code} reason=${JSON.stringify(reason)}`;
 }, 30_000);
 
-await rep.run('compression-offered-declined', async () => {
+if (DEFLATE) await rep.run('deflate-echo-compressible', async () => {
+  const p = await getPeer();
+  for (const [data, isBinary] of [[Buffer.from('compressible '.repeat(2000) + 'Привет 🚀'), false], [Buffer.alloc(65536), true], [Buffer.from('short'), false]]) {
+    await p.send(data, { binary: isBinary });
+    await p.expectEcho({ data, isBinary });
+  }
+  return `negotiated ${p.ws.extensions}; echo ok`;
+}, 60_000);
+
+if (!DEFLATE) await rep.run('compression-offered-declined', async () => {
   // perMessageDeflate: true makes ws offer permessage-deflate.
   const p = await connect(true);
   try {

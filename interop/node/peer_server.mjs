@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 // Node `ws` peer SERVER for the sockless echo_client.
-// Usage: node peer_server.mjs PORT [EXPECTED_REQUEST_PATH]
+// Usage: node peer_server.mjs [--deflate] PORT [EXPECTED_REQUEST_PATH]
+// With --deflate, permessage-deflate is accepted and required (peer "node-deflate").
 // Listens on 127.0.0.1:PORT, prints `ready`, runs the echo matrix on the first
 // connection, then closes with 4001 "server bye" and expects the client's
 // Close echo to carry 4001. Exits non-zero on any failure or if no client
 // connected within 30 s.
 
 import { WebSocketServer } from 'ws';
-import { Peer, Reporter, echoMatrix, MAX_PAYLOAD, SCRIPT_TIMEOUT_MS } from './common.mjs';
+import { DEFLATE, DEFLATE_OPTIONS, Peer, Reporter, echoMatrix, MAX_PAYLOAD, SCRIPT_TIMEOUT_MS } from './common.mjs';
 
 const port = Number(process.argv[2]);
 const expectedPath = process.argv[3];
@@ -17,7 +18,7 @@ if (!Number.isInteger(port) || port <= 0) {
 }
 
 const rep = new Reporter('server');
-const wss = new WebSocketServer({ host: '127.0.0.1', port, perMessageDeflate: false, maxPayload: MAX_PAYLOAD });
+const wss = new WebSocketServer({ host: '127.0.0.1', port, perMessageDeflate: DEFLATE ? DEFLATE_OPTIONS : false, maxPayload: MAX_PAYLOAD });
 let busy = false;
 
 const finish = () => {
@@ -58,6 +59,12 @@ wss.on('connection', async (ws, req) => {
       await rep.run('request-path', async () => {
         if (req.url !== expectedPath) throw new Error(`request path ${JSON.stringify(req.url)} != ${JSON.stringify(expectedPath)}`);
         return req.url;
+      });
+    }
+    if (DEFLATE) {
+      await rep.run('deflate-negotiated', async () => {
+        if (!ws.extensions.includes('permessage-deflate')) throw new Error(`not negotiated: ${JSON.stringify(ws.extensions)}`);
+        return ws.extensions;
       });
     }
     await echoMatrix(rep, async () => peer);

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Python `websockets` (asyncio API) peer CLIENT for the sockless echo_server.
 
-Usage: peer_client.py ws://127.0.0.1:PORT/
+Usage: peer_client.py [--deflate] ws://127.0.0.1:PORT/
        peer_client.py --ca CERT.pem wss://localhost:PORT/
 
 With --ca, the server's certificate must chain to CERT.pem (and only to it), and the
-cases are reported as peer "python-wss".
+cases are reported as peer "python-wss". With --deflate, permessage-deflate (RFC 7692) is
+offered on every connection and must be accepted; the cases are reported as peer
+"python-deflate".
 
 Prints one PASS/FAIL line per case; exits non-zero if any case failed.
 """
@@ -26,12 +28,14 @@ from common import MAX_SIZE, SCRIPT_TIMEOUT, Reporter, echo_matrix, expect_echo,
 ROLE = "client"
 # The TLS context for wss:// (None for ws://).
 TLS: ssl.SSLContext | None = None
+# --deflate: offer permessage-deflate and require it.
+DEFLATE = False
 
 
 def opts(**kw):
     base = dict(
         max_size=MAX_SIZE,
-        compression=None,
+        compression="deflate" if DEFLATE else None,
         ping_interval=None,  # no unsolicited pings interleaved with the matrix
         open_timeout=20,
         close_timeout=20,
@@ -62,6 +66,10 @@ async def run(uri: str) -> int:
     async def handshake():
         ws = await get_ws()
         ext = ws.response.headers.get("Sec-WebSocket-Extensions")
+        if DEFLATE:
+            assert ext and "permessage-deflate" in ext, f"deflate not accepted: {ext!r}"
+            assert ws.protocol.extensions, "no extension active"
+            return f"HTTP {ws.response.status_code}, {ext}"
         assert ext is None, f"unexpected Sec-WebSocket-Extensions: {ext!r}"
         return f"HTTP {ws.response.status_code}"
 
@@ -91,7 +99,19 @@ async def run(uri: str) -> int:
                 await expect_echo(ws, msg)
         return "permessage-deflate offered and declined; echo ok"
 
-    await rep.run("compression-offered-declined", compression_offered, 60)
+    async def compression_used():
+        # Compressible messages both ways: the echo must be intact, and the server's
+        # frames must have been compressed (RSV1) by at least one of them.
+        ws = await get_ws()
+        for msg in ("compressible " * 2000 + "Привет 🚀", b"\x00" * 65536, "short"):
+            await ws.send(msg)
+            await expect_echo(ws, msg)
+        return f"negotiated {ws.protocol.extensions!r}; echo ok"
+
+    if DEFLATE:
+        await rep.run("deflate-echo-compressible", compression_used, 60)
+    else:
+        await rep.run("compression-offered-declined", compression_offered, 60)
 
     async def plain_http_400():
         parts = urlsplit(uri)
@@ -118,7 +138,12 @@ async def run(uri: str) -> int:
 
 def main() -> int:
     global TLS
+    global DEFLATE
     args = sys.argv[1:]
+    if args[:1] == ["--deflate"]:
+        DEFLATE = True
+        common.PEER = "python-deflate"
+        args = args[1:]
     if len(args) == 3 and args[0] == "--ca":
         TLS = ssl.create_default_context(cafile=args[1])
         common.PEER = "python-wss"

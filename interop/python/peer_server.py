@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """Python `websockets` (asyncio API) peer SERVER for the sockless echo_client.
 
-Usage: peer_server.py [--tls CERT.pem KEY.pem] PORT [EXPECTED_REQUEST_PATH]
+Usage: peer_server.py [--deflate] [--tls CERT.pem KEY.pem] PORT [EXPECTED_REQUEST_PATH]
 
 Listens on 127.0.0.1:PORT, prints `ready` once listening, and runs the echo
 matrix on the first connection: every message must come back unchanged, a
 ping must be answered, and the final Close (4001 "server bye") must be
 echoed with code 4001. Exits non-zero on any failure or if no client
 connected within 30 s. With --tls it serves wss:// with that certificate and key, and
-the cases are reported as peer "python-wss".
+the cases are reported as peer "python-wss". With --deflate it accepts permessage-deflate
+(RFC 7692), checks that the client offered and negotiated it, and the cases are reported
+as peer "python-deflate".
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from common import MAX_SIZE, SCRIPT_TIMEOUT, Reporter, echo_matrix, main_exit
 
 ROLE = "server"
 CONNECT_TIMEOUT = 30.0
+# --deflate: permessage-deflate accepted and required.
+DEFLATE = False
 
 
 async def run(port: int, expected_path: str | None, tls: ssl.SSLContext | None) -> int:
@@ -49,6 +53,16 @@ async def run(port: int, expected_path: str | None, tls: ssl.SSLContext | None) 
 
                 await rep.run("request-path", path, 5)
 
+            if DEFLATE:
+
+                async def negotiated():
+                    ext = ws.response.headers.get("Sec-WebSocket-Extensions")
+                    assert ext and "permessage-deflate" in ext, f"not negotiated: {ext!r}"
+                    assert ws.protocol.extensions, "no extension active"
+                    return ext
+
+                await rep.run("deflate-negotiated", negotiated, 5)
+
             async def get_ws():
                 return ws
 
@@ -72,7 +86,7 @@ async def run(port: int, expected_path: str | None, tls: ssl.SSLContext | None) 
         "127.0.0.1",
         port,
         max_size=MAX_SIZE,
-        compression=None,
+        compression="deflate" if DEFLATE else None,
         ping_interval=None,
         close_timeout=20,
         ssl=tls,
@@ -91,8 +105,13 @@ async def run(port: int, expected_path: str | None, tls: ssl.SSLContext | None) 
 
 
 def main() -> int:
+    global DEFLATE
     args = sys.argv[1:]
     tls = None
+    if args[:1] == ["--deflate"]:
+        DEFLATE = True
+        common.PEER = "python-deflate"
+        args = args[1:]
     if len(args) >= 3 and args[0] == "--tls":
         tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         tls.load_cert_chain(args[1], args[2])

@@ -45,6 +45,15 @@ pub(crate) struct FrameProgress {
 /// RSV1: the "Per-Message Compressed" bit of permessage-deflate (RFC 7692 §6).
 const RSV1: u8 = 0b100;
 
+/// The largest frame of a compressed message: DEFLATE makes incompressible data a little
+/// larger (5 bytes per stored block of up to 64 KiB), so a message within
+/// `max_frame_len` once inflated may come in a frame slightly over it. A 1/256 margin
+/// (plus 64 bytes) covers any encoder's stored blocks; the inflated bytes are held to
+/// `max_message_len` by the inflater.
+fn compressed_frame_limit(max_frame_len: u64) -> u64 {
+    max_frame_len.saturating_add(max_frame_len / 256 + 64)
+}
+
 #[inline]
 fn unmask(payload: &mut [u8], mask: Option<[u8; 4]>, offset: u8) {
     if let Some(key) = mask {
@@ -312,14 +321,19 @@ impl<M: Masking> Connection<M> {
             }
             _ => {}
         }
-        if header.payload_len > self.max_frame_len {
-            return Err(ProtocolError::FrameTooLarge);
-        }
         let (open_len, compressed) = if header.opcode == OpCode::Continuation {
             (self.frame.message_len, self.frame.compressed)
         } else {
             (0, header.rsv != 0)
         };
+        let frame_limit = if compressed {
+            compressed_frame_limit(self.max_frame_len)
+        } else {
+            self.max_frame_len
+        };
+        if header.payload_len > frame_limit {
+            return Err(ProtocolError::FrameTooLarge);
+        }
         // A compressed message's limit applies to its inflated bytes, in the inflater.
         if !compressed && open_len.saturating_add(header.payload_len) > self.max_message_len {
             return Err(ProtocolError::MessageTooLarge);

@@ -127,9 +127,23 @@ impl<W: AsRef<[u8]> + AsMut<[u8]>> Inflater<W> {
         })
     }
 
+    /// The window: the latest inflated bytes (the data of the last event it handed out
+    /// lies here).
+    pub fn window(&self) -> &[u8] {
+        self.window.as_ref()
+    }
+
     /// The storage given as the window, back.
     pub fn into_window(self) -> W {
         self.window
+    }
+
+    /// Whether the inflater has more to hand out before it needs new input (inflated
+    /// output that did not fit the window, or the end of a message): then call
+    /// [`receive`](Self::receive) again even if no byte arrived (with the input it left
+    /// unconsumed, possibly empty) before waiting for the transport.
+    pub fn has_pending(&self) -> bool {
+        self.busy()
     }
 
     /// A message is being inflated from bytes the connection already handed out, or owes

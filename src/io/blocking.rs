@@ -61,6 +61,8 @@ use std::vec::Vec;
 
 use super::{Error, Message, OwnedCloseFrame};
 use crate::assemble::MessageAssembler;
+#[cfg(feature = "deflate")]
+use crate::deflate::{Compressor, Inflater, window_len};
 use crate::frame::{MAX_HEADER_LEN, apply_mask};
 use crate::handshake::WsUrl;
 use crate::{
@@ -266,6 +268,14 @@ impl<'a> Decision<'a> {
         Decision::Accept(Accept::default())
     }
 
+    /// Accept, with permessage-deflate (RFC 7692) if `request` offers it, on the terms of
+    /// `DeflateConfig::default()` ([`deflate::negotiate`](crate::deflate::negotiate)).
+    pub fn accept_deflate(request: &Request<'_>) -> Self {
+        let config = crate::deflate::DeflateConfig::default();
+        let params = crate::deflate::negotiate(request.extensions(), &config);
+        Decision::Accept(Accept::default().with_deflate(params))
+    }
+
     /// Refuse with `status` and an empty body.
     pub fn refuse(status: u16) -> Self {
         Decision::Respond {
@@ -304,6 +314,38 @@ pub struct WebSocket<S, E = Connection<Unmasked>> {
     endpoint: E,
     input: InputBuffer<Vec<u8>>,
     assembler: MessageAssembler,
+    /// permessage-deflate, when the handshake negotiated it.
+    deflate: DeflateSlot,
+}
+
+/// The inflater and the compressor of a connection that negotiated permessage-deflate
+/// (RFC 7692): a 32 KiB window (or the negotiated one) and the compressor's state.
+#[cfg(feature = "deflate")]
+#[derive(Debug)]
+struct Deflate {
+    inflater: Inflater<Vec<u8>>,
+    compressor: Compressor,
+}
+
+/// Without the `deflate` feature nothing is ever negotiated.
+#[cfg(not(feature = "deflate"))]
+#[derive(Debug)]
+enum Deflate {}
+
+type DeflateSlot = Option<Box<Deflate>>;
+
+/// The permessage-deflate state for `connection`, if its handshake negotiated it.
+fn deflate_for<M: Masking>(connection: &Connection<M>) -> Result<DeflateSlot, Error> {
+    #[cfg(feature = "deflate")]
+    if let Some(params) = connection.deflate() {
+        let bits = params.receive_window_bits(M::ROLE);
+        return Ok(Some(Box::new(Deflate {
+            inflater: Inflater::new(connection, vec![0; window_len(bits)])?,
+            compressor: Compressor::new(connection)?,
+        })));
+    }
+    let _ = connection;
+    Ok(None)
 }
 
 /// The transport side: the stream, the output buffer and the clock.
@@ -500,11 +542,17 @@ fn next_event<'a, S: Transport, E: Endpoint>(
     link: &mut Link<S>,
     endpoint: &mut E,
     input: &'a mut InputBuffer<Vec<u8>>,
+    deflate: &'a mut DeflateSlot,
 ) -> Result<Option<Event<'a>>, Error> {
     if link.closed {
         return Err(Error::Closed);
     }
-    let event = input.receive(endpoint, link.now())?;
+    let now = link.now();
+    let event = match deflate {
+        #[cfg(feature = "deflate")]
+        Some(state) => input.receive_inflating(&mut state.inflater, endpoint, now)?,
+        _ => input.receive(endpoint, now)?,
+    };
     let flushed = link.flush_owed(endpoint);
     match event {
         // The connection ends anyway: a peer that already went away cannot be answered,
@@ -539,6 +587,7 @@ impl<S: Transport, E: Endpoint> WebSocket<S, E> {
             endpoint,
             input,
             assembler: MessageAssembler::new(),
+            deflate: None,
         })
     }
 
@@ -563,8 +612,9 @@ impl<S: Transport, E: Endpoint> WebSocket<S, E> {
                 endpoint,
                 input,
                 assembler,
+                deflate,
             } = self;
-            let Some(event) = next_event(link, endpoint, input)? else {
+            let Some(event) = next_event(link, endpoint, input, deflate)? else {
                 link.fill(endpoint, input)?;
                 continue;
             };
@@ -591,7 +641,7 @@ impl<S: Transport, E: Endpoint> WebSocket<S, E> {
                         code,
                         reason: frame.reason.into(),
                     });
-                    finish(link, endpoint, input);
+                    finish(link, endpoint, input, deflate);
                     return Ok(Message::Close(frame));
                 }
                 Event::Failed(error) => {
@@ -627,9 +677,10 @@ impl<S: Transport, E: Endpoint> WebSocket<S, E> {
                 link,
                 endpoint,
                 input,
+                deflate,
                 ..
             } = self;
-            let Some(event) = next_event(link, endpoint, input)? else {
+            let Some(event) = next_event(link, endpoint, input, deflate)? else {
                 link.fill(endpoint, input)?;
                 continue;
             };
@@ -645,7 +696,7 @@ impl<S: Transport, E: Endpoint> WebSocket<S, E> {
                 Event::Request(_) | Event::Connected(_) | Event::Rejected(_) => {}
                 Event::Close(_) => {
                     let out = handle(event);
-                    finish(link, endpoint, input);
+                    finish(link, endpoint, input, deflate);
                     return Ok(out);
                 }
                 _ => return Ok(handle(event)),
@@ -681,13 +732,31 @@ impl<S: Transport, E: Endpoint> WebSocket<S, E> {
         }
     }
 
-    /// Send a text message, in one frame.
+    /// Send a text message, in one frame (compressed when permessage-deflate was
+    /// negotiated and it pays).
     pub fn send_text(&mut self, text: &str) -> Result<(), Error> {
+        #[cfg(feature = "deflate")]
+        if let Some(state) = &mut self.deflate {
+            // Compressed in the output buffer (RFC 7692), or sent as it is when that does
+            // not pay; the buffer grows to what the message needs.
+            let compressor = &mut state.compressor;
+            return self.link.command(&mut self.endpoint, |c, _, out| {
+                compressor.send_text(c, text, out)
+            });
+        }
         self.send_data(MessageKind::Text, text.as_bytes())
     }
 
-    /// Send a binary message, in one frame.
+    /// Send a binary message, in one frame (compressed as [`send_text`](Self::send_text)
+    /// says).
     pub fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
+        #[cfg(feature = "deflate")]
+        if let Some(state) = &mut self.deflate {
+            let compressor = &mut state.compressor;
+            return self.link.command(&mut self.endpoint, |c, _, out| {
+                compressor.send_binary(c, data, out)
+            });
+        }
         self.send_data(MessageKind::Binary, data)
     }
 
@@ -756,9 +825,10 @@ impl<S: Transport, E: Endpoint> WebSocket<S, E> {
                 link,
                 endpoint,
                 input,
+                deflate,
                 ..
             } = self;
-            match next_event(link, endpoint, input) {
+            match next_event(link, endpoint, input, deflate) {
                 Ok(Some(Event::Failed(error))) => {
                     link.shut();
                     return Err(Error::Protocol(error));
@@ -832,6 +902,7 @@ impl<S: Transport, M: Masking> WebSocket<S, Connection<M>> {
                 read_timeout: None,
                 closed: false,
             },
+            deflate: deflate_for(&connection)?,
             endpoint: connection,
             input,
             assembler: MessageAssembler::new(),
@@ -842,6 +913,12 @@ impl<S: Transport, M: Masking> WebSocket<S, Connection<M>> {
     pub fn subprotocol(&self) -> Option<&str> {
         self.endpoint.subprotocol()
     }
+
+    /// The permessage-deflate parameters the handshake agreed on (RFC 7692), if any: then
+    /// messages are inflated as they arrive and compressed when they are sent.
+    pub fn deflate(&self) -> Option<crate::deflate::DeflateParams> {
+        self.endpoint.deflate()
+    }
 }
 
 /// The peer's Close was read and our answer written: finish the closing handshake. A
@@ -851,10 +928,13 @@ fn finish<S: Transport, E: Endpoint>(
     link: &mut Link<S>,
     endpoint: &mut E,
     input: &mut InputBuffer<Vec<u8>>,
+    deflate: &mut DeflateSlot,
 ) {
     while !link.closed {
         // Nothing follows a Close: this only drops what the peer still sent.
-        if next_event(link, endpoint, input).is_err() || link.fill(endpoint, input).is_err() {
+        if next_event(link, endpoint, input, deflate).is_err()
+            || link.fill(endpoint, input).is_err()
+        {
             link.shut();
         }
     }
@@ -928,9 +1008,10 @@ where
             link,
             endpoint,
             input,
+            deflate,
             ..
         } = &mut ws;
-        let event = match next_event(link, endpoint, input) {
+        let event = match next_event(link, endpoint, input, deflate) {
             Ok(event) => event,
             Err(error) => {
                 link.shut();
@@ -975,9 +1056,11 @@ where
         endpoint,
         input,
         assembler,
+        ..
     } = ws;
     match endpoint.into_connection() {
         Ok(endpoint) => Ok(WebSocket {
+            deflate: deflate_for(&endpoint)?,
             link,
             endpoint,
             input,
@@ -1056,6 +1139,23 @@ pub fn connect_with(url: &str, config: Config) -> Result<ClientWebSocket<TcpStre
     }
     let client = Client::connect(url, config, crate::os_rng(), Instant::ZERO)?;
     let stream = tcp_connect(parsed.host, parsed.port, &config, clock)?;
+    handshake(WebSocket::with_endpoint(stream, client, &config, clock)?)
+}
+
+/// [`connect_with`] for a request built by the caller (for example
+/// `ClientRequest::from_url(url)?.with_deflate(DeflateConfig::default())` to offer
+/// permessage-deflate, or with subprotocols and headers), over plain TCP to its host and
+/// port.
+pub fn connect_request(
+    request: ClientRequest<'_>,
+    config: Config,
+) -> Result<ClientWebSocket<TcpStream>, Error> {
+    let clock = Clock::now();
+    if request.secure {
+        return Err(Error::TlsNotConfigured);
+    }
+    let client = Client::new(request, config, crate::os_rng(), Instant::ZERO)?;
+    let stream = tcp_connect(request.host, request.port, &config, clock)?;
     handshake(WebSocket::with_endpoint(stream, client, &config, clock)?)
 }
 
@@ -1139,13 +1239,14 @@ fn handshake<S: Transport, R: rand_core::Rng>(
             link,
             endpoint,
             input,
+            deflate,
             ..
         } = &mut ws;
         // The first time, the request.
         if let Err(error) = link.flush_owed(endpoint) {
             break Err(error);
         }
-        match next_event(link, endpoint, input) {
+        match next_event(link, endpoint, input, deflate) {
             Ok(Some(Event::Connected(_))) => break Ok(()),
             Ok(Some(Event::Rejected(response))) => {
                 break Err(Error::Rejected {
@@ -1169,9 +1270,11 @@ fn handshake<S: Transport, R: rand_core::Rng>(
         endpoint,
         input,
         assembler,
+        ..
     } = ws;
     match endpoint.into_connection() {
         Ok(endpoint) => Ok(WebSocket {
+            deflate: deflate_for(&endpoint)?,
             link,
             endpoint,
             input,

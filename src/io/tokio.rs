@@ -154,6 +154,11 @@ pub struct Settings {
     pub write_buffer_limit: usize,
     /// How many messages a [`Sender`] can queue before `send` waits. Default 64.
     pub channel_capacity: usize,
+    /// permessage-deflate (RFC 7692): a client offers it on these terms, a server accepts
+    /// a client's offer on them ([`deflate::negotiate`](crate::deflate::negotiate)).
+    /// Where it was negotiated, messages are inflated as they arrive (in a window of the
+    /// negotiated size) and compressed when sent. Default `None`: not offered, declined.
+    pub deflate: Option<crate::deflate::DeflateConfig>,
 }
 
 impl Settings {
@@ -163,6 +168,7 @@ impl Settings {
         read_buffer_size: 16 * 1024,
         write_buffer_limit: 128 * 1024,
         channel_capacity: 64,
+        deflate: None,
     };
 
     /// With [`config`](Self::config) set.
@@ -186,6 +192,13 @@ impl Settings {
     /// With [`channel_capacity`](Self::channel_capacity) set (at least 1).
     pub const fn with_channel_capacity(mut self, capacity: usize) -> Self {
         self.channel_capacity = capacity;
+        self
+    }
+
+    /// With permessage-deflate offered (client) or accepted (server) on `config`'s terms
+    /// (RFC 7692); `DeflateConfig::default()` is what browsers offer.
+    pub const fn with_deflate(mut self, config: crate::deflate::DeflateConfig) -> Self {
+        self.deflate = Some(config);
         self
     }
 }
@@ -444,6 +457,45 @@ pub struct WebSocketStream<S> {
     phase: Phase,
     channel: Option<channel::Owner>,
     channel_capacity: usize,
+    /// permessage-deflate, where the handshake negotiated it.
+    deflate: Option<Box<Deflate>>,
+    /// The stashed event borrows the inflater's window, not the input buffer.
+    stash_in_window: bool,
+}
+
+/// The inflater and the compressor of a connection that negotiated permessage-deflate.
+#[cfg(feature = "deflate")]
+#[derive(Debug)]
+struct Deflate {
+    inflater: crate::deflate::Inflater<Vec<u8>>,
+    compressor: crate::deflate::Compressor,
+}
+
+/// Without the `deflate` feature nothing is ever negotiated.
+#[cfg(not(feature = "deflate"))]
+#[derive(Debug)]
+enum Deflate {}
+
+/// The permessage-deflate state for `core`, if its handshake negotiated it.
+fn deflate_for(core: &Core) -> Option<Box<Deflate>> {
+    #[cfg(feature = "deflate")]
+    {
+        use crate::deflate::{Compressor, Inflater, window_len};
+        fn make<M: crate::connection::Masking>(c: &Connection<M>) -> Option<Box<Deflate>> {
+            let params = c.deflate()?;
+            let window = alloc::vec![0; window_len(params.receive_window_bits(M::ROLE))];
+            Some(Box::new(Deflate {
+                inflater: Inflater::new(c, window).ok()?,
+                compressor: Compressor::new(c).ok()?,
+            }))
+        }
+        on_core!(core, c => make(c))
+    }
+    #[cfg(not(feature = "deflate"))]
+    {
+        let _ = core;
+        None
+    }
 }
 
 /// The output buffer keeps at most this much capacity once empty.
@@ -499,7 +551,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     ) -> Self {
         WebSocketStream {
             io,
-            core,
             input,
             stash: None,
             assembler: MessageAssembler::new(),
@@ -515,6 +566,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
             phase: Phase::Running,
             channel: None,
             channel_capacity: settings.channel_capacity.max(1),
+            deflate: deflate_for(&core),
+            stash_in_window: false,
+            core,
         }
     }
 
@@ -616,6 +670,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
 
     fn take_event(&mut self) -> Event<'_> {
         let stashed = self.stash.take().expect("an event is stashed");
+        #[cfg(feature = "deflate")]
+        if self.stash_in_window {
+            if let Some(deflate) = &self.deflate {
+                return stashed.event(deflate.inflater.window());
+            }
+        }
         stashed.event(&self.input.buf)
     }
 
@@ -656,6 +716,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         core::future::poll_fn(|cx| self.poll_flush_inner(cx)).await
     }
 
+    /// The inflater has output to hand out without new input (RFC 7692 messages).
+    fn inflater_pending(&self) -> bool {
+        match &self.deflate {
+            #[cfg(feature = "deflate")]
+            Some(deflate) => deflate.inflater.has_pending(),
+            _ => false,
+        }
+    }
+
     fn now(&self) -> Instant {
         Instant::from_elapsed(tokio::time::Instant::now().saturating_duration_since(self.epoch))
     }
@@ -667,6 +736,41 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         }
         let mut frame = [0; MIN_OUTPUT_BUFFER];
         let now = self.now();
+        #[cfg(feature = "deflate")]
+        if let (Some(deflate), Message::Text(_) | Message::Binary(_)) =
+            (&mut self.deflate, &message)
+        {
+            // Compressed straight into the output buffer (RFC 7692), or sent as it is when
+            // that does not pay: at most a header and the payload.
+            if self.out_start > 0 && self.out_start >= self.out.len() / 2 {
+                self.out.drain(..self.out_start);
+                self.out_start = 0;
+            }
+            let start = self.out.len();
+            let len = match &message {
+                Message::Text(text) => text.len(),
+                Message::Binary(data) => data.len(),
+                _ => 0,
+            };
+            self.out.resize(start + len + MAX_HEADER_LEN, 0);
+            let out = &mut self.out[start..];
+            let compressor = &mut deflate.compressor;
+            let written = on_core!(&mut self.core, c => match &message {
+                Message::Text(text) => compressor.send_text(c, text, out),
+                Message::Binary(data) => compressor.send_binary(c, data, out),
+                _ => Ok(0),
+            });
+            return match written {
+                Ok(n) => {
+                    self.out.truncate(start + n);
+                    Ok(())
+                }
+                Err(error) => {
+                    self.out.truncate(start);
+                    Err(send_error(error))
+                }
+            };
+        }
         let written = match &message {
             Message::Text(text) => return self.queue_data(MessageKind::Text, text.as_bytes()),
             Message::Binary(data) => return self.queue_data(MessageKind::Binary, data),
@@ -829,17 +933,40 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
                 };
                 continue;
             }
-            // Events already received.
-            if self.input.start < self.input.end {
+            // Events already received (or inflated output still owed).
+            if self.input.start < self.input.end || self.inflater_pending() {
                 let now = self.now();
                 let base = self.input.buf.as_ptr() as usize;
                 let bytes = &mut self.input.buf[self.input.start..self.input.end];
-                let received = on_core!(&mut self.core, c => c.receive(bytes, now))?;
+                let (received, window) = match &mut self.deflate {
+                    #[cfg(feature = "deflate")]
+                    Some(deflate) => {
+                        let window = deflate.inflater.window().as_ptr_range();
+                        let window = window.start as usize..window.end as usize;
+                        let inflater = &mut deflate.inflater;
+                        let received =
+                            on_core!(&mut self.core, c => inflater.receive(c, bytes, now))?;
+                        (received, window)
+                    }
+                    _ => (on_core!(&mut self.core, c => c.receive(bytes, now))?, 0..0),
+                };
                 let consumed = received.consumed;
+                // Inflated data borrows the inflater's window (RFC 7692), the rest the input.
+                let in_window = received.event.as_ref().is_some_and(|event| {
+                    let data = match event {
+                        Event::Text(text) => text.as_bytes(),
+                        Event::Binary(data) => data,
+                        Event::Chunk(chunk) => chunk.data,
+                        _ => &[],
+                    };
+                    !data.is_empty() && window.contains(&(data.as_ptr() as usize))
+                });
+                let base = if in_window { window.start } else { base };
                 let stashed = received.event.map(|event| match event {
                     Event::Failed(error) => Err(error),
                     event => Ok(Stashed::of(&event, base)),
                 });
+                self.stash_in_window = in_window;
                 self.input.consume(consumed);
                 match stashed {
                     Some(Ok(Some(stashed))) => {
@@ -980,7 +1107,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
                 Err(error) => return Poll::Ready(Some(Err(error))),
             }
             let stashed = self.stash.take().expect("an event is stashed");
-            let event = stashed.event(&self.input.buf);
+            let buf: &[u8] = match &self.deflate {
+                #[cfg(feature = "deflate")]
+                Some(deflate) if self.stash_in_window => deflate.inflater.window(),
+                _ => &self.input.buf,
+            };
+            let event = stashed.event(buf);
             let message = match event {
                 Event::Ping(payload) => Message::Ping(payload.to_vec()),
                 Event::Pong(payload) => Message::Pong(payload.to_vec()),

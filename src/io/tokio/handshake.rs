@@ -252,7 +252,7 @@ where
                         Some(decide) => decide(&request),
                         None => Decision::default_for(&request),
                     };
-                    failure = answer(&mut server, &request, decision, now, &mut out)?;
+                    failure = answer(&mut server, &request, decision, &settings, now, &mut out)?;
                     // The bytes after the head are frames: the stream reads them.
                     input.consume(consumed);
                     break;
@@ -312,6 +312,7 @@ fn answer(
     server: &mut Server,
     request: &Request<'_>,
     decision: Decision,
+    settings: &Settings,
     now: Instant,
     out: &mut Vec<u8>,
 ) -> Result<Option<Error>, Error> {
@@ -328,7 +329,13 @@ fn answer(
                 .iter()
                 .map(|(n, v)| (n.as_str(), v.as_slice()))
                 .collect();
-            let mut options = Accept::default().with_headers(&headers);
+            // permessage-deflate on the settings' terms, if the client offered it.
+            let deflate = settings
+                .deflate
+                .and_then(|config| crate::deflate::negotiate(request.extensions(), &config));
+            let mut options = Accept::default()
+                .with_headers(&headers)
+                .with_deflate(deflate);
             if let Some(subprotocol) = &subprotocol {
                 options = options.with_subprotocol(subprotocol);
             }
@@ -439,7 +446,9 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let config = settings.config;
-    let mut client = Client::connect(url, config, MaskRng::new(), Instant::ZERO)?;
+    let mut request = crate::ClientRequest::from_url(url)?;
+    request.deflate = settings.deflate;
+    let mut client = Client::new(request, config, MaskRng::new(), Instant::ZERO)?;
     let until = deadline(epoch, client.poll_timeout());
     let mut out = Vec::new();
     transmit(&mut client, &mut out)?;
