@@ -1,12 +1,13 @@
 //! sockless against other WebSocket implementations: receive, send, handshakes and memory.
 //!
 //! ```text
-//! cargo run --release --manifest-path benches/compare/Cargo.toml [-- --runs 5] [recv|send|handshake|memory]
+//! cargo run --release --manifest-path benches/compare/Cargo.toml [-- --runs 5] [recv|send|handshake|memory|deflate]
 //! ```
 //!
 //! Every figure is the median of `--runs` timed runs (after one untimed run whose output is
 //! checked), and is read as a ratio against the other implementations of the same run.
 
+mod deflate;
 mod handshake;
 mod io;
 mod memory;
@@ -318,6 +319,12 @@ fn memory_table() {
             row.name, row.size_of, row.heap, row.note
         );
     }
+    println!("\n### With permessage-deflate (RFC 7692), server role, on top of the connection\n");
+    println!("| negotiated | Inflater (state + window) | Compressor (state + heap) |");
+    println!("|---|---:|---:|");
+    for (what, inflater, compressor) in deflate::memory() {
+        println!("| {what} | {inflater} B | {compressor} B |");
+    }
 }
 
 fn main() {
@@ -327,10 +334,10 @@ fn main() {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--runs" => runs = args.next().and_then(|n| n.parse().ok()).expect("--runs N"),
-            "recv" | "send" | "handshake" | "memory" => only.push(arg),
-            other => {
-                panic!("unknown argument {other}: use [--runs N] [recv|send|handshake|memory]")
-            }
+            "recv" | "send" | "handshake" | "memory" | "deflate" => only.push(arg),
+            other => panic!(
+                "unknown argument {other}: use [--runs N] [recv|send|handshake|memory|deflate]"
+            ),
         }
     }
     let wanted = |what: &str| only.is_empty() || only.iter().any(|o| o == what);
@@ -349,5 +356,8 @@ fn main() {
     }
     if wanted("recv") {
         recv_table(runs);
+    }
+    if wanted("deflate") {
+        deflate::table(runs);
     }
 }

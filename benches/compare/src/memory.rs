@@ -35,6 +35,11 @@ unsafe impl GlobalAlloc for Counting {
     }
 }
 
+/// [`heap_held`] for the other modules.
+pub fn heap_held_pub<T>(f: impl FnOnce() -> T) -> (T, isize) {
+    heap_held(f)
+}
+
 /// Heap bytes still held after `f` returned what it keeps (the connection).
 fn heap_held<T>(f: impl FnOnce() -> T) -> (T, isize) {
     LIVE.store(0, Relaxed);
