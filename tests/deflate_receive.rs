@@ -474,3 +474,47 @@ fn the_window_must_fit_the_negotiated_bits() {
         Some(sockless::UsageError::DeflateNotNegotiated)
     );
 }
+
+/// DEFLATE makes incompressible data a little larger: a compressed frame may pass
+/// max_frame_len by 1/256 (plus 64 bytes); an uncompressed one may not.
+#[test]
+fn compressed_frames_get_a_margin_over_the_frame_limit() {
+    let config = Config::default()
+        .with_max_frame_len(25_600)
+        .with_max_message_len(1 << 20);
+    let margin = 25_600 / 256 + 64;
+    let mut seed = 0x1234_5678_9abc_def1u64;
+    let noise: Vec<u8> = (0..25_600)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed as u8
+        })
+        .collect();
+    let packed = compress(&noise, 0);
+    assert!(
+        packed.len() > 25_600 && packed.len() <= 25_600 + margin,
+        "{}",
+        packed.len()
+    );
+    let mut server = server_with(Some(DeflateParams::default()), config);
+    let mut inflater = Inflater::new(&server, vec![0; 32768]).unwrap();
+    let (msgs, outcome) = feed_all(
+        &mut server,
+        &mut inflater,
+        &raw_frame(0xc2, Some(MASK), &packed, 0),
+    );
+    outcome.unwrap();
+    assert_eq!(msgs, vec![Msg::Binary(noise.clone())]);
+    // Past the margin: 1009 from the header.
+    let mut server = server_with(Some(DeflateParams::default()), config);
+    let header = raw_frame(0xc2, Some(MASK), &vec![0; 25_600 + margin + 1], 0);
+    let (_, outcome, _) = feed(&mut server, &header[..14], at(1));
+    assert_eq!(outcome, Err(Error::Protocol(ProtocolError::FrameTooLarge)));
+    // Uncompressed: no margin.
+    let mut server = server_with(Some(DeflateParams::default()), config);
+    let header = raw_frame(0x82, Some(MASK), &vec![0; 25_601], 0);
+    let (_, outcome, _) = feed(&mut server, &header[..8], at(1));
+    assert_eq!(outcome, Err(Error::Protocol(ProtocolError::FrameTooLarge)));
+}
