@@ -32,6 +32,7 @@ use crate::utf8::Utf8Validator;
 pub use masking::{Masked, Masking, Role, Unmasked};
 pub(crate) use receive::FrameProgress;
 pub use send::HeaderWritten;
+#[cfg(all(feature = "deflate", feature = "alloc"))]
 pub(crate) use send::compressed_header_len;
 pub use subprotocol::MAX_SUBPROTOCOL_LEN;
 use subprotocol::Subprotocol;
@@ -241,6 +242,7 @@ impl<M: Masking> Connection<M> {
     }
 
     /// The limit on a message's length, from the configuration.
+    #[cfg(feature = "deflate")]
     pub(crate) fn max_message_len(&self) -> u64 {
         self.max_message_len
     }

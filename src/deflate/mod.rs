@@ -15,7 +15,7 @@
 //! 7692 §6) and hands the compressed payload out, unmasked, as
 //! [`Event::Compressed`](crate::Event::Compressed) pieces; it still checks every other rule,
 //! and RSV1 anywhere else fails with 1002 as before. With feature `deflate`, an
-//! [`Inflater`] in caller-owned storage sits between the caller and the endpoint and turns
+//! `Inflater` in caller-owned storage sits between the caller and the endpoint and turns
 //! those pieces into the usual `Text`, `Binary` and `Chunk` events, inflated as they
 //! stream in. The UTF-8 check and [`Config::max_message_len`](crate::Config::max_message_len)
 //! apply to the inflated bytes: a decompression bomb fails with 1009 as soon as it passes the
