@@ -454,6 +454,9 @@ pub struct WebSocketStream<S> {
     timer_at: Option<Instant>,
     /// The zero of the connection's clock.
     epoch: tokio::time::Instant,
+    /// When the bytes in the input buffer were read: the `now` given to `receive`, so that
+    /// the clock is read once per transport read, not once per event.
+    received_at: Instant,
     phase: Phase,
     channel: Option<channel::Owner>,
     channel_capacity: usize,
@@ -563,6 +566,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
             timer: Box::pin(tokio::time::sleep_until(epoch)),
             timer_at: None,
             epoch,
+            received_at: Instant::from_elapsed(
+                tokio::time::Instant::now().saturating_duration_since(epoch),
+            ),
             phase: Phase::Running,
             channel: None,
             channel_capacity: settings.channel_capacity.max(1),
@@ -735,7 +741,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
             return Err(Error::Closed);
         }
         let mut frame = [0; MIN_OUTPUT_BUFFER];
-        let now = self.now();
         #[cfg(feature = "deflate")]
         if let (Some(deflate), Message::Text(_) | Message::Binary(_)) =
             (&mut self.deflate, &message)
@@ -781,6 +786,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
                     Some(close) => (close.code, close.reason.as_str()),
                     None => (CloseCode::NORMAL, ""),
                 };
+                let now = self.now();
                 on_core!(&mut self.core, c => c.close(code, reason, now, &mut frame))
             }
         };
@@ -924,8 +930,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
                 return self.poll_end(cx);
             }
             self.pump_channel(cx);
+            // Write at once only what the protocol now owes (a Pong, a Close) or a full
+            // buffer; messages fed by the application wait until no event is left to hand
+            // out (written below, before reading): one write for many messages.
+            let before = self.buffered_amount();
             self.transmit();
-            let written = self.poll_write_out(cx)?;
+            if self.buffered_amount() > before || self.buffered_amount() >= self.write_limit {
+                let _ = self.poll_write_out(cx)?;
+            }
             if on_core!(&self.core, c => c.should_close_transport()) {
                 self.phase = Phase::Ending {
                     error: None,
@@ -935,7 +947,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
             }
             // Events already received (or inflated output still owed).
             if self.input.start < self.input.end || self.inflater_pending() {
-                let now = self.now();
+                let now = self.received_at;
                 let base = self.input.buf.as_ptr() as usize;
                 let bytes = &mut self.input.buf[self.input.start..self.input.end];
                 let (received, window) = match &mut self.deflate {
@@ -971,8 +983,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
                 match stashed {
                     Some(Ok(Some(stashed))) => {
                         // What the event made us owe goes out before the event is handed out.
+                        let before = self.buffered_amount();
                         self.transmit();
-                        let _ = self.poll_write_out(cx)?;
+                        if self.buffered_amount() > before {
+                            let _ = self.poll_write_out(cx)?;
+                        }
                         self.stash = Some(stashed);
                         continue;
                     }
@@ -994,6 +1009,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
                 Poll::Ready(None) => continue,
                 Poll::Pending => {}
             }
+            // Nothing left to hand out: write everything buffered before waiting for input.
+            let written = self.poll_write_out(cx)?;
             // Backpressure: read no more while what we owe cannot be written.
             if written.is_pending() && self.buffered_amount() >= self.write_limit {
                 return Poll::Pending;
@@ -1014,6 +1031,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
                         }
                     } else {
                         self.input.end += n;
+                        self.received_at = self.now();
                     }
                 }
                 Poll::Ready(Err(error)) => {
