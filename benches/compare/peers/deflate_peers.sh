@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The permessage-deflate peer of `sockless-compare deflate`: Python websockets at the
-# protocol level on the same compressed bytes (Node ws is not driven here yet). Run from the repository root
+# The permessage-deflate peers of `sockless-compare deflate`: Python websockets and Node
+# ws at the protocol level on the same compressed bytes. Run from the repository root
 # after `COMPARE_DEFLATE_PEERS=1 cargo run --release --manifest-path
 # benches/compare/Cargo.toml -- deflate` (which writes target/deflate-{ct,nct}.bin).
-# Uses the interop harness's Python install (interop/.venv).
+# Uses the interop harness's installs (interop/.venv, interop/node/node_modules).
 set -euo pipefail
 runs="${1:-5}"
 count=200000
@@ -16,4 +16,5 @@ for mode in ct nct; do
   [[ -f "$wire" ]] || { echo "missing $wire: run sockless-compare deflate with COMPARE_DEFLATE_PEERS=1" >&2; exit 1; }
   echo "== $([[ $nct == 1 ]] && echo 'no context takeover' || echo 'context takeover')"
   "$root/interop/.venv/bin/python" "$here/deflate_python.py" "$wire" "$count" "$nct" "$runs"
+  node "$here/deflate_node.mjs" "$root/interop/node/node_modules/ws" "$wire" "$count" "$nct" "$runs"
 done

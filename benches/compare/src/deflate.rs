@@ -5,8 +5,9 @@
 //!
 //! No Rust peer in this comparison implements permessage-deflate (tungstenite,
 //! fastwebsockets, tokio-websockets, embedded-websocket and websocket-sans-io do not), so
-//! the peer is Python websockets at the protocol level, run by `peers/deflate_peers.sh` on
-//! the same bytes (written to target/ here) when `COMPARE_DEFLATE_PEERS=1`.
+//! the peers are Python websockets and Node ws at the protocol level, run by
+//! `peers/deflate_peers.sh` on the same bytes (written to target/ here) when
+//! `COMPARE_DEFLATE_PEERS=1`.
 
 use std::time::{Duration, Instant as Clock};
 
