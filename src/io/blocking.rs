@@ -1051,6 +1051,33 @@ where
             None => link.fill(endpoint, input)?,
         }
     }
+    into_open(ws)
+}
+
+/// Carry out `decision` for `request`: the 101, or the other response (with its
+/// status); the number of bytes written into `out` (grown as needed).
+/// The roles whose HTTP/1.1 handshake hands over an open [`Connection`].
+trait Handshake: Endpoint + Sized {
+    fn into_open(self) -> Option<Connection<Self::Masking>>;
+}
+
+impl Handshake for Server {
+    fn into_open(self) -> Option<Connection<Unmasked>> {
+        self.into_connection().ok()
+    }
+}
+
+impl<R: rand_core::Rng> Handshake for Client<'_, R> {
+    fn into_open(self) -> Option<Connection<Masked<R>>> {
+        self.into_connection().ok()
+    }
+}
+
+/// A WebSocket whose handshake finished, keeping only the open connection (which borrows
+/// nothing) and its permessage-deflate state.
+fn into_open<S: Transport, E: Handshake>(
+    ws: WebSocket<S, E>,
+) -> Result<WebSocket<S, Connection<E::Masking>>, Error> {
     let WebSocket {
         link,
         endpoint,
@@ -1058,20 +1085,18 @@ where
         assembler,
         ..
     } = ws;
-    match endpoint.into_connection() {
-        Ok(endpoint) => Ok(WebSocket {
-            deflate: deflate_for(&endpoint)?,
-            link,
-            endpoint,
-            input,
-            assembler,
-        }),
-        Err(_) => Err(Error::Usage(UsageError::NotOpen)),
-    }
+    let endpoint = endpoint
+        .into_open()
+        .ok_or(Error::Usage(UsageError::NotOpen))?;
+    Ok(WebSocket {
+        deflate: deflate_for(&endpoint)?,
+        link,
+        endpoint,
+        input,
+        assembler,
+    })
 }
 
-/// Carry out `decision` for `request`: the 101, or the other response (with its
-/// status); the number of bytes written into `out` (grown as needed).
 fn answer(
     server: &mut Server,
     request: &Request<'_>,
@@ -1265,21 +1290,5 @@ fn handshake<S: Transport, R: rand_core::Rng>(
         ws.link.shut();
         return Err(error);
     }
-    let WebSocket {
-        link,
-        endpoint,
-        input,
-        assembler,
-        ..
-    } = ws;
-    match endpoint.into_connection() {
-        Ok(endpoint) => Ok(WebSocket {
-            deflate: deflate_for(&endpoint)?,
-            link,
-            endpoint,
-            input,
-            assembler,
-        }),
-        Err(_) => Err(Error::Usage(UsageError::NotOpen)),
-    }
+    into_open(ws)
 }
