@@ -518,3 +518,85 @@ fn compressed_frames_get_a_margin_over_the_frame_limit() {
     let (_, outcome, _) = feed(&mut server, &header[..8], at(1));
     assert_eq!(outcome, Err(Error::Protocol(ProtocolError::FrameTooLarge)));
 }
+
+/// With peers that take no context over, one inflater serves many connections between
+/// their messages: a connection gets an inflater of its own only while one of its
+/// messages is half-read (`in_message`), as the chat example does. Two connections whose
+/// reads interleave, in pieces of every small size, each get their own messages.
+#[test]
+fn one_inflater_serves_connections_between_messages() {
+    let params = Some(DeflateParams {
+        client_no_context_takeover: true,
+        ..DeflateParams::default()
+    });
+    // Each message compressed on its own (no context taken over).
+    let text = chat_json(20);
+    let packed = compress(text.as_bytes(), 6);
+    let half = packed.len() / 2;
+    let mut wire_a = raw_frame(0x41, Some(MASK), &packed[..half], 0);
+    wire_a.extend(raw_frame(0x80, Some(MASK), &packed[half..], 0));
+    wire_a.extend(raw_frame(
+        0xc1,
+        Some(MASK),
+        &compress(b"second message, a", 6),
+        0,
+    ));
+    let mut wire_b = raw_frame(0xc1, Some(MASK), &compress(b"from b, first", 6), 0);
+    wire_b.extend(raw_frame(0xc1, Some(MASK), &packed, 0));
+    let expected_a = vec![
+        Msg::Text(text.clone()),
+        Msg::Text("second message, a".into()),
+    ];
+    let expected_b = vec![Msg::Text("from b, first".into()), Msg::Text(text.clone())];
+    let new_inflater =
+        |server: &Connection<Unmasked>| Inflater::new(server, vec![0u8; window_len(15)]).unwrap();
+    for piece in 1..64 {
+        let mut servers = [
+            server_with(params, Config::default()),
+            server_with(params, Config::default()),
+        ];
+        let wires = [&wire_a, &wire_b];
+        let mut shared = Some(new_inflater(&servers[0]));
+        let mut own: [Option<Inflater<Vec<u8>>>; 2] = [None, None];
+        let mut pending = [Vec::new(), Vec::new()];
+        let mut partial = [None, None];
+        let mut got = [Vec::new(), Vec::new()];
+        let mut from = [0, 0];
+        let mut half_read_seen = false;
+        while from[0] < wires[0].len() || from[1] < wires[1].len() {
+            for k in 0..2 {
+                let to = (from[k] + piece).min(wires[k].len());
+                pending[k].extend_from_slice(&wires[k][from[k]..to]);
+                from[k] = to;
+                // Its own inflater while a message is half-read, else the shared one.
+                let mut inflater = own[k]
+                    .take()
+                    .or_else(|| shared.take())
+                    .unwrap_or_else(|| new_inflater(&servers[k]));
+                let (mut msgs, outcome, left) = feed_inflating(
+                    &mut servers[k],
+                    &mut inflater,
+                    &pending[k],
+                    &mut partial[k],
+                    at(1),
+                );
+                outcome.unwrap();
+                got[k].append(&mut msgs);
+                pending[k].drain(..pending[k].len() - left);
+                if inflater.in_message() {
+                    half_read_seen = true;
+                    own[k] = Some(inflater);
+                } else {
+                    shared = Some(inflater);
+                }
+            }
+        }
+        assert_eq!(got[0], expected_a, "pieces of {piece}");
+        assert_eq!(got[1], expected_b, "pieces of {piece}");
+        assert!(own.iter().all(Option::is_none), "no message left half-read");
+        assert!(
+            half_read_seen,
+            "pieces of {piece} never stopped inside a message"
+        );
+    }
+}

@@ -185,3 +185,96 @@ fn one_message<E: Endpoint>(
     }
     String::from_utf8(text).unwrap()
 }
+
+/// A broadcast compresses once: a compressor that takes no context over gives bytes that
+/// every connection sends as they are (`send_compressed`), and each client inflates them,
+/// whatever it received before and whether or not it takes context over itself.
+#[test]
+fn one_compression_serves_many_connections() {
+    let shared = DeflateParams {
+        server_no_context_takeover: true,
+        ..DeflateParams::default()
+    };
+    let mut compressor = Compressor::with_params(&shared, sockless::Role::Server);
+    let config = Config::default();
+    // Three members: two that agreed on no context takeover, one that did not.
+    let member_params = [shared, shared, DeflateParams::default()];
+    let mut members: Vec<_> = member_params
+        .iter()
+        .map(|&params| {
+            let server = server_with(params);
+            let client = Connection::client(&config, rng(), at(0)).with_deflate(Some(params));
+            let inflater = Inflater::new(&client, vec![0; window_len(15)]).unwrap();
+            (server, client, inflater)
+        })
+        .collect();
+    let mut compressed = vec![0u8; 4096];
+    let mut out = vec![0u8; 4096];
+    let (mut wire, mut plain) = (0, 0);
+    for i in 0..100 {
+        let text = chat(i);
+        plain += text.len();
+        let len = compressor.compress(text.as_bytes(), &mut compressed);
+        // Members join at different times: member k hears from message 10 * k on.
+        for (k, (server, client, inflater)) in members.iter_mut().enumerate() {
+            if i < 10 * k {
+                continue;
+            }
+            let n = match len {
+                Some(len) => server
+                    .send_compressed(MessageKind::Text, &compressed[..len], &mut out)
+                    .unwrap(),
+                None => server.send_text(&text, &mut out).unwrap(),
+            };
+            if k == 0 {
+                wire += n;
+            }
+            assert_eq!(one_message(client, inflater, &mut out[..n]), text);
+        }
+    }
+    // Each message stands on its own, so it shrinks less than with context takeover, but
+    // it does shrink.
+    assert!(wire < plain, "{wire} of {plain}");
+}
+
+#[test]
+fn compress_declines_what_should_go_out_uncompressed() {
+    let params = DeflateParams::default();
+    let mut compressor = Compressor::with_params(&params, sockless::Role::Server);
+    let mut out = vec![0u8; 4096];
+    // Under the default threshold.
+    assert_eq!(compressor.compress(b"hi", &mut out), None);
+    // Noise does not get smaller.
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let noise: Vec<u8> = (0..1000)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed as u8
+        })
+        .collect();
+    assert_eq!(compressor.compress(&noise, &mut out), None);
+    // Too large for the output: declined, and nothing of it is kept as context, so the
+    // next message compresses exactly as on a fresh compressor.
+    let text = chat(39);
+    assert_eq!(compressor.compress(text.as_bytes(), &mut out[..8]), None);
+    let n = compressor.compress(text.as_bytes(), &mut out).unwrap();
+    let mut fresh = Compressor::with_params(&params, sockless::Role::Server);
+    let mut expected = vec![0u8; 4096];
+    let m = fresh.compress(text.as_bytes(), &mut expected).unwrap();
+    assert_eq!(out[..n], expected[..m]);
+    // Over the window the peer allowed us (9 bits: 512 bytes): declined.
+    let limited = DeflateParams {
+        server_max_window_bits: 9,
+        ..params
+    };
+    let mut compressor = Compressor::with_params(&limited, sockless::Role::Server);
+    let long = "la ".repeat(200);
+    assert_eq!(compressor.compress(long.as_bytes(), &mut out), None);
+    assert!(
+        compressor
+            .compress(&long.as_bytes()[..500], &mut out)
+            .is_some()
+    );
+}

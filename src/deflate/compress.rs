@@ -115,6 +115,44 @@ impl Compressor {
         self.send(connection, Payload::Binary(data), out)
     }
 
+    /// Compress the payload of one whole message into `out` as permessage-deflate sends it
+    /// (RFC 7692 §7.2.1: raw DEFLATE, flushed to a byte boundary, its trailing
+    /// `00 00 ff ff` removed), for [`Connection::send_compressed`]; returns the compressed
+    /// length. `None` when the message should go out uncompressed: under the threshold,
+    /// over the window the peer allowed, not smaller compressed, or too large for `out`
+    /// (then nothing of it stays in the compressor's context).
+    ///
+    /// This is how one message is compressed once for many connections: when the
+    /// compressor takes no context over (made for a side that negotiated
+    /// `send_no_context_takeover`), what it returns stands on its own, so the same bytes
+    /// can be sent with [`Connection::send_compressed`] on every connection that
+    /// negotiated permessage-deflate, as long as the message is no longer than the window
+    /// that connection allows us ([`DeflateParams::send_window_bits`]; any message when it
+    /// is 15 bits).
+    pub fn compress(&mut self, payload: &[u8], out: &mut [u8]) -> Option<usize> {
+        if payload.len() < self.threshold || payload.len() > self.max_len {
+            return None;
+        }
+        let (status, used, written) = compress(&mut self.state, payload, out, TDEFLFlush::Sync);
+        // RFC 7692 §7.2.1: the sync flush ends in an empty stored block, 00 00 ff ff,
+        // which is removed.
+        let complete = status == TDEFLStatus::Okay
+            && used == payload.len()
+            && written >= 4
+            && out[written - 4..written] == [0, 0, 0xff, 0xff];
+        let len = written.saturating_sub(4);
+        if !complete || (len >= payload.len() && self.threshold != 0) {
+            // Not smaller, or not all of it fit: the peer never sees this output, so the
+            // state must forget it too.
+            self.state.reset();
+            return None;
+        }
+        if self.reset_each_message {
+            self.state.reset();
+        }
+        Some(len)
+    }
+
     fn send<M: Masking>(
         &mut self,
         connection: &mut Connection<M>,
@@ -129,28 +167,17 @@ impl Compressor {
             return plain(connection, message, out);
         }
         connection.check_compressed_send()?;
+        // Compress right after the longest header this payload could need; the header
+        // goes in front (and the payload moves up if the header is shorter).
         let at = compressed_header_len(M::ROLE, payload.len());
-        let Some(room) = out.get_mut(at..) else {
-            return plain(connection, message, out);
+        let compressed = match out.get_mut(at..) {
+            Some(room) => self.compress(payload, room),
+            None => None,
         };
-        let (status, used, written) = compress(&mut self.state, payload, room, TDEFLFlush::Sync);
-        // RFC 7692 §7.2.1: the sync flush ends in an empty stored block, 00 00 ff ff,
-        // which is removed.
-        let complete = status == TDEFLStatus::Okay
-            && used == payload.len()
-            && written >= 4
-            && room[written - 4..written] == [0, 0, 0xff, 0xff];
-        let len = written.saturating_sub(4);
-        if !complete || (len >= payload.len() && self.threshold != 0) {
-            // Not smaller, or not all of it fit: the peer never sees this output, so the
-            // state must forget it too.
-            self.state.reset();
-            return plain(connection, message, out);
+        match compressed {
+            Some(len) => connection.finish_compressed(kind, out, at, len),
+            None => plain(connection, message, out),
         }
-        if self.reset_each_message {
-            self.state.reset();
-        }
-        connection.finish_compressed(kind, out, at, len)
     }
 }
 

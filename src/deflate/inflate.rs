@@ -146,6 +146,18 @@ impl<W: AsRef<[u8]> + AsMut<[u8]>> Inflater<W> {
         self.busy()
     }
 
+    /// Whether a compressed message is partly inflated: its next pieces must go through
+    /// this same inflater.
+    ///
+    /// Between messages, an inflater for a peer that takes no context over
+    /// ([`DeflateParams::receive_no_context_takeover`]) holds nothing of its connection: it
+    /// can serve another connection with the same parameters and message limit. A thread
+    /// serving many such connections can share one inflater and give a connection one of
+    /// its own only while one of its messages is half-read (the chat example does this).
+    pub fn in_message(&self) -> bool {
+        self.message.is_some()
+    }
+
     /// A message is being inflated from bytes the connection already handed out, or owes
     /// output: the next call inflates before reading anything new.
     fn busy(&self) -> bool {
