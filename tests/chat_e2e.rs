@@ -11,6 +11,9 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use sockless::ClientRequest;
+use sockless::deflate::{Compressor, DeflateConfig, DeflateParams};
+use sockless::io::blocking;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::{Message, WebSocket};
 
@@ -311,4 +314,179 @@ fn a_client_that_does_not_read_is_dropped_and_memory_stays_bounded() {
     // Fast is still served (after the rest of its flood's echoes).
     fast.say("after");
     while fast.next_of("message")["text"] != "after" {}
+}
+
+/// A TCP stream that counts the bytes it reads, to see what a message costs on the wire.
+struct Counted {
+    stream: TcpStream,
+    read: u64,
+}
+
+impl Read for Counted {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.stream.read(buf)?;
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
+impl Write for Counted {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.stream.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.stream.flush()
+    }
+}
+
+impl blocking::Transport for Counted {
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> std::io::Result<()> {
+        self.stream.set_read_timeout(timeout)
+    }
+
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> std::io::Result<()> {
+        self.stream.set_write_timeout(timeout)
+    }
+
+    fn shutdown(&mut self) -> std::io::Result<()> {
+        self.stream.shutdown(std::net::Shutdown::Both)
+    }
+}
+
+/// A client that offers permessage-deflate as browsers do (sockless's blocking adapter:
+/// it inflates what it receives and compresses what it sends).
+struct DeflateClient {
+    ws: blocking::ClientWebSocket<Counted>,
+}
+
+impl Chat {
+    fn connect_deflate(&self) -> DeflateClient {
+        let stream = TcpStream::connect(&self.addr).unwrap();
+        let url = format!("ws://{}/chat", self.addr);
+        let request = ClientRequest::from_url(&url)
+            .unwrap()
+            .with_deflate(DeflateConfig::default());
+        let counted = Counted { stream, read: 0 };
+        let ws = blocking::client(counted, request, sockless::Config::default()).unwrap();
+        DeflateClient { ws }
+    }
+}
+
+impl DeflateClient {
+    fn send(&mut self, value: Value) {
+        self.ws.send_text(&value.to_string()).unwrap();
+    }
+
+    fn join(&mut self, name: &str, room: &str) {
+        self.send(json!({"type": "join", "name": name, "room": room}));
+    }
+
+    fn say(&mut self, text: &str) {
+        self.send(json!({"type": "say", "text": text}));
+    }
+
+    fn next(&mut self) -> Value {
+        loop {
+            match self.ws.read().unwrap() {
+                sockless::io::Message::Text(text) => return serde_json::from_str(&text).unwrap(),
+                sockless::io::Message::Ping(_) | sockless::io::Message::Pong(_) => {}
+                other => panic!("expected a text message, got {other:?}"),
+            }
+        }
+    }
+
+    /// The next JSON message, and how many bytes it took on the wire.
+    fn next_counted(&mut self) -> (Value, u64) {
+        let before = self.ws.get_ref().read;
+        let value = self.next();
+        (value, self.ws.get_ref().read - before)
+    }
+}
+
+/// The chat accepts permessage-deflate by default, each side compressing every message
+/// on its own and the client within a 1 KiB window; compressed messages come in and go
+/// out (one compressed copy for the room), clients without the extension are served
+/// uncompressed in the same room, a compressed message half-read while another client's
+/// arrives is not mixed up with it, and one that inflates past the limit fails with 1009.
+#[test]
+fn permessage_deflate_is_accepted_by_default() {
+    let chat = Chat::start();
+    let mut ann = chat.connect_deflate();
+    let mut bob = chat.connect_deflate();
+    let mut eve = chat.connect();
+    assert_eq!(
+        ann.ws.deflate(),
+        Some(DeflateParams {
+            server_no_context_takeover: true,
+            client_no_context_takeover: true,
+            server_max_window_bits: 15,
+            client_max_window_bits: 10,
+        })
+    );
+    ann.join("ann", "lobby");
+    ann.next();
+    bob.join("bob", "lobby");
+    bob.next();
+    ann.next();
+    eve.join("eve", "lobby");
+    eve.next();
+    ann.next();
+    bob.next();
+
+    // A long, compressible message: inflated by the chat, compressed to the deflate
+    // clients, plain to eve.
+    let text = "la la la, this compresses well. ".repeat(30);
+    ann.say(&text);
+    let (message, wire) = bob.next_counted();
+    assert_eq!(message["text"], text.as_str());
+    let plain = message.to_string().len() as u64;
+    assert!(wire * 3 < plain, "{wire} bytes on the wire for {plain}");
+    assert_eq!(ann.next()["text"], text.as_str());
+    assert_eq!(eve.next()["text"], text.as_str());
+
+    // Ann's next message arrives in two halves, 200 ms apart; meanwhile bob's compressed
+    // message and eve's plain one are received whole.
+    let params = ann.ws.deflate().unwrap();
+    let mut framer = sockless::Connection::client(
+        &sockless::Config::default(),
+        sockless::os_rng(),
+        sockless::Instant::ZERO,
+    )
+    .with_deflate(Some(params));
+    let mut compressor = Compressor::new(&framer).unwrap();
+    let halves_text = "split across two reads — ".repeat(20);
+    let say = json!({"type": "say", "text": halves_text}).to_string();
+    let mut frame = vec![0u8; say.len() + 64];
+    let n = compressor.send_text(&mut framer, &say, &mut frame).unwrap();
+    assert_eq!(frame[0] & 0x40, 0x40, "the frame is compressed (RSV1)");
+    let stream = &mut ann.ws.get_mut().stream;
+    stream.write_all(&frame[..n / 2]).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    bob.say(&"bob, whole and compressed. ".repeat(10));
+    eve.say("eve, plain");
+    std::thread::sleep(Duration::from_millis(200));
+    let stream = &mut ann.ws.get_mut().stream;
+    stream.write_all(&frame[n / 2..n]).unwrap();
+    let expected = [
+        "bob, whole and compressed. ".repeat(10),
+        "eve, plain".into(),
+        halves_text.clone(),
+    ];
+    for text in &expected {
+        assert_eq!(bob.next()["text"], text.as_str());
+        assert_eq!(eve.next()["text"], text.as_str());
+    }
+
+    // A message that inflates past the chat's 8 KiB limit: Close 1009.
+    bob.say(&"x".repeat(9000));
+    let close = loop {
+        match bob.ws.read() {
+            Ok(sockless::io::Message::Close(frame)) => break frame,
+            Ok(_) => continue,
+            Err(error) => panic!("expected Close 1009, got {error}"),
+        }
+    };
+    assert_eq!(close.unwrap().code, sockless::CloseCode::TOO_BIG);
+    assert_eq!(eve.next(), json!({"type": "left", "name": "bob"}));
 }

@@ -20,6 +20,7 @@ use sockless::{
 };
 
 use crate::client::{Client, MAX_MESSAGE, Member, Stage};
+use crate::compression::{self, Compression};
 use crate::outbox::Full;
 use crate::protocol::{self, Notice};
 use crate::rooms::Rooms;
@@ -47,6 +48,11 @@ const LINGER_MS: u64 = 5_000;
 const READS_PER_TURN: usize = 4;
 
 const PAGE: &str = include_str!("page.html");
+
+/// The longest 101 response the chat writes: the fixed part (under 140 bytes) and a
+/// `Sec-WebSocket-Extensions` line (at most 156 bytes with every permessage-deflate
+/// parameter).
+const ACCEPT_RESPONSE_MAX: usize = 512;
 
 /// Every connection, and which of them have something to flush or must go.
 struct Clients {
@@ -83,16 +89,27 @@ impl Clients {
         }
     }
 
-    /// Queue a text message for `key`.
-    fn send(&mut self, key: usize, text: &str) {
-        let Some(client) = self.slab.get_mut(key) else {
-            return;
+    /// Queue `text` for each of `members`. The frame is encoded by each member's own
+    /// connection, right into its queue: one copy per member. For the members that
+    /// negotiated permessage-deflate it is compressed once, and the same compressed
+    /// bytes go to all of them.
+    fn deliver(&mut self, compression: &mut Compression, members: &[usize], text: &str) {
+        let deflating = |&key: &usize| self.slab.get(key).is_some_and(|c| c.deflate().is_some());
+        let compressed = if members.iter().any(deflating) {
+            compression.compress(text)
+        } else {
+            None
         };
-        if client.doomed {
-            return;
+        for &key in members {
+            let Some(client) = self.slab.get_mut(key) else {
+                continue;
+            };
+            if client.doomed {
+                continue;
+            }
+            let result = client.send_text(text, compressed);
+            self.queued(key, result);
         }
-        let result = client.send_text(text);
-        self.queued(key, result);
     }
 }
 
@@ -100,6 +117,7 @@ pub struct Chat {
     registry: Registry,
     clients: Clients,
     rooms: Rooms,
+    compression: Compression,
     timers: Timers,
     next_id: u64,
     /// Connections whose socket may hold more to read than their turn allowed.
@@ -116,6 +134,7 @@ impl Chat {
                 doomed: Vec::new(),
             },
             rooms: Rooms::new(),
+            compression: Compression::default(),
             timers: Timers::new(),
             next_id: 0,
             unread: Vec::new(),
@@ -204,30 +223,52 @@ impl Chat {
     }
 
     /// Hand the events in `input` to their handlers, queueing what the protocol owes
-    /// after each.
+    /// after each. With permessage-deflate, compressed messages come out inflated by the
+    /// thread's inflater (see `compression.rs`).
     fn receive(&mut self, key: usize, input: &mut InputBuffer<&mut [u8]>, now: u64) {
         loop {
             let Some(client) = self.clients.slab.get_mut(key) else {
                 return;
             };
+            let mut inflater = match &client.stage {
+                Stage::Open(connection) if connection.deflate().is_some() => {
+                    Some(self.compression.lend(client.inflater.take(), connection))
+                }
+                _ => None,
+            };
             let Some(endpoint) = client.endpoint() else {
                 return;
             };
-            let event = match input.receive(endpoint, Instant::from_millis(now)) {
-                Ok(Some(event)) => event,
-                Ok(None) => return,
+            let now_instant = Instant::from_millis(now);
+            let received = match inflater.as_mut() {
+                Some(inflater) => input.receive_inflating(inflater, endpoint, now_instant),
+                None => input.receive(endpoint, now_instant),
+            };
+            let more = match received {
+                Ok(Some(event)) => {
+                    self.on_event(key, event, now);
+                    true
+                }
+                Ok(None) => false,
                 Err(error) => {
                     // Only a mistake of ours (a request left undecided) could get here.
                     log!(err, "connection {key}: {error}");
                     self.clients.doom(key);
-                    return;
+                    false
                 }
             };
-            self.on_event(key, event, now);
-            if let Some(client) = self.clients.slab.get_mut(key) {
-                let result = client.transmit_owed();
-                self.clients.queued(key, result);
+            let Some(client) = self.clients.slab.get_mut(key) else {
+                return;
+            };
+            if let Some(inflater) = inflater {
+                // A half-read message keeps its inflater until the rest arrives.
+                client.inflater = self.compression.give_back(inflater);
             }
+            if !more {
+                return;
+            }
+            let result = client.transmit_owed();
+            self.clients.queued(key, result);
         }
     }
 
@@ -260,8 +301,10 @@ impl Chat {
         let now = Instant::from_millis(now);
         let path = request.path();
         let queued = if request.is_upgrade() && path == "/chat" {
-            client.outbox.encode(MIN_OUTPUT_BUFFER, |out| {
-                server.accept(request, Accept::default(), now, out)
+            // permessage-deflate when the client offers it (every browser does).
+            let accept = Accept::default().with_deflate(compression::negotiate(request));
+            client.outbox.encode(ACCEPT_RESPONSE_MAX, |out| {
+                server.accept(request, accept, now, out)
             })
         } else if request.method() == "GET" && path == "/" && !request.is_upgrade() {
             let headers: &[(&str, &[u8])] = &[
@@ -334,7 +377,8 @@ impl Chat {
     }
 
     fn error(&mut self, key: usize, reason: &str) {
-        self.clients.send(key, &Notice::Error { reason }.to_json());
+        let notice = Notice::Error { reason }.to_json();
+        self.clients.deliver(&mut self.compression, &[key], &notice);
     }
 
     /// Seat `key` in `room` as `name`: the room's history to it, then the news to all.
@@ -351,7 +395,7 @@ impl Chat {
             name: name.into(),
         });
         for message in self.rooms.history(seat.room) {
-            self.clients.send(key, message);
+            self.clients.deliver(&mut self.compression, &[key], message);
         }
         self.broadcast(seat.room, &Notice::Joined { name }.to_json());
     }
@@ -374,12 +418,10 @@ impl Chat {
         self.broadcast(room, &message);
     }
 
-    /// Queue `text` for every member of `room`. The frame is encoded by each member's own
-    /// connection, right into its queue: one copy per member.
+    /// Queue `text` for every member of `room`.
     fn broadcast(&mut self, room: u32, text: &str) {
-        for &member in self.rooms.members(room) {
-            self.clients.send(member, text);
-        }
+        let members = self.rooms.members(room);
+        self.clients.deliver(&mut self.compression, members, text);
     }
 
     /// Take `key` out of its room, telling the others.
@@ -431,6 +473,7 @@ impl Chat {
             };
             client.leftover = Box::default();
             client.assembler = None;
+            client.inflater = None;
         }
         self.clients.queued(key, result);
         if over {

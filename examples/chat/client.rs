@@ -14,15 +14,21 @@
 //!   heap only while not empty;
 //! - `assembler`: a text message that arrived in pieces (a read that ended inside a
 //!   frame), at most [`MAX_MESSAGE`] bytes, on the heap only until its last piece;
+//! - `inflater`: with permessage-deflate, an inflater (11.6 KB) only while one of its
+//!   compressed messages is half-read; between messages the thread's shared one serves
+//!   it (see `compression.rs`);
 //! - `member`: the name (at most 1 KiB, on the heap) and seat, once joined.
 
 use mio::net::TcpStream;
 use sockless::assemble::FixedAssembler;
+use sockless::deflate::DeflateParams;
 use sockless::frame::MAX_HEADER_LEN;
 use sockless::{
-    CloseCode, Connection, Endpoint, Instant, MIN_OUTPUT_BUFFER, Server, State, Unmasked,
+    CloseCode, Connection, Endpoint, Instant, MIN_OUTPUT_BUFFER, MessageKind, Server, State,
+    Unmasked,
 };
 
+use crate::compression::{SharedInflater, fits_window};
 use crate::outbox::{Full, Outbox};
 use crate::rooms::Seat;
 
@@ -58,6 +64,7 @@ pub struct Client {
     pub leftover: Box<[u8]>,
     pub outbox: Outbox,
     pub assembler: Option<Box<FixedAssembler<MAX_MESSAGE>>>,
+    pub inflater: Option<Box<SharedInflater>>,
     pub member: Option<Member>,
     /// The deadline this connection has in the timer heap (`u64::MAX`: none).
     pub timer: u64,
@@ -76,6 +83,7 @@ impl Client {
             leftover: Box::default(),
             outbox: Outbox::default(),
             assembler: None,
+            inflater: None,
             member: None,
             timer: u64::MAX,
             dirty: false,
@@ -96,6 +104,14 @@ impl Client {
     pub fn open(&mut self) -> Option<&mut Connection> {
         match &mut self.stage {
             Stage::Open(connection) if connection.state() == State::Open => Some(connection),
+            _ => None,
+        }
+    }
+
+    /// The permessage-deflate parameters, once open with the extension negotiated.
+    pub fn deflate(&self) -> Option<DeflateParams> {
+        match &self.stage {
+            Stage::Open(connection) => connection.deflate(),
             _ => None,
         }
     }
@@ -127,15 +143,28 @@ impl Client {
         }
     }
 
-    /// Queue a text message. Nothing is queued once the connection is closing.
-    pub fn send_text(&mut self, text: &str) -> Result<(), Full> {
+    /// Queue a text message: as `compressed` (the same message, compressed by the
+    /// thread's compressor) if given and the connection negotiated permessage-deflate
+    /// with a window it fits, else as it is. Nothing is queued once the connection is
+    /// closing.
+    pub fn send_text(&mut self, text: &str, compressed: Option<&[u8]>) -> Result<(), Full> {
         let Stage::Open(connection) = &mut self.stage else {
             return Ok(());
         };
-        let max = text.len() + MAX_HEADER_LEN;
-        self.outbox
-            .encode(max, |out| connection.send_text(text, out))
-            .map(drop)
+        let compressed = compressed.filter(|_| {
+            connection
+                .deflate()
+                .is_some_and(|params| fits_window(&params, text.len()))
+        });
+        match compressed {
+            Some(bytes) => self.outbox.encode(bytes.len() + MAX_HEADER_LEN, |out| {
+                connection.send_compressed(MessageKind::Text, bytes, out)
+            }),
+            None => self.outbox.encode(text.len() + MAX_HEADER_LEN, |out| {
+                connection.send_text(text, out)
+            }),
+        }
+        .map(drop)
     }
 
     /// Queue our Close with `code` (the closing handshake starts; nothing more is sent).

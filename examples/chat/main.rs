@@ -12,6 +12,7 @@
 //!
 //! - `chat.rs`: what each event of each connection means, and delivery to rooms;
 //! - `client.rs`: one connection and the memory it holds;
+//! - `compression.rs`: permessage-deflate, one compressor and one inflater per thread;
 //! - `outbox.rs`: a connection's bounded outgoing queue;
 //! - `rooms.rs`: rooms, members, history;
 //! - `protocol.rs`: the JSON messages;
@@ -38,6 +39,7 @@ macro_rules! log {
 
 mod chat;
 mod client;
+mod compression;
 mod outbox;
 mod protocol;
 mod rooms;

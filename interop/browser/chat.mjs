@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The chat example in headless Chromium (Debian's /usr/bin/chromium, driven by
 // playwright-core): two pages pick a name and join the same room; a message typed in one
-// appears in the other (both ways); a page that closes shows up as "left" in the other.
+// appears in the other (both ways); both negotiate permessage-deflate and a long message
+// goes through compressed; a page that closes shows up as "left" in the other.
 // A screenshot of the two pages side by side is written to SCREENSHOT.
 //
 // Usage: node chat.mjs PORT SCREENSHOT     (the chat listens on 127.0.0.1:PORT)
@@ -117,6 +118,23 @@ try {
     await frame.screenshot({ path: screenshot });
     await frame.close();
     return screenshot;
+  });
+  await step('permessage-deflate', async () => {
+    // Chromium offers the extension; the chat accepts it, each side compressing every
+    // message on its own, the browser within a 1 KiB window.
+    for (const [who, page] of [['ann', ann], ['bob', bob]]) {
+      const extensions = await page.evaluate(() => socket.extensions);
+      const expected = 'permessage-deflate; server_no_context_takeover; client_no_context_takeover; client_max_window_bits=10';
+      if (extensions !== expected) throw new Error(`${who}'s socket.extensions is "${extensions}"`);
+    }
+    // A long message: compressed by Chromium, inflated by the chat, compressed again
+    // (once for the room) and inflated by the other page.
+    const long = 'compressed both ways, ' + 'la '.repeat(300) + 'end ✓';
+    await say(ann, long);
+    await sees(bob, 'ann', 'end ✓');
+    const shown = await bob.locator('.message .text', { hasText: 'end ✓' }).last().textContent();
+    if (shown !== long) throw new Error(`bob shows ${shown.length} characters, not the ${long.length} sent`);
+    return `negotiated by both pages; a ${long.length}-character message arrives whole`;
   });
   await step('left-when-a-page-closes', async () => {
     await bob.close();

@@ -36,15 +36,18 @@ pub struct DeflateConfig {
 
 impl Default for DeflateConfig {
     fn default() -> Self {
-        DeflateConfig {
-            receive_window_bits: MAX_WINDOW_BITS,
-            receive_no_context_takeover: false,
-            send_no_context_takeover: false,
-        }
+        DeflateConfig::DEFAULT
     }
 }
 
 impl DeflateConfig {
+    /// The default, usable in a `const`: 32 KiB windows and context takeover both ways.
+    pub const DEFAULT: DeflateConfig = DeflateConfig {
+        receive_window_bits: MAX_WINDOW_BITS,
+        receive_no_context_takeover: false,
+        send_no_context_takeover: false,
+    };
+
     /// With the peer limited to a window of 2^`bits` bytes (clamped to 8..=15).
     pub const fn with_receive_window_bits(mut self, bits: u8) -> Self {
         self.receive_window_bits = clamp_bits(bits);
