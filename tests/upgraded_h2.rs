@@ -4,8 +4,10 @@
 //! `ConnectRequest::accept`; the client checks the answer with `check_connect_response`.
 //! Then a sockless `Connection` on each end of the stream exchanges text and binary
 //! messages both ways (some larger than one DATA frame and than the initial flow-control
-//! window) and the closing handshake, every byte carried in h2 DATA frames.
-#![cfg(feature = "std")]
+//! window) and the closing handshake, every byte carried in h2 DATA frames. The same
+//! conversation runs again with permessage-deflate (RFC 7692) negotiated in the CONNECT
+//! request and its response.
+#![cfg(all(feature = "std", feature = "deflate"))]
 
 use std::time::Duration;
 
@@ -15,6 +17,7 @@ use h2::{RecvStream, SendStream};
 use http::{Method, Request, Response};
 use tokio::io::DuplexStream;
 
+use sockless::deflate::{Compressor, DeflateConfig, DeflateParams, Inflater, window_len};
 use sockless::handshake::{
     CONNECT_ACCEPTED, CONNECT_PROTOCOL, ConnectResponse, check_connect, check_connect_response,
     connect_rejection, connect_request_headers,
@@ -54,14 +57,25 @@ struct Peer<M: Masking> {
     out: Vec<u8>,
     /// The pieces of a message that arrives in chunks.
     partial: Vec<u8>,
-    /// DATA frames received so far.
+    /// DATA frames received so far, and their bytes.
     frames: usize,
+    bytes: usize,
+    /// With permessage-deflate: what inflates received messages and compresses ours.
+    inflater: Option<Inflater<Vec<u8>>>,
+    compressor: Option<Compressor>,
     /// Our END_STREAM is sent.
     ended: bool,
 }
 
 impl<M: Masking> Peer<M> {
     fn new(ws: Connection<M>, send: SendStream<Bytes>, recv: RecvStream) -> Self {
+        let inflater = ws
+            .deflate()
+            .map(|params| vec![0; window_len(params.receive_window_bits(ws.role()))])
+            .map(|window| Inflater::new(&ws, window).expect("an inflater"));
+        let compressor = ws
+            .deflate()
+            .map(|_| Compressor::new(&ws).expect("a compressor"));
         Peer {
             ws,
             // Small, so that large messages stream through in chunks.
@@ -72,6 +86,9 @@ impl<M: Masking> Peer<M> {
             out: vec![0; 256 << 10],
             partial: Vec::new(),
             frames: 0,
+            bytes: 0,
+            inflater,
+            compressor,
             ended: false,
         }
     }
@@ -103,16 +120,19 @@ impl<M: Masking> Peer<M> {
     }
 
     fn send_text(&mut self, text: &str) {
-        let n = self.ws.send_text(text, &mut self.out).expect("send_text");
-        self.send_out(n);
+        let n = match &mut self.compressor {
+            Some(compressor) => compressor.send_text(&mut self.ws, text, &mut self.out),
+            None => self.ws.send_text(text, &mut self.out),
+        };
+        self.send_out(n.expect("send_text"));
     }
 
     fn send_binary(&mut self, data: &[u8]) {
-        let n = self
-            .ws
-            .send_binary(data, &mut self.out)
-            .expect("send_binary");
-        self.send_out(n);
+        let n = match &mut self.compressor {
+            Some(compressor) => compressor.send_binary(&mut self.ws, data, &mut self.out),
+            None => self.ws.send_binary(data, &mut self.out),
+        };
+        self.send_out(n.expect("send_binary"));
     }
 
     fn close(&mut self, code: CloseCode, reason: &str) {
@@ -130,7 +150,13 @@ impl<M: Masking> Peer<M> {
                 let taken = self.input.push(&self.pending);
                 let _ = self.pending.split_to(taken);
             }
-            let event = self.input.receive(&mut self.ws, Self::now()).unwrap();
+            let event = match &mut self.inflater {
+                Some(inflater) => self
+                    .input
+                    .receive_inflating(inflater, &mut self.ws, Self::now()),
+                None => self.input.receive(&mut self.ws, Self::now()),
+            }
+            .unwrap();
             let Some(event) = event else {
                 if self.pending.is_empty() {
                     return None;
@@ -170,6 +196,7 @@ impl<M: Masking> Peer<M> {
             match self.recv.data().await {
                 Some(Ok(data)) => {
                     self.frames += 1;
+                    self.bytes += data.len();
                     self.recv
                         .flow_control()
                         .release_capacity(data.len())
@@ -232,6 +259,7 @@ async fn accept_first(io: DuplexStream) -> (Request<RecvStream>, h2::server::Sen
 async fn send_connect(
     io: DuplexStream,
     protocol: &'static str,
+    extensions: Option<&str>,
 ) -> (h2::client::ResponseFuture, SendStream<Bytes>) {
     let (send_request, connection) = h2::client::handshake(io)
         .await
@@ -251,7 +279,7 @@ async fn send_connect(
         .uri("https://server.example.com/chat")
         .header("origin", "https://www.example.com")
         .extension(Protocol::from_static(protocol));
-    for (name, value) in connect_request_headers(Some(OFFER), None).unwrap() {
+    for (name, value) in connect_request_headers(Some(OFFER), extensions).unwrap() {
         request = request.header(name, value);
     }
     send_request
@@ -259,9 +287,21 @@ async fn send_connect(
         .expect("send CONNECT")
 }
 
+/// What the client offers and the server accepts of permessage-deflate in the
+/// conversation with it on: the server asks for a smaller client window.
+const DEFLATE_OFFER: DeflateConfig = DeflateConfig::DEFAULT;
+const DEFLATE_ACCEPT: DeflateConfig = DeflateConfig::DEFAULT.with_receive_window_bits(12);
+const DEFLATE_AGREED: DeflateParams = DeflateParams {
+    server_no_context_takeover: false,
+    client_no_context_takeover: false,
+    server_max_window_bits: 15,
+    client_max_window_bits: 12,
+};
+
 /// The server end: check the extended CONNECT, accept it with the client's first
-/// choice of subprotocol, then run the conversation.
-async fn server_side(io: DuplexStream) -> Peer<sockless::Unmasked> {
+/// choice of subprotocol (and permessage-deflate if `deflate` and offered), then run the
+/// conversation.
+async fn server_side(io: DuplexStream, deflate: bool) -> Peer<sockless::Unmasked> {
     let (request, mut respond) = accept_first(io).await;
     let (parts, body) = request.into_parts();
     let protocol = parts.extensions.get::<Protocol>().map(Protocol::as_str);
@@ -274,8 +314,14 @@ async fn server_side(io: DuplexStream) -> Peer<sockless::Unmasked> {
     assert!(connect.offers_subprotocol("chat"));
     assert_eq!(connect.origin(), Some("https://www.example.com"));
     let chosen = connect.subprotocols().next();
+    let params = deflate
+        .then(|| sockless::deflate::negotiate(connect.extensions(), &DEFLATE_ACCEPT))
+        .flatten();
+    assert_eq!(params, deflate.then_some(DEFLATE_AGREED));
+    let answer = params.map(|params| params.response_value());
     let mut response = Response::builder().status(CONNECT_ACCEPTED);
-    for (name, value) in connect.accept(chosen, None).unwrap() {
+    let extensions = answer.as_ref().map(|value| value.as_str());
+    for (name, value) in connect.accept(chosen, extensions).unwrap() {
         response = response.header(name, value);
     }
     let send = respond
@@ -283,7 +329,8 @@ async fn server_side(io: DuplexStream) -> Peer<sockless::Unmasked> {
         .expect("send 200");
     let ws = Connection::server(&Config::default(), Instant::ZERO)
         .with_subprotocol(chosen)
-        .unwrap();
+        .unwrap()
+        .with_deflate(params);
     let mut server = Peer::new(ws, send, body);
     assert_eq!(server.ws.subprotocol(), Some("chat"));
 
@@ -297,11 +344,13 @@ async fn server_side(io: DuplexStream) -> Peer<sockless::Unmasked> {
     // it arrives only because every frame's capacity is released.
     let before = server.frames;
     assert_eq!(server.next().await, Msg::Binary(binary_of(100_000)));
-    assert!(
-        server.frames - before >= 100_000 / H2_FRAME,
-        "{} DATA frames",
-        server.frames - before
-    );
+    if !deflate {
+        assert!(
+            server.frames - before >= 100_000 / H2_FRAME,
+            "{} DATA frames",
+            server.frames - before
+        );
+    }
     // Echoed, and a large text message of our own.
     server.send_binary(&binary_of(100_000));
     server.send_text(&text_of(70_000));
@@ -316,20 +365,29 @@ async fn server_side(io: DuplexStream) -> Peer<sockless::Unmasked> {
     server
 }
 
-/// The client end: send the extended CONNECT, check the 200, then run the conversation.
-async fn client_side(io: DuplexStream) -> Peer<sockless::Masked<sockless::OsRng>> {
-    let (response, send) = send_connect(io, CONNECT_PROTOCOL).await;
+/// The client end: send the extended CONNECT (offering permessage-deflate if `deflate`),
+/// check the 200, then run the conversation.
+async fn client_side(io: DuplexStream, deflate: bool) -> Peer<sockless::Masked<sockless::OsRng>> {
+    let offer = deflate.then(|| DEFLATE_OFFER.offer());
+    let extensions = offer.as_ref().map(|value| value.as_str());
+    let (response, send) = send_connect(io, CONNECT_PROTOCOL, extensions).await;
     let response = response.await.expect("response");
     let status = response.status().as_u16();
-    let checked = check_connect_response(status, response.headers(), Some(OFFER), None)
+    let checked = check_connect_response(status, response.headers(), Some(OFFER), extensions)
         .expect("valid response");
-    let ConnectResponse::Accepted { subprotocol } = checked else {
+    let ConnectResponse::Accepted {
+        subprotocol,
+        deflate: params,
+    } = checked
+    else {
         panic!("refused: {checked:?}");
     };
     assert_eq!(subprotocol, Some("chat"));
+    assert_eq!(params, deflate.then_some(DEFLATE_AGREED));
     let ws = Connection::client(&Config::default(), sockless::os_rng(), Instant::ZERO)
         .with_subprotocol(subprotocol)
-        .unwrap();
+        .unwrap()
+        .with_deflate(params);
     let mut client = Peer::new(ws, send, response.into_body());
     assert_eq!(client.ws.subprotocol(), Some("chat"));
 
@@ -341,8 +399,17 @@ async fn client_side(io: DuplexStream) -> Peer<sockless::Masked<sockless::OsRng>
     client.send_binary(&binary_of(100_000));
     let before = client.frames;
     assert_eq!(client.next().await, Msg::Binary(binary_of(100_000)));
-    assert!(client.frames - before >= 100_000 / H2_FRAME);
+    if deflate {
+        // Its pattern repeats: compressed, it is a small part of its size on the wire.
+        assert!(client.bytes < 10_000, "{} bytes received", client.bytes);
+    } else {
+        assert!(client.frames - before >= 100_000 / H2_FRAME);
+    }
+    let before = client.bytes;
     assert_eq!(client.next().await, Msg::Text(text_of(70_000)));
+    if deflate {
+        assert!(client.bytes - before < 7_000, "{}", client.bytes - before);
+    }
 
     // Close with 1000; the server echoes it and ends its stream, which ends ours.
     client.close(CloseCode::NORMAL, "done");
@@ -358,15 +425,29 @@ async fn client_side(io: DuplexStream) -> Peer<sockless::Masked<sockless::OsRng>
     client
 }
 
-#[tokio::test]
-async fn websocket_over_h2_extended_connect() {
+async fn conversation(deflate: bool) {
     let (client_io, server_io) = tokio::io::duplex(64 << 10);
-    let run = async { tokio::join!(server_side(server_io), client_side(client_io)) };
+    let run = async {
+        tokio::join!(
+            server_side(server_io, deflate),
+            client_side(client_io, deflate)
+        )
+    };
     let (server, client) = tokio::time::timeout(DEADLINE, run)
         .await
         .expect("the exchange finished before the deadline");
     assert_eq!(server.ws.state(), State::Closed);
     assert_eq!(client.ws.state(), State::Closed);
+}
+
+#[tokio::test]
+async fn websocket_over_h2_extended_connect() {
+    conversation(false).await;
+}
+
+#[tokio::test]
+async fn permessage_deflate_over_h2_extended_connect() {
+    conversation(true).await;
 }
 
 #[tokio::test]
@@ -386,7 +467,7 @@ async fn extended_connect_for_another_protocol_is_refused() {
         respond.send_response(response, true).expect("send 400");
     };
     let client = async {
-        let (response, _send) = send_connect(client_io, "webtransport").await;
+        let (response, _send) = send_connect(client_io, "webtransport", None).await;
         let response = response.await.expect("response");
         let status = response.status().as_u16();
         let checked = check_connect_response(status, response.headers(), Some(OFFER), None);

@@ -20,6 +20,7 @@
 use super::headers::{ListItems, MAX_PARSED_HEAD, Seen, extension_name, trim_ows};
 use super::{is_safe_value, is_token};
 use crate::connection::MAX_SUBPROTOCOL_LEN;
+use crate::deflate::{self, DeflateParams};
 use crate::error::{HandshakeError, UsageError};
 
 /// The `:method` of an extended CONNECT request (RFC 8441 §4).
@@ -315,6 +316,10 @@ pub enum ConnectResponse<'a> {
     Accepted {
         /// The subprotocol the server chose, if any.
         subprotocol: Option<&'a str>,
+        /// The permessage-deflate parameters the server accepted (RFC 7692), when it was
+        /// offered and accepted: give them to
+        /// [`Connection::with_deflate`](crate::Connection::with_deflate).
+        deflate: Option<DeflateParams>,
     },
     /// Any other status: the server refused (a redirect, 401, 403, ...), to be handled
     /// "per HTTP procedures" (RFC 6455 §4.1). There is no WebSocket connection.
@@ -340,7 +345,11 @@ pub enum ConnectResponse<'a> {
 ///    `UnofferedSubprotocol` (RFC 6455 §4.1, response item 6);
 /// 4. every extension named in `sec-websocket-extensions` (the token before `;`) is the
 ///    name of an offered one, ASCII case-insensitive, else `UnofferedExtension` (RFC 6455
-///    §4.1, response item 5).
+///    §4.1, response item 5);
+/// 5. when permessage-deflate was offered and is accepted, the answer fits an offer, as
+///    [`deflate::check_response`](crate::deflate::check_response) checks it (RFC 7692
+///    §7.1), else `InvalidExtensionResponse`; the agreed parameters come back in
+///    [`ConnectResponse::Accepted`].
 ///
 /// There is no `sec-websocket-accept` to check (RFC 8441 §5).
 pub fn check_connect_response<'a, H, N, V>(
@@ -384,7 +393,7 @@ where
         }
         _ => return Err(HandshakeError::UnofferedSubprotocol),
     };
-    let all_offered = field_items(pairs(headers), EXTENSIONS).all(|accepted| {
+    let all_offered = field_items(pairs(headers.clone()), EXTENSIONS).all(|accepted| {
         let name = extension_name(accepted);
         offered_extensions.is_some_and(|list| {
             list_items(list.as_bytes())
@@ -394,7 +403,43 @@ where
     if !all_offered {
         return Err(HandshakeError::UnofferedExtension);
     }
-    Ok(ConnectResponse::Accepted { subprotocol })
+    let deflate = match offered_extensions {
+        Some(offers) => accepted_deflate(offers, field_items(pairs(headers), EXTENSIONS))?,
+        None => None,
+    };
+    Ok(ConnectResponse::Accepted {
+        subprotocol,
+        deflate,
+    })
+}
+
+/// The permessage-deflate parameters of a response whose extension elements are
+/// `accepted`, checked against the `offers` (RFC 7692 §7.1); `None` when it was not
+/// offered or not accepted.
+fn accepted_deflate<'a>(
+    offers: &str,
+    accepted: impl Iterator<Item = &'a [u8]>,
+) -> Result<Option<DeflateParams>, HandshakeError> {
+    let offer_elements =
+        || list_items(offers.as_bytes()).filter_map(|element| core::str::from_utf8(element).ok());
+    if !deflate::offered(offer_elements()) {
+        return Ok(None);
+    }
+    let mut elements = [""; 2];
+    let mut count = 0;
+    for element in accepted {
+        if !extension_name(element).eq_ignore_ascii_case(deflate::EXTENSION_NAME.as_bytes()) {
+            continue;
+        }
+        // Accepted twice, or with bytes no parameter can have: a bad answer (RFC 7692 §7.1).
+        let (Some(slot), Ok(text)) = (elements.get_mut(count), core::str::from_utf8(element))
+        else {
+            return Err(HandshakeError::InvalidExtensionResponse);
+        };
+        *slot = text;
+        count += 1;
+    }
+    deflate::check_response(offer_elements(), elements[..count].iter().copied())
 }
 
 /// The elements of one comma-separated field value, split exactly as
@@ -462,6 +507,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::deflate::DeflateConfig;
     use std::vec::Vec;
 
     /// The request of RFC 8441 §5.1, without its pseudo-header fields.
@@ -770,12 +816,16 @@ mod tests {
         assert_eq!(
             check_response(200, &[("sec-websocket-protocol", b"chat")]),
             Ok(ConnectResponse::Accepted {
-                subprotocol: Some("chat")
+                subprotocol: Some("chat"),
+                deflate: None
             })
         );
         assert_eq!(
             check_response(200, &[]),
-            Ok(ConnectResponse::Accepted { subprotocol: None })
+            Ok(ConnectResponse::Accepted {
+                subprotocol: None,
+                deflate: None
+            })
         );
     }
 
@@ -783,7 +833,10 @@ mod tests {
     fn any_2xx_accepts_and_other_statuses_refuse() {
         assert_eq!(
             check_response(204, &[]),
-            Ok(ConnectResponse::Accepted { subprotocol: None })
+            Ok(ConnectResponse::Accepted {
+                subprotocol: None,
+                deflate: None
+            })
         );
         for status in [100, 101, 199, 300, 400, 401, 426, 500] {
             assert_eq!(
@@ -839,7 +892,13 @@ mod tests {
         );
         assert_eq!(
             accepted,
-            Ok(ConnectResponse::Accepted { subprotocol: None })
+            Ok(ConnectResponse::Accepted {
+                subprotocol: None,
+                deflate: Some(DeflateParams {
+                    server_no_context_takeover: true,
+                    ..DeflateParams::default()
+                })
+            })
         );
         assert_eq!(
             check_response(200, &[("sec-websocket-extensions", b"x-other")]),
@@ -853,6 +912,58 @@ mod tests {
                 None
             ),
             Err(HandshakeError::UnofferedExtension)
+        );
+    }
+
+    /// RFC 7692 §7.1: the permessage-deflate answer is checked against the offer, and the
+    /// agreed parameters are handed back.
+    #[test]
+    fn the_permessage_deflate_answer_is_checked_and_returned() {
+        let offer = DeflateConfig::default()
+            .with_receive_window_bits(10)
+            .offer();
+        // The parameters agreed, as check_connect_response hands them back.
+        let check = |answer: &[u8]| {
+            let headers = [("sec-websocket-extensions", answer)];
+            match check_connect_response(200, fields(&headers), None, Some(offer.as_str())) {
+                Ok(ConnectResponse::Accepted { deflate, .. }) => Ok(deflate),
+                Ok(refused) => panic!("{refused:?}"),
+                Err(error) => Err(error),
+            }
+        };
+        assert_eq!(
+            check(b"permessage-deflate; server_max_window_bits=10; client_max_window_bits=12"),
+            Ok(Some(DeflateParams {
+                server_max_window_bits: 10,
+                client_max_window_bits: 12,
+                ..DeflateParams::default()
+            }))
+        );
+        for bad in [
+            // Missing the server_max_window_bits that was offered (§7.1.2.1).
+            &b"permessage-deflate"[..],
+            // Above the offered limit.
+            b"permessage-deflate; server_max_window_bits=11",
+            // Accepted twice, an unknown parameter, a value out of range, not UTF-8.
+            b"permessage-deflate; server_max_window_bits=10, permessage-deflate; server_max_window_bits=10",
+            b"permessage-deflate; server_max_window_bits=10; x=1",
+            b"permessage-deflate; server_max_window_bits=10; client_max_window_bits=16",
+            b"permessage-deflate; server_max_window_bits=\xff",
+        ] {
+            assert_eq!(
+                check(bad),
+                Err(HandshakeError::InvalidExtensionResponse),
+                "{:?}",
+                std::string::String::from_utf8_lossy(bad)
+            );
+        }
+        // Declined: no parameters.
+        assert_eq!(
+            check_connect_response(200, fields(&[]), None, Some(offer.as_str())),
+            Ok(ConnectResponse::Accepted {
+                subprotocol: None,
+                deflate: None
+            })
         );
     }
 

@@ -29,7 +29,12 @@
 //!    ([`CONNECT_ACCEPTED`]) with the fields of [`ConnectRequest::accept`];
 //! 3. run the WebSocket connection on the stream:
 //!    [`Connection::server`](crate::Connection::server), then
-//!    [`with_subprotocol`](crate::Connection::with_subprotocol) with the choice.
+//!    [`with_subprotocol`](crate::Connection::with_subprotocol) with the choice, and
+//!    [`with_deflate`](crate::Connection::with_deflate) with the permessage-deflate
+//!    parameters if accepted (from [`deflate::negotiate`](crate::deflate::negotiate) over
+//!    [`ConnectRequest::extensions`], answered with their
+//!    [`response_value`](crate::deflate::DeflateParams::response_value) as the
+//!    `extensions` of `accept`).
 //!
 //! A client:
 //! 1. once the server's `SETTINGS_ENABLE_CONNECT_PROTOCOL` is 1 (RFC 8441 §3, RFC 9220 §3),
@@ -39,7 +44,9 @@
 //! 2. check the response with [`check_connect_response`];
 //! 3. run the WebSocket connection on the stream:
 //!    [`Connection::client`](crate::Connection::client), then `with_subprotocol` with the
-//!    server's choice.
+//!    server's choice and `with_deflate` with the parameters it accepted (to offer
+//!    permessage-deflate, pass [`DeflateConfig::offer`](crate::deflate::DeflateConfig::offer)
+//!    as the `extensions` of `connect_request_headers`).
 //!
 //! The end of the stream (END_STREAM in HTTP/2, FIN in HTTP/3) stands for the orderly close
 //! of the TCP connection, and a reset (RST_STREAM with CANCEL, H3_REQUEST_CANCELLED) for an
@@ -67,7 +74,7 @@
 //! // Client: check the 200 response.
 //! let fields = response.iter().map(|&(name, value)| (name, value.as_bytes()));
 //! let checked = check_connect_response(200, fields, Some(offered), None)?;
-//! assert_eq!(checked, ConnectResponse::Accepted { subprotocol: Some("chat") });
+//! assert_eq!(checked, ConnectResponse::Accepted { subprotocol: Some("chat"), deflate: None });
 //! # Ok::<(), sockless::Error>(())
 //! ```
 
