@@ -1,13 +1,14 @@
 //! sockless against other WebSocket implementations: receive, send, handshakes and memory.
 //!
 //! ```text
-//! cargo run --release --manifest-path benches/compare/Cargo.toml [-- --runs 5] [recv|send|handshake|memory|deflate]
+//! cargo run --release --manifest-path benches/compare/Cargo.toml [-- --runs 5] [recv|send|handshake|memory|deflate|engines]
 //! ```
 //!
 //! Every figure is the median of `--runs` timed runs (after one untimed run whose output is
 //! checked), and is read as a ratio against the other implementations of the same run.
 
 mod deflate;
+mod engines;
 mod handshake;
 mod io;
 mod memory;
@@ -334,9 +335,9 @@ fn main() {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--runs" => runs = args.next().and_then(|n| n.parse().ok()).expect("--runs N"),
-            "recv" | "send" | "handshake" | "memory" | "deflate" => only.push(arg),
+            "recv" | "send" | "handshake" | "memory" | "deflate" | "engines" => only.push(arg),
             other => panic!(
-                "unknown argument {other}: use [--runs N] [recv|send|handshake|memory|deflate]"
+                "unknown argument {other}: use [--runs N] [recv|send|handshake|memory|deflate|engines]"
             ),
         }
     }
@@ -359,5 +360,8 @@ fn main() {
     }
     if wanted("deflate") {
         deflate::table(runs);
+    }
+    if wanted("engines") {
+        engines::table(runs);
     }
 }
