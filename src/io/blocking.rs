@@ -62,9 +62,11 @@ use std::vec::Vec;
 use super::{Error, Message, OwnedCloseFrame};
 use crate::assemble::MessageAssembler;
 #[cfg(feature = "deflate")]
-use crate::deflate::{Compressor, Inflater, window_len};
+use crate::deflate::{Inflater, window_len};
 use crate::frame::{MAX_HEADER_LEN, apply_mask};
 use crate::handshake::WsUrl;
+#[cfg(feature = "deflate")]
+use crate::io::compressor::{MessageCompressor, Payload};
 use crate::{
     Accept, Client, ClientRequest, CloseCode, Config, Connection, Duration, Endpoint, Event,
     InputBuffer, Instant, MIN_OUTPUT_BUFFER, Masked, Masking, MessageKind, OsRng, ProtocolError,
@@ -319,12 +321,13 @@ pub struct WebSocket<S, E = Connection<Unmasked>> {
 }
 
 /// The inflater and the compressor of a connection that negotiated permessage-deflate
-/// (RFC 7692): a 32 KiB window (or the negotiated one) and the compressor's state.
+/// (RFC 7692): a 32 KiB window (or the negotiated one), and a compressor of its own or
+/// the thread's (see [`MessageCompressor`]).
 #[cfg(feature = "deflate")]
 #[derive(Debug)]
 struct Deflate {
     inflater: Inflater<Vec<u8>>,
-    compressor: Compressor,
+    compressor: MessageCompressor,
 }
 
 /// Without the `deflate` feature nothing is ever negotiated.
@@ -341,7 +344,7 @@ fn deflate_for<M: Masking>(connection: &Connection<M>) -> Result<DeflateSlot, Er
         let bits = params.receive_window_bits(M::ROLE);
         return Ok(Some(Box::new(Deflate {
             inflater: Inflater::new(connection, vec![0; window_len(bits)])?,
-            compressor: Compressor::new(connection)?,
+            compressor: MessageCompressor::new::<M>(params),
         })));
     }
     let _ = connection;
@@ -741,7 +744,7 @@ impl<S: Transport, E: Endpoint> WebSocket<S, E> {
             // not pay; the buffer grows to what the message needs.
             let compressor = &mut state.compressor;
             return self.link.command(&mut self.endpoint, |c, _, out| {
-                compressor.send_text(c, text, out)
+                compressor.send(c, Payload::Text(text), out)
             });
         }
         self.send_data(MessageKind::Text, text.as_bytes())
@@ -754,7 +757,7 @@ impl<S: Transport, E: Endpoint> WebSocket<S, E> {
         if let Some(state) = &mut self.deflate {
             let compressor = &mut state.compressor;
             return self.link.command(&mut self.endpoint, |c, _, out| {
-                compressor.send_binary(c, data, out)
+                compressor.send(c, Payload::Binary(data), out)
             });
         }
         self.send_data(MessageKind::Binary, data)

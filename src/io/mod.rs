@@ -9,6 +9,8 @@
 
 #[cfg(feature = "std")]
 pub mod blocking;
+#[cfg(all(feature = "std", feature = "deflate"))]
+mod compressor;
 #[cfg(feature = "embedded-io-async")]
 pub mod embedded;
 #[cfg(feature = "std")]

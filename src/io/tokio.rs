@@ -471,7 +471,8 @@ pub struct WebSocketStream<S> {
 #[derive(Debug)]
 struct Deflate {
     inflater: crate::deflate::Inflater<Vec<u8>>,
-    compressor: crate::deflate::Compressor,
+    /// Its own, or the thread's (see [`MessageCompressor`](crate::io::compressor::MessageCompressor)).
+    compressor: crate::io::compressor::MessageCompressor,
 }
 
 /// Without the `deflate` feature nothing is ever negotiated.
@@ -483,13 +484,14 @@ enum Deflate {}
 fn deflate_for(core: &Core) -> Option<Box<Deflate>> {
     #[cfg(feature = "deflate")]
     {
-        use crate::deflate::{Compressor, Inflater, window_len};
+        use crate::deflate::{Inflater, window_len};
+        use crate::io::compressor::MessageCompressor;
         fn make<M: crate::connection::Masking>(c: &Connection<M>) -> Option<Box<Deflate>> {
             let params = c.deflate()?;
             let window = alloc::vec![0; window_len(params.receive_window_bits(M::ROLE))];
             Some(Box::new(Deflate {
                 inflater: Inflater::new(c, window).ok()?,
-                compressor: Compressor::new(c).ok()?,
+                compressor: MessageCompressor::new::<M>(params),
             }))
         }
         on_core!(core, c => make(c))
@@ -498,6 +500,17 @@ fn deflate_for(core: &Core) -> Option<Box<Deflate>> {
     {
         let _ = core;
         None
+    }
+}
+
+/// The payload of a data message, for the compressor.
+#[cfg(feature = "deflate")]
+fn data_payload(message: &Message) -> Option<crate::io::compressor::Payload<'_>> {
+    use crate::io::compressor::Payload;
+    match message {
+        Message::Text(text) => Some(Payload::Text(text)),
+        Message::Binary(data) => Some(Payload::Binary(data)),
+        _ => None,
     }
 }
 
@@ -742,9 +755,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         }
         let mut frame = [0; MIN_OUTPUT_BUFFER];
         #[cfg(feature = "deflate")]
-        if let (Some(deflate), Message::Text(_) | Message::Binary(_)) =
-            (&mut self.deflate, &message)
-        {
+        if let (Some(deflate), Some(payload)) = (&mut self.deflate, data_payload(&message)) {
             // Compressed straight into the output buffer (RFC 7692), or sent as it is when
             // that does not pay: at most a header and the payload.
             if self.out_start > 0 && self.out_start >= self.out.len() / 2 {
@@ -752,19 +763,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
                 self.out_start = 0;
             }
             let start = self.out.len();
-            let len = match &message {
-                Message::Text(text) => text.len(),
-                Message::Binary(data) => data.len(),
-                _ => 0,
-            };
-            self.out.resize(start + len + MAX_HEADER_LEN, 0);
+            self.out.resize(start + payload.len() + MAX_HEADER_LEN, 0);
             let out = &mut self.out[start..];
             let compressor = &mut deflate.compressor;
-            let written = on_core!(&mut self.core, c => match &message {
-                Message::Text(text) => compressor.send_text(c, text, out),
-                Message::Binary(data) => compressor.send_binary(c, data, out),
-                _ => Ok(0),
-            });
+            let written = on_core!(&mut self.core, c => compressor.send(c, payload, out));
             return match written {
                 Ok(n) => {
                     self.out.truncate(start + n);
