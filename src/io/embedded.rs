@@ -20,6 +20,17 @@
 //! - Optionally a [`FixedAssembler`] for whole messages ([`WebSocket::read_message`]);
 //!   without one, [`WebSocket::read`] hands out the pieces of a large message as they
 //!   arrive ([`Event::Chunk`]), so no buffer ever needs to hold a whole message.
+//! - For permessage-deflate (RFC 7692, feature `deflate`), a window for the inflater, given
+//!   to the [`ReadBuffer`] with `ReadBuffer::with_inflater_window`: 2^bits bytes for the
+//!   `receive_window_bits` offered ([`ClientRequest::with_deflate`]) or accepted
+//!   (`Decision::accept_deflate`), 32 KiB by default, 1 KiB with 10 bits. It holds the
+//!   inflated data, so events of compressed messages borrow it (a message larger than
+//!   the window arrives as [`Event::Chunk`] pieces); the decompressor's state (about
+//!   11 KB) lives in the `ReadBuffer` too. A window too small for the offer, or none, is
+//!   [`UsageError::InvalidDeflateWindow`] before anything is sent. The UTF-8 check and
+//!   [`Config::max_message_len`] apply to the inflated bytes: a decompression bomb is
+//!   closed with 1009, corrupt data with 1007. What we send goes out uncompressed, as
+//!   RFC 7692 §6 allows.
 //!
 //! # When bytes reach the transport
 //!
@@ -41,14 +52,55 @@
 //!
 //! # Cancel safety
 //!
-//! All the state of the connection lives in the [`Connection`], the [`ReadBuffer`] and
-//! the [`WebSocket`]'s output buffer, never in a future, so a call dropped at an `.await`
-//! (by `select`, or a timeout around it) loses nothing, provided the transport's own
-//! [`Read::read`] and [`Write::write`] are cancel-safe, as embedded-io-async asks of them:
-//! an event read but not yet returned is returned by the next read, and a frame partly
-//! written is finished before anything else is written. Each method says what is left
-//! when it is cancelled. The handshakes (`connect`, `accept`) are the exception: their
-//! state lives in the future, so drop the transport if one is cancelled.
+//! All the state of the connection lives in the [`Connection`], the [`ReadBuffer`] (with
+//! its inflater, in the middle of a compressed message too) and the [`WebSocket`]'s output
+//! buffer, never in a future, so a call dropped at an `.await` (by `select`, or a timeout
+//! around it) loses nothing, provided the transport's own [`Read::read`] and
+//! [`Write::write`] are cancel-safe, as embedded-io-async asks of them: an event read but
+//! not yet returned is returned by the next read, and a frame partly written is finished
+//! before anything else is written. Each method says what is left when it is cancelled.
+//! The handshakes (`connect`, `accept`) are the exception: their state lives in the
+//! future, so drop the transport if one is cancelled.
+//!
+//! # Compression
+//!
+//! A client that offers permessage-deflate with a 1 KiB window and reads what arrives,
+//! compressed or not, the same way:
+//!
+//! ```no_run
+//! # #[cfg(feature = "deflate")]
+//! # async fn demo<T, K, R>(transport: T, timer: K, rng: R) -> Result<(), Box<dyn core::error::Error>>
+//! # where
+//! #     T: embedded_io_async::Read + embedded_io_async::Write,
+//! #     T::Error: core::error::Error + 'static,
+//! #     K: sockless::io::embedded::Timer,
+//! #     R: sockless::rand_core::Rng,
+//! # {
+//! use sockless::deflate::DeflateConfig;
+//! use sockless::io::embedded::{ReadBuffer, WebSocket};
+//! use sockless::{ClientRequest, Config, Event};
+//!
+//! let config = Config::default();
+//! let mut rx = [0u8; 4096];
+//! // The server is asked to compress within 2^10 bytes, so the window needs 1 KiB.
+//! let mut window = [0u8; 1024];
+//! let mut input = ReadBuffer::new(&mut rx[..], &config)?.with_inflater_window(&mut window[..])?;
+//! let request = ClientRequest::from_url("ws://example.com/chat")?
+//!     .with_deflate(DeflateConfig::default().with_receive_window_bits(10));
+//! let output = [0u8; 512];
+//! let mut ws =
+//!     WebSocket::connect_request(transport, timer, output, &mut input, request, config, rng)
+//!         .await?;
+//! if let Event::Text(text) = ws.read(&mut input).await? {
+//!     // Inflated (if it was compressed) in `window`.
+//!     ws.send_text(text).await?;
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! A server accepts the offer with `Decision::accept_deflate` given to
+//! [`WebSocket::accept_with`], and a `ReadBuffer` with a window as large.
 //!
 //! # Time: plugging embassy-time
 //!
@@ -175,10 +227,10 @@ use embedded_io_async::{Read, Write};
 use crate::assemble::{AssembleError, FixedAssembler, WholeMessage};
 use crate::close::{CloseCode, CloseFrame};
 use crate::config::Config;
-use crate::connection::{Connection, Masked, Masking, State, Unmasked};
+use crate::connection::{Connection, Masked, Masking, Role, State, Unmasked};
 use crate::endpoint::Endpoint;
 use crate::error::{BufferTooSmall, HandshakeError, ProtocolError, TimedOut, UsageError};
-use crate::event::{Chunk, Event, MessageKind};
+use crate::event::{Chunk, Event, MessageKind, Received};
 use crate::frame::MAX_HEADER_LEN;
 use crate::handshake::{ClientRequest, Request};
 use crate::input::MIN_INPUT_BUFFER;
@@ -374,40 +426,100 @@ impl Decision<'static> {
             }
         }
     }
+
+    /// [`default_for`](Self::default_for), accepting permessage-deflate (RFC 7692) too
+    /// when the request offers it, on `config`'s terms (the first offer that
+    /// [`deflate::negotiate`](crate::deflate::negotiate) can answer; none: accepted
+    /// without it). The [`ReadBuffer`] needs a window of 2^`config.receive_window_bits`
+    /// bytes (`ReadBuffer::with_inflater_window`); the accept fails with
+    /// [`UsageError::InvalidDeflateWindow`] before the 101 is sent otherwise.
+    ///
+    /// ```
+    /// # use sockless::io::embedded::Decision;
+    /// use sockless::deflate::DeflateConfig;
+    /// // A 1 KiB window: clients are asked to compress within 2^10 bytes.
+    /// let config = DeflateConfig::default().with_receive_window_bits(10);
+    /// let decide = |request: &sockless::Request<'_>| Decision::accept_deflate(request, &config);
+    /// # let _ = decide;
+    /// ```
+    #[cfg(feature = "deflate")]
+    pub fn accept_deflate(request: &Request<'_>, config: &crate::deflate::DeflateConfig) -> Self {
+        match Decision::default_for(request) {
+            Decision::Accept(accept) => {
+                let params = crate::deflate::negotiate(request.extensions(), config);
+                Decision::Accept(accept.with_deflate(params))
+            }
+            other => other,
+        }
+    }
 }
 
-/// Bytes `start..start + len` of a [`ReadBuffer`]'s storage.
+/// Bytes `start..start + len` of a [`ReadBuffer`]'s storage, or of its inflater's window
+/// (RFC 7692: inflated data lies there, not among the received bytes).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Span {
     start: usize,
     len: usize,
+    /// In the inflater's window rather than the storage.
+    window: bool,
+}
+
+/// Where a [`ReadBuffer`]'s storage and its inflater's window lie in memory, as address
+/// ranges: what a [`Span`] is measured from.
+#[derive(Clone, Debug)]
+struct Places {
+    storage: core::ops::Range<usize>,
+    window: core::ops::Range<usize>,
+}
+
+impl Places {
+    fn of(storage: &[u8], window: &[u8]) -> Places {
+        let range = |bytes: &[u8]| {
+            let range = bytes.as_ptr_range();
+            range.start as usize..range.end as usize
+        };
+        Places {
+            storage: range(storage),
+            window: range(window),
+        }
+    }
 }
 
 impl Span {
-    /// Where `slice` lies in the storage that starts at address `base` and holds
-    /// `capacity` bytes. Every payload an endpoint hands out borrows the input it was given
-    /// (a part of that storage); an empty one needs no place.
-    fn of(slice: &[u8], base: usize, capacity: usize) -> Span {
+    /// Where `slice` lies: every payload an endpoint hands out borrows the input it was
+    /// given (a part of the storage), and every payload an inflater hands out borrows its
+    /// window; an empty one needs no place.
+    fn of(slice: &[u8], places: &Places) -> Span {
         if slice.is_empty() {
             return Span::default();
         }
-        let start = (slice.as_ptr() as usize).wrapping_sub(base);
-        debug_assert!(start <= capacity && slice.len() <= capacity - start);
+        let address = slice.as_ptr() as usize;
+        let window = places.window.contains(&address);
+        let base = if window {
+            &places.window
+        } else {
+            &places.storage
+        };
+        let start = address.wrapping_sub(base.start);
+        debug_assert!(start <= base.len() && slice.len() <= base.len() - start);
         Span {
             start,
             len: slice.len(),
+            window,
         }
     }
 
-    /// The span as a range of indices into the storage.
-    fn range(self) -> core::ops::Range<usize> {
-        self.start..self.start + self.len
+    /// The span's bytes in `storage` or `window` (empty if it does not fit, which cannot
+    /// happen for a span made by [`Span::of`]).
+    fn in_<'b>(self, storage: &'b [u8], window: &'b [u8]) -> &'b [u8] {
+        let bytes = if self.window { window } else { storage };
+        bytes.get(self.start..self.start + self.len).unwrap_or(&[])
     }
 }
 
 /// An event received and not yet handed out, by the place of its bytes in the storage
-/// (an event cannot be kept as it is: it borrows the buffer that more bytes are read
-/// into while looking for the next event).
+/// or the window (an event cannot be kept as it is: it borrows the buffer that more
+/// bytes are read into while looking for the next event).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Found {
     /// [`Event::Text`].
@@ -435,10 +547,10 @@ enum Found {
 }
 
 impl Found {
-    /// The place of `event` in the storage at `base`; `None` for events that only the
-    /// handshake gives.
-    fn of(event: &Event<'_>, base: usize, capacity: usize) -> Option<Found> {
-        let span = |slice: &[u8]| Span::of(slice, base, capacity);
+    /// The place of `event`; `None` for events that only the handshake gives (and for
+    /// compressed pieces, which only an endpoint without an inflater hands out).
+    fn of(event: &Event<'_>, places: &Places) -> Option<Found> {
+        let span = |slice: &[u8]| Span::of(slice, places);
         Some(match *event {
             Event::Text(text) => Found::Text(span(text.as_bytes())),
             Event::Binary(data) => Found::Binary(span(data)),
@@ -466,17 +578,26 @@ impl Found {
 ///
 /// It is kept apart from the [`WebSocket`] so that an event borrowing it can be answered
 /// through the `WebSocket` at once (an echo is `ws.send_text(text)`).
+///
+/// `I` is what it inflates permessage-deflate messages (RFC 7692) with: [`NoInflater`]
+/// (the default), or, with feature `deflate`, an `InflaterWindow` over caller storage
+/// given with `ReadBuffer::with_inflater_window`. The inflater lives here, with the
+/// bytes it works on, so that a cancelled read loses nothing of a message being
+/// inflated, and an inflated event borrows the buffer as any other does.
 #[derive(Clone, Debug)]
-pub struct ReadBuffer<S> {
+pub struct ReadBuffer<S, I = NoInflater> {
     storage: S,
     /// Bytes `start..end` are received and not used yet.
     start: usize,
     end: usize,
     /// An event received but not handed out yet (its call was cancelled, or it waits for
-    /// the owed bytes to be written); its bytes, before `start`, stay in place until then.
+    /// the owed bytes to be written); its bytes, before `start` or in the inflater's
+    /// window, stay in place until then.
     found: Option<Found>,
     /// The rest of a message that did not fit the assembler is dropped.
     skipping: bool,
+    /// permessage-deflate: the inflater, or nothing.
+    inflater: I,
 }
 
 impl<S: AsRef<[u8]> + AsMut<[u8]>> ReadBuffer<S> {
@@ -504,9 +625,45 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> ReadBuffer<S> {
             end: 0,
             found: None,
             skipping: false,
+            inflater: NoInflater,
         })
     }
 
+    /// This buffer with `window` (`[u8; N]`, `&mut [u8]`...) as the LZ77 window of a
+    /// permessage-deflate inflater (RFC 7692), so that the connection can receive
+    /// compressed messages without allocating: offer the extension with
+    /// [`ClientRequest::with_deflate`] ([`WebSocket::connect_request`]), or accept it
+    /// ([`Decision::accept_deflate`]).
+    ///
+    /// The window must hold 2^bits bytes for the window bits the peer may compress with
+    /// (the `receive_window_bits` offered or accepted, 15 by default: 32 KiB); only the
+    /// largest power of two it holds is used. It is checked against the offer before the
+    /// handshake ([`UsageError::InvalidDeflateWindow`] if it is too small); here, only
+    /// against the smallest window (256 bytes, 8 bits), else the same error. The
+    /// decompressor's own state (about 11 KB) lives in the buffer too.
+    #[cfg(feature = "deflate")]
+    pub fn with_inflater_window<W: AsRef<[u8]> + AsMut<[u8]>>(
+        self,
+        window: W,
+    ) -> Result<ReadBuffer<S, InflaterWindow<W>>, UsageError> {
+        let min = crate::deflate::window_len(crate::deflate::MIN_WINDOW_BITS);
+        if power_of_two_below(window.as_ref().len()) < min {
+            return Err(UsageError::InvalidDeflateWindow);
+        }
+        Ok(ReadBuffer {
+            storage: self.storage,
+            start: self.start,
+            end: self.end,
+            found: self.found,
+            skipping: self.skipping,
+            inflater: InflaterWindow {
+                slot: Slot::Window(window),
+            },
+        })
+    }
+}
+
+impl<S: AsRef<[u8]> + AsMut<[u8]>, I: Inflate> ReadBuffer<S, I> {
     /// Copy as much of `bytes` as fits (bytes that arrived some other way, such as those an
     /// HTTP library read past an upgrade); returns how many were taken.
     pub fn push(&mut self, bytes: &[u8]) -> usize {
@@ -537,7 +694,8 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> ReadBuffer<S> {
         self.storage
     }
 
-    /// The free space after the kept bytes, which are first moved to the front.
+    /// The free space after the kept bytes, which are first moved to the front (the
+    /// bytes an inflater left unconsumed included: it expects them first).
     fn read_space(&mut self) -> &mut [u8] {
         debug_assert!(
             self.found.is_none(),
@@ -551,8 +709,9 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> ReadBuffer<S> {
         &mut self.storage.as_mut()[self.end..]
     }
 
-    /// Hand the waiting bytes to `endpoint`; the next event, or `None` when more input is
-    /// needed (as [`InputBuffer::receive`](crate::InputBuffer::receive) does).
+    /// Hand the waiting bytes to `endpoint`, through the inflater if there is one; the
+    /// next event, or `None` when more input is needed (as
+    /// [`InputBuffer::receive`](crate::InputBuffer::receive) does).
     fn receive<E: Endpoint>(
         &mut self,
         endpoint: &mut E,
@@ -560,7 +719,8 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> ReadBuffer<S> {
     ) -> Result<Option<Event<'_>>, UsageError> {
         let storage = self.storage.as_mut();
         let capacity = storage.len();
-        let received = endpoint.receive(&mut storage[self.start..self.end], now)?;
+        let input = &mut storage[self.start..self.end];
+        let received = self.inflater.receive(endpoint, input, now)?;
         self.start += received.consumed;
         if self.start == self.end {
             self.start = 0;
@@ -579,15 +739,17 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> ReadBuffer<S> {
         now: Instant,
         keep: &mut impl FnMut(&Event<'_>, &mut bool) -> Result<bool, AssembleError>,
     ) -> Result<bool, FindError> {
-        let base = self.storage.as_ref().as_ptr() as usize;
-        let capacity = self.capacity();
+        // An inflater for a connection that negotiated permessage-deflate (RFC 7692); it
+        // is made once, with the first read.
+        self.inflater.prepare(connection)?;
+        let places = Places::of(self.storage.as_ref(), self.inflater.window());
         loop {
             let mut skipping = self.skipping;
             let Some(event) = self.receive(connection, now)? else {
                 return Ok(false);
             };
             let kept = keep(&event, &mut skipping);
-            let found = Found::of(&event, base, capacity);
+            let found = Found::of(&event, &places);
             self.skipping = skipping;
             match kept {
                 Ok(true) => {
@@ -602,12 +764,13 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> ReadBuffer<S> {
         }
     }
 
-    /// The event `found` stands for, borrowed from the storage. Text was checked as UTF-8
-    /// when it was received; it is checked again here, as the only way to a `&str`
-    /// without `unsafe`.
+    /// The event `found` stands for, borrowed from the storage or the inflater's window.
+    /// Text was checked as UTF-8 when it was received (or inflated); it is checked again
+    /// here, as the only way to a `&str` without `unsafe`.
     fn event(&self, found: Found) -> Result<Event<'_>, ProtocolError> {
         let storage = self.storage.as_ref();
-        let bytes = |span: Span| &storage[span.range()];
+        let window = self.inflater.window();
+        let bytes = |span: Span| span.in_(storage, window);
         Ok(match found {
             Found::Text(span) => Event::Text(
                 crate::utf8::validate_whole(bytes(span)).map_err(|_| ProtocolError::InvalidUtf8)?,
@@ -633,6 +796,214 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> ReadBuffer<S> {
             }),
             Found::Failed(error) => Event::Failed(error),
         })
+    }
+}
+
+/// What a [`ReadBuffer`] inflates permessage-deflate messages (RFC 7692) with:
+/// [`NoInflater`], or, with feature `deflate`, an `InflaterWindow` (made by
+/// `ReadBuffer::with_inflater_window`). Implemented by those two only.
+pub trait Inflate: sealed::Inflate {}
+
+/// No inflater: the [`ReadBuffer`] of a connection that does not negotiate
+/// permessage-deflate. Offering or accepting the extension with it is
+/// [`UsageError::InvalidDeflateWindow`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NoInflater;
+
+impl Inflate for NoInflater {}
+
+impl sealed::Inflate for NoInflater {
+    fn receive<'a, E: Endpoint>(
+        &'a mut self,
+        endpoint: &mut E,
+        input: &'a mut [u8],
+        now: Instant,
+    ) -> Result<Received<'a>, UsageError> {
+        endpoint.receive(input, now)
+    }
+
+    fn window(&self) -> &[u8] {
+        &[]
+    }
+
+    fn window_bits(&self) -> u8 {
+        0
+    }
+
+    fn prepare<M: Masking>(&mut self, connection: &Connection<M>) -> Result<(), UsageError> {
+        match connection.deflate() {
+            Some(_) => Err(UsageError::InvalidDeflateWindow),
+            None => Ok(()),
+        }
+    }
+
+    fn reset(&mut self) {}
+}
+
+/// The inflater of a [`ReadBuffer`] made with `ReadBuffer::with_inflater_window`: the
+/// caller's window, and, once a connection negotiated permessage-deflate (RFC 7692), a
+/// [`deflate::Inflater`](crate::deflate::Inflater) over it.
+#[cfg(feature = "deflate")]
+pub struct InflaterWindow<W> {
+    slot: Slot<W>,
+}
+
+/// The window alone, or in the inflater.
+#[cfg(feature = "deflate")]
+// The inflater's state is meant to live inline, in the caller's `ReadBuffer`: no heap.
+#[allow(clippy::large_enum_variant)]
+enum Slot<W> {
+    /// No connection negotiated permessage-deflate yet.
+    Window(W),
+    /// Inflating the messages of the connection.
+    Inflater(crate::deflate::Inflater<PowerOfTwo<W>>),
+    /// The window was lost to an inflater that could not be made (which the checks
+    /// before making it rule out): no window, as for [`NoInflater`].
+    Lost,
+}
+
+#[cfg(feature = "deflate")]
+impl<W> fmt::Debug for InflaterWindow<W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.slot {
+            Slot::Window(_) => "window",
+            Slot::Inflater(_) => "inflating",
+            Slot::Lost => "lost",
+        };
+        f.debug_struct("InflaterWindow")
+            .field("state", &state)
+            .finish()
+    }
+}
+
+#[cfg(feature = "deflate")]
+impl<W: AsRef<[u8]> + AsMut<[u8]>> Inflate for InflaterWindow<W> {}
+
+#[cfg(feature = "deflate")]
+impl<W: AsRef<[u8]> + AsMut<[u8]>> sealed::Inflate for InflaterWindow<W> {
+    fn receive<'a, E: Endpoint>(
+        &'a mut self,
+        endpoint: &mut E,
+        input: &'a mut [u8],
+        now: Instant,
+    ) -> Result<Received<'a>, UsageError> {
+        match &mut self.slot {
+            Slot::Inflater(inflater) => inflater.receive(endpoint, input, now),
+            _ => endpoint.receive(input, now),
+        }
+    }
+
+    fn window(&self) -> &[u8] {
+        match &self.slot {
+            Slot::Inflater(inflater) => inflater.window(),
+            _ => &[],
+        }
+    }
+
+    fn window_bits(&self) -> u8 {
+        let len = match &self.slot {
+            Slot::Window(window) => window.as_ref().len(),
+            Slot::Inflater(inflater) => inflater.window().len(),
+            Slot::Lost => 0,
+        };
+        // At most usize::BITS - 1, so it fits.
+        len.checked_ilog2()
+            .map_or(0, |bits| bits.min(u32::from(u8::MAX)) as u8)
+    }
+
+    fn prepare<M: Masking>(&mut self, connection: &Connection<M>) -> Result<(), UsageError> {
+        let Some(params) = connection.deflate() else {
+            return Ok(());
+        };
+        if matches!(self.slot, Slot::Inflater(_)) {
+            return Ok(());
+        }
+        if !fits(self.window_bits(), params.receive_window_bits(M::ROLE)) {
+            return Err(UsageError::InvalidDeflateWindow);
+        }
+        if let Slot::Window(window) = core::mem::replace(&mut self.slot, Slot::Lost) {
+            let inflater = crate::deflate::Inflater::new(connection, PowerOfTwo(window))?;
+            self.slot = Slot::Inflater(inflater);
+        }
+        Ok(())
+    }
+
+    fn reset(&mut self) {
+        if let Slot::Inflater(_) = self.slot {
+            if let Slot::Inflater(inflater) = core::mem::replace(&mut self.slot, Slot::Lost) {
+                self.slot = Slot::Window(inflater.into_window().0);
+            }
+        }
+    }
+}
+
+/// Whether a window of `window_bits` bits inflates what a peer compresses with `bits`: any
+/// bits from 8 to 15 (RFC 7692 §7.1.2.1, §7.1.2.2), whatever was asked for.
+fn fits(window_bits: u8, bits: u8) -> bool {
+    use crate::deflate::{MAX_WINDOW_BITS, MIN_WINDOW_BITS};
+    window_bits >= bits.clamp(MIN_WINDOW_BITS, MAX_WINDOW_BITS)
+}
+
+/// The largest power of two not above `len` (0 for 0): how much of a window is used.
+#[cfg(feature = "deflate")]
+fn power_of_two_below(len: usize) -> usize {
+    match len.checked_ilog2() {
+        Some(bits) => 1 << bits,
+        None => 0,
+    }
+}
+
+/// The caller's window cut to the largest power of two it holds, as an
+/// [`Inflater`](crate::deflate::Inflater) needs.
+#[cfg(feature = "deflate")]
+struct PowerOfTwo<W>(W);
+
+#[cfg(feature = "deflate")]
+impl<W: AsRef<[u8]>> AsRef<[u8]> for PowerOfTwo<W> {
+    fn as_ref(&self) -> &[u8] {
+        let window = self.0.as_ref();
+        &window[..power_of_two_below(window.len())]
+    }
+}
+
+#[cfg(feature = "deflate")]
+impl<W: AsMut<[u8]>> AsMut<[u8]> for PowerOfTwo<W> {
+    fn as_mut(&mut self) -> &mut [u8] {
+        let window = self.0.as_mut();
+        let len = power_of_two_below(window.len());
+        &mut window[..len]
+    }
+}
+
+mod sealed {
+    use crate::connection::{Connection, Masking};
+    use crate::endpoint::Endpoint;
+    use crate::error::UsageError;
+    use crate::event::Received;
+    use crate::time::Instant;
+
+    /// What the adapter asks of a [`ReadBuffer`](super::ReadBuffer)'s inflater.
+    pub trait Inflate {
+        /// [`Endpoint::receive`], through the inflater once one was made.
+        fn receive<'a, E: Endpoint>(
+            &'a mut self,
+            endpoint: &mut E,
+            input: &'a mut [u8],
+            now: Instant,
+        ) -> Result<Received<'a>, UsageError>;
+
+        /// Where inflated data lies (empty without an inflater).
+        fn window(&self) -> &[u8];
+
+        /// How many window bits the window holds: log2 of its length (0 without one).
+        fn window_bits(&self) -> u8;
+
+        /// Make the inflater if `connection` negotiated permessage-deflate and none was
+        /// made yet; [`UsageError::InvalidDeflateWindow`] without a window large enough.
+        fn prepare<M: Masking>(&mut self, connection: &Connection<M>) -> Result<(), UsageError>;
+
+        /// Drop the inflater, keeping the window (a new handshake starts).
+        fn reset(&mut self);
     }
 }
 
@@ -793,10 +1164,10 @@ impl<T: Read + Write, K: Timer, O: AsRef<[u8]> + AsMut<[u8]>> Io<T, K, O> {
 
     /// Read more bytes into `input`, waiting at most until the endpoint's next deadline.
     /// `Ok` when bytes came or a deadline passed without ending the connection.
-    async fn fill<E: Endpoint, S: AsRef<[u8]> + AsMut<[u8]>>(
+    async fn fill<E: Endpoint, S: AsRef<[u8]> + AsMut<[u8]>, I: Inflate>(
         &mut self,
         endpoint: &mut E,
-        input: &mut ReadBuffer<S>,
+        input: &mut ReadBuffer<S, I>,
     ) -> Result<(), Error<T::Error>> {
         let deadline = endpoint.poll_timeout();
         let space = input.read_space();
@@ -864,11 +1235,11 @@ where
     ///
     /// Not cancel-safe: the handshake's state lives in the future. It is bounded by the
     /// handshake deadline; drop the transport if it is cancelled anyway.
-    pub async fn connect<S: AsRef<[u8]> + AsMut<[u8]>>(
+    pub async fn connect<S: AsRef<[u8]> + AsMut<[u8]>, I: Inflate>(
         transport: T,
         timer: K,
         output: O,
-        input: &mut ReadBuffer<S>,
+        input: &mut ReadBuffer<S, I>,
         url: &str,
         config: Config,
         rng: R,
@@ -881,16 +1252,30 @@ where
     /// offered, an `Origin`, extra headers
     /// ([`ClientRequest::new`](crate::ClientRequest::new) and its `with_*` methods). The
     /// subprotocol the server chose is [`subprotocol`](Self::subprotocol).
-    pub async fn connect_request<S: AsRef<[u8]> + AsMut<[u8]>>(
+    ///
+    /// Offering permessage-deflate ([`ClientRequest::with_deflate`], RFC 7692) needs an
+    /// `input` with a window of 2^`receive_window_bits` bytes (feature `deflate`:
+    /// `ReadBuffer::with_inflater_window`), else [`UsageError::InvalidDeflateWindow`]
+    /// before anything is sent. If the server accepts ([`deflate`](Self::deflate)),
+    /// compressed messages are inflated there and read as any other.
+    pub async fn connect_request<S: AsRef<[u8]> + AsMut<[u8]>, I: Inflate>(
         transport: T,
         timer: K,
         output: O,
-        input: &mut ReadBuffer<S>,
+        input: &mut ReadBuffer<S, I>,
         request: ClientRequest<'_>,
         config: Config,
         rng: R,
     ) -> Result<Self, Error<T::Error>> {
         let mut io = Io::new(transport, timer, output)?;
+        input.inflater.reset();
+        // The server may compress with any window up to the one offered (RFC 7692
+        // §7.1.2.1): the caller's window must hold it before anything is sent.
+        if let Some(deflate) = request.deflate {
+            if !fits(input.inflater.window_bits(), deflate.receive_window_bits) {
+                return Err(Error::Usage(UsageError::InvalidDeflateWindow));
+            }
+        }
         let mut client = Client::new(request, config, rng, io.timer.now())?;
         loop {
             io.write_owed(&mut client).await?;
@@ -898,10 +1283,13 @@ where
             while let Some(event) = input.receive(&mut client, now)? {
                 match event {
                     Event::Connected(_) => {
-                        return match client.into_connection() {
-                            Ok(connection) => Ok(WebSocket { io, connection }),
-                            Err(_) => Err(Error::Closed),
+                        let Ok(connection) = client.into_connection() else {
+                            return Err(Error::Closed);
                         };
+                        // permessage-deflate offered through the raw `extensions`
+                        // without a window fails here.
+                        input.inflater.prepare(&connection)?;
+                        return Ok(WebSocket { io, connection });
                     }
                     Event::Rejected(response) => {
                         return Err(Error::Rejected {
@@ -938,11 +1326,11 @@ where
     ///
     /// Not cancel-safe: the handshake's state lives in the future. It is bounded by the
     /// handshake deadline; drop the transport if it is cancelled anyway.
-    pub async fn accept<S: AsRef<[u8]> + AsMut<[u8]>>(
+    pub async fn accept<S: AsRef<[u8]> + AsMut<[u8]>, I: Inflate>(
         transport: T,
         timer: K,
         output: O,
-        input: &mut ReadBuffer<S>,
+        input: &mut ReadBuffer<S, I>,
         config: Config,
     ) -> Result<Self, Error<T::Error>> {
         Self::accept_with(
@@ -959,19 +1347,29 @@ where
     /// [`accept`](Self::accept), deciding on the request with `decide`: look at its path,
     /// headers and offered subprotocols, then accept (with a subprotocol the client
     /// offered, extra headers) or respond with another status.
-    pub async fn accept_with<'d, S, F>(
+    ///
+    /// Accepting permessage-deflate (RFC 7692; `Decision::accept_deflate`, or
+    /// [`Accept::with_deflate`]) needs an `input` with a window for the client's window
+    /// bits ([`DeflateParams::receive_window_bits`](crate::deflate::DeflateParams::receive_window_bits);
+    /// feature `deflate`: `ReadBuffer::with_inflater_window`), else
+    /// [`UsageError::InvalidDeflateWindow`] before the 101 is sent. Compressed messages
+    /// are then inflated there and read as any other.
+    pub async fn accept_with<'d, S, I, F>(
         transport: T,
         timer: K,
         output: O,
-        input: &mut ReadBuffer<S>,
+        input: &mut ReadBuffer<S, I>,
         config: Config,
         decide: F,
     ) -> Result<Self, Error<T::Error>>
     where
         S: AsRef<[u8]> + AsMut<[u8]>,
+        I: Inflate,
         F: FnOnce(&Request<'_>) -> Decision<'d>,
     {
         let mut io = Io::new(transport, timer, output)?;
+        input.inflater.reset();
+        let window_bits = input.inflater.window_bits();
         let mut server = Server::new(config, io.timer.now());
         let mut decide = Some(decide);
         loop {
@@ -986,14 +1384,25 @@ where
                         // The output buffer is empty: `write_owed` drained it.
                         match decide(&request) {
                             Decision::Accept(options) => {
+                                // The client compresses with the window we accept (RFC
+                                // 7692 §7.1.2.2): it must fit the caller's before the
+                                // 101 goes out.
+                                if let Some(params) = options.deflate {
+                                    let bits = params.receive_window_bits(Role::Server);
+                                    if !fits(window_bits, bits) {
+                                        let error = UsageError::InvalidDeflateWindow;
+                                        return Err(Error::Usage(error));
+                                    }
+                                }
                                 let n =
                                     server.accept(&request, options, now, io.output.as_mut())?;
                                 io.queued(n);
                                 io.drain_and_flush(&mut server).await?;
-                                return match server.into_connection() {
-                                    Ok(connection) => Ok(WebSocket { io, connection }),
-                                    Err(_) => Err(Error::Closed),
+                                let Ok(connection) = server.into_connection() else {
+                                    return Err(Error::Closed);
                                 };
+                                input.inflater.prepare(&connection)?;
+                                return Ok(WebSocket { io, connection });
                             }
                             Decision::Respond {
                                 status,
@@ -1034,7 +1443,10 @@ where
     /// that upgraded the request, with [`Connection::server`] or
     /// [`Connection::client`]); bytes already read past the handshake go into its
     /// [`ReadBuffer`] with [`ReadBuffer::push`]. `output` must hold at least
-    /// [`MIN_OUTPUT_BUFFER`] bytes.
+    /// [`MIN_OUTPUT_BUFFER`] bytes. A connection that negotiated permessage-deflate
+    /// ([`Connection::with_deflate`]) needs a `ReadBuffer` with a window large enough
+    /// (feature `deflate`: `ReadBuffer::with_inflater_window`): reading fails with
+    /// [`UsageError::InvalidDeflateWindow`] otherwise.
     pub fn new(
         transport: T,
         timer: K,
@@ -1064,15 +1476,15 @@ where
     ///
     /// Cancel-safe (with a cancel-safe transport `read`): an event received but not
     /// returned yet is returned by the next call, and owed bytes keep their place.
-    pub async fn read<'i, S: AsRef<[u8]> + AsMut<[u8]>>(
+    pub async fn read<'i, S: AsRef<[u8]> + AsMut<[u8]>, I: Inflate>(
         &mut self,
-        input: &'i mut ReadBuffer<S>,
+        input: &'i mut ReadBuffer<S, I>,
     ) -> Result<Event<'i>, Error<T::Error>> {
         let found = match self.next(input, |_, _| Ok(true)).await {
             Ok(found) => found,
             Err(error) => return Err(self.fail(error).await),
         };
-        let input: &'i ReadBuffer<S> = input;
+        let input: &'i ReadBuffer<S, I> = input;
         match input.event(found) {
             Ok(Event::Failed(error)) | Err(error) => Err(Error::Protocol(error)),
             Ok(event) => Ok(event),
@@ -1090,9 +1502,9 @@ where
     /// [`read`](Self::read).
     ///
     /// Cancel-safe (with a cancel-safe transport `read`): nothing received is lost.
-    pub async fn read_message<'a, S: AsRef<[u8]> + AsMut<[u8]>, const N: usize>(
+    pub async fn read_message<'a, S: AsRef<[u8]> + AsMut<[u8]>, I: Inflate, const N: usize>(
         &mut self,
-        input: &'a mut ReadBuffer<S>,
+        input: &'a mut ReadBuffer<S, I>,
         assembler: &'a mut FixedAssembler<N>,
     ) -> Result<Message<'a>, Error<T::Error>> {
         let found = {
@@ -1118,7 +1530,7 @@ where
                 Err(error) => return Err(self.fail(error).await),
             }
         };
-        let input: &'a ReadBuffer<S> = input;
+        let input: &'a ReadBuffer<S, I> = input;
         let event = match input.event(found) {
             Ok(Event::Failed(error)) | Err(error) => return Err(Error::Protocol(error)),
             Ok(event) => event,
@@ -1142,9 +1554,9 @@ where
 
     /// Receive until an event that `keep` keeps, writing what is owed before each wait
     /// and before handing the event out.
-    async fn next<S: AsRef<[u8]> + AsMut<[u8]>>(
+    async fn next<S: AsRef<[u8]> + AsMut<[u8]>, I: Inflate>(
         &mut self,
-        input: &mut ReadBuffer<S>,
+        input: &mut ReadBuffer<S, I>,
         mut keep: impl FnMut(&Event<'_>, &mut bool) -> Result<bool, AssembleError>,
     ) -> Result<Found, NextError<T::Error>> {
         loop {
@@ -1289,9 +1701,9 @@ where
     /// has ended.
     ///
     /// Cancel-safe: call it again to go on waiting (the Close is not sent twice).
-    pub async fn close<S: AsRef<[u8]> + AsMut<[u8]>>(
+    pub async fn close<S: AsRef<[u8]> + AsMut<[u8]>, I: Inflate>(
         &mut self,
-        input: &mut ReadBuffer<S>,
+        input: &mut ReadBuffer<S, I>,
         code: CloseCode,
         reason: &str,
     ) -> Result<(), Error<T::Error>> {
@@ -1324,6 +1736,13 @@ where
     /// The subprotocol agreed in the handshake, if any.
     pub fn subprotocol(&self) -> Option<&str> {
         self.connection.subprotocol()
+    }
+
+    /// The permessage-deflate parameters agreed in the handshake (RFC 7692), if any: then
+    /// compressed messages are inflated in the [`ReadBuffer`]'s window as they arrive.
+    /// What we send goes out uncompressed, as RFC 7692 §6 allows.
+    pub fn deflate(&self) -> Option<crate::deflate::DeflateParams> {
+        self.connection.deflate()
     }
 
     /// The open connection, to look at (its role, its state).
