@@ -3,6 +3,7 @@
 
 use alloc::boxed::Box;
 
+use miniz_oxide::deflate::core::deflate_flags::TDEFL_FORCE_ALL_STATIC_BLOCKS;
 use miniz_oxide::deflate::core::{
     CompressorOxide, TDEFLFlush, TDEFLStatus, compress, create_comp_flags_from_zip_params,
 };
@@ -33,8 +34,16 @@ pub const DEFAULT_THRESHOLD: usize = 32;
 /// compressor can then serve many connections in turn. When the peer limited our window
 /// below 15 bits (§7.1.2), only messages of at most 2^bits bytes are compressed, each on its
 /// own, so that no distance can reach past the window (the others go out uncompressed).
+///
+/// Codes: with context takeover, messages are written with DEFLATE's fixed Huffman codes
+/// (RFC 1951 §3.2.6) by default, since a short message that is mostly references to the
+/// ones before it costs less that way than with a code table of its own (JSON chat
+/// messages of 150 bytes: 5.8x smaller instead of 3.8x). Without context takeover each
+/// message gets its own codes. [`with_fixed_codes`](Self::with_fixed_codes) chooses.
 pub struct Compressor {
     state: Box<CompressorOxide>,
+    level: u8,
+    fixed_codes: bool,
     threshold: usize,
     reset_each_message: bool,
     /// The largest message that may be compressed (the window, when it is limited).
@@ -44,6 +53,8 @@ pub struct Compressor {
 impl core::fmt::Debug for Compressor {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Compressor")
+            .field("level", &self.level)
+            .field("fixed_codes", &self.fixed_codes)
             .field("threshold", &self.threshold)
             .field("reset_each_message", &self.reset_each_message)
             .field("max_len", &self.max_len)
@@ -65,12 +76,14 @@ impl Compressor {
     pub fn with_params(params: &DeflateParams, role: Role) -> Self {
         let bits = params.send_window_bits(role);
         let limited = bits < MAX_WINDOW_BITS;
+        let reset_each_message = params.send_no_context_takeover(role) || limited;
+        let (level, fixed_codes) = (DEFAULT_LEVEL, !reset_each_message);
         Compressor {
-            state: Box::new(CompressorOxide::new(create_comp_flags_from_zip_params(
-                6, -15, 0,
-            ))),
+            state: deflate_state(level, fixed_codes),
+            level,
+            fixed_codes,
             threshold: DEFAULT_THRESHOLD,
-            reset_each_message: params.send_no_context_takeover(role) || limited,
+            reset_each_message,
             max_len: if limited {
                 window_len(bits)
             } else {
@@ -87,8 +100,19 @@ impl Compressor {
     }
 
     /// Compress at `level` (0, stored, to 9, smallest; 1 is the fastest that compresses).
+    /// The compressor starts afresh: call it before the first message.
     pub fn with_level(mut self, level: u8) -> Self {
-        self.state.set_compression_level_raw(level.min(9));
+        self.level = level.min(9);
+        self.state = deflate_state(self.level, self.fixed_codes);
+        self
+    }
+
+    /// Write every message with DEFLATE's fixed Huffman codes (RFC 1951 §3.2.6), or with
+    /// codes of its own (see the type's documentation for the default). The compressor
+    /// starts afresh: call it before the first message.
+    pub fn with_fixed_codes(mut self, fixed: bool) -> Self {
+        self.fixed_codes = fixed;
+        self.state = deflate_state(self.level, self.fixed_codes);
         self
     }
 
@@ -179,6 +203,19 @@ impl Compressor {
             None => plain(connection, message, out),
         }
     }
+}
+
+/// The compression level by default (of 0-9): zlib's default too.
+const DEFAULT_LEVEL: u8 = 6;
+
+/// A raw DEFLATE state (no zlib header: RFC 7692 §7.2.1) at `level`, with the fixed codes
+/// forced or not.
+fn deflate_state(level: u8, fixed_codes: bool) -> Box<CompressorOxide> {
+    let mut flags = create_comp_flags_from_zip_params(i32::from(level), -15, 0);
+    if fixed_codes {
+        flags |= TDEFL_FORCE_ALL_STATIC_BLOCKS;
+    }
+    Box::new(CompressorOxide::new(flags))
 }
 
 #[derive(Clone, Copy)]
