@@ -600,3 +600,29 @@ fn one_inflater_serves_connections_between_messages() {
         );
     }
 }
+
+/// A compressed message that arrives whole comes out whole: one `Text` event borrowing
+/// the window, no pieces to assemble (the tail of RFC 7692 §7.2.2 is fed in the same call).
+#[test]
+fn a_message_that_arrives_whole_is_handed_out_whole() {
+    for no_context_takeover in [false, true] {
+        let params = Some(DeflateParams {
+            client_no_context_takeover: no_context_takeover,
+            ..DeflateParams::default()
+        });
+        let mut server = server_with(params, Config::default());
+        let mut inflater = Inflater::new(&server, vec![0; window_len(15)]).unwrap();
+        for i in 0..50 {
+            let text = chat_json(1 + i % 5);
+            let mut wire = raw_frame(0xc1, Some(MASK), &compress(text.as_bytes(), 6), 0);
+            let len = wire.len();
+            let received = inflater.receive(&mut server, &mut wire, at(1)).unwrap();
+            assert_eq!(received.consumed, len);
+            match received.event {
+                Some(Event::Text(got)) => assert_eq!(got, text),
+                other => panic!("message {i}: {other:?}"),
+            }
+            assert!(!inflater.has_pending() && !inflater.in_message());
+        }
+    }
+}

@@ -245,7 +245,11 @@ impl<W: AsRef<[u8]> + AsMut<[u8]>> Inflater<W> {
     ) -> Received<'b> {
         let kind = self.message.unwrap_or(MessageKind::Binary);
         let mut used_total = 0;
-        let mask = self.window.as_ref().len() - 1;
+        let window_len = self.window.as_ref().len();
+        let mask = window_len - 1;
+        // The piece handed out: the output of one or more calls, contiguous in the window.
+        let piece_start = self.pos;
+        let mut piece_len = 0;
         loop {
             let feeding_tail = self.pending == 0;
             let source: &[u8] = if !feeding_tail {
@@ -272,12 +276,11 @@ impl<W: AsRef<[u8]> + AsMut<[u8]>> Inflater<W> {
             // One byte past the limit is enough to know it was passed (RFC 6455 §10.4).
             let room = self.max_message_len.saturating_sub(self.inflated);
             let out_max = usize::try_from(room.saturating_add(1)).unwrap_or(usize::MAX);
-            let start = self.pos;
             let (status, used, written) = decompress_with_limit(
                 &mut self.decompressor,
                 source,
                 self.window.as_mut(),
-                start,
+                self.pos,
                 out_max,
                 TINFL_FLAG_HAS_MORE_INPUT,
             );
@@ -287,7 +290,8 @@ impl<W: AsRef<[u8]> + AsMut<[u8]>> Inflater<W> {
                 used_total += used;
                 self.pending -= used;
             }
-            self.pos = (start + written) & mask;
+            self.pos = (self.pos + written) & mask;
+            piece_len += written;
             self.inflated += written as u64;
             if self.inflated > self.max_message_len {
                 return self.fail(endpoint, ProtocolError::MessageTooLarge, input_len);
@@ -308,13 +312,20 @@ impl<W: AsRef<[u8]> + AsMut<[u8]>> Inflater<W> {
             }
             let finished = self.pending == 0 && self.pending_last && self.tail_fed == 4;
             let finished = finished && !self.owed_output;
-            if written == 0 && !finished {
+            // Only the tail is left to feed, and its output would follow this piece in the
+            // window: go on, so that a message inflated in one call is handed out whole.
+            let only_tail_left = self.pending == 0
+                && self.pending_last
+                && self.tail_fed < 4
+                && !self.owed_output
+                && piece_start + piece_len < window_len;
+            if !finished && (piece_len == 0 || only_tail_left) {
                 continue;
             }
             let first = !self.delivered;
             let whole = first && finished;
             if kind == MessageKind::Text && !whole {
-                let piece = &self.window.as_ref()[start..start + written];
+                let piece = &self.window.as_ref()[piece_start..piece_start + piece_len];
                 let valid =
                     self.utf8.feed(piece).is_ok() && (!finished || self.utf8.finish().is_ok());
                 if !valid {
@@ -326,7 +337,7 @@ impl<W: AsRef<[u8]> + AsMut<[u8]>> Inflater<W> {
                 self.end();
             }
             let consumed = before + used_total;
-            let piece: &'b [u8] = &self.window.as_ref()[start..start + written];
+            let piece: &'b [u8] = &self.window.as_ref()[piece_start..piece_start + piece_len];
             let event = match (whole, kind) {
                 (true, MessageKind::Binary) => Event::Binary(piece),
                 (true, MessageKind::Text) => match utf8::validate_whole(piece) {
