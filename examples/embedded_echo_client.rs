@@ -13,14 +13,19 @@
 //!
 //! With `--once TEXT` it is a probe instead: it sends TEXT, checks that the same text
 //! comes back, closes with 1000 and exits 0 once the closing handshake is done.
+//!
+//! With `--deflate` (before the URL) it offers permessage-deflate (RFC 7692) with the
+//! default parameters and inflates what the server compresses in a 32 KiB window given to
+//! its receive buffer (feature `deflate`, on by default); it echoes uncompressed, as RFC
+//! 7692 allows.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use embedded_io_adapters::tokio_1::FromTokio;
 use sockless::handshake::WsUrl;
-use sockless::io::embedded::{Error, ReadBuffer, Timer, WebSocket};
-use sockless::{CloseCode, Config, Event, Instant};
+use sockless::io::embedded::{Error, Inflate, ReadBuffer, Timer, WebSocket};
+use sockless::{ClientRequest, CloseCode, Config, Event, Instant};
 use tokio::net::TcpStream;
 
 /// The receive buffer and the output buffer (messages larger than these go through in
@@ -28,7 +33,11 @@ use tokio::net::TcpStream;
 const BUFFER: usize = 64 * 1024;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let deflate = args.first().is_some_and(|a| a == "--deflate");
+    if deflate {
+        args.remove(0);
+    }
     let url = args
         .first()
         .cloned()
@@ -38,7 +47,7 @@ fn main() -> ExitCode {
         Some(other) => {
             eprintln!(
                 "embedded_echo_client: unknown argument {other:?}; \
-                 usage: embedded_echo_client URL [--once TEXT]"
+                 usage: embedded_echo_client [--deflate] URL [--once TEXT]"
             );
             return ExitCode::FAILURE;
         }
@@ -54,7 +63,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(&url, probe.as_deref())) {
+    match runtime.block_on(run(&url, probe.as_deref(), deflate)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("embedded_echo_client: {error}");
@@ -76,7 +85,11 @@ impl Timer for TokioTimer {
     }
 }
 
-async fn run(url: &str, probe: Option<&str>) -> Result<(), Box<dyn std::error::Error>> {
+async fn run(
+    url: &str,
+    probe: Option<&str>,
+    deflate: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
     let parsed = WsUrl::parse(url)?;
     if parsed.secure {
         return Err("wss:// needs a TLS layer, which this example does not have".into());
@@ -96,14 +109,46 @@ async fn run(url: &str, probe: Option<&str>) -> Result<(), Box<dyn std::error::E
         }
     };
     stream.set_nodelay(true)?;
-    let mut input = ReadBuffer::new(vec![0; BUFFER], &config)?;
-    let output = vec![0; BUFFER];
+    let input = ReadBuffer::new(vec![0; BUFFER], &config)?;
+    let request = ClientRequest::from_url(url)?;
     let transport = FromTokio::new(stream);
+    if !deflate {
+        return echo(url, transport, timer, input, request, config, probe).await;
+    }
+    #[cfg(feature = "deflate")]
+    {
+        use sockless::deflate::{DeflateConfig, window_len};
+        // The default offer lets the server compress within 2^15 bytes: a 32 KiB window.
+        let offer = DeflateConfig::default();
+        let window = vec![0; window_len(offer.receive_window_bits)];
+        let input = input.with_inflater_window(window)?;
+        let request = request.with_deflate(offer);
+        echo(url, transport, timer, input, request, config, probe).await
+    }
+    #[cfg(not(feature = "deflate"))]
+    Err("--deflate needs the deflate feature".into())
+}
+
+/// Connect to `url` with `request`, then echo (or probe) until the server closes.
+async fn echo<I: Inflate>(
+    url: &str,
+    transport: FromTokio<TcpStream>,
+    timer: TokioTimer,
+    mut input: ReadBuffer<Vec<u8>, I>,
+    request: ClientRequest<'_>,
+    config: Config,
+    probe: Option<&str>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let output = vec![0; BUFFER];
     let rng = sockless::os_rng();
-    let mut ws = WebSocket::connect(transport, timer, output, &mut input, url, config, rng)
-        .await
-        .map_err(|error| explain(error, url))?;
-    eprintln!("connected to {url} (status 101)");
+    let mut ws =
+        WebSocket::connect_request(transport, timer, output, &mut input, request, config, rng)
+            .await
+            .map_err(|error| explain(error, url))?;
+    match ws.deflate() {
+        Some(params) => eprintln!("connected to {url} (status 101, permessage-deflate {params:?})"),
+        None => eprintln!("connected to {url} (status 101)"),
+    }
     if let Some(text) = probe {
         ws.send_text(text).await?;
     }

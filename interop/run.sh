@@ -27,9 +27,7 @@
 #       target/release/examples/wss_echo_server and .../wss_echo_client
 #       (cargo build --release --features rustls --example wss_echo_server
 #        --example wss_echo_client)
-#   INTEROP_DEFLATE=0         leave out the permessage-deflate cases (default: run them;
-#                             they are left out, as SKIP, for embedded_echo_client, whose
-#                             adapter does not inflate)
+#   INTEROP_DEFLATE=0         leave out the permessage-deflate cases (default: run them)
 #   CHROMIUM_PATH             browser binary (default /usr/bin/chromium)
 #   INTEROP_KEEP_LOGS=1       keep the log directory even when all passed
 #
@@ -496,17 +494,12 @@ DEFLATE_OK=1
 [[ "${INTEROP_DEFLATE:-1}" == 0 ]] && DEFLATE_OK=0
 if [[ $SUT_OK == 1 && $DEFLATE_OK == 1 ]]; then
   run_server_side --deflate
-  if [[ "$(basename "${ECHO_CLIENT[0]}")" == embedded_echo_client ]]; then
-    add_result sockless client deflate SKIP "embedded_echo_client: the embedded adapter does not inflate"
-    echo "SKIP deflate client cases: embedded_echo_client's adapter does not inflate"
-  else
-    CLIENT_CMD=("${ECHO_CLIENT[@]}" --deflate) CLIENT_TAIL=() CLIENT_BASE="ws://127.0.0.1" CLIENT_NAME=echo_client
-    if want python; then
-      if [[ $PY_OK == 1 ]]; then run_client_side python-deflate "$VENV_PY" "$INTEROP/python/peer_server.py" --deflate; else unavailable python "$PY_WHY"; fi
-    fi
-    if want node; then
-      if [[ $NODE_OK == 1 ]]; then run_client_side node-deflate node "$INTEROP/node/peer_server.mjs" --deflate; else unavailable node "$NODE_WHY"; fi
-    fi
+  CLIENT_CMD=("${ECHO_CLIENT[@]}" --deflate) CLIENT_TAIL=() CLIENT_BASE="ws://127.0.0.1" CLIENT_NAME=echo_client
+  if want python; then
+    if [[ $PY_OK == 1 ]]; then run_client_side python-deflate "$VENV_PY" "$INTEROP/python/peer_server.py" --deflate; else unavailable python "$PY_WHY"; fi
+  fi
+  if want node; then
+    if [[ $NODE_OK == 1 ]]; then run_client_side node-deflate node "$INTEROP/node/peer_server.mjs" --deflate; else unavailable node "$NODE_WHY"; fi
   fi
 fi
 
