@@ -1,13 +1,23 @@
 // The chat of issue 12 on Node `ws`: one process, one port (run several for shards).
-// node chat.mjs [HOST:PORT]   (default 127.0.0.1:8082); WebSocket endpoint /chat.
+// node chat.mjs [HOST:PORT] [--deflate]   (default 127.0.0.1:8082); WebSocket endpoint /chat.
+// --deflate: accept permessage-deflate as the sockless chat does (no context takeover both
+// ways, a 1 KiB client window, messages of 32 bytes or more compressed).
 import { WebSocketServer } from 'ws';
 
 const [host, port] = (process.argv[2] || '127.0.0.1:8082').split(':');
+const perMessageDeflate = process.argv[3] === '--deflate' && {
+  serverNoContextTakeover: true,
+  clientNoContextTakeover: true,
+  clientMaxWindowBits: 10,
+  threshold: 32,
+};
 const HISTORY = 50;
 const MAX_FIELD = 1024;
 const rooms = new Map(); // room name -> { members: Set<WebSocket>, history: string[] }
 
-const wss = new WebSocketServer({ host, port: Number(port), path: '/chat', backlog: 4096 });
+const wss = new WebSocketServer({
+  host, port: Number(port), path: '/chat', backlog: 4096, perMessageDeflate,
+});
 wss.on('listening', () => console.error(`node chat: ws://${host}:${port}/chat`));
 
 function toRoom(room, text) {

@@ -16,9 +16,10 @@ use std::time::{Duration, Instant};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use sockless::rand_core::TryRng;
-use sockless::{Client, Config, Endpoint, Event};
+use sockless::{Client, ClientRequest, Config, Endpoint, Event};
 use socket2::{Domain, Socket, Type};
 
+use crate::deflate::{self, Deflate, SharedInflater};
 use crate::hist::Histogram;
 
 /// Handshakes in flight at once per process (keeps the servers' listen backlogs from
@@ -40,6 +41,8 @@ pub struct Args {
     pub seconds: u64,
     /// Source addresses: `PREFIX.1` ... `PREFIX.SOURCES`.
     pub src_prefix: String,
+    /// Every client offers permessage-deflate, and must get it.
+    pub deflate: bool,
 }
 
 /// Masking keys from xorshift: the generator stands in for many browsers; it needs no
@@ -102,6 +105,9 @@ struct Conn {
     partial: Vec<u8>,
     /// Output the socket did not take yet.
     out: Vec<u8>,
+    /// With `--deflate`, an inflater of its own only while one of its messages is
+    /// half-read (see `deflate.rs`).
+    inflater: Option<Box<SharedInflater>>,
     /// Local room index.
     room: usize,
     id: usize,
@@ -117,6 +123,12 @@ struct Stats {
     other: u64,
     failures: u64,
     hist: Histogram,
+    /// Bytes read from the sockets, and the JSON of the messages delivered.
+    wire_bytes: u64,
+    text_bytes: u64,
+    /// What makes the whole generator fail (a connection without permessage-deflate when
+    /// it was asked for).
+    fatal: Option<String>,
 }
 
 pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
@@ -152,13 +164,18 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         let shard = shard_of(&room_name(global_room), shards);
         shard_for.push(shard);
         let rng = FastRng(0x9e3779b97f4a7c15 ^ (id as u64 + 1).wrapping_mul(0x2545f4914f6cdd1d));
+        let mut request = ClientRequest::from_url(urls[shard])?;
+        if args.deflate {
+            request = request.with_deflate(deflate::offer());
+        }
         conns.push(Conn {
             stream: None,
-            client: Client::connect(urls[shard], config, rng, sockless_now())?,
+            client: Client::new(request, config, rng, sockless_now())?,
             phase: Phase::Waiting,
             tail: Vec::new(),
             partial: Vec::new(),
             out: Vec::new(),
+            inflater: None,
             room,
             id,
             received: 0,
@@ -200,7 +217,16 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         other: 0,
         failures: 0,
         hist: Histogram::new(),
+        wire_bytes: 0,
+        text_bytes: 0,
+        fatal: None,
     };
+    // One compressor and one inflater for every connection (RFC 7692 §7.1.1: neither side
+    // takes context over from one message to the next; see `deflate.rs`).
+    let mut deflate = args.deflate.then(|| Deflate::new(config.max_message_len));
+    // The bytes read, and the messages sent compressed and not, before `go` (the joins).
+    let mut wire_at_go = 0;
+    let mut sent_at_go = (0, 0);
     let mut next_connect = 0;
     let mut in_flight = 0;
     let mut open = 0;
@@ -214,6 +240,9 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let settle_target = (args.room_size * (args.room_size - 1) / 2) as u64;
 
     loop {
+        if let Some(fatal) = stats.fatal.take() {
+            return Err(fatal.into());
+        }
         // Start more connections, a bounded number at a time.
         while next_connect < n && in_flight < IN_FLIGHT {
             let i = next_connect;
@@ -254,6 +283,8 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         }
         if go_at.is_none() && go.load(Ordering::SeqCst) {
             go_at = Some(Instant::now());
+            wire_at_go = stats.wire_bytes;
+            sent_at_go = deflate.as_ref().map_or((0, 0), |d| (d.sent_compressed, d.sent_plain));
         }
         if let Some(ready) = ready_at {
             if go_at.is_none() && ready.elapsed() > GO_BOUND {
@@ -280,8 +311,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                         conn.sent,
                         now_us()
                     );
-                    let written = conn.client.connection()?.send_text(&text, &mut scratch)?;
-                    conn.out.extend_from_slice(&scratch[..written]);
+                    send_text(conn, &mut deflate, &text, &mut scratch)?;
                     conn.sent += 1;
                     expected_per_room[conn.room] += args.room_size as u64;
                     flush(conn);
@@ -330,7 +360,8 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 flush(conn);
             }
             if (event.is_readable() || event.is_read_closed()) && conn.phase != Phase::Dead {
-                read(conn, &mut buf, &mut scratch, &mut stats, now_us(), sockless_now(), args.room_size);
+                let now = (now_us(), sockless_now());
+                read(conn, &mut buf, &mut scratch, &mut stats, &mut deflate, now, args.room_size);
             }
             let is = conn.phase;
             let waiting = |p| matches!(p, Phase::Connecting | Phase::Handshaking);
@@ -360,12 +391,25 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         extra += c.received.saturating_sub(want);
     }
     let connect_us = connected_at.map_or(0, |at| at.duration_since(t0).as_micros());
+    let (compressed, plain) = match &deflate {
+        Some(d) => (d.sent_compressed - sent_at_go.0, d.sent_plain - sent_at_go.1),
+        None => (0, sent),
+    };
     writeln!(
         out,
         "result clients={n} connect_us={connect_us} failures={} dead={dead} sent={sent} \
          expected={expected} delivered={} missing={missing} extra={extra} misrouted={} \
-         errors={} other={}",
-        stats.failures, stats.delivered, stats.misrouted, stats.errors, stats.other
+         errors={} other={} wire_bytes={} text_bytes={} sent_compressed={compressed} \
+         sent_plain={plain} inflaters_held={} peak_rss={}",
+        stats.failures,
+        stats.delivered,
+        stats.misrouted,
+        stats.errors,
+        stats.other,
+        stats.wire_bytes - wire_at_go,
+        stats.text_bytes,
+        deflate.as_ref().map_or(0, |d| d.held_max),
+        crate::memory("self", "VmHWM:"),
     )?;
     writeln!(out, "hist {}", stats.hist.encode())?;
     out.flush()?;
@@ -409,14 +453,32 @@ fn flush(conn: &mut Conn) {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Queue `text` on the open connection: compressed by the shared compressor with
+/// `--deflate` (when that pays), as it is otherwise.
+fn send_text(
+    conn: &mut Conn,
+    deflate: &mut Option<Deflate>,
+    text: &str,
+    scratch: &mut [u8],
+) -> Result<(), sockless::Error> {
+    let connection = conn.client.connection()?;
+    let written = match deflate {
+        Some(deflate) => deflate.send_text(connection, text, scratch)?,
+        None => connection.send_text(text, scratch)?,
+    };
+    conn.out.extend_from_slice(&scratch[..written]);
+    Ok(())
+}
+
+/// Read what the socket has and handle every event in it. `now` is the time in
+/// microseconds since the start (for latencies) and as the client's clock.
 fn read(
     conn: &mut Conn,
     buf: &mut [u8],
     scratch: &mut [u8],
     stats: &mut Stats,
-    now_us: u64,
-    now: sockless::Instant,
+    deflate: &mut Option<Deflate>,
+    now: (u64, sockless::Instant),
     room_size: usize,
 ) {
     loop {
@@ -445,50 +507,18 @@ fn read(
                 return;
             }
         };
+        stats.wire_bytes += n as u64;
         let len = kept + n;
         let mut pos = 0;
-        while pos < len {
-            let received = match conn.client.receive(&mut buf[pos..len], now) {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("generator: client {}: {e}", conn.id);
-                    kill(conn, stats);
-                    return;
-                }
-            };
-            pos += received.consumed;
-            let Some(event) = received.event else { break };
-            match event {
-                Event::Connected(_) => {
-                    conn.phase = Phase::Open;
-                    let join = format!(
-                        "{{\"type\":\"join\",\"name\":\"u{}\",\"room\":\"{}\"}}",
-                        conn.id,
-                        room_name(conn.id / room_size)
-                    );
-                    if let Ok(connection) = conn.client.connection() {
-                        if let Ok(w) = connection.send_text(&join, scratch) {
-                            conn.out.extend_from_slice(&scratch[..w]);
-                        }
-                    }
-                }
-                Event::Text(text) => on_text(text.as_bytes(), conn.room, conn.id / room_size, room_size, &mut conn.received, stats, now_us),
-                Event::Chunk(chunk) => {
-                    if chunk.first {
-                        conn.partial.clear();
-                    }
-                    conn.partial.extend_from_slice(chunk.data);
-                    if chunk.last {
-                        let text = std::mem::take(&mut conn.partial);
-                        on_text(&text, conn.room, conn.id / room_size, room_size, &mut conn.received, stats, now_us);
-                        conn.partial = text;
-                    }
-                }
-                Event::Ping(_) | Event::Pong(_) | Event::Binary(_) => {}
-                other => {
-                    eprintln!("generator: client {}: {other:?}", conn.id);
-                    kill(conn, stats);
-                }
+        // An inflater with output still to hand out is called again even with no input
+        // left (it keeps the unconsumed bytes' place: they stay in `tail`).
+        let inflating = |conn: &Conn| conn.inflater.as_ref().is_some_and(|i| i.has_pending());
+        while pos < len || inflating(conn) {
+            let (consumed, event) =
+                receive_one(conn, &mut buf[pos..len], scratch, stats, deflate, now, room_size);
+            pos += consumed;
+            if !event {
+                break;
             }
             // A Pong or Close owed.
             while let Ok(w) = conn.client.poll_transmit(scratch) {
@@ -509,6 +539,109 @@ fn read(
             // cost of a system call per wake-up).
             return;
         }
+    }
+}
+
+/// Hand `input` to the client (through an inflater once open with `--deflate`) and handle
+/// the event it gives, if any: returns the bytes it used and whether there was an event.
+fn receive_one(
+    conn: &mut Conn,
+    input: &mut [u8],
+    scratch: &mut [u8],
+    stats: &mut Stats,
+    deflate: &mut Option<Deflate>,
+    now: (u64, sockless::Instant),
+    room_size: usize,
+) -> (usize, bool) {
+    // RFC 7692 §7.1.1: the server takes no context over, so the generator's one inflater
+    // serves every connection between messages (see `deflate.rs`).
+    let mut inflater = match deflate.as_mut() {
+        Some(deflate) if conn.phase == Phase::Open => Some(deflate.lend(conn.inflater.take())),
+        _ => None,
+    };
+    let received = match inflater.as_mut() {
+        Some(inflater) => inflater.receive(&mut conn.client, input, now.1),
+        None => conn.client.receive(input, now.1),
+    };
+    let outcome = match received {
+        Ok(received) => {
+            let event = received.event.is_some();
+            if let Some(event) = received.event {
+                on_event(conn, event, scratch, stats, deflate, now.0, room_size);
+            }
+            (received.consumed, event)
+        }
+        Err(e) => {
+            eprintln!("generator: client {}: {e}", conn.id);
+            kill(conn, stats);
+            (input.len(), false)
+        }
+    };
+    if let (Some(deflate), Some(inflater)) = (deflate.as_mut(), inflater) {
+        // A half-read message keeps its inflater until the rest arrives.
+        conn.inflater = deflate.give_back(inflater);
+    }
+    outcome
+}
+
+fn on_event(
+    conn: &mut Conn,
+    event: Event<'_>,
+    scratch: &mut [u8],
+    stats: &mut Stats,
+    deflate: &mut Option<Deflate>,
+    now_us: u64,
+    room_size: usize,
+) {
+    let global_room = conn.id / room_size;
+    match event {
+        Event::Connected(_) => on_connected(conn, scratch, stats, deflate, room_size),
+        Event::Text(text) => {
+            on_text(text.as_bytes(), conn.room, global_room, room_size, &mut conn.received, stats, now_us)
+        }
+        Event::Chunk(chunk) => {
+            if chunk.first {
+                conn.partial.clear();
+            }
+            conn.partial.extend_from_slice(chunk.data);
+            if chunk.last {
+                let text = std::mem::take(&mut conn.partial);
+                on_text(&text, conn.room, global_room, room_size, &mut conn.received, stats, now_us);
+                conn.partial = text;
+            }
+        }
+        Event::Ping(_) | Event::Pong(_) | Event::Binary(_) => {}
+        other => {
+            eprintln!("generator: client {}: {other:?}", conn.id);
+            kill(conn, stats);
+        }
+    }
+}
+
+/// Open: check the extension was negotiated when asked for, and join the room.
+fn on_connected(
+    conn: &mut Conn,
+    scratch: &mut [u8],
+    stats: &mut Stats,
+    deflate: &mut Option<Deflate>,
+    room_size: usize,
+) {
+    conn.phase = Phase::Open;
+    if let (Some(deflate), Ok(connection)) = (deflate.as_mut(), conn.client.connection())
+        && let Err(e) = deflate.check(connection)
+    {
+        stats.fatal = Some(format!("client {}: {e}", conn.id));
+        kill(conn, stats);
+        return;
+    }
+    let join = format!(
+        "{{\"type\":\"join\",\"name\":\"u{}\",\"room\":\"{}\"}}",
+        conn.id,
+        room_name(conn.id / room_size)
+    );
+    if let Err(e) = send_text(conn, deflate, &join, scratch) {
+        eprintln!("generator: client {}: join: {e}", conn.id);
+        kill(conn, stats);
     }
 }
 
@@ -543,6 +676,7 @@ fn on_text(
                 }
                 *received += 1;
                 stats.delivered += 1;
+                stats.text_bytes += text.len() as u64;
                 stats.hist.record(now_us.saturating_sub(sent));
             }
             _ => stats.other += 1,

@@ -1,7 +1,7 @@
 //! The chat load benchmark of issue 12 (shared BENCH.md, "Many connections").
 //!
 //! `cargo run --release --manifest-path benches/load/Cargo.toml -- [--sizes 1000,10000,100000]
-//! [--seconds 30] [--servers sockless,tokio,node] [--chart docs/load.png]`
+//! [--seconds 30] [--servers sockless,tokio,node] [--chart docs/load.png] [--deflate]`
 //!
 //! For each size and server: start the chat (one process, or shards of at most
 //! `SHARD_CLIENTS` connections with rooms hashed to them), start the load generator
@@ -9,9 +9,15 @@
 //! then every client sends one message a second for the given seconds; each message must
 //! reach the 100 members of its room. Prints a markdown table and draws the chart.
 //!
+//! `--deflate`: every client offers permessage-deflate (RFC 7692) as a browser does, and
+//! must get it (see `deflate.rs`); only the servers that support it run (the chat, and Node
+//! ws with it configured as the chat does; tokio-tungstenite has none). No chart then,
+//! unless `--chart` is given.
+//!
 //! `load gen ...` is the generator process itself (see `generator.rs`).
 
 mod chart;
+mod deflate;
 mod generator;
 mod hist;
 
@@ -90,10 +96,18 @@ impl Server {
             Server::Node => "Node ws",
         }
     }
+
+    /// Whether it runs with permessage-deflate under `--deflate` (tokio-tungstenite has
+    /// none; Node ws has it configured as the chat does, see `node/chat.mjs`).
+    pub fn has_deflate(self) -> bool {
+        matches!(self, Server::Sockless | Server::Node)
+    }
 }
 
 pub struct Row {
     pub server: Server,
+    /// The clients offered (and got) permessage-deflate.
+    pub deflate: bool,
     pub clients: usize,
     pub shards: usize,
     pub generators: usize,
@@ -110,6 +124,18 @@ pub struct Row {
     pub machine_busy: f64,
     pub rss_per_conn: f64,
     pub rss_total: u64,
+    /// The generators' peak RSS over their whole run (VmHWM), all together.
+    pub gen_rss: u64,
+    /// With `--deflate`: the most connections of one generator that held an inflater of
+    /// their own at once (a message half-read), summed over the generators.
+    pub inflaters_held: u64,
+    /// Bytes the clients read from their sockets while the messages flowed, and the JSON
+    /// of the messages delivered (inflated).
+    pub wire_bytes: u64,
+    pub text_bytes: u64,
+    /// The clients' messages that went compressed, and those that went as they are.
+    pub sent_compressed: u64,
+    pub sent_plain: u64,
     pub note: String,
 }
 
@@ -117,7 +143,8 @@ struct Options {
     sizes: Vec<usize>,
     seconds: u64,
     servers: Vec<Server>,
-    chart: PathBuf,
+    chart: Option<PathBuf>,
+    deflate: bool,
 }
 
 fn root() -> PathBuf {
@@ -129,6 +156,8 @@ fn main() {
     if args.first().map(String::as_str) == Some("gen") {
         if let Err(e) = generator::run(gen_args(&args[1..])) {
             eprintln!("generator: {e}");
+            // The orchestrator shows this line as the reason the generator ended early.
+            println!("failed: {e}");
             std::process::exit(1);
         }
         return;
@@ -137,7 +166,7 @@ fn main() {
         Ok(o) => o,
         Err(e) => {
             eprintln!("load: {e}\nusage: load [--sizes 1000,10000,100000] [--seconds 30] \
-                       [--servers sockless,tokio,node] [--chart docs/load.png]");
+                       [--servers sockless,tokio,node] [--chart docs/load.png] [--deflate]");
             std::process::exit(2);
         }
     };
@@ -173,10 +202,15 @@ fn parse(args: &[String]) -> Result<Options, String> {
         sizes: vec![1_000, 10_000, 100_000],
         seconds: 30,
         servers: vec![Server::Sockless, Server::Tokio, Server::Node],
-        chart: root().join("docs/load.png"),
+        chart: None,
+        deflate: false,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
+        if flag == "--deflate" {
+            options.deflate = true;
+            continue;
+        }
         let value = it.next().ok_or(format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--sizes" => {
@@ -205,8 +239,20 @@ fn parse(args: &[String]) -> Result<Options, String> {
                     })
                     .collect::<Result<_, _>>()?;
             }
-            "--chart" => options.chart = PathBuf::from(value),
+            "--chart" => options.chart = Some(PathBuf::from(value)),
             other => return Err(format!("unknown flag {other}")),
+        }
+    }
+    if options.chart.is_none() && !options.deflate {
+        options.chart = Some(root().join("docs/load.png"));
+    }
+    if options.deflate {
+        for server in options.servers.iter().filter(|s| !s.has_deflate()) {
+            eprintln!("load: {} has no permessage-deflate: skipped with --deflate", server.label());
+        }
+        options.servers.retain(|s| s.has_deflate());
+        if options.servers.is_empty() {
+            return Err("none of these servers has permessage-deflate".into());
         }
     }
     Ok(options)
@@ -226,6 +272,7 @@ fn gen_args(args: &[String]) -> generator::Args {
         total_rooms: num("--total-rooms"),
         seconds: num("--seconds") as u64,
         src_prefix: get("--src"),
+        deflate: args.iter().any(|a| a == "--deflate"),
     }
 }
 
@@ -292,30 +339,42 @@ fn orchestrate(options: &Options) -> Result<(), String> {
     for &size in &options.sizes {
         for &server in &options.servers {
             run += 1;
-            eprintln!("load: {} with {size} clients ...", server.label());
-            let row = match measure(server, size, options.seconds, run) {
+            let with = if options.deflate { " with permessage-deflate" } else { "" };
+            eprintln!("load: {} with {size} clients{with} ...", server.label());
+            let row = match measure(server, size, options.seconds, run, options.deflate) {
                 Ok(row) => row,
                 Err(e) => {
                     eprintln!("load: {} at {size}: {e}", server.label());
-                    failed_row(server, size, e)
+                    failed_row(server, size, options.deflate, e)
                 }
             };
             eprintln!("{}", row_line(&row));
+            if row.deflate {
+                eprintln!(
+                    "load: at most {} connections held an inflater of their own at once",
+                    row.inflaters_held
+                );
+            }
             rows.push(row);
         }
     }
     println!("{}", table(&rows, options.seconds));
-    if let Err(e) = chart::draw(&rows, &options.chart) {
+    let Some(path) = &options.chart else {
+        eprintln!("load: no chart with --deflate unless --chart is given");
+        return Ok(());
+    };
+    if let Err(e) = chart::draw(&rows, path) {
         eprintln!("load: chart not drawn: {e}");
     } else {
-        eprintln!("load: chart written to {}", options.chart.display());
+        eprintln!("load: chart written to {}", path.display());
     }
     Ok(())
 }
 
-fn failed_row(server: Server, clients: usize, note: String) -> Row {
+fn failed_row(server: Server, clients: usize, deflate: bool, note: String) -> Row {
     Row {
         server,
+        deflate,
         clients,
         shards: 0,
         generators: 0,
@@ -332,6 +391,12 @@ fn failed_row(server: Server, clients: usize, note: String) -> Row {
         machine_busy: f64::NAN,
         rss_per_conn: f64::NAN,
         rss_total: 0,
+        gen_rss: 0,
+        inflaters_held: 0,
+        wire_bytes: 0,
+        text_bytes: 0,
+        sent_compressed: 0,
+        sent_plain: 0,
         note,
     }
 }
@@ -354,10 +419,15 @@ fn cpu_ticks(pid: u32) -> u64 {
 
 /// VmRSS of `pid`, in bytes.
 fn rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    memory(&pid.to_string(), "VmRSS:")
+}
+
+/// A memory `field` of /proc/`process`/status ("self" or a pid), in bytes.
+pub fn memory(process: &str, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{process}/status")).unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .map_or(0, |kb| kb * 1024)
 }
@@ -376,7 +446,13 @@ fn alive(children: &mut [Child]) -> bool {
     children.iter_mut().all(|c| matches!(c.try_wait(), Ok(None)))
 }
 
-fn measure(server: Server, clients: usize, seconds: u64, run: usize) -> Result<Row, String> {
+fn measure(
+    server: Server,
+    clients: usize,
+    seconds: u64,
+    run: usize,
+    deflate: bool,
+) -> Result<Row, String> {
     let shards = if clients <= ONE_PROCESS { 1 } else { clients.div_ceil(SHARD_CLIENTS) };
     let rooms = clients / ROOM_SIZE;
     let generators = clients.div_ceil(GEN_CLIENTS);
@@ -409,6 +485,9 @@ fn measure(server: Server, clients: usize, seconds: u64, run: usize) -> Result<R
                 Server::Node => {
                     let mut c = Command::new("node");
                     c.arg(here.join("node/chat.mjs")).arg(addr);
+                    if deflate {
+                        c.arg("--deflate");
+                    }
                     c
                 }
             };
@@ -450,6 +529,9 @@ fn measure(server: Server, clients: usize, seconds: u64, run: usize) -> Result<R
                 .args(["--src", &format!("127.{}.{}", run % 250 + 1, g + 1)])
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped());
+            if deflate {
+                command.arg("--deflate");
+            }
             let mut child = spawn(&mut command).map_err(|e| format!("starting a generator: {e}"))?;
             stdins.push(child.stdin.take().unwrap());
             let stdout = child.stdout.take().unwrap();
@@ -478,6 +560,8 @@ fn measure(server: Server, clients: usize, seconds: u64, run: usize) -> Result<R
         }
         let mut hist = Histogram::new();
         let (mut expected, mut delivered, mut missing, mut failures) = (0, 0, 0, 0);
+        let (mut wire_bytes, mut text_bytes, mut sent_compressed, mut sent_plain) = (0, 0, 0, 0);
+        let (mut inflaters_held, mut gen_rss) = (0, 0);
         let mut notes = Vec::new();
         for (result, histogram) in lines {
             let value = |key: &str| -> u64 {
@@ -491,6 +575,12 @@ fn measure(server: Server, clients: usize, seconds: u64, run: usize) -> Result<R
             delivered += value("delivered");
             missing += value("missing");
             failures += value("failures");
+            wire_bytes += value("wire_bytes");
+            text_bytes += value("text_bytes");
+            sent_compressed += value("sent_compressed");
+            sent_plain += value("sent_plain");
+            inflaters_held += value("inflaters_held");
+            gen_rss += value("peak_rss");
             for key in ["extra", "misrouted", "errors", "dead"] {
                 if value(key) > 0 {
                     notes.push(format!("{key} {}", value(key)));
@@ -504,6 +594,7 @@ fn measure(server: Server, clients: usize, seconds: u64, run: usize) -> Result<R
         let ms = |us: u64| us as f64 / 1000.0;
         Ok(Row {
             server,
+            deflate,
             clients,
             shards,
             generators,
@@ -520,6 +611,12 @@ fn measure(server: Server, clients: usize, seconds: u64, run: usize) -> Result<R
             machine_busy: busy,
             rss_per_conn: rss_delta as f64 / clients as f64,
             rss_total,
+            gen_rss,
+            inflaters_held,
+            wire_bytes,
+            text_bytes,
+            sent_compressed,
+            sent_plain,
             note: notes.join(", "),
         })
     })();
@@ -660,8 +757,9 @@ fn row_line(row: &Row) -> String {
         "FAILED"
     };
     format!(
-        "| {} | {} | {} / {} | {:.1} s | {:.1} | {:.1} | {:.1} | {} / {} ({}) | {:.0}% | {:.0}% | {:.0}% | {} | {:.0} MiB | {}{}{} |",
+        "| {}{} | {} | {} / {} | {:.1} s | {:.1} | {:.1} | {:.1} | {} / {} ({}) | {} | {} | {:.0}% | {:.0}% | {:.0} MiB | {:.0}% | {} | {:.0} MiB | {}{}{} |",
         row.server.label(),
+        if row.deflate { " + deflate" } else { "" },
         thousands(row.clients as u64),
         row.shards,
         row.generators,
@@ -672,8 +770,11 @@ fn row_line(row: &Row) -> String {
         thousands(row.delivered),
         thousands(row.expected),
         verdict,
+        bytes_per_message(row),
+        compressed_share(row),
         row.cpu_percent,
         row.gen_cpu_percent,
+        row.gen_rss as f64 / (1 << 20) as f64,
         row.machine_busy,
         if row.rss_per_conn.is_nan() { "-".into() } else { format!("{:.2} KiB", row.rss_per_conn / 1024.0) },
         row.rss_total as f64 / (1 << 20) as f64,
@@ -683,13 +784,33 @@ fn row_line(row: &Row) -> String {
     )
 }
 
+/// What the clients read per delivered message: on the wire (frame headers included), and
+/// the message's JSON.
+fn bytes_per_message(row: &Row) -> String {
+    if row.delivered == 0 {
+        return "-".into();
+    }
+    let per = |bytes: u64| bytes as f64 / row.delivered as f64;
+    format!("{:.1} B ({:.1} B of JSON)", per(row.wire_bytes), per(row.text_bytes))
+}
+
+/// The share of the clients' messages sent compressed (with permessage-deflate).
+fn compressed_share(row: &Row) -> String {
+    let sent = row.sent_compressed + row.sent_plain;
+    if !row.deflate || sent == 0 {
+        return "-".into();
+    }
+    format!("{:.0}%", row.sent_compressed as f64 / sent as f64 * 100.0)
+}
+
 fn table(rows: &[Row], seconds: u64) -> String {
     let mut out = format!(
         "Chat load: rooms of {ROOM_SIZE}, each client sends 1 message/s for {seconds} s; latency = \
          send to delivery at every member (sender included).\n\n\
          | server | clients | server processes / generators | connect | p50 ms | p99 ms | max ms | \
-         delivered / expected | server CPU (100% = 1 core) | generator CPU | machine busy (both cores) | server RSS / connection | server RSS | notes |\n\
-         |---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|\n"
+         delivered / expected | bytes read / delivered message | client messages sent compressed | \
+         server CPU (100% = 1 core) | generator CPU | generator peak RSS | machine busy (both cores) | server RSS / connection | server RSS | notes |\n\
+         |---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n"
     );
     for row in rows {
         out.push_str(&row_line(row));
