@@ -1,8 +1,10 @@
 //! The chat example end to end: the built `chat` binary on a free loopback port, driven
-//! by tungstenite clients (an independent implementation) and raw TCP.
+//! by tungstenite clients (an independent implementation), raw TCP, and sockless's
+//! blocking adapter for permessage-deflate (which tungstenite does not have).
 //!
 //! The binary is the one `cargo test` builds next to this test (`cargo build --examples`
-//! before `cargo test --test chat_e2e` alone).
+//! before `cargo test --test chat_e2e` alone), with the default features it needs.
+#![cfg(all(feature = "std", feature = "deflate"))]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
