@@ -3,6 +3,8 @@
 //! both roles, with messages that compress, that do not, and that are small.
 #![cfg(all(feature = "deflate", feature = "std"))]
 
+mod common;
+
 use std::net::TcpListener;
 
 use sockless::ClientRequest;
@@ -19,15 +21,7 @@ fn messages() -> Vec<Message> {
             )
         })
         .collect();
-    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-    let noise: Vec<u8> = (0..100_000)
-        .map(|_| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed as u8
-        })
-        .collect();
+    let noise = common::noise(100_000, 0x9e37_79b9_7f4a_7c15);
     vec![
         Message::Text(json.clone()),
         Message::Text("hi".into()),

@@ -483,15 +483,7 @@ fn compressed_frames_get_a_margin_over_the_frame_limit() {
         .with_max_frame_len(25_600)
         .with_max_message_len(1 << 20);
     let margin = 25_600 / 256 + 64;
-    let mut seed = 0x1234_5678_9abc_def1u64;
-    let noise: Vec<u8> = (0..25_600)
-        .map(|_| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed as u8
-        })
-        .collect();
+    let noise = noise(25_600, 0x1234_5678_9abc_def1);
     let packed = compress(&noise, 0);
     assert!(
         packed.len() > 25_600 && packed.len() <= 25_600 + margin,

@@ -55,15 +55,7 @@ fn small_or_incompressible_messages_go_out_uncompressed() {
     let mut compressor = Compressor::new(&server).unwrap();
     let n = compressor.send_text(&mut server, "hi", &mut out).unwrap();
     assert_eq!(out[..n], [0x81, 2, b'h', b'i']);
-    let mut seed = 0x2545_f491_4f6c_dd1du64;
-    let noise: Vec<u8> = (0..1000)
-        .map(|_| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed >> 32) as u8
-        })
-        .collect();
+    let noise = noise(1000, 0x2545_f491_4f6c_dd1d);
     let n = compressor
         .send_binary(&mut server, &noise, &mut out)
         .unwrap();
@@ -246,15 +238,7 @@ fn compress_declines_what_should_go_out_uncompressed() {
     // Under the default threshold.
     assert_eq!(compressor.compress(b"hi", &mut out), None);
     // Noise does not get smaller.
-    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-    let noise: Vec<u8> = (0..1000)
-        .map(|_| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed as u8
-        })
-        .collect();
+    let noise = noise(1000, 0x9e37_79b9_7f4a_7c15);
     assert_eq!(compressor.compress(&noise, &mut out), None);
     // Too large for the output: declined, and nothing of it is kept as context, so the
     // next message compresses exactly as on a fresh compressor.

@@ -1530,15 +1530,7 @@ mod deflate {
                 )
             })
             .collect();
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let noise: Vec<u8> = (0..50_000)
-            .map(|_| {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                seed as u8
-            })
-            .collect();
+        let noise = crate::common::noise(50_000, 0x9e37_79b9_7f4a_7c15);
         vec![
             OwnedMessage::Text(json[..700].to_owned()),
             OwnedMessage::Text(json.clone()),

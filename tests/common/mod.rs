@@ -16,6 +16,19 @@ pub fn at(ms: u64) -> Instant {
     Instant::from_millis(ms)
 }
 
+/// `len` bytes that do not compress (xorshift64 from `seed`), the same for the same seed.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
 /// An owned copy of an [`Event`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Ev {
