@@ -26,7 +26,9 @@
 //!   (`Decision::accept_deflate`), 32 KiB by default, 1 KiB with 10 bits. It holds the
 //!   inflated data, so events of compressed messages borrow it (a message larger than
 //!   the window arrives as [`Event::Chunk`] pieces); the decompressor's state (about
-//!   11 KB) lives in the `ReadBuffer` too. A window too small for the offer, or none, is
+//!   11 KB) lives in the `ReadBuffer` too. It is made when a handshake agrees on the
+//!   extension, and may pass through the stack then: allow about 11 KB more stack for
+//!   the handshake on a device whose stack is small. A window too small for the offer, or none, is
 //!   [`UsageError::InvalidDeflateWindow`] before anything is sent. The UTF-8 check and
 //!   [`Config::max_message_len`] apply to the inflated bytes: a decompression bomb is
 //!   closed with 1009, corrupt data with 1007. What we send goes out uncompressed, as
