@@ -15,6 +15,7 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
+use miniz_oxide::deflate::core::deflate_flags::TDEFL_FORCE_ALL_STATIC_BLOCKS;
 use miniz_oxide::deflate::core::{
     CompressorOxide, TDEFLFlush, compress, create_comp_flags_from_zip_params,
 };
@@ -39,6 +40,7 @@ struct Message {
 struct Input {
     window_bits: u8,
     no_context_takeover: bool,
+    /// The compression level (modulo 10); its high bit forces fixed Huffman codes.
     level: u8,
     limit: u16,
     messages: Vec<Message>,
@@ -78,8 +80,13 @@ fuzz_target!(|input: Input| {
     // Level 0 (stored blocks) never refers back, so it fits every window; other levels
     // only where the window is the largest.
     let level = if bits == 15 { input.level % 10 } else { 0 };
-    let mut compressor =
-        CompressorOxide::new(create_comp_flags_from_zip_params(level.into(), -15, 0));
+    let mut flags = create_comp_flags_from_zip_params(level.into(), -15, 0);
+    // The high bit of `level`: fixed Huffman codes for every block, as sockless's own
+    // Compressor writes them with context takeover.
+    if input.level & 0x80 != 0 {
+        flags |= TDEFL_FORCE_ALL_STATIC_BLOCKS;
+    }
+    let mut compressor = CompressorOxide::new(flags);
 
     let mut wire = Vec::new();
     let mut expected = Vec::new();
