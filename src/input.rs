@@ -5,7 +5,7 @@
 use crate::config::Config;
 use crate::endpoint::Endpoint;
 use crate::error::UsageError;
-use crate::event::Event;
+use crate::event::{Event, Received};
 use crate::frame::{MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
 use crate::time::Instant;
 
@@ -119,17 +119,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> InputBuffer<S> {
         endpoint: &mut E,
         now: Instant,
     ) -> Result<Option<Event<'_>>, UsageError> {
-        let storage = self.storage.as_mut();
-        let capacity = storage.len();
-        let received = endpoint.receive(&mut storage[self.start..self.end], now)?;
-        self.start += received.consumed;
-        if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
-        } else if received.event.is_none() && self.end - self.start == capacity {
-            return Err(UsageError::InputBufferTooSmall);
-        }
-        Ok(received.event)
+        self.receive_with(|input| endpoint.receive(input, now))
     }
 
     /// [`receive`](Self::receive) through a permessage-deflate
@@ -142,9 +132,22 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> InputBuffer<S> {
         endpoint: &mut E,
         now: Instant,
     ) -> Result<Option<Event<'a>>, UsageError> {
+        self.receive_with(|input| inflater.receive(endpoint, input, now))
+    }
+
+    /// [`receive`](Self::receive) through whatever stands between this buffer and the
+    /// endpoint (an inflater of your own, a recorder): `receive` is given the buffered
+    /// bytes and returns what was received from them, as
+    /// [`Endpoint::receive`] does. The bytes it consumed are dropped; the rest is kept,
+    /// with the same [`UsageError::InputBufferTooSmall`] check.
+    #[inline]
+    pub fn receive_with<'a>(
+        &'a mut self,
+        receive: impl FnOnce(&'a mut [u8]) -> Result<Received<'a>, UsageError>,
+    ) -> Result<Option<Event<'a>>, UsageError> {
         let storage = self.storage.as_mut();
         let capacity = storage.len();
-        let received = inflater.receive(endpoint, &mut storage[self.start..self.end], now)?;
+        let received = receive(&mut storage[self.start..self.end])?;
         self.start += received.consumed;
         if self.start == self.end {
             self.start = 0;
@@ -153,6 +156,12 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> InputBuffer<S> {
             return Err(UsageError::InputBufferTooSmall);
         }
         Ok(received.event)
+    }
+
+    /// The whole storage: the bytes received (used or not) and the free space. An event
+    /// handed out borrows it, so where its bytes lie here tells where the event lies.
+    pub fn storage(&self) -> &[u8] {
+        self.storage.as_ref()
     }
 
     /// The received bytes not used yet.

@@ -10,7 +10,7 @@
 //! # Storage
 //!
 //! - A [`ReadBuffer`] over caller storage (`&mut [u8]`, `[u8; N]`...) of at least
-//!   [`MIN_INPUT_BUFFER`] bytes and [`Config::max_head_len`] for a handshake. It is passed
+//!   [`MIN_INPUT_BUFFER`](crate::MIN_INPUT_BUFFER) bytes and [`Config::max_head_len`] for a handshake. It is passed
 //!   to each reading call rather than kept inside the [`WebSocket`], so that an event,
 //!   which borrows it, can be answered at once: `ws.send_text(text)` while `text` borrows
 //!   the buffer.
@@ -235,7 +235,7 @@ use crate::error::{BufferTooSmall, HandshakeError, ProtocolError, TimedOut, Usag
 use crate::event::{Chunk, Event, MessageKind, Received};
 use crate::frame::MAX_HEADER_LEN;
 use crate::handshake::{ClientRequest, Request};
-use crate::input::MIN_INPUT_BUFFER;
+use crate::input::InputBuffer;
 use crate::server::{Accept, Server};
 use crate::time::Instant;
 use crate::{Client, MIN_OUTPUT_BUFFER};
@@ -588,10 +588,8 @@ impl Found {
 /// inflated, and an inflated event borrows the buffer as any other does.
 #[derive(Clone, Debug)]
 pub struct ReadBuffer<S, I = NoInflater> {
-    storage: S,
-    /// Bytes `start..end` are received and not used yet.
-    start: usize,
-    end: usize,
+    /// The received bytes, those not used yet kept between reads.
+    bytes: InputBuffer<S>,
     /// An event received but not handed out yet (its call was cancelled, or it waits for
     /// the owed bytes to be written); its bytes, before `start` or in the inflater's
     /// window, stay in place until then.
@@ -605,30 +603,25 @@ pub struct ReadBuffer<S, I = NoInflater> {
 impl<S: AsRef<[u8]> + AsMut<[u8]>> ReadBuffer<S> {
     /// An empty buffer for a connection that starts with the HTTP/1.1 handshake
     /// ([`WebSocket::connect`], [`WebSocket::accept`]): `storage` must hold at least
-    /// [`MIN_INPUT_BUFFER`] bytes and a whole head of [`Config::max_head_len`] bytes, else
+    /// [`MIN_INPUT_BUFFER`](crate::MIN_INPUT_BUFFER) bytes and a whole head of [`Config::max_head_len`] bytes, else
     /// [`UsageError::InputBufferTooSmall`].
     pub fn new(storage: S, config: &Config) -> Result<Self, UsageError> {
-        Self::with_minimum(storage, MIN_INPUT_BUFFER.max(config.max_head_len))
+        InputBuffer::new(storage, config).map(Self::over)
     }
 
     /// An empty buffer for a connection whose handshake was done elsewhere
-    /// ([`WebSocket::new`]): `storage` must hold at least [`MIN_INPUT_BUFFER`] bytes.
+    /// ([`WebSocket::new`]): `storage` must hold at least [`MIN_INPUT_BUFFER`](crate::MIN_INPUT_BUFFER) bytes.
     pub fn for_frames(storage: S) -> Result<Self, UsageError> {
-        Self::with_minimum(storage, MIN_INPUT_BUFFER)
+        InputBuffer::for_frames(storage).map(Self::over)
     }
 
-    fn with_minimum(storage: S, minimum: usize) -> Result<Self, UsageError> {
-        if storage.as_ref().len() < minimum {
-            return Err(UsageError::InputBufferTooSmall);
-        }
-        Ok(ReadBuffer {
-            storage,
-            start: 0,
-            end: 0,
+    fn over(bytes: InputBuffer<S>) -> Self {
+        ReadBuffer {
+            bytes,
             found: None,
             skipping: false,
             inflater: NoInflater,
-        })
+        }
     }
 
     /// This buffer with `window` (`[u8; N]`, `&mut [u8]`...) as the LZ77 window of a
@@ -653,9 +646,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> ReadBuffer<S> {
             return Err(UsageError::InvalidDeflateWindow);
         }
         Ok(ReadBuffer {
-            storage: self.storage,
-            start: self.start,
-            end: self.end,
+            bytes: self.bytes,
             found: self.found,
             skipping: self.skipping,
             inflater: InflaterWindow {
@@ -669,31 +660,28 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, I: Inflate> ReadBuffer<S, I> {
     /// Copy as much of `bytes` as fits (bytes that arrived some other way, such as those an
     /// HTTP library read past an upgrade); returns how many were taken.
     pub fn push(&mut self, bytes: &[u8]) -> usize {
-        let space = self.read_space();
-        let n = bytes.len().min(space.len());
-        space[..n].copy_from_slice(&bytes[..n]);
-        self.end += n;
-        n
+        self.read_space();
+        self.bytes.push(bytes)
     }
 
     /// How many received bytes wait to be used.
     pub fn len(&self) -> usize {
-        self.end - self.start
+        self.bytes.len()
     }
 
     /// Whether no received byte waits.
     pub fn is_empty(&self) -> bool {
-        self.start == self.end
+        self.bytes.is_empty()
     }
 
     /// The size of the storage.
     pub fn capacity(&self) -> usize {
-        self.storage.as_ref().len()
+        self.bytes.capacity()
     }
 
     /// The storage back.
     pub fn into_inner(self) -> S {
-        self.storage
+        self.bytes.into_inner()
     }
 
     /// The free space after the kept bytes, which are first moved to the front (the
@@ -703,12 +691,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, I: Inflate> ReadBuffer<S, I> {
             self.found.is_none(),
             "the bytes of a found event would move"
         );
-        if self.start > 0 {
-            self.storage.as_mut().copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
-        }
-        &mut self.storage.as_mut()[self.end..]
+        self.bytes.read_space()
     }
 
     /// Hand the waiting bytes to `endpoint`, through the inflater if there is one; the
@@ -719,18 +702,9 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, I: Inflate> ReadBuffer<S, I> {
         endpoint: &mut E,
         now: Instant,
     ) -> Result<Option<Event<'_>>, UsageError> {
-        let storage = self.storage.as_mut();
-        let capacity = storage.len();
-        let input = &mut storage[self.start..self.end];
-        let received = self.inflater.receive(endpoint, input, now)?;
-        self.start += received.consumed;
-        if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
-        } else if received.event.is_none() && self.end - self.start == capacity {
-            return Err(UsageError::InputBufferTooSmall);
-        }
-        Ok(received.event)
+        let inflater = &mut self.inflater;
+        self.bytes
+            .receive_with(|input| inflater.receive(endpoint, input, now))
     }
 
     /// Receive until an event that `keep` keeps (kept in `self.found`); `false` when more
@@ -744,7 +718,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, I: Inflate> ReadBuffer<S, I> {
         // An inflater for a connection that negotiated permessage-deflate (RFC 7692); it
         // is made once, with the first read.
         self.inflater.prepare(connection)?;
-        let places = Places::of(self.storage.as_ref(), self.inflater.window());
+        let places = Places::of(self.bytes.storage(), self.inflater.window());
         loop {
             let mut skipping = self.skipping;
             let Some(event) = self.receive(connection, now)? else {
@@ -770,7 +744,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, I: Inflate> ReadBuffer<S, I> {
     /// Text was checked as UTF-8 when it was received (or inflated); it is checked again
     /// here, as the only way to a `&str` without `unsafe`.
     fn event(&self, found: Found) -> Result<Event<'_>, ProtocolError> {
-        let storage = self.storage.as_ref();
+        let storage = self.bytes.storage();
         let window = self.inflater.window();
         let bytes = |span: Span| span.in_(storage, window);
         Ok(match found {
@@ -1179,7 +1153,7 @@ impl<T: Read + Write, K: Timer, O: AsRef<[u8]> + AsMut<[u8]>> Io<T, K, O> {
                 Err(_) => Err(Error::AbnormalClosure),
             },
             Some(Ok(n)) => {
-                input.end += n.min(input.capacity() - input.end);
+                input.bytes.commit(n);
                 Ok(())
             }
             Some(Err(error)) => Err(Error::Io(error)),

@@ -113,7 +113,7 @@ use crate::event::{Chunk, Event, MessageKind};
 use crate::frame::{MAX_HEADER_LEN, apply_mask};
 use crate::io::{Error, Message, OwnedCloseFrame};
 use crate::time::{Duration, Instant};
-use crate::{Config, MIN_INPUT_BUFFER, MIN_OUTPUT_BUFFER};
+use crate::{Config, InputBuffer, MIN_INPUT_BUFFER, MIN_OUTPUT_BUFFER};
 
 pub use channel::Sender;
 pub use handshake::{
@@ -281,51 +281,18 @@ macro_rules! on_core {
     };
 }
 
-/// Received bytes not used yet: `buf[start..end]`.
-///
-/// Not an [`InputBuffer`](crate::InputBuffer): [`next_event`](WebSocketStream::next_event)
-/// hands out an event that borrows this buffer after an `.await`, so the event is first
-/// recorded as positions in the buffer ([`Stashed`]) and rebuilt from them; that needs the
-/// bytes already used, which `InputBuffer` does not show.
-#[derive(Debug)]
-struct Input {
-    buf: Box<[u8]>,
-    start: usize,
-    end: usize,
-}
+/// Received bytes not used yet. [`next_event`](WebSocketStream::next_event) hands out
+/// an event that borrows this buffer after an `.await`, so the event is first recorded as
+/// positions in the buffer's storage ([`Stashed`]) and rebuilt from them; its bytes stay
+/// in place until the next read.
+type Input = InputBuffer<Box<[u8]>>;
 
-impl Input {
-    fn new(size: usize) -> Self {
-        Input {
-            buf: alloc::vec![0; size].into_boxed_slice(),
-            start: 0,
-            end: 0,
-        }
-    }
-
-    fn push(&mut self, bytes: &[u8]) -> usize {
-        let space = self.read_space();
-        let n = bytes.len().min(space.len());
-        space[..n].copy_from_slice(&bytes[..n]);
-        self.end += n;
-        n
-    }
-
-    /// The free space after the kept bytes, which are first moved to the front.
-    fn read_space(&mut self) -> &mut [u8] {
-        if self.start > 0 {
-            self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
-        }
-        &mut self.buf[self.end..]
-    }
-
-    /// `n` bytes were used. They stay where they are until the next read, so that a
-    /// stashed event can still be rebuilt from them.
-    fn consume(&mut self, n: usize) {
-        self.start += n;
-    }
+/// The input buffer of a stream with `settings`: [`read_buffer_size`] bytes, which
+/// covers a handshake's head and [`MIN_INPUT_BUFFER`].
+pub(super) fn new_input(settings: &Settings) -> Input {
+    let storage = alloc::vec![0; read_buffer_size(settings)].into_boxed_slice();
+    InputBuffer::new(storage, &settings.config)
+        .expect("read_buffer_size covers the head and MIN_INPUT_BUFFER")
 }
 
 /// An event recorded as positions in the input buffer, to be rebuilt (borrowing the
@@ -545,7 +512,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
                 Core::Client(Connection::client(&config, MaskRng::new(), Instant::ZERO))
             }
         };
-        let mut input = Input::new(read_buffer_size(&settings));
+        let mut input = new_input(&settings);
         let kept = input.push(read);
         let mut ws = Self::assemble(stream, core, input, Vec::new(), epoch, &settings);
         if kept < read.len() {
@@ -695,7 +662,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
                 return stashed.event(deflate.inflater.window());
             }
         }
-        stashed.event(&self.input.buf)
+        stashed.event(self.input.storage())
     }
 
     /// Queue `message` and write it out: `feed` then `flush`. Returns once the message
@@ -948,25 +915,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
                 continue;
             }
             // Events already received (or inflated output still owed).
-            if self.input.start < self.input.end || self.inflater_pending() {
+            if !self.input.is_empty() || self.inflater_pending() {
                 let now = self.received_at;
-                let base = self.input.buf.as_ptr() as usize;
-                let bytes = &mut self.input.buf[self.input.start..self.input.end];
-                let (received, window) = match &mut self.deflate {
+                let base = self.input.storage().as_ptr() as usize;
+                let core = &mut self.core;
+                let (event, window) = match &mut self.deflate {
                     #[cfg(feature = "deflate")]
                     Some(deflate) => {
                         let window = deflate.inflater.window().as_ptr_range();
                         let window = window.start as usize..window.end as usize;
                         let inflater = &mut deflate.inflater;
-                        let received =
-                            on_core!(&mut self.core, c => inflater.receive(c, bytes, now))?;
-                        (received, window)
+                        let event = self.input.receive_with(
+                            |bytes| on_core!(core, c => inflater.receive(c, bytes, now)),
+                        )?;
+                        (event, window)
                     }
-                    _ => (on_core!(&mut self.core, c => c.receive(bytes, now))?, 0..0),
+                    _ => {
+                        let event = self
+                            .input
+                            .receive_with(|bytes| on_core!(core, c => c.receive(bytes, now)))?;
+                        (event, 0..0)
+                    }
                 };
-                let consumed = received.consumed;
                 // Inflated data borrows the inflater's window (RFC 7692), the rest the input.
-                let in_window = received.event.as_ref().is_some_and(|event| {
+                let in_window = event.as_ref().is_some_and(|event| {
                     let data = match event {
                         Event::Text(text) => text.as_bytes(),
                         Event::Binary(data) => data,
@@ -976,12 +948,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
                     !data.is_empty() && window.contains(&(data.as_ptr() as usize))
                 });
                 let base = if in_window { window.start } else { base };
-                let stashed = received.event.map(|event| match event {
+                let stashed = event.map(|event| match event {
                     Event::Failed(error) => Err(error),
                     event => Ok(Stashed::of(&event, base)),
                 });
                 self.stash_in_window = in_window;
-                self.input.consume(consumed);
                 match stashed {
                     Some(Ok(Some(stashed))) => {
                         // What the event made us owe goes out before the event is handed out.
@@ -1032,7 +1003,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
                             self.end_with(abnormal.into());
                         }
                     } else {
-                        self.input.end += n;
+                        self.input.commit(n);
                         self.received_at = self.now();
                     }
                 }
@@ -1130,7 +1101,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
             let buf: &[u8] = match &self.deflate {
                 #[cfg(feature = "deflate")]
                 Some(deflate) if self.stash_in_window => deflate.inflater.window(),
-                _ => &self.input.buf,
+                _ => self.input.storage(),
             };
             let event = stashed.event(buf);
             let message = match event {

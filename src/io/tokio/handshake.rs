@@ -8,7 +8,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant as TokioInstant;
 
-use super::{Core, Input, MaskRng, Settings, WebSocketStream, read_buffer_size};
+use super::{Core, MaskRng, Settings, WebSocketStream, new_input};
 use crate::endpoint::Endpoint;
 use crate::error::TimedOut;
 use crate::event::Event;
@@ -233,17 +233,14 @@ where
 {
     let config = settings.config;
     let mut server = Server::new(config, elapsed(epoch));
-    let mut input = Input::new(read_buffer_size(&settings));
+    let mut input = new_input(&settings);
     let mut out = Vec::new();
     let mut decide = Some(decide);
     let mut failure: Option<Error> = None;
     loop {
-        while input.start < input.end && failure.is_none() {
+        while !input.is_empty() && failure.is_none() {
             let now = elapsed(epoch);
-            let received = server.receive(&mut input.buf[input.start..input.end], now)?;
-            let consumed = received.consumed;
-            let Some(event) = received.event else {
-                input.consume(consumed);
+            let Some(event) = input.receive(&mut server, now)? else {
                 break;
             };
             match event {
@@ -254,13 +251,11 @@ where
                     };
                     failure = answer(&mut server, &request, decision, &settings, now, &mut out)?;
                     // The bytes after the head are frames: the stream reads them.
-                    input.consume(consumed);
                     break;
                 }
                 Event::HandshakeFailed(error) => failure = Some(Error::Handshake(error)),
                 _ => {}
             }
-            input.consume(consumed);
         }
         transmit(&mut server, &mut out)?;
         if server.should_close_transport() {
@@ -300,7 +295,7 @@ where
                 server.handle_eof()?;
                 return Err(Error::AbnormalClosure);
             }
-            Ok(Ok(n)) => input.end += n,
+            Ok(Ok(n)) => input.commit(n),
             Ok(Err(error)) => return Err(error.into()),
         }
     }
@@ -454,13 +449,13 @@ where
     transmit(&mut client, &mut out)?;
     write_until(&mut io, &out, until).await?;
     out.clear();
-    let mut input = Input::new(read_buffer_size(&settings));
+    let mut input = new_input(&settings);
     loop {
-        if input.start < input.end {
+        if !input.is_empty() {
             let now = elapsed(epoch);
-            let received = client.receive(&mut input.buf[input.start..input.end], now)?;
-            let consumed = received.consumed;
-            let response = match received.event {
+            let response = match input.receive(&mut client, now)? {
+                // More bytes are needed: read them.
+                None => None,
                 Some(Event::Connected(response)) => Some(HandshakeResponse {
                     status: response.status(),
                     headers: response
@@ -475,9 +470,9 @@ where
                     });
                 }
                 Some(Event::HandshakeFailed(error)) => return Err(Error::Handshake(error)),
-                _ => None,
+                // Nothing else comes before the response; whatever it was is used.
+                Some(_) => continue,
             };
-            input.consume(consumed);
             if let Some(response) = response {
                 let Ok(connection) = client.into_connection() else {
                     unreachable!("the connection is open")
@@ -485,9 +480,6 @@ where
                 let core = Core::Client(connection);
                 let ws = WebSocketStream::assemble(io, core, input, out, epoch, &settings);
                 return Ok((ws, response));
-            }
-            if consumed > 0 {
-                continue;
             }
         }
         let read = io.read(input.read_space());
@@ -497,7 +489,7 @@ where
                 client.handle_eof()?;
                 return Err(Error::AbnormalClosure);
             }
-            Ok(Ok(n)) => input.end += n,
+            Ok(Ok(n)) => input.commit(n),
             Ok(Err(error)) => return Err(error.into()),
         }
     }
