@@ -4,7 +4,7 @@
 use rand_core::Rng;
 
 use crate::config::Config;
-use crate::connection::{Connection, MAX_SUBPROTOCOL_LEN, Masked, State, deadline_after};
+use crate::connection::{Connection, MAX_SUBPROTOCOL_LEN, Masked, State, Timer, deadline_after};
 use crate::deflate;
 use crate::endpoint::Endpoint;
 use crate::error::{AbnormalClosure, BufferTooSmall, HandshakeError, TimedOut, UsageError};
@@ -24,7 +24,9 @@ enum Phase<'a, R> {
         sent: bool,
         /// Kept in 32 bits (heads are at most 1 GiB) so that the client stays small.
         scanned: u32,
-        deadline: Instant,
+        /// In whole milliseconds, rounded up: half an `Instant`, so that the client with
+        /// its request and configuration stays within 256 bytes.
+        deadline: Timer,
         rng: R,
     },
     Open(Connection<Masked<R>>),
@@ -75,7 +77,7 @@ impl<'a, R: Rng> Client<'a, R> {
             nonce,
             sent: false,
             scanned: 0,
-            deadline: deadline_after(now, config.handshake_timeout),
+            deadline: Timer::at(deadline_after(now, config.handshake_timeout)),
             rng,
         };
         Ok(Client { phase })
@@ -126,6 +128,7 @@ impl<'a, R: Rng> Client<'a, R> {
             Ok(Received {
                 consumed: input.len(),
                 event: Some(Event::HandshakeFailed(error)),
+                unchecked_text: false,
             })
         };
         let mut searched = *scanned as usize;
@@ -151,6 +154,7 @@ impl<'a, R: Rng> Client<'a, R> {
             return Ok(Received {
                 consumed: head_len,
                 event: Some(Event::Rejected(response)),
+                unchecked_text: false,
             });
         }
         let expected = handshake::accept_value(&handshake::encode_key(&nonce));
@@ -181,6 +185,7 @@ impl<'a, R: Rng> Client<'a, R> {
         Ok(Received {
             consumed: head_len,
             event: Some(Event::Connected(response)),
+            unchecked_text: false,
         })
     }
 }
@@ -222,7 +227,7 @@ impl<R: Rng> Endpoint for Client<'_, R> {
 
     fn poll_timeout(&self) -> Option<Instant> {
         match &self.phase {
-            Phase::Handshaking { deadline, .. } => Some(*deadline),
+            Phase::Handshaking { deadline, .. } => deadline.get(),
             Phase::Open(connection) => connection.poll_timeout(),
             Phase::Done => None,
         }
@@ -231,7 +236,7 @@ impl<R: Rng> Endpoint for Client<'_, R> {
     fn handle_timeout(&mut self, now: Instant) -> Option<TimedOut> {
         match &mut self.phase {
             Phase::Handshaking { deadline, .. } => {
-                if now < *deadline {
+                if deadline.get().is_some_and(|deadline| now < deadline) {
                     return None;
                 }
                 // The server never answered: give up (nothing to send).
@@ -267,6 +272,13 @@ impl<R: Rng> Endpoint for Client<'_, R> {
             Phase::Open(connection) => connection.should_close_transport(),
             Phase::Done => true,
             Phase::Handshaking { .. } => false,
+        }
+    }
+
+    fn awaiting_pong(&self) -> bool {
+        match &self.phase {
+            Phase::Open(connection) => connection.awaiting_pong(),
+            _ => false,
         }
     }
 

@@ -49,6 +49,12 @@ pub struct Config {
     /// Answer every Ping with a Pong automatically (RFC 6455 §5.5.2). Default `true`.
     /// When `false`, the application answers with `pong` itself.
     pub auto_pong: bool,
+    /// How long bytes we owe the peer may wait without any of them being taken before the
+    /// peer is given up and the transport closed
+    /// ([`TimedOut::Write`](crate::TimedOut::Write)): a peer that stops reading is not
+    /// held for ever. The [`Driver`](crate::driver::Driver) and every adapter keep it.
+    /// Default 30 s.
+    pub write_timeout: Duration,
 }
 
 impl Config {
@@ -63,6 +69,7 @@ impl Config {
         keep_alive: None,
         keep_alive_timeout: Duration::from_secs(10),
         auto_pong: true,
+        write_timeout: Duration::from_secs(30),
     };
 
     /// With [`max_frame_len`](Self::max_frame_len) set.
@@ -116,6 +123,12 @@ impl Config {
     /// With [`auto_pong`](Self::auto_pong) set.
     pub const fn with_auto_pong(mut self, auto_pong: bool) -> Self {
         self.auto_pong = auto_pong;
+        self
+    }
+
+    /// With [`write_timeout`](Self::write_timeout) set.
+    pub const fn with_write_timeout(mut self, timeout: Duration) -> Self {
+        self.write_timeout = timeout;
         self
     }
 }

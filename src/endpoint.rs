@@ -68,6 +68,13 @@ pub trait Endpoint {
     /// after a failure once its answer was sent, after a rejection or a timeout.
     fn should_close_transport(&self) -> bool;
 
+    /// Whether a keep-alive Ping was sent or is queued and its Pong has not arrived: the
+    /// deadline [`poll_timeout`](Self::poll_timeout) gives is then the Pong's (the
+    /// [`Driver`](crate::driver::Driver) names it). `false` by default.
+    fn awaiting_pong(&self) -> bool {
+        false
+    }
+
     /// The open connection, to send with; [`UsageError::NotOpen`] during the handshake
     /// and after it failed.
     fn connection(&mut self) -> Result<&mut Connection<Self::Masking>, UsageError>;

@@ -43,9 +43,9 @@ impl Error {
     pub fn close_code(&self) -> Option<CloseCode> {
         match self {
             Error::Protocol(e) => Some(e.close_code()),
-            Error::AbnormalClosure | Error::TimedOut(TimedOut::KeepAlive) => {
-                Some(CloseCode::ABNORMAL)
-            }
+            Error::AbnormalClosure
+            | Error::TimedOut(TimedOut::KeepAlive)
+            | Error::TimedOut(TimedOut::Write) => Some(CloseCode::ABNORMAL),
             _ => None,
         }
     }
@@ -118,6 +118,10 @@ pub enum TimedOut {
     /// The closing handshake did not finish within
     /// [`Config::close_timeout`](crate::Config::close_timeout) (RFC 6455 §7.1.1).
     Closing,
+    /// The peer took none of the bytes we owe it for
+    /// [`Config::write_timeout`](crate::Config::write_timeout): it stopped reading, and is
+    /// given up without a closing handshake, which could not reach it either.
+    Write,
 }
 
 /// A violation of RFC 6455 by the peer, after the opening handshake.
@@ -284,6 +288,9 @@ pub enum UsageError {
     InvalidDeflateWindow,
     /// The input given to an inflater did not start with the bytes it left unconsumed.
     InputNotKept,
+    /// The output buffer given to a [`Driver`](crate::driver::Driver) is smaller than
+    /// [`MIN_OUTPUT_BUFFER`](crate::MIN_OUTPUT_BUFFER), or than a client's request.
+    OutputBufferTooSmall,
 }
 
 impl fmt::Display for Error {
@@ -326,6 +333,7 @@ impl fmt::Display for TimedOut {
             TimedOut::Handshake => "the opening handshake did not finish in time",
             TimedOut::KeepAlive => "the peer did not answer a keep-alive ping in time",
             TimedOut::Closing => "the closing handshake did not finish in time",
+            TimedOut::Write => "the peer stopped taking our bytes",
         })
     }
 }
@@ -459,6 +467,7 @@ impl fmt::Display for UsageError {
             UsageError::InputNotKept => {
                 "the input did not start with the bytes the inflater left unconsumed"
             }
+            UsageError::OutputBufferTooSmall => "the output buffer is too small",
         })
     }
 }
@@ -550,7 +559,12 @@ mod tests {
                 .map(|e| (Error::from(*e), format!("{e:?}"))),
         );
         all.extend(usage.iter().map(|e| (Error::from(*e), format!("{e:?}"))));
-        for timed_out in [TimedOut::Handshake, TimedOut::KeepAlive, TimedOut::Closing] {
+        for timed_out in [
+            TimedOut::Handshake,
+            TimedOut::KeepAlive,
+            TimedOut::Closing,
+            TimedOut::Write,
+        ] {
             all.push((timed_out.into(), format!("{timed_out:?}")));
         }
         all.push((AbnormalClosure.into(), "AbnormalClosure".into()));

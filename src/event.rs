@@ -28,6 +28,10 @@ pub struct Received<'b> {
     pub consumed: usize,
     /// At most one event; borrows from the input buffer (payload is unmasked in place).
     pub event: Option<Event<'b>>,
+    /// `event` is a whole text message handed out as [`Event::Binary`] without its UTF-8
+    /// check, which the [`Driver`](crate::driver::Driver) makes once, when it turns the
+    /// bytes into the `&str` it hands out (only the driver asks for this).
+    pub(crate) unchecked_text: bool,
 }
 
 impl<'b> Received<'b> {
@@ -37,6 +41,17 @@ impl<'b> Received<'b> {
         Received {
             consumed,
             event: None,
+            unchecked_text: false,
+        }
+    }
+
+    /// A whole text message of `consumed` bytes whose payload `text` still needs its
+    /// UTF-8 check (§8.1), handed out as binary for the driver to check once.
+    pub(crate) const fn unchecked_text(consumed: usize, text: &'b [u8]) -> Self {
+        Received {
+            consumed,
+            event: Some(Event::Binary(text)),
+            unchecked_text: true,
         }
     }
 }

@@ -135,6 +135,39 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> InputBuffer<S> {
         self.receive_with(|input| inflater.receive(endpoint, input, now))
     }
 
+    /// Feed the unused bytes to `receive`, which returns how many it used and a value
+    /// that borrows nothing (the [`Driver`](crate::driver::Driver) turns an event into a
+    /// handle there); advance past them. As [`receive_with`](Self::receive_with), an
+    /// input that fills the storage and gives nothing is
+    /// [`UsageError::InputBufferTooSmall`].
+    pub(crate) fn receive_owned<T>(
+        &mut self,
+        receive: impl FnOnce(&mut [u8]) -> Result<(usize, Option<T>), UsageError>,
+    ) -> Result<Option<T>, UsageError> {
+        let storage = self.storage.as_mut();
+        let capacity = storage.len();
+        let (consumed, value) = receive(&mut storage[self.start..self.end])?;
+        self.start += consumed;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        } else if value.is_none() && self.end - self.start == capacity {
+            return Err(UsageError::InputBufferTooSmall);
+        }
+        Ok(value)
+    }
+
+    /// Where the unused bytes start in the storage.
+    pub(crate) fn start(&self) -> usize {
+        self.start
+    }
+
+    /// Drop every unused byte.
+    pub(crate) fn clear(&mut self) {
+        self.start = 0;
+        self.end = 0;
+    }
+
     /// [`receive`](Self::receive) through whatever stands between this buffer and the
     /// endpoint (an inflater of your own, a recorder): `receive` is given the buffered
     /// bytes and returns what was received from them, as

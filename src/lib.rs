@@ -99,6 +99,7 @@ pub mod close;
 mod config;
 mod connection;
 pub mod deflate;
+pub mod driver;
 mod endpoint;
 mod error;
 mod event;

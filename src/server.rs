@@ -33,6 +33,13 @@ pub struct Accept<'a> {
 }
 
 impl<'a> Accept<'a> {
+    /// No subprotocol, no extension, no extra header: [`Accept::default`] as a constant.
+    pub const DEFAULT: Accept<'static> = Accept {
+        subprotocol: None,
+        headers: &[],
+        deflate: None,
+    };
+
     /// With `subprotocol` chosen.
     pub const fn with_subprotocol(mut self, subprotocol: &'a str) -> Self {
         self.subprotocol = Some(subprotocol);
@@ -155,6 +162,7 @@ impl Server {
         Ok(Received {
             consumed: head_len,
             event: Some(Event::Request(request)),
+            unchecked_text: false,
         })
     }
 
@@ -182,6 +190,7 @@ impl Server {
         Received {
             consumed: input_len,
             event: Some(Event::HandshakeFailed(error)),
+            unchecked_text: false,
         }
     }
 
@@ -340,6 +349,13 @@ impl Endpoint for Server {
         match &self.phase {
             Phase::Open(connection) => connection.should_close_transport(),
             Phase::Done => true,
+            _ => false,
+        }
+    }
+
+    fn awaiting_pong(&self) -> bool {
+        match &self.phase {
+            Phase::Open(connection) => connection.awaiting_pong(),
             _ => false,
         }
     }

@@ -72,8 +72,7 @@ struct Timeouts {
     close_ms: u32,
     /// The keep-alive interval, at least 1 ms; 0 when there is none.
     keep_alive_ms: u32,
-    /// At least 1 ms, so that a Ping held back (and its deadline re-armed) always moves
-    /// the timer forward.
+    /// At least 1 ms, so that the Pong deadline always lies after the Ping's.
     keep_alive_timeout_ms: u32,
 }
 
@@ -95,13 +94,13 @@ pub(crate) fn after(now: Instant, ms: u32) -> Instant {
 /// rounded up so that it never fires early; unset when `u64::MAX`. Half the size of an
 /// `Option<Instant>`, which keeps the open connection within 256 bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Timer(u64);
+pub(crate) struct Timer(u64);
 
 impl Timer {
     const UNSET: Timer = Timer(u64::MAX);
 
     /// A timer that fires at `instant` (or up to 1 ms after it).
-    fn at(instant: Instant) -> Timer {
+    pub(crate) fn at(instant: Instant) -> Timer {
         let elapsed = instant.elapsed_since_epoch();
         let ms = elapsed
             .as_secs()
@@ -110,7 +109,7 @@ impl Timer {
         Timer(ms.min(u64::MAX - 1))
     }
 
-    fn get(self) -> Option<Instant> {
+    pub(crate) fn get(self) -> Option<Instant> {
         (self != Timer::UNSET).then(|| Instant::from_millis(self.0))
     }
 }
@@ -289,16 +288,13 @@ impl<M: Masking> Connection<M> {
         }
         self.deadline = Timer::UNSET;
         match self.state {
-            State::Open if self.ping_owed => {
-                // Our Ping is still queued (held back behind a `send_header` payload, or
-                // not yet polled): the peer cannot have answered it. Give it the full
-                // time again instead of blaming it.
-                self.deadline = Timer::at(after(now, self.timeouts.keep_alive_timeout_ms));
-                None
-            }
-            State::Open if self.awaiting_pong => {
+            State::Open if self.ping_owed || self.awaiting_pong => {
                 // The peer did not answer our keep-alive Ping in time: give it up without
-                // a closing handshake, which it would not answer either.
+                // a closing handshake, which it would not answer either. A Ping still
+                // queued counts the same: it is held back only because our output does
+                // not drain (the peer does not take our bytes, or a `send_header` payload
+                // is not written), and re-arming the timer then would keep a peer that
+                // stopped reading for ever.
                 self.state = State::Closed;
                 self.close_transport = true;
                 self.pong_owed = None;
@@ -347,6 +343,26 @@ impl<M: Masking> Connection<M> {
         }
     }
 
+    /// Fail the connection because of `error`, found by something in front of it (an
+    /// extension such as an inflater, or a driver checking a text message): queue a Close
+    /// with the error's code (RFC 6455 §7.1.7, unless ours was already sent) and read no
+    /// more. The caller drops whatever input it still holds.
+    pub fn fail_with(&mut self, error: ProtocolError) {
+        let _ = self.fail(error, 0);
+    }
+
+    /// Hand whole text messages out unchecked from now on (see [`Received`]'s
+    /// `unchecked_text`): the driver checks them once, when it makes the `&str`.
+    pub(crate) fn defer_text_check(&mut self) {
+        self.frame.defer_text_check = true;
+    }
+
+    /// Whether a keep-alive Ping was sent or is queued and its Pong has not arrived: the
+    /// deadline [`poll_timeout`](Endpoint::poll_timeout) gives is then the Pong's.
+    pub fn awaiting_pong(&self) -> bool {
+        self.ping_owed || self.awaiting_pong
+    }
+
     /// Fail the connection (§7.1.7): queue a Close with the violation's code (unless ours
     /// was already sent), and read no more. Everything left in the input is dropped.
     pub(crate) fn fail<'b>(&mut self, error: ProtocolError, input_len: usize) -> Received<'b> {
@@ -365,6 +381,7 @@ impl<M: Masking> Connection<M> {
         Received {
             consumed: input_len,
             event: Some(Event::Failed(error)),
+            unchecked_text: false,
         }
     }
 
@@ -438,6 +455,10 @@ impl<M: Masking> Endpoint for Connection<M> {
 
     fn should_close_transport(&self) -> bool {
         self.close_transport
+    }
+
+    fn awaiting_pong(&self) -> bool {
+        Connection::awaiting_pong(self)
     }
 
     #[inline]

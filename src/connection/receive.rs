@@ -40,6 +40,9 @@ pub(crate) struct FrameProgress {
     /// is handed out as `Event::Compressed`, neither validated nor counted against the
     /// message limit here (the inflater does both on the inflated bytes).
     compressed: bool,
+    /// Whole text messages are handed out unchecked, for the driver to check once (set
+    /// for the connection's life, not per frame).
+    pub(super) defer_text_check: bool,
 }
 
 /// RSV1: the "Per-Message Compressed" bit of permessage-deflate (RFC 7692 §6).
@@ -149,6 +152,7 @@ impl<M: Masking> Connection<M> {
                     return Ok(Received {
                         consumed: start + len,
                         event: Some(event),
+                        unchecked_text: false,
                     });
                 }
                 if whole && header.fin && header.opcode != OpCode::Continuation {
@@ -166,9 +170,14 @@ impl<M: Masking> Connection<M> {
                         return Ok(Received {
                             consumed: start + len,
                             event: Some(Event::Compressed(chunk)),
+                            unchecked_text: false,
                         });
                     }
-                    let event = match self.message_kind(header.opcode) {
+                    let kind = self.message_kind(header.opcode);
+                    if kind == MessageKind::Text && self.frame.defer_text_check {
+                        return Ok(Received::unchecked_text(start + len, payload));
+                    }
+                    let event = match kind {
                         MessageKind::Binary => Event::Binary(payload),
                         MessageKind::Text => Event::Text(
                             utf8::validate_whole(payload)
@@ -178,6 +187,7 @@ impl<M: Masking> Connection<M> {
                     return Ok(Received {
                         consumed: start + len,
                         event: Some(event),
+                        unchecked_text: false,
                     });
                 }
                 self.begin_data_frame(&header);
@@ -231,6 +241,7 @@ impl<M: Masking> Connection<M> {
             return Ok(Received {
                 consumed,
                 event: Some(event),
+                unchecked_text: false,
             });
         }
     }
@@ -280,6 +291,9 @@ impl<M: Masking> Connection<M> {
         }
         let event = match kind {
             MessageKind::Binary => Event::Binary(payload),
+            MessageKind::Text if self.frame.defer_text_check => {
+                return Ok(Received::unchecked_text(header_len + len, payload));
+            }
             MessageKind::Text => match utf8::validate_whole(payload) {
                 Ok(text) => Event::Text(text),
                 Err(_) => return Ok(self.fail_cold(ProtocolError::InvalidUtf8, input_len)),
@@ -288,6 +302,7 @@ impl<M: Masking> Connection<M> {
         Ok(Received {
             consumed: header_len + len,
             event: Some(event),
+            unchecked_text: false,
         })
     }
 

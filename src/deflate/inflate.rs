@@ -230,6 +230,7 @@ impl<W: AsRef<[u8]> + AsMut<[u8]>> Inflater<W> {
             Err(_) => Received {
                 consumed: input_len,
                 event: Some(Event::Failed(error)),
+                unchecked_text: false,
             },
         }
     }
@@ -271,6 +272,7 @@ impl<W: AsRef<[u8]> + AsMut<[u8]>> Inflater<W> {
                         first,
                         last: false,
                     })),
+                    unchecked_text: false,
                 };
             };
             // One byte past the limit is enough to know it was passed (RFC 6455 §10.4).
@@ -350,6 +352,7 @@ impl<W: AsRef<[u8]> + AsMut<[u8]>> Inflater<W> {
                             Err(_) => Received {
                                 consumed: input_len,
                                 event: Some(Event::Failed(ProtocolError::InvalidUtf8)),
+                                unchecked_text: false,
                             },
                         };
                     }
@@ -364,6 +367,7 @@ impl<W: AsRef<[u8]> + AsMut<[u8]>> Inflater<W> {
             return Received {
                 consumed,
                 event: Some(event),
+                unchecked_text: false,
             };
         }
     }

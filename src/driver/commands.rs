@@ -1,0 +1,251 @@
+//! What the application asks of a driven connection: messages and control frames staged
+//! for the transport, and a server's decision on the request.
+
+use core::fmt;
+
+use super::{Driver, End, EventKind};
+use crate::close::CloseCode;
+use crate::connection::Connection;
+use crate::endpoint::Endpoint;
+use crate::error::{Error, UsageError};
+use crate::event::MessageKind;
+use crate::handshake;
+use crate::server::{Accept, Server};
+use crate::time::Instant;
+
+/// Why a command of the [`Driver`] staged nothing: only what a send can fail with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The frame needs `needed` bytes of staging room and there are fewer now: write what
+    /// is staged first ([`Step::Write`](super::Step::Write)) and try again. A frame
+    /// larger than the whole output storage never fits: send it with
+    /// [`Driver::send_header`], whose payload is written from where it lies.
+    NoRoom {
+        /// The bytes the frame needs.
+        needed: usize,
+    },
+    /// The command cannot be used now or with these arguments (the connection is not
+    /// open, a payload is still owed, a control payload is too long, the text is not
+    /// UTF-8...).
+    Usage(UsageError),
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::NoRoom { needed } => write!(
+                f,
+                "the output has no room for {needed} more bytes until it is written"
+            ),
+            SendError::Usage(error) => fmt::Display::fmt(error, f),
+        }
+    }
+}
+
+impl core::error::Error for SendError {}
+
+impl From<UsageError> for SendError {
+    fn from(error: UsageError) -> Self {
+        SendError::Usage(error)
+    }
+}
+
+impl From<Error> for SendError {
+    /// A connection's command fails with a full buffer or a misuse only.
+    fn from(error: Error) -> Self {
+        match error {
+            Error::BufferTooSmall { needed } => SendError::NoRoom { needed },
+            Error::Usage(error) => SendError::Usage(error),
+            _ => SendError::Usage(UsageError::NotOpen),
+        }
+    }
+}
+
+/// A server's answer to the request ([`Driver::decide`]): one type for every adapter.
+#[derive(Clone, Copy, Debug, Default)]
+#[non_exhaustive]
+pub enum Decision<'a> {
+    /// Upgrade, with these options (subprotocol, permessage-deflate, extra headers).
+    Accept(Accept<'a>),
+    /// Answer with another status (a rejection such as 403, or a page for a plain GET),
+    /// these headers and this body; the connection then ends.
+    Respond {
+        /// The HTTP status.
+        status: u16,
+        /// Extra header lines.
+        headers: &'a [(&'a str, &'a [u8])],
+        /// The body.
+        body: &'a [u8],
+    },
+    /// Upgrade if the request is an upgrade, else answer 400 (the default).
+    #[default]
+    AcceptUpgrade,
+}
+
+impl<'a> Decision<'a> {
+    /// Upgrade with no subprotocol, extension or extra header.
+    pub const fn accept() -> Self {
+        Decision::Accept(Accept::DEFAULT)
+    }
+
+    /// Answer `status` with an empty body.
+    pub const fn reject(status: u16) -> Self {
+        Decision::Respond {
+            status,
+            headers: &[],
+            body: &[],
+        }
+    }
+}
+
+impl<E, S, O> Driver<E, S, O>
+where
+    E: Endpoint,
+    S: AsRef<[u8]> + AsMut<[u8]>,
+    O: AsRef<[u8]> + AsMut<[u8]>,
+{
+    /// Stage what `encode` writes into the free output; `now` starts the write deadline
+    /// if nothing was waiting.
+    fn stage(
+        &mut self,
+        now: Instant,
+        encode: impl FnOnce(&mut Connection<E::Masking>, &mut [u8]) -> Result<usize, Error>,
+    ) -> Result<(), SendError> {
+        let connection = self.endpoint.connection()?;
+        let written = encode(connection, self.output.space())?;
+        self.output.staged(written);
+        self.write_since.get_or_insert(now);
+        Ok(())
+    }
+
+    /// Stage a whole text message (RFC 6455 §5.6), copied (and masked, for a client).
+    pub fn send_text(&mut self, text: &str, now: Instant) -> Result<(), SendError> {
+        self.stage(now, |connection, out| connection.send_text(text, out))
+    }
+
+    /// Stage a whole binary message, copied (and masked, for a client).
+    pub fn send_binary(&mut self, data: &[u8], now: Instant) -> Result<(), SendError> {
+        self.stage(now, |connection, out| connection.send_binary(data, out))
+    }
+
+    /// Stage one fragment of a message (§5.4); see
+    /// [`Connection::send_fragment`].
+    pub fn send_fragment(
+        &mut self,
+        kind: MessageKind,
+        data: &[u8],
+        last: bool,
+        now: Instant,
+    ) -> Result<(), SendError> {
+        self.stage(now, |connection, out| {
+            connection.send_fragment(kind, data, last, out)
+        })
+    }
+
+    /// Stage a data frame permessage-deflate compressed (RFC 7692): see
+    /// [`Connection::send_compressed`].
+    pub fn send_compressed(
+        &mut self,
+        kind: MessageKind,
+        compressed: &[u8],
+        now: Instant,
+    ) -> Result<(), SendError> {
+        self.stage(now, |connection, out| {
+            connection.send_compressed(kind, compressed, out)
+        })
+    }
+
+    /// Stage only the header of a data frame of `len` payload bytes: the payload is the
+    /// caller's, written from where it lies after the staged bytes
+    /// ([`transmit`](Self::transmit) names the range), so a large message is never copied.
+    /// A client first masks its payload with the returned key
+    /// ([`frame::apply_mask`](crate::frame::apply_mask) at offset 0). Until all of it is
+    /// written nothing else is staged (commands give
+    /// [`UsageError::PayloadPending`]). Text sent this way is not checked for UTF-8.
+    pub fn send_header(
+        &mut self,
+        kind: MessageKind,
+        len: u64,
+        last: bool,
+        now: Instant,
+    ) -> Result<Option<[u8; 4]>, SendError> {
+        let connection = self.endpoint.connection()?;
+        let header = connection.send_header(kind, len, last, self.output.space())?;
+        self.output.staged(header.len);
+        self.output.payload_follows(len);
+        self.write_since.get_or_insert(now);
+        Ok(header.mask)
+    }
+
+    /// Stage a Ping (§5.5.2, at most 125 bytes).
+    pub fn ping(&mut self, payload: &[u8], now: Instant) -> Result<(), SendError> {
+        self.stage(now, |connection, out| connection.ping(payload, out))?;
+        self.urgent = true;
+        Ok(())
+    }
+
+    /// Stage a Pong (§5.5.3): the answer to a Ping when auto-pong is off.
+    pub fn pong(&mut self, payload: &[u8], now: Instant) -> Result<(), SendError> {
+        self.stage(now, |connection, out| connection.pong(payload, out))?;
+        self.urgent = true;
+        Ok(())
+    }
+
+    /// Start the closing handshake (§7.1.2), or answer the peer's Close with this code;
+    /// `now` starts the close timeout. The connection ends when the peer answers (or the
+    /// server closes the transport, for a client), or at the close timeout.
+    pub fn close(&mut self, code: CloseCode, reason: &str, now: Instant) -> Result<(), SendError> {
+        self.stage(now, |connection, out| {
+            connection.close(code, reason, now, out)
+        })?;
+        self.urgent = true;
+        Ok(())
+    }
+}
+
+impl<S, O> Driver<Server, S, O>
+where
+    S: AsRef<[u8]> + AsMut<[u8]>,
+    O: AsRef<[u8]> + AsMut<[u8]>,
+{
+    /// Answer the request the last [`Event::Request`](crate::Event::Request) showed: the
+    /// 101 response or another answer is staged, and the driver goes on (the first frames
+    /// that followed the head are read next). Until this is called,
+    /// [`poll`](Driver::poll) gives the request's event again (and the handshake deadline
+    /// still runs). [`UsageError::NoPendingRequest`] if there is no request.
+    pub fn decide(&mut self, decision: Decision<'_>, now: Instant) -> Result<(), SendError> {
+        let Some(handle) = self.pending.filter(|h| h.kind() == EventKind::Request) else {
+            return Err(UsageError::NoPendingRequest.into());
+        };
+        let head = &self.input.storage()[handle.range()];
+        let request = handshake::parse_request(head, &self.limits)
+            .map_err(|_| SendError::Usage(UsageError::NoPendingRequest))?;
+        let out = self.output.space();
+        let decision = match decision {
+            Decision::AcceptUpgrade if request.is_upgrade() => Decision::accept(),
+            Decision::AcceptUpgrade => Decision::reject(400),
+            decision => decision,
+        };
+        let (written, end) = match decision {
+            Decision::Accept(options) => (self.endpoint.accept(&request, options, now, out)?, None),
+            Decision::Respond {
+                status,
+                headers,
+                body,
+            } => (
+                self.endpoint.respond(status, headers, body, out)?,
+                Some(End::Rejected { status }),
+            ),
+            Decision::AcceptUpgrade => unreachable!("resolved above"),
+        };
+        self.output.staged(written);
+        self.urgent = true;
+        self.write_since.get_or_insert(now);
+        self.pending = None;
+        if let Some(end) = end {
+            self.end.get_or_insert(end);
+        }
+        Ok(())
+    }
+}

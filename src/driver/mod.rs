@@ -1,0 +1,577 @@
+//! The rules of driving a connection over a byte stream, written once: which bytes to
+//! write and when, which deadline comes next and what happens when it passes, when to give
+//! the peer up, and how an event found in a read loop reaches the caller intact.
+//!
+//! A [`Driver`] owns an [`Endpoint`] (a [`Server`](crate::Server), a
+//! [`Client`](crate::Client) or an open [`Connection`]), its [`InputBuffer`] and an output
+//! staging area, all in caller storage: no allocation, no I/O, no clock. It tells the I/O
+//! loop the next step, as rustls's unbuffered API names the caller's next step and
+//! quinn-proto's `poll_transmit` / `poll_timeout` / `handle_timeout` do for QUIC:
+//!
+//! ```text
+//! loop {
+//!     match driver.poll(now) {
+//!         Step::Write { until } => write driver.transmit() (one vectored write), then
+//!                                  driver.wrote(n, now); give up at `until`
+//!         Step::Read { until }  => read into driver.read_space(), then driver.filled(n, now)
+//!                                  (or driver.read_closed(now) / driver.transport_failed(now));
+//!                                  wake at `until` and poll again
+//!         Step::Event(_)        => hand out driver.event()
+//!         Step::Close(end)      => close the transport: the connection is over, as `end` says
+//!     }
+//! }
+//! ```
+//!
+//! What it decides, so that no adapter decides it again:
+//!
+//! - **Order.** A deadline that has passed is acted on before any read, so a peer that
+//!   floods frames cannot starve it. Replies the protocol owes (Pong, the echo of a Close,
+//!   the Close of a failure, a handshake's answer) are written before the event that caused
+//!   them is handed out (RFC 6455 §5.5.2, §5.5.1). Messages the application sends are
+//!   staged and written together once no more input can be used, so a burst of small
+//!   messages costs one write.
+//! - **Named deadlines** ([`Deadline`]): the handshake, the keep-alive Ping and its Pong,
+//!   the closing handshake, and [`Config::write_timeout`](crate::Config::write_timeout):
+//!   owed bytes of which the transport takes none for that long give the peer up
+//!   ([`TimedOut::Write`]) instead of holding it for ever.
+//! - **A clean close stays clean.** Once the peer's Close has arrived, the end of the
+//!   transport (EOF, reset, broken pipe) ends the connection as [`End::Closed`] with the
+//!   peer's code; before, it is [`End::Abnormal`] (1006).
+//! - **Large payloads are not copied.** [`send_header`](Driver::send_header) stages a
+//!   frame header only; [`transmit`](Driver::transmit) then names the staged bytes and the
+//!   part of the caller's payload to write after them in one vectored write.
+//! - **Events wait as handles.** An event found by [`poll`](Driver::poll) is kept as an
+//!   [`EventHandle`] (`Copy`: its kind and where its bytes lie) until the caller takes it
+//!   with [`event`](Driver::event), after its loop or its `.await`. A whole text message
+//!   is checked for UTF-8 once, when it is taken (§8.1: an invalid one fails the
+//!   connection with 1007 then, before anything after it is read).
+//!
+//! # Example
+//!
+//! A server and a client, each behind a driver, talking through two in-memory pipes:
+//!
+//! ```
+//! use sockless::driver::{Decision, Driver, End, Step};
+//! use sockless::{Client, ClientRequest, CloseCode, Config, Event, Instant, InputBuffer, Server};
+//! # struct Counter(u32);
+//! # impl rand_core::TryRng for Counter {
+//! #     type Error = core::convert::Infallible;
+//! #     fn try_next_u32(&mut self) -> Result<u32, Self::Error> { self.0 += 1; Ok(self.0) }
+//! #     fn try_next_u64(&mut self) -> Result<u64, Self::Error> { self.0 += 1; Ok(self.0 as u64) }
+//! #     fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+//! #         dst.iter_mut().for_each(|b| { self.0 += 1; *b = self.0 as u8 }); Ok(()) }
+//! # }
+//! let (config, now) = (Config::default(), Instant::ZERO);
+//! let input = |storage| InputBuffer::new(storage, &config).unwrap();
+//! let request = ClientRequest::from_url("ws://example.com/chat")?;
+//! let client = Client::new(request, config, Counter(0), now)?;
+//! let mut client = Driver::new(client, input([0u8; 8192]), [0u8; 1024], &config)?;
+//! let mut server = Driver::new(Server::new(config, now), input([0u8; 8192]), [0u8; 1024], &config)?;
+//!
+//! // Move what one side writes into the other's input, as a transport would.
+//! macro_rules! pump {
+//!     ($from:expr => $to:expr) => {
+//!         while let Step::Write { .. } = $from.poll(now) {
+//!             let bytes = $from.transmit().staged.to_vec();
+//!             let n = $to.feed(&bytes, now);
+//!             $from.wrote(n, now);
+//!         }
+//!     };
+//! }
+//! pump!(client => server);
+//! assert!(matches!(server.poll(now), Step::Event(_)));
+//! let Some(Event::Request(request)) = server.event() else { unreachable!() };
+//! assert_eq!(request.path(), "/chat");
+//! server.decide(Decision::accept(), now)?;
+//! pump!(server => client);
+//! assert!(matches!(client.poll(now), Step::Event(_)));
+//! assert!(matches!(client.event(), Some(Event::Connected(_))));
+//!
+//! client.send_text("hello", now)?;
+//! pump!(client => server);
+//! assert!(matches!(server.poll(now), Step::Event(_)));
+//! assert!(matches!(server.event(), Some(Event::Text("hello"))));
+//!
+//! client.close(CloseCode::NORMAL, "bye", now)?;
+//! pump!(client => server);
+//! // The server writes its answer to the Close before it hands the Close out.
+//! assert!(matches!(server.poll(now), Step::Write { .. }));
+//! pump!(server => client);
+//! assert!(matches!(server.poll(now), Step::Event(_)));
+//! assert!(matches!(server.event(), Some(Event::Close(_))));
+//! assert_eq!(server.poll(now), Step::Close(End::Closed { code: Some(CloseCode::NORMAL) }));
+//! assert!(matches!(client.poll(now), Step::Event(_)));
+//! assert!(matches!(client.event(), Some(Event::Close(_))));
+//! client.read_closed(now); // the server closed the transport
+//! assert_eq!(client.poll(now), Step::Close(End::Closed { code: Some(CloseCode::NORMAL) }));
+//! # Ok::<(), Box<dyn core::error::Error>>(())
+//! ```
+
+mod commands;
+mod end;
+mod handle;
+mod output;
+
+use crate::config::Config;
+use crate::connection::{Connection, State};
+use crate::endpoint::Endpoint;
+use crate::error::{TimedOut, UsageError};
+use crate::event::Event;
+use crate::handshake::Limits;
+use crate::input::InputBuffer;
+use crate::time::{Duration, Instant};
+use crate::utf8;
+
+pub use commands::{Decision, SendError};
+pub use end::{Deadline, End};
+pub use handle::{EventHandle, EventKind};
+use output::Output;
+pub use output::Transmit;
+
+/// What the I/O loop does next; [`Driver::poll`] gives one at a time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use = "each step names what the I/O loop must do next"]
+pub enum Step {
+    /// Write what [`Driver::transmit`] gives (staged bytes, then any payload of the
+    /// caller's, in one vectored write), then report it with [`Driver::wrote`]. A write
+    /// that takes nothing until `until` need not wait longer: poll again then (the peer
+    /// is given up, [`TimedOut::Write`]).
+    Write {
+        /// When to stop waiting for the transport and poll again.
+        until: Option<Instant>,
+    },
+    /// Read into [`Driver::read_space`], then report it with [`Driver::filled`] (or
+    /// [`Driver::read_closed`] at the end of the stream, [`Driver::transport_failed`] on
+    /// an error). Wait no longer than `until`: poll again then.
+    Read {
+        /// When to stop waiting for input and poll again.
+        until: Option<Instant>,
+    },
+    /// An event is ready: take it with [`Driver::event`] (or drop it with
+    /// [`Driver::skip_event`]) before polling again.
+    Event(EventHandle),
+    /// Close the transport now (after a clean close, a failure whose answer was written,
+    /// a rejection or a timeout): the connection is over, as the [`End`] says. Every
+    /// later poll gives the same.
+    Close(End),
+}
+
+/// One connection's driving state over caller storage: the endpoint, the received bytes
+/// not used yet (`S`), and the bytes staged for the transport (`O`). See the [module
+/// documentation](self) for the loop that drives it.
+#[derive(Clone, Debug)]
+pub struct Driver<E, S, O> {
+    endpoint: E,
+    input: InputBuffer<S>,
+    output: Output<O>,
+    limits: Limits,
+    write_timeout: Duration,
+    /// When the transport last took bytes, or when it was first owed some: the write
+    /// deadline runs from here while output waits.
+    write_since: Option<Instant>,
+    /// The output holds replies the protocol owes: write them before anything else.
+    urgent: bool,
+    /// The last receive wanted more input than there is.
+    starved: bool,
+    /// The input's bytes are dropped at the next poll (a text message failed its check).
+    discard_input: bool,
+    pending: Option<EventHandle>,
+    /// The peer's Close arrived, with this code.
+    peer_close: Option<Option<crate::close::CloseCode>>,
+    /// Why the connection ended, once it has.
+    end: Option<End>,
+}
+
+impl<E, S, O> Driver<E, S, O>
+where
+    E: Endpoint,
+    S: AsRef<[u8]> + AsMut<[u8]>,
+    O: AsRef<[u8]> + AsMut<[u8]>,
+{
+    /// A driver for `endpoint`, reading into `input` and staging output in `output` (at
+    /// least [`MIN_OUTPUT_BUFFER`](crate::MIN_OUTPUT_BUFFER) bytes, else
+    /// [`UsageError::OutputBufferTooSmall`]). `config` gives the head limits and the write
+    /// timeout (the endpoint keeps the rest).
+    pub fn new(
+        endpoint: E,
+        input: InputBuffer<S>,
+        output: O,
+        config: &Config,
+    ) -> Result<Self, UsageError> {
+        if output.as_ref().len() < crate::MIN_OUTPUT_BUFFER {
+            return Err(UsageError::OutputBufferTooSmall);
+        }
+        Ok(Driver {
+            endpoint,
+            input,
+            output: Output::new(output),
+            limits: Limits {
+                max_head_len: config.max_head_len,
+                max_headers: config.max_headers,
+            },
+            write_timeout: config.write_timeout,
+            write_since: None,
+            urgent: false,
+            starved: false,
+            discard_input: false,
+            pending: None,
+            peer_close: None,
+            end: None,
+        })
+    }
+
+    /// What to do next; see [`Step`]. Call it after every I/O result, after taking an
+    /// event, after a command, and whenever a deadline it named passes.
+    pub fn poll(&mut self, now: Instant) -> Step {
+        if self.discard_input {
+            self.discard_input = false;
+            self.input.clear();
+        }
+        self.handle_timeout(now);
+        self.stage_owed(now);
+        if self.urgent && !self.output.is_empty() {
+            return Step::Write {
+                until: self.write_deadline(),
+            };
+        }
+        if let Some(handle) = self.pending {
+            return Step::Event(handle);
+        }
+        if let Some(end) = self.end {
+            return if self.output.is_empty() {
+                Step::Close(end)
+            } else {
+                Step::Write {
+                    until: self.write_deadline(),
+                }
+            };
+        }
+        let output_half_full = self.output.len() >= self.output.capacity() as u64 / 2;
+        if !self.starved && !self.input.is_empty() && !output_half_full {
+            if let Some(step) = self.receive(now) {
+                return step;
+            }
+        }
+        if !self.output.is_empty() {
+            return Step::Write {
+                until: self.write_deadline(),
+            };
+        }
+        Step::Read {
+            until: self.poll_timeout(),
+        }
+    }
+
+    /// Hand the input to the endpoint until it gives an event or wants more input; the
+    /// step that follows, if it is not a read or a write.
+    fn receive(&mut self, now: Instant) -> Option<Step> {
+        if let Ok(connection) = self.endpoint.connection() {
+            connection.defer_text_check();
+        }
+        let start = self.input.start();
+        let endpoint = &mut self.endpoint;
+        let received = self.input.receive_owned(|input| {
+            let received = endpoint.receive(input, now)?;
+            let end = start + received.consumed;
+            let handle = received
+                .event
+                .as_ref()
+                .map(|event| EventHandle::of(event, end, received.unchecked_text));
+            Ok((received.consumed, handle))
+        });
+        let handle = match received {
+            Ok(Some(handle)) => handle,
+            Ok(None) => {
+                self.starved = true;
+                return None;
+            }
+            Err(error) => {
+                self.end = Some(End::Usage(error));
+                return Some(Step::Close(End::Usage(error)));
+            }
+        };
+        match handle.kind() {
+            EventKind::Close(code) => self.peer_close = Some(code),
+            EventKind::Failed(error) => self.end_once_answered(End::Failed(error)),
+            EventKind::HandshakeFailed(error) => {
+                self.end_once_answered(End::HandshakeFailed(error))
+            }
+            EventKind::Rejected { status } => self.end_once_answered(End::Rejected { status }),
+            _ => {}
+        }
+        self.pending = Some(handle);
+        self.stage_owed(now);
+        if self.urgent && !self.output.is_empty() {
+            return Some(Step::Write {
+                until: self.write_deadline(),
+            });
+        }
+        Some(Step::Event(handle))
+    }
+
+    /// The event [`poll`](Self::poll) found ([`Step::Event`]), borrowing the input until
+    /// the next call; `None` if there is none. A whole text message is checked for UTF-8
+    /// here, once: if it is invalid, the connection fails with 1007 and this gives
+    /// [`Event::Failed`] instead.
+    ///
+    /// A server's [`Event::Request`] stays pending until [`decide`](Driver::decide)
+    /// answers it.
+    pub fn event(&mut self) -> Option<Event<'_>> {
+        let handle = self.pending?;
+        if handle.kind() != EventKind::Request {
+            self.pending = None;
+        }
+        let bytes = &self.input.storage()[handle.range()];
+        if handle.kind() == EventKind::Text {
+            match utf8::validate_whole(bytes) {
+                Ok(text) => return Some(Event::Text(text)),
+                Err(_) => {
+                    // §8.1: fail the connection; nothing after the message is read.
+                    let error = crate::error::ProtocolError::InvalidUtf8;
+                    if let Ok(connection) = self.endpoint.connection() {
+                        connection.fail_with(error);
+                    }
+                    self.discard_input = true;
+                    self.starved = false;
+                    self.end = Some(End::Failed(error));
+                    return Some(Event::Failed(error));
+                }
+            }
+        }
+        Some(handle.event(bytes, None, &self.limits))
+    }
+
+    /// Drop the event [`poll`](Self::poll) found without looking at it (a text message is
+    /// still checked, so an invalid one still fails the connection).
+    pub fn skip_event(&mut self) {
+        match self.pending.map(|handle| handle.kind()) {
+            Some(EventKind::Text) => {
+                let _ = self.event();
+            }
+            // A request is answered, not skipped.
+            Some(EventKind::Request) => {}
+            _ => self.pending = None,
+        }
+    }
+
+    /// The bytes to write now: staged bytes, then the range of the caller's payload that
+    /// follows them (see [`Transmit`]). Empty when nothing is owed.
+    pub fn transmit(&self) -> Transmit<'_> {
+        self.output.transmit()
+    }
+
+    /// `n` bytes of [`transmit`](Self::transmit) went to the transport at `now` (staged
+    /// bytes first, then payload). Any progress restarts the write deadline.
+    pub fn wrote(&mut self, n: usize, now: Instant) {
+        if n == 0 {
+            return;
+        }
+        let payload = self.output.wrote(n);
+        if payload > 0 {
+            if let Ok(connection) = self.endpoint.connection() {
+                // At most what the header promised: `Output` counts it the same way.
+                let _ = connection.payload_written(payload);
+            }
+        }
+        if self.output.is_empty() {
+            self.urgent = false;
+            self.write_since = None;
+            // The payload is out: what waited behind it can be staged.
+            self.stage_owed(now);
+        } else {
+            self.write_since = Some(now);
+        }
+    }
+
+    /// Where to read the next bytes into. Take the pending event first: reading may move
+    /// the bytes it borrows (a pending event is dropped here).
+    pub fn read_space(&mut self) -> &mut [u8] {
+        self.skip_event();
+        self.input.read_space()
+    }
+
+    /// `n` bytes were read into [`read_space`](Self::read_space) at `now`.
+    pub fn filled(&mut self, n: usize, _now: Instant) {
+        self.input.commit(n);
+        if n > 0 {
+            self.starved = false;
+        }
+    }
+
+    /// Copy `bytes` into the input (for callers that receive into their own buffers);
+    /// returns how many fitted.
+    pub fn feed(&mut self, bytes: &[u8], now: Instant) -> usize {
+        let space = self.read_space();
+        let n = bytes.len().min(space.len());
+        space[..n].copy_from_slice(&bytes[..n]);
+        self.filled(n, now);
+        n
+    }
+
+    /// The transport's read side ended (EOF). After the peer's Close this ends the
+    /// connection cleanly ([`End::Closed`]); before, abnormally ([`End::Abnormal`],
+    /// 1006).
+    pub fn read_closed(&mut self, _now: Instant) {
+        self.transport_ended();
+    }
+
+    /// The transport failed (reset, broken pipe, any I/O error). Judged as
+    /// [`read_closed`](Self::read_closed) is: once the peer's Close has arrived, this is
+    /// the end of a clean close, never a failure. Nothing more can be written.
+    pub fn transport_failed(&mut self, now: Instant) {
+        self.output.clear();
+        self.urgent = false;
+        self.write_since = None;
+        self.read_closed(now);
+    }
+
+    fn transport_ended(&mut self) {
+        let clean = self.endpoint.handle_eof().is_ok();
+        if self.end.is_none() || clean {
+            self.end = Some(match (clean, self.peer_close) {
+                (true, Some(code)) => End::Closed { code },
+                (true, None) => self.end.unwrap_or(End::Abnormal),
+                (false, _) => End::Abnormal,
+            });
+        }
+        if !clean {
+            self.output.clear();
+        }
+    }
+
+    /// Act on every deadline that passed by `now`: the endpoint's (handshake, keep-alive,
+    /// Pong, closing) and the write deadline. [`poll`](Self::poll) calls it first.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.end.is_some() && self.output.is_empty() {
+            return;
+        }
+        if let Some(deadline) = self.write_deadline() {
+            if now >= deadline {
+                // §7.1.7 cannot be followed: the peer does not take what we owe it.
+                self.output.clear();
+                self.urgent = false;
+                self.write_since = None;
+                self.end = Some(End::TimedOut(TimedOut::Write));
+                let _ = self.endpoint.handle_eof();
+                return;
+            }
+        }
+        if self.end.is_some() {
+            return;
+        }
+        if self.endpoint.poll_timeout().is_some_and(|at| now >= at) {
+            if let Some(timed_out) = self.endpoint.handle_timeout(now) {
+                // The peer is given up: what waits for it is dropped (a server's 408 is
+                // staged next, from what the endpoint owes now).
+                self.output.clear();
+                self.urgent = false;
+                self.write_since = None;
+                self.pending = None;
+                self.end = Some(End::TimedOut(timed_out));
+            }
+        }
+    }
+
+    /// When [`poll`](Self::poll) must next be called if nothing else happens: the
+    /// earliest deadline.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.next_deadline().map(|(at, _)| at)
+    }
+
+    /// The earliest deadline and its name.
+    pub fn next_deadline(&self) -> Option<(Instant, Deadline)> {
+        let write = self.write_deadline().map(|at| (at, Deadline::Write));
+        let endpoint = self
+            .endpoint
+            .poll_timeout()
+            .map(|at| (at, self.endpoint_deadline()));
+        match (write, endpoint) {
+            (Some(w), Some(e)) => Some(if e.0 < w.0 { e } else { w }),
+            (w, e) => w.or(e),
+        }
+    }
+
+    fn endpoint_deadline(&self) -> Deadline {
+        match self.endpoint.state() {
+            State::Connecting => Deadline::Handshake,
+            State::Open if self.endpoint.awaiting_pong() => Deadline::Pong,
+            State::Open => Deadline::KeepAlivePing,
+            _ => Deadline::Closing,
+        }
+    }
+
+    fn write_deadline(&self) -> Option<Instant> {
+        self.write_since
+            .map(|since| since.saturating_add(self.write_timeout))
+    }
+
+    /// Stage what the endpoint owes (its request, a Pong, a Close, a keep-alive Ping, a
+    /// handshake answer), as much as fits.
+    fn stage_owed(&mut self, now: Instant) {
+        loop {
+            let space = self.output.space();
+            if space.is_empty() {
+                return;
+            }
+            match self.endpoint.poll_transmit(space) {
+                Ok(0) => break,
+                Ok(n) => {
+                    self.output.staged(n);
+                    self.urgent = true;
+                    self.write_since.get_or_insert(now);
+                }
+                Err(_) if self.output.is_empty() => {
+                    // Nothing staged and still no room: the output is too small for
+                    // this piece (a client's request with many headers).
+                    self.end = Some(End::Usage(UsageError::OutputBufferTooSmall));
+                    return;
+                }
+                // It fits once the staged bytes are written.
+                Err(_) => return,
+            }
+        }
+        if self.end.is_none() && self.endpoint.should_close_transport() {
+            self.end = Some(match self.peer_close {
+                Some(code) if self.endpoint.state() == State::Closed => End::Closed { code },
+                _ => End::Abnormal,
+            });
+        }
+    }
+
+    /// The connection failed: it ends once its answer is written.
+    fn end_once_answered(&mut self, end: End) {
+        self.end.get_or_insert(end);
+    }
+
+    /// Why the connection ended, once it has.
+    pub fn end(&self) -> Option<End> {
+        self.end
+    }
+
+    /// The endpoint, to read its state.
+    pub fn endpoint(&self) -> &E {
+        &self.endpoint
+    }
+
+    /// The open connection, for what the driver's commands do not cover (its
+    /// subprotocol, its permessage-deflate parameters); [`UsageError::NotOpen`] during
+    /// the handshake and after it failed.
+    pub fn connection(&mut self) -> Result<&mut Connection<E::Masking>, UsageError> {
+        self.endpoint.connection()
+    }
+
+    /// The received bytes not used yet.
+    pub fn input(&self) -> &InputBuffer<S> {
+        &self.input
+    }
+
+    /// Bytes owed to the transport and not written yet (staged and payload).
+    pub fn pending_output(&self) -> u64 {
+        self.output.len()
+    }
+
+    /// The endpoint, input buffer and output storage back.
+    pub fn into_parts(self) -> (E, InputBuffer<S>, O) {
+        (self.endpoint, self.input, self.output.into_inner())
+    }
+}

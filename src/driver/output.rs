@@ -1,0 +1,174 @@
+//! The bytes we owe the transport, in caller storage: what is staged (owed control frames,
+//! small messages, the header of a large one), then, where a header promised it, the
+//! caller's own payload, written from where it lies (vectored), never copied here.
+
+/// Staged bytes `storage[start..end]`, then `payload` bytes of the caller's payload.
+#[derive(Clone, Debug)]
+pub(crate) struct Output<O> {
+    storage: O,
+    start: usize,
+    end: usize,
+    /// Bytes of the payload promised by the last staged header that are not written yet.
+    payload: u64,
+    /// Bytes of that payload already written: where the caller's next write starts.
+    payload_written: u64,
+}
+
+/// What to write next, as [`Driver::transmit`](super::Driver::transmit) gives it: the
+/// staged bytes, then bytes of the payload of a message sent with
+/// [`Driver::send_header`](super::Driver::send_header), which the caller holds. Write
+/// them with one vectored write (`staged`, then `payload[payload_offset..]`) and report
+/// how many went out with [`Driver::wrote`](super::Driver::wrote).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use = "write these bytes, then report them with `wrote`"]
+pub struct Transmit<'a> {
+    /// Staged bytes to write first.
+    pub staged: &'a [u8],
+    /// Where the payload to write after `staged` starts, in the payload of the message
+    /// whose header was staged (0 until some of it was written).
+    pub payload_offset: u64,
+    /// How many payload bytes follow `staged` (0: none, write `staged` only).
+    pub payload_len: u64,
+}
+
+impl Transmit<'_> {
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.staged.is_empty() && self.payload_len == 0
+    }
+
+    /// All the bytes to write: staged and payload.
+    pub fn len(&self) -> u64 {
+        self.staged.len() as u64 + self.payload_len
+    }
+}
+
+impl<O: AsRef<[u8]> + AsMut<[u8]>> Output<O> {
+    pub(crate) fn new(storage: O) -> Self {
+        Output {
+            storage,
+            start: 0,
+            end: 0,
+            payload: 0,
+            payload_written: 0,
+        }
+    }
+
+    /// Nothing staged and no payload owed.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.start == self.end && self.payload == 0
+    }
+
+    /// Staged bytes plus owed payload.
+    pub(crate) fn len(&self) -> u64 {
+        (self.end - self.start) as u64 + self.payload
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.storage.as_ref().len()
+    }
+
+    /// Room to stage more bytes, after those staged (moved to the front first). Empty
+    /// while a payload is owed: nothing may come between a header and its payload.
+    pub(crate) fn space(&mut self) -> &mut [u8] {
+        if self.payload != 0 {
+            return &mut [];
+        }
+        if self.start > 0 {
+            self.storage.as_mut().copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        &mut self.storage.as_mut()[self.end..]
+    }
+
+    /// `n` bytes were staged in [`space`](Self::space).
+    pub(crate) fn staged(&mut self, n: usize) {
+        self.end = (self.end + n).min(self.capacity());
+    }
+
+    /// The header just staged promises `len` payload bytes from the caller.
+    pub(crate) fn payload_follows(&mut self, len: u64) {
+        self.payload = len;
+        self.payload_written = 0;
+    }
+
+    pub(crate) fn transmit(&self) -> Transmit<'_> {
+        Transmit {
+            staged: &self.storage.as_ref()[self.start..self.end],
+            payload_offset: self.payload_written,
+            payload_len: self.payload,
+        }
+    }
+
+    /// `n` bytes went out: staged ones first, then payload. Returns how many of them were
+    /// payload (at most what is owed).
+    pub(crate) fn wrote(&mut self, n: usize) -> u64 {
+        let staged = n.min(self.end - self.start);
+        self.start += staged;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+        let payload = ((n - staged) as u64).min(self.payload);
+        self.payload -= payload;
+        self.payload_written += payload;
+        payload
+    }
+
+    pub(crate) fn into_inner(self) -> O {
+        self.storage
+    }
+
+    /// Forget everything owed: the transport will not take it.
+    pub(crate) fn clear(&mut self) {
+        self.start = 0;
+        self.end = 0;
+        self.payload = 0;
+        self.payload_written = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staged_bytes_then_payload_are_written_in_order_across_partial_writes() {
+        let mut output = Output::new([0u8; 16]);
+        assert!(output.is_empty());
+        output.space()[..3].copy_from_slice(b"abc");
+        output.staged(3);
+        output.payload_follows(5);
+        assert!(
+            output.space().is_empty(),
+            "nothing between a header and its payload"
+        );
+        let t = output.transmit();
+        assert_eq!(
+            (t.staged, t.payload_offset, t.payload_len),
+            (&b"abc"[..], 0, 5)
+        );
+        assert_eq!(output.wrote(2), 0);
+        assert_eq!(output.wrote(3), 2);
+        let t = output.transmit();
+        assert_eq!(
+            (t.staged, t.payload_offset, t.payload_len),
+            (&b""[..], 2, 3)
+        );
+        assert_eq!(output.wrote(10), 3);
+        assert!(output.is_empty());
+        assert_eq!(output.space().len(), 16);
+    }
+
+    #[test]
+    fn space_moves_the_unwritten_tail_to_the_front() {
+        let mut output = Output::new([0u8; 8]);
+        output.space()[..6].copy_from_slice(b"abcdef");
+        output.staged(6);
+        output.wrote(4);
+        assert_eq!(output.space().len(), 6);
+        assert_eq!(output.transmit().staged, b"ef");
+        assert_eq!(output.len(), 2);
+    }
+}
