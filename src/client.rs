@@ -129,6 +129,7 @@ impl<'a, R: Rng> Client<'a, R> {
                 consumed: input.len(),
                 event: Some(Event::HandshakeFailed(error)),
                 unchecked_text: false,
+                in_window: None,
             })
         };
         let mut searched = *scanned as usize;
@@ -155,6 +156,7 @@ impl<'a, R: Rng> Client<'a, R> {
                 consumed: head_len,
                 event: Some(Event::Rejected(response)),
                 unchecked_text: false,
+                in_window: None,
             });
         }
         let expected = handshake::accept_value(&handshake::encode_key(&nonce));
@@ -186,6 +188,7 @@ impl<'a, R: Rng> Client<'a, R> {
             consumed: head_len,
             event: Some(Event::Connected(response)),
             unchecked_text: false,
+            in_window: None,
         })
     }
 }

@@ -32,6 +32,9 @@ pub struct Received<'b> {
     /// check, which the [`Driver`](crate::driver::Driver) makes once, when it turns the
     /// bytes into the `&str` it hands out (only the driver asks for this).
     pub(crate) unchecked_text: bool,
+    /// Where `event`'s bytes start in an inflater's window, when they lie there rather
+    /// than in the input (RFC 7692: inflated data), for the driver's event handle.
+    pub(crate) in_window: Option<usize>,
 }
 
 impl<'b> Received<'b> {
@@ -42,6 +45,7 @@ impl<'b> Received<'b> {
             consumed,
             event: None,
             unchecked_text: false,
+            in_window: None,
         }
     }
 
@@ -52,6 +56,7 @@ impl<'b> Received<'b> {
             consumed,
             event: Some(Event::Binary(text)),
             unchecked_text: true,
+            in_window: None,
         }
     }
 }

@@ -163,6 +163,7 @@ impl Server {
             consumed: head_len,
             event: Some(Event::Request(request)),
             unchecked_text: false,
+            in_window: None,
         })
     }
 
@@ -191,6 +192,7 @@ impl Server {
             consumed: input_len,
             event: Some(Event::HandshakeFailed(error)),
             unchecked_text: false,
+            in_window: None,
         }
     }
 

@@ -476,3 +476,53 @@ fn a_rejected_request_ends_with_its_status_once_the_answer_is_written() {
     assert!(written(&mut d, at(0)).starts_with(b"HTTP/1.1 403"));
     assert_eq!(d.poll(at(0)), Step::Close(End::Rejected { status: 403 }));
 }
+
+/// RFC 7692 §7.2.3.1 and §7.2.3.2: compressed messages come out inflated through the
+/// driver, whole ("Hello" twice, the second using the first as context) or in pieces,
+/// and an inflated text is checked once when taken.
+#[cfg(feature = "deflate")]
+#[test]
+fn compressed_messages_come_out_inflated_through_the_driver() {
+    use sockless::deflate::{DeflateParams, Inflater, window_len};
+    let params = DeflateParams::default();
+    let config = Config::default();
+    let connection = Connection::client(&config, rng(), at(0)).with_deflate(Some(params));
+    let mut inflater = Inflater::new(&connection, vec![0u8; window_len(15)]).unwrap();
+    let mut d = driver(connection, &config);
+    let wire: &[u8] = &[
+        0xc1, 0x07, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0xc1, 0x05, 0xf2, 0x00, 0x11, 0x00,
+        0x00, 0x41, 0x03, 0xf2, 0x48, 0xcd, 0x80, 0x04, 0xc9, 0xc9, 0x07, 0x00,
+    ];
+    for piece in [wire.len(), 1, 3] {
+        let mut rest = wire;
+        let mut text = String::new();
+        let mut seen = Vec::new();
+        loop {
+            match d.poll_inflating(at(0), &mut inflater) {
+                Step::Event(handle) => {
+                    assert!(handle.is_inflated() || handle.is_empty());
+                    match d.event_inflated(&inflater).unwrap() {
+                        Event::Text(t) => seen.push(t.to_string()),
+                        Event::Chunk(chunk) => {
+                            text.push_str(std::str::from_utf8(chunk.data).unwrap());
+                            if chunk.last {
+                                seen.push(std::mem::take(&mut text));
+                            }
+                        }
+                        other => panic!("{other:?}"),
+                    }
+                }
+                Step::Read { .. } if !rest.is_empty() => {
+                    let n = piece.min(rest.len());
+                    assert_eq!(d.feed(&rest[..n], at(0)), n);
+                    rest = &rest[n..];
+                }
+                step => panic!("{step:?}"),
+            }
+            if rest.is_empty() && seen.len() == 3 {
+                break;
+            }
+        }
+        assert_eq!(seen, ["Hello", "Hello", "Hello"], "reads of {piece} bytes");
+    }
+}

@@ -357,6 +357,12 @@ impl<M: Masking> Connection<M> {
         self.frame.defer_text_check = true;
     }
 
+    /// Whether whole text messages are handed out unchecked (see
+    /// [`defer_text_check`](Self::defer_text_check)).
+    pub(crate) fn defers_text_check(&self) -> bool {
+        self.frame.defer_text_check
+    }
+
     /// Whether a keep-alive Ping was sent or is queued and its Pong has not arrived: the
     /// deadline [`poll_timeout`](Endpoint::poll_timeout) gives is then the Pong's.
     pub fn awaiting_pong(&self) -> bool {
@@ -382,6 +388,7 @@ impl<M: Masking> Connection<M> {
             consumed: input_len,
             event: Some(Event::Failed(error)),
             unchecked_text: false,
+            in_window: None,
         }
     }
 

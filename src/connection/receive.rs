@@ -153,6 +153,7 @@ impl<M: Masking> Connection<M> {
                         consumed: start + len,
                         event: Some(event),
                         unchecked_text: false,
+                        in_window: None,
                     });
                 }
                 if whole && header.fin && header.opcode != OpCode::Continuation {
@@ -171,6 +172,7 @@ impl<M: Masking> Connection<M> {
                             consumed: start + len,
                             event: Some(Event::Compressed(chunk)),
                             unchecked_text: false,
+                            in_window: None,
                         });
                     }
                     let kind = self.message_kind(header.opcode);
@@ -188,6 +190,7 @@ impl<M: Masking> Connection<M> {
                         consumed: start + len,
                         event: Some(event),
                         unchecked_text: false,
+                        in_window: None,
                     });
                 }
                 self.begin_data_frame(&header);
@@ -242,6 +245,7 @@ impl<M: Masking> Connection<M> {
                 consumed,
                 event: Some(event),
                 unchecked_text: false,
+                in_window: None,
             });
         }
     }
@@ -303,6 +307,7 @@ impl<M: Masking> Connection<M> {
             consumed: header_len + len,
             event: Some(event),
             unchecked_text: false,
+            in_window: None,
         })
     }
 

@@ -231,6 +231,7 @@ impl<W: AsRef<[u8]> + AsMut<[u8]>> Inflater<W> {
                 consumed: input_len,
                 event: Some(Event::Failed(error)),
                 unchecked_text: false,
+                in_window: None,
             },
         }
     }
@@ -273,6 +274,7 @@ impl<W: AsRef<[u8]> + AsMut<[u8]>> Inflater<W> {
                         last: false,
                     })),
                     unchecked_text: false,
+                    in_window: None,
                 };
             };
             // One byte past the limit is enough to know it was passed (RFC 6455 §10.4).
@@ -340,6 +342,12 @@ impl<W: AsRef<[u8]> + AsMut<[u8]>> Inflater<W> {
             }
             let consumed = before + used_total;
             let piece: &'b [u8] = &self.window.as_ref()[piece_start..piece_start + piece_len];
+            if whole && kind == MessageKind::Text && defers_text_check(endpoint) {
+                return Received {
+                    in_window: Some(piece_start),
+                    ..Received::unchecked_text(consumed, piece)
+                };
+            }
             let event = match (whole, kind) {
                 (true, MessageKind::Binary) => Event::Binary(piece),
                 (true, MessageKind::Text) => match utf8::validate_whole(piece) {
@@ -353,6 +361,7 @@ impl<W: AsRef<[u8]> + AsMut<[u8]>> Inflater<W> {
                                 consumed: input_len,
                                 event: Some(Event::Failed(ProtocolError::InvalidUtf8)),
                                 unchecked_text: false,
+                                in_window: None,
                             },
                         };
                     }
@@ -368,7 +377,16 @@ impl<W: AsRef<[u8]> + AsMut<[u8]>> Inflater<W> {
                 consumed,
                 event: Some(event),
                 unchecked_text: false,
+                in_window: Some(piece_start),
             };
         }
     }
+}
+
+/// Whether the connection behind `endpoint` hands whole text messages out unchecked (a
+/// driver checks them once, when it makes the `&str`): inflated ones then go the same way.
+fn defers_text_check<E: Endpoint + ?Sized>(endpoint: &mut E) -> bool {
+    endpoint
+        .connection()
+        .is_ok_and(|connection| connection.defers_text_check())
 }

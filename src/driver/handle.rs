@@ -65,6 +65,8 @@ pub struct EventHandle {
     kind: EventKind,
     start: usize,
     len: usize,
+    /// The bytes lie in an inflater's window, not in the input buffer's storage.
+    in_window: bool,
 }
 
 impl EventHandle {
@@ -83,19 +85,37 @@ impl EventHandle {
         self.len == 0
     }
 
-    /// Where the event's bytes lie in the storage.
+    /// Where the event's bytes lie in the storage (or the window).
     pub(crate) fn range(&self) -> Range<usize> {
         self.start..self.start + self.len
     }
 
+    /// The same handle for input that started `by` bytes into the storage.
+    pub(crate) fn shifted(mut self, by: usize) -> Self {
+        if !self.in_window {
+            self.start += by;
+        }
+        self
+    }
+
+    /// Whether the event's bytes lie in an inflater's window (an inflated message).
+    pub fn is_inflated(&self) -> bool {
+        self.in_window
+    }
+
     /// The handle of `event`, which an endpoint handed out from input that ended at
-    /// `end` in the storage. Every event's bytes are the last bytes it consumed: a frame's
+    /// `end` in the storage (or an inflater, from its window at `in_window`). Every event's bytes are the last bytes it consumed: a frame's
     /// payload (and a Close reason) ends the frame, and an HTTP head is all that was read
     /// for it (RFC 6455 §5.2, RFC 9112 §2.1). `unchecked_text` marks a text message the
     /// endpoint handed out as binary: it is a text message, checked when taken (a text message
     /// the endpoint did check is checked again then, which only an inflater not told to
     /// defer its check would cause).
-    pub(crate) fn of(event: &Event<'_>, end: usize, unchecked_text: bool) -> EventHandle {
+    pub(crate) fn of(
+        event: &Event<'_>,
+        end: usize,
+        unchecked_text: bool,
+        in_window: Option<usize>,
+    ) -> EventHandle {
         let (kind, len) = match event {
             Event::Request(request) => (EventKind::Request, request.head().len()),
             Event::Connected(response) => (EventKind::Connected, response.head().len()),
@@ -134,10 +154,19 @@ impl EventHandle {
             EventKind::Failed(_) | EventKind::HandshakeFailed(_) => 0,
             _ => len,
         };
-        EventHandle {
-            kind,
-            start: end - len,
-            len,
+        match in_window {
+            Some(start) => EventHandle {
+                kind,
+                start,
+                len,
+                in_window: true,
+            },
+            None => EventHandle {
+                kind,
+                start: end - len,
+                len,
+                in_window: false,
+            },
         }
     }
 

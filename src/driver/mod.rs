@@ -116,7 +116,7 @@ use crate::config::Config;
 use crate::connection::{Connection, State};
 use crate::endpoint::Endpoint;
 use crate::error::{TimedOut, UsageError};
-use crate::event::Event;
+use crate::event::{Event, Received};
 use crate::handshake::Limits;
 use crate::input::InputBuffer;
 use crate::time::{Duration, Instant};
@@ -223,6 +223,41 @@ where
     /// What to do next; see [`Step`]. Call it after every I/O result, after taking an
     /// event, after a command, and whenever a deadline it named passes.
     pub fn poll(&mut self, now: Instant) -> Step {
+        self.poll_with(now, |endpoint, input, now| {
+            Ok(Self::handle_of(endpoint.receive(input, now)?))
+        })
+    }
+
+    /// [`poll`](Self::poll) with a permessage-deflate [`Inflater`](crate::deflate::Inflater)
+    /// in front of the endpoint (RFC 7692): compressed messages come out inflated, their
+    /// bytes in the inflater's window; take them with
+    /// [`event_inflated`](Self::event_inflated) and the same inflater. The inflater may be
+    /// the connection's own or one shared between messages
+    /// ([`Inflater::in_message`](crate::deflate::Inflater::in_message)).
+    #[cfg(feature = "deflate")]
+    pub fn poll_inflating<W: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        now: Instant,
+        inflater: &mut crate::deflate::Inflater<W>,
+    ) -> Step {
+        self.poll_with(now, |endpoint, input, now| {
+            let received = inflater.receive(endpoint, input, now)?;
+            Ok(Self::handle_of(received))
+        })
+    }
+
+    /// The next step, with `receive` standing for the endpoint's receive (and whatever is
+    /// in front of it). `receive` returns how many bytes it used and the event's handle,
+    /// given the input's start in the storage.
+    fn poll_with(
+        &mut self,
+        now: Instant,
+        mut receive: impl FnMut(
+            &mut E,
+            &mut [u8],
+            Instant,
+        ) -> Result<(usize, Option<EventHandle>), UsageError>,
+    ) -> Step {
         if self.discard_input {
             self.discard_input = false;
             self.input.clear();
@@ -248,7 +283,7 @@ where
         }
         let output_half_full = self.output.len() >= self.output.capacity() as u64 / 2;
         if !self.starved && !self.input.is_empty() && !output_half_full {
-            if let Some(step) = self.receive(now) {
+            if let Some(step) = self.receive(now, &mut receive) {
                 return step;
             }
         }
@@ -262,22 +297,39 @@ where
         }
     }
 
+    /// What an endpoint (or an inflater) received, as the bytes it used and the handle of
+    /// its event, counted from the start of the input it was given.
+    fn handle_of(received: Received<'_>) -> (usize, Option<EventHandle>) {
+        let handle = received.event.as_ref().map(|event| {
+            EventHandle::of(
+                event,
+                received.consumed,
+                received.unchecked_text,
+                received.in_window,
+            )
+        });
+        (received.consumed, handle)
+    }
+
     /// Hand the input to the endpoint until it gives an event or wants more input; the
     /// step that follows, if it is not a read or a write.
-    fn receive(&mut self, now: Instant) -> Option<Step> {
+    fn receive(
+        &mut self,
+        now: Instant,
+        receive: &mut impl FnMut(
+            &mut E,
+            &mut [u8],
+            Instant,
+        ) -> Result<(usize, Option<EventHandle>), UsageError>,
+    ) -> Option<Step> {
         if let Ok(connection) = self.endpoint.connection() {
             connection.defer_text_check();
         }
         let start = self.input.start();
         let endpoint = &mut self.endpoint;
         let received = self.input.receive_owned(|input| {
-            let received = endpoint.receive(input, now)?;
-            let end = start + received.consumed;
-            let handle = received
-                .event
-                .as_ref()
-                .map(|event| EventHandle::of(event, end, received.unchecked_text));
-            Ok((received.consumed, handle))
+            let (consumed, handle) = receive(endpoint, input, now)?;
+            Ok((consumed, handle.map(|handle| handle.shifted(start))))
         });
         let handle = match received {
             Ok(Some(handle)) => handle,
@@ -317,11 +369,32 @@ where
     /// A server's [`Event::Request`] stays pending until [`decide`](Driver::decide)
     /// answers it.
     pub fn event(&mut self) -> Option<Event<'_>> {
+        self.event_in(&[])
+    }
+
+    /// [`event`](Self::event) for a driver polled with
+    /// [`poll_inflating`](Self::poll_inflating): an inflated message's bytes lie in
+    /// `inflater`'s window.
+    #[cfg(feature = "deflate")]
+    pub fn event_inflated<'a, W: AsRef<[u8]> + AsMut<[u8]>>(
+        &'a mut self,
+        inflater: &'a crate::deflate::Inflater<W>,
+    ) -> Option<Event<'a>> {
+        self.event_in(inflater.window())
+    }
+
+    /// The pending event, its bytes in the input's storage or in `window`.
+    fn event_in<'a>(&'a mut self, window: &'a [u8]) -> Option<Event<'a>> {
         let handle = self.pending?;
         if handle.kind() != EventKind::Request {
             self.pending = None;
         }
-        let bytes = &self.input.storage()[handle.range()];
+        let place = if handle.is_inflated() {
+            window
+        } else {
+            self.input.storage()
+        };
+        let bytes = place.get(handle.range()).unwrap_or_default();
         if handle.kind() == EventKind::Text {
             match utf8::validate_whole(bytes) {
                 Ok(text) => return Some(Event::Text(text)),
