@@ -359,6 +359,7 @@ impl<M: Masking> Connection<M> {
 
     /// Whether whole text messages are handed out unchecked (see
     /// [`defer_text_check`](Self::defer_text_check)).
+    #[cfg(feature = "deflate")]
     pub(crate) fn defers_text_check(&self) -> bool {
         self.frame.defer_text_check
     }

@@ -22,7 +22,7 @@ pub enum End {
     /// The opening handshake failed; a server's answer (400, 426, 431) was sent.
     HandshakeFailed(HandshakeError),
     /// The handshake ended without a WebSocket: a server answered the request with
-    /// another status ([`Driver::respond`](super::Driver::respond)), or the server
+    /// another status ([`Decision::Respond`](super::Decision::Respond)), or the server
     /// answered a client's request with `status` ([`Event::Rejected`](crate::Event::Rejected)).
     Rejected {
         /// The HTTP status of the answer.
