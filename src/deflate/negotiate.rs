@@ -160,7 +160,9 @@ impl DeflateParams {
     }
 
     /// The `Sec-WebSocket-Extensions` value of a server's 101 accepting these parameters
-    /// (RFC 7692 §7.1): only what differs from the defaults is written.
+    /// (RFC 7692 §7.1): only what differs from the defaults is written. To answer offers,
+    /// use [`response_value_for`](Self::response_value_for), which also writes an offered
+    /// `server_max_window_bits` of 15.
     pub fn response_value(&self) -> ExtensionValue {
         let mut value = ExtensionValue::new();
         value.push(EXTENSION_NAME);
