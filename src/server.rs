@@ -226,7 +226,9 @@ impl Server {
         let connection = Connection::server(&config, now)
             .with_subprotocol(options.subprotocol)?
             .with_deflate(options.deflate);
-        let extension = options.deflate.map(|params| params.response_value());
+        let extension = options
+            .deflate
+            .map(|params| params.response_value_for(request.extensions()));
         let written = handshake::write_accept_with(
             out,
             &accept,

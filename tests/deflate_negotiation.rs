@@ -217,3 +217,40 @@ fn a_raw_offer_is_checked_like_the_built_one() {
         Err(Error::Handshake(HandshakeError::InvalidExtensionResponse))
     );
 }
+
+/// RFC 7692 §7.1.2.1: an offered `server_max_window_bits` is answered, even at 15 (the
+/// default, which the 101 otherwise leaves out); the client's check needs it.
+#[test]
+fn server_answers_an_offered_window_of_15() {
+    let offer = "permessage-deflate; server_max_window_bits=15";
+    let text = std::str::from_utf8(UPGRADE_REQUEST).unwrap();
+    let mut head = text
+        .replace(
+            "\r\n\r\n",
+            &format!("\r\nSec-WebSocket-Extensions: {offer}\r\n\r\n"),
+        )
+        .into_bytes();
+    let mut server = Server::new(Config::default(), at(0));
+    let received = server.receive(&mut head, at(0)).unwrap();
+    let Some(Event::Request(request)) = received.event else {
+        panic!("no request")
+    };
+    let params = deflate::negotiate(request.extensions(), &DeflateConfig::default());
+    assert_eq!(params, Some(DeflateParams::default()));
+    let mut out = [0u8; 1024];
+    let n = server
+        .accept(
+            &request,
+            Accept::default().with_deflate(params),
+            at(0),
+            &mut out,
+        )
+        .unwrap();
+    let response = String::from_utf8(out[..n].to_vec()).unwrap();
+    let answer = values_of(&response, "Sec-WebSocket-Extensions");
+    assert_eq!(answer, [offer]);
+    assert_eq!(
+        deflate::check_response([offer].into_iter(), answer.iter().map(String::as_str)),
+        Ok(params)
+    );
+}

@@ -2,7 +2,9 @@
 //! crate's tests, as files `<dir>/<target>/<name>`. Usage: `seeds <dir>`.
 //!
 //! Byte layout per target (see each target's docs): frame_decode, server_handshake and
-//! client_handshake take a selector byte, a cut count and cut lengths before the bytes.
+//! client_handshake take a selector byte, a cut count and cut lengths before the bytes;
+//! deflate_negotiate two configuration bytes before its lines; extended_connect a selector
+//! byte and a status before its lines.
 
 use std::fs;
 use std::path::Path;
@@ -202,6 +204,146 @@ fn main() {
             &format!("{name}_offers"),
             &framed(0x20, &[5], bytes),
         );
+    }
+
+    // permessage-deflate negotiation (RFC 7692 §7.1, the examples of §7.1.3 and the
+    // crate's tables): client and server configuration bytes, the offers line, then the
+    // response lines.
+    let negotiations: Vec<(&str, u8, u8, &str)> = vec![
+        (
+            "default",
+            0x0B,
+            0x0B,
+            "permessage-deflate\npermessage-deflate",
+        ),
+        (
+            "browser",
+            0x0B,
+            0x0B,
+            "permessage-deflate; client_max_window_bits\npermessage-deflate",
+        ),
+        (
+            "rfc_7692_two_offers",
+            0x06,
+            0x04,
+            "permessage-deflate; client_max_window_bits; server_max_window_bits=10, permessage-deflate; client_max_window_bits\npermessage-deflate; server_max_window_bits=10; client_max_window_bits=8",
+        ),
+        (
+            "no_context_takeover",
+            0x3B,
+            0x1B,
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover\npermessage-deflate; server_no_context_takeover; client_no_context_takeover",
+        ),
+        (
+            "quoted_bits",
+            0x0B,
+            0x0B,
+            "permessage-deflate; server_max_window_bits=\"10\"\npermessage-deflate; server_max_window_bits=\"9\"",
+        ),
+        (
+            "bad_offers_then_good",
+            0x0B,
+            0x05,
+            "x-webkit-deflate-frame, permessage-deflate; foo=1, permessage-deflate; server_max_window_bits=012, permessage-deflate; client_max_window_bits=9\npermessage-deflate; client_max_window_bits=9",
+        ),
+        (
+            "duplicates",
+            0x0B,
+            0x0B,
+            "permessage-deflate; client_max_window_bits; client_max_window_bits=10\npermessage-deflate; server_no_context_takeover; server_no_context_takeover",
+        ),
+        (
+            "accepted_twice",
+            0x0B,
+            0x0B,
+            "permessage-deflate\npermessage-deflate\npermessage-deflate",
+        ),
+        (
+            "out_of_range",
+            0x00,
+            0x0F,
+            "permessage-deflate; server_max_window_bits=16; client_max_window_bits=7\npermessage-deflate; client_max_window_bits",
+        ),
+        (
+            "unoffered_client_bits",
+            0x0B,
+            0x0B,
+            "PerMessage-Deflate\nPERMESSAGE-DEFLATE; Client_Max_Window_Bits=10",
+        ),
+    ];
+    for (name, client, server, text) in &negotiations {
+        let mut input = vec![*client, *server];
+        input.extend_from_slice(text.as_bytes());
+        write("deflate_negotiate", name, &input);
+    }
+
+    // Extended CONNECT (RFC 8441 §5.1's example and variants): selector, status, the
+    // request (`:method`, `:protocol`, fields), an empty line, the client's offered
+    // subprotocols and extensions, then the response's fields.
+    const RFC_8441: &str = "CONNECT\nwebsocket\nsec-websocket-protocol:chat, superchat\nsec-websocket-extensions:permessage-deflate\nsec-websocket-version:13\norigin:http://www.example.com\n\nchat, superchat\npermessage-deflate\nsec-websocket-protocol:chat\nsec-websocket-extensions:permessage-deflate";
+    let connects: Vec<(&str, u8, u16, String)> = vec![
+        ("rfc_8441", 0x30, 200, RFC_8441.to_string()),
+        (
+            "rfc_8441_small_window",
+            0x10,
+            204,
+            RFC_8441.replace(
+                "extensions:permessage-deflate\n",
+                "extensions:permessage-deflate; client_max_window_bits\n",
+            ),
+        ),
+        ("refused_403", 0x30, 403, RFC_8441.to_string()),
+        (
+            "version_8",
+            0x30,
+            200,
+            RFC_8441.replace("version:13", "version:8"),
+        ),
+        (
+            "version_twice",
+            0x30,
+            200,
+            RFC_8441.replace("version:13", "version:13\nSec-WebSocket-Version: 13"),
+        ),
+        ("get", 0x30, 200, RFC_8441.replacen("CONNECT", "GET", 1)),
+        ("no_protocol", 0x31, 200, RFC_8441.to_string()),
+        (
+            "connect_udp",
+            0x30,
+            200,
+            RFC_8441.replacen("websocket", "connect-udp", 1),
+        ),
+        (
+            "unoffered_subprotocol",
+            0x30,
+            200,
+            RFC_8441.replace("protocol:chat\n", "protocol:mqtt\n"),
+        ),
+        (
+            "unoffered_extension",
+            0x30,
+            200,
+            RFC_8441.replace("extensions:permessage-deflate\n", "extensions:x-foo\n"),
+        ),
+        (
+            "bad_deflate_answer",
+            0x30,
+            200,
+            format!("{RFC_8441}; client_max_window_bits=10"),
+        ),
+        ("no_offers", 0x36, 200, RFC_8441.to_string()),
+        (
+            "quoted_list",
+            0x30,
+            200,
+            RFC_8441.replace("\n\nchat, superchat", "\n\n\"chat, x\", superchat"),
+        ),
+    ];
+    for (name, selector, status, text) in &connects {
+        let mut input = vec![*selector];
+        input.extend_from_slice(&status.to_be_bytes());
+        input.extend_from_slice(text.as_bytes());
+        write("extended_connect", name, &input);
     }
 
     // UTF-8 vectors: RFC 3629 examples and the classic invalid forms.

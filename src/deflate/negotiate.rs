@@ -160,7 +160,9 @@ impl DeflateParams {
     }
 
     /// The `Sec-WebSocket-Extensions` value of a server's 101 accepting these parameters
-    /// (RFC 7692 §7.1): only what differs from the defaults is written.
+    /// (RFC 7692 §7.1): only what differs from the defaults is written. To answer offers,
+    /// use [`response_value_for`](Self::response_value_for), which also writes an offered
+    /// `server_max_window_bits` of 15.
     pub fn response_value(&self) -> ExtensionValue {
         let mut value = ExtensionValue::new();
         value.push(EXTENSION_NAME);
@@ -179,6 +181,47 @@ impl DeflateParams {
             value.push_bits(self.client_max_window_bits);
         }
         value
+    }
+
+    /// The `Sec-WebSocket-Extensions` value of a server's 101 accepting these parameters
+    /// (from [`negotiate`]) in answer to `offers` (the same elements given to
+    /// [`negotiate`]): [`response_value`](Self::response_value), plus
+    /// `server_max_window_bits=15` when the offer was answered with the default window yet
+    /// asked for one. RFC 7692 §7.1.2.1: a server accepts an offer with
+    /// `server_max_window_bits` "by including the `server_max_window_bits` extension
+    /// parameter in the extension negotiation response", even at 15, and a client may fail
+    /// the connection when it is missing (as [`check_response`] does).
+    pub fn response_value_for<'o>(
+        &self,
+        offers: impl IntoIterator<Item = &'o str>,
+    ) -> ExtensionValue {
+        let mut value = self.response_value();
+        if self.server_max_window_bits < MAX_WINDOW_BITS {
+            return value;
+        }
+        let written = self.written();
+        let fits_as_written = offers
+            .into_iter()
+            .filter_map(|offer| parse_element(offer.as_bytes(), Side::Offer).ok().flatten())
+            .find_map(|offer| {
+                let answers = answer_fits(&offer, self);
+                answers.then(|| response_fits(&offer, &written))
+            });
+        if fits_as_written == Some(false) {
+            value.push("; server_max_window_bits=15");
+        }
+        value
+    }
+
+    /// These parameters as [`response_value`](Self::response_value) writes them.
+    fn written(&self) -> Element {
+        let bits = |bits: u8| (bits < MAX_WINDOW_BITS).then_some(bits);
+        Element {
+            server_no_context_takeover: self.server_no_context_takeover,
+            client_no_context_takeover: self.client_no_context_takeover,
+            server_max_window_bits: bits(self.server_max_window_bits),
+            client_max_window_bits: bits(self.client_max_window_bits).map(Some),
+        }
     }
 
     /// Packed into 10 bits for the connection (kept small): bit 0 server no context
@@ -377,6 +420,20 @@ fn answer(offer: &Element, config: &DeflateConfig) -> Option<DeflateParams> {
         server_max_window_bits: offer.server_max_window_bits.unwrap_or(MAX_WINDOW_BITS),
         client_max_window_bits,
     })
+}
+
+/// Whether `params` can be an answer to `offer` (any server configuration): the offer's
+/// `server_no_context_takeover` and `server_max_window_bits` echoed, `client_max_window_bits`
+/// only if offered and at most the offered value, `client_no_context_takeover` if offered.
+fn answer_fits(offer: &Element, params: &DeflateParams) -> bool {
+    let client_ok = match offer.client_max_window_bits {
+        Some(hint) => params.client_max_window_bits <= hint.unwrap_or(MAX_WINDOW_BITS),
+        None => params.client_max_window_bits == MAX_WINDOW_BITS,
+    };
+    (params.server_no_context_takeover || !offer.server_no_context_takeover)
+        && (params.client_no_context_takeover || !offer.client_no_context_takeover)
+        && params.server_max_window_bits == offer.server_max_window_bits.unwrap_or(MAX_WINDOW_BITS)
+        && client_ok
 }
 
 /// Whether `offers` include a permessage-deflate element at all.
@@ -733,6 +790,55 @@ mod tests {
                 ["permessage-deflate; client_max_window_bits=12"]
             ),
             Ok(Some(params(false, false, 15, 12)))
+        );
+    }
+
+    /// Found by the deflate_negotiate fuzz target: an offer with `server_max_window_bits=15`
+    /// was answered without the parameter (15 is the default, so `response_value` leaves it
+    /// out), which the client's check rightly fails (RFC 7692 §7.1.2.1).
+    #[test]
+    fn an_offered_server_window_of_15_is_answered_explicitly() {
+        let cases: &[(&[&str], &str)] = &[
+            (
+                &["permessage-deflate; server_max_window_bits=15"],
+                "permessage-deflate; server_max_window_bits=15",
+            ),
+            (
+                &["permessage-deflate; server_max_window_bits=\"15\"; client_max_window_bits"],
+                "permessage-deflate; server_max_window_bits=15",
+            ),
+            // Below 15 it is written anyway; unasked, it is left out.
+            (
+                &["permessage-deflate; server_max_window_bits=12"],
+                "permessage-deflate; server_max_window_bits=12",
+            ),
+            (&["permessage-deflate"], "permessage-deflate"),
+            // The chosen offer decides, not the first one.
+            (
+                &[
+                    "permessage-deflate; server_max_window_bits=16",
+                    "permessage-deflate; client_max_window_bits",
+                    "permessage-deflate; server_max_window_bits=15",
+                ],
+                "permessage-deflate",
+            ),
+        ];
+        for (offers, expected) in cases {
+            let params = negotiate(offers.iter().copied(), &DeflateConfig::default()).unwrap();
+            let value = params.response_value_for(offers.iter().copied());
+            assert_eq!(value.as_str(), *expected, "{offers:?}");
+            assert_eq!(
+                check_response(offers.iter().copied(), [value.as_str()]),
+                Ok(Some(params)),
+                "{offers:?}"
+            );
+        }
+        // What response_value alone writes fails the client's check.
+        let offer = ["permessage-deflate; server_max_window_bits=15"];
+        let params = negotiate(offer, &DeflateConfig::default()).unwrap();
+        assert_eq!(
+            check_response(offer.into_iter(), [params.response_value().as_str()]),
+            Err(HandshakeError::InvalidExtensionResponse)
         );
     }
 

@@ -33,8 +33,8 @@
 //!    [`with_deflate`](crate::Connection::with_deflate) with the permessage-deflate
 //!    parameters if accepted (from [`deflate::negotiate`](crate::deflate::negotiate) over
 //!    [`ConnectRequest::extensions`], answered with their
-//!    [`response_value`](crate::deflate::DeflateParams::response_value) as the
-//!    `extensions` of `accept`).
+//!    [`response_value_for`](crate::deflate::DeflateParams::response_value_for) the same
+//!    offers as the `extensions` of `accept`).
 //!
 //! A client:
 //! 1. once the server's `SETTINGS_ENABLE_CONNECT_PROTOCOL` is 1 (RFC 8441 §3, RFC 9220 §3),
