@@ -23,6 +23,7 @@ use panic_semihosting as _;
 use smoltcp::iface::{Config as IfaceConfig, Interface, SocketHandle, SocketSet, SocketStorage};
 use smoltcp::socket::tcp;
 use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
+use static_cell::{ConstStaticCell, StaticCell};
 
 use sockless::assemble::FixedAssembler;
 use sockless::rand_core::TryRng;
@@ -204,16 +205,18 @@ impl<E: Role> Peer<E> {
             }
         }
         loop {
-            let event = match self.input.receive(&mut self.endpoint, now) {
-                Ok(Some(event)) => event,
-                Ok(None) => break,
-                Err(_) => {
-                    self.log.errors += 1;
-                    break;
-                }
-            };
+            let phase = self.phase();
+            let event =
+                match memory::measured(phase, || self.input.receive(&mut self.endpoint, now)) {
+                    Ok(Some(event)) => event,
+                    Ok(None) => break,
+                    Err(_) => {
+                        self.log.errors += 1;
+                        break;
+                    }
+                };
             let log = &mut *self.log;
-            match self.assembler.push(&event) {
+            match memory::measured(phase, || self.assembler.push(&event)) {
                 Ok(Some(message)) => {
                     log.message_len = keep(&mut log.message, message.as_bytes());
                     log.message_kind = Some(message.kind());
@@ -227,7 +230,9 @@ impl<E: Role> Peer<E> {
                     log.request_path_len = keep(&mut log.request_path, request.path().as_bytes());
                     // Only when nothing is waiting: the 101 goes out whole.
                     if self.out_len == 0 {
-                        self.out_len = self.endpoint.on_request(&request, now, &mut self.out[..]);
+                        self.out_len = memory::measured(phase, || {
+                            self.endpoint.on_request(&request, now, &mut self.out[..])
+                        });
                     }
                     if self.out_len == 0 {
                         log.errors += 1;
@@ -246,17 +251,26 @@ impl<E: Role> Peer<E> {
         self.transmit(socket);
         if let Some(deadline) = self.endpoint.poll_timeout() {
             if deadline <= now {
-                self.endpoint.handle_timeout(now);
+                memory::measured(self.phase(), || self.endpoint.handle_timeout(now));
                 self.transmit(socket);
             }
         }
         // The peer closed its side and everything it sent was used: the transport ended.
         if !socket.may_recv() && self.log.eof.is_none() && self.ever_open(socket) {
-            self.log.eof = Some(self.endpoint.handle_eof().is_ok());
+            self.log.eof =
+                Some(memory::measured(self.phase(), || self.endpoint.handle_eof()).is_ok());
         }
         if self.endpoint.should_close_transport() && self.out_sent == self.out_len {
             socket.close();
             self.closed_transport = true;
+        }
+    }
+
+    /// Whether the endpoint is still in its opening handshake (for the stack measurement).
+    fn phase(&self) -> memory::Phase {
+        match self.endpoint.state() {
+            State::Connecting => memory::Phase::Handshake,
+            _ => memory::Phase::Open,
         }
     }
 
@@ -276,7 +290,9 @@ impl<E: Role> Peer<E> {
             if self.out_len != 0 {
                 return;
             }
-            match self.endpoint.poll_transmit(&mut self.out[..]) {
+            match memory::measured(self.phase(), || {
+                self.endpoint.poll_transmit(&mut self.out[..])
+            }) {
                 Ok(0) => return,
                 Ok(n) => self.out_len = n,
                 Err(_) => {
@@ -312,7 +328,9 @@ impl<E: Role> Peer<E> {
         let Ok(connection) = self.endpoint.connection() else {
             return false;
         };
-        match command(connection, &mut self.out[..]) {
+        match memory::measured(memory::Phase::Open, || {
+            command(connection, &mut self.out[..])
+        }) {
             Ok(n) => {
                 self.out_len = n;
                 true
@@ -403,6 +421,15 @@ impl Report {
     }
 }
 
+/// A `&'static mut` to a value placed in a static of its own at compile time (each use of
+/// the macro is a different static; taking it twice panics).
+macro_rules! place {
+    ($ty:ty = $value:expr) => {{
+        static CELL: ConstStaticCell<$ty> = ConstStaticCell::new($value);
+        CELL.take()
+    }};
+}
+
 /// A TCP socket over two buffers of its own.
 fn tcp_socket(
     buffers: &mut core::slice::IterMut<'static, [u8; TCP_BUFFER]>,
@@ -418,16 +445,20 @@ macro_rules! peer {
             endpoint: $endpoint,
             socket: $socket,
             input: InputBuffer::new(
-                &mut cortex_m::singleton!(: [u8; INPUT] = [0; INPUT]).unwrap()[..],
+                &mut place!([u8; INPUT] = [0; INPUT])[..],
                 &$config,
             )
             .unwrap(),
-            out: cortex_m::singleton!(: [u8; OUTPUT] = [0; OUTPUT]).unwrap(),
+            out: place!([u8; OUTPUT] = [0; OUTPUT]),
             out_len: 0,
             out_sent: 0,
-            assembler: cortex_m::singleton!(: FixedAssembler<MESSAGE> = FixedAssembler::new())
-                .unwrap(),
-            log: cortex_m::singleton!(: Log = Log::new()).unwrap(),
+            assembler: place!(FixedAssembler<MESSAGE> = FixedAssembler::new()),
+            // At run time: an empty log is not all zeros (its `None`s), and a constant would
+            // put it in .data.
+            log: {
+                static CELL: StaticCell<Log> = StaticCell::new();
+                CELL.init_with(Log::new)
+            },
             closed_transport: false,
         }
     };
@@ -442,7 +473,7 @@ fn main() -> ! {
     };
 
     // The network: one loopback interface at 127.0.0.1/8, four TCP sockets.
-    let device = cortex_m::singleton!(: Loopback = Loopback::new()).unwrap();
+    let device = place!(Loopback = Loopback::new());
     let mut iface = Interface::new(
         IfaceConfig::new(HardwareAddress::Ip),
         device,
@@ -451,13 +482,12 @@ fn main() -> ! {
     iface.update_ip_addrs(|addrs| {
         addrs.push(IpCidr::new(LOCALHOST, 8)).ok();
     });
-    let storage =
-        cortex_m::singleton!(: [SocketStorage<'static>; SOCKETS] = [SocketStorage::EMPTY; SOCKETS])
-            .unwrap();
+    // Initialised at run time: an empty slot is not all zeros, and a constant would put
+    // the whole array in .data (flash and RAM).
+    static STORAGE: StaticCell<[SocketStorage<'static>; SOCKETS]> = StaticCell::new();
+    let storage = STORAGE.init_with(|| [SocketStorage::EMPTY; SOCKETS]);
     let mut sockets = SocketSet::new(&mut storage[..]);
-    let buffers =
-        cortex_m::singleton!(: [[u8; TCP_BUFFER]; 2 * SOCKETS] = [[0; TCP_BUFFER]; 2 * SOCKETS])
-            .unwrap();
+    let buffers = place!([[u8; TCP_BUFFER]; 2 * SOCKETS] = [[0; TCP_BUFFER]; 2 * SOCKETS]);
     let buffers = &mut buffers.iter_mut();
     let mut listening = tcp_socket(buffers);
     listening.listen(SERVER_PORT).unwrap();
@@ -481,21 +511,27 @@ fn main() -> ! {
         ClientRequest::new("127.0.0.1", SERVER_PORT, "/chat").with_subprotocols(&SUBPROTOCOLS);
     let client = Client::new(request, config, XorShift(0x2545_F491), now).unwrap();
 
-    let world = cortex_m::singleton!(: World = World {
-        net: Net { iface, device, sockets, now_ms: 0 },
+    // The world itself is small (references to the statics): it stays in main's frame,
+    // which never returns.
+    let mut world = World {
+        net: Net {
+            iface,
+            device,
+            sockets,
+            now_ms: 0,
+        },
         server: peer!(Server::new(config, now), server_socket, config),
         client: peer!(client, client_socket, config),
         strict: peer!(Server::new(config, now), strict_socket, config),
         raw,
         raw_received: [0; 512],
         raw_len: 0,
-    })
-    .unwrap();
+    };
 
     // From here on, the stack is what the event loop and sockless need.
     memory::paint_free_stack();
     let loop_base = memory::stack_depth();
-    exchange(world, &mut report);
+    exchange(&mut world, &mut report);
     let high_water = memory::stack_high_water();
 
     print_memory(high_water, loop_base);
@@ -737,6 +773,14 @@ fn print_memory(high_water: usize, loop_base: usize) {
         "  stack high-water mark of the event loop: {} B below the top ({} B below main's frame)",
         high_water,
         high_water - loop_base
+    );
+    hprintln!(
+        "  stack of the deepest sockless call (receive, poll_transmit, accept, send, close):"
+    );
+    hprintln!(
+        "    during the handshake {} B, on the open connection {} B",
+        memory::deepest_call(memory::Phase::Handshake),
+        memory::deepest_call(memory::Phase::Open)
     );
     hprintln!("  sizes of sockless's types:");
     hprintln!(

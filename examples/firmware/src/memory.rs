@@ -8,6 +8,7 @@
 //! pointer, which nothing else uses (no interrupt is enabled in this firmware).
 
 use core::ptr::{addr_of, read_volatile, write_volatile};
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 const PAINT: u32 = 0x5A5A_A5A5;
 
@@ -95,12 +96,69 @@ pub fn paint_free_stack() {
 /// The deepest the stack went since [`paint_free_stack`], in bytes below the top of the
 /// stack (the initial stack pointer): the stack high-water mark.
 pub fn stack_high_water() -> usize {
-    let mut at = (at!(_stack_end) + 3) & !3;
     let top = at!(_stack_start);
-    // SAFETY: word-aligned reads of the free stack, below every live frame (the first
-    // word that is not the pattern is at or above the deepest point the stack reached).
+    let lowest = first_used((at!(_stack_end) + 3) & !3, top);
+    top - lowest.min(LOWEST.load(Ordering::Relaxed))
+}
+
+/// What a measured call belongs to.
+#[derive(Clone, Copy)]
+pub enum Phase {
+    /// A call made while the opening handshake runs (the HTTP head parsed or written).
+    Handshake = 0,
+    /// A call made on the open connection (frames, messages, the closing handshake).
+    Open = 1,
+}
+
+/// The deepest stack use seen by [`measured`] per [`Phase`], in bytes below its caller.
+static DEEPEST_CALL: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
+
+/// The lowest address written to in a window [`measured`] painted again, so that
+/// [`stack_high_water`] still sees it.
+static LOWEST: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+/// How far below the caller [`measured`] looks: more than any call it wraps may use (it
+/// reports a use that reaches the end of the window as the whole window).
+const WINDOW: usize = 4096;
+
+/// The first word from `bottom` up to `top` that is not the pattern (`top` if none).
+fn first_used(bottom: usize, top: usize) -> usize {
+    let mut at = bottom;
+    // SAFETY: word-aligned reads of free stack below the caller (callers keep to it).
     while at < top && unsafe { read_volatile(at as *const u32) } == PAINT {
         at += 4;
     }
-    top - at
+    at
+}
+
+/// Run `f` and record how deep below this call its stack went, under `phase`: the window
+/// under the stack pointer is painted first (after what earlier code left there was
+/// folded into the high-water mark), then scanned. The work of `f` runs in a frame of
+/// its own, below this function's, so that none of it hides in a frame allocated before
+/// the stack pointer was read.
+#[inline(never)]
+pub fn measured<R>(phase: Phase, f: impl FnOnce() -> R) -> R {
+    let base = stack_pointer() & !3;
+    let bottom = base - WINDOW;
+    LOWEST.fetch_min(first_used(bottom, base), Ordering::Relaxed);
+    let mut at = bottom;
+    while at < base {
+        // SAFETY: the window below the stack pointer: free stack, word-aligned, above the
+        // statics (the event loop leaves far more than WINDOW bytes free).
+        unsafe { write_volatile(at as *mut u32, PAINT) };
+        at += 4;
+    }
+    let result = call(f);
+    DEEPEST_CALL[phase as usize].fetch_max(base - first_used(bottom, base), Ordering::Relaxed);
+    result
+}
+
+#[inline(never)]
+fn call<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
+/// The deepest any [`measured`] call of `phase` went, in bytes below its caller.
+pub fn deepest_call(phase: Phase) -> usize {
+    DEEPEST_CALL[phase as usize].load(Ordering::Relaxed)
 }
