@@ -199,10 +199,10 @@ impl<E: Role> Peer<E> {
     fn service(&mut self, sockets: &mut SocketSet<'_>, now: Instant) {
         let socket = sockets.get_mut::<tcp::Socket>(self.socket);
         self.flush(socket);
-        if socket.can_recv() {
-            if let Ok(n) = socket.recv_slice(self.input.read_space()) {
-                self.input.commit(n);
-            }
+        if socket.can_recv()
+            && let Ok(n) = socket.recv_slice(self.input.read_space())
+        {
+            self.input.commit(n);
         }
         loop {
             let phase = self.phase();
@@ -249,18 +249,21 @@ impl<E: Role> Peer<E> {
             }
         }
         self.transmit(socket);
-        if let Some(deadline) = self.endpoint.poll_timeout() {
-            if deadline <= now {
-                memory::measured(self.phase(), || self.endpoint.handle_timeout(now));
-                self.transmit(socket);
-            }
+        if let Some(deadline) = self.endpoint.poll_timeout()
+            && deadline <= now
+        {
+            memory::measured(self.phase(), || self.endpoint.handle_timeout(now));
+            self.transmit(socket);
         }
         // The peer closed its side and everything it sent was used: the transport ended.
         if !socket.may_recv() && self.log.eof.is_none() && self.ever_open(socket) {
             self.log.eof =
                 Some(memory::measured(self.phase(), || self.endpoint.handle_eof()).is_ok());
         }
-        if self.endpoint.should_close_transport() && self.out_sent == self.out_len {
+        if self.endpoint.should_close_transport()
+            && self.out_sent == self.out_len
+            && !self.closed_transport
+        {
             socket.close();
             self.closed_transport = true;
         }
@@ -305,10 +308,10 @@ impl<E: Role> Peer<E> {
 
     /// Hand the written bytes to the socket, as many as it takes.
     fn flush(&mut self, socket: &mut tcp::Socket<'_>) {
-        if self.out_sent < self.out_len {
-            if let Ok(n) = socket.send_slice(&self.out[self.out_sent..self.out_len]) {
-                self.out_sent += n;
-            }
+        if self.out_sent < self.out_len
+            && let Ok(n) = socket.send_slice(&self.out[self.out_sent..self.out_len])
+        {
+            self.out_sent += n;
         }
         if self.out_sent == self.out_len {
             self.out_sent = 0;
@@ -381,10 +384,10 @@ impl World {
         self.client.service(&mut self.net.sockets, now);
         self.strict.service(&mut self.net.sockets, now);
         let raw = self.net.sockets.get_mut::<tcp::Socket>(self.raw);
-        if raw.can_recv() {
-            if let Ok(n) = raw.recv_slice(&mut self.raw_received[self.raw_len..]) {
-                self.raw_len += n;
-            }
+        if raw.can_recv()
+            && let Ok(n) = raw.recv_slice(&mut self.raw_received[self.raw_len..])
+        {
+            self.raw_len += n;
         }
         self.net.poll();
         self.net.now_ms += 1;
@@ -677,9 +680,10 @@ fn exchange(world: &mut World, report: &mut Report) {
 
     // The closing handshake (§7.1.2): the client closes with 1000, the server echoes 1000
     // and closes TCP first (§7.1.1), the client sees the end after both Closes.
+    let now = world.net.now();
     let sent = world
         .client
-        .command(|c, out| c.close(CloseCode::NORMAL, "done", Instant::ZERO, out));
+        .command(|c, out| c.close(CloseCode::NORMAL, "done", now, out));
     let ok = sent && world.run_until(|w| w.client.log.eof.is_some() && w.server.closed_transport);
     let (client_log, server_log) = (&world.client.log, &world.server.log);
     report.check(
