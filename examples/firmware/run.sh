@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the example firmware (release) and run it on QEMU's lm3s6965evb (a Cortex-M3).
+# Build the example firmwares (release) and run them on QEMU's lm3s6965evb (a Cortex-M3).
 # The firmware prints its checks over semihosting and exits through semihosting: 0 when
 # every check passed. This script exits non-zero on a failed check, a panic, or a hang
 # (QEMU is stopped after $FIRMWARE_TIMEOUT seconds, 120 by default).
@@ -20,16 +20,26 @@ if ! command -v qemu-system-arm >/dev/null; then
   $sudo apt-get install -y -qq qemu-system-arm >/dev/null
 fi
 
-cargo build --release --target "$target"
+# The main firmware (the sans-IO API), then the embedded-io-async adapter on
+# embassy-executor (feature `embassy`, src/bin/embassy.rs).
+cargo build --release --target "$target" --bin sockless-firmware
+cargo build --release --target "$target" --features embassy --bin embassy
 
-elf=target/$target/release/sockless-firmware
+run() {
+  local elf=target/$target/release/$1 status=0
+  echo "=== $1"
+  timeout "${FIRMWARE_TIMEOUT:-120}" qemu-system-arm -cpu cortex-m3 -machine lm3s6965evb \
+    -nographic -monitor none -serial none \
+    -semihosting-config enable=on,target=native -kernel "$elf" || status=$?
+  case $status in
+    0) echo "$1: every check passed" ;;
+    124) echo "$1: no result within ${FIRMWARE_TIMEOUT:-120} s (a hang)" >&2 ;;
+    *) echo "$1: failed (exit status $status)" >&2 ;;
+  esac
+  return "$status"
+}
+
 status=0
-timeout "${FIRMWARE_TIMEOUT:-120}" qemu-system-arm -cpu cortex-m3 -machine lm3s6965evb \
-  -nographic -monitor none -serial none \
-  -semihosting-config enable=on,target=native -kernel "$elf" || status=$?
-case $status in
-  0) echo "firmware: every check passed" ;;
-  124) echo "firmware: no result within ${FIRMWARE_TIMEOUT:-120} s (a hang)" >&2 ;;
-  *) echo "firmware: failed (exit status $status)" >&2 ;;
-esac
+run sockless-firmware || status=$?
+run embassy || status=$?
 exit "$status"
