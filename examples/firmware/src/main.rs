@@ -1,6 +1,8 @@
 //! sockless on a microcontroller: a sockless server and a sockless client talk over two
 //! smoltcp TCP sockets, through a loopback interface inside the image, on an emulated
-//! Cortex-M3 (QEMU's lm3s6965evb board). Every check prints a line over semihosting and
+//! Cortex-M3 (QEMU's lm3s6965evb board). Two more raw sockets each break the protocol
+//! against a sockless server of their own (an unmasked client frame, a reserved opcode),
+//! which must answer with Close 1002. Every check prints a line over semihosting and
 //! the exit code reports the result: 0 when every check passed, 1 otherwise (a panic
 //! exits 1 too). `run.sh` builds it and runs it under QEMU.
 //!
@@ -47,14 +49,15 @@ const MESSAGE: usize = 1024;
 const MAX_HEAD: usize = 512;
 /// smoltcp's receive and send buffers, per TCP socket.
 const TCP_BUFFER: usize = 1024;
-/// Four TCP sockets: the client and the server of the main connection, and a raw socket
-/// with its sockless server for the protocol violation.
-const SOCKETS: usize = 4;
+/// Six TCP sockets: the client and the server of the main connection, and for each of
+/// the two protocol violations a raw socket with its sockless server.
+const SOCKETS: usize = 6;
 /// Every wait has a deadline: a check that is not met within this many ticks fails.
 const DEADLINE_MS: u64 = 2_000;
 
 const SERVER_PORT: u16 = 80;
-const VIOLATION_PORT: u16 = 81;
+/// The ports of the two violations' servers.
+const VIOLATION_PORTS: [u16; 2] = [81, 82];
 const LOCALHOST: IpAddress = IpAddress::v4(127, 0, 0, 1);
 
 /// A small deterministic generator (xorshift32) for the client's handshake key and masks.
@@ -167,8 +170,11 @@ impl Role for Server {
         now: Instant,
         out: &mut [u8],
     ) -> usize {
-        // Accept, with the subprotocol the client offered (RFC 6455 §4.2.2).
-        let accept = Accept::default().with_subprotocol("chat");
+        // Accept, with subprotocol `chat` if the client offered it (RFC 6455 §4.2.2).
+        let mut accept = Accept::default();
+        if request.offers_subprotocol("chat") {
+            accept = accept.with_subprotocol("chat");
+        }
         self.accept(request, accept, now, out).unwrap_or(0)
     }
 }
@@ -368,11 +374,11 @@ struct World {
     net: Net,
     server: Peer<Server>,
     client: Peer<Client<'static, XorShift>>,
-    strict: Peer<Server>,
-    /// The raw socket that breaks the protocol against `strict`, and what it received.
-    raw: SocketHandle,
-    raw_received: [u8; 512],
-    raw_len: usize,
+    strict: [Peer<Server>; 2],
+    /// The raw sockets that break the protocol against `strict`, and what they received.
+    raw: [SocketHandle; 2],
+    raw_received: [[u8; 512]; 2],
+    raw_len: [usize; 2],
 }
 
 impl World {
@@ -382,12 +388,14 @@ impl World {
         let now = self.net.now();
         self.server.service(&mut self.net.sockets, now);
         self.client.service(&mut self.net.sockets, now);
-        self.strict.service(&mut self.net.sockets, now);
-        let raw = self.net.sockets.get_mut::<tcp::Socket>(self.raw);
-        if raw.can_recv()
-            && let Ok(n) = raw.recv_slice(&mut self.raw_received[self.raw_len..])
-        {
-            self.raw_len += n;
+        for i in 0..2 {
+            self.strict[i].service(&mut self.net.sockets, now);
+            let raw = self.net.sockets.get_mut::<tcp::Socket>(self.raw[i]);
+            if raw.can_recv()
+                && let Ok(n) = raw.recv_slice(&mut self.raw_received[i][self.raw_len[i]..])
+            {
+                self.raw_len[i] += n;
+            }
         }
         self.net.poll();
         self.net.now_ms += 1;
@@ -451,7 +459,7 @@ macro_rules! peer {
                 &mut place!([u8; INPUT] = [0; INPUT])[..],
                 &$config,
             )
-            .unwrap(),
+            .expect("the input buffer holds a head"),
             out: place!([u8; OUTPUT] = [0; OUTPUT]),
             out_len: 0,
             out_sent: 0,
@@ -492,18 +500,24 @@ fn main() -> ! {
     let mut sockets = SocketSet::new(&mut storage[..]);
     let buffers = place!([[u8; TCP_BUFFER]; 2 * SOCKETS] = [[0; TCP_BUFFER]; 2 * SOCKETS]);
     let buffers = &mut buffers.iter_mut();
+    // A fresh socket cannot refuse these: a failure is a bug of this firmware (the panic
+    // handler prints it and exits 1).
     let mut listening = tcp_socket(buffers);
-    listening.listen(SERVER_PORT).unwrap();
+    listening
+        .listen(SERVER_PORT)
+        .expect("a fresh socket listens");
     let server_socket = sockets.add(listening);
     let mut connecting = tcp_socket(buffers);
     connecting
         .connect(iface.context(), (LOCALHOST, SERVER_PORT), 49152)
-        .unwrap();
+        .expect("a fresh socket connects");
     let client_socket = sockets.add(connecting);
-    let mut listening = tcp_socket(buffers);
-    listening.listen(VIOLATION_PORT).unwrap();
-    let strict_socket = sockets.add(listening);
-    let raw = sockets.add(tcp_socket(buffers));
+    let strict_sockets = VIOLATION_PORTS.map(|port| {
+        let mut listening = tcp_socket(buffers);
+        listening.listen(port).expect("a fresh socket listens");
+        sockets.add(listening)
+    });
+    let raw = [(); 2].map(|()| sockets.add(tcp_socket(buffers)));
 
     // The endpoints: small heads, and messages of at most MESSAGE bytes (1009 beyond).
     let config =
@@ -512,7 +526,8 @@ fn main() -> ! {
     static SUBPROTOCOLS: [&str; 1] = ["chat"];
     let request =
         ClientRequest::new("127.0.0.1", SERVER_PORT, "/chat").with_subprotocols(&SUBPROTOCOLS);
-    let client = Client::new(request, config, XorShift(0x2545_F491), now).unwrap();
+    let client =
+        Client::new(request, config, XorShift(0x2545_F491), now).expect("the request is valid");
 
     // The world itself is small (references to the statics): it stays in main's frame,
     // which never returns.
@@ -525,10 +540,13 @@ fn main() -> ! {
         },
         server: peer!(Server::new(config, now), server_socket, config),
         client: peer!(client, client_socket, config),
-        strict: peer!(Server::new(config, now), strict_socket, config),
+        strict: [
+            peer!(Server::new(config, now), strict_sockets[0], config),
+            peer!(Server::new(config, now), strict_sockets[1], config),
+        ],
         raw,
-        raw_received: [0; 512],
-        raw_len: 0,
+        raw_received: [[0; 512]; 2],
+        raw_len: [0; 2],
     };
 
     // From here on, the stack is what the event loop and sockless need.
@@ -660,23 +678,37 @@ fn exchange(world: &mut World, report: &mut Report) {
         "ping server -> client, pong back with the same payload",
     );
 
-    // A protocol violation: a raw socket does the handshake by hand, then sends an
-    // unmasked text frame, which a client must never do (§5.1). The server fails the
+    // Two protocol violations, each on a connection of its own: a raw socket does the
+    // handshake by hand, then sends a frame no client may send. The server fails the
     // connection with 1002 (§7.4.1) and closes the TCP connection.
-    let raw_ok = violation(world);
-    let strict = &world.strict.log;
-    report.check(
-        raw_ok.0 && strict.request_path_len > 0,
-        "violation: a hand-written request upgraded by the second server",
-    );
-    report.check(
-        strict.failed == Some(ProtocolError::UnmaskedClientFrame),
-        "violation: an unmasked client frame fails the connection (UnmaskedClientFrame)",
-    );
-    report.check(
-        raw_ok.1,
-        "violation: the server sent Close 1002 and closed the TCP connection",
-    );
+    let cases: [(&[u8], ProtocolError, &str); 2] = [
+        // FIN, opcode Text, no MASK bit (§5.1: a client masks every frame), "hi".
+        (
+            &[0x81, 0x02, b'h', b'i'],
+            ProtocolError::UnmaskedClientFrame,
+            "violation: an unmasked client frame (§5.1) gets Close 1002, then TCP is closed",
+        ),
+        // FIN, the reserved opcode 0x3 (§5.2), masked with 01 02 03 04, "hi".
+        (
+            &[0x83, 0x82, 1, 2, 3, 4, b'h' ^ 1, b'i' ^ 2],
+            ProtocolError::ReservedOpcode(3),
+            "violation: the reserved opcode 0x3 (§5.2) gets Close 1002, then TCP is closed",
+        ),
+    ];
+    for (i, (frame, error, what)) in cases.into_iter().enumerate() {
+        let (upgraded, closed) = violation(world, i, frame);
+        let log = &world.strict[i].log;
+        report.check(
+            upgraded && log.request_path_len > 0 && log.failed == Some(error) && closed,
+            what,
+        );
+        hprintln!(
+            "       (upgraded: {}, failed with {:?}, Close 1002 sent and TCP closed: {})",
+            upgraded,
+            log.failed,
+            closed
+        );
+    }
 
     // The closing handshake (§7.1.2): the client closes with 1000, the server echoes 1000
     // and closes TCP first (§7.1.1), the client sees the end after both Closes.
@@ -699,52 +731,50 @@ fn exchange(world: &mut World, report: &mut Report) {
     report.check(
         world.client.log.errors == 0
             && world.server.log.errors == 0
-            && world.strict.log.errors == 0,
+            && world.strict.iter().all(|peer| peer.log.errors == 0),
         "no usage error and no unexpected event on any endpoint",
     );
 }
 
-/// The violation's connection, driven by hand from the raw socket. Returns whether the
-/// upgrade was answered with 101 and whether Close 1002 came back before the end of TCP.
-fn violation(world: &mut World) -> (bool, bool) {
-    const REQUEST: &[u8] = b"GET /strict HTTP/1.1\r\nHost: 127.0.0.1:81\r\nUpgrade: websocket\r\n\
+/// A violation's connection, driven by hand from raw socket `i`: the upgrade request,
+/// then `frame`. Returns whether the upgrade was answered with a 101 for the request's
+/// key, and whether Close 1002 came back, alone, before the server ended TCP.
+fn violation(world: &mut World, i: usize, frame: &[u8]) -> (bool, bool) {
+    const REQUEST: &[u8] = b"GET /strict HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n\
         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-        Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: chat\r\n\r\n";
+        Sec-WebSocket-Version: 13\r\n\r\n";
     // The accept value of RFC 6455 §1.3's example key.
     const ACCEPT: &[u8] = b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
-    let raw = world.net.sockets.get_mut::<tcp::Socket>(world.raw);
+    let (handle, port) = (world.raw[i], VIOLATION_PORTS[i]);
+    let raw = world.net.sockets.get_mut::<tcp::Socket>(handle);
+    let local_port = 49153 + i as u16;
     if raw
-        .connect(
-            world.net.iface.context(),
-            (LOCALHOST, VIOLATION_PORT),
-            49153,
-        )
+        .connect(world.net.iface.context(), (LOCALHOST, port), local_port)
         .is_err()
     {
         return (false, false);
     }
-    if !world.run_until(|w| w.net.sockets.get::<tcp::Socket>(w.raw).can_send()) {
+    if !world.run_until(|w| w.net.sockets.get::<tcp::Socket>(handle).can_send()) {
         return (false, false);
     }
-    let raw = world.net.sockets.get_mut::<tcp::Socket>(world.raw);
+    let raw = world.net.sockets.get_mut::<tcp::Socket>(handle);
     if raw.send_slice(REQUEST) != Ok(REQUEST.len()) {
         return (false, false);
     }
-    let upgraded = world.run_until(|w| contains(&w.raw_received[..w.raw_len], b"\r\n\r\n"));
-    let head = &world.raw_received[..world.raw_len];
+    let upgraded = world.run_until(|w| contains(&w.raw_received[i][..w.raw_len[i]], b"\r\n\r\n"));
+    let head = &world.raw_received[i][..world.raw_len[i]];
     let upgraded = upgraded && head.starts_with(b"HTTP/1.1 101 ") && contains(head, ACCEPT);
-    let head_len = world.raw_len;
+    let head_len = world.raw_len[i];
 
-    // FIN, opcode Text, no MASK bit, 2 bytes of payload.
-    let raw = world.net.sockets.get_mut::<tcp::Socket>(world.raw);
-    if raw.send_slice(&[0x81, 0x02, b'h', b'i']) != Ok(4) {
+    let raw = world.net.sockets.get_mut::<tcp::Socket>(handle);
+    if raw.send_slice(frame) != Ok(frame.len()) {
         return (upgraded, false);
     }
-    let ended = world.run_until(|w| !w.net.sockets.get::<tcp::Socket>(w.raw).may_recv());
+    let ended = world.run_until(|w| !w.net.sockets.get::<tcp::Socket>(handle).may_recv());
     // The server's Close: unmasked, FIN + opcode Close, 2 bytes: the code 1002.
-    let answer = &world.raw_received[head_len..world.raw_len];
+    let answer = &world.raw_received[i][head_len..world.raw_len[i]];
     let closed = ended && answer == [0x88, 0x02, 0x03, 0xEA];
-    world.net.sockets.get_mut::<tcp::Socket>(world.raw).close();
+    world.net.sockets.get_mut::<tcp::Socket>(handle).close();
     (upgraded, closed)
 }
 
