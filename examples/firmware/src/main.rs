@@ -115,6 +115,8 @@ struct Log {
     errors: u32,
     /// `handle_eof` ran: with `Ok` when the closing handshake had finished.
     eof: Option<bool>,
+    /// The transport ended after this endpoint had closed it itself.
+    closed_first: bool,
 }
 
 impl Log {
@@ -136,6 +138,7 @@ impl Log {
             failed: None,
             errors: 0,
             eof: None,
+            closed_first: false,
         }
     }
 
@@ -265,6 +268,7 @@ impl<E: Role> Peer<E> {
         if !socket.may_recv() && self.log.eof.is_none() && self.ever_open(socket) {
             self.log.eof =
                 Some(memory::measured(self.phase(), || self.endpoint.handle_eof()).is_ok());
+            self.log.closed_first = self.closed_transport;
         }
         if self.endpoint.should_close_transport()
             && self.out_sent == self.out_len
@@ -724,6 +728,7 @@ fn exchange(world: &mut World, report: &mut Report) {
     );
     report.check(
         client_log.eof == Some(true)
+            && !client_log.closed_first
             && world.client.endpoint.state() == State::Closed
             && world.server.endpoint.state() == State::Closed,
         "close: both ends Closed, the server closed TCP first, the client's end was clean",
