@@ -78,8 +78,8 @@ pub fn stack_depth() -> usize {
     at!(_stack_start) - stack_pointer()
 }
 
-/// Fill the free stack below the caller with the pattern, keeping `margin` bytes below
-/// the stack pointer for this function's own use.
+/// Fill the free stack below the caller with the pattern, leaving the 64 bytes just
+/// below the stack pointer alone.
 #[inline(never)]
 pub fn paint_free_stack() {
     const MARGIN: usize = 64;
@@ -139,12 +139,13 @@ fn first_used(bottom: usize, top: usize) -> usize {
 #[inline(never)]
 pub fn measured<R>(phase: Phase, f: impl FnOnce() -> R) -> R {
     let base = stack_pointer() & !3;
-    let bottom = base - WINDOW;
+    // Never below the statics, however deep the caller is.
+    let bottom = (base - WINDOW).max((at!(_stack_end) + 3) & !3);
     LOWEST.fetch_min(first_used(bottom, base), Ordering::Relaxed);
     let mut at = bottom;
     while at < base {
         // SAFETY: the window below the stack pointer: free stack, word-aligned, above the
-        // statics (the event loop leaves far more than WINDOW bytes free).
+        // statics.
         unsafe { write_volatile(at as *mut u32, PAINT) };
         at += 4;
     }
