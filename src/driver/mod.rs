@@ -499,6 +499,13 @@ where
     }
 
     fn transport_ended(&mut self) {
+        if self
+            .pending
+            .is_some_and(|handle| handle.kind() == EventKind::Request)
+        {
+            // Nobody is left to answer.
+            self.pending = None;
+        }
         let clean = self.endpoint.handle_eof().is_ok();
         if self.end.is_none() || clean {
             self.end = Some(match (clean, self.peer_close) {

@@ -1,0 +1,189 @@
+//! A server behind the `Driver`, fed arbitrary reads (a valid upgrade request first, so
+//! that most runs reach the open connection, then arbitrary bytes or masked frames),
+//! arbitrary write results (the transport taking all, some or none of what it is offered),
+//! transport ends and failures, clock jumps and application commands. It checks:
+//!
+//! - no panic, whatever comes;
+//! - every deadline is honoured: a step never names a deadline that has already passed
+//!   (a passed deadline is acted on before anything else), and a connection whose output
+//!   the transport never takes is given up once the write timeout has passed;
+//! - memory is bounded: what waits for the transport never exceeds the output storage plus
+//!   the payload of one `send_header`, and an event's bytes fit in the input storage;
+//! - the end is final: once a step says `Close`, every later step says the same;
+//! - time moves on: advancing the clock to each named deadline always ends the connection
+//!   within a bounded number of jumps when no input arrives.
+#![no_main]
+
+use arbitrary::Arbitrary;
+use libfuzzer_sys::fuzz_target;
+use sockless::driver::{Decision, Driver, Step};
+use sockless::{CloseCode, Config, Duration, InputBuffer, Instant, MessageKind, Server};
+use sockless_fuzz::UPGRADE_REQUEST;
+
+#[derive(Arbitrary, Debug)]
+enum Op {
+    /// Bytes from the peer, as they are.
+    Raw(Vec<u8>),
+    /// A masked frame from the peer: first byte, payload.
+    Frame(u8, Vec<u8>),
+    /// The transport takes this many of the bytes offered (0: it is blocked).
+    Write(u16),
+    /// Time passes.
+    Wait(u16),
+    /// The application sends a message of this many bytes (staged or header + payload).
+    Send(bool, u16),
+    Ping(u8),
+    Close(u16),
+    /// Take the pending event (or answer the request).
+    Take,
+    Skip,
+    ReadClosed,
+    Failed,
+}
+
+#[derive(Arbitrary, Debug)]
+struct Input {
+    keep_alive_ms: Option<u8>,
+    input_len: u16,
+    output_len: u16,
+    ops: Vec<Op>,
+}
+
+const WRITE_TIMEOUT_MS: u64 = 300;
+
+fn masked(first: u8, payload: &[u8]) -> Vec<u8> {
+    let key = [0x11, 0x22, 0x33, 0x44];
+    let mut out = vec![first];
+    match payload.len() {
+        n if n < 126 => out.push(0x80 | n as u8),
+        n => {
+            out.push(0x80 | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(&key);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    out
+}
+
+fuzz_target!(|input: Input| {
+    let config = Config::default()
+        .with_max_head_len(1024)
+        .with_max_frame_len(4096)
+        .with_max_message_len(8192)
+        .with_handshake_timeout(Duration::from_millis(500))
+        .with_close_timeout(Duration::from_millis(400))
+        .with_keep_alive(
+            input
+                .keep_alive_ms
+                .map(|ms| Duration::from_millis(u64::from(ms) + 1)),
+        )
+        .with_keep_alive_timeout(Duration::from_millis(200))
+        .with_write_timeout(Duration::from_millis(WRITE_TIMEOUT_MS));
+    let input_len = 1024 + usize::from(input.input_len % 4096);
+    let output_len = sockless::MIN_OUTPUT_BUFFER + usize::from(input.output_len % 4096);
+    let buffer = InputBuffer::new(vec![0u8; input_len], &config).unwrap();
+    let mut now = Instant::ZERO;
+    let server = Server::new(config, now);
+    let mut driver = Driver::new(server, buffer, vec![0u8; output_len], &config).unwrap();
+    let mut ended = None;
+    let mut unread: Vec<u8> = UPGRADE_REQUEST.to_vec();
+
+    let mut check = |driver: &mut Driver<Server, Vec<u8>, Vec<u8>>, now: Instant| -> Step {
+        let step = driver.poll(now);
+        match step {
+            Step::Write { until } | Step::Read { until } => {
+                if let Some(until) = until {
+                    assert!(
+                        until > now,
+                        "a passed deadline ({until:?}) was not acted on at {now:?}"
+                    );
+                }
+            }
+            Step::Event(handle) => assert!(handle.len() <= input_len.max(8192)),
+            Step::Close(end) => {
+                if let Some(previous) = ended {
+                    assert_eq!(previous, end, "the end changed");
+                }
+                ended = Some(end);
+            }
+        }
+        if let Some(end) = ended {
+            assert_eq!(step, Step::Close(end), "a step after the end");
+        }
+        let transmit = driver.transmit();
+        assert!(transmit.staged.len() <= output_len);
+        assert!(
+            transmit.payload_len < 2048,
+            "at most one message's payload is owed"
+        );
+        step
+    };
+
+    for op in input.ops.iter().take(200) {
+        let step = check(&mut driver, now);
+        match op {
+            Op::Raw(bytes) => unread.extend_from_slice(bytes),
+            Op::Frame(first, payload) => {
+                unread.extend(masked(*first, &payload[..payload.len().min(300)]))
+            }
+            Op::Write(n) => {
+                if let Step::Write { .. } = step {
+                    let t = driver.transmit();
+                    let n = usize::from(*n).min(t.staged.len() + t.payload_len as usize);
+                    driver.wrote(n, now);
+                }
+            }
+            Op::Wait(ms) => now = now.saturating_add(Duration::from_millis(u64::from(*ms))),
+            Op::Send(large, len) => {
+                let data = vec![b'x'; usize::from(*len % 2048)];
+                if *large {
+                    let _ = driver.send_header(MessageKind::Binary, data.len() as u64, true, now);
+                } else {
+                    let _ = driver.send_binary(&data, now);
+                }
+            }
+            Op::Ping(len) => {
+                let _ = driver.ping(&vec![1; usize::from(*len % 130)], now);
+            }
+            Op::Close(code) => {
+                let _ = driver.close(CloseCode(*code), "", now);
+            }
+            Op::Take => {
+                if let Step::Event(_) = step {
+                    let request = matches!(driver.event(), Some(sockless::Event::Request(_)));
+                    if request {
+                        let _ = driver.decide(Decision::AcceptUpgrade, now);
+                    }
+                }
+            }
+            Op::Skip => driver.skip_event(),
+            Op::ReadClosed => driver.read_closed(now),
+            Op::Failed => driver.transport_failed(now),
+        }
+        // Whatever the driver can read of what the peer sent, it reads.
+        if let Step::Read { .. } = check(&mut driver, now) {
+            let n = driver.feed(&unread, now);
+            unread.drain(..n);
+        }
+    }
+
+    // With no more input and a transport that takes nothing, jumping to each named
+    // deadline ends the connection after a bounded number of jumps.
+    for _ in 0..64 {
+        match check(&mut driver, now) {
+            Step::Close(_) => return,
+            Step::Event(_) => {
+                if matches!(driver.event(), Some(sockless::Event::Request(_))) {
+                    let _ = driver.decide(Decision::AcceptUpgrade, now);
+                }
+            }
+            Step::Write { until } | Step::Read { until } => match until {
+                Some(until) => now = until,
+                // Nothing will ever happen without input: the peer ends the transport.
+                None => driver.read_closed(now),
+            },
+        }
+    }
+    panic!("the connection never ended: {:?}", driver.poll(now));
+});
