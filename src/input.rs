@@ -80,7 +80,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> InputBuffer<S> {
     pub fn read_space(&mut self) -> &mut [u8] {
         if self.start > 0 {
             let storage = self.storage.as_mut();
-            if cfg!(target_os = "none") {
+            if crate::COMPACT_CODE {
                 // Bare metal: a byte loop instead of `copy_within`, whose `memmove` alone
                 // is 1.5 KB of flash on thumbv7em (`benches/flash`); it is the only
                 // `memmove` an echo client links.

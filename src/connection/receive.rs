@@ -83,7 +83,7 @@ impl<M: Masking> Connection<M> {
         now: Instant,
     ) -> Result<Received<'b>, UsageError> {
         // Bare-metal targets, where flash is scarce, take the general path for every frame.
-        if !cfg!(target_os = "none") && self.state == State::Open {
+        if !crate::COMPACT_CODE && self.state == State::Open {
             if let Some((kind, header_len, len)) = self.small_whole_message(input) {
                 self.arm_keep_alive(now);
                 return self.deliver_small(input, kind, header_len, len);

@@ -40,7 +40,7 @@ pub(crate) fn write_frame(
     payload: &[u8],
 ) -> Result<usize, BufferTooSmall> {
     // Bare-metal targets, where flash is scarce, write every frame the general way.
-    if !cfg!(target_os = "none") && payload.len() <= MAX_CONTROL_PAYLOAD {
+    if !crate::COMPACT_CODE && payload.len() <= MAX_CONTROL_PAYLOAD {
         write_short_frame(out, fin, opcode, mask, payload)
     } else {
         write_long_frame(out, fin, opcode, mask, payload)

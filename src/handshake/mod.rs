@@ -155,7 +155,7 @@ pub fn find_head_end(
 ) -> Result<Option<usize>, HandshakeError> {
     // Bare-metal targets, where flash is scarce, search one LF at a time: heads are short
     // there, and the word-at-a-time loop costs about 200 bytes of flash.
-    find_head_end_with(buf, scanned, limits, !cfg!(target_os = "none"))
+    find_head_end_with(buf, scanned, limits, !crate::COMPACT_CODE)
 }
 
 /// [`find_head_end`], a machine word at a time first when `by_words`.
