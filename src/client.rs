@@ -160,19 +160,23 @@ impl<'a, R: Rng> Client<'a, R> {
             });
         }
         let expected = handshake::accept_value(&handshake::encode_key(&nonce));
-        let offer = request.deflate.map(|config| config.offer());
-        let offer = offer.as_ref().map(|offer| offer.as_str());
+        // Our permessage-deflate offer, as the element `write` sent (RFC 7692 §7.1).
+        let offer = request.deflate.map(|config| config.offer_element());
         if let Err(error) =
             handshake::check_response_with(&response, &expected, request.subprotocols, |ext| {
                 handshake::was_offered(ext, request.extensions)
-                    || offer.is_some_and(|offer| handshake::was_offered(ext, &[offer]))
+                    || offer.is_some() && handshake::was_offered(ext, &[deflate::EXTENSION_NAME])
             })
         {
             return failed(error);
         }
         // RFC 7692 §7.1: the permessage-deflate answer fits one of our offers.
-        let offers = request.extensions.iter().copied().chain(offer);
-        let deflate = match deflate::check_response(offers, response.extensions()) {
+        let offers = request
+            .extensions
+            .iter()
+            .copied()
+            .filter_map(deflate::parse_offer);
+        let deflate = match deflate::check_response_to(offers.chain(offer), response.extensions()) {
             Ok(deflate) => deflate,
             Err(error) => return failed(error),
         };

@@ -21,17 +21,36 @@
 //! baseline x86_64 target it falls back to `core::str::from_utf8` itself. So it is never
 //! slower than core and is up to 10x faster on non-ASCII text wherever SIMD is enabled
 //! (the `std` feature of simdutf8, a `target-cpu`, or NEON on aarch64); on targets without
-//! SIMD (thumbv7em, for example) it is core. Its `compat` errors carry the same
-//! `valid_up_to` / `error_len` as [`core::str::Utf8Error`], which the fail-fast
-//! validation below relies on.
+//! SIMD (thumbv7em, for example) it is core, which is then called directly (below). Its
+//! `compat` errors carry the same `valid_up_to` / `error_len` as [`core::str::Utf8Error`],
+//! which the fail-fast validation below relies on.
 
 use core::fmt;
 
 /// The validator used for every check, with the `valid_up_to` / `error_len` semantics of
-/// [`core::str::Utf8Error`].
+/// [`core::str::Utf8Error`]: simdutf8 on the architectures it has SIMD code for, and
+/// elsewhere (thumbv7em, riscv32...) `core::str::from_utf8` called directly, which is what
+/// simdutf8 would call there, without its error conversion (64 bytes of flash on thumbv7em).
+#[cfg(any(
+    target_arch = "x86",
+    target_arch = "x86_64",
+    target_arch = "aarch64",
+    target_arch = "wasm32"
+))]
 #[inline]
 fn from_utf8(bytes: &[u8]) -> Result<&str, simdutf8::compat::Utf8Error> {
     simdutf8::compat::from_utf8(bytes)
+}
+
+#[cfg(not(any(
+    target_arch = "x86",
+    target_arch = "x86_64",
+    target_arch = "aarch64",
+    target_arch = "wasm32"
+)))]
+#[inline]
+fn from_utf8(bytes: &[u8]) -> Result<&str, core::str::Utf8Error> {
+    core::str::from_utf8(bytes)
 }
 
 /// Invalid UTF-8 was found.

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Flash size of the minimal no_std echo client (handshake, receive a text, send it back) for
+# Flash size of the minimal no_std echo client (handshake with every check of the response,
+# receive a text with its UTF-8 validated, send it back, answer Pings, close) for
 # thumbv7em-none-eabihf, opt-level "z", LTO, panic=abort, one codegen unit: sockless
-# against embedded-websocket. Prints .text + .rodata of each, and the largest symbols of
+# against embedded-websocket (whose program answers Pings and the server's Close, but does
+# not start the closing handshake itself). Prints .text + .rodata of each, and the largest symbols of
 # the sockless build with --symbols.
 set -euo pipefail
 cd "$(dirname "$0")"

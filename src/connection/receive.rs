@@ -85,7 +85,8 @@ impl<M: Masking> Connection<M> {
         input: &'b mut [u8],
         now: Instant,
     ) -> Result<Received<'b>, UsageError> {
-        if self.state == State::Open {
+        // Bare-metal targets, where flash is scarce, take the general path for every frame.
+        if !crate::COMPACT_CODE && self.state == State::Open {
             if let Some((kind, header_len, len)) = self.small_whole_message(input) {
                 self.arm_keep_alive(now);
                 return self.deliver_small(input, kind, header_len, len);

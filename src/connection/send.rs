@@ -39,7 +39,8 @@ pub(crate) fn write_frame(
     mask: Option<[u8; 4]>,
     payload: &[u8],
 ) -> Result<usize, BufferTooSmall> {
-    if payload.len() <= MAX_CONTROL_PAYLOAD {
+    // Bare-metal targets, where flash is scarce, write every frame the general way.
+    if !crate::COMPACT_CODE && payload.len() <= MAX_CONTROL_PAYLOAD {
         write_short_frame(out, fin, opcode, mask, payload)
     } else {
         write_long_frame(out, fin, opcode, mask, payload)

@@ -72,20 +72,42 @@ impl DeflateConfig {
     /// no-context-takeover parameters asked for.
     pub fn offer(&self) -> ExtensionValue {
         let mut value = ExtensionValue::new();
-        value.push(EXTENSION_NAME);
+        self.write_offer(|bytes| value.push_bytes(bytes));
+        value
+    }
+
+    /// Give [`offer`](Self::offer) to `put`, piece by piece (the client's request writes
+    /// it straight into its output).
+    pub(crate) fn write_offer(&self, mut put: impl FnMut(&[u8])) {
+        put(EXTENSION_NAME.as_bytes());
         if self.receive_no_context_takeover {
-            value.push("; server_no_context_takeover");
+            put(b"; server_no_context_takeover");
         }
         if self.send_no_context_takeover {
-            value.push("; client_no_context_takeover");
+            put(b"; client_no_context_takeover");
         }
         let bits = clamp_bits(self.receive_window_bits);
         if bits < MAX_WINDOW_BITS {
-            value.push("; server_max_window_bits=");
-            value.push_bits(bits);
+            put(b"; server_max_window_bits=");
+            // 8 to 14.
+            if bits >= 10 {
+                put(b"1");
+            }
+            put(&[b'0' + bits % 10]);
         }
-        value.push("; client_max_window_bits");
-        value
+        put(b"; client_max_window_bits");
+    }
+
+    /// [`offer`](Self::offer) as parsed: what the client checks the server's answer
+    /// against, without writing the offer out and parsing it back.
+    pub(crate) fn offer_element(&self) -> Element {
+        let bits = clamp_bits(self.receive_window_bits);
+        Element {
+            server_no_context_takeover: self.receive_no_context_takeover,
+            client_no_context_takeover: self.send_no_context_takeover,
+            server_max_window_bits: (bits < MAX_WINDOW_BITS).then_some(bits),
+            client_max_window_bits: Some(None),
+        }
     }
 }
 
@@ -262,9 +284,14 @@ impl ExtensionValue {
     }
 
     fn push(&mut self, text: &str) {
+        self.push_bytes(text.as_bytes());
+    }
+
+    /// Append `bytes` (ASCII, within the 128 bytes: what the writers here give).
+    fn push_bytes(&mut self, bytes: &[u8]) {
         let start = usize::from(self.len);
-        self.bytes[start..start + text.len()].copy_from_slice(text.as_bytes());
-        self.len += text.len() as u8;
+        self.bytes[start..start + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len() as u8;
     }
 
     fn push_bits(&mut self, bits: u8) {
@@ -458,6 +485,19 @@ pub fn check_response<'o, 'a>(
     offers: impl Iterator<Item = &'o str> + Clone,
     accepted: impl IntoIterator<Item = &'a str>,
 ) -> Result<Option<DeflateParams>, HandshakeError> {
+    check_response_to(offers.filter_map(parse_offer), accepted)
+}
+
+/// `offer` parsed, if it is a valid permessage-deflate offer.
+pub(crate) fn parse_offer(offer: &str) -> Option<Element> {
+    parse_element(offer.as_bytes(), Side::Offer).ok().flatten()
+}
+
+/// [`check_response`] against offers already parsed.
+pub(crate) fn check_response_to<'a>(
+    mut offers: impl Iterator<Item = Element>,
+    accepted: impl IntoIterator<Item = &'a str>,
+) -> Result<Option<DeflateParams>, HandshakeError> {
     let mut found = None;
     for element in accepted {
         match parse_element(element.as_bytes(), Side::Response) {
@@ -469,9 +509,7 @@ pub fn check_response<'o, 'a>(
     let Some(response) = found else {
         return Ok(None);
     };
-    let allowed = offers
-        .filter_map(|offer| parse_element(offer.as_bytes(), Side::Offer).ok().flatten())
-        .find(|offer| response_fits(offer, &response));
+    let allowed = offers.find(|offer| response_fits(offer, &response));
     let Some(offer) = allowed else {
         return Err(HandshakeError::InvalidExtensionResponse);
     };
@@ -521,6 +559,25 @@ mod tests {
             client_no_context_takeover: cnct,
             server_max_window_bits: smwb,
             client_max_window_bits: cmwb,
+        }
+    }
+
+    /// What the client checks the answer against is its written offer, parsed back.
+    #[test]
+    fn offer_element_is_the_offer_parsed() {
+        for bits in 0..=16 {
+            for (receive, send) in [(false, false), (true, false), (false, true), (true, true)] {
+                let config = DeflateConfig::DEFAULT
+                    .with_receive_window_bits(bits)
+                    .with_receive_no_context_takeover(receive)
+                    .with_send_no_context_takeover(send);
+                let offer = config.offer();
+                assert_eq!(
+                    parse_offer(offer.as_str()),
+                    Some(config.offer_element()),
+                    "{offer}"
+                );
+            }
         }
     }
 

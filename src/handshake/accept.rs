@@ -12,15 +12,36 @@ pub const GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 /// bytes. For the key `dGhlIHNhbXBsZSBub25jZQ==` of §1.3 this is
 /// `s3pPLMBiTxaQ9kYGzzhZRbK+xOo=`.
 pub fn accept_value(key: &[u8]) -> [u8; 28] {
-    let mut sha1 = sha1_smol::Sha1::new();
-    sha1.update(key);
-    sha1.update(GUID);
-    let digest = sha1.digest().bytes();
+    let digest = sha1(key, GUID);
     let mut out = [0u8; 28];
     // 20 bytes always encode to exactly 28 base64 characters (with one '=' of padding).
     let encoded = Base64::encode(&digest, &mut out).map(str::len);
     debug_assert_eq!(encoded, Ok(28));
     out
+}
+
+/// SHA-1 of `a` then `b`: unrolled rounds (sha1_smol), or on bare-metal targets, where
+/// flash is scarce, one compact loop (hmac-sha1-compact, 2.6 KB smaller on thumbv7em).
+#[cfg(not(target_os = "none"))]
+fn sha1(a: &[u8], b: &[u8]) -> [u8; 20] {
+    let mut sha1 = sha1_smol::Sha1::new();
+    sha1.update(a);
+    sha1.update(b);
+    sha1.digest().bytes()
+}
+
+#[cfg(target_os = "none")]
+fn sha1(a: &[u8], b: &[u8]) -> [u8; 20] {
+    sha1_compact(a, b)
+}
+
+/// The bare-metal [`sha1`] (also built for the tests, which hold it to the other).
+#[cfg(any(test, target_os = "none"))]
+fn sha1_compact(a: &[u8], b: &[u8]) -> [u8; 20] {
+    let mut sha1 = hmac_sha1_compact::Hash::new();
+    sha1.update(a);
+    sha1.update(b);
+    sha1.finalize()
 }
 
 /// Whether `accept`, a received `Sec-WebSocket-Accept` value, is the one for the
@@ -80,6 +101,26 @@ mod tests {
         assert_eq!(
             &accept_value(b"dGhlIHNhbXBsZSBub25jZQ=="),
             b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+    }
+
+    /// The two SHA-1s agree on every length around the block boundaries (55, 56, 64, 119
+    /// bytes...), split anywhere between their two inputs; and with FIPS 180's "abc".
+    #[test]
+    fn compact_sha1_equals_sha1_smol() {
+        let data: std::vec::Vec<u8> = (0..200u32).map(|i| (i * 37 + 11) as u8).collect();
+        for len in 0..data.len() {
+            for split in [0, len / 3, len] {
+                let (a, b) = data[..len].split_at(split);
+                assert_eq!(sha1_compact(a, b), sha1(a, b), "len {len}, split {split}");
+            }
+        }
+        assert_eq!(
+            sha1_compact(b"ab", b"c"),
+            [
+                0xa9, 0x99, 0x3e, 0x36, 0x47, 0x06, 0x81, 0x6a, 0xba, 0x3e, 0x25, 0x71, 0x78, 0x50,
+                0xc2, 0x6c, 0x9c, 0xd0, 0xd8, 0x9d
+            ]
         );
     }
 

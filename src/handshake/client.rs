@@ -205,13 +205,19 @@ impl<'a> ClientRequest<'a> {
                 s.put_header(b"Origin", origin.as_bytes());
             }
             put_list(s, b"Sec-WebSocket-Protocol", self.subprotocols);
-            let offer = self.deflate.map(|config| config.offer());
-            put_list_and(
-                s,
-                b"Sec-WebSocket-Extensions",
-                self.extensions,
-                offer.as_ref().map(|offer| offer.as_str()),
-            );
+            match self.deflate {
+                None => put_list(s, b"Sec-WebSocket-Extensions", self.extensions),
+                // The permessage-deflate offer after the others.
+                Some(config) => {
+                    s.put(b"Sec-WebSocket-Extensions: ");
+                    for item in self.extensions {
+                        s.put(trim_ascii(item));
+                        s.put(b", ");
+                    }
+                    config.write_offer(|bytes| s.put(bytes));
+                    s.put(b"\r\n");
+                }
+            }
             for (name, value) in self.headers {
                 s.put_header(name.as_bytes(), value.as_bytes());
             }
@@ -221,21 +227,6 @@ impl<'a> ClientRequest<'a> {
 }
 
 /// `name: a, b, c\r\n`, or nothing for an empty list.
-/// [`put_list`] with one more item at the end, if given.
-fn put_list_and(s: &mut Sink<'_>, name: &[u8], items: &[&str], last: Option<&str>) {
-    let Some(last) = last else {
-        return put_list(s, name, items);
-    };
-    s.put(name);
-    s.put(b": ");
-    for item in items {
-        s.put(trim_ascii(item));
-        s.put(b", ");
-    }
-    s.put(last.as_bytes());
-    s.put(b"\r\n");
-}
-
 fn put_list(s: &mut Sink<'_>, name: &[u8], items: &[&str]) {
     let Some((first, rest)) = items.split_first() else {
         return;

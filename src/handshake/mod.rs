@@ -153,13 +153,25 @@ pub fn find_head_end(
     scanned: &mut usize,
     limits: &Limits,
 ) -> Result<Option<usize>, HandshakeError> {
+    // Bare-metal targets, where flash is scarce, search one LF at a time: heads are short
+    // there, and the word-at-a-time loop costs about 200 bytes of flash.
+    find_head_end_with(buf, scanned, limits, !crate::COMPACT_CODE)
+}
+
+/// [`find_head_end`], a machine word at a time first when `by_words`.
+fn find_head_end_with(
+    buf: &[u8],
+    scanned: &mut usize,
+    limits: &Limits,
+    by_words: bool,
+) -> Result<Option<usize>, HandshakeError> {
     let window = &buf[..buf.len().min(limits.max_head_len)];
     let mut i = (*scanned).min(window.len());
     // A machine word of start positions at a time, while the three overlapping words at
     // `i`, `i + 1` and `i + 2` fit: a blank line can start only where an LF is followed by
     // an LF, one byte or two bytes on. The mask over-approximates (see `lf_bytes`); each
     // candidate is checked exactly, lowest first.
-    while let Some(words) = window.get(i..i + WORD + 2) {
+    while let Some(words) = window.get(i..i + WORD + 2).filter(|_| by_words) {
         let at = |k: usize| lf_bytes(load(&words[k..]));
         let lfs = at(0);
         // Most words hold no LF at all.
@@ -173,7 +185,7 @@ pub fn find_head_end(
         }
         i += WORD;
     }
-    // The last few bytes, one LF at a time.
+    // The last few bytes (or all of them), one LF at a time.
     loop {
         let Some(offset) = window[i..].iter().position(|&b| b == b'\n') else {
             i = window.len();
@@ -501,20 +513,26 @@ mod tests {
                 None if bytes.len() >= max => Err(HandshakeError::HeadTooLarge),
                 None => Ok(None),
             };
-            let mut scanned = 0;
-            proptest::prop_assert_eq!(find_head_end(&bytes, &mut scanned, &limits), expected);
-            // Fed in pieces of `step` bytes, the answer is the same.
-            let mut scanned = 0;
-            let mut len = 0;
-            let result = loop {
-                len = (len + step).min(bytes.len());
-                let found = find_head_end(&bytes[..len], &mut scanned, &limits);
-                proptest::prop_assert!(scanned <= len);
-                if found != Ok(None) || len == bytes.len() {
-                    break found;
-                }
-            };
-            proptest::prop_assert_eq!(result, expected);
+            // By words (the default here) and one LF at a time (bare metal).
+            for by_words in [true, false] {
+                let mut scanned = 0;
+                proptest::prop_assert_eq!(
+                    find_head_end_with(&bytes, &mut scanned, &limits, by_words),
+                    expected
+                );
+                // Fed in pieces of `step` bytes, the answer is the same.
+                let mut scanned = 0;
+                let mut len = 0;
+                let result = loop {
+                    len = (len + step).min(bytes.len());
+                    let found = find_head_end_with(&bytes[..len], &mut scanned, &limits, by_words);
+                    proptest::prop_assert!(scanned <= len);
+                    if found != Ok(None) || len == bytes.len() {
+                        break found;
+                    }
+                };
+                proptest::prop_assert_eq!(result, expected);
+            }
         }
     }
 

@@ -1,11 +1,12 @@
-//! A minimal echo client with sockless: open the connection, receive one text message
-//! (whole or in pieces) and send it back, then close.
+//! A minimal echo client with sockless: open the connection (every check of the server's
+//! response), receive one text message (whole or in pieces, its UTF-8 validated) and send
+//! it back, answer Pings, then close: our Close, and the server's answer to it.
 
 #![no_std]
 #![no_main]
 
 use sockless::handshake::ClientRequest;
-use sockless::{Client, Config, Endpoint, Event, InputBuffer, Instant, MessageKind};
+use sockless::{Client, CloseCode, Config, Endpoint, Event, InputBuffer, Instant, MessageKind};
 use sockless_flash::{
     HOST_NAME, PATH, PORT, XorShift32, now_ms, seed, transport_read, transport_write,
 };
@@ -32,16 +33,24 @@ fn echo() -> Result<(), sockless::Error> {
     let mut client = Client::new(request, config, XorShift32(seed()), now)?;
     let mut rx = InputBuffer::new([0u8; RX], &config)?;
     let mut tx = [0u8; RX + 16];
+    // Our Close is sent: nothing more is echoed.
+    let mut closing = false;
     loop {
+        // What sockless owes: the request, Pongs, the answer to a Close, the Close of a
+        // failure.
         let n = client.poll_transmit(&mut tx)?;
         transport_write(&tx[..n]);
+        // After the closing handshake, a failure or a refusal.
+        if client.should_close_transport() {
+            return Ok(());
+        }
         let n = transport_read(rx.read_space());
         rx.commit(n);
         let now = Instant::from_millis(now_ms());
         while let Some(event) = rx.receive(&mut client, now)? {
-            // Pongs, the answer to a Close and the Close of a failure are queued by
-            // sockless itself.
-            let (n, done) = match event {
+            // A Ping is answered by sockless itself (its Pong comes out of poll_transmit).
+            let (n, echoed) = match event {
+                _ if closing => (0, false),
                 Event::Text(text) => (client.connection()?.send_text(text, &mut tx)?, true),
                 Event::Chunk(chunk) if chunk.kind == MessageKind::Text => {
                     let connection = client.connection()?;
@@ -53,15 +62,20 @@ fn echo() -> Result<(), sockless::Error> {
                     )?;
                     (n, chunk.last)
                 }
-                Event::Rejected(_) | Event::HandshakeFailed(_) | Event::Failed(_) => (0, true),
                 _ => (0, false),
             };
             transport_write(&tx[..n]);
+            if echoed {
+                // The message is echoed whole: start the closing handshake (RFC 6455
+                // §7.1.2), then wait for the server's Close.
+                let n = client
+                    .connection()?
+                    .close(CloseCode::NORMAL, "", now, &mut tx)?;
+                transport_write(&tx[..n]);
+                closing = true;
+            }
             let n = client.poll_transmit(&mut tx)?;
             transport_write(&tx[..n]);
-            if done {
-                return Ok(());
-            }
         }
     }
 }
