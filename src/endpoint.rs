@@ -79,3 +79,51 @@ pub trait Endpoint {
     /// and after it failed.
     fn connection(&mut self) -> Result<&mut Connection<Self::Masking>, UsageError>;
 }
+
+/// An open connection is driven the same way: the HTTP handshake was done before (by
+/// [`Server`](crate::Server), [`Client`](crate::Client) or another HTTP stack).
+impl<M: Masking> Endpoint for Connection<M> {
+    type Masking = M;
+
+    #[inline]
+    fn receive<'b>(
+        &mut self,
+        input: &'b mut [u8],
+        now: Instant,
+    ) -> Result<Received<'b>, UsageError> {
+        self.receive_frames(input, now)
+    }
+
+    fn poll_transmit(&mut self, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
+        self.transmit_owed(out)
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.next_deadline()
+    }
+
+    fn handle_timeout(&mut self, now: Instant) -> Option<TimedOut> {
+        self.on_timeout(now)
+    }
+
+    fn handle_eof(&mut self) -> Result<(), AbnormalClosure> {
+        self.on_eof()
+    }
+
+    fn state(&self) -> State {
+        self.state
+    }
+
+    fn should_close_transport(&self) -> bool {
+        self.close_transport
+    }
+
+    fn awaiting_pong(&self) -> bool {
+        Connection::awaiting_pong(self)
+    }
+
+    #[inline]
+    fn connection(&mut self) -> Result<&mut Connection<M>, UsageError> {
+        Ok(self)
+    }
+}

@@ -109,6 +109,7 @@ mod input;
 pub mod io;
 mod server;
 mod time;
+mod token;
 pub mod utf8;
 
 /// Whether the hot paths take their compact shapes: on bare-metal targets

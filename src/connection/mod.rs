@@ -12,6 +12,7 @@
 //! `RemoteClosing` (the peer's Close received, our answer owed), `Failed` (a violation
 //! seen, our Close owed) and `Closed`.
 
+mod deflate_params;
 mod masking;
 mod receive;
 mod send;
@@ -21,14 +22,13 @@ use rand_core::Rng;
 
 use crate::close::CloseCode;
 use crate::config::Config;
-use crate::deflate::DeflateParams;
-use crate::endpoint::Endpoint;
-use crate::error::{AbnormalClosure, BufferTooSmall, ProtocolError, TimedOut, UsageError};
+use crate::error::{AbnormalClosure, ProtocolError, TimedOut, UsageError};
 use crate::event::{Event, MessageKind, Received};
 use crate::frame::MAX_CONTROL_PAYLOAD;
 use crate::time::{Duration, Instant};
 use crate::utf8::Utf8Validator;
 
+pub use deflate_params::{DeflateParams, MAX_WINDOW_BITS, MIN_WINDOW_BITS};
 pub use masking::{Masked, Masking, Role, Unmasked};
 pub(crate) use receive::FrameProgress;
 pub use send::HeaderWritten;
@@ -133,10 +133,10 @@ pub(crate) fn deadline_after(now: Instant, duration: Duration) -> Instant {
 #[derive(Clone, Debug)]
 pub struct Connection<M = Unmasked> {
     masks: M,
-    state: State,
+    pub(crate) state: State,
     auto_pong: bool,
     /// The transport should now be closed by the caller.
-    close_transport: bool,
+    pub(crate) close_transport: bool,
     /// A keep-alive Ping is queued, or sent and unanswered (`awaiting_pong`).
     ping_owed: bool,
     awaiting_pong: bool,
@@ -257,7 +257,7 @@ impl<M: Masking> Connection<M> {
     }
 
     /// The timer's deadline, as `poll_timeout` reports it.
-    fn next_deadline(&self) -> Option<Instant> {
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
         if self.close_transport {
             None
         } else {
@@ -281,7 +281,7 @@ impl<M: Masking> Connection<M> {
         self.deadline = Timer::at(after(now, ms));
     }
 
-    fn on_timeout(&mut self, now: Instant) -> Option<TimedOut> {
+    pub(crate) fn on_timeout(&mut self, now: Instant) -> Option<TimedOut> {
         let deadline = self.deadline.get()?;
         if now < deadline || self.close_transport {
             return None;
@@ -325,7 +325,7 @@ impl<M: Masking> Connection<M> {
     }
 
     /// The transport reached its end (the peer closed it).
-    fn on_eof(&mut self) -> Result<(), AbnormalClosure> {
+    pub(crate) fn on_eof(&mut self) -> Result<(), AbnormalClosure> {
         // After the peer's Close (RemoteClosing, Closed), or once the failure or timeout was
         // reported (Closed), the end of the transport is expected; otherwise it is 1006.
         let expected = matches!(self.state, State::Closed | State::RemoteClosing);
@@ -426,52 +426,6 @@ impl<M: Masking> Connection<M> {
             // was still owed): the wait for the server is over, so close it ourselves.
             self.close_transport = true;
         }
-    }
-}
-
-impl<M: Masking> Endpoint for Connection<M> {
-    type Masking = M;
-
-    #[inline]
-    fn receive<'b>(
-        &mut self,
-        input: &'b mut [u8],
-        now: Instant,
-    ) -> Result<Received<'b>, UsageError> {
-        self.receive_frames(input, now)
-    }
-
-    fn poll_transmit(&mut self, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
-        self.transmit_owed(out)
-    }
-
-    fn poll_timeout(&self) -> Option<Instant> {
-        self.next_deadline()
-    }
-
-    fn handle_timeout(&mut self, now: Instant) -> Option<TimedOut> {
-        self.on_timeout(now)
-    }
-
-    fn handle_eof(&mut self) -> Result<(), AbnormalClosure> {
-        self.on_eof()
-    }
-
-    fn state(&self) -> State {
-        self.state
-    }
-
-    fn should_close_transport(&self) -> bool {
-        self.close_transport
-    }
-
-    fn awaiting_pong(&self) -> bool {
-        Connection::awaiting_pong(self)
-    }
-
-    #[inline]
-    fn connection(&mut self) -> Result<&mut Connection<M>, UsageError> {
-        Ok(self)
     }
 }
 

@@ -2,7 +2,7 @@
 //! connection borrows nothing from its handshake.
 
 use crate::error::UsageError;
-use crate::handshake::is_token;
+use crate::token::is_token;
 
 /// The longest subprotocol name a connection stores. Registered names (`chat`, `mqtt`,
 /// `v12.stomp`, `graphql-transport-ws`) are far shorter; a longer one is refused with

@@ -50,8 +50,6 @@ pub use compress::{Compressor, DEFAULT_THRESHOLD};
 #[cfg(feature = "deflate")]
 pub use inflate::{Inflater, window_len};
 
-pub use negotiate::{
-    DeflateConfig, DeflateParams, EXTENSION_NAME, ExtensionValue, MAX_WINDOW_BITS, MIN_WINDOW_BITS,
-    check_response, negotiate,
-};
+pub use crate::connection::{DeflateParams, MAX_WINDOW_BITS, MIN_WINDOW_BITS};
+pub use negotiate::{DeflateConfig, EXTENSION_NAME, ExtensionValue, check_response, negotiate};
 pub(crate) use negotiate::{check_response_to, offered, parse_offer};

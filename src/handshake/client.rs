@@ -1,12 +1,13 @@
 //! The client side of the opening handshake (RFC 6455 §4.1): writing the request, and
 //! parsing and checking the server's response.
 
-use super::headers::{Headers, Known, Seen, classify, extension_name};
+use super::headers::{Headers, Known, Seen, classify};
 use super::server::{check_list_flags, list_flags, utf8};
 use super::url::WsUrl;
 use super::{HEADER_CAPACITY, Limits, Sink, head_fits, is_safe_value, is_token, write_twice};
 use crate::deflate::DeflateConfig;
 use crate::error::{Error, HandshakeError, UsageError};
+use crate::token::extension_name;
 
 /// What the client sends (RFC 6455 §4.1): all borrowed. Build one with
 /// [`from_url`](Self::from_url) or [`new`](Self::new), then the `with_*` methods; fields

@@ -1,6 +1,8 @@
 //! Header lines of an already-validated head, and comma-separated list values
 //! (RFC 7230 §3.2, §7), without allocating.
 
+use crate::token::trim_ows;
+
 /// One header line of an already-validated head.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Header<'b> {
@@ -276,32 +278,11 @@ impl Seen {
     }
 }
 
-/// `value` without the optional whitespace (SP, HTAB) around it (RFC 7230 §3.2.3).
-pub(crate) fn trim_ows(value: &[u8]) -> &[u8] {
-    let is_ows = |b: &u8| *b == b' ' || *b == b'\t';
-    let start = value.iter().position(|b| !is_ows(b)).unwrap_or(value.len());
-    let end = value
-        .iter()
-        .rposition(|b| !is_ows(b))
-        .map_or(start, |i| i + 1);
-    &value[start..end]
-}
-
 /// Whether the comma-separated header list elements `values` (as yielded by
 /// [`Headers::list`]) contain `token`, compared ASCII case-insensitively. Used for the
 /// `Upgrade: websocket` and `Connection: Upgrade` rules (RFC 6455 §4.1, §4.2.1).
 pub fn list_contains<'v>(mut values: impl Iterator<Item = &'v [u8]>, token: &str) -> bool {
     values.any(|v| v.eq_ignore_ascii_case(token.as_bytes()))
-}
-
-/// The extension name of one `Sec-WebSocket-Extensions` element: the token before the first
-/// `;`, trimmed (RFC 6455 §9.1).
-pub(crate) fn extension_name(extension: &[u8]) -> &[u8] {
-    let end = extension
-        .iter()
-        .position(|&b| b == b';')
-        .unwrap_or(extension.len());
-    trim_ows(&extension[..end])
 }
 
 #[cfg(test)]
@@ -400,14 +381,5 @@ mod tests {
         assert_eq!(classify(b"SEC-WEBSOCKET-KEY"), Some(Known::Key));
         assert_eq!(classify(b"Sec-WebSocket-Kez"), None);
         assert_eq!(classify(b"Hosts"), None);
-    }
-
-    #[test]
-    fn extension_names() {
-        assert_eq!(
-            extension_name(b"permessage-deflate; client_max_window_bits"),
-            b"permessage-deflate"
-        );
-        assert_eq!(extension_name(b" foo "), b"foo");
     }
 }

@@ -85,6 +85,7 @@ mod headers;
 mod server;
 mod url;
 
+pub(crate) use crate::token::{is_safe_value, is_token};
 pub use accept::{GUID, accept_value, check_accept, encode_key};
 pub use client::{ClientRequest, Response, check_response, parse_response};
 pub(crate) use client::{check_response_with, was_offered};
@@ -94,7 +95,6 @@ pub use extended_connect::{
     connect_request_headers, connect_response_headers,
 };
 pub use headers::{Header, Headers, ListItems, list_contains};
-pub(crate) use headers::{extension_name, trim_ows};
 pub(crate) use server::{REQUEST_TIMEOUT_408, parse_request_prefix, write_accept_with};
 pub use server::{
     Request, check_upgrade, parse_request, rejection_for, write_accept, write_response,
@@ -320,42 +320,6 @@ pub(crate) fn write_twice(
     emit(&mut writer);
     debug_assert_eq!(writer.len(), needed);
     Ok(needed)
-}
-
-/// Whether `b` is an RFC 7230 `tchar` (the characters of a token, §3.2.6).
-pub(crate) fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'!' | b'#'
-                | b'$'
-                | b'%'
-                | b'&'
-                | b'\''
-                | b'*'
-                | b'+'
-                | b'-'
-                | b'.'
-                | b'^'
-                | b'_'
-                | b'`'
-                | b'|'
-                | b'~'
-        )
-}
-
-/// Whether `s` is a non-empty RFC 7230 token (header names, subprotocols: §4.1, §11.3.4).
-pub(crate) fn is_token(s: &[u8]) -> bool {
-    !s.is_empty() && s.iter().all(|&b| is_tchar(b))
-}
-
-/// Whether `value` may be sent as a header field value: no control characters except
-/// horizontal tab. This rules out CR, LF and NUL (header injection) and everything a strict
-/// peer such as `httparse` would refuse.
-pub(crate) fn is_safe_value(value: &[u8]) -> bool {
-    value
-        .iter()
-        .all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f))
 }
 
 /// Editing sample heads, for the unit tests of requests and responses.
