@@ -123,11 +123,11 @@ pub(crate) fn deadline_after(now: Instant, duration: Duration) -> Instant {
 /// role (`M` is [`Unmasked`] for a server, [`Masked`] for a client).
 ///
 /// [`Server`](crate::Server) and [`Client`](crate::Client) hand it out through
-/// [`Endpoint::connection`] once their handshake is done. A stream whose handshake was done
+/// [`Endpoint::connection`](crate::Endpoint::connection) once their handshake is done. A stream whose handshake was done
 /// elsewhere (a hyper or axum upgrade, an HTTP/2 extended CONNECT stream of RFC 8441, an
 /// HTTP/3 one of RFC 9220) starts here: [`Connection::server`] or [`Connection::client`].
 ///
-/// Drive it through [`Endpoint`] (bytes and time in, owed bytes out); send with the
+/// Drive it through [`Endpoint`](crate::Endpoint) (bytes and time in, owed bytes out); send with the
 /// commands below. Every command encodes into the caller's buffer and returns how many
 /// bytes to write; [`Error::BufferTooSmall`](crate::Error::BufferTooSmall) writes nothing.
 #[derive(Clone, Debug)]
@@ -365,7 +365,7 @@ impl<M: Masking> Connection<M> {
     }
 
     /// Whether a keep-alive Ping was sent or is queued and its Pong has not arrived: the
-    /// deadline [`poll_timeout`](Endpoint::poll_timeout) gives is then the Pong's.
+    /// deadline [`poll_timeout`](crate::Endpoint::poll_timeout) gives is then the Pong's.
     pub fn awaiting_pong(&self) -> bool {
         self.ping_owed || self.awaiting_pong
     }
