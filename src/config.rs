@@ -46,6 +46,15 @@ pub struct Config {
     /// How long a keep-alive Ping may go unanswered before the connection is given up
     /// ([`TimedOut::KeepAlive`](crate::TimedOut::KeepAlive)). Default 10 s.
     pub keep_alive_timeout: Duration,
+    /// How long output we owe may wait for the peer to take it: when writing makes no
+    /// progress for this long (a peer that stopped reading, whose TCP window stays
+    /// closed), the connection is given up without a closing handshake, which the peer
+    /// would not read either, and the transport is closed
+    /// ([`TimedOut::Writing`](crate::TimedOut::Writing)). The adapters enforce it on
+    /// every write, reading included. Default 30 s: far longer than any live peer's
+    /// pause (a full TCP window drains in milliseconds), short enough that a stuck
+    /// peer does not hold a connection for long.
+    pub write_timeout: Duration,
     /// Answer every Ping with a Pong automatically (RFC 6455 §5.5.2). Default `true`.
     /// When `false`, the application answers with `pong` itself.
     pub auto_pong: bool,
@@ -62,6 +71,7 @@ impl Config {
         close_timeout: Duration::from_secs(5),
         keep_alive: None,
         keep_alive_timeout: Duration::from_secs(10),
+        write_timeout: Duration::from_secs(30),
         auto_pong: true,
     };
 
@@ -110,6 +120,12 @@ impl Config {
     /// With [`keep_alive_timeout`](Self::keep_alive_timeout) set.
     pub const fn with_keep_alive_timeout(mut self, timeout: Duration) -> Self {
         self.keep_alive_timeout = timeout;
+        self
+    }
+
+    /// With [`write_timeout`](Self::write_timeout) set.
+    pub const fn with_write_timeout(mut self, timeout: Duration) -> Self {
+        self.write_timeout = timeout;
         self
     }
 

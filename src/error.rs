@@ -43,7 +43,7 @@ impl Error {
     pub fn close_code(&self) -> Option<CloseCode> {
         match self {
             Error::Protocol(e) => Some(e.close_code()),
-            Error::AbnormalClosure | Error::TimedOut(TimedOut::KeepAlive) => {
+            Error::AbnormalClosure | Error::TimedOut(TimedOut::KeepAlive | TimedOut::Writing) => {
                 Some(CloseCode::ABNORMAL)
             }
             _ => None,
@@ -118,6 +118,11 @@ pub enum TimedOut {
     /// The closing handshake did not finish within
     /// [`Config::close_timeout`](crate::Config::close_timeout) (RFC 6455 §7.1.1).
     Closing,
+    /// The peer took none of the bytes we owe it for
+    /// [`Config::write_timeout`](crate::Config::write_timeout) (it stopped reading). It is
+    /// given up without a closing handshake, which it would not read either. Reported by
+    /// the adapters, which do the writing.
+    Writing,
 }
 
 /// A violation of RFC 6455 by the peer, after the opening handshake.
@@ -326,6 +331,7 @@ impl fmt::Display for TimedOut {
             TimedOut::Handshake => "the opening handshake did not finish in time",
             TimedOut::KeepAlive => "the peer did not answer a keep-alive ping in time",
             TimedOut::Closing => "the closing handshake did not finish in time",
+            TimedOut::Writing => "the peer took none of our bytes within the write timeout",
         })
     }
 }
@@ -550,7 +556,12 @@ mod tests {
                 .map(|e| (Error::from(*e), format!("{e:?}"))),
         );
         all.extend(usage.iter().map(|e| (Error::from(*e), format!("{e:?}"))));
-        for timed_out in [TimedOut::Handshake, TimedOut::KeepAlive, TimedOut::Closing] {
+        for timed_out in [
+            TimedOut::Handshake,
+            TimedOut::KeepAlive,
+            TimedOut::Closing,
+            TimedOut::Writing,
+        ] {
             all.push((timed_out.into(), format!("{timed_out:?}")));
         }
         all.push((AbnormalClosure.into(), "AbnormalClosure".into()));
