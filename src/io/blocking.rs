@@ -16,9 +16,10 @@
 //!   give up after [`Config::write_timeout`] without progress, through the stream's write
 //!   timeout ([`Transport::set_write_timeout`]): the connection ends with
 //!   [`TimedOut::Writing`](crate::TimedOut::Writing) and the transport is shut. Writes go
-//!   out in pieces of at most 256 KiB, and a piece the peer does not take whole within
-//!   the write timeout counts as no progress (a blocking write cannot say when its bytes
-//!   went), so a peer that takes less than that in a write timeout is given up too.
+//!   out in pieces of at most 256 KiB, and a write call that lasts the whole write
+//!   timeout counts as no progress (a blocking write cannot say when its bytes went, and
+//!   a TLS stream reports the bytes it buffered as written), so a peer that takes less
+//!   than a piece in a write timeout is given up too.
 //!   Keep-alive pings and timeouts are
 //!   handled while reading (`read`, `read_event`, `close`): a connection that only sends
 //!   does not notice a dead peer until a write fails. An open connection waiting for the
@@ -423,7 +424,6 @@ impl<S: Transport> Link<S> {
             };
             self.arm_write_timeout(timeout)?;
             let call = Clock::now();
-            let total: usize = slices.iter().map(|s| s.len()).sum();
             let result = match piece(slices, WRITE_PIECE) {
                 Some(piece) => self.stream.write_vectored(&piece),
                 None => self.stream.write_vectored(slices),
@@ -432,10 +432,10 @@ impl<S: Transport> Link<S> {
                 Ok(0) => return Err(self.failed(ErrorKind::WriteZero.into())),
                 Ok(n) => {
                     IoSlice::advance_slices(&mut slices, n);
-                    // A blocking write returns early only once it wrote everything; a
-                    // short one that took its whole timeout wrote its bytes at once and
-                    // then waited in vain.
-                    n < total.min(WRITE_PIECE) && call.elapsed() + MIN_READ_TIMEOUT >= timeout
+                    // A blocking write returns early once it wrote everything; one that
+                    // took its whole timeout wrote its bytes at once and then waited in
+                    // vain (a TLS stream even reports what it buffered as written).
+                    call.elapsed() + MIN_READ_TIMEOUT >= timeout
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => false,
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => true,
