@@ -944,3 +944,38 @@ fn the_memory_of_a_large_message_is_released_once_it_is_handed_out() {
         server.join().unwrap().unwrap();
     });
 }
+
+#[test]
+fn a_peer_that_stops_reading_is_given_up_at_the_write_timeout() {
+    bounded(30, || {
+        let write_timeout = Duration::from_millis(500);
+        let config = Config::default().with_write_timeout(write_timeout);
+        let (listener, addr) = bind();
+        let server = thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut ws = blocking::accept_with(stream, config, |_| Decision::accept()).unwrap();
+            let start = Instant::now();
+            let message = Message::Binary(vec![3; 64 * 1024]);
+            let mut sent = 0;
+            loop {
+                match ws.send(message.clone()) {
+                    Ok(()) => sent += 1,
+                    Err(error) => return (error, sent, start.elapsed(), ws.is_closed()),
+                }
+            }
+        });
+        // A client that upgrades and then never reads.
+        let raw = raw_client(&addr);
+        let (error, sent, took, closed) = server.join().unwrap();
+        assert!(
+            matches!(error, Error::TimedOut(TimedOut::Writing)),
+            "{error:?} after {sent} messages"
+        );
+        assert!(
+            took >= write_timeout && took < write_timeout + Duration::from_secs(3),
+            "{took:?}"
+        );
+        assert!(closed);
+        drop(raw);
+    });
+}
