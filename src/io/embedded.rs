@@ -50,8 +50,9 @@
 //! ([`Config::close_timeout`], which bounds [`close`](WebSocket::close) from the moment
 //! the Close is written). A write waits at most [`Config::write_timeout`] for the peer
 //! to take some bytes: a peer that stopped reading is given up with
-//! [`TimedOut::Writing`]. A deadline that has passed is acted on before any read or
-//! write, so a peer that keeps sending cannot hold a deadline off. Without keep-alive,
+//! [`TimedOut::Writing`]. A deadline that has passed is acted on before any read (a
+//! write that can go at once still goes), so a peer that keeps sending cannot hold a
+//! deadline off. Without keep-alive,
 //! an open connection waiting for input has no deadline.
 //!
 //! A reset or a broken pipe once the peer's Close was read ends the connection as the end
@@ -1029,15 +1030,28 @@ async fn race<A: Future, B: Future>(a: A, b: B) -> Either<A::Output, B::Output> 
 
 /// `future`'s output, or `None` if `deadline` passed first. A deadline that has passed
 /// wins over a future that is ready too (the timer is polled first), so a peer that
-/// keeps bytes coming cannot keep a deadline from firing.
+/// keeps bytes coming cannot keep a deadline from firing; with `last_chance` (writes) a
+/// future that is ready at once still goes first, so that a write deadline left from a
+/// cancelled call does not give up a peer that takes bytes now.
 async fn until<K: Timer, F: Future>(
     timer: &mut K,
     deadline: Option<Instant>,
     future: F,
+    last_chance: bool,
 ) -> Option<F::Output> {
     match deadline {
         None => Some(future.await),
-        Some(deadline) if deadline <= timer.now() => None,
+        Some(deadline) if deadline <= timer.now() => {
+            if !last_chance {
+                return None;
+            }
+            let mut future = pin!(future);
+            poll_fn(|cx| match future.as_mut().poll(cx) {
+                Poll::Ready(out) => Poll::Ready(Some(out)),
+                Poll::Pending => Poll::Ready(None),
+            })
+            .await
+        }
         Some(deadline) => match race(timer.sleep_until(deadline), future).await {
             Either::Left(()) => None,
             Either::Right(out) => Some(out),
@@ -1164,7 +1178,14 @@ impl<T: Read + Write, K: Timer, O: AsRef<[u8]> + AsMut<[u8]>> Io<T, K, O> {
         while self.start < self.end {
             let deadline = self.write_deadline(endpoint);
             let pending = &self.output.as_ref()[self.start..self.end];
-            match until(&mut self.timer, deadline, self.transport.write(pending)).await {
+            match until(
+                &mut self.timer,
+                deadline,
+                self.transport.write(pending),
+                true,
+            )
+            .await
+            {
                 // A writer that takes nothing from a non-empty buffer has ended.
                 Some(Ok(0)) => return Err(Error::AbnormalClosure),
                 Some(Ok(n)) => {
@@ -1198,7 +1219,7 @@ impl<T: Read + Write, K: Timer, O: AsRef<[u8]> + AsMut<[u8]>> Io<T, K, O> {
         self.drain(endpoint).await?;
         while self.unflushed {
             let deadline = self.write_deadline(endpoint);
-            match until(&mut self.timer, deadline, self.transport.flush()).await {
+            match until(&mut self.timer, deadline, self.transport.flush(), true).await {
                 Some(Ok(())) => {
                     self.unflushed = false;
                     self.write_deadline = None;
@@ -1238,7 +1259,7 @@ impl<T: Read + Write, K: Timer, O: AsRef<[u8]> + AsMut<[u8]>> Io<T, K, O> {
     ) -> Result<(), Error<T::Error>> {
         let deadline = endpoint.poll_timeout();
         let space = input.read_space();
-        match until(&mut self.timer, deadline, self.transport.read(space)).await {
+        match until(&mut self.timer, deadline, self.transport.read(space), false).await {
             Some(Ok(0)) => match endpoint.handle_eof() {
                 Ok(()) => Err(Error::Closed),
                 Err(_) => Err(Error::AbnormalClosure),
