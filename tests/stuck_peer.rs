@@ -335,7 +335,7 @@ enum Script {
 }
 
 /// Read one client frame (masked) from `stream`: its opcode and payload.
-fn read_client_frame(stream: &mut TcpStream) -> std::io::Result<(u8, Vec<u8>)> {
+fn read_client_frame(stream: &mut impl Read) -> std::io::Result<(u8, Vec<u8>)> {
     let mut head = [0; 2];
     stream.read_exact(&mut head)?;
     let len = match head[1] & 0x7f {
@@ -366,9 +366,40 @@ fn read_client_frame(stream: &mut TcpStream) -> std::io::Result<(u8, Vec<u8>)> {
 /// A raw server for one connection: the handshake, `script`, then a TCP reset (SO_LINGER
 /// 0, then close). Returns what it saw, for the assertion messages.
 fn resetting_server(listener: TcpListener, script: Script) -> thread::JoinHandle<String> {
+    resetting_server_over(listener, script, |tcp| tcp)
+}
+
+/// A stream over a TCP connection, which the server resets.
+trait Socket {
+    fn socket(&self) -> &TcpStream;
+}
+
+impl Socket for TcpStream {
+    fn socket(&self) -> &TcpStream {
+        self
+    }
+}
+
+#[cfg(feature = "rustls")]
+impl Socket for rustls::StreamOwned<rustls::ServerConnection, TcpStream> {
+    fn socket(&self) -> &TcpStream {
+        &self.sock
+    }
+}
+
+/// [`resetting_server`] over the stream `wrap` makes of the TCP connection (TLS).
+fn resetting_server_over<S: Read + Write + 'static>(
+    listener: TcpListener,
+    script: Script,
+    wrap: impl FnOnce(TcpStream) -> S + Send + 'static,
+) -> thread::JoinHandle<String>
+where
+    S: Socket,
+{
     thread::spawn(move || {
-        let (mut tcp, _) = listener.accept().unwrap();
+        let (tcp, _) = listener.accept().unwrap();
         tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut tcp = wrap(tcp);
         let head = read_head(&mut tcp);
         let key = head
             .lines()
@@ -416,12 +447,42 @@ fn resetting_server(listener: TcpListener, script: Script) -> thread::JoinHandle
         // Let the client read our Close before the reset arrives (it sent its Close, so
         // ours is on its way or read already), then reset.
         thread::sleep(Duration::from_millis(100));
-        socket2::SockRef::from(&tcp)
+        socket2::SockRef::from(tcp.socket())
             .set_linger(Some(Duration::ZERO))
             .unwrap();
         drop(tcp);
         seen.join("; ")
     })
+}
+
+/// Run `command` until it exits (killed and failed after `limit`): its status and its
+/// standard error.
+fn run_for_at_most(mut command: Command, limit: Duration) -> (std::process::ExitStatus, String) {
+    let mut child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let end = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > end {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{command:?} did not exit within {limit:?}");
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    (status, log)
 }
 
 /// Run the example client `name` against a server that resets after the closing
@@ -435,29 +496,7 @@ fn exits_0_after_a_reset(name: &str, script: Script) {
     if let Script::EchoTheProbe = script {
         command.args(["--once", "probe"]);
     }
-    let mut child = command
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let end = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > end {
-            let _ = child.kill();
-            panic!("{name} did not exit within 20 s");
-        }
-        thread::sleep(Duration::from_millis(20));
-    };
-    let mut log = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
+    let (status, log) = run_for_at_most(command, Duration::from_secs(20));
     let seen = server.join().unwrap();
     assert!(
         status.success(),
@@ -484,4 +523,51 @@ fn tokio_echo_client_exits_0_when_the_server_resets_after_the_close() {
 fn embedded_echo_client_exits_0_when_the_server_resets_after_the_close() {
     exits_0_after_a_reset("embedded_echo_client", Script::EchoTheProbe);
     exits_0_after_a_reset("embedded_echo_client", Script::SendOneMessage);
+}
+
+#[cfg(feature = "rustls")]
+#[test]
+fn wss_echo_client_exits_0_when_the_server_resets_after_the_close() {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    use std::sync::Arc;
+
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let dir = std::env::temp_dir().join(format!("sockless-reset-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, made.cert.pem()).unwrap();
+    let cert = CertificateDer::from(made.cert.der().to_vec());
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(made.signing_key.serialize_der()));
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)
+        .unwrap();
+    let config = Arc::new(config);
+    for script in [Script::EchoTheProbe, Script::SendOneMessage] {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let config = config.clone();
+        let server = resetting_server_over(listener, script, move |tcp| {
+            let tls = rustls::ServerConnection::new(config).unwrap();
+            rustls::StreamOwned::new(tls, tcp)
+        });
+        let mut command = Command::new(example("wss_echo_client"));
+        command
+            .arg(format!("wss://localhost:{port}/reset"))
+            .arg(&ca);
+        if let Script::EchoTheProbe = script {
+            command.args(["--once", "probe"]);
+        }
+        let (status, log) = run_for_at_most(command, Duration::from_secs(20));
+        let seen = server.join().unwrap();
+        assert!(
+            status.success(),
+            "wss_echo_client ({script:?}) exited with {status} after a clean close and a \
+             reset; its log: {log}; the server saw: {seen}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
