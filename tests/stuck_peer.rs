@@ -388,14 +388,11 @@ impl Socket for rustls::StreamOwned<rustls::ServerConnection, TcpStream> {
 }
 
 /// [`resetting_server`] over the stream `wrap` makes of the TCP connection (TLS).
-fn resetting_server_over<S: Read + Write + 'static>(
+fn resetting_server_over<S: Read + Write + Socket + 'static>(
     listener: TcpListener,
     script: Script,
     wrap: impl FnOnce(TcpStream) -> S + Send + 'static,
-) -> thread::JoinHandle<String>
-where
-    S: Socket,
-{
+) -> thread::JoinHandle<String> {
     thread::spawn(move || {
         let (tcp, _) = listener.accept().unwrap();
         tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
