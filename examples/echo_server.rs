@@ -11,6 +11,9 @@
 //! With `--deflate` (before the address) it accepts permessage-deflate (RFC 7692) when a
 //! client offers it, with the default parameters: messages are inflated as they arrive and
 //! compressed when echoed.
+//!
+//! With `--write-timeout SECS` (before the address) a client that stops reading is given
+//! up after SECS seconds without progress instead of 30 (`Config::write_timeout`).
 
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
@@ -20,11 +23,7 @@ use sockless::io::blocking::{self, Decision};
 use sockless::io::{Error, Message};
 
 fn main() -> std::io::Result<()> {
-    let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let deflate = args.first().is_some_and(|a| a == "--deflate");
-    if deflate {
-        args.remove(0);
-    }
+    let (deflate, write_timeout, args) = options().map_err(std::io::Error::other)?;
     let addr = args
         .first()
         .cloned()
@@ -38,7 +37,7 @@ fn main() -> std::io::Result<()> {
                 .peer_addr()
                 .map(|a| a.to_string())
                 .unwrap_or_default();
-            match serve(stream, deflate) {
+            match serve(stream, deflate, write_timeout) {
                 Ok(outcome) => eprintln!("{peer}: {outcome}"),
                 Err(error) => eprintln!("{peer}: {error}"),
             }
@@ -47,13 +46,37 @@ fn main() -> std::io::Result<()> {
     Ok(())
 }
 
+/// The options before the address: `--deflate`, `--write-timeout SECS`; the rest in order.
+fn options() -> Result<(bool, Duration, Vec<String>), String> {
+    let mut deflate = false;
+    let mut write_timeout = Config::DEFAULT.write_timeout;
+    let mut rest = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--deflate" => deflate = true,
+            "--write-timeout" => {
+                let secs = args.next().unwrap_or_default();
+                write_timeout = secs
+                    .parse::<f64>()
+                    .ok()
+                    .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+                    .ok_or(format!("--write-timeout takes seconds, not {secs:?}"))?;
+            }
+            _ => rest.push(arg),
+        }
+    }
+    Ok((deflate, write_timeout, rest))
+}
+
 /// Serve one connection until it ends; returns how it ended.
-fn serve(stream: TcpStream, deflate: bool) -> Result<String, Error> {
+fn serve(stream: TcpStream, deflate: bool, write_timeout: Duration) -> Result<String, Error> {
     stream.set_nodelay(true)?;
     // Keep-alive pings give every read a deadline, even on an idle connection.
     let config = Config::default()
         .with_max_message_len(64 << 20)
-        .with_keep_alive(Some(Duration::from_secs(30)));
+        .with_keep_alive(Some(Duration::from_secs(30)))
+        .with_write_timeout(write_timeout);
     let mut plain = None;
     let accepted = blocking::accept_with(stream, config, |request| {
         if request.is_upgrade() && deflate {

@@ -6,6 +6,9 @@
 //!
 //! With `--deflate` (before the address) it accepts permessage-deflate (RFC 7692) with the
 //! default parameters when a client offers it.
+//!
+//! With `--write-timeout SECS` (before the address) a client that stops reading is given
+//! up after SECS seconds without progress instead of 30 (`Config::write_timeout`).
 
 use std::time::Duration;
 
@@ -17,11 +20,7 @@ use sockless::io::{Error, Message};
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let deflate = args.first().is_some_and(|a| a == "--deflate");
-    if deflate {
-        args.remove(0);
-    }
+    let (deflate, write_timeout, args) = options().map_err(std::io::Error::other)?;
     let addr = args
         .first()
         .cloned()
@@ -34,17 +33,41 @@ async fn main() -> std::io::Result<()> {
         };
         tokio::spawn(async move {
             let _ = tcp.set_nodelay(true);
-            eprintln!("{peer}: {}", serve(tcp, deflate).await);
+            eprintln!("{peer}: {}", serve(tcp, deflate, write_timeout).await);
         });
     }
 }
 
+/// The options before the address: `--deflate`, `--write-timeout SECS`; the rest in order.
+fn options() -> Result<(bool, Duration, Vec<String>), String> {
+    let mut deflate = false;
+    let mut write_timeout = Config::DEFAULT.write_timeout;
+    let mut rest = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--deflate" => deflate = true,
+            "--write-timeout" => {
+                let secs = args.next().unwrap_or_default();
+                write_timeout = secs
+                    .parse::<f64>()
+                    .ok()
+                    .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+                    .ok_or(format!("--write-timeout takes seconds, not {secs:?}"))?;
+            }
+            _ => rest.push(arg),
+        }
+    }
+    Ok((deflate, write_timeout, rest))
+}
+
 /// Serve one connection until it ends; returns how it ended.
-async fn serve(tcp: tokio::net::TcpStream, deflate: bool) -> String {
+async fn serve(tcp: tokio::net::TcpStream, deflate: bool, write_timeout: Duration) -> String {
     // Keep-alive pings give every read a deadline, even on an idle connection.
     let config = Config::default()
         .with_max_message_len(64 << 20)
-        .with_keep_alive(Some(Duration::from_secs(30)));
+        .with_keep_alive(Some(Duration::from_secs(30)))
+        .with_write_timeout(write_timeout);
     let mut settings = Settings::from(config);
     if deflate {
         settings = settings.with_deflate(DeflateConfig::default());

@@ -8,6 +8,9 @@
 //!     -keyout key.pem -out cert.pem
 //! cargo run --release --features rustls --example wss_echo_server -- 127.0.0.1:9443 cert.pem key.pem
 //! ```
+//!
+//! With `--write-timeout SECS` (before the address) a client that stops reading is given
+//! up after SECS seconds without progress instead of 30 (`Config::write_timeout`).
 
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
@@ -20,9 +23,11 @@ use sockless::io::blocking::{self, Decision};
 use sockless::io::{Error, Message};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (write_timeout, args) = options()?;
     let [addr, cert, key] = &args[..] else {
-        return Err("usage: wss_echo_server ADDRESS CERT.pem KEY.pem".into());
+        return Err(
+            "usage: wss_echo_server [--write-timeout SECS] ADDRESS CERT.pem KEY.pem".into(),
+        );
     };
     let chain = CertificateDer::pem_file_iter(cert)?.collect::<Result<Vec<_>, _>>()?;
     let key = PrivateKeyDer::from_pem_file(key)?;
@@ -43,7 +48,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .peer_addr()
                 .map(|a| a.to_string())
                 .unwrap_or_default();
-            match serve(stream, tls) {
+            match serve(stream, tls, write_timeout) {
                 Ok(outcome) => eprintln!("{peer}: {outcome}"),
                 Err(error) => eprintln!("{peer}: {error}"),
             }
@@ -52,15 +57,41 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// The option before the address, `--write-timeout SECS`; the rest in order.
+fn options() -> Result<(Duration, Vec<String>), String> {
+    let mut write_timeout = Config::DEFAULT.write_timeout;
+    let mut rest = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--write-timeout" => {
+                let secs = args.next().unwrap_or_default();
+                write_timeout = secs
+                    .parse::<f64>()
+                    .ok()
+                    .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+                    .ok_or(format!("--write-timeout takes seconds, not {secs:?}"))?;
+            }
+            _ => rest.push(arg),
+        }
+    }
+    Ok((write_timeout, rest))
+}
+
 /// Serve one connection until it ends; returns how it ended.
-fn serve(stream: TcpStream, tls: Arc<rustls::ServerConfig>) -> Result<String, Error> {
+fn serve(
+    stream: TcpStream,
+    tls: Arc<rustls::ServerConfig>,
+    write_timeout: Duration,
+) -> Result<String, Error> {
     stream.set_nodelay(true)?;
     let tls = rustls::ServerConnection::new(tls).map_err(std::io::Error::other)?;
     // The TLS handshake runs inside the first reads, within the handshake deadline.
     let stream = rustls::StreamOwned::new(tls, stream);
     let config = Config::default()
         .with_max_message_len(64 << 20)
-        .with_keep_alive(Some(Duration::from_secs(30)));
+        .with_keep_alive(Some(Duration::from_secs(30)))
+        .with_write_timeout(write_timeout);
     let mut plain = None;
     let accepted = blocking::accept_with(stream, config, |request| {
         if request.is_upgrade() {

@@ -333,7 +333,7 @@ impl fmt::Display for TimedOut {
             TimedOut::Handshake => "the opening handshake did not finish in time",
             TimedOut::KeepAlive => "the peer did not answer a keep-alive ping in time",
             TimedOut::Closing => "the closing handshake did not finish in time",
-            TimedOut::Write => "the peer stopped taking our bytes",
+            TimedOut::Write => "the peer took none of our bytes within the write timeout",
         })
     }
 }

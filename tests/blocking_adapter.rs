@@ -755,3 +755,227 @@ fn both_roles_over_a_unix_socket_pair() {
         assert!(matches!(after, Err(Error::Closed)));
     });
 }
+
+/// A scripted transport: each read hands out the next of `reads` (bytes or an error);
+/// once they run out, `then` forever (a new copy each read), until `gives_out` passes,
+/// after which reads fail (so that a test of a bug that loops for ever fails instead of
+/// hanging). Writes are kept in `written`.
+struct Scripted {
+    reads: std::collections::VecDeque<std::io::Result<Vec<u8>>>,
+    then: Option<Vec<u8>>,
+    gives_out: Instant,
+    written: Vec<u8>,
+}
+
+impl Scripted {
+    fn new(reads: Vec<std::io::Result<Vec<u8>>>, then: Option<Vec<u8>>) -> Scripted {
+        Scripted {
+            reads: reads.into(),
+            then,
+            gives_out: Instant::now() + Duration::from_secs(5),
+            written: Vec::new(),
+        }
+    }
+}
+
+impl Read for Scripted {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if Instant::now() > self.gives_out {
+            return Err(std::io::Error::other("the script ran out"));
+        }
+        let next = match self.reads.pop_front() {
+            Some(next) => next?,
+            None => match &self.then {
+                Some(then) => then.clone(),
+                None => return Err(std::io::ErrorKind::ConnectionReset.into()),
+            },
+        };
+        assert!(next.len() <= buf.len());
+        buf[..next.len()].copy_from_slice(&next);
+        Ok(next.len())
+    }
+}
+
+impl Write for Scripted {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.written.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Transport for Scripted {
+    fn set_read_timeout(&mut self, _: Option<Duration>) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    fn set_write_timeout(&mut self, _: Option<Duration>) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    fn shutdown(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A server's Close frame (unmasked) with `code`.
+fn server_close(code: u16) -> Vec<u8> {
+    let mut frame = vec![0x88, 0x02];
+    frame.extend_from_slice(&code.to_be_bytes());
+    frame
+}
+
+#[test]
+fn a_reset_after_the_closing_handshake_is_a_clean_end() {
+    bounded(20, || {
+        let config = Config::default();
+        // We close; the server answers, then resets the TCP connection.
+        let reads = vec![Ok(server_close(1000))];
+        let connection =
+            sockless::Connection::client(&config, sockless::os_rng(), sockless::Instant::ZERO);
+        let mut ws =
+            blocking::WebSocket::from_connection(Scripted::new(reads, None), connection, &[])
+                .unwrap();
+        assert!(matches!(ws.close(CloseCode::NORMAL, "bye"), Ok(())));
+        assert!(ws.is_closed());
+        // The server closes first, we echo, then it resets.
+        let reads = vec![Ok(server_close(1000))];
+        let connection =
+            sockless::Connection::client(&config, sockless::os_rng(), sockless::Instant::ZERO);
+        let mut ws =
+            blocking::WebSocket::from_connection(Scripted::new(reads, None), connection, &[])
+                .unwrap();
+        assert_eq!(ws.read().unwrap(), close_frame(1000, ""));
+        assert!(matches!(ws.read(), Err(Error::Closed)));
+        // A reset before the peer's Close is still a failure.
+        let connection =
+            sockless::Connection::client(&config, sockless::os_rng(), sockless::Instant::ZERO);
+        let mut ws =
+            blocking::WebSocket::from_connection(Scripted::new(vec![], None), connection, &[])
+                .unwrap();
+        let read = ws.read();
+        assert!(
+            matches!(&read, Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::ConnectionReset),
+            "{read:?}"
+        );
+    });
+}
+
+#[test]
+fn a_peer_that_pings_for_ever_after_our_close_ends_at_the_close_timeout() {
+    bounded(20, || {
+        let close_timeout = Duration::from_millis(300);
+        let config = Config::default().with_close_timeout(close_timeout);
+        let connection = sockless::Connection::server(&config, sockless::Instant::ZERO);
+        let ping = masked(0x89, b"still here");
+        let transport = Scripted::new(vec![], Some(ping));
+        let mut ws = blocking::WebSocket::from_connection(transport, connection, &[]).unwrap();
+        let start = Instant::now();
+        let closed = ws.close(CloseCode::NORMAL, "");
+        let took = start.elapsed();
+        assert!(
+            matches!(closed, Err(Error::TimedOut(TimedOut::Closing))),
+            "{closed:?} after {took:?}"
+        );
+        assert!(
+            took >= close_timeout && took < close_timeout + Duration::from_secs(2),
+            "{took:?}"
+        );
+    });
+}
+
+/// Bytes allocated and not freed by this thread.
+mod counting {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    thread_local! {
+        static LIVE: Cell<isize> = const { Cell::new(0) };
+    }
+
+    pub struct Counting;
+
+    // SAFETY: every call is passed on to `System`; the count is a thread-local cell.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            let _ = LIVE.try_with(|live| live.set(live.get() + layout.size() as isize));
+            unsafe { System.alloc(layout) }
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            let _ = LIVE.try_with(|live| live.set(live.get() - layout.size() as isize));
+            unsafe { System.dealloc(ptr, layout) }
+        }
+    }
+
+    pub fn live() -> isize {
+        LIVE.with(Cell::get)
+    }
+}
+
+#[global_allocator]
+static COUNTING: counting::Counting = counting::Counting;
+
+#[test]
+fn the_memory_of_a_large_message_is_released_once_it_is_handed_out() {
+    bounded(60, || {
+        let (listener, addr) = bind();
+        let server = thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut ws = blocking::accept(stream).unwrap();
+            ws.send(Message::Binary(vec![0x5c; 4 << 20])).unwrap();
+            ws.read()
+        });
+        let mut ws = blocking::connect(&format!("ws://{addr}/large")).unwrap();
+        let before = counting::live();
+        // Arrives in pieces of the 16 KiB input buffer, collected into one message.
+        let message = ws.read().unwrap();
+        assert_eq!(message, Message::Binary(vec![0x5c; 4 << 20]));
+        drop(message);
+        let held = counting::live() - before;
+        assert!(
+            held < 64 * 1024,
+            "{held} bytes still held after a 4 MiB message"
+        );
+        ws.close(CloseCode::NORMAL, "").unwrap();
+        server.join().unwrap().unwrap();
+    });
+}
+
+#[test]
+fn a_peer_that_stops_reading_is_given_up_at_the_write_timeout() {
+    bounded(30, || {
+        let write_timeout = Duration::from_millis(500);
+        let config = Config::default().with_write_timeout(write_timeout);
+        let (listener, addr) = bind();
+        let server = thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut ws = blocking::accept_with(stream, config, |_| Decision::accept()).unwrap();
+            let start = Instant::now();
+            let message = Message::Binary(vec![3; 64 * 1024]);
+            let mut sent = 0;
+            loop {
+                match ws.send(message.clone()) {
+                    Ok(()) => sent += 1,
+                    Err(error) => return (error, sent, start.elapsed(), ws.is_closed()),
+                }
+            }
+        });
+        // A client that upgrades and then never reads.
+        let raw = raw_client(&addr);
+        let (error, sent, took, closed) = server.join().unwrap();
+        assert!(
+            matches!(error, Error::TimedOut(TimedOut::Write)),
+            "{error:?} after {sent} messages"
+        );
+        assert!(
+            took >= write_timeout && took < write_timeout + Duration::from_secs(3),
+            "{took:?}"
+        );
+        assert!(closed);
+        drop(raw);
+    });
+}

@@ -1700,3 +1700,171 @@ mod deflate {
         }
     }
 }
+
+/// A transport error of a given kind, for [`Scripted`].
+#[derive(Debug, PartialEq, Eq)]
+struct Failure(embedded_io_async::ErrorKind);
+
+impl core::fmt::Display for Failure {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{:?}", self.0)
+    }
+}
+
+impl core::error::Error for Failure {}
+
+impl embedded_io_async::Error for Failure {
+    fn kind(&self) -> embedded_io_async::ErrorKind {
+        self.0
+    }
+}
+
+/// A scripted transport: each read hands out the next of `reads`; once they run out,
+/// `then` for ever (ready at once, every time) or, without it, a connection reset. After
+/// 5 s of wall time reads fail, so that a test of a bug that loops for ever fails instead
+/// of hanging. Writes are taken whole.
+struct Scripted {
+    reads: std::collections::VecDeque<Vec<u8>>,
+    then: Option<Vec<u8>>,
+    gives_out: std::time::Instant,
+}
+
+impl Scripted {
+    fn new(reads: Vec<Vec<u8>>, then: Option<Vec<u8>>) -> Scripted {
+        Scripted {
+            reads: reads.into(),
+            then,
+            gives_out: std::time::Instant::now() + Duration::from_secs(5),
+        }
+    }
+}
+
+impl embedded_io_async::ErrorType for Scripted {
+    type Error = Failure;
+}
+
+impl embedded_io_async::Read for Scripted {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Failure> {
+        if std::time::Instant::now() > self.gives_out {
+            return Err(Failure(embedded_io_async::ErrorKind::Other));
+        }
+        let next = match self.reads.pop_front() {
+            Some(next) => next,
+            None => match &self.then {
+                Some(then) => then.clone(),
+                None => return Err(Failure(embedded_io_async::ErrorKind::ConnectionReset)),
+            },
+        };
+        buf[..next.len()].copy_from_slice(&next);
+        Ok(next.len())
+    }
+}
+
+impl embedded_io_async::Write for Scripted {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, Failure> {
+        Ok(buf.len())
+    }
+
+    async fn flush(&mut self) -> Result<(), Failure> {
+        Ok(())
+    }
+}
+
+/// A client frame, masked with a fixed key (payload under 126 bytes).
+fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
+    let key = [0x37, 0xfa, 0x21, 0x3d];
+    let mut frame = vec![first, 0x80 | payload.len() as u8];
+    frame.extend_from_slice(&key);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    frame
+}
+
+#[tokio::test]
+async fn a_reset_after_the_closing_handshake_is_a_clean_end() {
+    bounded(async {
+        let config = Config::default();
+        let client = |reads| {
+            let timer = TokioTimer::new();
+            let connection = sockless::Connection::client(&config, rng(), timer.now());
+            WebSocket::new(Scripted::new(reads, None), timer, vec![0; 512], connection).unwrap()
+        };
+        let mut input = ReadBuffer::for_frames(vec![0; 4096]).unwrap();
+        // We close; the server answers, then resets the TCP connection.
+        let mut ws = client(vec![server_frame(0x88, &[0x03, 0xe8])]);
+        let closed = ws.close(&mut input, CloseCode::NORMAL, "bye").await;
+        assert_eq!(closed, Ok(()));
+        // The server closes first, we echo, then it resets.
+        let mut input = ReadBuffer::for_frames(vec![0; 4096]).unwrap();
+        let mut ws = client(vec![server_frame(0x88, &[0x03, 0xe8])]);
+        assert!(matches!(ws.read(&mut input).await, Ok(Event::Close(_))));
+        let end = ws.read(&mut input).await.map(|_| ());
+        assert_eq!(end, Err(Error::Closed));
+        // A reset before the peer's Close is still a failure.
+        let mut input = ReadBuffer::for_frames(vec![0; 4096]).unwrap();
+        let mut ws = client(vec![]);
+        let read = ws.read(&mut input).await.map(|_| ());
+        assert!(
+            matches!(
+                read,
+                Err(Error::Io(Failure(
+                    embedded_io_async::ErrorKind::ConnectionReset
+                )))
+            ),
+            "{read:?}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_peer_that_pings_for_ever_after_our_close_ends_at_the_close_timeout() {
+    bounded(async {
+        let close_timeout = Duration::from_millis(300);
+        let config = Config::default().with_close_timeout(close_timeout);
+        let timer = TokioTimer::new();
+        let connection = sockless::Connection::server(&config, timer.now());
+        let transport = Scripted::new(vec![], Some(client_frame(0x89, b"still here")));
+        let mut ws = WebSocket::new(transport, timer, vec![0; 512], connection).unwrap();
+        let mut input = ReadBuffer::for_frames(vec![0; 4096]).unwrap();
+        let start = std::time::Instant::now();
+        let closed = ws.close(&mut input, CloseCode::NORMAL, "").await;
+        let took = start.elapsed();
+        assert_eq!(
+            closed,
+            Err(Error::TimedOut(TimedOut::Closing)),
+            "after {took:?}"
+        );
+        assert!(
+            took >= close_timeout && took < close_timeout + Duration::from_secs(2),
+            "{took:?}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_peer_that_stops_reading_is_given_up_at_the_write_timeout() {
+    bounded(async {
+        let write_timeout = Duration::from_millis(500);
+        let config = Config::default().with_write_timeout(write_timeout);
+        // The peer's end is kept open and never read: 4 KiB fit in the pipe, then nothing.
+        let (ours, _peer) = tokio::io::duplex(4096);
+        let timer = TokioTimer::new();
+        let connection = sockless::Connection::server(&config, timer.now());
+        let mut ws =
+            WebSocket::new(FromTokio::new(ours), timer, vec![0; 16 * 1024], connection).unwrap();
+        ws.set_write_timeout(write_timeout);
+        let start = std::time::Instant::now();
+        let sent = ws.send_binary(&[1; 64 * 1024]).await;
+        let took = start.elapsed();
+        assert!(
+            matches!(sent, Err(Error::TimedOut(TimedOut::Write))),
+            "{sent:?} after {took:?}"
+        );
+        assert!(
+            took >= write_timeout && took < write_timeout + Duration::from_secs(2),
+            "{took:?}"
+        );
+    })
+    .await;
+}

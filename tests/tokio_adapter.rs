@@ -722,3 +722,142 @@ mod wss {
         ));
     }
 }
+
+/// A scripted transport: each read hands out the next of `reads`; once they run out,
+/// `then` for ever (ready at once, every time) or, without it, a connection reset. After
+/// 5 s of wall time reads fail, so that a test of a bug that loops for ever fails instead
+/// of hanging. Writes are taken whole.
+struct Scripted {
+    reads: std::collections::VecDeque<Vec<u8>>,
+    then: Option<Vec<u8>>,
+    gives_out: std::time::Instant,
+}
+
+impl Scripted {
+    fn new(reads: Vec<Vec<u8>>, then: Option<Vec<u8>>) -> Scripted {
+        Scripted {
+            reads: reads.into(),
+            then,
+            gives_out: std::time::Instant::now() + Duration::from_secs(5),
+        }
+    }
+}
+
+impl AsyncRead for Scripted {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if std::time::Instant::now() > self.gives_out {
+            return Poll::Ready(Err(std::io::Error::other("the script ran out")));
+        }
+        let next = match self.reads.pop_front() {
+            Some(next) => next,
+            None => match &self.then {
+                Some(then) => then.clone(),
+                None => return Poll::Ready(Err(std::io::ErrorKind::ConnectionReset.into())),
+            },
+        };
+        buf.put_slice(&next);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for Scripted {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[tokio::test]
+async fn a_reset_after_the_closing_handshake_is_a_clean_end() {
+    bounded(async {
+        // We close; the server answers, then resets the TCP connection.
+        let transport = Scripted::new(vec![vec![0x88, 0x02, 0x03, 0xe8]], None);
+        let mut ws = WebSocketStream::from_raw_socket(transport, Role::Client, Config::default());
+        ws.close(CloseCode::NORMAL, "bye").await.unwrap();
+        let close = ws.next().await;
+        assert!(
+            matches!(&close, Some(Ok(Message::Close(Some(frame)))) if frame.code == CloseCode::NORMAL),
+            "{close:?}"
+        );
+        let end = ws.next().await;
+        assert!(end.is_none(), "{end:?}");
+        // A reset before the peer's Close is still a failure.
+        let transport = Scripted::new(vec![], None);
+        let mut ws = WebSocketStream::from_raw_socket(transport, Role::Client, Config::default());
+        let read = ws.next().await;
+        assert!(
+            matches!(&read, Some(Err(Error::Io(e))) if e.kind() == std::io::ErrorKind::ConnectionReset),
+            "{read:?}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_peer_that_pings_for_ever_after_our_close_ends_at_the_close_timeout() {
+    bounded(async {
+        let close_timeout = Duration::from_millis(300);
+        let config = Config::default().with_close_timeout(close_timeout);
+        let transport = Scripted::new(vec![], Some(masked(0x89, b"still here")));
+        let mut ws = WebSocketStream::from_raw_socket(transport, Role::Server, config);
+        let start = Instant::now();
+        ws.close(CloseCode::NORMAL, "").await.unwrap();
+        let end = loop {
+            match ws.next().await {
+                Some(Ok(Message::Ping(_))) => {}
+                other => break other,
+            }
+        };
+        let took = start.elapsed();
+        assert!(
+            matches!(end, Some(Err(Error::TimedOut(TimedOut::Closing)))),
+            "{end:?} after {took:?}"
+        );
+        assert!(took < close_timeout + Duration::from_secs(2), "{took:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_peer_that_stops_reading_is_given_up_at_the_write_timeout() {
+    bounded(async {
+        let write_timeout = Duration::from_millis(500);
+        let config = Config::default().with_write_timeout(write_timeout);
+        // The peer's end is kept open and never read: 4 KiB fit in the pipe, then nothing.
+        let (ours, _peer) = tokio::io::duplex(4096);
+        let mut ws = WebSocketStream::from_raw_socket(ours, Role::Server, config);
+        let start = Instant::now();
+        let sent = ws.send(Message::Binary(vec![1; 64 * 1024])).await;
+        let took = start.elapsed();
+        assert!(
+            matches!(sent, Err(Error::TimedOut(TimedOut::Write))),
+            "{sent:?} after {took:?}"
+        );
+        assert!(
+            took >= write_timeout && took < write_timeout + Duration::from_secs(2),
+            "{took:?}"
+        );
+        // The connection is over: reading ends, sending fails.
+        assert!(ws.next().await.is_none());
+        assert!(matches!(
+            ws.send(Message::Text("more".into())).await,
+            Err(Error::Closed)
+        ));
+    })
+    .await;
+}

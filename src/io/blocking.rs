@@ -13,7 +13,14 @@
 //! - **Every wait has a deadline.** Reads wait at most until the core's next deadline
 //!   ([`Endpoint::poll_timeout`]: the handshake timeout, the keep-alive timer, the close
 //!   timeout), through the stream's read timeout ([`Transport::set_read_timeout`]); writes
-//!   give up after [`WRITE_TIMEOUT`] without progress. Keep-alive pings and timeouts are
+//!   give up after [`Config::write_timeout`] without progress, through the stream's write
+//!   timeout ([`Transport::set_write_timeout`]): the connection ends with
+//!   [`TimedOut::Write`](crate::TimedOut::Write) and the transport is shut. Writes go
+//!   out in pieces of at most 256 KiB, and a write call that lasts the whole write
+//!   timeout counts as no progress (a blocking write cannot say when its bytes went, and
+//!   a TLS stream reports the bytes it buffered as written), so a peer that takes less
+//!   than a piece in a write timeout is given up too.
+//!   Keep-alive pings and timeouts are
 //!   handled while reading (`read`, `read_event`, `close`): a connection that only sends
 //!   does not notice a dead peer until a write fails. An open connection waiting for the
 //!   next message has a deadline only with [`Config::keep_alive`] set (it is off by
@@ -73,14 +80,17 @@ use crate::{
     Request, Server, State, Unmasked, UsageError,
 };
 
-/// How long a write may make no progress before it fails (set on the stream with
-/// [`Transport::set_write_timeout`] when a [`WebSocket`] is made). A peer that stops reading
-/// cannot block a sender for longer.
-pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// The most bytes one write call is given: the unit of progress of the write timeout
+/// (see the module documentation).
+const WRITE_PIECE: usize = 256 * 1024;
 
 /// The input buffer: a whole head of [`Config::max_head_len`] fits, and larger messages
 /// stream through it in pieces of this size. Allocated once per connection.
 const INPUT_BUFFER: usize = 16 * 1024;
+
+/// The buffer that collects messages arriving in pieces keeps at most this much capacity
+/// between messages: the memory of a larger message is released once it is handed out.
+const KEEP_ASSEMBLER_CAPACITY: usize = 64 * 1024;
 
 /// Client payloads are masked on a copy (RFC 6455 §5.3), in pieces of at most this size, so
 /// that sending a large message never needs a buffer of its size.
@@ -308,8 +318,8 @@ pub type TlsStream = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
 ///
 /// Memory: a 16 KiB input buffer (or [`Config::max_head_len`] if larger), a small output
 /// buffer, and the buffer that collects messages arriving in pieces, which grows to the
-/// largest such message (bounded by [`Config::max_message_len`], enforced by the core with
-/// 1009).
+/// message being collected (bounded by [`Config::max_message_len`], enforced by the core
+/// with 1009) and is released once a message over 64 KiB is handed out.
 #[derive(Debug)]
 pub struct WebSocket<S, E = Connection<Unmasked>> {
     link: Link<S>,
@@ -360,6 +370,10 @@ struct Link<S> {
     clock: Clock,
     /// The read timeout last set on the stream, to skip setting the same one again.
     read_timeout: Option<Option<Duration>>,
+    /// [`Config::write_timeout`].
+    write_timeout: Duration,
+    /// The write timeout last set on the stream (`None`: not known).
+    write_timeout_set: Option<Duration>,
     /// The transport was shut (or failed): nothing more is read or written.
     closed: bool,
 }
@@ -378,18 +392,68 @@ impl<S: Transport> Link<S> {
         }
     }
 
-    /// Write all of `slices` (a header and its payload) and nothing else in between.
+    /// Set the stream's write timeout to `timeout`, unless it is set already.
+    fn arm_write_timeout(&mut self, timeout: Duration) -> Result<(), Error> {
+        if self.write_timeout_set != Some(timeout) {
+            let set = self
+                .stream
+                .set_write_timeout(Some(timeout.max(MIN_READ_TIMEOUT)));
+            if let Err(e) = set {
+                return Err(self.failed(e));
+            }
+            self.write_timeout_set = Some(timeout);
+        }
+        Ok(())
+    }
+
+    /// Write all of `slices` (a header and its payload) and nothing else in between, in
+    /// pieces of at most [`WRITE_PIECE`] bytes. [`TimedOut::Write`](crate::TimedOut)
+    /// (and the transport shut) when the peer takes nothing for the write timeout.
     fn write_slices(&mut self, slices: &mut [IoSlice<'_>]) -> Result<(), Error> {
         let mut slices = slices;
+        // The last time the peer took bytes.
+        let mut progress = Clock::now();
         while !slices.is_empty() {
-            match self.stream.write_vectored(slices) {
+            // The whole timeout for a fresh write (set once: no system call), what is
+            // left of it after a stall.
+            let left = self.write_timeout.saturating_sub(progress.elapsed());
+            let timeout = if left + MIN_READ_TIMEOUT >= self.write_timeout {
+                self.write_timeout
+            } else {
+                left
+            };
+            self.arm_write_timeout(timeout)?;
+            let call = Clock::now();
+            let result = match piece(slices, WRITE_PIECE) {
+                Some(piece) => self.stream.write_vectored(&piece),
+                None => self.stream.write_vectored(slices),
+            };
+            let stalled = match result {
                 Ok(0) => return Err(self.failed(ErrorKind::WriteZero.into())),
-                Ok(n) => IoSlice::advance_slices(&mut slices, n),
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Ok(n) => {
+                    IoSlice::advance_slices(&mut slices, n);
+                    // A blocking write returns early once it wrote everything; one that
+                    // took its whole timeout wrote its bytes at once and then waited in
+                    // vain (a TLS stream even reports what it buffered as written).
+                    call.elapsed() + MIN_READ_TIMEOUT >= timeout
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => false,
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => true,
                 Err(e) => return Err(self.failed(e)),
+            };
+            if !stalled {
+                progress = Clock::now();
+            } else if progress.elapsed() + MIN_READ_TIMEOUT >= self.write_timeout {
+                return Err(self.gave_up());
             }
         }
         Ok(())
+    }
+
+    /// The peer took none of our bytes for the write timeout: it is given up.
+    fn gave_up(&mut self) -> Error {
+        self.shut();
+        crate::TimedOut::Write.into()
     }
 
     fn write_output(&mut self, n: usize) -> Result<(), Error> {
@@ -401,7 +465,14 @@ impl<S: Transport> Link<S> {
     }
 
     fn flush(&mut self) -> Result<(), Error> {
-        self.stream.flush().map_err(|e| self.failed(e))
+        match self.stream.flush() {
+            Ok(()) => Ok(()),
+            // A stream that writes on flush (TLS) and could not within the write timeout.
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                Err(self.gave_up())
+            }
+            Err(e) => Err(self.failed(e)),
+        }
     }
 
     /// The transport failed: it is shut and the error handed back.
@@ -507,6 +578,11 @@ impl<S: Transport> Link<S> {
             // A TLS stream that ends without `close_notify`: the WebSocket closing
             // handshake (or its absence) already says whether the end was clean.
             Err(e) if e.kind() == ErrorKind::UnexpectedEof => self.on_eof(endpoint),
+            // A reset after the peer's Close is the end of the stream too (many servers
+            // reset the connection right after the closing handshake).
+            Err(e) if super::ends_cleanly(e.kind()) && peer_closed(endpoint) => {
+                self.on_eof(endpoint)
+            }
             Err(e) => Err(self.failed(e)),
         }
     }
@@ -537,6 +613,30 @@ impl<S: Transport> Link<S> {
         }
         Ok(())
     }
+}
+
+/// Whether the peer's Close was read: from then on the transport's end, reset included,
+/// is a clean end.
+fn peer_closed<E: Endpoint>(endpoint: &E) -> bool {
+    matches!(endpoint.state(), State::Closed | State::RemoteClosing)
+}
+
+/// When `slices` hold more than `limit` bytes, their first `limit` bytes (of the first
+/// two slices that are not empty: a header and its payload); `None` when they hold no
+/// more (write them as they are).
+fn piece<'a>(slices: &'a [IoSlice<'_>], limit: usize) -> Option<[IoSlice<'a>; 2]> {
+    let total: usize = slices.iter().map(|s| s.len()).sum();
+    if total <= limit {
+        return None;
+    }
+    let mut full = slices.iter().filter(|s| !s.is_empty());
+    let first = full.next()?;
+    let first = &first[..first.len().min(limit)];
+    let second = match full.next() {
+        Some(second) => &second[..second.len().min(limit - first.len())],
+        None => &[],
+    };
+    Some([IoSlice::new(first), IoSlice::new(second)])
 }
 
 /// The next event among the bytes already read, after writing what it made owed. `None`:
@@ -573,7 +673,7 @@ impl<S: Transport, E: Endpoint> WebSocket<S, E> {
         config: &Config,
         clock: Clock,
     ) -> Result<Self, Error> {
-        stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
+        stream.set_write_timeout(Some(config.write_timeout.max(MIN_READ_TIMEOUT)))?;
         // Until the first read sets its own, reads (such as a TLS handshake run inside the
         // first write) wait no longer than the handshake may take.
         let first = config.handshake_timeout.max(MIN_READ_TIMEOUT);
@@ -585,6 +685,8 @@ impl<S: Transport, E: Endpoint> WebSocket<S, E> {
                 output: vec![0; MIN_OUTPUT_BUFFER],
                 clock,
                 read_timeout: Some(Some(first)),
+                write_timeout: config.write_timeout,
+                write_timeout_set: Some(config.write_timeout),
                 closed: false,
             },
             endpoint,
@@ -624,7 +726,15 @@ impl<S: Transport, E: Endpoint> WebSocket<S, E> {
             match event {
                 Event::Text(_) | Event::Binary(_) | Event::Chunk(_) => {
                     match assembler.push(&event) {
-                        Ok(Some(message)) => return Ok(message.into_owned().into()),
+                        Ok(Some(message)) => {
+                            let message = message.into_owned().into();
+                            // The memory a large message was collected in goes back once
+                            // the message is handed out.
+                            if assembler.capacity() > KEEP_ASSEMBLER_CAPACITY {
+                                assembler.shrink_to(0);
+                            }
+                            return Ok(message);
+                        }
                         Ok(None) => {}
                         // Cannot happen when the connection fed every piece (it validated
                         // the text); if it ever did, close as the assembler says.
@@ -819,9 +929,20 @@ impl<S: Transport, E: Endpoint> WebSocket<S, E> {
             return Ok(());
         }
         if matches!(self.endpoint.state(), State::Open | State::RemoteClosing) {
-            self.link.command(&mut self.endpoint, |c, now, out| {
+            let sent = self.link.command(&mut self.endpoint, |c, now, out| {
                 c.close(code, reason, now, out)
-            })?;
+            });
+            match sent {
+                Ok(()) => {}
+                // The peer closed first and went away before our answer: the transport
+                // is shut (by the failed write), the connection over cleanly.
+                Err(Error::Io(e))
+                    if super::ends_cleanly(e.kind()) && peer_closed(&self.endpoint) =>
+                {
+                    return Ok(());
+                }
+                Err(error) => return Err(error),
+            }
         }
         loop {
             let WebSocket {
@@ -862,6 +983,13 @@ impl<S: Transport, E: Endpoint> WebSocket<S, E> {
         self.link.closed
     }
 
+    /// Give up the peer after `timeout` without progress on a write instead of
+    /// [`Config::write_timeout`] (a WebSocket made by
+    /// [`from_connection`](WebSocket::from_connection) starts with the default, 30 s).
+    pub fn set_write_timeout(&mut self, timeout: Duration) {
+        self.link.write_timeout = timeout;
+    }
+
     /// The endpoint this drives, to read its state.
     pub fn endpoint(&self) -> &E {
         &self.endpoint
@@ -888,13 +1016,16 @@ impl<S: Transport, M: Masking> WebSocket<S, Connection<M>> {
     /// A WebSocket over a stream whose opening handshake was done by another HTTP stack
     /// (a hyper or axum upgrade; an HTTP/2 extended CONNECT stream, RFC 8441):
     /// `connection` is [`Connection::server`] or [`Connection::client`], and
-    /// `already_read` the bytes that stack read past the head (the first frames).
+    /// `already_read` the bytes that stack read past the head (the first frames). Writes
+    /// give up after the default [`Config::write_timeout`]; see
+    /// [`set_write_timeout`](WebSocket::set_write_timeout).
     pub fn from_connection(
         mut stream: S,
         connection: Connection<M>,
         already_read: &[u8],
     ) -> Result<Self, Error> {
-        stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
+        let write_timeout = Config::DEFAULT.write_timeout;
+        stream.set_write_timeout(Some(write_timeout.max(MIN_READ_TIMEOUT)))?;
         let mut input = InputBuffer::for_frames(vec![0; INPUT_BUFFER.max(already_read.len())])?;
         input.push(already_read);
         Ok(WebSocket {
@@ -903,6 +1034,8 @@ impl<S: Transport, M: Masking> WebSocket<S, Connection<M>> {
                 output: vec![0; MIN_OUTPUT_BUFFER],
                 clock: Clock::now(),
                 read_timeout: None,
+                write_timeout,
+                write_timeout_set: Some(write_timeout),
                 closed: false,
             },
             deflate: deflate_for(&connection)?,

@@ -48,9 +48,16 @@
 //! ([`Config::handshake_timeout`], which starts when `connect` or `accept` is called), the
 //! keep-alive timer ([`Config::keep_alive`]) and the close timeout
 //! ([`Config::close_timeout`], which bounds [`close`](WebSocket::close) from the moment
-//! the Close is written). Without keep-alive, an open connection has no deadline, so a
-//! write to a peer that stopped reading waits as long as the transport lets it: set the
-//! socket's own timeout (embassy-net: `TcpSocket::set_timeout`) or turn keep-alive on.
+//! the Close is written). A write waits at most [`Config::write_timeout`] for the peer
+//! to take some bytes: a peer that stopped reading is given up with
+//! [`TimedOut::Write`]. A deadline that has passed is acted on before any read (a
+//! write that can go at once still goes), so a peer that keeps sending cannot hold a
+//! deadline off. Without keep-alive,
+//! an open connection waiting for input has no deadline.
+//!
+//! A reset or a broken pipe once the peer's Close was read ends the connection as the end
+//! of the stream does, with [`Error::Closed`]: many servers reset the TCP connection
+//! right after the closing handshake.
 //!
 //! # Cancel safety
 //!
@@ -1021,19 +1028,63 @@ async fn race<A: Future, B: Future>(a: A, b: B) -> Either<A::Output, B::Output> 
     .await
 }
 
-/// `future`'s output, or `None` if `deadline` passed first.
+/// `future`'s output, or `None` if `deadline` passed first. A deadline that has passed
+/// wins over a future that is ready too (the timer is polled first), so a peer that
+/// keeps bytes coming cannot keep a deadline from firing; with `last_chance` (writes) a
+/// future that is ready at once still goes first, so that a write deadline left from a
+/// cancelled call does not give up a peer that takes bytes now.
 async fn until<K: Timer, F: Future>(
     timer: &mut K,
     deadline: Option<Instant>,
     future: F,
+    last_chance: bool,
 ) -> Option<F::Output> {
     match deadline {
         None => Some(future.await),
-        Some(deadline) => match race(future, timer.sleep_until(deadline)).await {
-            Either::Left(out) => Some(out),
-            Either::Right(()) => None,
+        Some(deadline) if deadline <= timer.now() => {
+            if !last_chance {
+                return None;
+            }
+            let mut future = pin!(future);
+            poll_fn(|cx| match future.as_mut().poll(cx) {
+                Poll::Ready(out) => Poll::Ready(Some(out)),
+                Poll::Pending => Poll::Ready(None),
+            })
+            .await
+        }
+        Some(deadline) => match race(timer.sleep_until(deadline), future).await {
+            Either::Left(()) => None,
+            Either::Right(out) => Some(out),
         },
     }
+}
+
+/// The earlier of two deadlines.
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Whether a transport error of this kind, once the peer's Close was read, is only the
+/// end of the connection: a reset or a broken pipe after the closing handshake (many
+/// servers reset the TCP connection right after their Close) ends it cleanly.
+fn ends_cleanly<E: embedded_io_async::Error>(error: &E) -> bool {
+    use embedded_io_async::ErrorKind;
+    matches!(
+        error.kind(),
+        ErrorKind::ConnectionReset
+            | ErrorKind::ConnectionAborted
+            | ErrorKind::BrokenPipe
+            | ErrorKind::NotConnected
+    )
+}
+
+/// Whether the peer's Close was read (the closing handshake is over or our answer is
+/// owed): from then on the end of the transport, reset included, is a clean end.
+fn peer_closed<E: Endpoint>(endpoint: &E) -> bool {
+    matches!(endpoint.state(), State::Closed | State::RemoteClosing)
 }
 
 /// The transport, the timer and the output buffer with the bytes not written yet: what
@@ -1048,12 +1099,22 @@ struct Io<T, K, O> {
     end: usize,
     /// Bytes were written since the last flush.
     unflushed: bool,
+    /// [`Config::write_timeout`].
+    write_timeout: crate::Duration,
+    /// While a write waits: when the peer is given up ([`TimedOut::Write`]) unless it
+    /// takes some bytes first. Kept across a cancelled call.
+    write_deadline: Option<Instant>,
 }
 
 impl<T: Read + Write, K: Timer, O: AsRef<[u8]> + AsMut<[u8]>> Io<T, K, O> {
     /// Nothing written yet; [`Error::BufferTooSmall`] for an output buffer below
     /// [`MIN_OUTPUT_BUFFER`].
-    fn new(transport: T, timer: K, output: O) -> Result<Self, Error<T::Error>> {
+    fn new(
+        transport: T,
+        timer: K,
+        output: O,
+        write_timeout: crate::Duration,
+    ) -> Result<Self, Error<T::Error>> {
         if output.as_ref().len() < MIN_OUTPUT_BUFFER {
             return Err(Error::BufferTooSmall {
                 needed: MIN_OUTPUT_BUFFER,
@@ -1066,7 +1127,33 @@ impl<T: Read + Write, K: Timer, O: AsRef<[u8]> + AsMut<[u8]>> Io<T, K, O> {
             start: 0,
             end: 0,
             unflushed: false,
+            write_timeout,
+            write_deadline: None,
         })
+    }
+
+    /// The deadline of the write that is about to wait: the endpoint's, or the give-up
+    /// deadline of the write timeout if it is earlier.
+    fn write_deadline<E: Endpoint>(&mut self, endpoint: &E) -> Option<Instant> {
+        let now = self.timer.now();
+        let timeout = self.write_timeout;
+        let give_up = *self
+            .write_deadline
+            .get_or_insert_with(|| now.saturating_add(timeout));
+        earliest(endpoint.poll_timeout(), Some(give_up))
+    }
+
+    /// A write's deadline passed: the peer took nothing for the write timeout (given up
+    /// with [`TimedOut::Write`]), or the endpoint's deadline passed.
+    fn on_write_deadline<E: Endpoint>(&mut self, endpoint: &mut E) -> Result<(), Error<T::Error>> {
+        let now = self.timer.now();
+        if self.write_deadline.is_some_and(|at| at <= now) {
+            self.write_deadline = None;
+            self.start = 0;
+            self.end = 0;
+            return Err(Error::TimedOut(TimedOut::Write));
+        }
+        self.on_deadline(endpoint)
     }
 
     /// Let time pass for `endpoint` after a deadline passed: the error if it ended the
@@ -1089,17 +1176,34 @@ impl<T: Read + Write, K: Timer, O: AsRef<[u8]> + AsMut<[u8]>> Io<T, K, O> {
     /// so a cancelled drain is resumed by the next one.
     async fn drain<E: Endpoint>(&mut self, endpoint: &mut E) -> Result<(), Error<T::Error>> {
         while self.start < self.end {
-            let deadline = endpoint.poll_timeout();
+            let deadline = self.write_deadline(endpoint);
             let pending = &self.output.as_ref()[self.start..self.end];
-            match until(&mut self.timer, deadline, self.transport.write(pending)).await {
+            match until(
+                &mut self.timer,
+                deadline,
+                self.transport.write(pending),
+                true,
+            )
+            .await
+            {
                 // A writer that takes nothing from a non-empty buffer has ended.
                 Some(Ok(0)) => return Err(Error::AbnormalClosure),
                 Some(Ok(n)) => {
                     self.start += n.min(self.end - self.start);
                     self.unflushed = true;
+                    self.write_deadline = None;
+                }
+                // The peer closed first and went away before our answer: nothing more
+                // can be written, and the connection ended cleanly.
+                Some(Err(error)) if ends_cleanly(&error) && peer_closed(endpoint) => {
+                    let _ = endpoint.handle_eof();
+                    self.start = 0;
+                    self.end = 0;
+                    self.unflushed = false;
+                    return Err(Error::Closed);
                 }
                 Some(Err(error)) => return Err(Error::Io(error)),
-                None => self.on_deadline(endpoint)?,
+                None => self.on_write_deadline(endpoint)?,
             }
         }
         self.start = 0;
@@ -1114,11 +1218,19 @@ impl<T: Read + Write, K: Timer, O: AsRef<[u8]> + AsMut<[u8]>> Io<T, K, O> {
     ) -> Result<(), Error<T::Error>> {
         self.drain(endpoint).await?;
         while self.unflushed {
-            let deadline = endpoint.poll_timeout();
-            match until(&mut self.timer, deadline, self.transport.flush()).await {
-                Some(Ok(())) => self.unflushed = false,
+            let deadline = self.write_deadline(endpoint);
+            match until(&mut self.timer, deadline, self.transport.flush(), true).await {
+                Some(Ok(())) => {
+                    self.unflushed = false;
+                    self.write_deadline = None;
+                }
+                Some(Err(error)) if ends_cleanly(&error) && peer_closed(endpoint) => {
+                    let _ = endpoint.handle_eof();
+                    self.unflushed = false;
+                    return Err(Error::Closed);
+                }
                 Some(Err(error)) => return Err(Error::Io(error)),
-                None => self.on_deadline(endpoint)?,
+                None => self.on_write_deadline(endpoint)?,
             }
         }
         Ok(())
@@ -1147,7 +1259,7 @@ impl<T: Read + Write, K: Timer, O: AsRef<[u8]> + AsMut<[u8]>> Io<T, K, O> {
     ) -> Result<(), Error<T::Error>> {
         let deadline = endpoint.poll_timeout();
         let space = input.read_space();
-        match until(&mut self.timer, deadline, self.transport.read(space)).await {
+        match until(&mut self.timer, deadline, self.transport.read(space), false).await {
             Some(Ok(0)) => match endpoint.handle_eof() {
                 Ok(()) => Err(Error::Closed),
                 Err(_) => Err(Error::AbnormalClosure),
@@ -1155,6 +1267,11 @@ impl<T: Read + Write, K: Timer, O: AsRef<[u8]> + AsMut<[u8]>> Io<T, K, O> {
             Some(Ok(n)) => {
                 input.bytes.commit(n);
                 Ok(())
+            }
+            // After the peer's Close, a reset is the end of the stream.
+            Some(Err(error)) if ends_cleanly(&error) && peer_closed(endpoint) => {
+                let _ = endpoint.handle_eof();
+                Err(Error::Closed)
             }
             Some(Err(error)) => Err(Error::Io(error)),
             None => match endpoint.handle_timeout(self.timer.now()) {
@@ -1243,7 +1360,7 @@ where
         config: Config,
         rng: R,
     ) -> Result<Self, Error<T::Error>> {
-        let mut io = Io::new(transport, timer, output)?;
+        let mut io = Io::new(transport, timer, output, config.write_timeout)?;
         input.inflater.reset();
         // The server may compress with any window up to the one offered (RFC 7692
         // §7.1.2.1): the caller's window must hold it before anything is sent.
@@ -1343,7 +1460,7 @@ where
         I: Inflate,
         F: FnOnce(&Request<'_>) -> Decision<'d>,
     {
-        let mut io = Io::new(transport, timer, output)?;
+        let mut io = Io::new(transport, timer, output, config.write_timeout)?;
         input.inflater.reset();
         let window_bits = input.inflater.window_bits();
         let mut server = Server::new(config, io.timer.now());
@@ -1419,7 +1536,9 @@ where
     /// that upgraded the request, with [`Connection::server`] or
     /// [`Connection::client`]); bytes already read past the handshake go into its
     /// [`ReadBuffer`] with [`ReadBuffer::push`]. `output` must hold at least
-    /// [`MIN_OUTPUT_BUFFER`] bytes. A connection that negotiated permessage-deflate
+    /// [`MIN_OUTPUT_BUFFER`] bytes. Writes give the peer up after the default
+    /// [`Config::write_timeout`]; see [`set_write_timeout`](Self::set_write_timeout).
+    /// A connection that negotiated permessage-deflate
     /// ([`Connection::with_deflate`]) needs a `ReadBuffer` with a window large enough
     /// (feature `deflate`: `ReadBuffer::with_inflater_window`): reading fails with
     /// [`UsageError::InvalidDeflateWindow`] otherwise.
@@ -1430,7 +1549,7 @@ where
         connection: Connection<M>,
     ) -> Result<Self, Error<T::Error>> {
         Ok(WebSocket {
-            io: Io::new(transport, timer, output)?,
+            io: Io::new(transport, timer, output, Config::DEFAULT.write_timeout)?,
             connection,
         })
     }
@@ -1683,13 +1802,21 @@ where
         code: CloseCode,
         reason: &str,
     ) -> Result<(), Error<T::Error>> {
-        self.io.write_owed(&mut self.connection).await?;
+        // The peer that closed first and went away (a reset) before our answer: the end
+        // of a clean close.
+        match self.io.write_owed(&mut self.connection).await {
+            Err(Error::Closed) => return Ok(()),
+            other => other?,
+        }
         if matches!(self.connection.state(), State::Open | State::RemoteClosing) {
             let now = self.io.timer.now();
             let n = self
                 .connection
                 .close(code, reason, now, self.io.output.as_mut())?;
-            self.write_frame(n).await?;
+            match self.write_frame(n).await {
+                Err(Error::Closed) => return Ok(()),
+                other => other?,
+            }
         }
         input.found = None;
         loop {
@@ -1702,6 +1829,13 @@ where
                 Err(error) => return Err(self.fail(error).await),
             }
         }
+    }
+
+    /// Give the peer up after `timeout` without progress on a write, instead of
+    /// [`Config::write_timeout`] (a `WebSocket` made by [`new`](Self::new) starts with
+    /// the default, 30 s).
+    pub fn set_write_timeout(&mut self, timeout: crate::Duration) {
+        self.io.write_timeout = timeout;
     }
 
     /// Where the connection stands ([`State::Open`], closing, closed...).

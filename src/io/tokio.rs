@@ -415,6 +415,13 @@ pub struct WebSocketStream<S> {
     flush_needed: bool,
     /// The transport failed to take bytes after the connection ended: write no more.
     write_broken: bool,
+    /// [`Config::write_timeout`](crate::Config::write_timeout).
+    write_timeout: Duration,
+    /// When the transport first took no bytes, since the last progress: the give-up
+    /// deadline ([`TimedOut::Write`]).
+    write_stalled: Option<tokio::time::Instant>,
+    /// The timer of that deadline, made the first time a write waits.
+    write_timer: Option<Pin<Box<Sleep>>>,
     write_limit: usize,
     close_timeout: Duration,
     timer: Pin<Box<Sleep>>,
@@ -541,6 +548,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
             out_start: 0,
             flush_needed: false,
             write_broken: false,
+            write_timeout: settings.config.write_timeout,
+            write_stalled: None,
+            write_timer: None,
             write_limit: settings.write_buffer_limit.max(1),
             close_timeout: settings.config.close_timeout,
             timer: Box::pin(tokio::time::sleep_until(epoch)),
@@ -831,9 +841,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
                 Poll::Ready(Ok(n)) => {
                     self.out_start += n;
                     self.flush_needed = true;
+                    self.write_stalled = None;
                 }
                 Poll::Ready(Err(error)) => return Poll::Ready(self.write_failed(error)),
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => return self.poll_write_deadline(cx),
             }
         }
         self.discard_output();
@@ -841,10 +852,44 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
             match Pin::new(&mut self.io).poll_flush(cx) {
                 Poll::Ready(Ok(())) => self.flush_needed = false,
                 Poll::Ready(Err(error)) => return Poll::Ready(self.write_failed(error)),
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => return self.poll_write_deadline(cx),
             }
         }
+        self.write_stalled = None;
         Poll::Ready(Ok(()))
+    }
+
+    /// The transport takes no bytes now: `Pending` until it does, or, once it took none
+    /// for [`Config::write_timeout`](crate::Config::write_timeout), give the peer up (it
+    /// stopped reading): the output is dropped, the transport shut down, the connection
+    /// over with [`TimedOut::Write`].
+    fn poll_write_deadline(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let write_timeout = self.write_timeout;
+        let deadline = *self
+            .write_stalled
+            .get_or_insert_with(|| tokio::time::Instant::now() + write_timeout);
+        // Made the first time a write waits, then kept: a connection that never waits
+        // holds no timer for it.
+        let timer = self
+            .write_timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if timer.deadline() != deadline {
+            timer.as_mut().reset(deadline);
+        }
+        ready!(timer.as_mut().poll(cx));
+        self.write_stalled = None;
+        self.write_broken = true;
+        self.discard_output();
+        // Best effort: the peer that does not read may not get the end either; dropping
+        // the transport closes it.
+        let _ = Pin::new(&mut self.io).poll_shutdown(cx);
+        if matches!(self.phase, Phase::Running) {
+            self.phase = Phase::Done;
+            if let Some(channel) = &self.channel {
+                channel.close();
+            }
+        }
+        Poll::Ready(Err(Error::TimedOut(TimedOut::Write)))
     }
 
     /// All written: empty the buffer, keeping a bounded capacity.
@@ -863,7 +908,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         self.write_broken = true;
         self.discard_output();
         if self.state() == State::Open {
-            self.phase = Phase::Done;
+            if matches!(self.phase, Phase::Running) {
+                self.phase = Phase::Done;
+            }
             Err(Error::Io(error))
         } else {
             Ok(())
@@ -876,6 +923,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         let Some(at) = on_core!(&self.core, c => c.poll_timeout()) else {
             return Poll::Pending;
         };
+        // A deadline that has passed is acted on at once, whether or not the timer
+        // fired yet: a peer that keeps bytes coming cannot hold it off.
+        let now = self.now();
+        if at <= now {
+            self.timer_at = None;
+            return Poll::Ready(on_core!(&mut self.core, c => c.handle_timeout(now)));
+        }
         if self.timer_at != Some(at) {
             let deadline = self.epoch + at.elapsed_since_epoch();
             self.timer.as_mut().reset(deadline);
@@ -1006,6 +1060,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
                         self.input.commit(n);
                         self.received_at = self.now();
                     }
+                }
+                // After the peer's Close, a reset or a broken pipe ends the connection as
+                // the end of the stream would: cleanly (many servers reset the TCP
+                // connection once the closing handshake is over).
+                Poll::Ready(Err(error))
+                    if super::ends_cleanly(error.kind())
+                        && matches!(self.state(), State::Closed | State::RemoteClosing) =>
+                {
+                    let _ = on_core!(&mut self.core, c => c.handle_eof());
+                    self.write_broken = true;
+                    self.discard_output();
                 }
                 Poll::Ready(Err(error)) => {
                     self.phase = Phase::Done;
