@@ -17,6 +17,8 @@
 //! - [`Connection`]: the open connection, the same type for both roles.
 //! - [`Client`] and [`Server`]: an HTTP/1.1 handshake each, then a [`Connection`].
 //! - [`InputBuffer`]: the received bytes not used yet, in caller storage.
+//! - [`driver`]: the rules of driving a connection over a byte stream (what to write, read
+//!   or wait for next, every deadline, the end), written once for every I/O loop.
 //!
 //! ## Driving a connection
 //!
