@@ -79,7 +79,7 @@ fn run(addr: &str) -> std::io::Result<()> {
     let addr = addr
         .parse()
         .map_err(|_| std::io::Error::new(ErrorKind::InvalidInput, format!("bad address {addr}")))?;
-    let mut listener = TcpListener::bind(addr)?;
+    let mut listener = listen(addr)?;
     let mut poll = Poll::new()?;
     poll.registry()
         .register(&mut listener, LISTENER, Interest::READABLE)?;
@@ -165,6 +165,26 @@ fn run(addr: &str) -> std::io::Result<()> {
         chat.end_turn();
         report.tick(now, &chat);
     }
+}
+
+/// The listening socket, with SO_REUSEPORT where there is one: several chat processes may
+/// listen on the same port, and the kernel spreads the connections over them (each
+/// process has its own rooms). SO_REUSEADDR and a backlog of 128, as `mio` sets them.
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    // Not on Windows, where it would let another socket take the port over.
+    #[cfg(not(windows))]
+    socket.set_reuse_address(true)?;
+    #[cfg(all(
+        unix,
+        not(any(target_os = "solaris", target_os = "illumos", target_os = "cygwin"))
+    ))]
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(128)?;
+    Ok(TcpListener::from_std(socket.into()))
 }
 
 /// An accept error about that one connection only.
