@@ -9,22 +9,22 @@
 
 use std::io::{BufRead, ErrorKind, Read, Write};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
+use socket2::{Domain, Socket, Type};
 use sockless::rand_core::TryRng;
 use sockless::{Client, ClientRequest, Config, Endpoint, Event};
-use socket2::{Domain, Socket, Type};
 
 use crate::deflate::{self, Deflate, SharedInflater};
 use crate::hist::Histogram;
 
 /// Handshakes in flight at once per process (keeps the servers' listen backlogs from
 /// overflowing, which would stall connections for a SYN retry).
-const IN_FLIGHT: usize = 128;
+pub const IN_FLIGHT: usize = 128;
 /// Bounds of each phase.
 const CONNECT_BOUND: Duration = Duration::from_secs(180);
 const SETTLE_BOUND: Duration = Duration::from_secs(60);
@@ -131,40 +131,271 @@ struct Stats {
     fatal: Option<String>,
 }
 
+/// Who the clients of this process are, where they connect from and to, and when each
+/// sends within the second: the same for every generator (WebSocket or floor, any I/O).
+pub struct Plan {
+    room_size: usize,
+    first_room: usize,
+    addrs: Vec<SocketAddr>,
+    sources: Vec<SocketAddr>,
+    shard_for: Vec<usize>,
+    /// (microseconds into the second, local client), in order.
+    pub schedule: Vec<(u64, usize)>,
+}
+
+impl Plan {
+    pub fn new(args: &Args) -> Result<Plan, Box<dyn std::error::Error>> {
+        let addrs: Vec<SocketAddr> = args
+            .urls
+            .iter()
+            .map(|u| {
+                let rest = u.split_once("://").map_or(u.as_str(), |(_, rest)| rest);
+                rest[..rest.find('/').unwrap_or(rest.len())].parse()
+            })
+            .collect::<Result<_, _>>()?;
+        let sources: Vec<SocketAddr> = (1..=16)
+            .map(|i| format!("{}.{i}:0", args.src_prefix).parse())
+            .collect::<Result<_, _>>()?;
+        let n = args.rooms * args.room_size;
+        let total = args.total_rooms * args.room_size;
+        let mut plan = Plan {
+            room_size: args.room_size,
+            first_room: args.first_room,
+            addrs,
+            sources,
+            shard_for: Vec::with_capacity(n),
+            schedule: Vec::with_capacity(n),
+        };
+        for local in 0..n {
+            let global_room = plan.global_room(local / args.room_size);
+            plan.shard_for
+                .push(shard_of(&room_name(global_room), plan.addrs.len()));
+            // A room's members 1/room_size s apart, rooms interleaved, so that the whole
+            // load (over every process) is even through the second.
+            let (room, member) = (global_room, local % args.room_size);
+            let slot = (member * args.total_rooms + room) as u64;
+            plan.schedule.push((slot * 1_000_000 / total as u64, local));
+        }
+        plan.schedule.sort_unstable();
+        Ok(plan)
+    }
+
+    pub fn clients(&self) -> usize {
+        self.shard_for.len()
+    }
+
+    /// The global id of local client `local`.
+    pub fn id(&self, local: usize) -> usize {
+        self.first_room * self.room_size + local
+    }
+
+    pub fn global_room(&self, local_room: usize) -> usize {
+        self.first_room + local_room
+    }
+
+    pub fn source(&self, local: usize) -> SocketAddr {
+        self.sources[local % self.sources.len()]
+    }
+
+    /// The server (shard) of local client `local`: the one that owns its room.
+    pub fn server(&self, local: usize) -> SocketAddr {
+        self.addrs[self.shard_for[local]]
+    }
+
+    /// The URL index of local client `local`.
+    pub fn shard(&self, local: usize) -> usize {
+        self.shard_for[local]
+    }
+}
+
+/// A generator's phases, the same for every generator: connect (`connected` on stdout),
+/// settle (`ready`), wait for `go`, send on the schedule for the given seconds, drain, and
+/// report (`result ...`, `hist ...`).
+pub struct Phases {
+    n: usize,
+    seconds: u64,
+    room_size: u64,
+    /// Joined notices every room must see before it is settled.
+    settle_target: u64,
+    pub open: usize,
+    connected_at: Option<Instant>,
+    ready_at: Option<Instant>,
+    go_at: Option<Instant>,
+    /// (schedule index, round)
+    cursor: (usize, u64),
+    sending_done: bool,
+    pub expected_per_room: Vec<u64>,
+    wire_at_go: u64,
+}
+
+impl Phases {
+    pub fn new(n: usize, settle_target: u64, args: &Args) -> Self {
+        Phases {
+            n,
+            seconds: args.seconds,
+            room_size: args.room_size as u64,
+            settle_target,
+            open: 0,
+            connected_at: None,
+            ready_at: None,
+            go_at: None,
+            cursor: (0, 0),
+            sending_done: false,
+            expected_per_room: vec![0; args.rooms],
+            wire_at_go: 0,
+        }
+    }
+
+    /// Move on when due, telling the orchestrator; returns how long the loop may wait for
+    /// I/O, and whether `go` came just now.
+    pub fn step(
+        &mut self,
+        out: &mut impl Write,
+        t0: Instant,
+        joined: &[u64],
+        failures: u64,
+        wire_bytes: u64,
+        go: bool,
+    ) -> Result<(Duration, bool), Box<dyn std::error::Error>> {
+        if self.connected_at.is_none() && self.open + failures as usize == self.n {
+            self.connected_at = Some(Instant::now());
+            writeln!(out, "connected {} {}", t0.elapsed().as_micros(), failures)?;
+            out.flush()?;
+        }
+        if self.connected_at.is_none() && t0.elapsed() > CONNECT_BOUND {
+            let (open, n) = (self.open, self.n);
+            return Err(
+                format!("only {open} of {n} connections open after {CONNECT_BOUND:?}").into(),
+            );
+        }
+        if let (Some(at), None) = (self.connected_at, self.ready_at) {
+            let settled = joined.iter().all(|&j| j >= self.settle_target);
+            if settled || at.elapsed() > SETTLE_BOUND {
+                self.ready_at = Some(Instant::now());
+                writeln!(out, "ready {settled}")?;
+                out.flush()?;
+            }
+        }
+        let mut went = false;
+        if self.go_at.is_none() && go {
+            self.go_at = Some(Instant::now());
+            self.wire_at_go = wire_bytes;
+            went = true;
+        }
+        if let Some(ready) = self.ready_at
+            && self.go_at.is_none()
+            && ready.elapsed() > GO_BOUND
+        {
+            return Err("no go from the orchestrator".into());
+        }
+        Ok((
+            Duration::from_millis(if self.go_at.is_some() { 2 } else { 20 }),
+            went,
+        ))
+    }
+
+    /// Microseconds since `go` while sending.
+    pub fn sending(&self) -> Option<u64> {
+        match (self.go_at, self.sending_done) {
+            (Some(start), false) => Some(start.elapsed().as_micros() as u64),
+            _ => None,
+        }
+    }
+
+    /// The next local client due to send by `elapsed` (microseconds since `go`), if any;
+    /// if none, `timeout` is cut to when the next one is due.
+    pub fn due(&mut self, plan: &Plan, elapsed: u64, timeout: &mut Duration) -> Option<usize> {
+        if self.sending_done {
+            return None;
+        }
+        let (offset, i) = plan.schedule[self.cursor.0];
+        let due = self.cursor.1 * 1_000_000 + offset;
+        if due > elapsed {
+            *timeout = (*timeout).min(Duration::from_micros(due - elapsed));
+            return None;
+        }
+        self.cursor.0 += 1;
+        if self.cursor.0 == plan.schedule.len() {
+            self.cursor = (0, self.cursor.1 + 1);
+            if self.cursor.1 == self.seconds {
+                self.sending_done = true;
+            }
+        }
+        Some(i)
+    }
+
+    /// Sent and drained (everything delivered, or the drain bound passed).
+    pub fn finished(&self, delivered: u64) -> bool {
+        let Some(start) = self.go_at.filter(|_| self.sending_done) else {
+            return false;
+        };
+        let expected: u64 = self.expected_per_room.iter().sum();
+        delivered >= expected || start.elapsed() > Duration::from_secs(self.seconds) + DRAIN_BOUND
+    }
+
+    /// The bytes read since `go`.
+    pub fn wire_since_go(&self, wire_bytes: u64) -> u64 {
+        wire_bytes - self.wire_at_go
+    }
+
+    /// The `result` and `hist` lines. `clients`: (local room, received, sent, dead) of each
+    /// client; `extra`: more `k=v` fields.
+    #[allow(clippy::too_many_arguments)]
+    pub fn report(
+        &self,
+        out: &mut impl Write,
+        t0: Instant,
+        clients: &[(usize, u64, u64, bool)],
+        failures: u64,
+        delivered: u64,
+        misrouted: u64,
+        hist: &Histogram,
+        extra: &str,
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let expected: u64 = self.expected_per_room.iter().sum();
+        let sent: u64 = clients.iter().map(|c| c.2).sum();
+        let dead = clients.iter().filter(|c| c.3).count();
+        // Per client: what its room sent, against what it got.
+        let (mut missing, mut extra_msgs) = (0u64, 0u64);
+        for &(room, received, _, _) in clients {
+            let want = self.expected_per_room[room] / self.room_size;
+            missing += want.saturating_sub(received);
+            extra_msgs += received.saturating_sub(want);
+        }
+        let connect_us = self
+            .connected_at
+            .map_or(0, |at| at.duration_since(t0).as_micros());
+        writeln!(
+            out,
+            "result clients={} connect_us={connect_us} failures={failures} dead={dead} sent={sent} \
+             expected={expected} delivered={delivered} missing={missing} extra={extra_msgs} \
+             misrouted={misrouted} peak_rss={} {extra}",
+            self.n,
+            crate::memory("self", "VmHWM:"),
+        )?;
+        writeln!(out, "hist {}", hist.encode())?;
+        out.flush()?;
+        Ok(())
+    }
+}
+
 pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let t0 = Instant::now();
     let now_us = || t0.elapsed().as_micros() as u64;
     let sockless_now = || sockless::Instant::from_elapsed(t0.elapsed());
-    let shards = args.urls.len();
     let urls: Vec<&'static str> = args
         .urls
         .iter()
         .map(|u| &*Box::leak(u.clone().into_boxed_str()))
         .collect();
-    let addrs: Vec<SocketAddr> = args
-        .urls
-        .iter()
-        .map(|u| {
-            let rest = u.trim_start_matches("ws://");
-            rest[..rest.find('/').unwrap_or(rest.len())].parse()
-        })
-        .collect::<Result<_, _>>()?;
-    let sources: Vec<SocketAddr> = (1..=16)
-        .map(|i| format!("{}.{i}:0", args.src_prefix).parse())
-        .collect::<Result<_, _>>()?;
+    let plan = Plan::new(&args)?;
     let config = Config::default().with_handshake_timeout(Duration::from_secs(60));
-    let n = args.rooms * args.room_size;
-    let total = args.total_rooms * args.room_size;
+    let n = plan.clients();
     let mut conns: Vec<Conn> = Vec::with_capacity(n);
-    let mut shard_for = Vec::with_capacity(n);
     for local in 0..n {
-        let room = local / args.room_size;
-        let global_room = args.first_room + room;
-        let id = global_room * args.room_size + local % args.room_size;
-        let shard = shard_of(&room_name(global_room), shards);
-        shard_for.push(shard);
+        let id = plan.id(local);
         let rng = FastRng(0x9e3779b97f4a7c15 ^ (id as u64 + 1).wrapping_mul(0x2545f4914f6cdd1d));
-        let mut request = ClientRequest::from_url(urls[shard])?;
+        let mut request = ClientRequest::from_url(urls[plan.shard(local)])?;
         if args.deflate {
             request = request.with_deflate(deflate::offer());
         }
@@ -176,24 +407,12 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             partial: Vec::new(),
             out: Vec::new(),
             inflater: None,
-            room,
+            room: local / args.room_size,
             id,
             received: 0,
             sent: 0,
         });
     }
-    // When each client sends within the second: a room's members 1/100 s apart, rooms
-    // interleaved, so that the whole load (over every process) is even through the second.
-    let mut schedule: Vec<(u64, usize)> = conns
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let (room, member) = (c.id / args.room_size, c.id % args.room_size);
-            let slot = (member * args.total_rooms + room) as u64;
-            (slot * 1_000_000 / total as u64, i)
-        })
-        .collect();
-    schedule.sort_unstable();
 
     let go = Arc::new(AtomicBool::new(false));
     {
@@ -224,20 +443,14 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     // One compressor and one inflater for every connection (RFC 7692 §7.1.1: neither side
     // takes context over from one message to the next; see `deflate.rs`).
     let mut deflate = args.deflate.then(|| Deflate::new(config.max_message_len));
-    // The bytes read, and the messages sent compressed and not, before `go` (the joins).
-    let mut wire_at_go = 0;
+    // The messages sent compressed and not before `go` (the joins).
     let mut sent_at_go = (0, 0);
+    // Each member sees the joined notices of those who joined after it.
+    let settle_target = (args.room_size * (args.room_size - 1) / 2) as u64;
+    let mut phases = Phases::new(n, settle_target, &args);
     let mut next_connect = 0;
     let mut in_flight = 0;
-    let mut open = 0;
-    let mut connected_at: Option<Instant> = None;
-    let mut ready_at: Option<Instant> = None;
-    let mut go_at: Option<Instant> = None;
-    let mut cursor = (0usize, 0u64); // (schedule index, round)
-    let mut sending_done = false;
-    let mut expected_per_room = vec![0u64; args.rooms];
     let mut out = std::io::stdout().lock();
-    let settle_target = (args.room_size * (args.room_size - 1) / 2) as u64;
 
     loop {
         if let Some(fatal) = stats.fatal.take() {
@@ -247,7 +460,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         while next_connect < n && in_flight < IN_FLIGHT {
             let i = next_connect;
             next_connect += 1;
-            match start_connect(sources[i % sources.len()], addrs[shard_for[i]]) {
+            match start_connect(plan.source(i), plan.server(i)) {
                 Ok(mut stream) => {
                     poll.registry().register(
                         &mut stream,
@@ -265,44 +478,24 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 }
             }
         }
-        if connected_at.is_none() && open + stats.failures as usize == n {
-            connected_at = Some(Instant::now());
-            writeln!(out, "connected {} {}", t0.elapsed().as_micros(), stats.failures)?;
-            out.flush()?;
-        }
-        if connected_at.is_none() && t0.elapsed() > CONNECT_BOUND {
-            return Err(format!("only {open} of {n} connections open after {CONNECT_BOUND:?}").into());
-        }
-        if let (Some(at), None) = (connected_at, ready_at) {
-            let settled = stats.joined.iter().all(|&j| j >= settle_target);
-            if settled || at.elapsed() > SETTLE_BOUND {
-                ready_at = Some(Instant::now());
-                writeln!(out, "ready {}", settled)?;
-                out.flush()?;
-            }
-        }
-        if go_at.is_none() && go.load(Ordering::SeqCst) {
-            go_at = Some(Instant::now());
-            wire_at_go = stats.wire_bytes;
-            sent_at_go = deflate.as_ref().map_or((0, 0), |d| (d.sent_compressed, d.sent_plain));
-        }
-        if let Some(ready) = ready_at {
-            if go_at.is_none() && ready.elapsed() > GO_BOUND {
-                return Err("no go from the orchestrator".into());
-            }
+        let go_now = go.load(Ordering::SeqCst);
+        let (mut timeout, went) = phases.step(
+            &mut out,
+            t0,
+            &stats.joined,
+            stats.failures,
+            stats.wire_bytes,
+            go_now,
+        )?;
+        if went {
+            sent_at_go = deflate
+                .as_ref()
+                .map_or((0, 0), |d| (d.sent_compressed, d.sent_plain));
         }
 
         // Send what is due.
-        let mut timeout = Duration::from_millis(if go_at.is_some() { 2 } else { 20 });
-        if let (Some(start), false) = (go_at, sending_done) {
-            let elapsed = start.elapsed().as_micros() as u64;
-            loop {
-                let (offset, i) = schedule[cursor.0];
-                let due = cursor.1 * 1_000_000 + offset;
-                if due > elapsed {
-                    timeout = timeout.min(Duration::from_micros(due - elapsed));
-                    break;
-                }
+        if let Some(elapsed) = phases.sending() {
+            while let Some(i) = phases.due(&plan, elapsed, &mut timeout) {
                 let conn = &mut conns[i];
                 if conn.phase == Phase::Open {
                     let text = format!(
@@ -313,26 +506,13 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                     );
                     send_text(conn, &mut deflate, &text, &mut scratch)?;
                     conn.sent += 1;
-                    expected_per_room[conn.room] += args.room_size as u64;
+                    phases.expected_per_room[conn.room] += args.room_size as u64;
                     flush(conn);
-                }
-                cursor.0 += 1;
-                if cursor.0 == schedule.len() {
-                    cursor = (0, cursor.1 + 1);
-                    if cursor.1 == args.seconds {
-                        sending_done = true;
-                        break;
-                    }
                 }
             }
         }
-        if sending_done {
-            let start = go_at.unwrap();
-            let expected: u64 = expected_per_room.iter().sum();
-            let late = start.elapsed() > Duration::from_secs(args.seconds) + DRAIN_BOUND;
-            if stats.delivered >= expected || late {
-                break;
-            }
+        if phases.finished(stats.delivered) {
+            break;
         }
 
         poll.poll(&mut events, Some(timeout))?;
@@ -361,62 +541,67 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             }
             if (event.is_readable() || event.is_read_closed()) && conn.phase != Phase::Dead {
                 let now = (now_us(), sockless_now());
-                read(conn, &mut buf, &mut scratch, &mut stats, &mut deflate, now, args.room_size);
+                read(
+                    conn,
+                    &mut buf,
+                    &mut scratch,
+                    &mut stats,
+                    &mut deflate,
+                    now,
+                    args.room_size,
+                );
             }
             let is = conn.phase;
             let waiting = |p| matches!(p, Phase::Connecting | Phase::Handshaking);
             if waiting(was) && !waiting(is) {
                 in_flight -= 1;
                 match is {
-                    Phase::Open => open += 1,
+                    Phase::Open => phases.open += 1,
                     _ => stats.failures += 1,
                 }
             }
-            if is == Phase::Dead {
-                if let Some(mut s) = conn.stream.take() {
-                    let _ = poll.registry().deregister(&mut s);
-                }
+            if is == Phase::Dead
+                && let Some(mut s) = conn.stream.take()
+            {
+                let _ = poll.registry().deregister(&mut s);
             }
         }
     }
 
-    let expected: u64 = expected_per_room.iter().sum();
     let sent: u64 = conns.iter().map(|c| c.sent).sum();
-    let dead = conns.iter().filter(|c| c.phase == Phase::Dead).count();
-    // Per client: what its room sent, against what it got.
-    let (mut missing, mut extra) = (0u64, 0u64);
-    for c in &conns {
-        let want = expected_per_room[c.room] / args.room_size as u64;
-        missing += want.saturating_sub(c.received);
-        extra += c.received.saturating_sub(want);
-    }
-    let connect_us = connected_at.map_or(0, |at| at.duration_since(t0).as_micros());
     let (compressed, plain) = match &deflate {
-        Some(d) => (d.sent_compressed - sent_at_go.0, d.sent_plain - sent_at_go.1),
+        Some(d) => (
+            d.sent_compressed - sent_at_go.0,
+            d.sent_plain - sent_at_go.1,
+        ),
         None => (0, sent),
     };
-    writeln!(
-        out,
-        "result clients={n} connect_us={connect_us} failures={} dead={dead} sent={sent} \
-         expected={expected} delivered={} missing={missing} extra={extra} misrouted={} \
-         errors={} other={} wire_bytes={} text_bytes={} sent_compressed={compressed} \
-         sent_plain={plain} inflaters_held={} peak_rss={}",
+    let clients: Vec<(usize, u64, u64, bool)> = conns
+        .iter()
+        .map(|c| (c.room, c.received, c.sent, c.phase == Phase::Dead))
+        .collect();
+    let extra = format!(
+        "errors={} other={} wire_bytes={} text_bytes={} sent_compressed={compressed} \
+         sent_plain={plain} inflaters_held={}",
+        stats.errors,
+        stats.other,
+        phases.wire_since_go(stats.wire_bytes),
+        stats.text_bytes,
+        deflate.as_ref().map_or(0, |d| d.held_max),
+    );
+    phases.report(
+        &mut out,
+        t0,
+        &clients,
         stats.failures,
         stats.delivered,
         stats.misrouted,
-        stats.errors,
-        stats.other,
-        stats.wire_bytes - wire_at_go,
-        stats.text_bytes,
-        deflate.as_ref().map_or(0, |d| d.held_max),
-        crate::memory("self", "VmHWM:"),
-    )?;
-    writeln!(out, "hist {}", stats.hist.encode())?;
-    out.flush()?;
-    Ok(())
+        &stats.hist,
+        &extra,
+    )
 }
 
-fn start_connect(source: SocketAddr, server: SocketAddr) -> std::io::Result<TcpStream> {
+pub fn start_connect(source: SocketAddr, server: SocketAddr) -> std::io::Result<TcpStream> {
     let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
     socket.set_nonblocking(true)?;
     socket.bind(&source.into())?;
@@ -514,8 +699,15 @@ fn read(
         // left (it keeps the unconsumed bytes' place: they stay in `tail`).
         let inflating = |conn: &Conn| conn.inflater.as_ref().is_some_and(|i| i.has_pending());
         while pos < len || inflating(conn) {
-            let (consumed, event) =
-                receive_one(conn, &mut buf[pos..len], scratch, stats, deflate, now, room_size);
+            let (consumed, event) = receive_one(
+                conn,
+                &mut buf[pos..len],
+                scratch,
+                stats,
+                deflate,
+                now,
+                room_size,
+            );
             pos += consumed;
             if !event {
                 break;
@@ -596,9 +788,15 @@ fn on_event(
     let global_room = conn.id / room_size;
     match event {
         Event::Connected(_) => on_connected(conn, scratch, stats, deflate, room_size),
-        Event::Text(text) => {
-            on_text(text.as_bytes(), conn.room, global_room, room_size, &mut conn.received, stats, now_us)
-        }
+        Event::Text(text) => on_text(
+            text.as_bytes(),
+            conn.room,
+            global_room,
+            room_size,
+            &mut conn.received,
+            stats,
+            now_us,
+        ),
         Event::Chunk(chunk) => {
             if chunk.first {
                 conn.partial.clear();
@@ -606,7 +804,15 @@ fn on_event(
             conn.partial.extend_from_slice(chunk.data);
             if chunk.last {
                 let text = std::mem::take(&mut conn.partial);
-                on_text(&text, conn.room, global_room, room_size, &mut conn.received, stats, now_us);
+                on_text(
+                    &text,
+                    conn.room,
+                    global_room,
+                    room_size,
+                    &mut conn.received,
+                    stats,
+                    now_us,
+                );
                 conn.partial = text;
             }
         }
@@ -689,4 +895,3 @@ fn on_text(
         stats.other += 1;
     }
 }
-
