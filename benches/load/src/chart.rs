@@ -18,6 +18,7 @@ fn colour(server: Server) -> RGBColor {
         Server::Tokio => RGBColor(0x1b, 0x9e, 0x77),
         Server::Node => RGBColor(0x75, 0x70, 0xb3),
         Server::Floor => RGBColor(0x66, 0x66, 0x66),
+        Server::FloorUring => RGBColor(0x99, 0x99, 0x99),
     }
 }
 

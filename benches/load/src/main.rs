@@ -33,6 +33,8 @@ mod deflate;
 mod floor;
 mod generator;
 mod hist;
+#[cfg(target_os = "linux")]
+mod uring;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
@@ -102,6 +104,8 @@ pub enum Server {
     Node,
     /// The raw TCP floor on mio (`floor.rs`).
     Floor,
+    /// The raw TCP floor on io_uring, server and generator (`uring.rs`, Linux).
+    FloorUring,
 }
 
 impl Server {
@@ -111,6 +115,7 @@ impl Server {
             Server::Tokio => "tokio-tungstenite",
             Server::Node => "Node ws",
             Server::Floor => "floor (mio)",
+            Server::FloorUring => "floor (io_uring)",
         }
     }
 
@@ -121,18 +126,27 @@ impl Server {
             Server::Tokio => "tokio",
             Server::Node => "node",
             Server::Floor => "floor",
+            Server::FloorUring => "floor-uring",
         }
     }
 
     /// The floor of the same I/O model, whose row the "x floor" ratio is taken against.
     pub fn floor(self) -> Server {
-        Server::Floor
+        match self {
+            Server::FloorUring => Server::FloorUring,
+            _ => Server::Floor,
+        }
+    }
+
+    /// Its generators run on io_uring.
+    pub fn uring(self) -> bool {
+        matches!(self, Server::FloorUring)
     }
 
     /// Several processes of it may listen on one port (SO_REUSEPORT): with rooms of 1 any
     /// of them can serve any client.
     pub fn reuses_port(self) -> bool {
-        matches!(self, Server::Sockless | Server::Floor)
+        matches!(self, Server::Sockless | Server::Floor | Server::FloorUring)
     }
 
     /// Whether it runs with permessage-deflate under `--deflate` (tokio-tungstenite has
@@ -204,12 +218,24 @@ fn main() {
         }
         return;
     }
+    #[cfg(target_os = "linux")]
+    if args.first().map(String::as_str) == Some("floor-uring-server") {
+        let addr = args.get(1).map_or("127.0.0.1:8090", String::as_str);
+        if let Err(e) = uring::serve(addr) {
+            eprintln!("floor server (io_uring): {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     if args.first().map(String::as_str) == Some("gen") {
         let gen_args = gen_args(&args[1..]);
-        let result = if args.iter().any(|a| a == "--floor") {
-            floor::generate(gen_args)
-        } else {
-            generator::run(gen_args)
+        let floor = args.iter().any(|a| a == "--floor");
+        let on_uring = args.iter().any(|a| a == "--uring");
+        let result = match (floor, on_uring) {
+            #[cfg(target_os = "linux")]
+            (true, true) => uring::generate_floor(gen_args),
+            (true, _) => floor::generate(gen_args),
+            _ => generator::run(gen_args),
         };
         if let Err(e) = result {
             eprintln!("generator: {e}");
@@ -310,6 +336,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
                         "tokio" => Ok(Server::Tokio),
                         "node" => Ok(Server::Node),
                         "floor" => Ok(Server::Floor),
+                        "floor-uring" if cfg!(target_os = "linux") => Ok(Server::FloorUring),
                         other => Err(format!("unknown server {other}")),
                     })
                     .collect::<Result<_, _>>()?;
@@ -635,6 +662,11 @@ fn measure(server: Server, clients: usize, options: &Options, run: usize) -> Res
                     c.args(["floor-server", addr]);
                     c
                 }
+                Server::FloorUring => {
+                    let mut c = Command::new(generator_exe()?);
+                    c.args(["floor-uring-server", addr]);
+                    c
+                }
                 Server::Sockless => {
                     let mut c = Command::new(root().join("target/release/examples/chat"));
                     c.arg(addr);
@@ -723,8 +755,11 @@ fn measure(server: Server, clients: usize, options: &Options, run: usize) -> Res
             if deflate {
                 command.arg("--deflate");
             }
-            if server == Server::Floor {
+            if matches!(server, Server::Floor | Server::FloorUring) {
                 command.arg("--floor");
+            }
+            if server.uring() {
+                command.arg("--uring");
             }
             let mut child =
                 spawn(&mut command).map_err(|e| format!("starting a generator: {e}"))?;
