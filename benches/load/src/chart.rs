@@ -19,6 +19,7 @@ fn colour(server: Server) -> RGBColor {
         Server::Node => RGBColor(0x75, 0x70, 0xb3),
         Server::Floor => RGBColor(0x66, 0x66, 0x66),
         Server::FloorUring => RGBColor(0x99, 0x99, 0x99),
+        Server::SocklessUring => RGBColor(0xe7, 0x29, 0x8a),
     }
 }
 

@@ -87,7 +87,7 @@ pub fn room_name(room: usize) -> String {
 }
 
 #[derive(PartialEq, Clone, Copy)]
-enum Phase {
+pub enum Phase {
     Waiting,
     Connecting,
     Handshaking,
@@ -95,7 +95,7 @@ enum Phase {
     Dead,
 }
 
-struct Conn {
+pub struct Conn {
     stream: Option<TcpStream>,
     client: Client<'static, FastRng>,
     phase: Phase,
@@ -379,17 +379,19 @@ impl Phases {
     }
 }
 
-pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let t0 = Instant::now();
-    let now_us = || t0.elapsed().as_micros() as u64;
-    let sockless_now = || sockless::Instant::from_elapsed(t0.elapsed());
+/// The clients of this process, not connected yet.
+fn build_conns(
+    args: &Args,
+    plan: &Plan,
+    config: Config,
+    now: sockless::Instant,
+) -> Result<Vec<Conn>, Box<dyn std::error::Error>> {
+    // The clients borrow their URL for the life of the process.
     let urls: Vec<&'static str> = args
         .urls
         .iter()
         .map(|u| &*Box::leak(u.clone().into_boxed_str()))
         .collect();
-    let plan = Plan::new(&args)?;
-    let config = Config::default().with_handshake_timeout(Duration::from_secs(60));
     let n = plan.clients();
     let mut conns: Vec<Conn> = Vec::with_capacity(n);
     for local in 0..n {
@@ -401,7 +403,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         }
         conns.push(Conn {
             stream: None,
-            client: Client::new(request, config, rng, sockless_now())?,
+            client: Client::new(request, config, rng, now)?,
             phase: Phase::Waiting,
             tail: Vec::new(),
             partial: Vec::new(),
@@ -413,7 +415,17 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             sent: 0,
         });
     }
+    Ok(conns)
+}
 
+pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let t0 = Instant::now();
+    let now_us = || t0.elapsed().as_micros() as u64;
+    let sockless_now = || sockless::Instant::from_elapsed(t0.elapsed());
+    let plan = Plan::new(&args)?;
+    let config = Config::default().with_handshake_timeout(Duration::from_secs(60));
+    let n = plan.clients();
+    let mut conns = build_conns(&args, &plan, config, sockless_now())?;
     let go = Arc::new(AtomicBool::new(false));
     {
         let go = go.clone();
@@ -694,35 +706,17 @@ fn read(
         };
         stats.wire_bytes += n as u64;
         let len = kept + n;
-        let mut pos = 0;
-        // An inflater with output still to hand out is called again even with no input
-        // left (it keeps the unconsumed bytes' place: they stay in `tail`).
-        let inflating = |conn: &Conn| conn.inflater.as_ref().is_some_and(|i| i.has_pending());
-        while pos < len || inflating(conn) {
-            let (consumed, event) = receive_one(
-                conn,
-                &mut buf[pos..len],
-                scratch,
-                stats,
-                deflate,
-                now,
-                room_size,
-            );
-            pos += consumed;
-            if !event {
-                break;
-            }
-            // A Pong or Close owed.
-            while let Ok(w) = conn.client.poll_transmit(scratch) {
-                if w == 0 {
-                    break;
-                }
-                conn.out.extend_from_slice(&scratch[..w]);
-            }
-            if conn.phase == Phase::Dead {
-                return;
-            }
-        }
+        let Some(pos) = handle_input(
+            conn,
+            &mut buf[..len],
+            scratch,
+            stats,
+            deflate,
+            now,
+            room_size,
+        ) else {
+            return;
+        };
         conn.tail.extend_from_slice(&buf[pos..len]);
         flush(conn);
         if n < buf.len() - kept {
@@ -732,6 +726,51 @@ fn read(
             return;
         }
     }
+}
+
+/// Handle every event in `buf` (what was kept, then what was read), queueing what is owed
+/// in `conn.out`: returns the bytes used (the rest is to keep), or `None` if the connection
+/// died.
+fn handle_input(
+    conn: &mut Conn,
+    buf: &mut [u8],
+    scratch: &mut [u8],
+    stats: &mut Stats,
+    deflate: &mut Option<Deflate>,
+    now: (u64, sockless::Instant),
+    room_size: usize,
+) -> Option<usize> {
+    let len = buf.len();
+    let mut pos = 0;
+    // An inflater with output still to hand out is called again even with no input
+    // left (it keeps the unconsumed bytes' place: they stay in `tail`).
+    let inflating = |conn: &Conn| conn.inflater.as_ref().is_some_and(|i| i.has_pending());
+    while pos < len || inflating(conn) {
+        let (consumed, event) = receive_one(
+            conn,
+            &mut buf[pos..len],
+            scratch,
+            stats,
+            deflate,
+            now,
+            room_size,
+        );
+        pos += consumed;
+        if !event {
+            break;
+        }
+        // A Pong or Close owed.
+        while let Ok(w) = conn.client.poll_transmit(scratch) {
+            if w == 0 {
+                break;
+            }
+            conn.out.extend_from_slice(&scratch[..w]);
+        }
+        if conn.phase == Phase::Dead {
+            return None;
+        }
+    }
+    Some(pos)
 }
 
 /// Hand `input` to the client (through an inflater once open with `--deflate`) and handle
@@ -893,5 +932,182 @@ fn on_text(
         stats.errors += 1;
     } else if find(text, b"\"type\":\"left\"").is_none() {
         stats.other += 1;
+    }
+}
+
+/// The WebSocket clients on the io_uring generator (`uring.rs`): the same handling as on
+/// mio, handed the bytes the ring received.
+#[cfg(target_os = "linux")]
+pub struct WsProtocol {
+    conns: Vec<Option<Conn>>,
+    stats: Stats,
+    deflate: Option<Deflate>,
+    buf: Vec<u8>,
+    scratch: Vec<u8>,
+    room_size: usize,
+    t0: Instant,
+}
+
+#[cfg(target_os = "linux")]
+impl WsProtocol {
+    pub fn new(args: &Args) -> Result<Self, Box<dyn std::error::Error>> {
+        let t0 = Instant::now();
+        let plan = Plan::new(args)?;
+        let config = Config::default().with_handshake_timeout(Duration::from_secs(60));
+        let conns = build_conns(args, &plan, config, sockless::Instant::ZERO)?;
+        Ok(WsProtocol {
+            conns: conns.into_iter().map(Some).collect(),
+            stats: Stats {
+                joined: vec![0; args.rooms],
+                delivered: 0,
+                misrouted: 0,
+                errors: 0,
+                other: 0,
+                failures: 0,
+                hist: Histogram::new(),
+                wire_bytes: 0,
+                text_bytes: 0,
+                fatal: None,
+            },
+            deflate: args.deflate.then(|| Deflate::new(config.max_message_len)),
+            buf: Vec::with_capacity(READ_BUFFER),
+            scratch: vec![0; 4096],
+            room_size: args.room_size,
+            t0,
+        })
+    }
+
+    /// Move what the client queued to `out` (no copy when `out` is empty).
+    fn hand_over(conn: &mut Conn, out: &mut Vec<u8>) {
+        if out.is_empty() {
+            std::mem::swap(out, &mut conn.out);
+        } else {
+            out.append(&mut conn.out);
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl crate::uring::Protocol for WsProtocol {
+    type Client = Conn;
+
+    fn client(&mut self, local: usize) -> Conn {
+        self.conns[local].take().expect("each client is taken once")
+    }
+
+    fn on_connected(&mut self, conn: &mut Conn, out: &mut Vec<u8>) -> bool {
+        conn.phase = Phase::Handshaking;
+        match conn.client.poll_transmit(&mut self.scratch) {
+            Ok(len) => out.extend_from_slice(&self.scratch[..len]),
+            Err(_) => conn.phase = Phase::Dead,
+        }
+        false
+    }
+
+    fn on_bytes(
+        &mut self,
+        conn: &mut Conn,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        now_us: u64,
+    ) -> Result<bool, String> {
+        self.stats.wire_bytes += input.len() as u64;
+        self.buf.clear();
+        self.buf.extend_from_slice(&conn.tail);
+        self.buf.extend_from_slice(input);
+        conn.tail.clear();
+        let now = (now_us, sockless::Instant::from_elapsed(self.t0.elapsed()));
+        let used = handle_input(
+            conn,
+            &mut self.buf,
+            &mut self.scratch,
+            &mut self.stats,
+            &mut self.deflate,
+            now,
+            self.room_size,
+        );
+        Self::hand_over(conn, out);
+        if let Some(fatal) = self.stats.fatal.take() {
+            return Err(fatal);
+        }
+        match used {
+            Some(used) if conn.phase != Phase::Dead => {
+                conn.tail.extend_from_slice(&self.buf[used..]);
+                Ok(conn.phase == Phase::Open)
+            }
+            _ => Err("the connection failed".into()),
+        }
+    }
+
+    fn say(&mut self, conn: &mut Conn, now_us: u64, out: &mut Vec<u8>) {
+        let text = format!(
+            "{{\"type\":\"say\",\"text\":\"{}:{}:{}\"}}",
+            conn.id, conn.sent, now_us
+        );
+        if send_text(conn, &mut self.deflate, &text, &mut self.scratch).is_ok() {
+            conn.sent += 1;
+        }
+        Self::hand_over(conn, out);
+    }
+
+    fn counts(&self, conn: &Conn) -> (u64, u64) {
+        (conn.received, conn.sent)
+    }
+
+    fn settle_target(&self) -> u64 {
+        (self.room_size * (self.room_size - 1) / 2) as u64
+    }
+
+    fn joined(&self) -> &[u64] {
+        &self.stats.joined
+    }
+
+    fn fail(&mut self) {
+        self.stats.failures += 1;
+    }
+
+    fn failures(&self) -> u64 {
+        self.stats.failures
+    }
+
+    fn delivered(&self) -> u64 {
+        self.stats.delivered
+    }
+
+    fn wire_bytes(&self) -> u64 {
+        self.stats.wire_bytes
+    }
+
+    fn report(
+        &self,
+        phases: &Phases,
+        mut out: &mut dyn Write,
+        t0: Instant,
+        clients: &[(usize, u64, u64, bool)],
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let sent: u64 = clients.iter().map(|c| c.2).sum();
+        let (compressed, plain) = match &self.deflate {
+            Some(d) => (d.sent_compressed, d.sent_plain),
+            None => (0, sent),
+        };
+        let extra = format!(
+            "errors={} other={} wire_bytes={} text_bytes={} sent_compressed={compressed} \
+             sent_plain={plain} inflaters_held={}",
+            self.stats.errors,
+            self.stats.other,
+            phases.wire_since_go(self.stats.wire_bytes),
+            self.stats.text_bytes,
+            self.deflate.as_ref().map_or(0, |d| d.held_max),
+        );
+        phases.report(
+            &mut out,
+            t0,
+            clients,
+            self.stats.failures,
+            self.stats.delivered,
+            self.stats.misrouted,
+            &self.stats.hist,
+            &extra,
+        )
     }
 }

@@ -104,6 +104,9 @@ pub enum Server {
     Node,
     /// The raw TCP floor on mio (`floor.rs`).
     Floor,
+    /// The sockless chat on its io_uring loop (`--io-uring`, Linux), with the generators on
+    /// io_uring too.
+    SocklessUring,
     /// The raw TCP floor on io_uring, server and generator (`uring.rs`, Linux).
     FloorUring,
 }
@@ -115,6 +118,7 @@ impl Server {
             Server::Tokio => "tokio-tungstenite",
             Server::Node => "Node ws",
             Server::Floor => "floor (mio)",
+            Server::SocklessUring => "sockless (io_uring)",
             Server::FloorUring => "floor (io_uring)",
         }
     }
@@ -126,6 +130,7 @@ impl Server {
             Server::Tokio => "tokio",
             Server::Node => "node",
             Server::Floor => "floor",
+            Server::SocklessUring => "sockless-uring",
             Server::FloorUring => "floor-uring",
         }
     }
@@ -133,20 +138,23 @@ impl Server {
     /// The floor of the same I/O model, whose row the "x floor" ratio is taken against.
     pub fn floor(self) -> Server {
         match self {
-            Server::FloorUring => Server::FloorUring,
+            Server::FloorUring | Server::SocklessUring => Server::FloorUring,
             _ => Server::Floor,
         }
     }
 
     /// Its generators run on io_uring.
     pub fn uring(self) -> bool {
-        matches!(self, Server::FloorUring)
+        matches!(self, Server::FloorUring | Server::SocklessUring)
     }
 
     /// Several processes of it may listen on one port (SO_REUSEPORT): with rooms of 1 any
     /// of them can serve any client.
     pub fn reuses_port(self) -> bool {
-        matches!(self, Server::Sockless | Server::Floor | Server::FloorUring)
+        matches!(
+            self,
+            Server::Sockless | Server::SocklessUring | Server::Floor | Server::FloorUring
+        )
     }
 
     /// Whether it runs with permessage-deflate under `--deflate` (tokio-tungstenite has
@@ -235,6 +243,8 @@ fn main() {
             #[cfg(target_os = "linux")]
             (true, true) => uring::generate_floor(gen_args),
             (true, _) => floor::generate(gen_args),
+            #[cfg(target_os = "linux")]
+            (false, true) => uring::generate_ws(gen_args),
             _ => generator::run(gen_args),
         };
         if let Err(e) = result {
@@ -337,6 +347,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
                         "node" => Ok(Server::Node),
                         "floor" => Ok(Server::Floor),
                         "floor-uring" if cfg!(target_os = "linux") => Ok(Server::FloorUring),
+                        "sockless-uring" if cfg!(target_os = "linux") => Ok(Server::SocklessUring),
                         other => Err(format!("unknown server {other}")),
                     })
                     .collect::<Result<_, _>>()?;
@@ -415,7 +426,9 @@ fn orchestrate(options: &Options) -> Result<(), String> {
     let root = root();
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
     // Build what will run: the chat example of the crate, and the tokio peer.
-    if options.servers.contains(&Server::Sockless) {
+    if options.servers.contains(&Server::Sockless)
+        || options.servers.contains(&Server::SocklessUring)
+    {
         run_quiet(
             Command::new("cargo")
                 .args(["build", "--release", "--example", "chat", "--manifest-path"])
@@ -670,6 +683,11 @@ fn measure(server: Server, clients: usize, options: &Options, run: usize) -> Res
                 Server::Sockless => {
                     let mut c = Command::new(root().join("target/release/examples/chat"));
                     c.arg(addr);
+                    c
+                }
+                Server::SocklessUring => {
+                    let mut c = Command::new(root().join("target/release/examples/chat"));
+                    c.args(["--io-uring", addr]);
                     c
                 }
                 Server::Tokio => {

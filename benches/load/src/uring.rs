@@ -540,14 +540,28 @@ pub trait Protocol {
         out: &mut Vec<u8>,
         now_us: u64,
     ) -> Result<bool, String>;
-    /// Queue message number `seq` of the client, sent at `now_us`.
-    fn say(&mut self, client: &mut Self::Client, seq: u64, now_us: u64, out: &mut Vec<u8>);
-    /// Joined notices per local room (to settle), failures, deliveries, bytes read.
-    fn tally(&mut self) -> &mut Tally;
+    /// Queue the client's next message, sent at `now_us`.
+    fn say(&mut self, client: &mut Self::Client, now_us: u64, out: &mut Vec<u8>);
     /// Each client's (received, sent).
     fn counts(&self, client: &Self::Client) -> (u64, u64);
     /// Notices each room must see before it is settled.
     fn settle_target(&self) -> u64;
+    /// Joined notices seen per local room.
+    fn joined(&self) -> &[u64];
+    /// A connection failed.
+    fn fail(&mut self);
+    fn failures(&self) -> u64;
+    fn delivered(&self) -> u64;
+    /// Bytes read from the sockets.
+    fn wire_bytes(&self) -> u64;
+    /// The generator's last lines (`generator::Phases::report`).
+    fn report(
+        &self,
+        phases: &generator::Phases,
+        out: &mut dyn Write,
+        t0: Instant,
+        clients: &[(usize, u64, u64, bool)],
+    ) -> Result<(), Box<dyn std::error::Error>>;
 }
 
 /// The floor's clients.
@@ -615,13 +629,9 @@ impl Protocol for FloorProtocol {
         Ok(true)
     }
 
-    fn say(&mut self, client: &mut FloorClient, seq: u64, now_us: u64, out: &mut Vec<u8>) {
-        floor::say(client.id, seq, now_us, out);
-        client.sent = seq + 1;
-    }
-
-    fn tally(&mut self) -> &mut Tally {
-        &mut self.tally
+    fn say(&mut self, client: &mut FloorClient, now_us: u64, out: &mut Vec<u8>) {
+        floor::say(client.id, client.sent, now_us, out);
+        client.sent += 1;
     }
 
     fn counts(&self, client: &FloorClient) -> (u64, u64) {
@@ -630,6 +640,36 @@ impl Protocol for FloorProtocol {
 
     fn settle_target(&self) -> u64 {
         self.room_size as u64
+    }
+
+    fn joined(&self) -> &[u64] {
+        &self.tally.joined
+    }
+
+    fn fail(&mut self) {
+        self.tally.failures += 1;
+    }
+
+    fn failures(&self) -> u64 {
+        self.tally.failures
+    }
+
+    fn delivered(&self) -> u64 {
+        self.tally.delivered
+    }
+
+    fn wire_bytes(&self) -> u64 {
+        self.tally.wire_bytes
+    }
+
+    fn report(
+        &self,
+        phases: &generator::Phases,
+        mut out: &mut dyn Write,
+        t0: Instant,
+        clients: &[(usize, u64, u64, bool)],
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        self.tally.report(phases, &mut out, t0, clients)
     }
 }
 
@@ -660,6 +700,12 @@ pub fn generate_floor(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         room_size: args.room_size,
         first_room: args.first_room,
     };
+    generate(args, protocol)
+}
+
+/// The WebSocket generator on io_uring.
+pub fn generate_ws(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let protocol = generator::WsProtocol::new(&args)?;
     generate(args, protocol)
 }
 
@@ -709,32 +755,30 @@ pub fn generate<P: Protocol>(
                 Err(e) => {
                     eprintln!("generator: connect {i}: {e}");
                     conns[i].phase = Phase::Dead;
-                    protocol.tally().failures += 1;
+                    protocol.fail();
                 }
             }
         }
         let go_now = go.load(Ordering::SeqCst);
-        let tally = protocol.tally();
         let (mut timeout, _) = phases.step(
             &mut out,
             t0,
-            &tally.joined,
-            tally.failures,
-            tally.wire_bytes,
+            protocol.joined(),
+            protocol.failures(),
+            protocol.wire_bytes(),
             go_now,
         )?;
         if let Some(elapsed) = phases.sending() {
             while let Some(i) = phases.due(&plan, elapsed, &mut timeout) {
                 let conn = &mut conns[i];
                 if conn.phase == Phase::Open {
-                    let seq = protocol.counts(&conn.client).1;
-                    protocol.say(&mut conn.client, seq, now_us(), &mut conn.output.queued);
+                    protocol.say(&mut conn.client, now_us(), &mut conn.output.queued);
                     phases.expected_per_room[conn.room] += args.room_size as u64;
                     mark(&mut dirty, i, conn);
                 }
             }
         }
-        if phases.finished(protocol.tally().delivered) {
+        if phases.finished(protocol.delivered()) {
             break;
         }
         // One send per connection with something queued, submitted with the wait.
@@ -826,7 +870,7 @@ pub fn generate<P: Protocol>(
                 in_flight -= 1;
                 match is {
                     Phase::Open => phases.open += 1,
-                    _ => protocol.tally().failures += 1,
+                    _ => protocol.fail(),
                 }
             }
         }
@@ -839,7 +883,7 @@ pub fn generate<P: Protocol>(
             (c.room, received, sent, c.phase == Phase::Dead)
         })
         .collect();
-    protocol.tally().report(&phases, &mut out, t0, &clients)?;
+    protocol.report(&phases, &mut out, t0, &clients)?;
     out.flush()?;
     // Leave without closing the sockets one by one: the process's end closes them.
     std::process::exit(0);
