@@ -608,6 +608,22 @@ fn machine_ticks() -> (u64, u64) {
     (total - idle, total)
 }
 
+/// The first of `count` ports in a row on 127.0.0.1 that nothing listens on: another run
+/// on the same machine (another benchmark, with SO_REUSEPORT) must not share our port,
+/// or the kernel would hand it some of our clients. Starts from a place that depends on
+/// this process and `run`, and checks each port by binding it (without SO_REUSEPORT).
+fn free_ports(run: usize, count: usize) -> Result<u16, String> {
+    let start = (std::process::id() as usize * 7 + run) % 400;
+    for slot in (0..400).map(|i| (start + i) % 400) {
+        let base = 20_000 + slot * 20;
+        if (0..count).all(|i| std::net::TcpListener::bind(("127.0.0.1", (base + i) as u16)).is_ok())
+        {
+            return Ok(base as u16);
+        }
+    }
+    Err("no free range of ports between 20,000 and 28,000".into())
+}
+
 /// How many sockets listen on `port` of 127.0.0.1 (each SO_REUSEPORT process has its own).
 fn listeners(port: u16) -> usize {
     let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
@@ -637,12 +653,17 @@ fn measure(server: Server, clients: usize, options: &Options, run: usize) -> Res
     };
     let rooms = clients / room_size;
     let generators = clients.div_ceil(GEN_CLIENTS);
-    let base_port = 20_000 + (run % 100) * 20;
+    let base_port = free_ports(run, shards)?;
     // With rooms of 1, processes that can share one port do (the kernel spreads the
     // connections); otherwise each listens on its own and owns the rooms hashed to it.
     let shared_port = room_size == 1 && server.reuses_port();
     let addrs: Vec<String> = (0..shards)
-        .map(|s| format!("127.0.0.1:{}", base_port + if shared_port { 0 } else { s }))
+        .map(|s| {
+            format!(
+                "127.0.0.1:{}",
+                base_port as usize + if shared_port { 0 } else { s }
+            )
+        })
         .collect();
     if shared_port {
         // SO_REUSEPORT spreads by a hash of the addresses: allow a little unevenness.
@@ -721,7 +742,7 @@ fn measure(server: Server, clients: usize, options: &Options, run: usize) -> Res
             }
         }
         if shared_port {
-            let port = base_port as u16;
+            let port = base_port;
             while listeners(port) < shards {
                 if Instant::now() > deadline || !alive(&mut servers) {
                     return Err(format!("not all {shards} processes listen on port {port}"));
