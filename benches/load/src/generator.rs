@@ -226,7 +226,13 @@ pub struct Phases {
     sending_done: bool,
     pub expected_per_room: Vec<u64>,
     wire_at_go: u64,
+    /// Messages sent more than `LATE_US` after they were due: the generator did not keep
+    /// the pace (the machine is too busy, or the load too high for the generators).
+    late: u64,
 }
+
+/// A message sent this much after it was due counts as late, in microseconds.
+const LATE_US: u64 = 100_000;
 
 impl Phases {
     pub fn new(n: usize, settle_target: u64, args: &Args) -> Self {
@@ -243,6 +249,7 @@ impl Phases {
             sending_done: false,
             expected_per_room: vec![0; args.rooms],
             wire_at_go: 0,
+            late: 0,
         }
     }
 
@@ -314,6 +321,9 @@ impl Phases {
             *timeout = (*timeout).min(Duration::from_micros(due - elapsed));
             return None;
         }
+        if elapsed - due > LATE_US {
+            self.late += 1;
+        }
         self.cursor.0 += 1;
         if self.cursor.0 == plan.schedule.len() {
             self.cursor = (0, self.cursor.1 + 1);
@@ -369,8 +379,9 @@ impl Phases {
             out,
             "result clients={} connect_us={connect_us} failures={failures} dead={dead} sent={sent} \
              expected={expected} delivered={delivered} missing={missing} extra={extra_msgs} \
-             misrouted={misrouted} peak_rss={} {extra}",
+             misrouted={misrouted} late={} peak_rss={} {extra}",
             self.n,
+            self.late,
             crate::memory("self", "VmHWM:"),
         )?;
         writeln!(out, "hist {}", hist.encode())?;

@@ -199,6 +199,9 @@ pub struct Row {
     /// The clients' messages that went compressed, and those that went as they are.
     pub sent_compressed: u64,
     pub sent_plain: u64,
+    /// Messages the generators sent over 100 ms after they were due (they could not keep
+    /// the pace): the latencies are then too low, but nothing failed.
+    pub late: u64,
     pub note: String,
 }
 
@@ -534,6 +537,7 @@ fn failed_row(server: Server, clients: usize, options: &Options, note: String) -
         text_bytes: 0,
         sent_compressed: 0,
         sent_plain: 0,
+        late: 0,
         note,
     }
 }
@@ -838,7 +842,7 @@ fn measure(server: Server, clients: usize, options: &Options, run: usize) -> Res
         let mut hist = Histogram::new();
         let (mut expected, mut delivered, mut missing, mut failures) = (0, 0, 0, 0);
         let (mut wire_bytes, mut text_bytes, mut sent_compressed, mut sent_plain) = (0, 0, 0, 0);
-        let (mut inflaters_held, mut gen_rss) = (0, 0);
+        let (mut inflaters_held, mut gen_rss, mut late) = (0, 0, 0);
         let mut notes = Vec::new();
         for (result, histogram) in lines {
             let value = |key: &str| -> u64 {
@@ -858,6 +862,7 @@ fn measure(server: Server, clients: usize, options: &Options, run: usize) -> Res
             sent_plain += value("sent_plain");
             inflaters_held += value("inflaters_held");
             gen_rss += value("peak_rss");
+            late += value("late");
             for key in ["extra", "misrouted", "errors", "dead"] {
                 if value(key) > 0 {
                     notes.push(format!("{key} {}", value(key)));
@@ -897,6 +902,7 @@ fn measure(server: Server, clients: usize, options: &Options, run: usize) -> Res
             text_bytes,
             sent_compressed,
             sent_plain,
+            late,
             note: notes.join(", "),
         })
     })();
@@ -1023,7 +1029,8 @@ fn drive(
     let mut results: Vec<(Option<String>, Option<String>)> = vec![(None, None); generators];
     let mut done = 0;
     while done < generators {
-        let (g, line) = wait(Duration::from_secs(60), "results")?;
+        // Generators that fell behind the pace still send what was due, then drain.
+        let (g, line) = wait(Duration::from_secs(60 + seconds), "results")?;
         if let Some(rest) = line.strip_prefix("result ") {
             results[g].0 = Some(rest.to_string());
         } else if let Some(rest) = line.strip_prefix("hist ") {
@@ -1093,7 +1100,7 @@ fn row_line(row: &Row, floor: Option<&Row>) -> String {
             "FAILED"
         };
     format!(
-        "| {}{} | {} | {} / {} | {:.1} s | {:.1} | {:.1} | {:.1} | {} / {} ({}) | {} | {} | {:.0}% | {:.1} µs | {} | {:.0}% | {:.0} MiB | {:.0}% | {} | {:.0} MiB | {}{}{} |",
+        "| {}{} | {} | {} / {} | {:.1} s | {:.1} | {:.1} | {:.1} | {} / {} ({}) | {} | {} | {:.0}% | {:.1} µs | {} | {:.0}% | {:.0} MiB | {:.0}% | {} | {:.0} MiB | {}{}{}{} |",
         row.server.label(),
         if row.deflate { " + deflate" } else { "" },
         thousands(row.clients as u64),
@@ -1127,6 +1134,14 @@ fn row_line(row: &Row, floor: Option<&Row>) -> String {
         },
         if row.missing > 0 {
             format!("{} missing; ", thousands(row.missing))
+        } else {
+            String::new()
+        },
+        if row.late > 0 {
+            format!(
+                "{} sent over 100 ms late (the generators could not keep the pace); ",
+                thousands(row.late)
+            )
         } else {
             String::new()
         },
