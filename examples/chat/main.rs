@@ -23,6 +23,7 @@
 //! - `rooms.rs`: rooms, members, history;
 //! - `protocol.rs`: the JSON messages;
 //! - `timers.rs`, `slab.rs`: a deadline heap and the connection table;
+//! - `uring.rs`: the same chat on an io_uring loop (`--io-uring`, Linux);
 //! - `page.html`: the page (no build step, nothing fetched from elsewhere).
 //!
 //! Bounded memory: a client that does not read, letting more than 256 KiB pile up for
