@@ -2,6 +2,9 @@
 //! by tungstenite clients (an independent implementation), raw TCP, and sockless's
 //! blocking adapter for permessage-deflate (which tungstenite does not have).
 //!
+//! Every scenario runs against each of the chat's event loops: mio (`on_mio::`) and,
+//! on Linux, io_uring (`on_io_uring::`, the chat started with `--io-uring`).
+//!
 //! The binary is the one `cargo test` builds next to this test (`cargo build --examples`
 //! before `cargo test --test chat_e2e` alone), with the default features it needs.
 #![cfg(all(feature = "std", feature = "deflate"))]
@@ -28,7 +31,8 @@ struct Chat {
 }
 
 impl Chat {
-    fn start() -> Chat {
+    /// The chat on a free port, with `args` before the address (`--io-uring`).
+    fn start(args: &[&str]) -> Chat {
         let exe = std::env::current_exe().unwrap();
         // target/<profile>/deps/chat_e2e-<hash> -> target/<profile>/examples/chat
         let binary: PathBuf = exe
@@ -42,6 +46,7 @@ impl Chat {
             binary.display()
         );
         let mut child = Command::new(&binary)
+            .args(args)
             .arg("127.0.0.1:0")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -131,9 +136,7 @@ impl Client {
     }
 }
 
-#[test]
-fn serves_the_page_and_404_elsewhere() {
-    let chat = Chat::start();
+fn serves_the_page_and_404_elsewhere(chat: Chat) {
     let get = |path: &str| {
         let mut stream = TcpStream::connect(&chat.addr).unwrap();
         write!(stream, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
@@ -156,9 +159,7 @@ fn serves_the_page_and_404_elsewhere() {
     }
 }
 
-#[test]
-fn a_message_reaches_everyone_in_the_room_and_no_one_else() {
-    let chat = Chat::start();
+fn a_message_reaches_everyone_in_the_room_and_no_one_else(chat: Chat) {
     let mut ann = chat.connect();
     ann.join("ann", "lobby");
     assert_eq!(ann.next(), json!({"type": "joined", "name": "ann"}));
@@ -186,9 +187,7 @@ fn a_message_reaches_everyone_in_the_room_and_no_one_else() {
     assert_eq!(ann.next(), json!({"type": "left", "name": "bob"}));
 }
 
-#[test]
-fn mistakes_get_an_error_and_the_connection_stays_up() {
-    let chat = Chat::start();
+fn mistakes_get_an_error_and_the_connection_stays_up(chat: Chat) {
     let mut ann = chat.connect();
     ann.ws.send(Message::text("{not json")).unwrap();
     assert_eq!(ann.next()["type"], "error");
@@ -220,9 +219,7 @@ fn mistakes_get_an_error_and_the_connection_stays_up() {
     assert_eq!(ann.next()["text"], "still here");
 }
 
-#[test]
-fn binary_messages_are_refused_with_1003() {
-    let chat = Chat::start();
+fn binary_messages_are_refused_with_1003(chat: Chat) {
     let mut ann = chat.connect();
     ann.join("ann", "lobby");
     ann.next();
@@ -238,9 +235,7 @@ fn binary_messages_are_refused_with_1003() {
     assert_eq!(ann.next(), json!({"type": "left", "name": "bob"}));
 }
 
-#[test]
-fn a_newcomer_gets_the_last_50_messages_then_its_joined() {
-    let chat = Chat::start();
+fn a_newcomer_gets_the_last_50_messages_then_its_joined(chat: Chat) {
     let mut ann = chat.connect();
     ann.join("ann", "history");
     ann.next();
@@ -260,9 +255,7 @@ fn a_newcomer_gets_the_last_50_messages_then_its_joined() {
     assert_eq!(bob.next(), json!({"type": "joined", "name": "bob"}));
 }
 
-#[test]
-fn a_client_that_does_not_read_is_dropped_and_memory_stays_bounded() {
-    let chat = Chat::start();
+fn a_client_that_does_not_read_is_dropped_and_memory_stays_bounded(chat: Chat) {
     let mut slow = chat.connect();
     slow.join("slow", "flood");
     slow.next();
@@ -411,9 +404,7 @@ impl DeflateClient {
 /// out (one compressed copy for the room), clients without the extension are served
 /// uncompressed in the same room, a compressed message half-read while another client's
 /// arrives is not mixed up with it, and one that inflates past the limit fails with 1009.
-#[test]
-fn permessage_deflate_is_accepted_by_default() {
-    let chat = Chat::start();
+fn permessage_deflate_is_accepted_by_default(chat: Chat) {
     let mut ann = chat.connect_deflate();
     let mut bob = chat.connect_deflate();
     let mut eve = chat.connect();
@@ -492,3 +483,37 @@ fn permessage_deflate_is_accepted_by_default() {
     assert_eq!(close.unwrap().code, sockless::CloseCode::TOO_BIG);
     assert_eq!(eve.next(), json!({"type": "left", "name": "bob"}));
 }
+
+/// Each scenario as a test on each of the chat's loops.
+macro_rules! on_each_loop {
+    ($($scenario:ident),* $(,)?) => {
+        mod on_mio {
+            $(
+                #[test]
+                fn $scenario() {
+                    super::$scenario(super::Chat::start(&[]));
+                }
+            )*
+        }
+
+        #[cfg(target_os = "linux")]
+        mod on_io_uring {
+            $(
+                #[test]
+                fn $scenario() {
+                    super::$scenario(super::Chat::start(&["--io-uring"]));
+                }
+            )*
+        }
+    };
+}
+
+on_each_loop!(
+    serves_the_page_and_404_elsewhere,
+    a_message_reaches_everyone_in_the_room_and_no_one_else,
+    mistakes_get_an_error_and_the_connection_stays_up,
+    binary_messages_are_refused_with_1003,
+    a_newcomer_gets_the_last_50_messages_then_its_joined,
+    a_client_that_does_not_read_is_dropped_and_memory_stays_bounded,
+    permessage_deflate_is_accepted_by_default,
+);

@@ -7,16 +7,20 @@
 //! `poll_timeout` ([`Chat::settle`]). Connections that must go are only marked
 //! ("doomed") and closed at the end of the turn, so that a room is never changed while
 //! a message is being delivered to it.
+//!
+//! The chat reads bytes and queues bytes; how they reach the sockets is the loop's
+//! [`Transport`]: readiness and `read` / `write` on mio ([`Mio`], `main.rs`), or
+//! completions on io_uring (`uring.rs`, Linux), with the same handling of every event.
 
-use std::io::{ErrorKind, Read};
+use std::io::{self, ErrorKind, Read};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use sockless::assemble::{FixedAssembler, WholeMessage};
 use sockless::{
-    Accept, CloseCode, Config, Event, InputBuffer, Instant, MIN_OUTPUT_BUFFER, MessageKind,
-    Request, Server,
+    Accept, CloseCode, Config, Event, InputBuffer, Instant, MIN_INPUT_BUFFER, MIN_OUTPUT_BUFFER,
+    MessageKind, Request, Server,
 };
 
 use crate::client::{Client, MAX_MESSAGE, Member, Stage};
@@ -113,8 +117,40 @@ impl Clients {
     }
 }
 
-pub struct Chat {
-    registry: Registry,
+/// How the chat's bytes reach the sockets, apart from reading (which the loop does and
+/// hands over: [`Chat::on_readable`] for readiness, [`Chat::on_received`] for bytes already
+/// read).
+pub trait Transport {
+    /// A new connection `key`: start watching it.
+    fn open(&mut self, key: usize, client: &mut Client) -> io::Result<()>;
+    /// Write what `client.outbox` holds. `Ok(true)`: nothing is left to write, nor in
+    /// flight; otherwise the loop calls [`Chat::on_writable`] when the socket can take
+    /// more (or the write in flight completed).
+    fn flush(&mut self, key: usize, client: &mut Client) -> io::Result<bool>;
+    /// `client` is closed now; its socket closes when it drops, right after.
+    fn close(&mut self, key: usize, client: &mut Client);
+}
+
+/// The transport on mio: readiness from the poll, `write` straight from the queue.
+pub struct Mio(pub Registry);
+
+impl Transport for Mio {
+    fn open(&mut self, key: usize, client: &mut Client) -> io::Result<()> {
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        self.0.register(&mut client.socket, Token(key), interest)
+    }
+
+    fn flush(&mut self, _key: usize, client: &mut Client) -> io::Result<bool> {
+        client.outbox.flush(&mut client.socket)
+    }
+
+    fn close(&mut self, _key: usize, client: &mut Client) {
+        let _ = self.0.deregister(&mut client.socket);
+    }
+}
+
+pub struct Chat<T: Transport> {
+    pub transport: T,
     clients: Clients,
     rooms: Rooms,
     compression: Compression,
@@ -124,10 +160,10 @@ pub struct Chat {
     pub unread: Vec<usize>,
 }
 
-impl Chat {
-    pub fn new(registry: Registry) -> Self {
+impl<T: Transport> Chat<T> {
+    pub fn new(transport: T) -> Self {
         Chat {
-            registry,
+            transport,
             clients: Clients {
                 slab: Slab::new(),
                 dirty: Vec::new(),
@@ -151,7 +187,13 @@ impl Chat {
         self.rooms.len()
     }
 
-    /// A new connection: register it for readiness and start its handshake deadline.
+    /// The id of connection `key` (unique for the life of the process), if it is open.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    pub fn id_of(&self, key: usize) -> Option<u64> {
+        self.clients.slab.get(key).map(|client| client.id)
+    }
+
+    /// A new connection: hand it to the transport and start its handshake deadline.
     pub fn add(&mut self, socket: TcpStream, now: u64) {
         // Small messages go out at once rather than wait for Nagle's timer.
         let _ = socket.set_nodelay(true);
@@ -160,16 +202,80 @@ impl Chat {
         let server = Server::new(CONFIG, Instant::from_millis(now));
         let key = self.clients.slab.insert(Client::new(id, socket, server));
         let client = self.clients.slab.get_mut(key).expect("just inserted");
-        let interest = Interest::READABLE | Interest::WRITABLE;
-        if self
-            .registry
-            .register(&mut client.socket, Token(key), interest)
-            .is_err()
-        {
+        if self.transport.open(key, client).is_err() {
             self.clients.slab.remove(key);
             return;
         }
         self.arm(key);
+    }
+
+    /// The peer of `key` closed its side (or the connection failed): 1006 unless the
+    /// closing handshake had finished; the connection goes at the end of the turn.
+    pub fn on_eof(&mut self, key: usize) {
+        if let Some(endpoint) = self.clients.slab.get_mut(key).and_then(Client::endpoint) {
+            let _ = endpoint.handle_eof();
+        }
+        self.clients.doom(key);
+    }
+
+    /// The socket of connection `key`, if it is open.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    pub fn socket(&self, key: usize) -> Option<&TcpStream> {
+        self.clients.slab.get(key).map(|client| &client.socket)
+    }
+
+    /// The connection of `key` failed (a write): it goes at the end of the turn.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    pub fn on_error(&mut self, key: usize) {
+        self.clients.doom(key);
+    }
+
+    /// `len` bytes arrived for `key` at the start of `bytes`, read by the loop (io_uring's
+    /// provided buffers). An open connection with nothing left over uses them where they
+    /// are (`bytes` must be at least [`MIN_INPUT_BUFFER`] long: the free space after
+    /// them is what a partial control frame may need); otherwise they go after the
+    /// leftover in the shared `buffer`.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    pub fn on_received(
+        &mut self,
+        key: usize,
+        bytes: &mut [u8],
+        len: usize,
+        buffer: &mut [u8],
+        now: u64,
+    ) {
+        let Some(client) = self.clients.slab.get_mut(key) else {
+            return;
+        };
+        if client.doomed || matches!(client.stage, Stage::Draining { .. }) {
+            return;
+        }
+        let in_place = client.leftover.is_empty()
+            && matches!(client.stage, Stage::Open(_))
+            && bytes.len() >= MIN_INPUT_BUFFER;
+        if in_place {
+            let mut input = InputBuffer::for_frames(bytes).expect("checked above");
+            input.commit(len);
+            self.take_input(key, &mut input, now);
+        } else {
+            let mut input = InputBuffer::new(buffer, &CONFIG).expect("a head fits");
+            input.push(&client.leftover);
+            if input.push(&bytes[..len]) < len {
+                // More than a head and a read: only a client that breaks the rules.
+                self.clients.doom(key);
+                return;
+            }
+            self.take_input(key, &mut input, now);
+        }
+    }
+
+    /// Handle what `input` holds for `key`, keep what it could not use yet, and settle.
+    fn take_input(&mut self, key: usize, input: &mut InputBuffer<&mut [u8]>, now: u64) {
+        self.receive(key, input, now);
+        if let Some(client) = self.clients.slab.get_mut(key) {
+            client.leftover = input.buffered().into();
+        }
+        self.settle(key, now);
     }
 
     /// The socket of `key` is readable: read, in the shared `buffer`, as much as this
@@ -188,11 +294,7 @@ impl Chat {
             let space = input.read_space().len();
             let n = match client.socket.read(input.read_space()) {
                 Ok(0) => {
-                    if let Some(endpoint) = client.endpoint() {
-                        // 1006 unless the closing handshake had finished: nothing to do.
-                        let _ = endpoint.handle_eof();
-                    }
-                    self.clients.doom(key);
+                    self.on_eof(key);
                     return;
                 }
                 Ok(n) => n,
@@ -204,11 +306,7 @@ impl Chat {
                 }
             };
             input.commit(n);
-            self.receive(key, &mut input, now);
-            if let Some(client) = self.clients.slab.get_mut(key) {
-                client.leftover = input.buffered().into();
-            }
-            self.settle(key, now);
+            self.take_input(key, &mut input, now);
             if n < space {
                 // The socket is drained: epoll (edge-triggered) reports the next bytes.
                 return;
@@ -539,7 +637,7 @@ impl Chat {
                     continue;
                 };
                 client.dirty = false;
-                match client.outbox.flush(&mut client.socket) {
+                match self.transport.flush(key, client) {
                     Ok(true) if matches!(client.stage, Stage::Draining { .. }) => {
                         self.clients.doom(key)
                     }
@@ -562,7 +660,7 @@ impl Chat {
     fn close(&mut self, key: usize) {
         self.leave(key);
         if let Some(mut client) = self.clients.slab.remove(key) {
-            let _ = self.registry.deregister(&mut client.socket);
+            self.transport.close(key, &mut client);
         }
     }
 }

@@ -183,15 +183,25 @@ impl Client {
     }
 
     /// Queue what the protocol owes: a Pong, a keep-alive Ping, a Close, a 408 / 400.
+    ///
+    /// This is asked after every event, and nearly always nothing is owed: the endpoint
+    /// writes into a buffer on the stack, and only what it wrote (rare, and at most
+    /// `MIN_OUTPUT_BUFFER` bytes) is copied into the queue, so that the queue is not grown
+    /// and zeroed for nothing on every message.
     pub fn transmit_owed(&mut self) -> Result<(), Full> {
-        let Some(endpoint) = self.endpoint_and_outbox() else {
+        let Some((endpoint, outbox)) = self.endpoint_and_outbox() else {
             return Ok(());
         };
-        let (endpoint, outbox) = endpoint;
-        while let Ok(n) = outbox.encode(MIN_OUTPUT_BUFFER, |out| endpoint.poll_transmit(out))? {
+        let mut owed = [0u8; MIN_OUTPUT_BUFFER];
+        // The server's output always fits MIN_OUTPUT_BUFFER: no BufferTooSmall.
+        while let Ok(n) = endpoint.poll_transmit(&mut owed) {
             if n == 0 {
                 break;
             }
+            let Ok(_) = outbox.encode(n, |out| {
+                out[..n].copy_from_slice(&owed[..n]);
+                Ok::<_, core::convert::Infallible>(n)
+            })?;
         }
         Ok(())
     }

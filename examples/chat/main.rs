@@ -2,8 +2,14 @@
 //! newcomer; the page at `/` and the WebSocket at `/chat`, on one port.
 //!
 //! ```text
-//! cargo run --release --example chat [-- ADDR]     (default 127.0.0.1:8080)
+//! cargo run --release --example chat [-- [--io-uring] ADDR]     (default 127.0.0.1:8080)
 //! ```
+//!
+//! The listener has SO_REUSEPORT: several chat processes may listen on one port, and the
+//! kernel spreads the connections over them (each with rooms of its own).
+//!
+//! `--io-uring` (Linux 6.1 or later): the same chat on an io_uring loop (`uring.rs`)
+//! instead of mio: completions hand it bytes, with no read or write call per message.
 //!
 //! This file is the event loop the sans-IO design exists for: one thread, one `mio::Poll`
 //! (epoll, kqueue), one read buffer shared by every connection, and one heap of
@@ -17,6 +23,7 @@
 //! - `rooms.rs`: rooms, members, history;
 //! - `protocol.rs`: the JSON messages;
 //! - `timers.rs`, `slab.rs`: a deadline heap and the connection table;
+//! - `uring.rs`: the same chat on an io_uring loop (`--io-uring`, Linux);
 //! - `page.html`: the page (no build step, nothing fetched from elsewhere).
 //!
 //! Bounded memory: a client that does not read, letting more than 256 KiB pile up for
@@ -45,6 +52,8 @@ mod protocol;
 mod rooms;
 mod slab;
 mod timers;
+#[cfg(target_os = "linux")]
+mod uring;
 
 use std::io::ErrorKind;
 use std::time::{Duration, Instant as Clock};
@@ -52,7 +61,7 @@ use std::time::{Duration, Instant as Clock};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 
-use chat::Chat;
+use chat::{Chat, Mio};
 
 const LISTENER: Token = Token(usize::MAX);
 
@@ -66,24 +75,40 @@ const ACCEPTS_PER_TURN: usize = 256;
 const ACCEPT_PAUSE_MS: u64 = 100;
 
 fn main() {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:8080".into());
-    if let Err(error) = run(&addr) {
+    let mut addr = None;
+    let mut io_uring = false;
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--io-uring" => io_uring = true,
+            _ if addr.is_none() && !arg.starts_with("--") => addr = Some(arg),
+            _ => {
+                log!(
+                    err,
+                    "chat: unexpected argument {arg}\nusage: chat [--io-uring] [ADDR]"
+                );
+                std::process::exit(2);
+            }
+        }
+    }
+    let addr = addr.unwrap_or_else(|| "127.0.0.1:8080".into());
+    if let Err(error) = run(&addr, io_uring) {
         log!(err, "chat: {error}");
         std::process::exit(1);
     }
 }
 
-fn run(addr: &str) -> std::io::Result<()> {
+fn run(addr: &str, io_uring: bool) -> std::io::Result<()> {
     let addr = addr
         .parse()
         .map_err(|_| std::io::Error::new(ErrorKind::InvalidInput, format!("bad address {addr}")))?;
-    let mut listener = TcpListener::bind(addr)?;
+    let mut listener = listen(addr)?;
+    if io_uring {
+        return run_uring(listener);
+    }
     let mut poll = Poll::new()?;
     poll.registry()
         .register(&mut listener, LISTENER, Interest::READABLE)?;
-    let mut chat = Chat::new(poll.registry().try_clone()?);
+    let mut chat = Chat::new(Mio(poll.registry().try_clone()?));
     log!(out, "chat: open http://{}/", listener.local_addr()?);
     log!(
         out,
@@ -167,6 +192,46 @@ fn run(addr: &str) -> std::io::Result<()> {
     }
 }
 
+/// The chat on io_uring (Linux).
+#[cfg(target_os = "linux")]
+fn run_uring(listener: TcpListener) -> std::io::Result<()> {
+    use std::os::fd::{FromRawFd, IntoRawFd};
+    // The loop takes the listener from mio (never registered with a poll).
+    // SAFETY: the descriptor is the listener's, given up by `into_raw_fd`.
+    let listener = unsafe { std::net::TcpListener::from_raw_fd(listener.into_raw_fd()) };
+    log!(out, "chat: open http://{}/", listener.local_addr()?);
+    log!(out, "chat: on io_uring");
+    uring::run(listener)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn run_uring(_: TcpListener) -> std::io::Result<()> {
+    Err(std::io::Error::new(
+        ErrorKind::Unsupported,
+        "--io-uring: io_uring is Linux only",
+    ))
+}
+
+/// The listening socket, with SO_REUSEPORT where there is one: several chat processes may
+/// listen on the same port, and the kernel spreads the connections over them (each
+/// process has its own rooms). SO_REUSEADDR and a backlog of 128, as `mio` sets them.
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    // Not on Windows, where it would let another socket take the port over.
+    #[cfg(not(windows))]
+    socket.set_reuse_address(true)?;
+    #[cfg(all(
+        unix,
+        not(any(target_os = "solaris", target_os = "illumos", target_os = "cygwin"))
+    ))]
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(128)?;
+    Ok(TcpListener::from_std(socket.into()))
+}
+
 /// An accept error about that one connection only.
 fn is_transient(error: &std::io::Error) -> bool {
     matches!(
@@ -195,7 +260,7 @@ impl Report {
         self.accept_failures += 1;
     }
 
-    fn tick(&mut self, now: u64, chat: &Chat) {
+    fn tick<T: chat::Transport>(&mut self, now: u64, chat: &Chat<T>) {
         if now < self.at + 10_000 {
             return;
         }

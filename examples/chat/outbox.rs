@@ -55,6 +55,17 @@ impl Outbox {
         Ok(written)
     }
 
+    /// Take the bytes waiting, to write them some other way (a send in flight on
+    /// io_uring, which must own them until it completes); the queue is left empty. No copy
+    /// unless part of it was written already.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    pub fn take(&mut self) -> Vec<u8> {
+        let mut bytes = std::mem::take(&mut self.bytes);
+        bytes.drain(..self.sent);
+        self.sent = 0;
+        bytes
+    }
+
     /// Write as much as `socket` takes. `Ok(true)`: all of it went.
     pub fn flush(&mut self, socket: &mut impl Write) -> io::Result<bool> {
         while !self.is_empty() {
@@ -131,6 +142,22 @@ mod tests {
         assert_eq!(outbox.encode(10, |_| Err::<usize, _>("no")), Ok(Err("no")));
         assert_eq!(outbox.bytes.len(), 0);
         assert!(outbox.is_empty());
+    }
+
+    #[test]
+    fn take_hands_over_what_was_not_written() {
+        let mut outbox = Outbox::default();
+        let mut socket = Socket {
+            room: 7,
+            got: Vec::new(),
+        };
+        push(&mut outbox, b"hello world").unwrap();
+        assert_eq!(outbox.flush(&mut socket).unwrap(), false);
+        assert_eq!(outbox.take(), b"orld");
+        assert!(outbox.is_empty());
+        push(&mut outbox, b"again").unwrap();
+        assert_eq!(outbox.take(), b"again");
+        assert_eq!(outbox.take(), b"");
     }
 
     #[test]

@@ -17,6 +17,9 @@ fn colour(server: Server) -> RGBColor {
         Server::Sockless => RGBColor(0xd9, 0x5f, 0x02),
         Server::Tokio => RGBColor(0x1b, 0x9e, 0x77),
         Server::Node => RGBColor(0x75, 0x70, 0xb3),
+        Server::Floor => RGBColor(0x66, 0x66, 0x66),
+        Server::FloorUring => RGBColor(0x99, 0x99, 0x99),
+        Server::SocklessUring => RGBColor(0xe7, 0x29, 0x8a),
     }
 }
 

@@ -9,22 +9,22 @@
 
 use std::io::{BufRead, ErrorKind, Read, Write};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
+use socket2::{Domain, Socket, Type};
 use sockless::rand_core::TryRng;
 use sockless::{Client, ClientRequest, Config, Endpoint, Event};
-use socket2::{Domain, Socket, Type};
 
 use crate::deflate::{self, Deflate, SharedInflater};
 use crate::hist::Histogram;
 
 /// Handshakes in flight at once per process (keeps the servers' listen backlogs from
 /// overflowing, which would stall connections for a SYN retry).
-const IN_FLIGHT: usize = 128;
+pub const IN_FLIGHT: usize = 128;
 /// Bounds of each phase.
 const CONNECT_BOUND: Duration = Duration::from_secs(180);
 const SETTLE_BOUND: Duration = Duration::from_secs(60);
@@ -87,7 +87,7 @@ pub fn room_name(room: usize) -> String {
 }
 
 #[derive(PartialEq, Clone, Copy)]
-enum Phase {
+pub enum Phase {
     Waiting,
     Connecting,
     Handshaking,
@@ -95,7 +95,7 @@ enum Phase {
     Dead,
 }
 
-struct Conn {
+pub struct Conn {
     stream: Option<TcpStream>,
     client: Client<'static, FastRng>,
     phase: Phase,
@@ -131,70 +131,312 @@ struct Stats {
     fatal: Option<String>,
 }
 
-pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let t0 = Instant::now();
-    let now_us = || t0.elapsed().as_micros() as u64;
-    let sockless_now = || sockless::Instant::from_elapsed(t0.elapsed());
-    let shards = args.urls.len();
+/// Who the clients of this process are, where they connect from and to, and when each
+/// sends within the second: the same for every generator (WebSocket or floor, any I/O).
+pub struct Plan {
+    room_size: usize,
+    first_room: usize,
+    addrs: Vec<SocketAddr>,
+    sources: Vec<SocketAddr>,
+    shard_for: Vec<usize>,
+    /// (microseconds into the second, local client), in order.
+    pub schedule: Vec<(u64, usize)>,
+}
+
+impl Plan {
+    pub fn new(args: &Args) -> Result<Plan, Box<dyn std::error::Error>> {
+        let addrs: Vec<SocketAddr> = args
+            .urls
+            .iter()
+            .map(|u| {
+                let rest = u.split_once("://").map_or(u.as_str(), |(_, rest)| rest);
+                rest[..rest.find('/').unwrap_or(rest.len())].parse()
+            })
+            .collect::<Result<_, _>>()?;
+        let sources: Vec<SocketAddr> = (1..=16)
+            .map(|i| format!("{}.{i}:0", args.src_prefix).parse())
+            .collect::<Result<_, _>>()?;
+        let n = args.rooms * args.room_size;
+        let total = args.total_rooms * args.room_size;
+        let mut plan = Plan {
+            room_size: args.room_size,
+            first_room: args.first_room,
+            addrs,
+            sources,
+            shard_for: Vec::with_capacity(n),
+            schedule: Vec::with_capacity(n),
+        };
+        for local in 0..n {
+            let global_room = plan.global_room(local / args.room_size);
+            plan.shard_for
+                .push(shard_of(&room_name(global_room), plan.addrs.len()));
+            // A room's members 1/room_size s apart, rooms interleaved, so that the whole
+            // load (over every process) is even through the second.
+            let (room, member) = (global_room, local % args.room_size);
+            let slot = (member * args.total_rooms + room) as u64;
+            plan.schedule.push((slot * 1_000_000 / total as u64, local));
+        }
+        plan.schedule.sort_unstable();
+        Ok(plan)
+    }
+
+    pub fn clients(&self) -> usize {
+        self.shard_for.len()
+    }
+
+    /// The global id of local client `local`.
+    pub fn id(&self, local: usize) -> usize {
+        self.first_room * self.room_size + local
+    }
+
+    pub fn global_room(&self, local_room: usize) -> usize {
+        self.first_room + local_room
+    }
+
+    pub fn source(&self, local: usize) -> SocketAddr {
+        self.sources[local % self.sources.len()]
+    }
+
+    /// The server (shard) of local client `local`: the one that owns its room.
+    pub fn server(&self, local: usize) -> SocketAddr {
+        self.addrs[self.shard_for[local]]
+    }
+
+    /// The URL index of local client `local`.
+    pub fn shard(&self, local: usize) -> usize {
+        self.shard_for[local]
+    }
+}
+
+/// A generator's phases, the same for every generator: connect (`connected` on stdout),
+/// settle (`ready`), wait for `go`, send on the schedule for the given seconds, drain, and
+/// report (`result ...`, `hist ...`).
+pub struct Phases {
+    n: usize,
+    seconds: u64,
+    room_size: u64,
+    /// Joined notices every room must see before it is settled.
+    settle_target: u64,
+    pub open: usize,
+    connected_at: Option<Instant>,
+    ready_at: Option<Instant>,
+    go_at: Option<Instant>,
+    /// (schedule index, round)
+    cursor: (usize, u64),
+    sending_done: bool,
+    pub expected_per_room: Vec<u64>,
+    wire_at_go: u64,
+    /// Messages sent more than `LATE_US` after they were due: the generator did not keep
+    /// the pace (the machine is too busy, or the load too high for the generators).
+    late: u64,
+}
+
+/// A message sent this much after it was due counts as late, in microseconds.
+const LATE_US: u64 = 100_000;
+
+impl Phases {
+    pub fn new(n: usize, settle_target: u64, args: &Args) -> Self {
+        Phases {
+            n,
+            seconds: args.seconds,
+            room_size: args.room_size as u64,
+            settle_target,
+            open: 0,
+            connected_at: None,
+            ready_at: None,
+            go_at: None,
+            cursor: (0, 0),
+            sending_done: false,
+            expected_per_room: vec![0; args.rooms],
+            wire_at_go: 0,
+            late: 0,
+        }
+    }
+
+    /// Move on when due, telling the orchestrator; returns how long the loop may wait for
+    /// I/O, and whether `go` came just now.
+    pub fn step(
+        &mut self,
+        out: &mut impl Write,
+        t0: Instant,
+        joined: &[u64],
+        failures: u64,
+        wire_bytes: u64,
+        go: bool,
+    ) -> Result<(Duration, bool), Box<dyn std::error::Error>> {
+        if self.connected_at.is_none() && self.open + failures as usize == self.n {
+            self.connected_at = Some(Instant::now());
+            writeln!(out, "connected {} {}", t0.elapsed().as_micros(), failures)?;
+            out.flush()?;
+        }
+        if self.connected_at.is_none() && t0.elapsed() > CONNECT_BOUND {
+            let (open, n) = (self.open, self.n);
+            return Err(
+                format!("only {open} of {n} connections open after {CONNECT_BOUND:?}").into(),
+            );
+        }
+        if let (Some(at), None) = (self.connected_at, self.ready_at) {
+            let settled = joined.iter().all(|&j| j >= self.settle_target);
+            if settled || at.elapsed() > SETTLE_BOUND {
+                self.ready_at = Some(Instant::now());
+                writeln!(out, "ready {settled}")?;
+                out.flush()?;
+            }
+        }
+        let mut went = false;
+        if self.go_at.is_none() && go {
+            self.go_at = Some(Instant::now());
+            self.wire_at_go = wire_bytes;
+            went = true;
+        }
+        if let Some(ready) = self.ready_at
+            && self.go_at.is_none()
+            && ready.elapsed() > GO_BOUND
+        {
+            return Err("no go from the orchestrator".into());
+        }
+        Ok((
+            Duration::from_millis(if self.go_at.is_some() { 2 } else { 20 }),
+            went,
+        ))
+    }
+
+    /// Microseconds since `go` while sending.
+    pub fn sending(&self) -> Option<u64> {
+        match (self.go_at, self.sending_done) {
+            (Some(start), false) => Some(start.elapsed().as_micros() as u64),
+            _ => None,
+        }
+    }
+
+    /// The next local client due to send by `elapsed` (microseconds since `go`), if any;
+    /// if none, `timeout` is cut to when the next one is due.
+    pub fn due(&mut self, plan: &Plan, elapsed: u64, timeout: &mut Duration) -> Option<usize> {
+        if self.sending_done {
+            return None;
+        }
+        let (offset, i) = plan.schedule[self.cursor.0];
+        let due = self.cursor.1 * 1_000_000 + offset;
+        if due > elapsed {
+            *timeout = (*timeout).min(Duration::from_micros(due - elapsed));
+            return None;
+        }
+        if elapsed - due > LATE_US {
+            self.late += 1;
+        }
+        self.cursor.0 += 1;
+        if self.cursor.0 == plan.schedule.len() {
+            self.cursor = (0, self.cursor.1 + 1);
+            if self.cursor.1 == self.seconds {
+                self.sending_done = true;
+            }
+        }
+        Some(i)
+    }
+
+    /// Sent and drained (everything delivered, or the drain bound passed).
+    pub fn finished(&self, delivered: u64) -> bool {
+        let Some(start) = self.go_at.filter(|_| self.sending_done) else {
+            return false;
+        };
+        let expected: u64 = self.expected_per_room.iter().sum();
+        delivered >= expected || start.elapsed() > Duration::from_secs(self.seconds) + DRAIN_BOUND
+    }
+
+    /// The bytes read since `go`.
+    pub fn wire_since_go(&self, wire_bytes: u64) -> u64 {
+        wire_bytes - self.wire_at_go
+    }
+
+    /// The `result` and `hist` lines. `clients`: (local room, received, sent, dead) of each
+    /// client; `extra`: more `k=v` fields.
+    #[allow(clippy::too_many_arguments)]
+    pub fn report(
+        &self,
+        out: &mut impl Write,
+        t0: Instant,
+        clients: &[(usize, u64, u64, bool)],
+        failures: u64,
+        delivered: u64,
+        misrouted: u64,
+        hist: &Histogram,
+        extra: &str,
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let expected: u64 = self.expected_per_room.iter().sum();
+        let sent: u64 = clients.iter().map(|c| c.2).sum();
+        let dead = clients.iter().filter(|c| c.3).count();
+        // Per client: what its room sent, against what it got.
+        let (mut missing, mut extra_msgs) = (0u64, 0u64);
+        for &(room, received, _, _) in clients {
+            let want = self.expected_per_room[room] / self.room_size;
+            missing += want.saturating_sub(received);
+            extra_msgs += received.saturating_sub(want);
+        }
+        let connect_us = self
+            .connected_at
+            .map_or(0, |at| at.duration_since(t0).as_micros());
+        writeln!(
+            out,
+            "result clients={} connect_us={connect_us} failures={failures} dead={dead} sent={sent} \
+             expected={expected} delivered={delivered} missing={missing} extra={extra_msgs} \
+             misrouted={misrouted} late={} peak_rss={} {extra}",
+            self.n,
+            self.late,
+            crate::memory("self", "VmHWM:"),
+        )?;
+        writeln!(out, "hist {}", hist.encode())?;
+        out.flush()?;
+        Ok(())
+    }
+}
+
+/// The clients of this process, not connected yet.
+fn build_conns(
+    args: &Args,
+    plan: &Plan,
+    config: Config,
+    now: sockless::Instant,
+) -> Result<Vec<Conn>, Box<dyn std::error::Error>> {
+    // The clients borrow their URL for the life of the process.
     let urls: Vec<&'static str> = args
         .urls
         .iter()
         .map(|u| &*Box::leak(u.clone().into_boxed_str()))
         .collect();
-    let addrs: Vec<SocketAddr> = args
-        .urls
-        .iter()
-        .map(|u| {
-            let rest = u.trim_start_matches("ws://");
-            rest[..rest.find('/').unwrap_or(rest.len())].parse()
-        })
-        .collect::<Result<_, _>>()?;
-    let sources: Vec<SocketAddr> = (1..=16)
-        .map(|i| format!("{}.{i}:0", args.src_prefix).parse())
-        .collect::<Result<_, _>>()?;
-    let config = Config::default().with_handshake_timeout(Duration::from_secs(60));
-    let n = args.rooms * args.room_size;
-    let total = args.total_rooms * args.room_size;
+    let n = plan.clients();
     let mut conns: Vec<Conn> = Vec::with_capacity(n);
-    let mut shard_for = Vec::with_capacity(n);
     for local in 0..n {
-        let room = local / args.room_size;
-        let global_room = args.first_room + room;
-        let id = global_room * args.room_size + local % args.room_size;
-        let shard = shard_of(&room_name(global_room), shards);
-        shard_for.push(shard);
+        let id = plan.id(local);
         let rng = FastRng(0x9e3779b97f4a7c15 ^ (id as u64 + 1).wrapping_mul(0x2545f4914f6cdd1d));
-        let mut request = ClientRequest::from_url(urls[shard])?;
+        let mut request = ClientRequest::from_url(urls[plan.shard(local)])?;
         if args.deflate {
             request = request.with_deflate(deflate::offer());
         }
         conns.push(Conn {
             stream: None,
-            client: Client::new(request, config, rng, sockless_now())?,
+            client: Client::new(request, config, rng, now)?,
             phase: Phase::Waiting,
             tail: Vec::new(),
             partial: Vec::new(),
             out: Vec::new(),
             inflater: None,
-            room,
+            room: local / args.room_size,
             id,
             received: 0,
             sent: 0,
         });
     }
-    // When each client sends within the second: a room's members 1/100 s apart, rooms
-    // interleaved, so that the whole load (over every process) is even through the second.
-    let mut schedule: Vec<(u64, usize)> = conns
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let (room, member) = (c.id / args.room_size, c.id % args.room_size);
-            let slot = (member * args.total_rooms + room) as u64;
-            (slot * 1_000_000 / total as u64, i)
-        })
-        .collect();
-    schedule.sort_unstable();
+    Ok(conns)
+}
 
+pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let t0 = Instant::now();
+    let now_us = || t0.elapsed().as_micros() as u64;
+    let sockless_now = || sockless::Instant::from_elapsed(t0.elapsed());
+    let plan = Plan::new(&args)?;
+    let config = Config::default().with_handshake_timeout(Duration::from_secs(60));
+    let n = plan.clients();
+    let mut conns = build_conns(&args, &plan, config, sockless_now())?;
     let go = Arc::new(AtomicBool::new(false));
     {
         let go = go.clone();
@@ -224,20 +466,14 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     // One compressor and one inflater for every connection (RFC 7692 §7.1.1: neither side
     // takes context over from one message to the next; see `deflate.rs`).
     let mut deflate = args.deflate.then(|| Deflate::new(config.max_message_len));
-    // The bytes read, and the messages sent compressed and not, before `go` (the joins).
-    let mut wire_at_go = 0;
+    // The messages sent compressed and not before `go` (the joins).
     let mut sent_at_go = (0, 0);
+    // Each member sees the joined notices of those who joined after it.
+    let settle_target = (args.room_size * (args.room_size - 1) / 2) as u64;
+    let mut phases = Phases::new(n, settle_target, &args);
     let mut next_connect = 0;
     let mut in_flight = 0;
-    let mut open = 0;
-    let mut connected_at: Option<Instant> = None;
-    let mut ready_at: Option<Instant> = None;
-    let mut go_at: Option<Instant> = None;
-    let mut cursor = (0usize, 0u64); // (schedule index, round)
-    let mut sending_done = false;
-    let mut expected_per_room = vec![0u64; args.rooms];
     let mut out = std::io::stdout().lock();
-    let settle_target = (args.room_size * (args.room_size - 1) / 2) as u64;
 
     loop {
         if let Some(fatal) = stats.fatal.take() {
@@ -247,7 +483,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         while next_connect < n && in_flight < IN_FLIGHT {
             let i = next_connect;
             next_connect += 1;
-            match start_connect(sources[i % sources.len()], addrs[shard_for[i]]) {
+            match start_connect(plan.source(i), plan.server(i)) {
                 Ok(mut stream) => {
                     poll.registry().register(
                         &mut stream,
@@ -265,44 +501,24 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 }
             }
         }
-        if connected_at.is_none() && open + stats.failures as usize == n {
-            connected_at = Some(Instant::now());
-            writeln!(out, "connected {} {}", t0.elapsed().as_micros(), stats.failures)?;
-            out.flush()?;
-        }
-        if connected_at.is_none() && t0.elapsed() > CONNECT_BOUND {
-            return Err(format!("only {open} of {n} connections open after {CONNECT_BOUND:?}").into());
-        }
-        if let (Some(at), None) = (connected_at, ready_at) {
-            let settled = stats.joined.iter().all(|&j| j >= settle_target);
-            if settled || at.elapsed() > SETTLE_BOUND {
-                ready_at = Some(Instant::now());
-                writeln!(out, "ready {}", settled)?;
-                out.flush()?;
-            }
-        }
-        if go_at.is_none() && go.load(Ordering::SeqCst) {
-            go_at = Some(Instant::now());
-            wire_at_go = stats.wire_bytes;
-            sent_at_go = deflate.as_ref().map_or((0, 0), |d| (d.sent_compressed, d.sent_plain));
-        }
-        if let Some(ready) = ready_at {
-            if go_at.is_none() && ready.elapsed() > GO_BOUND {
-                return Err("no go from the orchestrator".into());
-            }
+        let go_now = go.load(Ordering::SeqCst);
+        let (mut timeout, went) = phases.step(
+            &mut out,
+            t0,
+            &stats.joined,
+            stats.failures,
+            stats.wire_bytes,
+            go_now,
+        )?;
+        if went {
+            sent_at_go = deflate
+                .as_ref()
+                .map_or((0, 0), |d| (d.sent_compressed, d.sent_plain));
         }
 
         // Send what is due.
-        let mut timeout = Duration::from_millis(if go_at.is_some() { 2 } else { 20 });
-        if let (Some(start), false) = (go_at, sending_done) {
-            let elapsed = start.elapsed().as_micros() as u64;
-            loop {
-                let (offset, i) = schedule[cursor.0];
-                let due = cursor.1 * 1_000_000 + offset;
-                if due > elapsed {
-                    timeout = timeout.min(Duration::from_micros(due - elapsed));
-                    break;
-                }
+        if let Some(elapsed) = phases.sending() {
+            while let Some(i) = phases.due(&plan, elapsed, &mut timeout) {
                 let conn = &mut conns[i];
                 if conn.phase == Phase::Open {
                     let text = format!(
@@ -313,26 +529,13 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                     );
                     send_text(conn, &mut deflate, &text, &mut scratch)?;
                     conn.sent += 1;
-                    expected_per_room[conn.room] += args.room_size as u64;
+                    phases.expected_per_room[conn.room] += args.room_size as u64;
                     flush(conn);
-                }
-                cursor.0 += 1;
-                if cursor.0 == schedule.len() {
-                    cursor = (0, cursor.1 + 1);
-                    if cursor.1 == args.seconds {
-                        sending_done = true;
-                        break;
-                    }
                 }
             }
         }
-        if sending_done {
-            let start = go_at.unwrap();
-            let expected: u64 = expected_per_room.iter().sum();
-            let late = start.elapsed() > Duration::from_secs(args.seconds) + DRAIN_BOUND;
-            if stats.delivered >= expected || late {
-                break;
-            }
+        if phases.finished(stats.delivered) {
+            break;
         }
 
         poll.poll(&mut events, Some(timeout))?;
@@ -361,62 +564,67 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             }
             if (event.is_readable() || event.is_read_closed()) && conn.phase != Phase::Dead {
                 let now = (now_us(), sockless_now());
-                read(conn, &mut buf, &mut scratch, &mut stats, &mut deflate, now, args.room_size);
+                read(
+                    conn,
+                    &mut buf,
+                    &mut scratch,
+                    &mut stats,
+                    &mut deflate,
+                    now,
+                    args.room_size,
+                );
             }
             let is = conn.phase;
             let waiting = |p| matches!(p, Phase::Connecting | Phase::Handshaking);
             if waiting(was) && !waiting(is) {
                 in_flight -= 1;
                 match is {
-                    Phase::Open => open += 1,
+                    Phase::Open => phases.open += 1,
                     _ => stats.failures += 1,
                 }
             }
-            if is == Phase::Dead {
-                if let Some(mut s) = conn.stream.take() {
-                    let _ = poll.registry().deregister(&mut s);
-                }
+            if is == Phase::Dead
+                && let Some(mut s) = conn.stream.take()
+            {
+                let _ = poll.registry().deregister(&mut s);
             }
         }
     }
 
-    let expected: u64 = expected_per_room.iter().sum();
     let sent: u64 = conns.iter().map(|c| c.sent).sum();
-    let dead = conns.iter().filter(|c| c.phase == Phase::Dead).count();
-    // Per client: what its room sent, against what it got.
-    let (mut missing, mut extra) = (0u64, 0u64);
-    for c in &conns {
-        let want = expected_per_room[c.room] / args.room_size as u64;
-        missing += want.saturating_sub(c.received);
-        extra += c.received.saturating_sub(want);
-    }
-    let connect_us = connected_at.map_or(0, |at| at.duration_since(t0).as_micros());
     let (compressed, plain) = match &deflate {
-        Some(d) => (d.sent_compressed - sent_at_go.0, d.sent_plain - sent_at_go.1),
+        Some(d) => (
+            d.sent_compressed - sent_at_go.0,
+            d.sent_plain - sent_at_go.1,
+        ),
         None => (0, sent),
     };
-    writeln!(
-        out,
-        "result clients={n} connect_us={connect_us} failures={} dead={dead} sent={sent} \
-         expected={expected} delivered={} missing={missing} extra={extra} misrouted={} \
-         errors={} other={} wire_bytes={} text_bytes={} sent_compressed={compressed} \
-         sent_plain={plain} inflaters_held={} peak_rss={}",
+    let clients: Vec<(usize, u64, u64, bool)> = conns
+        .iter()
+        .map(|c| (c.room, c.received, c.sent, c.phase == Phase::Dead))
+        .collect();
+    let extra = format!(
+        "errors={} other={} wire_bytes={} text_bytes={} sent_compressed={compressed} \
+         sent_plain={plain} inflaters_held={}",
+        stats.errors,
+        stats.other,
+        phases.wire_since_go(stats.wire_bytes),
+        stats.text_bytes,
+        deflate.as_ref().map_or(0, |d| d.held_max),
+    );
+    phases.report(
+        &mut out,
+        t0,
+        &clients,
         stats.failures,
         stats.delivered,
         stats.misrouted,
-        stats.errors,
-        stats.other,
-        stats.wire_bytes - wire_at_go,
-        stats.text_bytes,
-        deflate.as_ref().map_or(0, |d| d.held_max),
-        crate::memory("self", "VmHWM:"),
-    )?;
-    writeln!(out, "hist {}", stats.hist.encode())?;
-    out.flush()?;
-    Ok(())
+        &stats.hist,
+        &extra,
+    )
 }
 
-fn start_connect(source: SocketAddr, server: SocketAddr) -> std::io::Result<TcpStream> {
+pub fn start_connect(source: SocketAddr, server: SocketAddr) -> std::io::Result<TcpStream> {
     let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
     socket.set_nonblocking(true)?;
     socket.bind(&source.into())?;
@@ -509,28 +717,17 @@ fn read(
         };
         stats.wire_bytes += n as u64;
         let len = kept + n;
-        let mut pos = 0;
-        // An inflater with output still to hand out is called again even with no input
-        // left (it keeps the unconsumed bytes' place: they stay in `tail`).
-        let inflating = |conn: &Conn| conn.inflater.as_ref().is_some_and(|i| i.has_pending());
-        while pos < len || inflating(conn) {
-            let (consumed, event) =
-                receive_one(conn, &mut buf[pos..len], scratch, stats, deflate, now, room_size);
-            pos += consumed;
-            if !event {
-                break;
-            }
-            // A Pong or Close owed.
-            while let Ok(w) = conn.client.poll_transmit(scratch) {
-                if w == 0 {
-                    break;
-                }
-                conn.out.extend_from_slice(&scratch[..w]);
-            }
-            if conn.phase == Phase::Dead {
-                return;
-            }
-        }
+        let Some(pos) = handle_input(
+            conn,
+            &mut buf[..len],
+            scratch,
+            stats,
+            deflate,
+            now,
+            room_size,
+        ) else {
+            return;
+        };
         conn.tail.extend_from_slice(&buf[pos..len]);
         flush(conn);
         if n < buf.len() - kept {
@@ -540,6 +737,51 @@ fn read(
             return;
         }
     }
+}
+
+/// Handle every event in `buf` (what was kept, then what was read), queueing what is owed
+/// in `conn.out`: returns the bytes used (the rest is to keep), or `None` if the connection
+/// died.
+fn handle_input(
+    conn: &mut Conn,
+    buf: &mut [u8],
+    scratch: &mut [u8],
+    stats: &mut Stats,
+    deflate: &mut Option<Deflate>,
+    now: (u64, sockless::Instant),
+    room_size: usize,
+) -> Option<usize> {
+    let len = buf.len();
+    let mut pos = 0;
+    // An inflater with output still to hand out is called again even with no input
+    // left (it keeps the unconsumed bytes' place: they stay in `tail`).
+    let inflating = |conn: &Conn| conn.inflater.as_ref().is_some_and(|i| i.has_pending());
+    while pos < len || inflating(conn) {
+        let (consumed, event) = receive_one(
+            conn,
+            &mut buf[pos..len],
+            scratch,
+            stats,
+            deflate,
+            now,
+            room_size,
+        );
+        pos += consumed;
+        if !event {
+            break;
+        }
+        // A Pong or Close owed.
+        while let Ok(w) = conn.client.poll_transmit(scratch) {
+            if w == 0 {
+                break;
+            }
+            conn.out.extend_from_slice(&scratch[..w]);
+        }
+        if conn.phase == Phase::Dead {
+            return None;
+        }
+    }
+    Some(pos)
 }
 
 /// Hand `input` to the client (through an inflater once open with `--deflate`) and handle
@@ -596,9 +838,15 @@ fn on_event(
     let global_room = conn.id / room_size;
     match event {
         Event::Connected(_) => on_connected(conn, scratch, stats, deflate, room_size),
-        Event::Text(text) => {
-            on_text(text.as_bytes(), conn.room, global_room, room_size, &mut conn.received, stats, now_us)
-        }
+        Event::Text(text) => on_text(
+            text.as_bytes(),
+            conn.room,
+            global_room,
+            room_size,
+            &mut conn.received,
+            stats,
+            now_us,
+        ),
         Event::Chunk(chunk) => {
             if chunk.first {
                 conn.partial.clear();
@@ -606,7 +854,15 @@ fn on_event(
             conn.partial.extend_from_slice(chunk.data);
             if chunk.last {
                 let text = std::mem::take(&mut conn.partial);
-                on_text(&text, conn.room, global_room, room_size, &mut conn.received, stats, now_us);
+                on_text(
+                    &text,
+                    conn.room,
+                    global_room,
+                    room_size,
+                    &mut conn.received,
+                    stats,
+                    now_us,
+                );
                 conn.partial = text;
             }
         }
@@ -690,3 +946,179 @@ fn on_text(
     }
 }
 
+/// The WebSocket clients on the io_uring generator (`uring.rs`): the same handling as on
+/// mio, handed the bytes the ring received.
+#[cfg(target_os = "linux")]
+pub struct WsProtocol {
+    conns: Vec<Option<Conn>>,
+    stats: Stats,
+    deflate: Option<Deflate>,
+    buf: Vec<u8>,
+    scratch: Vec<u8>,
+    room_size: usize,
+    t0: Instant,
+}
+
+#[cfg(target_os = "linux")]
+impl WsProtocol {
+    pub fn new(args: &Args) -> Result<Self, Box<dyn std::error::Error>> {
+        let t0 = Instant::now();
+        let plan = Plan::new(args)?;
+        let config = Config::default().with_handshake_timeout(Duration::from_secs(60));
+        let conns = build_conns(args, &plan, config, sockless::Instant::ZERO)?;
+        Ok(WsProtocol {
+            conns: conns.into_iter().map(Some).collect(),
+            stats: Stats {
+                joined: vec![0; args.rooms],
+                delivered: 0,
+                misrouted: 0,
+                errors: 0,
+                other: 0,
+                failures: 0,
+                hist: Histogram::new(),
+                wire_bytes: 0,
+                text_bytes: 0,
+                fatal: None,
+            },
+            deflate: args.deflate.then(|| Deflate::new(config.max_message_len)),
+            buf: Vec::with_capacity(READ_BUFFER),
+            scratch: vec![0; 4096],
+            room_size: args.room_size,
+            t0,
+        })
+    }
+
+    /// Move what the client queued to `out` (no copy when `out` is empty).
+    fn hand_over(conn: &mut Conn, out: &mut Vec<u8>) {
+        if out.is_empty() {
+            std::mem::swap(out, &mut conn.out);
+        } else {
+            out.append(&mut conn.out);
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl crate::uring::Protocol for WsProtocol {
+    type Client = Conn;
+
+    fn client(&mut self, local: usize) -> Conn {
+        self.conns[local].take().expect("each client is taken once")
+    }
+
+    fn on_connected(&mut self, conn: &mut Conn, out: &mut Vec<u8>) -> bool {
+        conn.phase = Phase::Handshaking;
+        match conn.client.poll_transmit(&mut self.scratch) {
+            Ok(len) => out.extend_from_slice(&self.scratch[..len]),
+            Err(_) => conn.phase = Phase::Dead,
+        }
+        false
+    }
+
+    fn on_bytes(
+        &mut self,
+        conn: &mut Conn,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        now_us: u64,
+    ) -> Result<bool, String> {
+        self.stats.wire_bytes += input.len() as u64;
+        self.buf.clear();
+        self.buf.extend_from_slice(&conn.tail);
+        self.buf.extend_from_slice(input);
+        conn.tail.clear();
+        let now = (now_us, sockless::Instant::from_elapsed(self.t0.elapsed()));
+        let used = handle_input(
+            conn,
+            &mut self.buf,
+            &mut self.scratch,
+            &mut self.stats,
+            &mut self.deflate,
+            now,
+            self.room_size,
+        );
+        Self::hand_over(conn, out);
+        if let Some(fatal) = self.stats.fatal.take() {
+            return Err(fatal);
+        }
+        match used {
+            Some(used) if conn.phase != Phase::Dead => {
+                conn.tail.extend_from_slice(&self.buf[used..]);
+                Ok(conn.phase == Phase::Open)
+            }
+            _ => Err("the connection failed".into()),
+        }
+    }
+
+    fn say(&mut self, conn: &mut Conn, now_us: u64, out: &mut Vec<u8>) {
+        let text = format!(
+            "{{\"type\":\"say\",\"text\":\"{}:{}:{}\"}}",
+            conn.id, conn.sent, now_us
+        );
+        if send_text(conn, &mut self.deflate, &text, &mut self.scratch).is_ok() {
+            conn.sent += 1;
+        }
+        Self::hand_over(conn, out);
+    }
+
+    fn counts(&self, conn: &Conn) -> (u64, u64) {
+        (conn.received, conn.sent)
+    }
+
+    fn settle_target(&self) -> u64 {
+        (self.room_size * (self.room_size - 1) / 2) as u64
+    }
+
+    fn joined(&self) -> &[u64] {
+        &self.stats.joined
+    }
+
+    fn fail(&mut self) {
+        self.stats.failures += 1;
+    }
+
+    fn failures(&self) -> u64 {
+        self.stats.failures
+    }
+
+    fn delivered(&self) -> u64 {
+        self.stats.delivered
+    }
+
+    fn wire_bytes(&self) -> u64 {
+        self.stats.wire_bytes
+    }
+
+    fn report(
+        &self,
+        phases: &Phases,
+        mut out: &mut dyn Write,
+        t0: Instant,
+        clients: &[(usize, u64, u64, bool)],
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let sent: u64 = clients.iter().map(|c| c.2).sum();
+        let (compressed, plain) = match &self.deflate {
+            Some(d) => (d.sent_compressed, d.sent_plain),
+            None => (0, sent),
+        };
+        let extra = format!(
+            "errors={} other={} wire_bytes={} text_bytes={} sent_compressed={compressed} \
+             sent_plain={plain} inflaters_held={}",
+            self.stats.errors,
+            self.stats.other,
+            phases.wire_since_go(self.stats.wire_bytes),
+            self.stats.text_bytes,
+            self.deflate.as_ref().map_or(0, |d| d.held_max),
+        );
+        phases.report(
+            &mut out,
+            t0,
+            clients,
+            self.stats.failures,
+            self.stats.delivered,
+            self.stats.misrouted,
+            &self.stats.hist,
+            &extra,
+        )
+    }
+}

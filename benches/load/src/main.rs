@@ -1,13 +1,25 @@
-//! The chat load benchmark of issue 12 (shared BENCH.md, "Many connections").
+//! The chat load benchmark: the chat under 1,000 / 10,000 / 100,000 clients, next to its peers
+//! and to a floor.
 //!
 //! `cargo run --release --manifest-path benches/load/Cargo.toml -- [--sizes 1000,10000,100000]
-//! [--seconds 30] [--servers sockless,tokio,node] [--chart docs/load.png] [--deflate]`
+//! [--seconds 30] [--room-size 100] [--servers sockless,tokio,node,floor] [--chart docs/load.png]
+//! [--deflate]`
 //!
-//! For each size and server: start the chat (one process, or shards of at most
-//! `SHARD_CLIENTS` connections with rooms hashed to them), start the load generator
-//! processes (each owns whole rooms), wait until every client is connected and joined,
-//! then every client sends one message a second for the given seconds; each message must
-//! reach the 100 members of its room. Prints a markdown table and draws the chart.
+//! For each size and server: start the server (one process, or several of at most
+//! `SHARD_CLIENTS` connections each), start the load generator processes (each owns whole
+//! rooms), wait until every client is connected and joined, then every client sends one
+//! message a second for the given seconds; each message must reach every member of its room
+//! (`--room-size`, 100 by default; with 1, each client gets its own message back: one request
+//! a second and its answer). Prints a markdown table and draws the chart.
+//!
+//! Several server processes: with rooms of 1, the sockless chat and the floor listen on one
+//! port with SO_REUSEPORT and the kernel spreads the connections over them (any process
+//! takes any client); with larger rooms (and for tokio-tungstenite and Node ws) each process
+//! owns the rooms hashed to it, and a client connects to the one that owns its room.
+//!
+//! `floor`: a raw TCP server and generator of the same shape (see `floor.rs`); every row
+//! gets its server's CPU per delivered message and the ratio to the floor's in the same run
+//! at the same size ("x floor").
 //!
 //! `--deflate`: every client offers permessage-deflate (RFC 7692) as a browser does, and
 //! must get it (see `deflate.rs`); only the servers that support it run (the chat, and Node
@@ -18,8 +30,11 @@
 
 mod chart;
 mod deflate;
+mod floor;
 mod generator;
 mod hist;
+#[cfg(target_os = "linux")]
+mod uring;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
@@ -31,6 +46,7 @@ use std::time::{Duration, Instant};
 
 use hist::Histogram;
 
+/// Members per room unless `--room-size` says otherwise.
 const ROOM_SIZE: usize = 100;
 /// At most this many connections per chat process and per generator process (open files
 /// are capped at 20,000 per process here).
@@ -86,6 +102,13 @@ pub enum Server {
     Sockless,
     Tokio,
     Node,
+    /// The raw TCP floor on mio (`floor.rs`).
+    Floor,
+    /// The sockless chat on its io_uring loop (`--io-uring`, Linux), with the generators on
+    /// io_uring too.
+    SocklessUring,
+    /// The raw TCP floor on io_uring, server and generator (`uring.rs`, Linux).
+    FloorUring,
 }
 
 impl Server {
@@ -94,7 +117,44 @@ impl Server {
             Server::Sockless => "sockless (mio)",
             Server::Tokio => "tokio-tungstenite",
             Server::Node => "Node ws",
+            Server::Floor => "floor (mio)",
+            Server::SocklessUring => "sockless (io_uring)",
+            Server::FloorUring => "floor (io_uring)",
         }
+    }
+
+    /// The name in `--servers`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Server::Sockless => "sockless",
+            Server::Tokio => "tokio",
+            Server::Node => "node",
+            Server::Floor => "floor",
+            Server::SocklessUring => "sockless-uring",
+            Server::FloorUring => "floor-uring",
+        }
+    }
+
+    /// The floor of the same I/O model, whose row the "x floor" ratio is taken against.
+    pub fn floor(self) -> Server {
+        match self {
+            Server::FloorUring | Server::SocklessUring => Server::FloorUring,
+            _ => Server::Floor,
+        }
+    }
+
+    /// Its generators run on io_uring.
+    pub fn uring(self) -> bool {
+        matches!(self, Server::FloorUring | Server::SocklessUring)
+    }
+
+    /// Several processes of it may listen on one port (SO_REUSEPORT): with rooms of 1 any
+    /// of them can serve any client.
+    pub fn reuses_port(self) -> bool {
+        matches!(
+            self,
+            Server::Sockless | Server::SocklessUring | Server::Floor | Server::FloorUring
+        )
     }
 
     /// Whether it runs with permessage-deflate under `--deflate` (tokio-tungstenite has
@@ -106,6 +166,10 @@ impl Server {
 
 pub struct Row {
     pub server: Server,
+    pub room_size: usize,
+    /// The server processes' CPU time from `go` until the generators finished (drain
+    /// included), in seconds: what the messages delivered cost.
+    pub cpu_seconds: f64,
     /// The clients offered (and got) permessage-deflate.
     pub deflate: bool,
     pub clients: usize,
@@ -136,11 +200,16 @@ pub struct Row {
     /// The clients' messages that went compressed, and those that went as they are.
     pub sent_compressed: u64,
     pub sent_plain: u64,
+    /// Messages the generators sent over 100 ms after they were due (they could not keep
+    /// the pace): the latencies are then too low, but nothing failed.
+    pub late: u64,
     pub note: String,
 }
 
+#[derive(Debug)]
 struct Options {
     sizes: Vec<usize>,
+    room_size: usize,
     seconds: u64,
     servers: Vec<Server>,
     chart: Option<PathBuf>,
@@ -153,8 +222,36 @@ fn root() -> PathBuf {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("floor-server") {
+        let addr = args.get(1).map_or("127.0.0.1:8090", String::as_str);
+        if let Err(e) = floor::serve(addr) {
+            eprintln!("floor server: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    #[cfg(target_os = "linux")]
+    if args.first().map(String::as_str) == Some("floor-uring-server") {
+        let addr = args.get(1).map_or("127.0.0.1:8090", String::as_str);
+        if let Err(e) = uring::serve(addr) {
+            eprintln!("floor server (io_uring): {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     if args.first().map(String::as_str) == Some("gen") {
-        if let Err(e) = generator::run(gen_args(&args[1..])) {
+        let gen_args = gen_args(&args[1..]);
+        let floor = args.iter().any(|a| a == "--floor");
+        let on_uring = args.iter().any(|a| a == "--uring");
+        let result = match (floor, on_uring) {
+            #[cfg(target_os = "linux")]
+            (true, true) => uring::generate_floor(gen_args),
+            (true, _) => floor::generate(gen_args),
+            #[cfg(target_os = "linux")]
+            (false, true) => uring::generate_ws(gen_args),
+            _ => generator::run(gen_args),
+        };
+        if let Err(e) = result {
             eprintln!("generator: {e}");
             // The orchestrator shows this line as the reason the generator ended early.
             println!("failed: {e}");
@@ -165,8 +262,11 @@ fn main() {
     let options = match parse(&args) {
         Ok(o) => o,
         Err(e) => {
-            eprintln!("load: {e}\nusage: load [--sizes 1000,10000,100000] [--seconds 30] \
-                       [--servers sockless,tokio,node] [--chart docs/load.png] [--deflate]");
+            eprintln!(
+                "load: {e}\nusage: load [--sizes 1000,10000,100000] [--seconds 30] \
+                       [--room-size 100] [--servers sockless,tokio,node,floor] \
+                       [--chart docs/load.png] [--deflate]"
+            );
             std::process::exit(2);
         }
     };
@@ -200,6 +300,7 @@ fn main() {
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut options = Options {
         sizes: vec![1_000, 10_000, 100_000],
+        room_size: ROOM_SIZE,
         seconds: 30,
         servers: vec![Server::Sockless, Server::Tokio, Server::Node],
         chart: None,
@@ -216,10 +317,23 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--sizes" => {
                 options.sizes = value
                     .split(',')
-                    .map(|s| s.replace('_', "").parse().map_err(|_| format!("bad size {s}")))
+                    .map(|s| {
+                        s.replace('_', "")
+                            .parse()
+                            .map_err(|_| format!("bad size {s}"))
+                    })
                     .collect::<Result<_, _>>()?;
-                if options.sizes.iter().any(|&n| n == 0 || n % ROOM_SIZE != 0) {
-                    return Err(format!("sizes are multiples of the room size {ROOM_SIZE}"));
+                if options.sizes.contains(&0) {
+                    return Err("a size is at least 1 client".into());
+                }
+            }
+            "--room-size" => {
+                options.room_size = value
+                    .replace('_', "")
+                    .parse()
+                    .map_err(|_| format!("bad --room-size {value}"))?;
+                if options.room_size == 0 {
+                    return Err("--room-size is at least 1".into());
                 }
             }
             "--seconds" => {
@@ -235,6 +349,9 @@ fn parse(args: &[String]) -> Result<Options, String> {
                         "sockless" => Ok(Server::Sockless),
                         "tokio" => Ok(Server::Tokio),
                         "node" => Ok(Server::Node),
+                        "floor" => Ok(Server::Floor),
+                        "floor-uring" if cfg!(target_os = "linux") => Ok(Server::FloorUring),
+                        "sockless-uring" if cfg!(target_os = "linux") => Ok(Server::SocklessUring),
                         other => Err(format!("unknown server {other}")),
                     })
                     .collect::<Result<_, _>>()?;
@@ -243,12 +360,21 @@ fn parse(args: &[String]) -> Result<Options, String> {
             other => return Err(format!("unknown flag {other}")),
         }
     }
+    if let Some(&size) = options.sizes.iter().find(|&&n| n % options.room_size != 0) {
+        return Err(format!(
+            "the room size {} must divide every size: {size} clients are not whole rooms",
+            options.room_size
+        ));
+    }
     if options.chart.is_none() && !options.deflate {
         options.chart = Some(root().join("docs/load.png"));
     }
     if options.deflate {
         for server in options.servers.iter().filter(|s| !s.has_deflate()) {
-            eprintln!("load: {} has no permessage-deflate: skipped with --deflate", server.label());
+            eprintln!(
+                "load: {} has no permessage-deflate: skipped with --deflate",
+                server.label()
+            );
         }
         options.servers.retain(|s| s.has_deflate());
         if options.servers.is_empty() {
@@ -260,7 +386,10 @@ fn parse(args: &[String]) -> Result<Options, String> {
 
 fn gen_args(args: &[String]) -> generator::Args {
     let get = |name: &str| -> String {
-        let at = args.iter().position(|a| a == name).unwrap_or_else(|| panic!("missing {name}"));
+        let at = args
+            .iter()
+            .position(|a| a == name)
+            .unwrap_or_else(|| panic!("missing {name}"));
         args[at + 1].clone()
     };
     let num = |name: &str| -> usize { get(name).parse().unwrap_or_else(|_| panic!("bad {name}")) };
@@ -290,9 +419,7 @@ fn generator_exe() -> Result<PathBuf, String> {
 }
 
 fn run_quiet(command: &mut Command, what: &str) -> Result<(), String> {
-    let status = command
-        .status()
-        .map_err(|e| format!("{what}: {e}"))?;
+    let status = command.status().map_err(|e| format!("{what}: {e}"))?;
     if !status.success() {
         return Err(format!("{what} failed: {status}"));
     }
@@ -303,7 +430,9 @@ fn orchestrate(options: &Options) -> Result<(), String> {
     let root = root();
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
     // Build what will run: the chat example of the crate, and the tokio peer.
-    if options.servers.contains(&Server::Sockless) {
+    if options.servers.contains(&Server::Sockless)
+        || options.servers.contains(&Server::SocklessUring)
+    {
         run_quiet(
             Command::new("cargo")
                 .args(["build", "--release", "--example", "chat", "--manifest-path"])
@@ -314,7 +443,13 @@ fn orchestrate(options: &Options) -> Result<(), String> {
     if options.servers.contains(&Server::Tokio) {
         run_quiet(
             Command::new("cargo")
-                .args(["build", "--release", "--bin", "tokio_chat", "--manifest-path"])
+                .args([
+                    "build",
+                    "--release",
+                    "--bin",
+                    "tokio_chat",
+                    "--manifest-path",
+                ])
                 .arg(here.join("Cargo.toml")),
             "building tokio_chat",
         )?;
@@ -339,16 +474,20 @@ fn orchestrate(options: &Options) -> Result<(), String> {
     for &size in &options.sizes {
         for &server in &options.servers {
             run += 1;
-            let with = if options.deflate { " with permessage-deflate" } else { "" };
+            let with = if options.deflate {
+                " with permessage-deflate"
+            } else {
+                ""
+            };
             eprintln!("load: {} with {size} clients{with} ...", server.label());
-            let row = match measure(server, size, options.seconds, run, options.deflate) {
+            let row = match measure(server, size, options, run) {
                 Ok(row) => row,
                 Err(e) => {
                     eprintln!("load: {} at {size}: {e}", server.label());
-                    failed_row(server, size, options.deflate, e)
+                    failed_row(server, size, options, e)
                 }
             };
-            eprintln!("{}", row_line(&row));
+            eprintln!("{}", row_line(&row, floor_of(&rows, &row)));
             if row.deflate {
                 eprintln!(
                     "load: at most {} connections held an inflater of their own at once",
@@ -358,7 +497,7 @@ fn orchestrate(options: &Options) -> Result<(), String> {
             rows.push(row);
         }
     }
-    println!("{}", table(&rows, options.seconds));
+    println!("{}", table(&rows, options.seconds, options.room_size));
     let Some(path) = &options.chart else {
         eprintln!("load: no chart with --deflate unless --chart is given");
         return Ok(());
@@ -371,10 +510,12 @@ fn orchestrate(options: &Options) -> Result<(), String> {
     Ok(())
 }
 
-fn failed_row(server: Server, clients: usize, deflate: bool, note: String) -> Row {
+fn failed_row(server: Server, clients: usize, options: &Options, note: String) -> Row {
     Row {
         server,
-        deflate,
+        room_size: options.room_size,
+        cpu_seconds: f64::NAN,
+        deflate: options.deflate,
         clients,
         shards: 0,
         generators: 0,
@@ -397,14 +538,35 @@ fn failed_row(server: Server, clients: usize, deflate: bool, note: String) -> Ro
         text_bytes: 0,
         sent_compressed: 0,
         sent_plain: 0,
+        late: 0,
         note,
     }
 }
 
 fn limit_nofile() -> u64 {
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
     limit.rlim_cur
+}
+
+/// CPU time of every thread of `pid`, in nanoseconds (schedstat: finer than the clock
+/// ticks of stat, which at 1,000 clients count a dozen ticks a run).
+fn cpu_ns(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return cpu_ticks(pid) * 1_000_000_000 / clock_ticks();
+    };
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+fn clock_ticks() -> u64 {
+    (unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).max(1) as u64
 }
 
 /// utime + stime of `pid` in clock ticks.
@@ -413,7 +575,12 @@ fn cpu_ticks(pid: u32) -> u64 {
     // The command name may hold spaces: fields count from after its closing parenthesis.
     let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
     let fields: Vec<&str> = after.split_whitespace().collect();
-    let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
     field(11) + field(12) // fields 14 and 15 of stat(5), counted from field 3
 }
 
@@ -436,45 +603,117 @@ pub fn memory(process: &str, field: &str) -> u64 {
 fn machine_ticks() -> (u64, u64) {
     let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
     let line = stat.lines().next().unwrap_or("");
-    let v: Vec<u64> = line.split_whitespace().skip(1).filter_map(|f| f.parse().ok()).collect();
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
     let total: u64 = v.iter().take(8).sum();
     let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
     (total - idle, total)
 }
 
-fn alive(children: &mut [Child]) -> bool {
-    children.iter_mut().all(|c| matches!(c.try_wait(), Ok(None)))
+/// The first of `count` ports in a row on 127.0.0.1 that nothing listens on: another run
+/// on the same machine (another benchmark, with SO_REUSEPORT) must not share our port,
+/// or the kernel would hand it some of our clients. Starts from a place that depends on
+/// this process and `run`, and checks each port by binding it (without SO_REUSEPORT).
+fn free_ports(run: usize, count: usize) -> Result<u16, String> {
+    let start = (std::process::id() as usize * 7 + run) % 400;
+    for slot in (0..400).map(|i| (start + i) % 400) {
+        let base = 20_000 + slot * 20;
+        if (0..count).all(|i| std::net::TcpListener::bind(("127.0.0.1", (base + i) as u16)).is_ok())
+        {
+            return Ok(base as u16);
+        }
+    }
+    Err("no free range of ports between 20,000 and 28,000".into())
 }
 
-fn measure(
-    server: Server,
-    clients: usize,
-    seconds: u64,
-    run: usize,
-    deflate: bool,
-) -> Result<Row, String> {
-    let shards = if clients <= ONE_PROCESS { 1 } else { clients.div_ceil(SHARD_CLIENTS) };
-    let rooms = clients / ROOM_SIZE;
+/// How many sockets listen on `port` of 127.0.0.1 (each SO_REUSEPORT process has its own).
+fn listeners(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    let local = format!("0100007F:{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.get(1) == Some(&local.as_str()) && f.get(3) == Some(&"0A")
+        })
+        .count()
+}
+
+fn alive(children: &mut [Child]) -> bool {
+    children
+        .iter_mut()
+        .all(|c| matches!(c.try_wait(), Ok(None)))
+}
+
+fn measure(server: Server, clients: usize, options: &Options, run: usize) -> Result<Row, String> {
+    let (seconds, deflate, room_size) = (options.seconds, options.deflate, options.room_size);
+    let shards = if clients <= ONE_PROCESS {
+        1
+    } else {
+        clients.div_ceil(SHARD_CLIENTS)
+    };
+    let rooms = clients / room_size;
     let generators = clients.div_ceil(GEN_CLIENTS);
-    let base_port = 20_000 + (run % 100) * 20;
-    let addrs: Vec<String> = (0..shards).map(|s| format!("127.0.0.1:{}", base_port + s)).collect();
-    // Each shard holds the rooms hashed to it: it must stay under the open-files cap.
-    let mut per_shard = vec![0usize; shards];
-    for room in 0..rooms {
-        per_shard[generator::shard_of(&generator::room_name(room), shards)] += ROOM_SIZE;
-    }
-    let busiest = per_shard.iter().max().copied().unwrap_or(0);
-    if busiest as u64 + 100 > limit_nofile() {
-        return Err(format!("a shard would hold {busiest} connections, over the open-files cap"));
+    let base_port = free_ports(run, shards)?;
+    // With rooms of 1, processes that can share one port do (the kernel spreads the
+    // connections); otherwise each listens on its own and owns the rooms hashed to it.
+    let shared_port = room_size == 1 && server.reuses_port();
+    let addrs: Vec<String> = (0..shards)
+        .map(|s| {
+            format!(
+                "127.0.0.1:{}",
+                base_port as usize + if shared_port { 0 } else { s }
+            )
+        })
+        .collect();
+    if shared_port {
+        // SO_REUSEPORT spreads by a hash of the addresses: allow a little unevenness.
+        if (clients / shards) as u64 * 11 / 10 + 100 > limit_nofile() {
+            return Err(format!(
+                "{shards} processes would hold about {} connections each, near the open-files cap",
+                clients / shards
+            ));
+        }
+    } else {
+        // Each shard holds the rooms hashed to it: it must stay under the open-files cap.
+        let mut per_shard = vec![0usize; shards];
+        for room in 0..rooms {
+            per_shard[generator::shard_of(&generator::room_name(room), shards)] += room_size;
+        }
+        let busiest = per_shard.iter().max().copied().unwrap_or(0);
+        if busiest as u64 + 100 > limit_nofile() {
+            return Err(format!(
+                "a shard would hold {busiest} connections, over the open-files cap"
+            ));
+        }
     }
     let mut servers: Vec<Child> = Vec::new();
     let result = (|| {
         let here = Path::new(env!("CARGO_MANIFEST_DIR"));
         for addr in &addrs {
             let mut command = match server {
+                Server::Floor => {
+                    let mut c = Command::new(generator_exe()?);
+                    c.args(["floor-server", addr]);
+                    c
+                }
+                Server::FloorUring => {
+                    let mut c = Command::new(generator_exe()?);
+                    c.args(["floor-uring-server", addr]);
+                    c
+                }
                 Server::Sockless => {
                     let mut c = Command::new(root().join("target/release/examples/chat"));
                     c.arg(addr);
+                    c
+                }
+                Server::SocklessUring => {
+                    let mut c = Command::new(root().join("target/release/examples/chat"));
+                    c.args(["--io-uring", addr]);
                     c
                 }
                 Server::Tokio => {
@@ -491,10 +730,13 @@ fn measure(
                     c
                 }
             };
-            command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+            command
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
             servers.push(spawn(&mut command).map_err(|e| format!("starting the server: {e}"))?);
         }
-        // Listening?
+        // Listening? Every process, also when they share a port.
         let deadline = Instant::now() + Duration::from_secs(30);
         for addr in &addrs {
             while TcpStream::connect(addr).is_err() {
@@ -504,12 +746,27 @@ fn measure(
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
+        if shared_port {
+            let port = base_port;
+            while listeners(port) < shards {
+                if Instant::now() > deadline || !alive(&mut servers) {
+                    return Err(format!("not all {shards} processes listen on port {port}"));
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
         std::thread::sleep(Duration::from_millis(500));
         let pids: Vec<u32> = servers.iter().map(Child::id).collect();
         let baseline: u64 = pids.iter().map(|&p| rss(p)).sum();
 
         // The generators, each with whole rooms.
-        let urls = addrs.iter().map(|a| format!("ws://{a}/chat")).collect::<Vec<_>>().join(",");
+        let mut unique = addrs.clone();
+        unique.dedup();
+        let urls = unique
+            .iter()
+            .map(|a| format!("ws://{a}/chat"))
+            .collect::<Vec<_>>()
+            .join(",");
         let per_gen = rooms.div_ceil(generators);
         let exe = generator_exe()?;
         let (tx, rx) = mpsc::channel::<(usize, String)>();
@@ -522,9 +779,19 @@ fn measure(
             let mut command = Command::new(&exe);
             command
                 .args(["gen", "--urls", &urls])
-                .args(["--first-room", &first.to_string(), "--rooms", &count.to_string()])
-                .args(["--room-size", &ROOM_SIZE.to_string()])
-                .args(["--total-rooms", &rooms.to_string(), "--seconds", &seconds.to_string()])
+                .args([
+                    "--first-room",
+                    &first.to_string(),
+                    "--rooms",
+                    &count.to_string(),
+                ])
+                .args(["--room-size", &room_size.to_string()])
+                .args([
+                    "--total-rooms",
+                    &rooms.to_string(),
+                    "--seconds",
+                    &seconds.to_string(),
+                ])
                 // A source network per run and generator: 16 addresses, fresh ports.
                 .args(["--src", &format!("127.{}.{}", run % 250 + 1, g + 1)])
                 .stdin(Stdio::piped())
@@ -532,7 +799,14 @@ fn measure(
             if deflate {
                 command.arg("--deflate");
             }
-            let mut child = spawn(&mut command).map_err(|e| format!("starting a generator: {e}"))?;
+            if matches!(server, Server::Floor | Server::FloorUring) {
+                command.arg("--floor");
+            }
+            if server.uring() {
+                command.arg("--uring");
+            }
+            let mut child =
+                spawn(&mut command).map_err(|e| format!("starting a generator: {e}"))?;
             stdins.push(child.stdin.take().unwrap());
             let stdout = child.stdout.take().unwrap();
             let tx = tx.clone();
@@ -549,19 +823,27 @@ fn measure(
         drop(tx);
         let gen_pids: Vec<u32> = gens.iter().map(Child::id).collect();
         let outcome = drive(
-            &rx, &mut stdins, &mut servers, generators, seconds, &pids, &gen_pids, baseline, started,
+            &rx,
+            &mut stdins,
+            &mut servers,
+            generators,
+            seconds,
+            &pids,
+            &gen_pids,
+            baseline,
+            started,
         );
         if outcome.is_err() {
             stop(&mut gens);
         }
-        let (connect, cpu, gen_cpu, busy, rss_total, rss_delta, lines) = outcome?;
+        let (connect, (cpu, cpu_seconds), gen_cpu, busy, rss_total, rss_delta, lines) = outcome?;
         for g in gens.iter_mut() {
             let _ = g.wait();
         }
         let mut hist = Histogram::new();
         let (mut expected, mut delivered, mut missing, mut failures) = (0, 0, 0, 0);
         let (mut wire_bytes, mut text_bytes, mut sent_compressed, mut sent_plain) = (0, 0, 0, 0);
-        let (mut inflaters_held, mut gen_rss) = (0, 0);
+        let (mut inflaters_held, mut gen_rss, mut late) = (0, 0, 0);
         let mut notes = Vec::new();
         for (result, histogram) in lines {
             let value = |key: &str| -> u64 {
@@ -581,12 +863,14 @@ fn measure(
             sent_plain += value("sent_plain");
             inflaters_held += value("inflaters_held");
             gen_rss += value("peak_rss");
+            late += value("late");
             for key in ["extra", "misrouted", "errors", "dead"] {
                 if value(key) > 0 {
                     notes.push(format!("{key} {}", value(key)));
                 }
             }
-            hist.add_encoded(&histogram).ok_or("a generator's histogram is malformed")?;
+            hist.add_encoded(&histogram)
+                .ok_or("a generator's histogram is malformed")?;
         }
         if expected == 0 {
             notes.push("nothing sent".into());
@@ -594,6 +878,8 @@ fn measure(
         let ms = |us: u64| us as f64 / 1000.0;
         Ok(Row {
             server,
+            room_size,
+            cpu_seconds,
             deflate,
             clients,
             shards,
@@ -617,6 +903,7 @@ fn measure(
             text_bytes,
             sent_compressed,
             sent_plain,
+            late,
             note: notes.join(", "),
         })
     })();
@@ -624,7 +911,17 @@ fn measure(
     result
 }
 
-type Outcome = (Duration, f64, f64, f64, u64, i64, Vec<(String, String)>);
+/// Connect time, server CPU (percent of a core, seconds), generator CPU, machine busy, server
+/// RSS, its growth, and each generator's `result` and `hist` lines.
+type Outcome = (
+    Duration,
+    (f64, f64),
+    f64,
+    f64,
+    u64,
+    i64,
+    Vec<(String, String)>,
+);
 
 /// A run is stopped when the servers together hold more than this (the machine is shared).
 const RSS_GUARD: u64 = 8 << 30;
@@ -693,8 +990,8 @@ fn drive(
         return Err("a server process died while the clients connected".into());
     }
     std::thread::sleep(Duration::from_millis(500));
-    let cpu0: u64 = pids.iter().map(|&p| cpu_ticks(p)).sum();
-    let gen0: u64 = gen_pids.iter().map(|&p| cpu_ticks(p)).sum();
+    let cpu0: u64 = pids.iter().map(|&p| cpu_ns(p)).sum();
+    let gen0: u64 = gen_pids.iter().map(|&p| cpu_ns(p)).sum();
     let machine0 = machine_ticks();
     let go = Instant::now();
     for stdin in stdins.iter_mut() {
@@ -706,7 +1003,9 @@ fn drive(
     let half = go + Duration::from_millis(seconds * 1000 / 2);
     let end = go + Duration::from_secs(seconds);
     while Instant::now() < end {
-        std::thread::sleep(Duration::from_millis(250).min(end.saturating_duration_since(Instant::now())));
+        std::thread::sleep(
+            Duration::from_millis(250).min(end.saturating_duration_since(Instant::now())),
+        );
         let now_rss: u64 = pids.iter().map(|&p| rss(p)).sum();
         if rss_total == 0 && Instant::now() >= half {
             rss_total = now_rss;
@@ -719,18 +1018,19 @@ fn drive(
             ));
         }
     }
-    let cpu1: u64 = pids.iter().map(|&p| cpu_ticks(p)).sum();
-    let gen1: u64 = gen_pids.iter().map(|&p| cpu_ticks(p)).sum();
+    let cpu1: u64 = pids.iter().map(|&p| cpu_ns(p)).sum();
+    let gen1: u64 = gen_pids.iter().map(|&p| cpu_ns(p)).sum();
     let machine1 = machine_ticks();
     let busy = (machine1.0 - machine0.0) as f64 / (machine1.1 - machine0.1).max(1) as f64 * 100.0;
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    let cpu = (cpu1 - cpu0) as f64 / ticks / go.elapsed().as_secs_f64() * 100.0;
-    let gen_cpu = (gen1 - gen0) as f64 / ticks / go.elapsed().as_secs_f64() * 100.0;
+    let window = go.elapsed().as_secs_f64();
+    let cpu = cpu1.saturating_sub(cpu0) as f64 / 1e9 / window * 100.0;
+    let gen_cpu = gen1.saturating_sub(gen0) as f64 / 1e9 / window * 100.0;
     let server_alive = alive(servers);
     let mut results: Vec<(Option<String>, Option<String>)> = vec![(None, None); generators];
     let mut done = 0;
     while done < generators {
-        let (g, line) = wait(Duration::from_secs(60), "results")?;
+        // Generators that fell behind the pace still send what was due, then drain.
+        let (g, line) = wait(Duration::from_secs(60 + seconds), "results")?;
         if let Some(rest) = line.strip_prefix("result ") {
             results[g].0 = Some(rest.to_string());
         } else if let Some(rest) = line.strip_prefix("hist ") {
@@ -740,6 +1040,10 @@ fn drive(
             return Err(format!("generator {g} ended without results"));
         }
     }
+    // CPU per message counts the servers' CPU until every generator finished (what was
+    // delivered late, while draining, was served then too).
+    let cpu2: u64 = pids.iter().map(|&p| cpu_ns(p)).sum();
+    let cpu_seconds = cpu2.max(cpu1).saturating_sub(cpu0) as f64 / 1e9;
     if !server_alive {
         eprintln!("load: a server process died during the run");
     }
@@ -747,17 +1051,60 @@ fn drive(
         .into_iter()
         .map(|(r, h)| (r.unwrap_or_default(), h.unwrap_or_default()))
         .collect();
-    Ok((connect, cpu, gen_cpu, busy, rss_total, rss_total as i64 - baseline as i64, lines))
+    Ok((
+        connect,
+        (cpu, cpu_seconds),
+        gen_cpu,
+        busy,
+        rss_total,
+        rss_total as i64 - baseline as i64,
+        lines,
+    ))
 }
 
-fn row_line(row: &Row) -> String {
-    let verdict = if row.expected > 0 && row.missing == 0 && row.failures == 0 && row.note.is_empty() {
-        "all delivered"
-    } else {
-        "FAILED"
+/// The row of `row`'s floor (same I/O model, same size) among `rows`, if measured.
+fn floor_of<'a>(rows: &'a [Row], row: &Row) -> Option<&'a Row> {
+    rows.iter()
+        .find(|r| r.server == row.server.floor() && r.clients == row.clients)
+}
+
+/// Server CPU time per delivered message, in microseconds.
+fn cpu_per_message(row: &Row) -> f64 {
+    if row.delivered == 0 {
+        return f64::NAN;
+    }
+    row.cpu_seconds * 1e6 / row.delivered as f64
+}
+
+/// CPU per message and p99 against the floor's.
+fn against_floor(row: &Row, floor: Option<&Row>) -> String {
+    let Some(floor) = floor else {
+        return "-".into();
     };
+    if floor.server == row.server {
+        return "1.00x".into();
+    }
+    let cpu = cpu_per_message(row) / cpu_per_message(floor);
+    let p99 = row.p99_ms / floor.p99_ms;
+    if !cpu.is_finite() {
+        return "-".into();
+    }
+    if p99.is_finite() {
+        format!("CPU {cpu:.2}x, p99 {p99:.1}x")
+    } else {
+        format!("CPU {cpu:.2}x")
+    }
+}
+
+fn row_line(row: &Row, floor: Option<&Row>) -> String {
+    let verdict =
+        if row.expected > 0 && row.missing == 0 && row.failures == 0 && row.note.is_empty() {
+            "all delivered"
+        } else {
+            "FAILED"
+        };
     format!(
-        "| {}{} | {} | {} / {} | {:.1} s | {:.1} | {:.1} | {:.1} | {} / {} ({}) | {} | {} | {:.0}% | {:.0}% | {:.0} MiB | {:.0}% | {} | {:.0} MiB | {}{}{} |",
+        "| {}{} | {} | {} / {} | {:.1} s | {:.1} | {:.1} | {:.1} | {} / {} ({}) | {} | {} | {:.0}% | {:.1} µs | {} | {:.0}% | {:.0} MiB | {:.0}% | {} | {:.0} MiB | {}{}{}{} |",
         row.server.label(),
         if row.deflate { " + deflate" } else { "" },
         thousands(row.clients as u64),
@@ -773,13 +1120,35 @@ fn row_line(row: &Row) -> String {
         bytes_per_message(row),
         compressed_share(row),
         row.cpu_percent,
+        cpu_per_message(row),
+        against_floor(row, floor),
         row.gen_cpu_percent,
         row.gen_rss as f64 / (1 << 20) as f64,
         row.machine_busy,
-        if row.rss_per_conn.is_nan() { "-".into() } else { format!("{:.2} KiB", row.rss_per_conn / 1024.0) },
+        if row.rss_per_conn.is_nan() {
+            "-".into()
+        } else {
+            format!("{:.2} KiB", row.rss_per_conn / 1024.0)
+        },
         row.rss_total as f64 / (1 << 20) as f64,
-        if row.failures > 0 { format!("{} connections failed; ", row.failures) } else { String::new() },
-        if row.missing > 0 { format!("{} missing; ", thousands(row.missing)) } else { String::new() },
+        if row.failures > 0 {
+            format!("{} connections failed; ", row.failures)
+        } else {
+            String::new()
+        },
+        if row.missing > 0 {
+            format!("{} missing; ", thousands(row.missing))
+        } else {
+            String::new()
+        },
+        if row.late > 0 {
+            format!(
+                "{} sent over 100 ms late (the generators could not keep the pace); ",
+                thousands(row.late)
+            )
+        } else {
+            String::new()
+        },
         row.note,
     )
 }
@@ -791,7 +1160,11 @@ fn bytes_per_message(row: &Row) -> String {
         return "-".into();
     }
     let per = |bytes: u64| bytes as f64 / row.delivered as f64;
-    format!("{:.1} B ({:.1} B of JSON)", per(row.wire_bytes), per(row.text_bytes))
+    format!(
+        "{:.1} B ({:.1} B of JSON)",
+        per(row.wire_bytes),
+        per(row.text_bytes)
+    )
 }
 
 /// The share of the clients' messages sent compressed (with permessage-deflate).
@@ -803,17 +1176,19 @@ fn compressed_share(row: &Row) -> String {
     format!("{:.0}%", row.sent_compressed as f64 / sent as f64 * 100.0)
 }
 
-fn table(rows: &[Row], seconds: u64) -> String {
+fn table(rows: &[Row], seconds: u64, room_size: usize) -> String {
     let mut out = format!(
-        "Chat load: rooms of {ROOM_SIZE}, each client sends 1 message/s for {seconds} s; latency = \
-         send to delivery at every member (sender included).\n\n\
+        "Chat load: rooms of {room_size}, each client sends 1 message/s for {seconds} s; latency = \
+         send to delivery at every member (sender included). CPU per message: server CPU time \
+         from the start of sending until every generator finished / messages delivered; x floor: against the floor of the same I/O model \
+         at the same size in this run.\n\n\
          | server | clients | server processes / generators | connect | p50 ms | p99 ms | max ms | \
          delivered / expected | bytes read / delivered message | client messages sent compressed | \
-         server CPU (100% = 1 core) | generator CPU | generator peak RSS | machine busy (both cores) | server RSS / connection | server RSS | notes |\n\
-         |---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n"
+         server CPU (100% = 1 core) | CPU per message | x floor | generator CPU | generator peak RSS | machine busy (both cores) | server RSS / connection | server RSS | notes |\n\
+         |---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|\n"
     );
     for row in rows {
-        out.push_str(&row_line(row));
+        out.push_str(&row_line(row, floor_of(rows, row)));
         out.push('\n');
     }
     out
@@ -823,10 +1198,89 @@ fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(line: &str) -> Vec<String> {
+        line.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn room_size_defaults_to_100_and_takes_any_divisor() {
+        assert_eq!(parse(&args("--sizes 1000")).unwrap().room_size, 100);
+        let options = parse(&args("--sizes 1000,10000,100000 --room-size 1")).unwrap();
+        assert_eq!(
+            (options.room_size, options.sizes),
+            (1, vec![1000, 10000, 100000])
+        );
+        assert_eq!(
+            parse(&args("--sizes 1200 --room-size 3"))
+                .unwrap()
+                .room_size,
+            3
+        );
+        // The order of the flags does not matter.
+        assert_eq!(
+            parse(&args("--room-size 7 --sizes 700")).unwrap().room_size,
+            7
+        );
+    }
+
+    #[test]
+    fn a_room_size_that_does_not_divide_a_size_is_refused() {
+        let error = parse(&args("--sizes 1000,10050 --room-size 100")).unwrap_err();
+        assert_eq!(
+            error,
+            "the room size 100 must divide every size: 10050 clients are not whole rooms"
+        );
+        assert_eq!(
+            parse(&args("--room-size 0")).unwrap_err(),
+            "--room-size is at least 1"
+        );
+        assert_eq!(
+            parse(&args("--room-size ten")).unwrap_err(),
+            "bad --room-size ten"
+        );
+        assert_eq!(
+            parse(&args("--room-size")).unwrap_err(),
+            "--room-size needs a value"
+        );
+        // The default sizes are in rooms of 100, not of 300.
+        assert!(parse(&args("--room-size 300")).is_err());
+    }
+
+    #[test]
+    fn servers_by_name_with_their_floor() {
+        let options = parse(&args("--servers sockless,floor")).unwrap();
+        assert_eq!(options.servers, [Server::Sockless, Server::Floor]);
+        for server in options.servers {
+            assert_eq!(server.floor(), Server::Floor);
+            assert_eq!(
+                parse(&args(&format!("--servers {}", server.name())))
+                    .unwrap()
+                    .servers,
+                [server]
+            );
+        }
+        assert_eq!(
+            parse(&args("--servers floor2")).unwrap_err(),
+            "unknown server floor2"
+        );
+        // The floor has no permessage-deflate: skipped with --deflate.
+        assert_eq!(
+            parse(&args("--servers sockless,floor --deflate"))
+                .unwrap()
+                .servers,
+            [Server::Sockless]
+        );
+    }
 }

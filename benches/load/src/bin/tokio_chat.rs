@@ -1,4 +1,4 @@
-//! The chat of issue 12 on tokio-tungstenite, written the way a tokio user would: a task per
+//! The load benchmark's chat on tokio-tungstenite, written the way a tokio user would: a task per
 //! connection, a `broadcast` channel per room, the room table behind a mutex.
 //!
 //! `tokio_chat [ADDR]` (default 127.0.0.1:8081); WebSocket endpoint `/chat`. Protocol:
@@ -72,6 +72,8 @@ fn error(reason: &str) -> Message {
 }
 
 async fn serve(stream: TcpStream, rooms: Rooms) {
+    // The callback's type is tungstenite's: its error is the whole refusal response.
+    #[allow(clippy::result_large_err)]
     let only_chat = |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
         if request.uri().path() == "/chat" {
             Ok(response)
@@ -170,10 +172,10 @@ async fn serve(stream: TcpStream, rooms: Rooms) {
                 }
             }
         };
-        if let Some(reply) = reply {
-            if ws.send(reply).await.is_err() {
-                break;
-            }
+        if let Some(reply) = reply
+            && ws.send(reply).await.is_err()
+        {
+            break;
         }
     }
     if let Some((name, room, rx)) = member {

@@ -1,0 +1,380 @@
+//! The chat's event loop on io_uring (Linux 6.1 or later; `--io-uring`): the same chat
+//! (`chat.rs`), handed bytes by completions instead of readiness. sockless only needs
+//! bytes, so nothing above this loop changes.
+//!
+//! - One `io_uring_enter` per turn submits every send and re-arm the turn queued and waits
+//!   for completions (or the next deadline).
+//! - A multishot accept on the listener, and one multishot receive per connection into a
+//!   ring of buffers the kernel picks from (`BufRing`): no read call, no buffer per
+//!   connection. An open connection with nothing left over handles the bytes where the
+//!   kernel put them; the buffer goes back to the ring right after.
+//! - Each connection's output of a turn leaves in one send, owned by the loop until it
+//!   completes (the connection's queue fills again meanwhile, bounded as on mio).
+//!
+//! The ring is set up for one thread (SINGLE_ISSUER) with the kernel's completion work
+//! done when the loop waits (DEFER_TASKRUN), which is why 6.1 is needed; the chat says
+//! so and exits if the kernel has less.
+
+use std::collections::HashMap;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant as Clock};
+
+use io_uring::types::{BufRingEntry, Fd, SubmitArgs, Timespec};
+use io_uring::{IoUring, cqueue, opcode, squeue};
+
+use crate::chat::{Chat, Transport};
+use crate::client::Client;
+use crate::{ACCEPT_PAUSE_MS, READ_BUFFER, Report};
+
+/// What a completion is for: the low byte of its `user_data`.
+const ACCEPT: u64 = 1;
+const RECV: u64 = 2;
+const SEND: u64 = 3;
+const CANCEL: u64 = 4;
+
+/// Receive buffers: how many, how large, and their group's id.
+const BUFFERS: u16 = 2048;
+const BUFFER_SIZE: usize = 2048;
+const GROUP: u16 = 1;
+
+/// `user_data`: the operation, the connection's slot, and the low 24 bits of its id (so
+/// that a late completion for a closed connection is not taken for its successor's).
+fn user_data(op: u64, key: usize, id: u64) -> u64 {
+    op | (key as u64 & 0xffff_ffff) << 8 | (id & 0xff_ffff) << 40
+}
+
+fn unpack(data: u64) -> (u64, usize, u64) {
+    (
+        data & 0xff,
+        ((data >> 8) & 0xffff_ffff) as usize,
+        data >> 40,
+    )
+}
+
+/// Buffers the kernel picks for multishot receives, in a ring registered as group
+/// `GROUP`. A buffer goes back to the ring as soon as its bytes are handled.
+struct BufRing {
+    /// The ring's entries: page-aligned memory the kernel reads.
+    entries: *mut BufRingEntry,
+    layout: std::alloc::Layout,
+    memory: Vec<u8>,
+    tail: u16,
+    /// Buffers given back since the kernel last saw the tail.
+    unpublished: bool,
+}
+
+impl BufRing {
+    fn new(ring: &IoUring) -> io::Result<BufRing> {
+        const { assert!(BUFFERS.is_power_of_two()) };
+        let layout = std::alloc::Layout::from_size_align(
+            BUFFERS as usize * std::mem::size_of::<BufRingEntry>(),
+            4096,
+        )
+        .map_err(io::Error::other)?;
+        // SAFETY: a layout of non-zero size; zeroed memory is an empty ring (tail 0).
+        let entries = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<BufRingEntry>();
+        if entries.is_null() {
+            return Err(io::Error::other("out of memory for the buffer ring"));
+        }
+        let mut buffers = BufRing {
+            entries,
+            layout,
+            memory: vec![0; BUFFERS as usize * BUFFER_SIZE],
+            tail: 0,
+            unpublished: false,
+        };
+        // SAFETY: the entries stay allocated until `drop`, which comes after the ring's
+        // (the loop declares the ring first, so it drops first... and the process exits
+        // with both).
+        unsafe {
+            ring.submitter()
+                .register_buf_ring_with_flags(entries as u64, BUFFERS, GROUP, 0)?;
+        }
+        for bid in 0..BUFFERS {
+            buffers.give_back(bid);
+        }
+        buffers.publish();
+        Ok(buffers)
+    }
+
+    /// Put buffer `bid` at the ring's tail (the kernel sees it at the next `publish`).
+    fn give_back(&mut self, bid: u16) {
+        let index = (self.tail & (BUFFERS - 1)) as usize;
+        // SAFETY: `index` is below BUFFERS, the entries allocated.
+        let entry = unsafe { &mut *self.entries.add(index) };
+        entry.set_addr(self.memory[bid as usize * BUFFER_SIZE..].as_ptr() as u64);
+        entry.set_len(BUFFER_SIZE as u32);
+        entry.set_bid(bid);
+        self.tail = self.tail.wrapping_add(1);
+        self.unpublished = true;
+    }
+
+    fn publish(&mut self) {
+        // SAFETY: the tail lies in the first entry, allocated; the kernel reads it, so it
+        // is stored atomically, after the entries (release).
+        let tail = unsafe { BufRingEntry::tail(self.entries) }.cast::<AtomicU16>();
+        unsafe { (*tail).store(self.tail, Ordering::Release) };
+        self.unpublished = false;
+    }
+
+    /// Buffer `bid`, whole (the received bytes are at its start).
+    fn get_mut(&mut self, bid: u16) -> &mut [u8] {
+        &mut self.memory[bid as usize * BUFFER_SIZE..][..BUFFER_SIZE]
+    }
+}
+
+impl Drop for BufRing {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this layout.
+        unsafe { std::alloc::dealloc(self.entries.cast(), self.layout) };
+    }
+}
+
+/// A send in flight: its bytes stay here, unmoved, until it completes.
+struct Sending {
+    bytes: Vec<u8>,
+    sent: usize,
+    /// The connection's socket (used only while the connection is open).
+    fd: RawFd,
+}
+
+/// The chat's transport on io_uring: submissions queue here and go at the next turn.
+pub struct Uring {
+    ring: IoUring,
+    /// Sends in flight, by connection slot and the low 24 bits of its id.
+    sending: HashMap<(usize, u64), Sending>,
+}
+
+impl Uring {
+    /// Queue `entry` (submitting what is queued first if the queue is full).
+    ///
+    /// # Safety
+    /// What `entry` points to must stay valid until its completion.
+    unsafe fn push(&mut self, entry: squeue::Entry) -> io::Result<()> {
+        loop {
+            // SAFETY: passed on from the caller.
+            if unsafe { self.ring.submission().push(&entry) }.is_ok() {
+                return Ok(());
+            }
+            self.ring.submit()?;
+        }
+    }
+
+    fn recv(&mut self, fd: RawFd, key: usize, id: u64) -> io::Result<()> {
+        let entry = opcode::RecvMulti::new(Fd(fd), GROUP)
+            .build()
+            .user_data(user_data(RECV, key, id));
+        // SAFETY: the buffers are the ring's, registered for as long as it.
+        unsafe { self.push(entry) }
+    }
+
+    fn accept(&mut self, listener: RawFd) -> io::Result<()> {
+        let entry = opcode::AcceptMulti::new(Fd(listener))
+            .build()
+            .user_data(user_data(ACCEPT, 0, 0));
+        // SAFETY: nothing is pointed to.
+        unsafe { self.push(entry) }
+    }
+
+    /// Send the rest of the send in flight for (`key`, `id24`).
+    fn send(&mut self, key: usize, id24: u64) -> io::Result<()> {
+        let Some(sending) = self.sending.get(&(key, id24)) else {
+            return Ok(());
+        };
+        let fd = sending.fd;
+        let rest = &sending.bytes[sending.sent..];
+        let entry = opcode::Send::new(Fd(fd), rest.as_ptr(), rest.len() as u32)
+            .build()
+            .user_data(user_data(SEND, key, id24));
+        // SAFETY: the bytes stay in `self.sending`, untouched, until the completion
+        // (a Vec's heap memory does not move when the map moves it).
+        unsafe { self.push(entry) }
+    }
+}
+
+impl Transport for Uring {
+    fn open(&mut self, key: usize, client: &mut Client) -> io::Result<()> {
+        self.recv(client.socket.as_raw_fd(), key, client.id)
+    }
+
+    fn flush(&mut self, key: usize, client: &mut Client) -> io::Result<bool> {
+        let id24 = client.id & 0xff_ffff;
+        if self.sending.contains_key(&(key, id24)) {
+            return Ok(false); // `on_writable` when it completes
+        }
+        if client.outbox.is_empty() {
+            return Ok(true);
+        }
+        let sending = Sending {
+            bytes: client.outbox.take(),
+            sent: 0,
+            fd: client.socket.as_raw_fd(),
+        };
+        self.sending.insert((key, id24), sending);
+        self.send(key, id24)?;
+        Ok(false)
+    }
+
+    fn close(&mut self, key: usize, client: &mut Client) {
+        // The armed receive holds the socket open: cancel it. A send in flight finishes
+        // (or fails) on its own; its bytes stay until then.
+        let entry = opcode::AsyncCancel::new(user_data(RECV, key, client.id))
+            .build()
+            .user_data(user_data(CANCEL, key, client.id));
+        // SAFETY: nothing is pointed to.
+        let _ = unsafe { self.push(entry) };
+    }
+}
+
+/// Whether completion `(key, id24)` is for the connection now in slot `key`.
+fn live<T: Transport>(chat: &Chat<T>, key: usize, id24: u64) -> Option<u64> {
+    chat.id_of(key).filter(|id| id & 0xff_ffff == id24)
+}
+
+/// Run the chat on `listener` with io_uring; returns only on a failure of the ring.
+pub fn run(listener: std::net::TcpListener) -> io::Result<()> {
+    let ring = IoUring::builder()
+        .setup_cqsize(16 * 1024)
+        .setup_single_issuer()
+        .setup_defer_taskrun()
+        .build(4096)
+        .map_err(|e| io::Error::other(format!("io_uring (Linux 6.1 or later): {e}")))?;
+    if !ring.params().is_feature_nodrop() || !ring.params().is_feature_ext_arg() {
+        return Err(io::Error::other(
+            "io_uring: this kernel lacks NODROP or EXT_ARG",
+        ));
+    }
+    let mut buffers = BufRing::new(&ring).map_err(|e| {
+        io::Error::other(format!("io_uring buffer ring (Linux 5.19 or later): {e}"))
+    })?;
+    let mut chat = Chat::new(Uring {
+        ring,
+        sending: HashMap::new(),
+    });
+    let listener_fd = listener.as_raw_fd();
+    chat.transport.accept(listener_fd)?;
+
+    let clock = Clock::now();
+    let now = || clock.elapsed().as_millis() as u64;
+    let mut buffer = vec![0u8; READ_BUFFER].into_boxed_slice();
+    let mut completions: Vec<(u64, usize, u64, i32, u32)> = Vec::with_capacity(4096);
+    let mut rearm: Vec<(usize, u64, RawFd)> = Vec::new();
+    let mut accept_paused_until: Option<u64> = None;
+    let mut report = Report::default();
+
+    loop {
+        let mut wake = chat.next_deadline();
+        if let Some(until) = accept_paused_until {
+            wake = Some(wake.map_or(until, |at| at.min(until)));
+        }
+        if buffers.unpublished {
+            buffers.publish();
+        }
+        let ring = &mut chat.transport.ring;
+        let waited = match wake.map(|at| Duration::from_millis(at.saturating_sub(now()))) {
+            Some(timeout) => {
+                let ts = Timespec::from(timeout);
+                ring.submitter()
+                    .submit_with_args(1, &SubmitArgs::new().timespec(&ts))
+            }
+            None => ring.submit_and_wait(1),
+        };
+        match waited {
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ETIME | libc::EINTR | libc::EBUSY)
+                ) => {}
+            Err(e) => return Err(e),
+        }
+        completions.clear();
+        completions.extend(ring.completion().map(|cqe| {
+            let (op, key, id) = unpack(cqe.user_data());
+            (op, key, id, cqe.result(), cqe.flags())
+        }));
+        let now = now();
+
+        for &(op, key, id24, result, flags) in &completions {
+            match op {
+                ACCEPT => {
+                    if result >= 0 {
+                        // SAFETY: a new descriptor from accept, ours alone.
+                        let fd = unsafe { OwnedFd::from_raw_fd(result) };
+                        let socket = mio::net::TcpStream::from_std(std::net::TcpStream::from(fd));
+                        chat.add(socket, now);
+                    } else if result != -libc::EINTR && result != -libc::ECONNABORTED {
+                        // EMFILE, ENFILE, ENOBUFS...: wait for connections to close.
+                        report.accept_failed(&io::Error::from_raw_os_error(-result));
+                        accept_paused_until = Some(now + ACCEPT_PAUSE_MS);
+                    }
+                    if !cqueue::more(flags) && accept_paused_until.is_none() {
+                        chat.transport.accept(listener_fd)?;
+                    }
+                }
+                RECV => {
+                    let bid = cqueue::buffer_select(flags);
+                    let live = live(&chat, key, id24);
+                    if let (Some(_), Some(bid), true) = (live, bid, result > 0) {
+                        chat.on_received(
+                            key,
+                            buffers.get_mut(bid),
+                            result as usize,
+                            &mut buffer,
+                            now,
+                        );
+                    }
+                    if let Some(bid) = bid {
+                        buffers.give_back(bid);
+                    }
+                    if let Some(id) = live
+                        && !cqueue::more(flags)
+                    {
+                        if result == -libc::ENOBUFS {
+                            // Out of buffers: again once some are back.
+                            let fd = chat.socket(key).map_or(-1, |s| s.as_raw_fd());
+                            rearm.push((key, id, fd));
+                        } else {
+                            chat.on_eof(key); // end of stream, or the connection failed
+                        }
+                    }
+                }
+                SEND => {
+                    let transport = &mut chat.transport;
+                    let Some(sending) = transport.sending.get_mut(&(key, id24)) else {
+                        continue;
+                    };
+                    sending.sent += result.max(0) as usize;
+                    let rest = sending.sent < sending.bytes.len();
+                    if live(&chat, key, id24).is_none() {
+                        // Closed meanwhile: the bytes can go.
+                        chat.transport.sending.remove(&(key, id24));
+                    } else if result <= 0 {
+                        chat.transport.sending.remove(&(key, id24));
+                        chat.on_error(key);
+                    } else if rest {
+                        chat.transport.send(key, id24)?;
+                    } else {
+                        chat.transport.sending.remove(&(key, id24));
+                        chat.on_writable(key);
+                    }
+                }
+                _ => {} // CANCEL: nothing to do
+            }
+        }
+        for (key, id, fd) in rearm.drain(..) {
+            if chat.id_of(key) == Some(id) {
+                chat.transport.recv(fd, key, id)?;
+            }
+        }
+        if accept_paused_until.is_some_and(|until| now >= until) {
+            accept_paused_until = None;
+            chat.transport.accept(listener_fd)?;
+        }
+        chat.on_timers(now);
+        chat.end_turn();
+        report.tick(now, &chat);
+    }
+}
