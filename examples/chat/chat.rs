@@ -8,6 +8,7 @@
 //! ("doomed") and closed at the end of the turn, so that a room is never changed while
 //! a message is being delivered to it.
 
+use std::collections::{HashMap, HashSet};
 use std::io::{ErrorKind, Read};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -19,11 +20,12 @@ use sockless::{
     Request, Server,
 };
 
+use crate::broker::{self, Broker, Envelope, Pending};
 use crate::client::{Client, MAX_MESSAGE, Member, Stage};
 use crate::compression::{self, Compression};
 use crate::outbox::Full;
 use crate::protocol::{self, Notice};
-use crate::rooms::Rooms;
+use crate::rooms::{self, Rooms};
 use crate::slab::Slab;
 use crate::timers::{Due, Timers};
 
@@ -122,6 +124,20 @@ pub struct Chat {
     next_id: u64,
     /// Connections whose socket may hold more to read than their turn allowed.
     pub unread: Vec<usize>,
+    /// With `--redis`: rooms shared with other processes (see `broker.rs`).
+    shared: Option<Shared>,
+}
+
+/// The rooms shared through Redis, on the loop's side.
+struct Shared {
+    broker: Broker,
+    /// Rooms that just opened here and wait for their history.
+    pending: HashMap<u32, Pending>,
+    /// For each room, the messages its history brought (at most `HISTORY`): if Redis
+    /// delivers one of them live too, it is not delivered again.
+    from_history: HashMap<u32, HashSet<(u64, u64)>>,
+    /// The broker brought more than one turn takes: come back at once.
+    more: bool,
 }
 
 impl Chat {
@@ -138,7 +154,18 @@ impl Chat {
             timers: Timers::new(),
             next_id: 0,
             unread: Vec::new(),
+            shared: None,
         }
+    }
+
+    /// Share rooms with other processes through `broker` (`--redis`).
+    pub fn share(&mut self, broker: Broker) {
+        self.shared = Some(Shared {
+            broker,
+            pending: HashMap::new(),
+            from_history: HashMap::new(),
+            more: false,
+        });
     }
 
     /// How many connections are open.
@@ -389,15 +416,29 @@ impl Chat {
         if client.member.is_some() {
             return self.error(key, "already joined: send join only once");
         }
+        let id = client.id;
         let seat = self.rooms.join(room, key);
         client.member = Some(Member {
             seat,
             name: name.into(),
         });
+        let joined = Notice::Joined { name }.to_json();
+        if let Some(shared) = &mut self.shared {
+            if self.rooms.members(seat.room).len() == 1 {
+                // The room opens here: its history comes from Redis (see `broker.rs`).
+                let ticket = shared.broker.subscribe(room);
+                shared.pending.insert(seat.room, Pending::new(ticket));
+            }
+            shared.broker.publish(room, &joined, false);
+            if let Some(pending) = shared.pending.get_mut(&seat.room) {
+                pending.joins.push((key, id, pending.backlog.len()));
+                return self.broadcast(seat.room, &joined, false);
+            }
+        }
         for message in self.rooms.history(seat.room) {
             self.clients.deliver(&mut self.compression, &[key], message);
         }
-        self.broadcast(seat.room, &Notice::Joined { name }.to_json());
+        self.broadcast(seat.room, &joined, false);
     }
 
     /// `text` from `key` to everyone in its room, itself included; kept in the history.
@@ -415,11 +456,25 @@ impl Chat {
         }
         .to_json();
         self.rooms.record(room, &message);
-        self.broadcast(room, &message);
+        if let (Some(shared), Some(name)) = (&mut self.shared, self.rooms.name(room)) {
+            let id = shared.broker.publish(name, &message, true);
+            if let Some(pending) = shared.pending.get_mut(&room) {
+                pending.seen.insert(id);
+            }
+        }
+        self.broadcast(room, &message, true);
     }
 
-    /// Queue `text` for every member of `room`.
-    fn broadcast(&mut self, room: u32, text: &str) {
+    /// Queue `text` (a `message` if `message`, else a notice) for every member of
+    /// `room`, or keep it for them while the room waits for its history.
+    fn broadcast(&mut self, room: u32, text: &str, message: bool) {
+        if let Some(pending) = self
+            .shared
+            .as_mut()
+            .and_then(|shared| shared.pending.get_mut(&room))
+        {
+            return pending.backlog.push((message, text.into()));
+        }
         let members = self.rooms.members(room);
         self.clients.deliver(&mut self.compression, members, text);
     }
@@ -434,13 +489,21 @@ impl Chat {
         else {
             return;
         };
+        // Its name, while the room may still be open, for the other processes.
+        let room_name = (self.shared.as_ref())
+            .and_then(|_| self.rooms.name(member.seat.room))
+            .map(Box::<str>::from);
         if let Some((moved, seat)) = self.rooms.leave(member.seat) {
             if let Some(Some(moved)) = self.clients.slab.get_mut(moved).map(|c| c.member.as_mut()) {
                 moved.seat = seat;
             }
         }
         let name = &member.name;
-        self.broadcast(member.seat.room, &Notice::Left { name }.to_json());
+        let left = Notice::Left { name }.to_json();
+        self.broadcast(member.seat.room, &left, false);
+        if let Some(shared) = &mut self.shared {
+            shared.left(member.seat.room, room_name.as_deref(), &left, &self.rooms);
+        }
     }
 
     /// Close the connection with `code` (the client answers with its Close); it leaves
@@ -563,6 +626,167 @@ impl Chat {
         self.leave(key);
         if let Some(mut client) = self.clients.slab.remove(key) {
             let _ = self.registry.deregister(&mut client.socket);
+        }
+    }
+}
+
+/// Rooms shared with other processes (`--redis`; see `broker.rs`).
+impl Chat {
+    /// What the broker threads brought: other processes' messages and notices, the
+    /// histories of rooms that opened here. At most [`broker::PER_TURN`] events per turn.
+    pub fn on_broker(&mut self) {
+        let Some(shared) = &mut self.shared else {
+            return;
+        };
+        shared.more = false;
+        let mut handled = 0;
+        while handled < broker::PER_TURN {
+            let Some(event) = self.shared.as_ref().and_then(|s| s.broker.try_event()) else {
+                break;
+            };
+            handled += 1;
+            match event {
+                broker::Event::Message { room, payload } => self.on_published(&room, &payload),
+                broker::Event::History {
+                    room,
+                    ticket,
+                    entries,
+                } => {
+                    let Some(room) = self.rooms.find(&room) else {
+                        continue;
+                    };
+                    let waited = (self.shared.as_ref())
+                        .and_then(|shared| shared.pending.get(&room))
+                        .is_some_and(|pending| pending.ticket == ticket);
+                    if waited {
+                        self.open_shared(room, entries.as_deref());
+                    }
+                }
+            }
+        }
+        let Some(shared) = &mut self.shared else {
+            return;
+        };
+        // The turn's budget ran out: more may wait.
+        shared.more = handled == broker::PER_TURN;
+        shared.report();
+        // Rooms whose history did not come in time go on without it.
+        let late: Vec<u32> = (shared.pending.iter())
+            .filter(|(_, pending)| pending.since.elapsed() >= broker::PENDING)
+            .map(|(&room, _)| room)
+            .collect();
+        for room in late {
+            log!(
+                err,
+                "chat: no history from Redis in time; the room opens without it"
+            );
+            self.open_shared(room, None);
+        }
+    }
+
+    /// How long the loop may wait for the sockets before it must look at the broker
+    /// again (`None`: as long as it likes, the broker's waker wakes it).
+    pub fn broker_timeout(&self) -> Option<Duration> {
+        let shared = self.shared.as_ref()?;
+        if shared.more {
+            Some(Duration::ZERO)
+        } else if !shared.pending.is_empty() {
+            Some(Duration::from_millis(100))
+        } else {
+            None
+        }
+    }
+
+    /// A payload from a room's channel: unless this process published it, or already
+    /// delivered it from the room's history, deliver it to the room's members here.
+    fn on_published(&mut self, room: &str, payload: &str) {
+        let Some(shared) = &mut self.shared else {
+            return;
+        };
+        let Some(envelope) = Envelope::decode(payload) else {
+            return;
+        };
+        let Some(room) = self.rooms.find(room) else {
+            return; // the last member here left meanwhile
+        };
+        if shared.broker.is_own(&envelope)
+            || (shared.from_history.get(&room)).is_some_and(|ids| ids.contains(&envelope.id()))
+        {
+            return;
+        }
+        if let Some(pending) = shared.pending.get_mut(&room) {
+            pending.seen.insert(envelope.id());
+        }
+        if envelope.message {
+            self.rooms.record(room, envelope.json);
+        }
+        self.broadcast(room, envelope.json, envelope.message);
+    }
+
+    /// The history of a room that opened here came (`entries`, oldest first; `None`
+    /// without Redis): each member who joined meanwhile gets it, then what happened in
+    /// the room since it joined, in order.
+    fn open_shared(&mut self, room: u32, entries: Option<&[String]>) {
+        let Some(shared) = &mut self.shared else {
+            return;
+        };
+        let Some(pending) = shared.pending.remove(&room) else {
+            return;
+        };
+        // What was said before the room opened here and not delivered live already.
+        let older: Vec<Envelope<'_>> = (entries.unwrap_or_default().iter())
+            .filter_map(|entry| Envelope::decode(entry))
+            .filter(|envelope| envelope.message && !pending.seen.contains(&envelope.id()))
+            .collect();
+        (shared.from_history).insert(room, older.iter().map(Envelope::id).collect());
+        let older: Vec<&str> = older.iter().map(|envelope| envelope.json).collect();
+        self.rooms.seed(room, &older);
+        for &(key, id, start) in &pending.joins {
+            let still_here = self.clients.slab.get(key).is_some_and(|client| {
+                client.id == id && client.member.as_ref().is_some_and(|m| m.seat.room == room)
+            });
+            if !still_here {
+                continue;
+            }
+            let mut before = older.clone();
+            let said_before = pending.backlog[..start]
+                .iter()
+                .filter(|(message, _)| *message);
+            before.extend(said_before.map(|(_, text)| &**text));
+            for text in rooms::last_of(&before) {
+                self.clients.deliver(&mut self.compression, &[key], text);
+            }
+            for (_, text) in &pending.backlog[start..] {
+                self.clients.deliver(&mut self.compression, &[key], text);
+            }
+        }
+    }
+}
+
+impl Shared {
+    /// A member left `room` (called `name`): tell the other processes, and stop listening
+    /// to the room if it closed here.
+    fn left(&mut self, room: u32, name: Option<&str>, left: &str, rooms: &Rooms) {
+        let Some(name) = name else {
+            return;
+        };
+        self.broker.publish(name, left, false);
+        if rooms.name(room).is_none() {
+            self.broker.unsubscribe(name);
+            self.pending.remove(&room);
+            self.from_history.remove(&room);
+        }
+    }
+
+    /// A line on stderr when messages could not be handed to the publisher (its queue
+    /// was full): the first time, then every 10,000.
+    fn report(&mut self) {
+        let not_carried = self.broker.not_carried;
+        if not_carried > 0 && (not_carried == 1 || not_carried.is_multiple_of(10_000)) {
+            log!(
+                err,
+                "chat: {not_carried} messages delivered here but not carried to other processes (Redis too slow)"
+            );
         }
     }
 }

@@ -2,8 +2,13 @@
 //! newcomer; the page at `/` and the WebSocket at `/chat`, on one port.
 //!
 //! ```text
-//! cargo run --release --example chat [-- ADDR]     (default 127.0.0.1:8080)
+//! cargo run --release --example chat [-- [ADDR] [--redis redis://HOST:PORT]]
 //! ```
+//!
+//! ADDR defaults to 127.0.0.1:8080. The listener has `SO_REUSEPORT`: several chat
+//! processes may listen on one port, the kernel spreading new connections among them.
+//! With `--redis`, they share their rooms through Redis pub/sub, whichever process each
+//! client reached (see `broker.rs`); without it, each process is a chat of its own.
 //!
 //! This file is the event loop the sans-IO design exists for: one thread, one `mio::Poll`
 //! (epoll, kqueue), one read buffer shared by every connection, and one heap of
@@ -11,6 +16,7 @@
 //! the loop owns both. The rest, by concern:
 //!
 //! - `chat.rs`: what each event of each connection means, and delivery to rooms;
+//! - `broker.rs`: rooms across processes on Redis (`--redis`), on two threads of their own;
 //! - `client.rs`: one connection and the memory it holds;
 //! - `compression.rs`: permessage-deflate, one compressor and one inflater per thread;
 //! - `outbox.rs`: a connection's bounded outgoing queue;
@@ -37,6 +43,7 @@ macro_rules! log {
     }};
 }
 
+mod broker;
 mod chat;
 mod client;
 mod compression;
@@ -55,6 +62,8 @@ use mio::{Events, Interest, Poll, Token};
 use chat::Chat;
 
 const LISTENER: Token = Token(usize::MAX);
+/// The broker threads wake the loop with this one (`--redis`).
+const BROKER: Token = Token(usize::MAX - 1);
 
 /// The read buffer every connection shares: what one `read` may bring.
 const READ_BUFFER: usize = 64 * 1024;
@@ -65,26 +74,61 @@ const ACCEPTS_PER_TURN: usize = 256;
 /// How long accepting pauses after a failure such as `EMFILE`.
 const ACCEPT_PAUSE_MS: u64 = 100;
 
+const USAGE: &str = "usage: chat [ADDR] [--redis redis://HOST:PORT]";
+
 fn main() {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:8080".into());
-    if let Err(error) = run(&addr) {
+    let mut addr = None;
+    let mut redis = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--redis" if redis.is_none() => redis = args.next(),
+            _ if addr.is_none() && !arg.starts_with('-') => addr = Some(arg),
+            _ => {
+                log!(err, "chat: unexpected {arg:?}; {USAGE}");
+                std::process::exit(2);
+            }
+        }
+    }
+    let addr = addr.unwrap_or_else(|| "127.0.0.1:8080".into());
+    if let Err(error) = run(&addr, redis.as_deref()) {
         log!(err, "chat: {error}");
         std::process::exit(1);
     }
 }
 
-fn run(addr: &str) -> std::io::Result<()> {
+/// A listener on `addr` with `SO_REUSEPORT`, so that other chat processes may listen on
+/// the same port (and `SO_REUSEADDR`, as `mio::net::TcpListener::bind` sets, with its
+/// backlog of 128).
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(128)?;
+    Ok(TcpListener::from_std(socket.into()))
+}
+
+fn run(addr: &str, redis: Option<&str>) -> std::io::Result<()> {
     let addr = addr
         .parse()
         .map_err(|_| std::io::Error::new(ErrorKind::InvalidInput, format!("bad address {addr}")))?;
-    let mut listener = TcpListener::bind(addr)?;
+    let mut listener = listen(addr)?;
     let mut poll = Poll::new()?;
     poll.registry()
         .register(&mut listener, LISTENER, Interest::READABLE)?;
     let mut chat = Chat::new(poll.registry().try_clone()?);
+    if let Some(url) = redis {
+        let broker = broker::Broker::start(url, poll.registry(), BROKER)
+            .map_err(|error| std::io::Error::new(ErrorKind::InvalidInput, error))?;
+        chat.share(broker);
+    }
     log!(out, "chat: open http://{}/", listener.local_addr()?);
+    if let Some(url) = redis {
+        log!(out, "chat: rooms shared through {url}");
+    }
     log!(
         out,
         "chat: {} bytes per connection (size_of::<Client>()), plus buffers only while in use",
@@ -105,11 +149,14 @@ fn run(addr: &str) -> std::io::Result<()> {
         if let Some(until) = accept_paused_until {
             wake = Some(wake.map_or(until, |at| at.min(until)));
         }
-        let timeout = if accept_more || !chat.unread.is_empty() {
+        let mut timeout = if accept_more || !chat.unread.is_empty() {
             Some(Duration::ZERO)
         } else {
             wake.map(|at| Duration::from_millis(at.saturating_sub(now())))
         };
+        if let Some(broker) = chat.broker_timeout() {
+            timeout = Some(timeout.map_or(broker, |t| t.min(broker)));
+        }
         match poll.poll(&mut events, timeout) {
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -123,6 +170,7 @@ fn run(addr: &str) -> std::io::Result<()> {
         for event in events.iter() {
             match event.token() {
                 LISTENER => accept_more = true,
+                BROKER => {} // below, every turn
                 Token(key) => {
                     if event.is_readable() || event.is_read_closed() || event.is_error() {
                         chat.on_readable(key, &mut buffer, now);
@@ -161,6 +209,7 @@ fn run(addr: &str) -> std::io::Result<()> {
             accept_more = accepted == ACCEPTS_PER_TURN;
         }
 
+        chat.on_broker();
         chat.on_timers(now);
         chat.end_turn();
         report.tick(now, &chat);
