@@ -41,7 +41,11 @@ impl Redis {
                 !required,
                 "redis-server not found and SOCKLESS_REDIS=require (apt-get install redis-server)"
             );
-            eprintln!("SKIP: redis-server not found (apt-get install redis-server)");
+            // Straight to stderr: the test harness captures `eprintln!`.
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIP: redis-server not found (apt-get install redis-server)"
+            );
             return None;
         }
         let port = TcpListener::bind("127.0.0.1:0")

@@ -22,7 +22,10 @@
 //! newcomer gets the history followed by what happened since it joined, as it would
 //! without Redis. Messages seen both in the list and live are told apart by their origin
 //! and sequence number and delivered once. From then on, the room's history in this
-//! process is kept up to date by what it delivers.
+//! process is kept up to date by what it delivers. Join and leave notices go to a second
+//! capped list, `sockless:notices:NAME` (100 entries, one minute): a notice another
+//! process published after a newcomer's own joined notice, but before this process's
+//! subscription took effect, is found there and delivered after the rest.
 //!
 //! **The threads.** The chat's loop stays single-threaded and never waits for Redis. Two
 //! broker threads own the Redis connections, each through the blocking `redis` client
@@ -30,7 +33,7 @@
 //! [`COMMAND_TIMEOUT`]):
 //!
 //! - the *publisher* sends `PUBLISH` + `LPUSH` + `LTRIM` + `EXPIRE`, many messages per
-//!   round trip when they queue up, and reads histories (`LRANGE`);
+//!   round trip when they queue up, and reads the two lists (`LRANGE`);
 //! - the *subscriber* holds the `SUBSCRIBE` connection: it subscribes and unsubscribes as
 //!   the loop asks, and hands every message to the loop.
 //!
@@ -75,6 +78,10 @@ const SUBSCRIBER_TICK: Duration = Duration::from_millis(20);
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(5));
 /// A room's history is forgotten by Redis this long after its last message.
 const HISTORY_TTL_SECS: i64 = 24 * 3600;
+/// The join and leave notices kept per room, and for how long: long enough for a room
+/// opening in another process to find those it missed while subscribing.
+const NOTICES: usize = 100;
+const NOTICES_TTL_SECS: i64 = 60;
 
 /// At most this many broker events are handled per turn of the loop, so that a flood
 /// from Redis does not starve the sockets.
@@ -85,9 +92,9 @@ pub struct Pending {
     /// Which [`Broker::subscribe`] it waits for (a room may close and open again).
     pub ticket: u64,
     pub since: Instant,
-    /// Who joined meanwhile: connection key, connection id, and how much of the backlog
-    /// was there before it joined.
-    pub joins: Vec<(usize, u64, usize)>,
+    /// Who joined meanwhile: connection key, connection id, how much of the backlog was
+    /// there before it joined, and the id of its joined notice.
+    pub joins: Vec<(usize, u64, usize, (u64, u64))>,
     /// What happened in the room meanwhile, in order: (is a `message`, JSON text).
     pub backlog: Vec<(bool, Box<str>)>,
     /// The ids of the messages delivered meanwhile (from here or live from Redis), not
@@ -109,6 +116,10 @@ impl Pending {
 
 fn channel_of(room: &str) -> String {
     format!("sockless:room:{room}")
+}
+
+fn notices_of(room: &str) -> String {
+    format!("sockless:notices:{room}")
 }
 
 fn history_of(room: &str) -> String {
@@ -165,8 +176,15 @@ pub enum Event {
     History {
         room: String,
         ticket: u64,
-        entries: Option<Vec<String>>,
+        entries: Option<Histories>,
     },
+}
+
+/// A room's two lists in Redis, oldest first: its last messages, and its last join and
+/// leave notices.
+pub struct Histories {
+    pub messages: Vec<String>,
+    pub notices: Vec<String>,
 }
 
 enum ToPublisher {
@@ -287,7 +305,12 @@ impl Broker {
 
     /// Whether `envelope` came from this process (Redis echoes our own publications).
     pub fn is_own(&self, envelope: &Envelope<'_>) -> bool {
-        envelope.origin == self.origin
+        self.is_own_origin(envelope.origin)
+    }
+
+    /// Whether `origin` is this process's.
+    pub fn is_own_origin(&self, origin: u64) -> bool {
+        origin == self.origin
     }
 }
 
@@ -396,26 +419,31 @@ fn publish_loop(client: &RedisClient, requests: &Receiver<ToPublisher>, out: &Ou
                     payload,
                     keep,
                 } => {
-                    if keep {
-                        let key = history_of(&room);
-                        pipe.lpush(&key, &payload).ignore();
-                        pipe.ltrim(&key, 0, HISTORY as isize - 1).ignore();
-                        pipe.expire(&key, HISTORY_TTL_SECS).ignore();
-                    }
+                    let (key, length, ttl) = if keep {
+                        (history_of(&room), HISTORY, HISTORY_TTL_SECS)
+                    } else {
+                        (notices_of(&room), NOTICES, NOTICES_TTL_SECS)
+                    };
+                    pipe.lpush(&key, &payload).ignore();
+                    pipe.ltrim(&key, 0, length as isize - 1).ignore();
+                    pipe.expire(&key, ttl).ignore();
                     pipe.publish(channel_of(&room), payload).ignore();
                     publications += 1;
                 }
                 ToPublisher::Fetch { room, ticket } => {
                     // What was published before goes first.
                     publisher.flush(&mut pipe, &mut publications);
-                    let mut lrange = redis::cmd("LRANGE");
-                    lrange.arg(history_of(&room)).arg(0).arg(HISTORY - 1);
-                    let entries = (publisher.run(|c| lrange.query::<Vec<String>>(c))).map(
-                        |mut newest_first| {
-                            newest_first.reverse();
-                            newest_first
-                        },
-                    );
+                    let mut lrange = redis::pipe();
+                    lrange.lrange(history_of(&room), 0, HISTORY as isize - 1);
+                    lrange.lrange(notices_of(&room), 0, NOTICES as isize - 1);
+                    let entries = (publisher
+                        .run(|c| lrange.query::<(Vec<String>, Vec<String>)>(c)))
+                    .map(|(mut messages, mut notices)| {
+                        // LPUSH puts the newest first.
+                        messages.reverse();
+                        notices.reverse();
+                        Histories { messages, notices }
+                    });
                     if !out.send(Event::History {
                         room,
                         ticket,

@@ -429,9 +429,9 @@ impl Chat {
                 let ticket = shared.broker.subscribe(room);
                 shared.pending.insert(seat.room, Pending::new(ticket));
             }
-            shared.broker.publish(room, &joined, false);
+            let notice = shared.broker.publish(room, &joined, false);
             if let Some(pending) = shared.pending.get_mut(&seat.room) {
-                pending.joins.push((key, id, pending.backlog.len()));
+                pending.joins.push((key, id, pending.backlog.len(), notice));
                 return self.broadcast(seat.room, &joined, false);
             }
         }
@@ -659,7 +659,7 @@ impl Chat {
                         .and_then(|shared| shared.pending.get(&room))
                         .is_some_and(|pending| pending.ticket == ticket);
                     if waited {
-                        self.open_shared(room, entries.as_deref());
+                        self.open_shared(room, entries.as_ref());
                     }
                 }
             }
@@ -723,25 +723,41 @@ impl Chat {
         self.broadcast(room, envelope.json, envelope.message);
     }
 
-    /// The history of a room that opened here came (`entries`, oldest first; `None`
-    /// without Redis): each member who joined meanwhile gets it, then what happened in
-    /// the room since it joined, in order.
-    fn open_shared(&mut self, room: u32, entries: Option<&[String]>) {
+    /// The history of a room that opened here came (`None` without Redis): each member
+    /// who joined meanwhile gets it, then what happened in the room since it joined, in
+    /// order, then the notices of other processes that Redis kept after its own joined
+    /// notice but that came before the subscription did.
+    fn open_shared(&mut self, room: u32, entries: Option<&broker::Histories>) {
         let Some(shared) = &mut self.shared else {
             return;
         };
         let Some(pending) = shared.pending.remove(&room) else {
             return;
         };
+        let (messages, notices) = match entries {
+            Some(lists) => (decode_all(&lists.messages), decode_all(&lists.notices)),
+            None => (Vec::new(), Vec::new()),
+        };
+        let unseen = |e: &&Envelope<'_>| !pending.seen.contains(&e.id());
         // What was said before the room opened here and not delivered live already.
-        let older: Vec<Envelope<'_>> = (entries.unwrap_or_default().iter())
-            .filter_map(|entry| Envelope::decode(entry))
-            .filter(|envelope| envelope.message && !pending.seen.contains(&envelope.id()))
+        let older: Vec<&Envelope<'_>> = (messages.iter())
+            .filter(|e| e.message)
+            .filter(unseen)
             .collect();
-        (shared.from_history).insert(room, older.iter().map(Envelope::id).collect());
-        let older: Vec<&str> = older.iter().map(|envelope| envelope.json).collect();
+        // Where each member's own joined notice is in Redis's list: the notices of other
+        // processes after it, not delivered live, came before the subscription did.
+        let place = |id: (u64, u64)| notices.iter().position(|n| n.id() == id);
+        let first = pending.joins.iter().filter_map(|join| place(join.3)).min();
+        let missed: Vec<(usize, &Envelope<'_>)> = (notices.iter().enumerate())
+            .filter(|(at, _)| first.is_some_and(|first| *at > first))
+            .filter(|(_, e)| !shared.broker.is_own(e) && unseen(e))
+            .collect();
+        let ids = older.iter().copied().chain(missed.iter().map(|m| m.1));
+        (shared.from_history).insert(room, ids.map(Envelope::id).collect());
+        let places: Vec<Option<usize>> = pending.joins.iter().map(|join| place(join.3)).collect();
+        let older: Vec<&str> = older.iter().map(|e| e.json).collect();
         self.rooms.seed(room, &older);
-        for &(key, id, start) in &pending.joins {
+        for (&(key, id, start, _), own) in pending.joins.iter().zip(places) {
             let still_here = self.clients.slab.get(key).is_some_and(|client| {
                 client.id == id && client.member.as_ref().is_some_and(|m| m.seat.room == room)
             });
@@ -758,6 +774,13 @@ impl Chat {
             }
             for (_, text) in &pending.backlog[start..] {
                 self.clients.deliver(&mut self.compression, &[key], text);
+            }
+            let after_own = missed
+                .iter()
+                .filter(|(at, _)| own.is_some_and(|own| *at > own));
+            for (_, notice) in after_own {
+                self.clients
+                    .deliver(&mut self.compression, &[key], notice.json);
             }
         }
     }
@@ -789,6 +812,13 @@ impl Shared {
             );
         }
     }
+}
+
+/// The envelopes among `entries` (what another program put there is ignored).
+fn decode_all(entries: &[String]) -> Vec<Envelope<'_>> {
+    (entries.iter())
+        .filter_map(|entry| Envelope::decode(entry))
+        .collect()
 }
 
 /// Milliseconds since the Unix epoch, for the `time` of a message.
