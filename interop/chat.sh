@@ -81,7 +81,7 @@ start_chat() {
     sleep 0.1
   done
   grep -q "open http://" "$LOG/$name.out" || { echo "chat.sh: $name did not start within 10s" >&2; exit 1; }
-  echo "chat.sh: $name: $(head -n 2 "$LOG/$name.out" | tr '\n' ' ')" >&2
+  echo "chat.sh ($name): $(head -n 2 "$LOG/$name.out" | tr '\n' ' ')" >&2
 }
 
 # still_running: every process started is alive.

@@ -20,6 +20,7 @@ mod chart;
 mod deflate;
 mod generator;
 mod hist;
+mod redis;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
@@ -84,6 +85,8 @@ fn stop(children: &mut Vec<Child>) {
 #[derive(Clone, Copy, PartialEq, Debug)]
 pub enum Server {
     Sockless,
+    /// The chat as several processes on one port, rooms shared through Redis.
+    SocklessRedis,
     Tokio,
     Node,
 }
@@ -92,6 +95,7 @@ impl Server {
     pub fn label(self) -> &'static str {
         match self {
             Server::Sockless => "sockless (mio)",
+            Server::SocklessRedis => "sockless (mio) on Redis",
             Server::Tokio => "tokio-tungstenite",
             Server::Node => "Node ws",
         }
@@ -100,7 +104,7 @@ impl Server {
     /// Whether it runs with permessage-deflate under `--deflate` (tokio-tungstenite has
     /// none; Node ws has it configured as the chat does, see `node/chat.mjs`).
     pub fn has_deflate(self) -> bool {
-        matches!(self, Server::Sockless | Server::Node)
+        matches!(self, Server::Sockless | Server::SocklessRedis | Server::Node)
     }
 }
 
@@ -233,6 +237,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
                     .split(',')
                     .map(|s| match s {
                         "sockless" => Ok(Server::Sockless),
+                        "sockless-redis" => Ok(Server::SocklessRedis),
                         "tokio" => Ok(Server::Tokio),
                         "node" => Ok(Server::Node),
                         other => Err(format!("unknown server {other}")),
@@ -303,7 +308,7 @@ fn orchestrate(options: &Options) -> Result<(), String> {
     let root = root();
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
     // Build what will run: the chat example of the crate, and the tokio peer.
-    if options.servers.contains(&Server::Sockless) {
+    if options.servers.contains(&Server::Sockless) || options.servers.contains(&Server::SocklessRedis) {
         run_quiet(
             Command::new("cargo")
                 .args(["build", "--release", "--example", "chat", "--manifest-path"])
@@ -453,7 +458,11 @@ fn measure(
     run: usize,
     deflate: bool,
 ) -> Result<Row, String> {
-    let shards = if clients <= ONE_PROCESS { 1 } else { clients.div_ceil(SHARD_CLIENTS) };
+    let mut shards = if clients <= ONE_PROCESS { 1 } else { clients.div_ceil(SHARD_CLIENTS) };
+    if server == Server::SocklessRedis {
+        // One address for the generators; the processes are counted as shards below.
+        shards = 1;
+    }
     let rooms = clients / ROOM_SIZE;
     let generators = clients.div_ceil(GEN_CLIENTS);
     let base_port = 20_000 + (run % 100) * 20;
@@ -463,16 +472,32 @@ fn measure(
     for room in 0..rooms {
         per_shard[generator::shard_of(&generator::room_name(room), shards)] += ROOM_SIZE;
     }
-    let busiest = per_shard.iter().max().copied().unwrap_or(0);
+    let mut busiest = per_shard.iter().max().copied().unwrap_or(0);
+    if server == Server::SocklessRedis {
+        // Spread by the kernel's hash: allow a quarter more than an even share.
+        busiest = clients.div_ceil(redis::processes(clients)) * 5 / 4;
+    }
     if busiest as u64 + 100 > limit_nofile() {
         return Err(format!("a shard would hold {busiest} connections, over the open-files cap"));
     }
     let mut servers: Vec<Child> = Vec::new();
     let result = (|| {
         let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-        for addr in &addrs {
+        let redis_port = (base_port + 19) as u16;
+        let processes = redis::processes(clients);
+        if server == Server::SocklessRedis {
+            servers.push(spawn(&mut redis::server(redis_port)).map_err(|e| format!("starting redis-server: {e}"))?);
+            redis::wait(redis_port)?;
+            let chat = root().join("target/release/examples/chat");
+            for _ in 0..processes {
+                let mut command = redis::chat(&chat, &addrs[0], redis_port);
+                command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+                servers.push(spawn(&mut command).map_err(|e| format!("starting the server: {e}"))?);
+            }
+        }
+        for addr in addrs.iter().filter(|_| server != Server::SocklessRedis) {
             let mut command = match server {
-                Server::Sockless => {
+                Server::Sockless | Server::SocklessRedis => {
                     let mut c = Command::new(root().join("target/release/examples/chat"));
                     c.arg(addr);
                     c
@@ -591,12 +616,16 @@ fn measure(
         if expected == 0 {
             notes.push("nothing sent".into());
         }
+        if server == Server::SocklessRedis {
+            // Its RSS is in the row's memory; here alone, at the end of the run.
+            eprintln!("load: redis-server RSS at the end: {} MiB", rss(servers[0].id()) >> 20);
+        }
         let ms = |us: u64| us as f64 / 1000.0;
         Ok(Row {
             server,
             deflate,
             clients,
-            shards,
+            shards: if server == Server::SocklessRedis { processes } else { shards },
             generators,
             connect,
             p50_ms: ms(hist.quantile(0.50)),
