@@ -466,7 +466,10 @@ fn measure(
     let rooms = clients / ROOM_SIZE;
     let generators = clients.div_ceil(GEN_CLIENTS);
     let base_port = 20_000 + (run % 100) * 20;
-    let addrs: Vec<String> = (0..shards).map(|s| format!("127.0.0.1:{}", base_port + s)).collect();
+    let mut addrs: Vec<String> = (0..shards).map(|s| format!("127.0.0.1:{}", base_port + s)).collect();
+    if server == Server::SocklessRedis {
+        addrs = vec![format!("127.0.0.1:{}", redis::free_port()?)];
+    }
     // Each shard holds the rooms hashed to it: it must stay under the open-files cap.
     let mut per_shard = vec![0usize; shards];
     for room in 0..rooms {
@@ -483,7 +486,10 @@ fn measure(
     let mut servers: Vec<Child> = Vec::new();
     let result = (|| {
         let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let redis_port = (base_port + 19) as u16;
+        let mut redis_port = 0;
+        while server == Server::SocklessRedis && (redis_port == 0 || addrs[0].ends_with(&format!(":{redis_port}"))) {
+            redis_port = redis::free_port()?;
+        }
         let processes = redis::processes(clients);
         if server == Server::SocklessRedis {
             servers.push(spawn(&mut redis::server(redis_port)).map_err(|e| format!("starting redis-server: {e}"))?);
@@ -491,7 +497,8 @@ fn measure(
             let chat = root().join("target/release/examples/chat");
             for _ in 0..processes {
                 let mut command = redis::chat(&chat, &addrs[0], redis_port);
-                command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+                // Its stderr shows: its connections every 10 s, and anything about Redis.
+                command.stdin(Stdio::null()).stdout(Stdio::null());
                 servers.push(spawn(&mut command).map_err(|e| format!("starting the server: {e}"))?);
             }
         }

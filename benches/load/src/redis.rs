@@ -12,6 +12,14 @@ use std::time::{Duration, Instant};
 /// Connections per chat process (about; the kernel's spreading is by hash).
 const PER_PROCESS: usize = 10_000;
 
+/// A port nobody listens on now, from the kernel. The usual ports of the runs are not
+/// used: with `SO_REUSEPORT`, a chat process of another run (another user of the machine)
+/// on the same port would silently share its connections instead of failing to bind.
+pub fn free_port() -> Result<u16, String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
+    listener.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
+}
+
 /// How many chat processes for `clients`: at least two, so that every room spans
 /// processes.
 pub fn processes(clients: usize) -> usize {
