@@ -52,6 +52,7 @@
 use std::collections::HashSet;
 use std::hash::BuildHasher;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender, TryRecvError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -212,6 +213,8 @@ pub struct Broker {
     publisher: SyncSender<ToPublisher>,
     subscriber: Sender<ToSubscriber>,
     events: Receiver<Event>,
+    /// Set by the threads when they wake the loop, cleared by the loop before it looks.
+    signalled: Arc<AtomicBool>,
     /// Publications that found the publisher's queue full since the last report.
     pub not_carried: usize,
 }
@@ -226,9 +229,11 @@ impl Broker {
         let (publisher, to_publisher) = mpsc::sync_channel(QUEUE);
         let (subscriber, to_subscriber) = mpsc::channel();
         let (events_out, events) = mpsc::sync_channel(QUEUE);
+        let signalled = Arc::new(AtomicBool::new(false));
         let out = Out {
             events: events_out,
             waker,
+            signalled: signalled.clone(),
         };
         let (client2, out2, fetches) = (client.clone(), out.clone(), publisher.clone());
         thread::Builder::new()
@@ -253,6 +258,7 @@ impl Broker {
             publisher,
             subscriber,
             events,
+            signalled,
             not_carried: 0,
         })
     }
@@ -298,6 +304,11 @@ impl Broker {
             .send(ToSubscriber::Unsubscribe { room: room.into() });
     }
 
+    /// Before looking at the events: from now on, a new one wakes the loop again.
+    pub fn rearm(&self) {
+        self.signalled.store(false, Ordering::SeqCst);
+    }
+
     /// The next event the threads brought, if any (never waits).
     pub fn try_event(&self) -> Option<Event> {
         self.events.try_recv().ok()
@@ -319,6 +330,7 @@ impl Broker {
 struct Out {
     events: SyncSender<Event>,
     waker: Arc<Waker>,
+    signalled: Arc<AtomicBool>,
 }
 
 impl Out {
@@ -328,7 +340,10 @@ impl Out {
         if self.events.send(event).is_err() {
             return false;
         }
-        let _ = self.waker.wake();
+        // One wake-up (a system call) until the loop has looked, not one per event.
+        if !self.signalled.swap(true, Ordering::SeqCst) {
+            let _ = self.waker.wake();
+        }
         true
     }
 }

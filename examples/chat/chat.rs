@@ -639,6 +639,7 @@ impl Chat {
             return;
         };
         shared.more = false;
+        shared.broker.rearm();
         let mut handled = 0;
         while handled < broker::PER_TURN {
             let Some(event) = self.shared.as_ref().and_then(|s| s.broker.try_event()) else {
