@@ -413,3 +413,46 @@ fn processes_share_one_port_and_its_clients_one_room() {
         assert_eq!(heard, expected);
     }
 }
+
+#[test]
+fn a_newcomer_while_messages_flow_gets_each_once_and_none_missing() {
+    let Some(redis) = Redis::start() else { return };
+    let a = Chat::start("127.0.0.1:0", &redis);
+    let b = Chat::start("127.0.0.1:0", &redis);
+    let mut ann = a.connect();
+    ann.join("ann", "busy");
+    assert_eq!(ann.next()["type"], "joined");
+    // Bob's room opens in the second process while ann's messages stream in: some come
+    // from the history, some live, some both ways at once.
+    for i in 0..100 {
+        ann.say(&i.to_string());
+    }
+    let mut bob = b.connect();
+    bob.join("bob", "busy");
+    for i in 100..200 {
+        ann.say(&i.to_string());
+    }
+    ann.say("end");
+    let mut heard = Vec::new();
+    loop {
+        let message = bob.next();
+        if message["type"] != "message" {
+            continue;
+        }
+        let text = message["text"].as_str().unwrap().to_string();
+        if text == "end" {
+            break;
+        }
+        heard.push(text.parse::<usize>().unwrap());
+    }
+    let mut sorted = heard.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len(), heard.len(), "delivered twice: {heard:?}");
+    // The last 50 said before the room opened there (the history), then all the rest:
+    // no gap up to the end.
+    let first = sorted[0];
+    assert!(first <= 150, "{heard:?}");
+    assert_eq!(sorted, (first..200).collect::<Vec<_>>(), "a gap: {heard:?}");
+    assert!(sorted.len() >= 50, "{heard:?}");
+}
