@@ -68,8 +68,12 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a pending room waits for its history before it goes on without it.
 pub const PENDING: Duration = Duration::from_secs(3);
-/// How many publications may wait for the publisher thread.
-pub const QUEUE: usize = 65_536;
+/// How many publications may wait for the publisher thread: a second of a busy
+/// process's messages. (A bounded channel allocates its slots up front: 16,384 of them
+/// hold under 1 MiB.)
+pub const QUEUE: usize = 16_384;
+/// How many events may wait for the loop, which takes up to [`PER_TURN`] each turn.
+const EVENTS: usize = 2 * PER_TURN;
 /// At most this many publications go in one round trip.
 const BATCH: usize = 512;
 /// How long the subscriber waits for a message before it looks for new rooms to
@@ -228,7 +232,7 @@ impl Broker {
         let waker = Arc::new(Waker::new(registry, token).map_err(|e| e.to_string())?);
         let (publisher, to_publisher) = mpsc::sync_channel(QUEUE);
         let (subscriber, to_subscriber) = mpsc::channel();
-        let (events_out, events) = mpsc::sync_channel(QUEUE);
+        let (events_out, events) = mpsc::sync_channel(EVENTS);
         let signalled = Arc::new(AtomicBool::new(false));
         let out = Out {
             events: events_out,
