@@ -13,19 +13,24 @@
 //! sees its own first); within one process, the order is the one everybody there sees.
 //!
 //! **History.** What is said is also kept in a capped Redis list per room,
-//! `sockless:history:NAME` (`LPUSH`, `LTRIM` to [`HISTORY`] entries, in the same
-//! `MULTI`/`EXEC` as the `PUBLISH`, so that a message is in the history if and only if it
-//! was published; the list expires a day after the room's last message). When a room
-//! opens in this process (its first member here), the process subscribes, then reads the
-//! list. Until the list is there (a round trip, or at most [`PENDING`] if Redis does not
-//! answer), the room is *pending*: what happens in it is kept in order, and then each
-//! newcomer gets the history followed by what happened since it joined, as it would
-//! without Redis. Messages seen both in the list and live are told apart by their origin
-//! and sequence number and delivered once. From then on, the room's history in this
-//! process is kept up to date by what it delivers. Join and leave notices go to a second
-//! capped list, `sockless:notices:NAME` (100 entries, one minute): a notice another
-//! process published after a newcomer's own joined notice, but before this process's
-//! subscription took effect, is found there and delivered after the rest.
+//! `sockless:history:NAME` (`LPUSH`, `LTRIM` to [`HISTORY`] entries; it expires a day
+//! after the room's last message), and everything published, notices included, in a
+//! second one, the room's log, `sockless:log:NAME` (200 entries, one minute). Both go in
+//! the same `MULTI`/`EXEC` as the `PUBLISH`: a payload is in the lists if and only if it
+//! was published, in Redis's order.
+//!
+//! When a room opens in this process (its first member here), the process subscribes,
+//! then reads both lists. Until they are there (a round trip, or at most [`PENDING`] if
+//! Redis does not answer), the room is *pending*: what happens in it is kept. Then each
+//! newcomer gets what it would in a room of one process, in Redis's order: the last
+//! messages said before its own joined notice (the history), its notice, everything
+//! published after it (from the log: whether or not the subscription was there yet to
+//! bring it live), then what came live after the lists were read. Every payload carries
+//! its origin and sequence number, so one that arrives both from the lists and live is
+//! delivered once. From then on, the room's history in this process is kept up to date
+//! by what it delivers. (If more than 150 payloads follow a newcomer's notice before the
+//! lists are read, the log no longer holds what came before: the newcomer then gets the
+//! history list and what this process saw, in this process's order.)
 //!
 //! **The threads.** The chat's loop stays single-threaded and never waits for Redis. Two
 //! broker threads own the Redis connections, each through the blocking `redis` client
@@ -33,7 +38,7 @@
 //! [`COMMAND_TIMEOUT`]):
 //!
 //! - the *publisher* sends `PUBLISH` + `LPUSH` + `LTRIM` + `EXPIRE`, many messages per
-//!   round trip when they queue up, and reads the two lists (`LRANGE`);
+//!   round trip when they queue up, and reads a room's two lists (`LRANGE`);
 //! - the *subscriber* holds the `SUBSCRIBE` connection: it subscribes and unsubscribes as
 //!   the loop asks, and hands every message to the loop.
 //!
@@ -83,14 +88,18 @@ const SUBSCRIBER_TICK: Duration = Duration::from_millis(20);
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(5));
 /// A room's history is forgotten by Redis this long after its last message.
 const HISTORY_TTL_SECS: i64 = 24 * 3600;
-/// The join and leave notices kept per room, and for how long: long enough for a room
-/// opening in another process to find those it missed while subscribing.
-const NOTICES: usize = 100;
-const NOTICES_TTL_SECS: i64 = 60;
+/// Everything published in a room (messages and notices), the last this many for this
+/// long: what a room opening in another process finds of what followed its newcomer's
+/// joined notice while it was subscribing.
+const LOG: usize = 200;
+const LOG_TTL_SECS: i64 = 60;
 
 /// At most this many broker events are handled per turn of the loop, so that a flood
 /// from Redis does not starve the sockets.
 pub const PER_TURN: usize = 4096;
+
+/// A publication's id: its origin (a process) and its sequence number there.
+pub type Id = (u64, u64);
 
 /// A room that just opened here, waiting for its history (see the module's docs).
 pub struct Pending {
@@ -100,8 +109,9 @@ pub struct Pending {
     /// Who joined meanwhile: connection key, connection id, how much of the backlog was
     /// there before it joined, and the id of its joined notice.
     pub joins: Vec<(usize, u64, usize, (u64, u64))>,
-    /// What happened in the room meanwhile, in order: (is a `message`, JSON text).
-    pub backlog: Vec<(bool, Box<str>)>,
+    /// What happened in the room meanwhile, in order: (is a `message`, JSON text, its
+    /// id if it was published or came from Redis).
+    pub backlog: Vec<(bool, Box<str>, Option<Id>)>,
     /// The ids of the messages delivered meanwhile (from here or live from Redis), not
     /// to be delivered again from the history.
     pub seen: HashSet<(u64, u64)>,
@@ -123,8 +133,8 @@ fn channel_of(room: &str) -> String {
     format!("sockless:room:{room}")
 }
 
-fn notices_of(room: &str) -> String {
-    format!("sockless:notices:{room}")
+fn log_of(room: &str) -> String {
+    format!("sockless:log:{room}")
 }
 
 fn history_of(room: &str) -> String {
@@ -185,11 +195,11 @@ pub enum Event {
     },
 }
 
-/// A room's two lists in Redis, oldest first: its last messages, and its last join and
-/// leave notices.
+/// A room's two lists in Redis, oldest first: its last messages (its history), and the
+/// last of everything published there, notices included (its log).
 pub struct Histories {
     pub messages: Vec<String>,
-    pub notices: Vec<String>,
+    pub log: Vec<String>,
 }
 
 enum ToPublisher {
@@ -438,14 +448,15 @@ fn publish_loop(client: &RedisClient, requests: &Receiver<ToPublisher>, out: &Ou
                     payload,
                     keep,
                 } => {
-                    let (key, length, ttl) = if keep {
-                        (history_of(&room), HISTORY, HISTORY_TTL_SECS)
-                    } else {
-                        (notices_of(&room), NOTICES, NOTICES_TTL_SECS)
-                    };
-                    pipe.lpush(&key, &payload).ignore();
-                    pipe.ltrim(&key, 0, length as isize - 1).ignore();
-                    pipe.expire(&key, ttl).ignore();
+                    let mut lists = vec![(log_of(&room), LOG, LOG_TTL_SECS)];
+                    if keep {
+                        lists.push((history_of(&room), HISTORY, HISTORY_TTL_SECS));
+                    }
+                    for (key, length, ttl) in lists {
+                        pipe.lpush(&key, &payload).ignore();
+                        pipe.ltrim(&key, 0, length as isize - 1).ignore();
+                        pipe.expire(&key, ttl).ignore();
+                    }
                     pipe.publish(channel_of(&room), payload).ignore();
                     publications += 1;
                 }
@@ -454,14 +465,14 @@ fn publish_loop(client: &RedisClient, requests: &Receiver<ToPublisher>, out: &Ou
                     publisher.flush(&mut pipe, &mut publications);
                     let mut lrange = redis::pipe();
                     lrange.lrange(history_of(&room), 0, HISTORY as isize - 1);
-                    lrange.lrange(notices_of(&room), 0, NOTICES as isize - 1);
+                    lrange.lrange(log_of(&room), 0, LOG as isize - 1);
                     let entries = (publisher
                         .run(|c| lrange.query::<(Vec<String>, Vec<String>)>(c)))
-                    .map(|(mut messages, mut notices)| {
+                    .map(|(mut messages, mut log)| {
                         // LPUSH puts the newest first.
                         messages.reverse();
-                        notices.reverse();
-                        Histories { messages, notices }
+                        log.reverse();
+                        Histories { messages, log }
                     });
                     if !out.send(Event::History {
                         room,

@@ -432,13 +432,13 @@ impl Chat {
             let notice = shared.broker.publish(room, &joined, false);
             if let Some(pending) = shared.pending.get_mut(&seat.room) {
                 pending.joins.push((key, id, pending.backlog.len(), notice));
-                return self.broadcast(seat.room, &joined, false);
+                return self.broadcast(seat.room, &joined, false, Some(notice));
             }
         }
         for message in self.rooms.history(seat.room) {
             self.clients.deliver(&mut self.compression, &[key], message);
         }
-        self.broadcast(seat.room, &joined, false);
+        self.broadcast(seat.room, &joined, false, None);
     }
 
     /// `text` from `key` to everyone in its room, itself included; kept in the history.
@@ -456,24 +456,27 @@ impl Chat {
         }
         .to_json();
         self.rooms.record(room, &message);
+        let mut id = None;
         if let (Some(shared), Some(name)) = (&mut self.shared, self.rooms.name(room)) {
-            let id = shared.broker.publish(name, &message, true);
+            let published = shared.broker.publish(name, &message, true);
             if let Some(pending) = shared.pending.get_mut(&room) {
-                pending.seen.insert(id);
+                pending.seen.insert(published);
             }
+            id = Some(published);
         }
-        self.broadcast(room, &message, true);
+        self.broadcast(room, &message, true, id);
     }
 
     /// Queue `text` (a `message` if `message`, else a notice) for every member of
-    /// `room`, or keep it for them while the room waits for its history.
-    fn broadcast(&mut self, room: u32, text: &str, message: bool) {
+    /// `room`, or keep it for them while the room waits for its history (with its `id`,
+    /// if it was published or came from Redis).
+    fn broadcast(&mut self, room: u32, text: &str, message: bool, id: Option<(u64, u64)>) {
         if let Some(pending) = self
             .shared
             .as_mut()
             .and_then(|shared| shared.pending.get_mut(&room))
         {
-            return pending.backlog.push((message, text.into()));
+            return pending.backlog.push((message, text.into(), id));
         }
         let members = self.rooms.members(room);
         self.clients.deliver(&mut self.compression, members, text);
@@ -500,9 +503,11 @@ impl Chat {
         }
         let name = &member.name;
         let left = Notice::Left { name }.to_json();
-        self.broadcast(member.seat.room, &left, false);
-        if let Some(shared) = &mut self.shared {
-            shared.left(member.seat.room, room_name.as_deref(), &left, &self.rooms);
+        let id = (self.shared.as_mut())
+            .and_then(|shared| Some(shared.broker.publish(room_name.as_deref()?, &left, false)));
+        self.broadcast(member.seat.room, &left, false, id);
+        if let (Some(shared), Some(name)) = (&mut self.shared, room_name) {
+            shared.closed(member.seat.room, &name, &self.rooms);
         }
     }
 
@@ -721,80 +726,86 @@ impl Chat {
         if envelope.message {
             self.rooms.record(room, envelope.json);
         }
-        self.broadcast(room, envelope.json, envelope.message);
+        self.broadcast(room, envelope.json, envelope.message, Some(envelope.id()));
     }
 
-    /// The history of a room that opened here came (`None` without Redis): each member
-    /// who joined meanwhile gets it, then what happened in the room since it joined, in
-    /// order, then the notices of other processes that Redis kept after its own joined
-    /// notice but that came before the subscription did.
-    fn open_shared(&mut self, room: u32, entries: Option<&broker::Histories>) {
+    /// The lists of a room that opened here came (`None` without Redis): each member who
+    /// joined meanwhile gets the history, then what happened in the room since it
+    /// joined, in order, as it would in a room of one process.
+    ///
+    /// Redis's order decides what is "since": the room's log holds the member's own
+    /// joined notice, and everything published after it until the lists were read,
+    /// whether or not the subscription was already there to bring it. What came live
+    /// after the lists were read follows. Without the lists (or with the notice no longer
+    /// in the log), the order is this process's: the history, then what it saw.
+    fn open_shared(&mut self, room: u32, lists: Option<&broker::Histories>) {
         let Some(shared) = &mut self.shared else {
             return;
         };
         let Some(pending) = shared.pending.remove(&room) else {
             return;
         };
-        let (messages, notices) = match entries {
-            Some(lists) => (decode_all(&lists.messages), decode_all(&lists.notices)),
+        let (messages, log) = match lists {
+            Some(lists) => (decode_all(&lists.messages), decode_all(&lists.log)),
             None => (Vec::new(), Vec::new()),
         };
-        let unseen = |e: &&Envelope<'_>| !pending.seen.contains(&e.id());
-        // What was said before the room opened here and not delivered live already.
-        let older: Vec<&Envelope<'_>> = (messages.iter())
-            .filter(|e| e.message)
-            .filter(unseen)
+        // Whatever the lists hold was delivered from them (or was local): a copy that
+        // Redis brings live later is dropped.
+        let in_lists: HashSet<(u64, u64)> = messages.iter().chain(&log).map(Envelope::id).collect();
+        // The room's history here: what was said before, and not seen meanwhile.
+        let older: Vec<&str> = (messages.iter())
+            .filter(|e| e.message && !pending.seen.contains(&e.id()))
+            .map(|e| e.json)
             .collect();
-        // Where each member's own joined notice is in Redis's list: the notices of other
-        // processes after it, not delivered live, came before the subscription did.
-        let place = |id: (u64, u64)| notices.iter().position(|n| n.id() == id);
-        let first = pending.joins.iter().filter_map(|join| place(join.3)).min();
-        let missed: Vec<(usize, &Envelope<'_>)> = (notices.iter().enumerate())
-            .filter(|(at, _)| first.is_some_and(|first| *at > first))
-            .filter(|(_, e)| !shared.broker.is_own(e) && unseen(e))
-            .collect();
-        let ids = older.iter().copied().chain(missed.iter().map(|m| m.1));
-        (shared.from_history).insert(room, ids.map(Envelope::id).collect());
-        let places: Vec<Option<usize>> = pending.joins.iter().map(|join| place(join.3)).collect();
-        let older: Vec<&str> = older.iter().map(|e| e.json).collect();
         self.rooms.seed(room, &older);
-        for (&(key, id, start, _), own) in pending.joins.iter().zip(places) {
+        for &(key, id, start, notice) in &pending.joins {
             let still_here = self.clients.slab.get(key).is_some_and(|client| {
                 client.id == id && client.member.as_ref().is_some_and(|m| m.seat.room == room)
             });
             if !still_here {
                 continue;
             }
-            let mut before = older.clone();
-            let said_before = pending.backlog[..start]
-                .iter()
-                .filter(|(message, _)| *message);
-            before.extend(said_before.map(|(_, text)| &**text));
-            for text in rooms::last_of(&before) {
-                self.clients.deliver(&mut self.compression, &[key], text);
-            }
-            for (_, text) in &pending.backlog[start..] {
-                self.clients.deliver(&mut self.compression, &[key], text);
-            }
-            let after_own = missed
-                .iter()
-                .filter(|(at, _)| own.is_some_and(|own| *at > own));
-            for (_, notice) in after_own {
-                self.clients
-                    .deliver(&mut self.compression, &[key], notice.json);
+            let mut deliver =
+                |text: &str| self.clients.deliver(&mut self.compression, &[key], text);
+            let backlog = &pending.backlog[start..];
+            match log.iter().position(|e| e.id() == notice) {
+                Some(own) => {
+                    // Said before it joined: the older of the history list, then the
+                    // log's messages before its notice (the history list may have moved
+                    // past them meanwhile).
+                    let logged: HashSet<(u64, u64)> = log.iter().map(Envelope::id).collect();
+                    let before: Vec<&str> = (messages.iter())
+                        .filter(|e| !logged.contains(&e.id()))
+                        .chain(&log[..own])
+                        .filter(|e| e.message)
+                        .map(|e| e.json)
+                        .collect();
+                    rooms::last_of(&before)
+                        .iter()
+                        .for_each(|text| deliver(text));
+                    log[own..].iter().for_each(|e| deliver(e.json));
+                    (backlog.iter())
+                        .filter(|(_, _, id)| id.is_none_or(|id| !in_lists.contains(&id)))
+                        .for_each(|(_, text, _)| deliver(text));
+                }
+                None => {
+                    let mut before = older.clone();
+                    let said_before = pending.backlog[..start].iter().filter(|b| b.0);
+                    before.extend(said_before.map(|(_, text, _)| &**text));
+                    rooms::last_of(&before)
+                        .iter()
+                        .for_each(|text| deliver(text));
+                    backlog.iter().for_each(|(_, text, _)| deliver(text));
+                }
             }
         }
+        shared.from_history.insert(room, in_lists);
     }
 }
 
 impl Shared {
-    /// A member left `room` (called `name`): tell the other processes, and stop listening
-    /// to the room if it closed here.
-    fn left(&mut self, room: u32, name: Option<&str>, left: &str, rooms: &Rooms) {
-        let Some(name) = name else {
-            return;
-        };
-        self.broker.publish(name, left, false);
+    /// A member left `room` (called `name`): if the room closed here, stop listening.
+    fn closed(&mut self, room: u32, name: &str, rooms: &Rooms) {
         if rooms.name(room).is_none() {
             self.broker.unsubscribe(name);
             self.pending.remove(&room);
