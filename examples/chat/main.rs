@@ -82,7 +82,13 @@ fn main() {
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--redis" if redis.is_none() => redis = args.next(),
+            "--redis" if redis.is_none() => match args.next() {
+                Some(url) => redis = Some(url),
+                None => {
+                    log!(err, "chat: --redis needs a URL; {USAGE}");
+                    std::process::exit(2);
+                }
+            },
             _ if addr.is_none() && !arg.starts_with('-') => addr = Some(arg),
             _ => {
                 log!(err, "chat: unexpected {arg:?}; {USAGE}");
