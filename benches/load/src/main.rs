@@ -492,7 +492,7 @@ fn measure(
         }
         let processes = redis::processes(clients);
         if server == Server::SocklessRedis {
-            servers.push(spawn(&mut redis::server(redis_port)).map_err(|e| format!("starting redis-server: {e}"))?);
+            let redis = spawn(&mut redis::server(redis_port)).map_err(|e| format!("starting redis-server: {e}"))?;
             redis::wait(redis_port)?;
             let chat = root().join("target/release/examples/chat");
             for _ in 0..processes {
@@ -501,6 +501,8 @@ fn measure(
                 command.stdin(Stdio::null()).stdout(Stdio::null());
                 servers.push(spawn(&mut command).map_err(|e| format!("starting the server: {e}"))?);
             }
+            // Last, so that it is stopped last: the chats do not see it go.
+            servers.push(redis);
         }
         for addr in addrs.iter().filter(|_| server != Server::SocklessRedis) {
             let mut command = match server {
@@ -625,7 +627,7 @@ fn measure(
         }
         if server == Server::SocklessRedis {
             // Its RSS is in the row's memory; here alone, at the end of the run.
-            eprintln!("load: redis-server RSS at the end: {} MiB", rss(servers[0].id()) >> 20);
+            eprintln!("load: redis-server RSS at the end: {} MiB", rss(servers[servers.len() - 1].id()) >> 20);
         }
         let ms = |us: u64| us as f64 / 1000.0;
         Ok(Row {
