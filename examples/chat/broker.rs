@@ -52,7 +52,9 @@
 //! again after 0.1 s, doubling up to 5 s. Once connected again, the subscriber subscribes
 //! anew to every room that has members here, and the publisher logs how many messages
 //! were not carried meanwhile. Local members never notice: their messages never go
-//! through Redis.
+//! through Redis. What other processes published while this one's subscription was
+//! down is not delivered here afterwards (the room's log could bring it back; it is not
+//! read again on reconnecting).
 
 use std::collections::HashSet;
 use std::hash::BuildHasher;
