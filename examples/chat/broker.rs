@@ -37,8 +37,9 @@
 //! with deadlines on everything (connect [`CONNECT_TIMEOUT`], each command
 //! [`COMMAND_TIMEOUT`]):
 //!
-//! - the *publisher* sends `PUBLISH` + `LPUSH` + `LTRIM` + `EXPIRE`, many messages per
-//!   round trip when they queue up, and reads a room's two lists (`LRANGE`);
+//! - the *publisher* sends `LPUSH` + `PUBLISH` per message, many messages per round
+//!   trip when they queue up, with one `LTRIM` + `EXPIRE` per list and round trip, and
+//!   reads a room's two lists (`LRANGE`);
 //! - the *subscriber* holds the `SUBSCRIBE` connection: it subscribes and unsubscribes as
 //!   the loop asks, and hands every message to the loop.
 //!
@@ -443,6 +444,8 @@ fn publish_loop(client: &RedisClient, requests: &Receiver<ToPublisher>, out: &Ou
         let mut pipe = redis::pipe();
         pipe.atomic();
         let mut publications = 0;
+        // The lists pushed to: trimmed, and their expiry pushed back, once per round trip.
+        let mut trims: HashSet<(String, usize, i64)> = HashSet::new();
         for request in batch.drain(..) {
             match request {
                 ToPublisher::Publish {
@@ -450,21 +453,20 @@ fn publish_loop(client: &RedisClient, requests: &Receiver<ToPublisher>, out: &Ou
                     payload,
                     keep,
                 } => {
-                    let mut lists = vec![(log_of(&room), LOG, LOG_TTL_SECS)];
+                    let log = log_of(&room);
+                    pipe.lpush(&log, &payload).ignore();
+                    trims.insert((log, LOG, LOG_TTL_SECS));
                     if keep {
-                        lists.push((history_of(&room), HISTORY, HISTORY_TTL_SECS));
-                    }
-                    for (key, length, ttl) in lists {
-                        pipe.lpush(&key, &payload).ignore();
-                        pipe.ltrim(&key, 0, length as isize - 1).ignore();
-                        pipe.expire(&key, ttl).ignore();
+                        let history = history_of(&room);
+                        pipe.lpush(&history, &payload).ignore();
+                        trims.insert((history, HISTORY, HISTORY_TTL_SECS));
                     }
                     pipe.publish(channel_of(&room), payload).ignore();
                     publications += 1;
                 }
                 ToPublisher::Fetch { room, ticket } => {
                     // What was published before goes first.
-                    publisher.flush(&mut pipe, &mut publications);
+                    publisher.flush(&mut pipe, &mut publications, &mut trims);
                     let mut lrange = redis::pipe();
                     lrange.lrange(history_of(&room), 0, HISTORY as isize - 1);
                     lrange.lrange(log_of(&room), 0, LOG as isize - 1);
@@ -486,7 +488,7 @@ fn publish_loop(client: &RedisClient, requests: &Receiver<ToPublisher>, out: &Ou
                 }
             }
         }
-        publisher.flush(&mut pipe, &mut publications);
+        publisher.flush(&mut pipe, &mut publications, &mut trims);
     }
 }
 
@@ -543,10 +545,20 @@ impl Publisher<'_> {
         }
     }
 
-    /// Send the publications gathered in `pipe` in one round trip (or count them lost).
-    fn flush(&mut self, pipe: &mut redis::Pipeline, publications: &mut usize) {
+    /// Send the publications gathered in `pipe`, and the trimming of the lists they
+    /// pushed to, in one round trip (or count them lost).
+    fn flush(
+        &mut self,
+        pipe: &mut redis::Pipeline,
+        publications: &mut usize,
+        trims: &mut HashSet<(String, usize, i64)>,
+    ) {
         if *publications == 0 {
             return;
+        }
+        for (key, length, ttl) in trims.drain() {
+            pipe.ltrim(&key, 0, length as isize - 1).ignore();
+            pipe.expire(&key, ttl).ignore();
         }
         if self.run(|c| pipe.exec(c)).is_none() {
             *self.lost += *publications;
