@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # The chat example in a real browser: builds it, starts it on a free loopback port, runs
-# interop/browser/chat.mjs (two Chromium pages talk through it; one leaves), then stops
-# everything. Bounded in time: every step has a timeout.
+# interop/browser/chat.mjs (two Chromium pages talk through it; one leaves), then the same
+# with the two pages on two chat processes sharing their rooms through Redis (a
+# redis-server of its own on a free port, no persistence), then stops everything. Bounded
+# in time: every step has a timeout.
 #
 # Usage (from anywhere):  interop/chat.sh [--update-screenshot]
 #   --update-screenshot   also copy the screenshot (target/chat-screenshot.png) to
 #                         docs/chat.png, the one the README shows
-# Environment: CHROMIUM_PATH (default /usr/bin/chromium).
+# Environment: CHROMIUM_PATH (default /usr/bin/chromium); SOCKLESS_REDIS=require makes a
+# missing redis-server a failure (otherwise the Redis case is skipped, saying so).
 # Exits non-zero if the chat could not be built or started, or any check failed.
 
 set -euo pipefail
@@ -23,17 +26,18 @@ done
 export CHROMIUM_PATH=${CHROMIUM_PATH:-/usr/bin/chromium}
 SHOT="$ROOT/target/chat-screenshot.png"
 LOG=$(mktemp -d "${TMPDIR:-/tmp}/sockless-chat.XXXXXX")
-CHAT_PID=""
+PIDS=()
 
 cleanup() {
   local rc=$?
-  if [[ -n "$CHAT_PID" ]]; then
-    kill -TERM -- "-$CHAT_PID" 2>/dev/null || kill -TERM "$CHAT_PID" 2>/dev/null || true
-    wait "$CHAT_PID" 2>/dev/null || true
-  fi
+  for pid in "${PIDS[@]}"; do
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
   if [[ $rc -ne 0 ]]; then
-    echo "chat log:" >&2
-    cat "$LOG/chat.out" "$LOG/chat.err" >&2 2>/dev/null || true
+    for log in "$LOG"/*.out "$LOG"/*.err; do
+      [[ -s "$log" ]] && { echo "--- $(basename "$log"):" >&2; cat "$log" >&2; }
+    done
   fi
   rm -rf "$LOG"
   exit "$rc"
@@ -58,28 +62,69 @@ echo "chat.sh: cargo build --release --example chat" >&2
 timeout 1200 cargo build --release --example chat >&2
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-PORT=$((20000 + RANDOM % 20000))
-while port_in_use "$PORT"; do PORT=$((PORT + 1)); done
+free_port() {
+  local port=$((20000 + RANDOM % 20000))
+  while port_in_use "$port"; do port=$((port + 1)); done
+  echo "$port"
+}
 
-setsid target/release/examples/chat "127.0.0.1:$PORT" >"$LOG/chat.out" 2>"$LOG/chat.err" </dev/null &
-CHAT_PID=$!
-for _ in $(seq 1 100); do
-  grep -q "open http://" "$LOG/chat.out" 2>/dev/null && break
-  kill -0 "$CHAT_PID" 2>/dev/null || { echo "chat.sh: the chat exited at start" >&2; exit 1; }
-  sleep 0.1
-done
-grep -q "open http://" "$LOG/chat.out" || { echo "chat.sh: the chat did not start within 10s" >&2; exit 1; }
-echo "chat.sh: $(head -n 2 "$LOG/chat.out" | tr '\n' ' ')" >&2
+# start_chat NAME PORT [ARGS...]: a chat process on 127.0.0.1:PORT, up within 10 s.
+start_chat() {
+  local name=$1 port=$2 pid
+  shift 2
+  setsid target/release/examples/chat "127.0.0.1:$port" "$@" >"$LOG/$name.out" 2>"$LOG/$name.err" </dev/null &
+  pid=$!
+  PIDS+=("$pid")
+  for _ in $(seq 1 100); do
+    grep -q "open http://" "$LOG/$name.out" 2>/dev/null && break
+    kill -0 "$pid" 2>/dev/null || { echo "chat.sh: $name exited at start" >&2; exit 1; }
+    sleep 0.1
+  done
+  grep -q "open http://" "$LOG/$name.out" || { echo "chat.sh: $name did not start within 10s" >&2; exit 1; }
+  echo "chat.sh ($name): $(head -n 2 "$LOG/$name.out" | tr '\n' ' ')" >&2
+}
+
+# still_running: every process started is alive.
+still_running() {
+  local pid
+  for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null || return 1; done
+}
+
+PORT=$(free_port)
+start_chat chat "$PORT"
 
 rm -f "$SHOT"
 status=0
 timeout 120 node interop/browser/chat.mjs "$PORT" "$SHOT" || status=$?
-kill -0 "$CHAT_PID" 2>/dev/null || { echo "FAIL chat process exited during the test" ; status=1; }
+still_running || { echo "FAIL chat process exited during the test" ; status=1; }
+
+# The same pages, each on its own chat process, the two sharing their rooms through Redis.
+if ! command -v redis-server >/dev/null; then
+  if [[ ${SOCKLESS_REDIS:-} == require ]]; then
+    echo "FAIL chromium chat-redis: redis-server not found and SOCKLESS_REDIS=require"
+    status=1
+  else
+    echo "SKIP chromium chat-redis: redis-server not found (apt-get install redis-server)"
+  fi
+elif [[ $status -eq 0 ]]; then
+  REDIS_PORT=$(free_port)
+  setsid redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+    >"$LOG/redis.out" 2>"$LOG/redis.err" </dev/null &
+  PIDS+=("$!")
+  for _ in $(seq 1 100); do port_in_use "$REDIS_PORT" && break; sleep 0.1; done
+  port_in_use "$REDIS_PORT" || { echo "chat.sh: redis-server did not start within 10s" >&2; exit 1; }
+  PORT1=$(free_port)
+  start_chat chat-a "$PORT1" --redis "redis://127.0.0.1:$REDIS_PORT/"
+  PORT2=$(free_port)
+  start_chat chat-b "$PORT2" --redis "redis://127.0.0.1:$REDIS_PORT/"
+  timeout 120 node interop/browser/chat.mjs "$PORT1" "$LOG/chat-redis.png" "$PORT2" || status=$?
+  still_running || { echo "FAIL a chat or redis-server process exited during the test" ; status=1; }
+fi
 
 if [[ $status -eq 0 && $UPDATE == 1 ]]; then
   mkdir -p docs
   cp "$SHOT" docs/chat.png
   echo "chat.sh: screenshot copied to docs/chat.png" >&2
 fi
-[[ $status -eq 0 ]] && echo "chat.sh: the chat works in Chromium (screenshot: target/chat-screenshot.png)"
+[[ $status -eq 0 ]] && echo "chat.sh: the chat works in Chromium, in one process and across processes on Redis (screenshot: target/chat-screenshot.png)"
 exit "$status"

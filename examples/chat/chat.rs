@@ -12,6 +12,7 @@
 //! [`Transport`]: readiness and `read` / `write` on mio ([`Mio`], `main.rs`), or
 //! completions on io_uring (`uring.rs`, Linux), with the same handling of every event.
 
+use std::collections::{HashMap, HashSet};
 use std::io::{self, ErrorKind, Read};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -23,11 +24,12 @@ use sockless::{
     MessageKind, Request, Server,
 };
 
+use crate::broker::{self, Broker, Envelope, Pending};
 use crate::client::{Client, MAX_MESSAGE, Member, Stage};
 use crate::compression::{self, Compression};
 use crate::outbox::Full;
 use crate::protocol::{self, Notice};
-use crate::rooms::Rooms;
+use crate::rooms::{self, Rooms};
 use crate::slab::Slab;
 use crate::timers::{Due, Timers};
 
@@ -158,6 +160,20 @@ pub struct Chat<T: Transport> {
     next_id: u64,
     /// Connections whose socket may hold more to read than their turn allowed.
     pub unread: Vec<usize>,
+    /// With `--redis`: rooms shared with other processes (see `broker.rs`).
+    shared: Option<Shared>,
+}
+
+/// The rooms shared through Redis, on the loop's side.
+struct Shared {
+    broker: Broker,
+    /// Rooms that just opened here and wait for their history.
+    pending: HashMap<u32, Pending>,
+    /// For each room, the messages its history brought (at most `HISTORY`): if Redis
+    /// delivers one of them live too, it is not delivered again.
+    from_history: HashMap<u32, HashSet<(u64, u64)>>,
+    /// The broker brought more than one turn takes: come back at once.
+    more: bool,
 }
 
 impl<T: Transport> Chat<T> {
@@ -174,7 +190,18 @@ impl<T: Transport> Chat<T> {
             timers: Timers::new(),
             next_id: 0,
             unread: Vec::new(),
+            shared: None,
         }
+    }
+
+    /// Share rooms with other processes through `broker` (`--redis`).
+    pub fn share(&mut self, broker: Broker) {
+        self.shared = Some(Shared {
+            broker,
+            pending: HashMap::new(),
+            from_history: HashMap::new(),
+            more: false,
+        });
     }
 
     /// How many connections are open.
@@ -487,15 +514,29 @@ impl<T: Transport> Chat<T> {
         if client.member.is_some() {
             return self.error(key, "already joined: send join only once");
         }
+        let id = client.id;
         let seat = self.rooms.join(room, key);
         client.member = Some(Member {
             seat,
             name: name.into(),
         });
+        let joined = Notice::Joined { name }.to_json();
+        if let Some(shared) = &mut self.shared {
+            if self.rooms.members(seat.room).len() == 1 {
+                // The room opens here: its history comes from Redis (see `broker.rs`).
+                let ticket = shared.broker.subscribe(room);
+                shared.pending.insert(seat.room, Pending::new(ticket));
+            }
+            let notice = shared.broker.publish(room, &joined, false);
+            if let Some(pending) = shared.pending.get_mut(&seat.room) {
+                pending.joins.push((key, id, pending.backlog.len(), notice));
+                return self.broadcast(seat.room, &joined, false, Some(notice));
+            }
+        }
         for message in self.rooms.history(seat.room) {
             self.clients.deliver(&mut self.compression, &[key], message);
         }
-        self.broadcast(seat.room, &Notice::Joined { name }.to_json());
+        self.broadcast(seat.room, &joined, false, None);
     }
 
     /// `text` from `key` to everyone in its room, itself included; kept in the history.
@@ -513,11 +554,28 @@ impl<T: Transport> Chat<T> {
         }
         .to_json();
         self.rooms.record(room, &message);
-        self.broadcast(room, &message);
+        let mut id = None;
+        if let (Some(shared), Some(name)) = (&mut self.shared, self.rooms.name(room)) {
+            let published = shared.broker.publish(name, &message, true);
+            if let Some(pending) = shared.pending.get_mut(&room) {
+                pending.seen.insert(published);
+            }
+            id = Some(published);
+        }
+        self.broadcast(room, &message, true, id);
     }
 
-    /// Queue `text` for every member of `room`.
-    fn broadcast(&mut self, room: u32, text: &str) {
+    /// Queue `text` (a `message` if `message`, else a notice) for every member of
+    /// `room`, or keep it for them while the room waits for its history (with its `id`,
+    /// if it was published or came from Redis).
+    fn broadcast(&mut self, room: u32, text: &str, message: bool, id: Option<(u64, u64)>) {
+        if let Some(pending) = self
+            .shared
+            .as_mut()
+            .and_then(|shared| shared.pending.get_mut(&room))
+        {
+            return pending.backlog.push((message, text.into(), id));
+        }
         let members = self.rooms.members(room);
         self.clients.deliver(&mut self.compression, members, text);
     }
@@ -532,13 +590,23 @@ impl<T: Transport> Chat<T> {
         else {
             return;
         };
+        // Its name, while the room may still be open, for the other processes.
+        let room_name = (self.shared.as_ref())
+            .and_then(|_| self.rooms.name(member.seat.room))
+            .map(Box::<str>::from);
         if let Some((moved, seat)) = self.rooms.leave(member.seat) {
             if let Some(Some(moved)) = self.clients.slab.get_mut(moved).map(|c| c.member.as_mut()) {
                 moved.seat = seat;
             }
         }
         let name = &member.name;
-        self.broadcast(member.seat.room, &Notice::Left { name }.to_json());
+        let left = Notice::Left { name }.to_json();
+        let id = (self.shared.as_mut())
+            .and_then(|shared| Some(shared.broker.publish(room_name.as_deref()?, &left, false)));
+        self.broadcast(member.seat.room, &left, false, id);
+        if let (Some(shared), Some(name)) = (&mut self.shared, room_name) {
+            shared.closed(member.seat.room, &name, &self.rooms);
+        }
     }
 
     /// Close the connection with `code` (the client answers with its Close); it leaves
@@ -663,6 +731,204 @@ impl<T: Transport> Chat<T> {
             self.transport.close(key, &mut client);
         }
     }
+}
+
+/// Rooms shared with other processes (`--redis`; see `broker.rs`).
+impl<T: Transport> Chat<T> {
+    /// What the broker threads brought: other processes' messages and notices, the
+    /// histories of rooms that opened here. At most [`broker::PER_TURN`] events per turn.
+    pub fn on_broker(&mut self) {
+        let Some(shared) = &mut self.shared else {
+            return;
+        };
+        shared.more = false;
+        shared.broker.rearm();
+        let mut handled = 0;
+        while handled < broker::PER_TURN {
+            let Some(event) = self.shared.as_ref().and_then(|s| s.broker.try_event()) else {
+                break;
+            };
+            handled += 1;
+            match event {
+                broker::Event::Message { room, payload } => self.on_published(&room, &payload),
+                broker::Event::History {
+                    room,
+                    ticket,
+                    entries,
+                } => {
+                    let Some(room) = self.rooms.find(&room) else {
+                        continue;
+                    };
+                    let waited = (self.shared.as_ref())
+                        .and_then(|shared| shared.pending.get(&room))
+                        .is_some_and(|pending| pending.ticket == ticket);
+                    if waited {
+                        self.open_shared(room, entries.as_ref());
+                    }
+                }
+            }
+        }
+        let Some(shared) = &mut self.shared else {
+            return;
+        };
+        // The turn's budget ran out: more may wait.
+        shared.more = handled == broker::PER_TURN;
+        shared.report();
+        // Rooms whose history did not come in time go on without it.
+        let late: Vec<u32> = (shared.pending.iter())
+            .filter(|(_, pending)| pending.since.elapsed() >= broker::PENDING)
+            .map(|(&room, _)| room)
+            .collect();
+        for room in late {
+            log!(
+                err,
+                "chat: no history from Redis in time; the room opens without it"
+            );
+            self.open_shared(room, None);
+        }
+    }
+
+    /// How long the loop may wait for the sockets before it must look at the broker
+    /// again (`None`: as long as it likes, the broker's waker wakes it).
+    pub fn broker_timeout(&self) -> Option<Duration> {
+        let shared = self.shared.as_ref()?;
+        if shared.more {
+            Some(Duration::ZERO)
+        } else if !shared.pending.is_empty() {
+            Some(Duration::from_millis(100))
+        } else {
+            None
+        }
+    }
+
+    /// A payload from a room's channel: unless this process published it, or already
+    /// delivered it from the room's history, deliver it to the room's members here.
+    fn on_published(&mut self, room: &str, payload: &str) {
+        let Some(shared) = &mut self.shared else {
+            return;
+        };
+        let Some(envelope) = Envelope::decode(payload) else {
+            return;
+        };
+        let Some(room) = self.rooms.find(room) else {
+            return; // the last member here left meanwhile
+        };
+        if shared.broker.is_own(&envelope)
+            || (shared.from_history.get(&room)).is_some_and(|ids| ids.contains(&envelope.id()))
+        {
+            return;
+        }
+        if let Some(pending) = shared.pending.get_mut(&room) {
+            pending.seen.insert(envelope.id());
+        }
+        if envelope.message {
+            self.rooms.record(room, envelope.json);
+        }
+        self.broadcast(room, envelope.json, envelope.message, Some(envelope.id()));
+    }
+
+    /// The lists of a room that opened here came (`None` without Redis): each member who
+    /// joined meanwhile gets the history, then what happened in the room since it
+    /// joined, in order, as it would in a room of one process.
+    ///
+    /// Redis's order decides what is "since": the room's log holds the member's own
+    /// joined notice, and everything published after it until the lists were read,
+    /// whether or not the subscription was already there to bring it. What came live
+    /// after the lists were read follows. Without the lists (or with the notice no longer
+    /// in the log), the order is this process's: the history, then what it saw.
+    fn open_shared(&mut self, room: u32, lists: Option<&broker::Histories>) {
+        let Some(shared) = &mut self.shared else {
+            return;
+        };
+        let Some(pending) = shared.pending.remove(&room) else {
+            return;
+        };
+        let (messages, log) = match lists {
+            Some(lists) => (decode_all(&lists.messages), decode_all(&lists.log)),
+            None => (Vec::new(), Vec::new()),
+        };
+        // Whatever the lists hold was delivered from them (or was local): a copy that
+        // Redis brings live later is dropped.
+        let in_lists: HashSet<(u64, u64)> = messages.iter().chain(&log).map(Envelope::id).collect();
+        // The room's history here: what was said before, and not seen meanwhile.
+        let older: Vec<&str> = (messages.iter())
+            .filter(|e| e.message && !pending.seen.contains(&e.id()))
+            .map(|e| e.json)
+            .collect();
+        self.rooms.seed(room, &older);
+        for &(key, id, start, notice) in &pending.joins {
+            let still_here = self.clients.slab.get(key).is_some_and(|client| {
+                client.id == id && client.member.as_ref().is_some_and(|m| m.seat.room == room)
+            });
+            if !still_here {
+                continue;
+            }
+            let mut deliver =
+                |text: &str| self.clients.deliver(&mut self.compression, &[key], text);
+            let backlog = &pending.backlog[start..];
+            match log.iter().position(|e| e.id() == notice) {
+                Some(own) => {
+                    // Said before it joined: the older of the history list, then the
+                    // log's messages before its notice (the history list may have moved
+                    // past them meanwhile).
+                    let logged: HashSet<(u64, u64)> = log.iter().map(Envelope::id).collect();
+                    let before: Vec<&str> = (messages.iter())
+                        .filter(|e| !logged.contains(&e.id()))
+                        .chain(&log[..own])
+                        .filter(|e| e.message)
+                        .map(|e| e.json)
+                        .collect();
+                    rooms::last_of(&before)
+                        .iter()
+                        .for_each(|text| deliver(text));
+                    log[own..].iter().for_each(|e| deliver(e.json));
+                    (backlog.iter())
+                        .filter(|(_, _, id)| id.is_none_or(|id| !in_lists.contains(&id)))
+                        .for_each(|(_, text, _)| deliver(text));
+                }
+                None => {
+                    let mut before = older.clone();
+                    let said_before = pending.backlog[..start].iter().filter(|b| b.0);
+                    before.extend(said_before.map(|(_, text, _)| &**text));
+                    rooms::last_of(&before)
+                        .iter()
+                        .for_each(|text| deliver(text));
+                    backlog.iter().for_each(|(_, text, _)| deliver(text));
+                }
+            }
+        }
+        shared.from_history.insert(room, in_lists);
+    }
+}
+
+impl Shared {
+    /// A member left `room` (called `name`): if the room closed here, stop listening.
+    fn closed(&mut self, room: u32, name: &str, rooms: &Rooms) {
+        if rooms.name(room).is_none() {
+            self.broker.unsubscribe(name);
+            self.pending.remove(&room);
+            self.from_history.remove(&room);
+        }
+    }
+
+    /// A line on stderr when messages could not be handed to the publisher (its queue
+    /// was full): the first time, then every 10,000.
+    fn report(&mut self) {
+        let not_carried = self.broker.not_carried;
+        if not_carried > 0 && (not_carried == 1 || not_carried.is_multiple_of(10_000)) {
+            log!(
+                err,
+                "chat: {not_carried} messages delivered here but not carried to other processes (Redis too slow)"
+            );
+        }
+    }
+}
+
+/// The envelopes among `entries` (what another program put there is ignored).
+fn decode_all(entries: &[String]) -> Vec<Envelope<'_>> {
+    (entries.iter())
+        .filter_map(|entry| Envelope::decode(entry))
+        .collect()
 }
 
 /// Milliseconds since the Unix epoch, for the `time` of a message.

@@ -2,14 +2,17 @@
 //! newcomer; the page at `/` and the WebSocket at `/chat`, on one port.
 //!
 //! ```text
-//! cargo run --release --example chat [-- [--io-uring] ADDR]     (default 127.0.0.1:8080)
+//! cargo run --release --example chat [-- [--io-uring] [ADDR] [--redis redis://HOST:PORT]]
 //! ```
 //!
-//! The listener has SO_REUSEPORT: several chat processes may listen on one port, and the
-//! kernel spreads the connections over them (each with rooms of its own).
+//! ADDR defaults to 127.0.0.1:8080. The listener has `SO_REUSEPORT`: several chat
+//! processes may listen on one port, the kernel spreading new connections among them.
+//! With `--redis`, they share their rooms through Redis pub/sub, whichever process each
+//! client reached (see `broker.rs`); without it, each process is a chat of its own.
 //!
 //! `--io-uring` (Linux 6.1 or later): the same chat on an io_uring loop (`uring.rs`)
-//! instead of mio: completions hand it bytes, with no read or write call per message.
+//! instead of mio: completions hand it bytes, with no read or write call per message
+//! (rooms stay within the process there: it does not take `--redis`).
 //!
 //! This file is the event loop the sans-IO design exists for: one thread, one `mio::Poll`
 //! (epoll, kqueue), one read buffer shared by every connection, and one heap of
@@ -17,6 +20,7 @@
 //! the loop owns both. The rest, by concern:
 //!
 //! - `chat.rs`: what each event of each connection means, and delivery to rooms;
+//! - `broker.rs`: rooms across processes on Redis (`--redis`), on two threads of their own;
 //! - `client.rs`: one connection and the memory it holds;
 //! - `compression.rs`: permessage-deflate, one compressor and one inflater per thread;
 //! - `outbox.rs`: a connection's bounded outgoing queue;
@@ -44,6 +48,7 @@ macro_rules! log {
     }};
 }
 
+mod broker;
 mod chat;
 mod client;
 mod compression;
@@ -64,6 +69,8 @@ use mio::{Events, Interest, Poll, Token};
 use chat::{Chat, Mio};
 
 const LISTENER: Token = Token(usize::MAX);
+/// The broker threads wake the loop with this one (`--redis`).
+const BROKER: Token = Token(usize::MAX - 1);
 
 /// The read buffer every connection shares: what one `read` may bring.
 const READ_BUFFER: usize = 64 * 1024;
@@ -74,30 +81,42 @@ const ACCEPTS_PER_TURN: usize = 256;
 /// How long accepting pauses after a failure such as `EMFILE`.
 const ACCEPT_PAUSE_MS: u64 = 100;
 
+const USAGE: &str = "usage: chat [--io-uring] [ADDR] [--redis redis://HOST:PORT]";
+
 fn main() {
     let mut addr = None;
     let mut io_uring = false;
-    for arg in std::env::args().skip(1) {
+    let mut redis = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
         match arg.as_str() {
             "--io-uring" => io_uring = true,
-            _ if addr.is_none() && !arg.starts_with("--") => addr = Some(arg),
+            "--redis" if redis.is_none() => match args.next() {
+                Some(url) => redis = Some(url),
+                None => {
+                    log!(err, "chat: --redis needs a URL; {USAGE}");
+                    std::process::exit(2);
+                }
+            },
+            _ if addr.is_none() && !arg.starts_with('-') => addr = Some(arg),
             _ => {
-                log!(
-                    err,
-                    "chat: unexpected argument {arg}\nusage: chat [--io-uring] [ADDR]"
-                );
+                log!(err, "chat: unexpected {arg:?}; {USAGE}");
                 std::process::exit(2);
             }
         }
     }
     let addr = addr.unwrap_or_else(|| "127.0.0.1:8080".into());
-    if let Err(error) = run(&addr, io_uring) {
+    if io_uring && redis.is_some() {
+        log!(err, "chat: --io-uring does not take --redis; {USAGE}");
+        std::process::exit(2);
+    }
+    if let Err(error) = run(&addr, io_uring, redis.as_deref()) {
         log!(err, "chat: {error}");
         std::process::exit(1);
     }
 }
 
-fn run(addr: &str, io_uring: bool) -> std::io::Result<()> {
+fn run(addr: &str, io_uring: bool, redis: Option<&str>) -> std::io::Result<()> {
     let addr = addr
         .parse()
         .map_err(|_| std::io::Error::new(ErrorKind::InvalidInput, format!("bad address {addr}")))?;
@@ -109,7 +128,15 @@ fn run(addr: &str, io_uring: bool) -> std::io::Result<()> {
     poll.registry()
         .register(&mut listener, LISTENER, Interest::READABLE)?;
     let mut chat = Chat::new(Mio(poll.registry().try_clone()?));
+    if let Some(url) = redis {
+        let broker = broker::Broker::start(url, poll.registry(), BROKER)
+            .map_err(|error| std::io::Error::new(ErrorKind::InvalidInput, error))?;
+        chat.share(broker);
+    }
     log!(out, "chat: open http://{}/", listener.local_addr()?);
+    if let Some(url) = redis {
+        log!(out, "chat: rooms shared through {url}");
+    }
     log!(
         out,
         "chat: {} bytes per connection (size_of::<Client>()), plus buffers only while in use",
@@ -130,11 +157,14 @@ fn run(addr: &str, io_uring: bool) -> std::io::Result<()> {
         if let Some(until) = accept_paused_until {
             wake = Some(wake.map_or(until, |at| at.min(until)));
         }
-        let timeout = if accept_more || !chat.unread.is_empty() {
+        let mut timeout = if accept_more || !chat.unread.is_empty() {
             Some(Duration::ZERO)
         } else {
             wake.map(|at| Duration::from_millis(at.saturating_sub(now())))
         };
+        if let Some(broker) = chat.broker_timeout() {
+            timeout = Some(timeout.map_or(broker, |t| t.min(broker)));
+        }
         match poll.poll(&mut events, timeout) {
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -148,6 +178,7 @@ fn run(addr: &str, io_uring: bool) -> std::io::Result<()> {
         for event in events.iter() {
             match event.token() {
                 LISTENER => accept_more = true,
+                BROKER => {} // below, every turn
                 Token(key) => {
                     if event.is_readable() || event.is_read_closed() || event.is_error() {
                         chat.on_readable(key, &mut buffer, now);
@@ -186,6 +217,7 @@ fn run(addr: &str, io_uring: bool) -> std::io::Result<()> {
             accept_more = accepted == ACCEPTS_PER_TURN;
         }
 
+        chat.on_broker();
         chat.on_timers(now);
         chat.end_turn();
         report.tick(now, &chat);

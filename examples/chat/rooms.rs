@@ -109,6 +109,27 @@ impl Rooms {
         }
     }
 
+    /// The room's name (`None` once closed).
+    pub fn name(&self, room: u32) -> Option<&str> {
+        self.rooms.get(room as usize).map(|room| &*room.name)
+    }
+
+    /// The open room called `name`.
+    pub fn find(&self, name: &str) -> Option<u32> {
+        self.by_name.get(name).copied()
+    }
+
+    /// Put `older` (oldest first) before the room's history, as far as the bounds allow:
+    /// what another process kept of the room before it opened here.
+    pub fn seed(&mut self, room: u32, older: &[&str]) {
+        let room = self.room_mut(room);
+        let mut all: Vec<&str> = older.to_vec();
+        all.extend(room.history.iter().map(|message| &**message));
+        let kept: VecDeque<Box<str>> = last_of(&all).iter().map(|&m| m.into()).collect();
+        room.history_bytes = kept.iter().map(|message| message.len()).sum();
+        room.history = kept;
+    }
+
     /// How many rooms are open.
     pub fn len(&self) -> usize {
         self.rooms.len()
@@ -119,6 +140,21 @@ impl Rooms {
             .get_mut(room as usize)
             .expect("a seat names an open room")
     }
+}
+
+/// The last of `messages` (oldest first) that a newcomer gets: at most [`HISTORY`] of them
+/// and [`HISTORY_BYTES`] bytes.
+pub fn last_of<'a, 'b>(messages: &'b [&'a str]) -> &'b [&'a str] {
+    let mut bytes = 0;
+    let mut start = messages.len();
+    while start > 0 && messages.len() - start < HISTORY {
+        bytes += messages[start - 1].len();
+        if bytes > HISTORY_BYTES {
+            break;
+        }
+        start -= 1;
+    }
+    &messages[start..]
 }
 
 #[cfg(test)]
@@ -156,6 +192,25 @@ mod tests {
         rooms.leave(seat);
         let seat = rooms.join("r", 1);
         assert_eq!(rooms.history(seat.room).count(), 0);
+    }
+
+    #[test]
+    fn seeding_puts_older_messages_first_within_the_bounds() {
+        let mut rooms = Rooms::new();
+        let seat = rooms.join("r", 1);
+        assert_eq!(rooms.find("r"), Some(seat.room));
+        assert_eq!(rooms.name(seat.room), Some("r"));
+        rooms.record(seat.room, "new");
+        let older: Vec<String> = (0..60).map(|i| i.to_string()).collect();
+        let older: Vec<&str> = older.iter().map(String::as_str).collect();
+        rooms.seed(seat.room, &older);
+        let kept: Vec<&str> = rooms.history(seat.room).collect();
+        assert_eq!(kept.len(), HISTORY);
+        assert_eq!((kept[0], kept[48], kept[49]), ("11", "59", "new"));
+        let big = "x".repeat(HISTORY_BYTES / 10);
+        assert_eq!(last_of(&[big.as_str(); 20]).len(), 10);
+        rooms.leave(seat);
+        assert_eq!((rooms.find("r"), rooms.name(seat.room)), (None, None));
     }
 
     #[test]

@@ -5,25 +5,32 @@
 // goes through compressed; a page that closes shows up as "left" in the other.
 // A screenshot of the two pages side by side is written to SCREENSHOT.
 //
-// Usage: node chat.mjs PORT SCREENSHOT     (the chat listens on 127.0.0.1:PORT)
+// Usage: node chat.mjs PORT SCREENSHOT [PORT2]   (the chat listens on 127.0.0.1:PORT)
+// With PORT2, bob's page is served by another chat process, on 127.0.0.1:PORT2, which
+// shares its rooms with the first through Redis (`chat --redis`): every step then goes
+// across processes, and the checks are named "chromium chat-redis".
 // Prints PASS/FAIL lines; exits non-zero on any failure.
 
 import { chromium } from 'playwright-core';
 
 const port = Number(process.argv[2]);
 const screenshot = process.argv[3];
-if (!Number.isInteger(port) || port <= 0 || !screenshot) {
-  console.error('usage: node chat.mjs PORT SCREENSHOT');
+const port2 = process.argv[4] === undefined ? port : Number(process.argv[4]);
+if (!Number.isInteger(port) || port <= 0 || !screenshot || !Number.isInteger(port2) || port2 <= 0) {
+  console.error('usage: node chat.mjs PORT SCREENSHOT [PORT2]');
   process.exit(2);
 }
 const executablePath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const url = `http://127.0.0.1:${port}/`;
+// Bob's page: the same chat, or another process sharing its rooms.
+const url2 = `http://127.0.0.1:${port2}/`;
+const suite = port2 === port ? 'chat' : 'chat-redis';
 const STEP_MS = 15_000;
 
 let passed = 0;
 let failed = 0;
-const pass = (name, note) => { passed++; console.log(`PASS chromium chat ${name}${note ? ` (${note})` : ''}`); };
-const fail = (name, why) => { failed++; console.log(`FAIL chromium chat ${name}: ${String(why).replace(/\s+/g, ' ').trim()}`); };
+const pass = (name, note) => { passed++; console.log(`PASS chromium ${suite} ${name}${note ? ` (${note})` : ''}`); };
+const fail = (name, why) => { failed++; console.log(`FAIL chromium ${suite} ${name}: ${String(why).replace(/\s+/g, ' ').trim()}`); };
 
 // Run `body`; a step that fails is reported and ends the run (later steps depend on it).
 async function step(name, body) {
@@ -64,8 +71,8 @@ try {
     page.setDefaultTimeout(STEP_MS);
     return page;
   };
-  const join = async (page, name) => {
-    await page.goto(url);
+  const join = async (page, name, at = url) => {
+    await page.goto(at);
     await page.fill('#name', name);
     await page.fill('#room', 'lobby');
     await page.click('#join');
@@ -90,9 +97,9 @@ try {
   });
   await step('join-two-pages', async () => {
     await join(ann, 'ann');
-    await join(bob, 'bob');
+    await join(bob, 'bob', url2);
     await ann.locator('.notice', { hasText: 'bob joined' }).waitFor();
-    return 'ann sees "bob joined"';
+    return port2 === port ? 'ann sees "bob joined"' : `ann (port ${port}) sees "bob joined" (port ${port2})`;
   });
   await step('message-ann-to-bob', async () => {
     await say(ann, 'Héllo from ann ✓');

@@ -15,6 +15,7 @@ const FONT_FILES: [&str; 2] = [
 fn colour(server: Server) -> RGBColor {
     match server {
         Server::Sockless => RGBColor(0xd9, 0x5f, 0x02),
+        Server::SocklessRedis => RGBColor(0xe7, 0x29, 0x8a),
         Server::Tokio => RGBColor(0x1b, 0x9e, 0x77),
         Server::Node => RGBColor(0x75, 0x70, 0xb3),
         Server::Floor => RGBColor(0x66, 0x66, 0x66),

@@ -1,0 +1,739 @@
+//! Rooms across processes, on Redis pub/sub (`--redis redis://HOST:PORT`).
+//!
+//! Each room is a Redis channel, `sockless:room:NAME`, which this process subscribes to
+//! while it has members there. What a member says, and its join and leave notices, are
+//! published once; every process subscribed delivers them to its own members.
+//!
+//! **Who delivers what.** The process a message comes from delivers it to its own members
+//! at once, as the chat does without Redis, and skips the copy Redis echoes back to it:
+//! every payload carries its origin (a random number per process) and a sequence number.
+//! So local rooms keep working, at the same latency, whether Redis is there or not, and no
+//! message is delivered twice. The price: two messages said at the same moment in two
+//! processes may reach the members of each process in a different order (each process
+//! sees its own first); within one process, the order is the one everybody there sees.
+//!
+//! **History.** What is said is also kept in a capped Redis list per room,
+//! `sockless:history:NAME` (`LPUSH`, `LTRIM` to [`HISTORY`] entries; it expires a day
+//! after the room's last message), and everything published, notices included, in a
+//! second one, the room's log, `sockless:log:NAME` (200 entries, one minute). Both go in
+//! the same `MULTI`/`EXEC` as the `PUBLISH`: a payload is in the lists if and only if it
+//! was published, in Redis's order.
+//!
+//! When a room opens in this process (its first member here), the process subscribes,
+//! then reads both lists. Until they are there (a round trip, or at most [`PENDING`] if
+//! Redis does not answer), the room is *pending*: what happens in it is kept. Then each
+//! newcomer gets what it would in a room of one process, in Redis's order: the last
+//! messages said before its own joined notice (the history), its notice, everything
+//! published after it (from the log: whether or not the subscription was there yet to
+//! bring it live), then what came live after the lists were read. Every payload carries
+//! its origin and sequence number, so one that arrives both from the lists and live is
+//! delivered once. From then on, the room's history in this process is kept up to date
+//! by what it delivers. (If more than 150 payloads follow a newcomer's notice before the
+//! lists are read, the log no longer holds what came before: the newcomer then gets the
+//! history list and what this process saw, in this process's order.)
+//!
+//! **The threads.** The chat's loop stays single-threaded and never waits for Redis. Two
+//! broker threads own the Redis connections, each through the blocking `redis` client
+//! with deadlines on everything (connect [`CONNECT_TIMEOUT`], each command
+//! [`COMMAND_TIMEOUT`]):
+//!
+//! - the *publisher* sends `LPUSH` + `PUBLISH` per message, many messages per round
+//!   trip when they queue up, with one `LTRIM` + `EXPIRE` per list and round trip, and
+//!   reads a room's two lists (`LRANGE`);
+//! - the *subscriber* holds the `SUBSCRIBE` connection: it subscribes and unsubscribes as
+//!   the loop asks, and hands every message to the loop.
+//!
+//! The loop talks to them through channels and learns of what they bring through a
+//! `mio::Waker`. The loop's queue to the publisher is bounded ([`QUEUE`]): if Redis is too
+//! slow for it, what does not fit is delivered locally but not carried across processes,
+//! and counted.
+//!
+//! **When Redis goes away.** Each thread logs it once, goes on without it (the publisher
+//! drops what it cannot send, counting it; histories come back empty at once), and tries
+//! again after 0.1 s, doubling up to 5 s. Once connected again, the subscriber subscribes
+//! anew to every room that has members here, and the publisher logs how many messages
+//! were not carried meanwhile. Local members never notice: their messages never go
+//! through Redis. What other processes published while this one's subscription was
+//! down is not delivered here afterwards (the room's log could bring it back; it is not
+//! read again on reconnecting).
+
+use std::collections::HashSet;
+use std::hash::BuildHasher;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender, TryRecvError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use mio::{Registry, Token, Waker};
+use redis::{Client as RedisClient, Connection, RedisError};
+
+use crate::rooms::HISTORY;
+
+/// The longest wait for a connection to Redis.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// The longest wait for the answer to one command (or one pipeline of them).
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a pending room waits for its history before it goes on without it.
+pub const PENDING: Duration = Duration::from_secs(3);
+/// How many publications may wait for the publisher thread: a second of a busy
+/// process's messages. (A bounded channel allocates its slots up front: 16,384 of them
+/// hold under 1 MiB.)
+pub const QUEUE: usize = 16_384;
+/// How many events may wait for the loop, which takes up to [`PER_TURN`] each turn.
+const EVENTS: usize = 2 * PER_TURN;
+/// At most this many publications go in one round trip.
+const BATCH: usize = 512;
+/// How long the subscriber waits for a message before it looks for new rooms to
+/// subscribe to (the most a subscription waits).
+const SUBSCRIBER_TICK: Duration = Duration::from_millis(20);
+/// The first wait before connecting again, doubled after each failure up to the last.
+const BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(5));
+/// A room's history is forgotten by Redis this long after its last message.
+const HISTORY_TTL_SECS: i64 = 24 * 3600;
+/// Everything published in a room (messages and notices), the last this many for this
+/// long: what a room opening in another process finds of what followed its newcomer's
+/// joined notice while it was subscribing.
+const LOG: usize = 200;
+const LOG_TTL_SECS: i64 = 60;
+
+/// At most this many broker events are handled per turn of the loop, so that a flood
+/// from Redis does not starve the sockets.
+pub const PER_TURN: usize = 4096;
+
+/// A publication's id: its origin (a process) and its sequence number there.
+pub type Id = (u64, u64);
+
+/// A room that just opened here, waiting for its history (see the module's docs).
+pub struct Pending {
+    /// Which [`Broker::subscribe`] it waits for (a room may close and open again).
+    pub ticket: u64,
+    pub since: Instant,
+    /// Who joined meanwhile: connection key, connection id, how much of the backlog was
+    /// there before it joined, and the id of its joined notice.
+    pub joins: Vec<(usize, u64, usize, (u64, u64))>,
+    /// What happened in the room meanwhile, in order: (is a `message`, JSON text, its
+    /// id if it was published or came from Redis).
+    pub backlog: Vec<(bool, Box<str>, Option<Id>)>,
+    /// The ids of the messages delivered meanwhile (from here or live from Redis), not
+    /// to be delivered again from the history.
+    pub seen: HashSet<(u64, u64)>,
+}
+
+impl Pending {
+    pub fn new(ticket: u64) -> Self {
+        Pending {
+            ticket,
+            since: Instant::now(),
+            joins: Vec::new(),
+            backlog: Vec::new(),
+            seen: HashSet::new(),
+        }
+    }
+}
+
+fn channel_of(room: &str) -> String {
+    format!("sockless:room:{room}")
+}
+
+fn log_of(room: &str) -> String {
+    format!("sockless:log:{room}")
+}
+
+fn history_of(room: &str) -> String {
+    format!("sockless:history:{room}")
+}
+
+/// What travels on a room's channel and sits in its history list: `ORIGIN:SEQ KIND JSON`,
+/// with ORIGIN in hex, KIND `m` for a message (kept in the history) or `n` for a notice,
+/// and JSON the text sent to clients.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Envelope<'a> {
+    pub origin: u64,
+    pub seq: u64,
+    pub message: bool,
+    pub json: &'a str,
+}
+
+impl<'a> Envelope<'a> {
+    fn encode(&self) -> String {
+        let kind = if self.message { 'm' } else { 'n' };
+        format!("{:x}:{} {kind} {}", self.origin, self.seq, self.json)
+    }
+
+    /// The envelope in `payload`, or `None` if it is not one (another program publishing
+    /// on the channel): such payloads are ignored.
+    pub fn decode(payload: &'a str) -> Option<Self> {
+        let (id, rest) = payload.split_once(' ')?;
+        let (kind, json) = rest.split_once(' ')?;
+        let (origin, seq) = id.split_once(':')?;
+        Some(Envelope {
+            origin: u64::from_str_radix(origin, 16).ok()?,
+            seq: seq.parse().ok()?,
+            message: match kind {
+                "m" => true,
+                "n" => false,
+                _ => return None,
+            },
+            json,
+        })
+    }
+
+    /// Who said it, and which of its messages it is.
+    pub fn id(&self) -> (u64, u64) {
+        (self.origin, self.seq)
+    }
+}
+
+/// What the broker threads bring to the loop.
+pub enum Event {
+    /// A payload published on a room's channel (by any process, this one included).
+    Message { room: String, payload: String },
+    /// The answer to [`Broker::subscribe`]: the room's history list, oldest first, or
+    /// `None` if Redis could not be asked.
+    History {
+        room: String,
+        ticket: u64,
+        entries: Option<Histories>,
+    },
+}
+
+/// A room's two lists in Redis, oldest first: its last messages (its history), and the
+/// last of everything published there, notices included (its log).
+pub struct Histories {
+    pub messages: Vec<String>,
+    pub log: Vec<String>,
+}
+
+enum ToPublisher {
+    Publish {
+        room: String,
+        payload: String,
+        keep: bool,
+    },
+    Fetch {
+        room: String,
+        ticket: u64,
+    },
+}
+
+enum ToSubscriber {
+    Subscribe { room: String, ticket: u64 },
+    Unsubscribe { room: String },
+}
+
+/// The loop's side of the broker: it publishes, subscribes, and receives [`Event`]s.
+pub struct Broker {
+    origin: u64,
+    seq: u64,
+    tickets: u64,
+    publisher: SyncSender<ToPublisher>,
+    subscriber: Sender<ToSubscriber>,
+    events: Receiver<Event>,
+    /// Set by the threads when they wake the loop, cleared by the loop before it looks.
+    signalled: Arc<AtomicBool>,
+    /// Publications that found the publisher's queue full since the last report.
+    pub not_carried: usize,
+}
+
+impl Broker {
+    /// Check `url`, start the two broker threads, and wake the loop's `registry` with
+    /// `token` whenever they bring something. Connecting happens in the threads: Redis
+    /// may come later.
+    pub fn start(url: &str, registry: &Registry, token: Token) -> Result<Broker, String> {
+        let client = RedisClient::open(url).map_err(|e| format!("--redis {url}: {e}"))?;
+        let waker = Arc::new(Waker::new(registry, token).map_err(|e| e.to_string())?);
+        let (publisher, to_publisher) = mpsc::sync_channel(QUEUE);
+        let (subscriber, to_subscriber) = mpsc::channel();
+        let (events_out, events) = mpsc::sync_channel(EVENTS);
+        let signalled = Arc::new(AtomicBool::new(false));
+        let out = Out {
+            events: events_out,
+            waker,
+            signalled: signalled.clone(),
+        };
+        let (client2, out2, fetches) = (client.clone(), out.clone(), publisher.clone());
+        thread::Builder::new()
+            .name("redis-publisher".into())
+            .spawn(move || publish_loop(&client, &to_publisher, &out))
+            .map_err(|e| e.to_string())?;
+        thread::Builder::new()
+            .name("redis-subscriber".into())
+            .spawn(move || subscribe_loop(&client2, &to_subscriber, &fetches, &out2))
+            .map_err(|e| e.to_string())?;
+        // A number that no other process picks: the hash of this one's id and the time,
+        // keyed by the standard library's random keys.
+        let origin = std::collections::hash_map::RandomState::new().hash_one((
+            std::process::id(),
+            Instant::now(),
+            std::time::SystemTime::now(),
+        ));
+        Ok(Broker {
+            origin,
+            seq: 0,
+            tickets: 0,
+            publisher,
+            subscriber,
+            events,
+            signalled,
+            not_carried: 0,
+        })
+    }
+
+    /// Publish `json` on `room`'s channel (and keep it in the room's history if it is a
+    /// `message`); returns its id. Never waits: if the publisher's queue is full, it is
+    /// counted in [`not_carried`](Self::not_carried) instead.
+    pub fn publish(&mut self, room: &str, json: &str, message: bool) -> (u64, u64) {
+        self.seq += 1;
+        let envelope = Envelope {
+            origin: self.origin,
+            seq: self.seq,
+            message,
+            json,
+        };
+        let publish = ToPublisher::Publish {
+            room: room.into(),
+            payload: envelope.encode(),
+            keep: message,
+        };
+        if self.publisher.try_send(publish).is_err() {
+            self.not_carried += 1;
+        }
+        envelope.id()
+    }
+
+    /// Subscribe to `room`'s channel; an [`Event::History`] with the returned ticket
+    /// answers, within [`COMMAND_TIMEOUT`]s or at once when Redis is away.
+    pub fn subscribe(&mut self, room: &str) -> u64 {
+        self.tickets += 1;
+        let ticket = self.tickets;
+        let _ = self.subscriber.send(ToSubscriber::Subscribe {
+            room: room.into(),
+            ticket,
+        });
+        ticket
+    }
+
+    /// Stop listening to `room`'s channel (its last member here left).
+    pub fn unsubscribe(&mut self, room: &str) {
+        let _ = self
+            .subscriber
+            .send(ToSubscriber::Unsubscribe { room: room.into() });
+    }
+
+    /// Before looking at the events: from now on, a new one wakes the loop again.
+    pub fn rearm(&self) {
+        self.signalled.store(false, Ordering::SeqCst);
+    }
+
+    /// The next event the threads brought, if any (never waits).
+    pub fn try_event(&self) -> Option<Event> {
+        self.events.try_recv().ok()
+    }
+
+    /// Whether `envelope` came from this process (Redis echoes our own publications).
+    pub fn is_own(&self, envelope: &Envelope<'_>) -> bool {
+        self.is_own_origin(envelope.origin)
+    }
+
+    /// Whether `origin` is this process's.
+    pub fn is_own_origin(&self, origin: u64) -> bool {
+        origin == self.origin
+    }
+}
+
+/// The way back to the loop: an event, then a wake-up.
+#[derive(Clone)]
+struct Out {
+    events: SyncSender<Event>,
+    waker: Arc<Waker>,
+    signalled: Arc<AtomicBool>,
+}
+
+impl Out {
+    /// Hand `event` to the loop. Waits while the loop's queue is full (the loop drains
+    /// it every turn, so that wait is the loop's own pace); `false` once the loop is gone.
+    fn send(&self, event: Event) -> bool {
+        if self.events.send(event).is_err() {
+            return false;
+        }
+        // One wake-up (a system call) until the loop has looked, not one per event.
+        if !self.signalled.swap(true, Ordering::SeqCst) {
+            let _ = self.waker.wake();
+        }
+        true
+    }
+}
+
+/// A connection with deadlines on connecting, reading and writing.
+fn connect(client: &RedisClient) -> Result<Connection, RedisError> {
+    let connection = client.get_connection_with_timeout(CONNECT_TIMEOUT)?;
+    connection.set_read_timeout(Some(COMMAND_TIMEOUT))?;
+    connection.set_write_timeout(Some(COMMAND_TIMEOUT))?;
+    Ok(connection)
+}
+
+/// When to try connecting again, and the log lines that go with losing and regaining
+/// Redis (one line each way, not one per attempt).
+struct Backoff {
+    role: &'static str,
+    wait: Duration,
+    next: Instant,
+    down: bool,
+}
+
+impl Backoff {
+    fn new(role: &'static str) -> Self {
+        Backoff {
+            role,
+            wait: BACKOFF.0,
+            next: Instant::now(),
+            down: false,
+        }
+    }
+
+    fn failed(&mut self, error: &RedisError) {
+        if !self.down {
+            log!(
+                err,
+                "chat: Redis unreachable ({}: {error}); local rooms go on, reconnecting",
+                self.role
+            );
+        }
+        self.down = true;
+        self.next = Instant::now() + self.wait;
+        self.wait = (self.wait * 2).min(BACKOFF.1);
+    }
+
+    fn connected(&mut self, note: &str) {
+        if self.down {
+            log!(err, "chat: Redis back ({}){note}", self.role);
+        } else {
+            log!(err, "chat: Redis connected ({})", self.role);
+        }
+        self.down = false;
+        self.wait = BACKOFF.0;
+    }
+
+    fn may_try(&self) -> bool {
+        Instant::now() >= self.next
+    }
+}
+
+/// The publisher thread: publications and history reads, in the order the loop asked.
+fn publish_loop(client: &RedisClient, requests: &Receiver<ToPublisher>, out: &Out) {
+    let mut connection: Option<Connection> = None;
+    let mut backoff = Backoff::new("publisher");
+    let mut lost = 0usize;
+    let mut batch = Vec::with_capacity(BATCH);
+    // One request (waiting for it), then as many more as are already there.
+    while let Ok(first) = requests.recv() {
+        batch.push(first);
+        while batch.len() < BATCH {
+            match requests.try_recv() {
+                Ok(request) => batch.push(request),
+                Err(_) => break,
+            }
+        }
+        let mut publisher = Publisher {
+            client,
+            connection: &mut connection,
+            backoff: &mut backoff,
+            lost: &mut lost,
+        };
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        let mut publications = 0;
+        // The lists pushed to: trimmed, and their expiry pushed back, once per round trip.
+        let mut trims: HashSet<(String, usize, i64)> = HashSet::new();
+        for request in batch.drain(..) {
+            match request {
+                ToPublisher::Publish {
+                    room,
+                    payload,
+                    keep,
+                } => {
+                    let log = log_of(&room);
+                    pipe.lpush(&log, &payload).ignore();
+                    trims.insert((log, LOG, LOG_TTL_SECS));
+                    if keep {
+                        let history = history_of(&room);
+                        pipe.lpush(&history, &payload).ignore();
+                        trims.insert((history, HISTORY, HISTORY_TTL_SECS));
+                    }
+                    pipe.publish(channel_of(&room), payload).ignore();
+                    publications += 1;
+                }
+                ToPublisher::Fetch { room, ticket } => {
+                    // What was published before goes first.
+                    publisher.flush(&mut pipe, &mut publications, &mut trims);
+                    let mut lrange = redis::pipe();
+                    lrange.lrange(history_of(&room), 0, HISTORY as isize - 1);
+                    lrange.lrange(log_of(&room), 0, LOG as isize - 1);
+                    let entries = (publisher
+                        .run(|c| lrange.query::<(Vec<String>, Vec<String>)>(c)))
+                    .map(|(mut messages, mut log)| {
+                        // LPUSH puts the newest first.
+                        messages.reverse();
+                        log.reverse();
+                        Histories { messages, log }
+                    });
+                    if !out.send(Event::History {
+                        room,
+                        ticket,
+                        entries,
+                    }) {
+                        return;
+                    }
+                }
+            }
+        }
+        publisher.flush(&mut pipe, &mut publications, &mut trims);
+    }
+}
+
+/// The publisher's connection, made when needed.
+struct Publisher<'a> {
+    client: &'a RedisClient,
+    connection: &'a mut Option<Connection>,
+    backoff: &'a mut Backoff,
+    /// Publications not carried since Redis went away.
+    lost: &'a mut usize,
+}
+
+impl Publisher<'_> {
+    /// Run `command` on the connection (connecting first if it is time to try). A
+    /// connection found dropped (Redis restarted since its last use) is replaced at once,
+    /// once, and the command run again. `None` if Redis could not be reached or did not
+    /// answer in time.
+    fn run<T>(
+        &mut self,
+        mut command: impl FnMut(&mut Connection) -> redis::RedisResult<T>,
+    ) -> Option<T> {
+        let mut fresh = false;
+        loop {
+            if self.connection.is_none() {
+                if !fresh && !self.backoff.may_try() {
+                    return None;
+                }
+                match connect(self.client) {
+                    Ok(connection) => {
+                        let lost = std::mem::take(self.lost);
+                        self.backoff
+                            .connected(&format!("; {lost} messages were not carried meanwhile"));
+                        *self.connection = Some(connection);
+                    }
+                    Err(e) => {
+                        self.backoff.failed(&e);
+                        return None;
+                    }
+                }
+                fresh = true;
+            }
+            let connection = self.connection.as_mut()?;
+            match command(connection) {
+                Ok(value) => return Some(value),
+                Err(e) => {
+                    *self.connection = None;
+                    if fresh || !e.is_connection_dropped() {
+                        self.backoff.failed(&e);
+                        return None;
+                    }
+                    fresh = true; // a stale connection: one more try on a new one
+                }
+            }
+        }
+    }
+
+    /// Send the publications gathered in `pipe`, and the trimming of the lists they
+    /// pushed to, in one round trip (or count them lost).
+    fn flush(
+        &mut self,
+        pipe: &mut redis::Pipeline,
+        publications: &mut usize,
+        trims: &mut HashSet<(String, usize, i64)>,
+    ) {
+        if *publications == 0 {
+            return;
+        }
+        for (key, length, ttl) in trims.drain() {
+            pipe.ltrim(&key, 0, length as isize - 1).ignore();
+            pipe.expire(&key, ttl).ignore();
+        }
+        if self.run(|c| pipe.exec(c)).is_none() {
+            *self.lost += *publications;
+        }
+        pipe.clear();
+        *publications = 0;
+    }
+}
+
+/// The subscriber thread: the `SUBSCRIBE` connection, the rooms it must listen to, and
+/// every message to the loop.
+fn subscribe_loop(
+    client: &RedisClient,
+    requests: &Receiver<ToSubscriber>,
+    fetches: &SyncSender<ToPublisher>,
+    out: &Out,
+) {
+    let mut rooms: HashSet<String> = HashSet::new();
+    let mut backoff = Backoff::new("subscriber");
+    // A room just subscribed to: its history is asked for (after the subscription, so
+    // that nothing falls between the two), or, without Redis, an empty answer at once.
+    let answer = |room: String, ticket: u64, subscribed: bool| {
+        if subscribed {
+            let fetch = ToPublisher::Fetch { room, ticket };
+            if let Err(mpsc::TrySendError::Full(ToPublisher::Fetch { room, ticket })) =
+                fetches.try_send(fetch)
+            {
+                return out.send(Event::History {
+                    room,
+                    ticket,
+                    entries: None,
+                });
+            }
+            true
+        } else {
+            out.send(Event::History {
+                room,
+                ticket,
+                entries: None,
+            })
+        }
+    };
+    loop {
+        // Without Redis: keep track of the rooms (answering at once) until it is time to
+        // try again.
+        while !backoff.may_try() {
+            let wait = backoff.next.saturating_duration_since(Instant::now());
+            match requests.recv_timeout(wait) {
+                Ok(ToSubscriber::Subscribe { room, ticket }) => {
+                    rooms.insert(room.clone());
+                    if !answer(room, ticket, false) {
+                        return;
+                    }
+                }
+                Ok(ToSubscriber::Unsubscribe { room }) => {
+                    rooms.remove(&room);
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+        let mut connection = match connect(client) {
+            Ok(connection) => connection,
+            Err(e) => {
+                backoff.failed(&e);
+                continue;
+            }
+        };
+        let mut pubsub = connection.as_pubsub();
+        if !rooms.is_empty() {
+            let channels: Vec<String> = rooms.iter().map(|room| channel_of(room)).collect();
+            if let Err(e) = pubsub.subscribe(&channels) {
+                backoff.failed(&e);
+                continue;
+            }
+        }
+        backoff.connected(&format!("; listening again to {} rooms", rooms.len()));
+        let mut ticking = false;
+        // Connected: subscribe and unsubscribe as asked, and pass messages on.
+        let error = 'connected: loop {
+            loop {
+                let request = match requests.try_recv() {
+                    Ok(request) => request,
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => return,
+                };
+                if ticking {
+                    // Commands wait for their answer as long as any command may.
+                    if let Err(e) = pubsub.set_read_timeout(Some(COMMAND_TIMEOUT)) {
+                        break 'connected e;
+                    }
+                    ticking = false;
+                }
+                match request {
+                    ToSubscriber::Subscribe { room, ticket } => {
+                        rooms.insert(room.clone());
+                        let result = pubsub.subscribe(channel_of(&room));
+                        if !answer(room, ticket, result.is_ok()) {
+                            return;
+                        }
+                        if let Err(e) = result {
+                            break 'connected e;
+                        }
+                    }
+                    ToSubscriber::Unsubscribe { room } => {
+                        rooms.remove(&room);
+                        if let Err(e) = pubsub.unsubscribe(channel_of(&room)) {
+                            break 'connected e;
+                        }
+                    }
+                }
+            }
+            if !ticking {
+                if let Err(e) = pubsub.set_read_timeout(Some(SUBSCRIBER_TICK)) {
+                    break 'connected e;
+                }
+                ticking = true;
+            }
+            match pubsub.get_message() {
+                Ok(message) => {
+                    let room = message.get_channel_name();
+                    let Some(room) = room.strip_prefix("sockless:room:") else {
+                        continue;
+                    };
+                    let Ok(payload) = std::str::from_utf8(message.get_payload_bytes()) else {
+                        continue;
+                    };
+                    let event = Event::Message {
+                        room: room.into(),
+                        payload: payload.into(),
+                    };
+                    if !out.send(event) {
+                        return;
+                    }
+                }
+                // Nothing within the tick: look for new rooms again.
+                Err(e) if e.is_timeout() => {}
+                Err(e) => break 'connected e,
+            }
+        };
+        backoff.failed(&error);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelopes_round_trip_and_anything_else_is_ignored() {
+        let envelope = Envelope {
+            origin: 0xdead_beef_0123,
+            seq: 42,
+            message: true,
+            json: r#"{"type":"message","name":"a b","text":"x y"}"#,
+        };
+        let payload = envelope.encode();
+        assert_eq!(Envelope::decode(&payload), Some(envelope));
+        let notice = Envelope {
+            message: false,
+            json: r#"{"type":"joined","name":"a"}"#,
+            ..envelope
+        };
+        assert_eq!(Envelope::decode(&notice.encode()), Some(notice));
+        for other in ["", "hello", "1:2 m", "zz:1 m {}", "1:x m {}", "1:2 q {}"] {
+            assert_eq!(Envelope::decode(other), None, "{other:?}");
+        }
+    }
+
+    #[test]
+    fn a_bad_url_is_refused_with_its_reason() {
+        let poll = mio::Poll::new().unwrap();
+        let error = Broker::start("http://nowhere", poll.registry(), Token(0))
+            .err()
+            .expect("not a redis URL");
+        assert!(error.starts_with("--redis http://nowhere: "), "{error}");
+    }
+}

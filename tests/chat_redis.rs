@@ -1,0 +1,461 @@
+//! The chat as several processes sharing rooms through Redis (`--redis`): a real
+//! `redis-server` on a free loopback port (no persistence), two chat processes, and
+//! tungstenite clients, one on each process.
+//!
+//! Needs `redis-server` on the PATH (Debian: `apt-get install redis-server`). Without it
+//! the tests say so and pass, unless `SOCKLESS_REDIS=require` (CI), when they fail.
+//! The chat binary is the one `cargo build --example chat` builds next to this test.
+#![cfg(feature = "std")]
+
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tungstenite::{Message, WebSocket};
+
+/// How long any one expected message may take.
+const WAIT: Duration = Duration::from_secs(10);
+
+/// A `redis-server` of our own, killed when dropped.
+struct Redis {
+    child: Child,
+    port: u16,
+}
+
+impl Redis {
+    /// A server on a free port, or `None` (after saying why) if there is no
+    /// `redis-server` and `SOCKLESS_REDIS` is not `require`.
+    fn start() -> Option<Redis> {
+        let found = Command::new("redis-server")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success());
+        if !found {
+            let required = std::env::var("SOCKLESS_REDIS").is_ok_and(|v| v == "require");
+            assert!(
+                !required,
+                "redis-server not found and SOCKLESS_REDIS=require (apt-get install redis-server)"
+            );
+            // Straight to stderr: the test harness captures `eprintln!`.
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIP: redis-server not found (apt-get install redis-server)"
+            );
+            return None;
+        }
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Some(Redis::on(port))
+    }
+
+    /// A server on `port`, ready to answer (within 10 s).
+    fn on(port: u16) -> Redis {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut redis = Redis { child, port };
+        let deadline = Instant::now() + WAIT;
+        while !redis.answers() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            if let Ok(Some(status)) = redis.child.try_wait() {
+                panic!("redis-server exited at start: {status}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        redis
+    }
+
+    /// Whether it answers PING.
+    fn answers(&self) -> bool {
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+        let mut answer = [0u8; 7];
+        stream.write_all(b"PING\r\n").is_ok()
+            && stream.read_exact(&mut answer).is_ok()
+            && &answer == b"+PONG\r\n"
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Kill it and wait until it is gone.
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A chat process, stopped when dropped; what it says on stderr is kept.
+struct Chat {
+    child: Child,
+    addr: String,
+    log: Arc<Mutex<String>>,
+}
+
+impl Chat {
+    fn start(addr: &str, redis: &Redis) -> Chat {
+        let exe = std::env::current_exe().unwrap();
+        // target/<profile>/deps/chat_redis-<hash> -> target/<profile>/examples/chat
+        let binary: PathBuf = exe
+            .parent()
+            .and_then(|deps| deps.parent())
+            .map(|profile| profile.join("examples").join("chat"))
+            .unwrap();
+        assert!(
+            binary.exists(),
+            "{} is missing: run `cargo build --example chat` first",
+            binary.display()
+        );
+        let mut child = Command::new(&binary)
+            .args([addr, "--redis", &redis.url()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        // "chat: open http://127.0.0.1:PORT/"
+        let addr = line
+            .trim()
+            .trim_start_matches("chat: open http://")
+            .trim_end_matches('/')
+            .to_string();
+        assert!(
+            addr.starts_with("127.0.0.1:"),
+            "unexpected first line {line:?}"
+        );
+        // Keep reading both outputs, so that the chat never blocks on a full pipe.
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+        let log = Arc::new(Mutex::new(String::new()));
+        let (mut stderr, into) = (BufReader::new(child.stderr.take().unwrap()), log.clone());
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            while stderr.read_line(&mut line).is_ok_and(|n| n > 0) {
+                into.lock().unwrap().push_str(&line);
+                line.clear();
+            }
+        });
+        Chat { child, addr, log }
+    }
+
+    fn connect(&self) -> Client {
+        let stream = TcpStream::connect(&self.addr).unwrap();
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        let url = format!("ws://{}/chat", self.addr);
+        let (ws, _) = tungstenite::client(url, stream).unwrap();
+        Client { ws }
+    }
+
+    /// Wait (within 10 s) until the chat logged a line containing `text`.
+    fn logs(&self, text: &str) {
+        let deadline = Instant::now() + WAIT;
+        while !self.log.lock().unwrap().contains(text) {
+            assert!(
+                Instant::now() < deadline,
+                "the chat did not log {text:?}; it logged:\n{}",
+                self.log.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn is_running(&mut self) -> bool {
+        self.child.try_wait().is_ok_and(|status| status.is_none())
+    }
+}
+
+impl Drop for Chat {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Client {
+    ws: WebSocket<TcpStream>,
+}
+
+impl Client {
+    fn send(&mut self, value: Value) {
+        self.ws.send(Message::text(value.to_string())).unwrap();
+    }
+
+    fn join(&mut self, name: &str, room: &str) {
+        self.send(json!({"type": "join", "name": name, "room": room}));
+    }
+
+    fn say(&mut self, text: &str) {
+        self.send(json!({"type": "say", "text": text}));
+    }
+
+    /// The next JSON message, or `None` if none came within `wait`.
+    fn within(&mut self, wait: Duration) -> Option<Value> {
+        self.ws.get_ref().set_read_timeout(Some(wait)).unwrap();
+        let result = loop {
+            match self.ws.read() {
+                Ok(Message::Text(text)) => break Some(serde_json::from_str(&text).unwrap()),
+                Ok(Message::Ping(_) | Message::Pong(_)) => {}
+                Ok(other) => panic!("expected a text message, got {other:?}"),
+                Err(tungstenite::Error::Io(e))
+                    if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
+                {
+                    break None;
+                }
+                Err(e) => panic!("reading: {e}"),
+            }
+        };
+        self.ws.get_ref().set_read_timeout(Some(WAIT)).unwrap();
+        result
+    }
+
+    /// The next JSON message (within 10 s).
+    fn next(&mut self) -> Value {
+        self.within(WAIT).expect("no message within 10 s")
+    }
+
+    /// The next message must be `text` said by `name`.
+    fn hears(&mut self, name: &str, text: &str) {
+        let message = self.next();
+        assert_eq!(
+            (&message["type"], &message["name"], &message["text"]),
+            (&json!("message"), &json!(name), &json!(text)),
+            "{message}"
+        );
+    }
+
+    /// Nothing more comes within `wait`.
+    fn hears_nothing(&mut self, wait: Duration) {
+        if let Some(message) = self.within(wait) {
+            panic!("unexpected {message}");
+        }
+    }
+}
+
+#[test]
+fn two_processes_share_a_room_messages_notices_and_history() {
+    let Some(redis) = Redis::start() else { return };
+    let a = Chat::start("127.0.0.1:0", &redis);
+    let b = Chat::start("127.0.0.1:0", &redis);
+    assert_ne!(a.addr, b.addr);
+
+    let mut ann = a.connect();
+    ann.join("ann", "lobby");
+    assert_eq!(ann.next(), json!({"type": "joined", "name": "ann"}));
+    ann.say("said before bob came");
+    ann.hears("ann", "said before bob came");
+
+    // Bob, on the other process, gets the room's history from Redis, then his joined;
+    // ann hears of him.
+    let mut bob = b.connect();
+    bob.join("bob", "lobby");
+    bob.hears("ann", "said before bob came");
+    assert_eq!(bob.next(), json!({"type": "joined", "name": "bob"}));
+    assert_eq!(ann.next(), json!({"type": "joined", "name": "bob"}));
+
+    // Both ways, each message once, to both.
+    ann.say("hello from a ✓");
+    ann.hears("ann", "hello from a ✓");
+    bob.hears("ann", "hello from a ✓");
+    bob.say("hello from b");
+    bob.hears("bob", "hello from b");
+    ann.hears("bob", "hello from b");
+
+    // A room of the same name is the same room everywhere; another room is not.
+    let mut eve = b.connect();
+    eve.join("eve", "elsewhere");
+    assert_eq!(eve.next()["name"], "eve");
+
+    // A newcomer on the first process gets the history too, with bob's message in it.
+    let mut cid = a.connect();
+    cid.join("cid", "lobby");
+    for (name, text) in [
+        ("ann", "said before bob came"),
+        ("ann", "hello from a ✓"),
+        ("bob", "hello from b"),
+    ] {
+        cid.hears(name, text);
+    }
+    assert_eq!(cid.next(), json!({"type": "joined", "name": "cid"}));
+    assert_eq!(ann.next(), json!({"type": "joined", "name": "cid"}));
+    assert_eq!(bob.next(), json!({"type": "joined", "name": "cid"}));
+
+    // Bob leaves: the first process's members see it.
+    bob.ws.close(None).unwrap();
+    assert_eq!(ann.next(), json!({"type": "left", "name": "bob"}));
+    assert_eq!(cid.next(), json!({"type": "left", "name": "bob"}));
+    // Nothing was delivered twice, and eve heard nothing of the lobby.
+    ann.hears_nothing(Duration::from_millis(300));
+    cid.hears_nothing(Duration::from_millis(10));
+    eve.hears_nothing(Duration::from_millis(10));
+}
+
+#[test]
+fn a_redis_restart_is_survived() {
+    let Some(mut redis) = Redis::start() else {
+        return;
+    };
+    let mut a = Chat::start("127.0.0.1:0", &redis);
+    let b = Chat::start("127.0.0.1:0", &redis);
+    let mut ann = a.connect();
+    ann.join("ann", "lobby");
+    assert_eq!(ann.next()["type"], "joined");
+    let mut bob = b.connect();
+    bob.join("bob", "lobby");
+    assert_eq!(bob.next()["type"], "joined");
+    assert_eq!(ann.next(), json!({"type": "joined", "name": "bob"}));
+
+    // Redis goes away: the chats say so, and a process's own rooms go on.
+    redis.stop();
+    let mut amy = a.connect();
+    amy.join("amy", "lobby");
+    assert_eq!(amy.next(), json!({"type": "joined", "name": "amy"}));
+    assert_eq!(ann.next(), json!({"type": "joined", "name": "amy"}));
+    ann.say("local while Redis is away");
+    ann.hears("ann", "local while Redis is away");
+    amy.hears("ann", "local while Redis is away");
+    a.logs("Redis unreachable");
+    assert!(a.is_running());
+
+    // Redis is back on the same port: within a bounded time, the processes deliver to
+    // each other again (the chats retry every 5 s at most).
+    let port = redis.port;
+    drop(redis);
+    let _redis = Redis::on(port);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut tries = 0;
+    let heard = loop {
+        assert!(
+            Instant::now() < deadline,
+            "bob heard nothing from the other process 15 s after Redis came back"
+        );
+        tries += 1;
+        let text = format!("try {tries}");
+        ann.say(&text);
+        ann.hears("ann", &text);
+        amy.hears("ann", &text);
+        if let Some(message) = bob.within(Duration::from_millis(250)) {
+            break message;
+        }
+    };
+    assert_eq!(heard["type"], "message", "{heard}");
+    assert_eq!(heard["name"], "ann", "{heard}");
+    a.logs("Redis back");
+    // From then on, every message arrives, both ways.
+    bob.say("and back");
+    bob.hears("bob", "and back");
+    let mut from_a = Vec::new();
+    // Bob may still get the tail of ann's tries; ann and amy get bob's message.
+    for client in [&mut ann, &mut amy] {
+        client.hears("bob", "and back");
+    }
+    while let Some(message) = bob.within(Duration::from_millis(200)) {
+        from_a.push(message);
+    }
+    assert!(from_a.iter().all(|m| m["name"] == "ann"), "{from_a:?}");
+    ann.say("after");
+    bob.hears("ann", "after");
+}
+
+#[test]
+fn processes_share_one_port_and_its_clients_one_room() {
+    let Some(redis) = Redis::start() else { return };
+    let a = Chat::start("127.0.0.1:0", &redis);
+    // The same port: SO_REUSEPORT. The kernel spreads the connections between the two.
+    let b = Chat::start(&a.addr, &redis);
+    assert_eq!(a.addr, b.addr);
+    let names: Vec<String> = (0..8).map(|i| format!("c{i}")).collect();
+    let mut clients: Vec<Client> = names
+        .iter()
+        .map(|name| {
+            let mut client = a.connect();
+            client.join(name, "hall");
+            client
+        })
+        .collect();
+    // Let every process subscribe before anyone speaks.
+    std::thread::sleep(Duration::from_millis(300));
+    for (client, name) in clients.iter_mut().zip(&names) {
+        client.say(&format!("hi from {name}"));
+    }
+    for client in &mut clients {
+        let mut heard = Vec::new();
+        while heard.len() < names.len() {
+            let message = client.next();
+            if message["type"] == "message" {
+                heard.push(message["text"].as_str().unwrap().to_string());
+            }
+        }
+        heard.sort();
+        let mut expected: Vec<String> = names.iter().map(|n| format!("hi from {n}")).collect();
+        expected.sort();
+        assert_eq!(heard, expected);
+    }
+}
+
+#[test]
+fn a_newcomer_while_messages_flow_gets_each_once_in_order() {
+    let Some(redis) = Redis::start() else { return };
+    let a = Chat::start("127.0.0.1:0", &redis);
+    let b = Chat::start("127.0.0.1:0", &redis);
+    let mut ann = a.connect();
+    ann.join("ann", "busy");
+    assert_eq!(ann.next()["type"], "joined");
+    for i in 0..100 {
+        ann.say(&i.to_string());
+    }
+    for i in 0..100 {
+        ann.hears("ann", &i.to_string());
+    }
+    // Time for the first process to hand them to Redis (it does so after delivering).
+    std::thread::sleep(Duration::from_millis(200));
+    // Bob's room opens in the second process; once ann hears of him, she streams 100
+    // more while the second process is still subscribing and reading the room's lists:
+    // some reach bob from the room's log in Redis, some live, some both ways at once.
+    let mut bob = b.connect();
+    bob.join("bob", "busy");
+    assert_eq!(ann.next(), json!({"type": "joined", "name": "bob"}));
+    for i in 100..200 {
+        ann.say(&i.to_string());
+    }
+    ann.say("end");
+    // The last 50 said before he came (the history), his joined, then every one said
+    // after, once each and in order: as in a room of one process.
+    let mut heard = Vec::new();
+    loop {
+        let message = bob.next();
+        let text = match message["type"].as_str() {
+            Some("message") => message["text"].as_str().unwrap().to_string(),
+            _ => message["type"].as_str().unwrap().to_string(),
+        };
+        if text == "end" {
+            break;
+        }
+        heard.push(text);
+    }
+    let mut expected: Vec<String> = (50..100).map(|i| i.to_string()).collect();
+    expected.push("joined".into());
+    expected.extend((100..200).map(|i| i.to_string()));
+    assert_eq!(heard, expected);
+}
