@@ -755,3 +755,100 @@ fn both_roles_over_a_unix_socket_pair() {
         assert!(matches!(after, Err(Error::Closed)));
     });
 }
+
+#[test]
+fn a_peer_that_stops_reading_is_given_up_at_the_write_timeout() {
+    bounded(30, || {
+        let config = Config::default().with_write_timeout(Duration::from_millis(500));
+        let (listener, addr) = bind();
+        let server = thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut ws = blocking::accept_with(stream, config, |_| Decision::accept()).unwrap();
+            let message = vec![7u8; 1 << 20];
+            // At most 1 GiB: far more than loopback's socket buffers hold.
+            for _ in 0..1024 {
+                let start = Instant::now();
+                if let Err(error) = ws.send_binary(&message) {
+                    return (error, start.elapsed(), ws.is_closed());
+                }
+            }
+            panic!("1 GiB went into a peer that reads nothing");
+        });
+        // A client that completes the handshake, then never reads again.
+        let raw = raw_client(&addr);
+        let (error, took, shut) = server.join().unwrap();
+        drop(raw);
+        eprintln!("a peer that stopped reading was given up after {took:?}");
+        assert!(
+            matches!(error, Error::TimedOut(TimedOut::Write)),
+            "{error:?}"
+        );
+        // The deadline runs from the last byte the peer took.
+        assert!(
+            took >= Duration::from_millis(500) && took < Duration::from_secs(3),
+            "{took:?}"
+        );
+        assert!(shut);
+    });
+}
+
+#[test]
+fn a_reset_after_both_close_frames_is_a_clean_close() {
+    bounded(20, || {
+        for client_reads_first in [true, false] {
+            let (listener, addr) = bind();
+            // A raw server that sends its Close, lets the client's Close arrive unread,
+            // then drops the socket: with unread bytes, the kernel resets the connection.
+            let peer = thread::spawn(move || {
+                let mut raw = raw_server(&listener);
+                raw.write_all(&[0x88, 0x02, 0x03, 0xe8]).unwrap();
+                thread::sleep(Duration::from_millis(300));
+            });
+            let mut ws = blocking::connect(&format!("ws://{addr}/")).unwrap();
+            if client_reads_first {
+                let close = ws.read().unwrap();
+                assert_eq!(close, close_frame(1000, ""));
+            } else {
+                // Our Close crosses the server's: both have passed when the reset comes.
+                thread::sleep(Duration::from_millis(100));
+                let closed = ws.close(CloseCode::NORMAL, "bye");
+                assert!(closed.is_ok(), "{closed:?}");
+            }
+            let after = ws.read();
+            assert!(matches!(after, Err(Error::Closed)), "{after:?}");
+            assert!(ws.is_closed());
+            peer.join().unwrap();
+        }
+    });
+}
+
+#[test]
+fn the_close_timeout_wins_over_a_flood_of_frames() {
+    bounded(30, || {
+        let config = Config::default().with_close_timeout(Duration::from_millis(500));
+        let (listener, addr) = bind();
+        let server = thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut ws = blocking::accept_with(stream, config, |_| Decision::accept()).unwrap();
+            let start = Instant::now();
+            let closed = ws.close(CloseCode::NORMAL, "");
+            (closed, start.elapsed())
+        });
+        // A client that never answers our Close and sends binary frames as fast as it
+        // can, until the server gives it up (or 10 s pass).
+        let mut raw = raw_client(&addr);
+        let burst: Vec<u8> = (0..4096).flat_map(|_| masked(0x82, b"flood")).collect();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) && raw.write_all(&burst).is_ok() {}
+        let (closed, took) = server.join().unwrap();
+        eprintln!("a flooding peer was given up at the close timeout after {took:?}");
+        assert!(
+            matches!(closed, Err(Error::TimedOut(TimedOut::Closing))),
+            "{closed:?}"
+        );
+        assert!(
+            took >= Duration::from_millis(500) && took < Duration::from_secs(3),
+            "{took:?}"
+        );
+    });
+}
