@@ -694,7 +694,7 @@ impl<S: Transport, E: Endpoint> WebSocket<S, E> {
                         code,
                         reason: frame.reason.into(),
                     });
-                    self.finish();
+                    self.run_to_end();
                     return Ok(Message::Close(frame));
                 }
                 // A violation, a handshake event or a compressed piece: the driver ends the
@@ -727,21 +727,23 @@ impl<S: Transport, E: Endpoint> WebSocket<S, E> {
             match self.step() {
                 Step::Close(end) => return Err(self.ended(end)),
                 Step::Event(found) => match found.kind() {
-                    EventKind::Failed(_)
-                    | EventKind::HandshakeFailed(_)
-                    | EventKind::Request
-                    | EventKind::Connected
-                    | EventKind::Rejected { .. } => self.driver.skip_event(),
                     EventKind::Close(_) => {
                         let out = self.event().map(handle);
-                        self.finish();
+                        self.run_to_end();
                         return out.ok_or(Error::Closed);
                     }
+                    // A violation (or a text message that fails its check when taken):
+                    // the driver ends the connection at the next step. An open
+                    // connection has no handshake events.
                     _ => match self.event() {
-                        // A text message that failed its check: the driver ends the
-                        // connection at the next step.
-                        Some(Event::Failed(_)) | None => {}
-                        Some(event) => return Ok(handle(event)),
+                        Some(
+                            event @ (Event::Text(_)
+                            | Event::Binary(_)
+                            | Event::Chunk(_)
+                            | Event::Ping(_)
+                            | Event::Pong(_)),
+                        ) => return Ok(handle(event)),
+                        _ => self.driver.skip_event(),
                     },
                 },
                 step => self.io(step, &mut Body::None),
@@ -749,16 +751,14 @@ impl<S: Transport, E: Endpoint> WebSocket<S, E> {
         }
     }
 
-    /// The peer's Close was handed out: drive the connection to its end (a server closes
-    /// the transport once the echo is written; a client waits, at most the close
-    /// timeout, for the server to close it, RFC 6455 §7.1.1), dropping anything the peer
-    /// still sends, and shut the transport.
-    fn finish(&mut self) {
-        while !self.closed {
+    /// Drive the connection to its end, dropping any event, and shut the transport: why
+    /// it ended ([`Error::Closed`] for a clean close). After the peer's Close, a server
+    /// closes the transport once the echo is written; a client waits, at most the close
+    /// timeout, for the server to close it (RFC 6455 §7.1.1).
+    fn run_to_end(&mut self) -> Error {
+        loop {
             match self.step() {
-                Step::Close(end) => {
-                    self.ended(end);
-                }
+                Step::Close(end) => return self.ended(end),
                 Step::Event(_) => self.driver.skip_event(),
                 step => self.io(step, &mut Body::None),
             }
@@ -900,17 +900,9 @@ impl<S: Transport, E: Endpoint> WebSocket<S, E> {
         if matches!(self.state(), State::Open | State::RemoteClosing) {
             self.stage(|driver, now| driver.close(code, reason, now))?;
         }
-        loop {
-            match self.step() {
-                Step::Close(end) => {
-                    return match self.ended(end) {
-                        Error::Closed => Ok(()),
-                        error => Err(error),
-                    };
-                }
-                Step::Event(_) => self.driver.skip_event(),
-                step => self.io(step, &mut Body::None),
-            }
+        match self.run_to_end() {
+            Error::Closed => Ok(()),
+            error => Err(error),
         }
     }
 
@@ -1120,13 +1112,7 @@ where
     }
     if ws.state() != State::Open {
         // Another answer than 101 was written: the driver ends the connection.
-        loop {
-            match ws.step() {
-                Step::Close(end) => return Err(ws.ended(end)),
-                Step::Event(_) => ws.driver.skip_event(),
-                step => ws.io(step, &mut Body::None),
-            }
-        }
+        return Err(ws.run_to_end());
     }
     into_open(ws, &config)
 }
