@@ -92,8 +92,9 @@ const INPUT_BUFFER: usize = 16 * 1024;
 
 /// The output buffer of an open connection: owed control frames and messages up to this
 /// size (header included) are staged in it; larger ones go out as a header and then the
-/// payload from where it lies.
-const OUTPUT_BUFFER: usize = 4 * 1024;
+/// payload from where it lies, in the same single write (every send is written at once,
+/// so staging more would batch nothing).
+const OUTPUT_BUFFER: usize = 1024;
 
 /// The output buffer of a connection that negotiated permessage-deflate: a compressed
 /// message is staged whole ([`Connection::send_compressed`]), so one whose compressed
@@ -306,7 +307,7 @@ pub type TlsStream = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
 /// stack). See the [module documentation](self) for when bytes are written and how
 /// deadlines work.
 ///
-/// Memory: a 16 KiB input buffer (or [`Config::max_head_len`] if larger) and a 4 KiB
+/// Memory: a 16 KiB input buffer (or [`Config::max_head_len`] if larger) and a 1 KiB
 /// output buffer (64 KiB with permessage-deflate, plus its window and compressor). A
 /// message that arrives in pieces is collected in a buffer that is given back once the
 /// message is handed out, if it grew beyond 64 KiB; an idle connection holds nothing
