@@ -82,7 +82,7 @@ use crate::{
 };
 
 /// How a server answers a request in [`accept_with`]: the driver's
-/// [`Decision`](crate::driver::Decision), one type for every adapter. [`Decision::Accept`]
+/// [`driver::Decision`](crate::driver::Decision), one type for every adapter. [`Decision::Accept`]
 /// of a request that is not an upgrade is answered 400.
 pub use crate::driver::Decision;
 
