@@ -852,3 +852,43 @@ fn the_close_timeout_wins_over_a_flood_of_frames() {
         );
     });
 }
+
+#[test]
+fn borrowed_payloads_of_every_size_class_echo_intact() {
+    bounded(30, || {
+        let (listener, addr) = bind();
+        let server = echo_server(listener, Config::default());
+        let mut ws = blocking::connect(&format!("ws://{addr}/echo")).unwrap();
+        // Staged in the output buffer; a header then the payload masked on a copy in one
+        // piece, then in several pieces (the client's own masking of a borrowed payload).
+        for len in [
+            0,
+            100,
+            1000,
+            1010,
+            2000,
+            16 * 1024,
+            16 * 1024 + 1,
+            100_000,
+            1 << 20,
+        ] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 31 + i / 257) as u8).collect();
+            ws.send_binary(&data).unwrap();
+            assert_eq!(
+                ws.read().unwrap(),
+                Message::Binary(data),
+                "binary of {len} bytes"
+            );
+            let text = "ü".repeat(len / 2);
+            ws.send_text(&text).unwrap();
+            assert_eq!(
+                ws.read().unwrap(),
+                Message::Text(text),
+                "text of {len} bytes"
+            );
+        }
+        ws.close(CloseCode::NORMAL, "").unwrap();
+        let (close, _) = server.join().unwrap();
+        assert_eq!(close, close_frame(1000, ""));
+    });
+}
