@@ -759,36 +759,58 @@ fn both_roles_over_a_unix_socket_pair() {
 #[test]
 fn a_peer_that_stops_reading_is_given_up_at_the_write_timeout() {
     bounded(30, || {
-        let config = Config::default().with_write_timeout(Duration::from_millis(500));
-        let (listener, addr) = bind();
-        let server = thread::spawn(move || {
-            let (stream, _) = listener.accept().unwrap();
-            let mut ws = blocking::accept_with(stream, config, |_| Decision::accept()).unwrap();
-            let message = vec![7u8; 1 << 20];
-            // At most 1 GiB: far more than loopback's socket buffers hold.
-            for _ in 0..1024 {
-                let start = Instant::now();
-                if let Err(error) = ws.send_binary(&message) {
-                    return (error, start.elapsed(), ws.is_closed());
+        // With a message of the peer's waiting unread in our input, or none.
+        for message_waits in [false, true] {
+            let config = Config::default().with_write_timeout(Duration::from_millis(500));
+            let (listener, addr) = bind();
+            let server = thread::spawn(move || {
+                let (stream, _) = listener.accept().unwrap();
+                let mut ws = blocking::accept_with(stream, config, |_| Decision::accept()).unwrap();
+                if message_waits {
+                    assert_eq!(ws.read().unwrap(), Message::Text("one".into()));
                 }
+                // Large messages, or small ones (staged: then the driver reads the
+                // waiting message while it writes, and keeps it for the next read).
+                let (len, count) = if message_waits {
+                    (200, 1 << 20)
+                } else {
+                    (1 << 20, 1024)
+                };
+                let message = vec![7u8; len];
+                // At most 200 MiB or 1 GiB: far more than loopback's socket buffers hold.
+                for _ in 0..count {
+                    let start = Instant::now();
+                    if let Err(error) = ws.send_binary(&message) {
+                        return (error, start.elapsed(), ws.is_closed());
+                    }
+                }
+                panic!(
+                    "{} MiB went into a peer that reads nothing",
+                    len * count >> 20
+                );
+            });
+            // A client that completes the handshake, sends two messages at once if asked,
+            // then never reads again.
+            let mut raw = raw_client(&addr);
+            if message_waits {
+                let mut two = masked(0x81, b"one");
+                two.extend(masked(0x81, b"two"));
+                raw.write_all(&two).unwrap();
             }
-            panic!("1 GiB went into a peer that reads nothing");
-        });
-        // A client that completes the handshake, then never reads again.
-        let raw = raw_client(&addr);
-        let (error, took, shut) = server.join().unwrap();
-        drop(raw);
-        eprintln!("a peer that stopped reading was given up after {took:?}");
-        assert!(
-            matches!(error, Error::TimedOut(TimedOut::Write)),
-            "{error:?}"
-        );
-        // The deadline runs from the last byte the peer took.
-        assert!(
-            took >= Duration::from_millis(500) && took < Duration::from_secs(3),
-            "{took:?}"
-        );
-        assert!(shut);
+            let (error, took, shut) = server.join().unwrap();
+            drop(raw);
+            eprintln!("a peer that stopped reading was given up after {took:?}");
+            assert!(
+                matches!(error, Error::TimedOut(TimedOut::Write)),
+                "{error:?}"
+            );
+            // The deadline runs from the last byte the peer took.
+            assert!(
+                took >= Duration::from_millis(500) && took < Duration::from_secs(3),
+                "{took:?}"
+            );
+            assert!(shut);
+        }
     });
 }
 

@@ -589,7 +589,13 @@ impl<S: Transport, E: Endpoint> WebSocket<S, E> {
                 step => self.io(step, &mut body),
             }
         }
-        Ok(())
+        // The output was dropped rather than written (the transport failed, or the peer
+        // took nothing for the write timeout) while an event waits: the send failed.
+        match self.driver.end() {
+            Some(end @ End::TimedOut(crate::TimedOut::Write)) => Err(self.ended(end)),
+            Some(end) if self.io_error.is_some() => Err(self.ended(end)),
+            _ => Ok(()),
+        }
     }
 
     /// Write what is staged without reading (the handshake's answer): the driver acts on
