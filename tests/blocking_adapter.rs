@@ -786,7 +786,7 @@ fn a_peer_that_stops_reading_is_given_up_at_the_write_timeout() {
                 }
                 panic!(
                     "{} MiB went into a peer that reads nothing",
-                    len * count >> 20
+                    (len * count) >> 20
                 );
             });
             // A client that completes the handshake, sends two messages at once if asked,
@@ -912,5 +912,27 @@ fn borrowed_payloads_of_every_size_class_echo_intact() {
         ws.close(CloseCode::NORMAL, "").unwrap();
         let (close, _) = server.join().unwrap();
         assert_eq!(close, close_frame(1000, ""));
+    });
+}
+
+#[test]
+fn a_decision_the_request_does_not_allow_is_answered_500() {
+    bounded(20, || {
+        let (listener, addr) = bind();
+        let server = thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            // A subprotocol the client did not offer (RFC 6455 §4.2.2).
+            blocking::accept_with(stream, Config::default(), |_| {
+                Decision::Accept(sockless::Accept::default().with_subprotocol("never-offered"))
+            })
+            .err()
+        });
+        let refused = blocking::connect(&format!("ws://{addr}/"));
+        assert!(
+            matches!(refused, Err(Error::Rejected { status: 500 })),
+            "{refused:?}"
+        );
+        let error = server.join().unwrap();
+        assert!(matches!(error, Some(Error::Usage(_))), "{error:?}");
     });
 }

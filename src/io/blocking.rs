@@ -1072,8 +1072,6 @@ where
         max_headers: config.max_headers,
     };
     let mut decide = Some(decide);
-    // The application's mistake in its decision: the client got a 500, the caller gets this.
-    let mut misuse = None;
     loop {
         match ws.step() {
             Step::Event(found) if found.kind() == EventKind::Request => {
@@ -1096,6 +1094,9 @@ where
                     },
                     Err(_) => ws.driver.decide(Decision::reject(400), now),
                 };
+                // The application's mistake in its decision: the client gets a 500, the
+                // caller this error.
+                let mut misuse = None;
                 if let Err(error) = decided {
                     misuse = Some(match error {
                         SendError::Usage(error) => error,
@@ -1105,17 +1106,18 @@ where
                 }
                 // The answer goes out before anything after the head is read: those bytes
                 // are the open connection's.
-                ws.write_staged()?;
+                let written = ws.write_staged();
+                if let Some(error) = misuse {
+                    ws.shut();
+                    return Err(error.into());
+                }
+                written?;
                 break;
             }
             Step::Event(_) => ws.driver.skip_event(),
             Step::Close(end) => return Err(ws.ended(end)),
             step => ws.io(step, &mut Body::None),
         }
-    }
-    if let Some(error) = misuse {
-        ws.shut();
-        return Err(error.into());
     }
     if ws.state() != State::Open {
         // Another answer than 101 was written: the driver ends the connection.
