@@ -2,35 +2,36 @@
 //! `std`): [`accept`] a stream, [`connect`] to a URL, then [`WebSocket::read`] whole
 //! messages, [`WebSocket::send`] them and [`WebSocket::close`].
 //!
-//! It is a thin loop over the sans-IO core ([`Endpoint`], [`InputBuffer`],
-//! [`Connection`], [`MessageAssembler`]): every protocol rule lives there. What this module
-//! adds is the I/O and the clock:
+//! It is a thin loop over the core's [`Driver`]: the driver decides what to write and when,
+//! which deadline comes next and when the peer is given up; this module only reads,
+//! writes (vectored), flushes, shuts the stream and turns each step's deadline into the
+//! stream's read or write timeout ([`Transport`]). A read or write that times out only
+//! means "ask the driver again".
 //!
-//! - **Owed frames go out at once.** After every event `read` writes (and flushes) what the
-//!   core owes before returning: the Pong for a Ping, the echo of a Close, the Close that
-//!   answers a violation (RFC 6455 §5.5.2, §5.5.1, §7.1.7). `send` writes any owed frame
-//!   first, then the message.
-//! - **Every wait has a deadline.** Reads wait at most until the core's next deadline
-//!   ([`Endpoint::poll_timeout`]: the handshake timeout, the keep-alive timer, the close
-//!   timeout), through the stream's read timeout ([`Transport::set_read_timeout`]); writes
-//!   give up after [`Config::write_timeout`] without progress, through the stream's write
-//!   timeout ([`Transport::set_write_timeout`]): the connection ends with
-//!   [`TimedOut::Write`](crate::TimedOut::Write) and the transport is shut. Writes go
-//!   out in pieces of at most 256 KiB, and a write call that lasts the whole write
-//!   timeout counts as no progress (a blocking write cannot say when its bytes went, and
-//!   a TLS stream reports the bytes it buffered as written), so a peer that takes less
-//!   than a piece in a write timeout is given up too.
-//!   Keep-alive pings and timeouts are
-//!   handled while reading (`read`, `read_event`, `close`): a connection that only sends
-//!   does not notice a dead peer until a write fails. An open connection waiting for the
-//!   next message has a deadline only with [`Config::keep_alive`] set (it is off by
-//!   default): then a peer that stops answering Pings is given up
-//!   ([`TimedOut::KeepAlive`](crate::TimedOut::KeepAlive)).
+//! - **Owed frames go out first.** The Pong for a Ping, the echo of a Close, the Close that
+//!   answers a violation and a keep-alive Ping are written before the event that caused
+//!   them is handed out (RFC 6455 §5.5.2, §5.5.1, §7.1.7). `send` returns once its message
+//!   is written and the stream flushed.
+//! - **Every wait has a deadline.** Reads wait at most until the driver's next deadline:
+//!   the handshake timeout, the keep-alive timer and its Pong, the close timeout. Writes
+//!   wait at most [`Config::write_timeout`] without progress: a peer that stops reading is
+//!   then given up ([`TimedOut::Write`](crate::TimedOut::Write)). A deadline that passed is
+//!   acted on before any more input is read, so a peer that floods frames cannot hold it
+//!   off. Keep-alive Pings and timeouts are handled while reading, writing or closing. An
+//!   open connection waiting for the next message has a deadline only with
+//!   [`Config::keep_alive`] set (it is off by default): then a peer that stops answering
+//!   Pings is given up ([`TimedOut::KeepAlive`](crate::TimedOut::KeepAlive)).
 //! - **Closing ends cleanly.** Reading the peer's Close gives [`Message::Close`] once, after
 //!   the echo was written and the transport shut (a client first waits, at most
 //!   [`Config::close_timeout`], for the server to close the TCP connection, §7.1.1); every
-//!   later call gives [`Error::Closed`]. [`WebSocket::close`] returns once the closing
-//!   handshake finished or the close timeout passed, and always shuts the transport.
+//!   later call gives [`Error::Closed`]. Once both Close frames have passed, an end of the
+//!   stream, a reset or a broken pipe is still a clean close, never an error.
+//!   [`WebSocket::close`] returns once the closing handshake finished or the close timeout
+//!   passed, and always shuts the transport.
+//! - **Large messages are not copied.** A message that does not fit the output buffer
+//!   goes out as a frame header and then its payload from where it lies, in one vectored
+//!   write (a client masks an owned [`Message`] in place, a borrowed payload piece by piece
+//!   on a 16 KiB copy, RFC 6455 §5.3).
 //!
 //! # Example
 //!
@@ -70,34 +71,53 @@ use super::{Error, Message, OwnedCloseFrame};
 use crate::assemble::MessageAssembler;
 #[cfg(feature = "deflate")]
 use crate::deflate::{Inflater, window_len};
+use crate::driver::{Driver, End, EventKind, SendError, Step};
 use crate::frame::{MAX_HEADER_LEN, apply_mask};
-use crate::handshake::WsUrl;
+use crate::handshake::{Limits, WsUrl, parse_request};
 #[cfg(feature = "deflate")]
-use crate::io::compressor::{MessageCompressor, Payload};
+use crate::io::compressor::MessageCompressor;
 use crate::{
-    Accept, Client, ClientRequest, CloseCode, Config, Connection, Duration, Endpoint, Event,
-    InputBuffer, Instant, MIN_OUTPUT_BUFFER, Masked, Masking, MessageKind, OsRng, ProtocolError,
-    Request, Server, State, Unmasked, UsageError,
+    Client, ClientRequest, CloseCode, Config, Connection, Duration, Endpoint, Event, InputBuffer,
+    Instant, Masked, Masking, MessageKind, OsRng, Request, Server, State, Unmasked, UsageError,
 };
 
-/// The most bytes one write call is given: the unit of progress of the write timeout
-/// (see the module documentation).
-const WRITE_PIECE: usize = 256 * 1024;
+/// How a server answers a request in [`accept_with`]: the driver's
+/// [`driver::Decision`](crate::driver::Decision), one type for every adapter. [`Decision::Accept`]
+/// of a request that is not an upgrade is answered 400.
+pub use crate::driver::Decision;
 
 /// The input buffer: a whole head of [`Config::max_head_len`] fits, and larger messages
 /// stream through it in pieces of this size. Allocated once per connection.
 const INPUT_BUFFER: usize = 16 * 1024;
 
-/// The buffer that collects messages arriving in pieces keeps at most this much capacity
-/// between messages: the memory of a larger message is released once it is handed out.
-const KEEP_ASSEMBLER_CAPACITY: usize = 64 * 1024;
+/// The output buffer of an open connection: owed control frames and messages up to this
+/// size (header included) are staged in it; larger ones go out as a header and then the
+/// payload from where it lies, in the same single write (every send is written at once,
+/// so staging more would batch nothing).
+const OUTPUT_BUFFER: usize = 1024;
 
-/// Client payloads are masked on a copy (RFC 6455 §5.3), in pieces of at most this size, so
-/// that sending a large message never needs a buffer of its size.
+/// The output buffer of a connection that negotiated permessage-deflate: a compressed
+/// message is staged whole ([`Connection::send_compressed`]), so one whose compressed
+/// form does not fit here is sent uncompressed.
+#[cfg(feature = "deflate")]
+const DEFLATE_OUTPUT_BUFFER: usize = 64 * 1024;
+
+/// The output buffer during the opening handshake: the request, or the response with
+/// its extra headers or body.
+const HANDSHAKE_OUTPUT_BUFFER: usize = 8 * 1024;
+
+/// Client payloads that are not ours to mask in place are masked on a copy (RFC 6455
+/// §5.3), in pieces of at most this size, so sending a large message never needs a
+/// buffer of its size.
 const MASK_CHUNK: usize = 16 * 1024;
 
-/// The shortest read timeout: `TcpStream` refuses a zero one.
-const MIN_READ_TIMEOUT: Duration = Duration::from_millis(1);
+/// The message buffer is given back once a message that made it grow beyond this was
+/// handed out, so a connection holds the memory of a large message only while it
+/// arrives.
+const KEEP_MESSAGE_BUFFER: usize = 64 * 1024;
+
+/// The shortest timeout set on the stream: `TcpStream` refuses a zero one.
+const MIN_TIMEOUT: Duration = Duration::from_millis(1);
 
 /// A byte stream the blocking adapter can put deadlines on and shut: what it needs beyond
 /// `Read + Write`.
@@ -254,47 +274,18 @@ impl<S: Read + Write> Transport for NoTimeouts<S> {
     }
 }
 
-/// How [`accept_with`]'s hook answers a request: open the connection, or answer with
-/// another status.
-#[derive(Clone, Copy, Debug)]
-#[non_exhaustive]
-pub enum Decision<'a> {
-    /// Accept the upgrade with these options: the subprotocol (one the client offered,
-    /// RFC 6455 §4.2.2) and extra headers of the 101 response.
-    Accept(Accept<'a>),
-    /// Answer with this status (a refusal such as 403, a redirect, or a plain HTTP page),
-    /// headers and body; the connection ends there.
-    Respond {
-        /// The status, 100-999 but not 101.
-        status: u16,
-        /// Response headers (`Content-Length` is added from the body).
-        headers: &'a [(&'a str, &'a [u8])],
-        /// The body.
-        body: &'a [u8],
-    },
-}
-
 impl<'a> Decision<'a> {
-    /// Accept with no subprotocol and no extra header.
-    pub fn accept() -> Self {
-        Decision::Accept(Accept::default())
-    }
-
     /// Accept, with permessage-deflate (RFC 7692) if `request` offers it, on the terms of
     /// `DeflateConfig::default()` ([`deflate::negotiate`](crate::deflate::negotiate)).
     pub fn accept_deflate(request: &Request<'_>) -> Self {
         let config = crate::deflate::DeflateConfig::default();
         let params = crate::deflate::negotiate(request.extensions(), &config);
-        Decision::Accept(Accept::default().with_deflate(params))
+        Decision::Accept(crate::Accept::default().with_deflate(params))
     }
 
-    /// Refuse with `status` and an empty body.
-    pub fn refuse(status: u16) -> Self {
-        Decision::Respond {
-            status,
-            headers: &[],
-            body: &[],
-        }
+    /// Refuse with `status` and an empty body (the same as [`Decision::reject`]).
+    pub const fn refuse(status: u16) -> Self {
+        Decision::reject(status)
     }
 }
 
@@ -316,15 +307,26 @@ pub type TlsStream = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
 /// stack). See the [module documentation](self) for when bytes are written and how
 /// deadlines work.
 ///
-/// Memory: a 16 KiB input buffer (or [`Config::max_head_len`] if larger), a small output
-/// buffer, and the buffer that collects messages arriving in pieces, which grows to the
-/// message being collected (bounded by [`Config::max_message_len`], enforced by the core
-/// with 1009) and is released once a message over 64 KiB is handed out.
+/// Memory: a 16 KiB input buffer (or [`Config::max_head_len`] if larger) and a 1 KiB
+/// output buffer (64 KiB with permessage-deflate, plus its window and compressor). A
+/// message that arrives in pieces is collected in a buffer that is given back once the
+/// message is handed out, if it grew beyond 64 KiB; an idle connection holds nothing
+/// more.
 #[derive(Debug)]
 pub struct WebSocket<S, E = Connection<Unmasked>> {
-    link: Link<S>,
-    endpoint: E,
-    input: InputBuffer<Vec<u8>>,
+    stream: S,
+    driver: Driver<E, Vec<u8>, Vec<u8>>,
+    clock: Clock,
+    /// The read and write timeouts last set on the stream, to skip setting them again.
+    read_timeout: Option<Option<Duration>>,
+    write_timeout: Option<Option<Duration>>,
+    /// The transport was shut: nothing more is read or written.
+    closed: bool,
+    /// The transport's error, kept for the caller if the driver ends the connection
+    /// abnormally because of it.
+    io_error: Option<std::io::Error>,
+    /// The size of the driver's output buffer.
+    output_capacity: usize,
     assembler: MessageAssembler,
     /// permessage-deflate, when the handshake negotiated it.
     deflate: DeflateSlot,
@@ -361,26 +363,189 @@ fn deflate_for<M: Masking>(connection: &Connection<M>) -> Result<DeflateSlot, Er
     Ok(None)
 }
 
-/// The transport side: the stream, the output buffer and the clock.
-#[derive(Debug)]
-struct Link<S> {
-    stream: S,
-    /// Encoded frames and handshake responses; grown when a command needs more.
-    output: Vec<u8>,
-    clock: Clock,
-    /// The read timeout last set on the stream, to skip setting the same one again.
-    read_timeout: Option<Option<Duration>>,
-    /// [`Config::write_timeout`].
-    write_timeout: Duration,
-    /// The write timeout last set on the stream (`None`: not known).
-    write_timeout_set: Option<Duration>,
-    /// The transport was shut (or failed): nothing more is read or written.
-    closed: bool,
+/// The payload that follows a header staged alone ([`Driver::send_header`]).
+enum Body<'a> {
+    /// None owed.
+    None,
+    /// Written from where it lies (a server's payload, or a client's masked in place).
+    Plain(&'a [u8]),
+    /// A client's borrowed payload, masked piece by piece on `scratch`.
+    Masked {
+        data: &'a [u8],
+        key: [u8; 4],
+        scratch: Vec<u8>,
+    },
 }
 
-impl<S: Transport> Link<S> {
+impl<'a> Body<'a> {
+    fn masked(data: &'a [u8], key: [u8; 4]) -> Self {
+        Body::Masked {
+            data,
+            key,
+            scratch: Vec::with_capacity(MASK_CHUNK.min(data.len())),
+        }
+    }
+}
+
+/// A payload to send: borrowed, or ours to mask in place.
+enum Data<'a> {
+    Text(&'a str),
+    Binary(&'a [u8]),
+    Owned(&'a mut [u8]),
+}
+
+impl<S: Transport, E: Endpoint> WebSocket<S, E> {
+    fn with_endpoint(
+        mut stream: S,
+        endpoint: E,
+        config: &Config,
+        clock: Clock,
+    ) -> Result<Self, Error> {
+        // Until the first read or write sets its own, reads (such as a TLS handshake run
+        // inside the first write) wait no longer than the handshake may take.
+        let first = config.handshake_timeout.max(MIN_TIMEOUT);
+        stream.set_read_timeout(Some(first))?;
+        let input = InputBuffer::new(vec![0; INPUT_BUFFER.max(config.max_head_len)], config)?;
+        let driver = Driver::new(endpoint, input, vec![0; HANDSHAKE_OUTPUT_BUFFER], config)?;
+        Ok(WebSocket {
+            stream,
+            driver,
+            clock,
+            read_timeout: Some(Some(first)),
+            write_timeout: None,
+            closed: false,
+            io_error: None,
+            output_capacity: HANDSHAKE_OUTPUT_BUFFER,
+            assembler: MessageAssembler::new(),
+            deflate: None,
+        })
+    }
+
     fn now(&self) -> Instant {
         Instant::from_elapsed(self.clock.elapsed())
+    }
+
+    /// The driver's next step (through the inflater with permessage-deflate).
+    fn step(&mut self) -> Step {
+        let now = self.now();
+        match &mut self.deflate {
+            #[cfg(feature = "deflate")]
+            Some(state) => self.driver.poll_inflating(now, &mut state.inflater),
+            _ => self.driver.poll(now),
+        }
+    }
+
+    /// The event [`step`](Self::step) found, borrowing the input (or the inflater's
+    /// window).
+    fn event(&mut self) -> Option<Event<'_>> {
+        match &self.deflate {
+            #[cfg(feature = "deflate")]
+            Some(state) => self.driver.event_inflated(&state.inflater),
+            _ => self.driver.event(),
+        }
+    }
+
+    /// Carry out a read or write step; any outcome is reported to the driver, and the
+    /// caller polls again.
+    fn io(&mut self, step: Step, body: &mut Body<'_>) {
+        match step {
+            Step::Write { until } => self.write(until, body),
+            Step::Read { until } => self.fill(until),
+            Step::Event(_) | Step::Close(_) => {}
+        }
+    }
+
+    /// The stream timeout for a wait that ends at `until`; `None` inside means no
+    /// deadline, `None` outside that the deadline has passed (poll again).
+    fn timeout(&self, until: Option<Instant>) -> Option<Option<Duration>> {
+        let now = self.now();
+        match until {
+            Some(at) if at <= now => None,
+            Some(at) => Some(Some(at.saturating_duration_since(now).max(MIN_TIMEOUT))),
+            None => Some(None),
+        }
+    }
+
+    /// One vectored write of what the driver owes (staged bytes, then the payload's
+    /// range from `body`), waiting at most until `until`; the stream is flushed once
+    /// nothing more is owed.
+    fn write(&mut self, until: Option<Instant>, body: &mut Body<'_>) {
+        let Some(timeout) = self.timeout(until) else {
+            return;
+        };
+        if self.write_timeout != Some(timeout) {
+            if let Err(error) = self.stream.set_write_timeout(timeout) {
+                return self.failed(error);
+            }
+            self.write_timeout = Some(timeout);
+        }
+        let transmit = self.driver.transmit();
+        let start = usize::try_from(transmit.payload_offset).unwrap_or(usize::MAX);
+        let len = usize::try_from(transmit.payload_len).unwrap_or(usize::MAX);
+        let payload: &[u8] = match body {
+            Body::None => &[],
+            Body::Plain(data) => data
+                .get(start..start.saturating_add(len))
+                .unwrap_or_default(),
+            Body::Masked { data, key, scratch } => {
+                let piece = data
+                    .get(start..start.saturating_add(len.min(MASK_CHUNK)))
+                    .unwrap_or_default();
+                scratch.clear();
+                scratch.extend_from_slice(piece);
+                apply_mask(scratch, *key, start);
+                scratch
+            }
+        };
+        let written = self
+            .stream
+            .write_vectored(&[IoSlice::new(transmit.staged), IoSlice::new(payload)]);
+        let now = self.now();
+        match written {
+            Ok(0) => self.failed(ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                self.driver.wrote(n, now);
+                if self.driver.transmit().is_empty() {
+                    if let Err(error) = self.stream.flush() {
+                        self.failed(error);
+                    }
+                }
+            }
+            Err(e) if is_wait_over(&e) => {}
+            Err(error) => self.failed(error),
+        }
+    }
+
+    /// One read into the driver's input, waiting at most until `until`.
+    fn fill(&mut self, until: Option<Instant>) {
+        let Some(timeout) = self.timeout(until) else {
+            return;
+        };
+        if self.read_timeout != Some(timeout) {
+            if let Err(error) = self.stream.set_read_timeout(timeout) {
+                return self.failed(error);
+            }
+            self.read_timeout = Some(timeout);
+        }
+        let read = self.stream.read(self.driver.read_space());
+        let now = self.now();
+        match read {
+            Ok(0) => self.driver.read_closed(now),
+            Ok(n) => self.driver.filled(n, now),
+            Err(e) if is_wait_over(&e) => {}
+            // A TLS stream that ends without `close_notify`: the WebSocket closing
+            // handshake (or its absence) already says whether the end was clean.
+            Err(e) if e.kind() == ErrorKind::UnexpectedEof => self.driver.read_closed(now),
+            Err(error) => self.failed(error),
+        }
+    }
+
+    /// The transport failed: the driver judges what that means (after the peer's Close,
+    /// still a clean close), and the error is kept for the caller.
+    fn failed(&mut self, error: std::io::Error) {
+        self.io_error.get_or_insert(error);
+        let now = self.now();
+        self.driver.transport_failed(now);
     }
 
     /// Shut the transport; nothing more is read or written. A transport that already went
@@ -392,308 +557,86 @@ impl<S: Transport> Link<S> {
         }
     }
 
-    /// Set the stream's write timeout to `timeout`, unless it is set already.
-    fn arm_write_timeout(&mut self, timeout: Duration) -> Result<(), Error> {
-        if self.write_timeout_set != Some(timeout) {
-            let set = self
-                .stream
-                .set_write_timeout(Some(timeout.max(MIN_READ_TIMEOUT)));
-            if let Err(e) = set {
-                return Err(self.failed(e));
-            }
-            self.write_timeout_set = Some(timeout);
+    /// The driver ended the connection: shut the transport and say why. A clean close is
+    /// [`Error::Closed`].
+    fn ended(&mut self, end: End) -> Error {
+        self.shut();
+        match end {
+            End::Failed(error) => Error::Protocol(error),
+            End::HandshakeFailed(error) => Error::Handshake(error),
+            End::Rejected { status } => Error::Rejected { status },
+            End::TimedOut(timed_out) => Error::TimedOut(timed_out),
+            End::Abnormal => self
+                .io_error
+                .take()
+                .map_or(Error::AbnormalClosure, Error::Io),
+            End::Usage(error) => Error::Usage(error),
+            _ => Error::Closed,
         }
-        Ok(())
     }
 
-    /// Write all of `slices` (a header and its payload) and nothing else in between, in
-    /// pieces of at most [`WRITE_PIECE`] bytes. [`TimedOut::Write`](crate::TimedOut)
-    /// (and the transport shut) when the peer takes nothing for the write timeout.
-    fn write_slices(&mut self, slices: &mut [IoSlice<'_>]) -> Result<(), Error> {
-        let mut slices = slices;
-        // The last time the peer took bytes.
-        let mut progress = Clock::now();
-        while !slices.is_empty() {
-            // The whole timeout for a fresh write (set once: no system call), what is
-            // left of it after a stall.
-            let left = self.write_timeout.saturating_sub(progress.elapsed());
-            let timeout = if left + MIN_READ_TIMEOUT >= self.write_timeout {
-                self.write_timeout
-            } else {
-                left
-            };
-            self.arm_write_timeout(timeout)?;
-            let call = Clock::now();
-            let result = match piece(slices, WRITE_PIECE) {
-                Some(piece) => self.stream.write_vectored(&piece),
-                None => self.stream.write_vectored(slices),
-            };
-            let stalled = match result {
-                Ok(0) => return Err(self.failed(ErrorKind::WriteZero.into())),
-                Ok(n) => {
-                    IoSlice::advance_slices(&mut slices, n);
-                    // A blocking write returns early once it wrote everything; one that
-                    // took its whole timeout wrote its bytes at once and then waited in
-                    // vain (a TLS stream even reports what it buffered as written).
-                    call.elapsed() + MIN_READ_TIMEOUT >= timeout
+    /// Write everything staged (and `body`), acting on deadlines as the driver says.
+    /// Events found meanwhile stay pending for the next read.
+    fn drive_out(&mut self, mut body: Body<'_>) -> Result<(), Error> {
+        while !self.driver.transmit().is_empty() {
+            match self.step() {
+                Step::Close(end) => return Err(self.ended(end)),
+                // An event waits for the next read; what we owe is written meanwhile.
+                Step::Event(_) | Step::Read { .. } => {
+                    let until = self.driver.poll_timeout();
+                    self.write(until, &mut body);
                 }
-                Err(e) if e.kind() == ErrorKind::Interrupted => false,
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => true,
-                Err(e) => return Err(self.failed(e)),
-            };
-            if !stalled {
-                progress = Clock::now();
-            } else if progress.elapsed() + MIN_READ_TIMEOUT >= self.write_timeout {
-                return Err(self.gave_up());
+                step => self.io(step, &mut body),
             }
         }
-        Ok(())
-    }
-
-    /// The peer took none of our bytes for the write timeout: it is given up.
-    fn gave_up(&mut self) -> Error {
-        self.shut();
-        crate::TimedOut::Write.into()
-    }
-
-    fn write_output(&mut self, n: usize) -> Result<(), Error> {
-        let mut output = core::mem::take(&mut self.output);
-        let written = self.write_slices(&mut [IoSlice::new(&output[..n])]);
-        // The buffer is put back whatever happened, so that it is reused.
-        core::mem::swap(&mut self.output, &mut output);
-        written
-    }
-
-    fn flush(&mut self) -> Result<(), Error> {
-        match self.stream.flush() {
-            Ok(()) => Ok(()),
-            // A stream that writes on flush (TLS) and could not within the write timeout.
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                Err(self.gave_up())
-            }
-            Err(e) => Err(self.failed(e)),
+        // The output was dropped rather than written (the transport failed, or the peer
+        // took nothing for the write timeout) while an event waits: the send failed.
+        match self.driver.end() {
+            Some(end @ End::TimedOut(crate::TimedOut::Write)) => Err(self.ended(end)),
+            Some(end) if self.io_error.is_some() => Err(self.ended(end)),
+            _ => Ok(()),
         }
     }
 
-    /// The transport failed: it is shut and the error handed back.
-    fn failed(&mut self, error: std::io::Error) -> Error {
-        self.shut();
-        Error::Io(error)
-    }
-
-    /// Write everything the endpoint owes (`poll_transmit` until it gives 0 bytes), then
-    /// flush the stream so that nothing owed stays in a buffer.
-    fn flush_owed<E: Endpoint>(&mut self, endpoint: &mut E) -> Result<(), Error> {
-        if self.closed {
-            return Ok(());
-        }
-        let mut wrote = false;
+    /// Write what is staged without reading (the handshake's answer): the driver acts on
+    /// its deadlines only.
+    fn write_staged(&mut self) -> Result<(), Error> {
         loop {
-            let n = match endpoint.poll_transmit(&mut self.output) {
-                Ok(n) => n,
-                Err(too_small) => {
-                    self.output.resize(too_small.needed, 0);
-                    continue;
-                }
-            };
-            if n == 0 {
+            let now = self.now();
+            self.driver.handle_timeout(now);
+            if self.driver.transmit().is_empty() {
                 break;
             }
-            self.write_output(n)?;
-            wrote = true;
+            let until = self.driver.poll_timeout();
+            self.write(until, &mut Body::None);
         }
-        if wrote { self.flush() } else { Ok(()) }
+        match self.driver.end() {
+            Some(end) => Err(self.ended(end)),
+            None => Ok(()),
+        }
     }
 
-    /// Run an encoding command on `output`, growing it to the size the command asks for,
-    /// and write what it encoded (after anything owed, which goes first).
-    fn command<E: Endpoint>(
+    /// Stage a command, writing what is staged first when there is no room for it.
+    fn stage(
         &mut self,
-        endpoint: &mut E,
-        mut encode: impl FnMut(
-            &mut Connection<E::Masking>,
-            Instant,
-            &mut [u8],
-        ) -> Result<usize, crate::Error>,
+        mut command: impl FnMut(&mut Driver<E, Vec<u8>, Vec<u8>>, Instant) -> Result<(), SendError>,
     ) -> Result<(), Error> {
         if self.closed {
             return Err(Error::Closed);
         }
-        self.flush_owed(endpoint)?;
-        let now = self.now();
-        let connection = endpoint.connection()?;
-        let n = loop {
-            match encode(connection, now, &mut self.output) {
-                Ok(n) => break n,
-                Err(crate::Error::BufferTooSmall { needed }) => self.output.resize(needed, 0),
-                Err(other) => return Err(other.into()),
+        loop {
+            let now = self.now();
+            match command(&mut self.driver, now) {
+                Ok(()) => return Ok(()),
+                Err(SendError::NoRoom { .. }) if !self.driver.transmit().is_empty() => {
+                    self.drive_out(Body::None)?
+                }
+                Err(SendError::NoRoom { .. }) => {
+                    return Err(UsageError::OutputBufferTooSmall.into());
+                }
+                Err(SendError::Usage(error)) => return Err(error.into()),
             }
-        };
-        self.write_output(n)?;
-        self.flush()
-    }
-
-    /// Wait for more bytes, at most until the endpoint's next deadline, and handle what
-    /// came: bytes (into `input`), the end of the stream, or the deadline.
-    ///
-    /// Errors: [`Error::Closed`] once the transport should be (and was) closed after a
-    /// clean end; [`Error::AbnormalClosure`], [`Error::TimedOut`], [`Error::Io`] otherwise.
-    /// In every error case the transport is shut.
-    fn fill<E: Endpoint>(
-        &mut self,
-        endpoint: &mut E,
-        input: &mut InputBuffer<Vec<u8>>,
-    ) -> Result<(), Error> {
-        if self.closed {
-            return Err(Error::Closed);
         }
-        if endpoint.should_close_transport() {
-            self.shut();
-            return Err(Error::Closed);
-        }
-        let now = self.now();
-        let timeout = match endpoint.poll_timeout() {
-            // A deadline that passed is handled before reading, so that bytes trickling in
-            // cannot keep it from firing.
-            Some(at) if at <= now => return self.on_timeout(endpoint),
-            Some(at) => Some(at.saturating_duration_since(now).max(MIN_READ_TIMEOUT)),
-            None => None,
-        };
-        if self.read_timeout != Some(timeout) {
-            if let Err(e) = self.stream.set_read_timeout(timeout) {
-                return Err(self.failed(e));
-            }
-            self.read_timeout = Some(timeout);
-        }
-        match self.stream.read(input.read_space()) {
-            Ok(0) => self.on_eof(endpoint),
-            Ok(n) => {
-                input.commit(n);
-                Ok(())
-            }
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                self.on_timeout(endpoint)
-            }
-            Err(e) if e.kind() == ErrorKind::Interrupted => Ok(()),
-            // A TLS stream that ends without `close_notify`: the WebSocket closing
-            // handshake (or its absence) already says whether the end was clean.
-            Err(e) if e.kind() == ErrorKind::UnexpectedEof => self.on_eof(endpoint),
-            // A reset after the peer's Close is the end of the stream too (many servers
-            // reset the connection right after the closing handshake).
-            Err(e) if super::ends_cleanly(e.kind()) && peer_closed(endpoint) => {
-                self.on_eof(endpoint)
-            }
-            Err(e) => Err(self.failed(e)),
-        }
-    }
-
-    fn on_eof<E: Endpoint>(&mut self, endpoint: &mut E) -> Result<(), Error> {
-        let clean = endpoint.handle_eof();
-        self.shut();
-        match clean {
-            Ok(()) => Err(Error::Closed),
-            Err(abnormal) => Err(abnormal.into()),
-        }
-    }
-
-    fn on_timeout<E: Endpoint>(&mut self, endpoint: &mut E) -> Result<(), Error> {
-        let timed_out = endpoint.handle_timeout(self.now());
-        // A server's 408, or a keep-alive Ping that fell due.
-        let flushed = self.flush_owed(endpoint);
-        if let Some(timed_out) = timed_out {
-            self.shut();
-            return Err(timed_out.into());
-        }
-        flushed?;
-        if endpoint.should_close_transport() {
-            // A client whose server did not close the transport after the closing
-            // handshake: the handshake finished, so this is a clean end.
-            self.shut();
-            return Err(Error::Closed);
-        }
-        Ok(())
-    }
-}
-
-/// Whether the peer's Close was read: from then on the transport's end, reset included,
-/// is a clean end.
-fn peer_closed<E: Endpoint>(endpoint: &E) -> bool {
-    matches!(endpoint.state(), State::Closed | State::RemoteClosing)
-}
-
-/// When `slices` hold more than `limit` bytes, their first `limit` bytes (of the first
-/// two slices that are not empty: a header and its payload); `None` when they hold no
-/// more (write them as they are).
-fn piece<'a>(slices: &'a [IoSlice<'_>], limit: usize) -> Option<[IoSlice<'a>; 2]> {
-    let total: usize = slices.iter().map(|s| s.len()).sum();
-    if total <= limit {
-        return None;
-    }
-    let mut full = slices.iter().filter(|s| !s.is_empty());
-    let first = full.next()?;
-    let first = &first[..first.len().min(limit)];
-    let second = match full.next() {
-        Some(second) => &second[..second.len().min(limit - first.len())],
-        None => &[],
-    };
-    Some([IoSlice::new(first), IoSlice::new(second)])
-}
-
-/// The next event among the bytes already read, after writing what it made owed. `None`:
-/// more bytes are needed ([`Link::fill`]).
-fn next_event<'a, S: Transport, E: Endpoint>(
-    link: &mut Link<S>,
-    endpoint: &mut E,
-    input: &'a mut InputBuffer<Vec<u8>>,
-    deflate: &'a mut DeflateSlot,
-) -> Result<Option<Event<'a>>, Error> {
-    if link.closed {
-        return Err(Error::Closed);
-    }
-    let now = link.now();
-    let event = match deflate {
-        #[cfg(feature = "deflate")]
-        Some(state) => input.receive_inflating(&mut state.inflater, endpoint, now)?,
-        _ => input.receive(endpoint, now)?,
-    };
-    let flushed = link.flush_owed(endpoint);
-    match event {
-        // The connection ends anyway: a peer that already went away cannot be answered,
-        // and its Close or its violation is what the caller needs to see.
-        Some(Event::Close(_) | Event::Failed(_) | Event::HandshakeFailed(_)) => {}
-        _ => flushed?,
-    }
-    Ok(event)
-}
-
-impl<S: Transport, E: Endpoint> WebSocket<S, E> {
-    fn with_endpoint(
-        mut stream: S,
-        endpoint: E,
-        config: &Config,
-        clock: Clock,
-    ) -> Result<Self, Error> {
-        stream.set_write_timeout(Some(config.write_timeout.max(MIN_READ_TIMEOUT)))?;
-        // Until the first read sets its own, reads (such as a TLS handshake run inside the
-        // first write) wait no longer than the handshake may take.
-        let first = config.handshake_timeout.max(MIN_READ_TIMEOUT);
-        stream.set_read_timeout(Some(first))?;
-        let input = InputBuffer::new(vec![0; INPUT_BUFFER.max(config.max_head_len)], config)?;
-        Ok(WebSocket {
-            link: Link {
-                stream,
-                output: vec![0; MIN_OUTPUT_BUFFER],
-                clock,
-                read_timeout: Some(Some(first)),
-                write_timeout: config.write_timeout,
-                write_timeout_set: Some(config.write_timeout),
-                closed: false,
-            },
-            endpoint,
-            input,
-            assembler: MessageAssembler::new(),
-            deflate: None,
-        })
     }
 
     /// Read the next whole message: text, binary, a Ping (its Pong was already written), a
@@ -708,76 +651,75 @@ impl<S: Transport, E: Endpoint> WebSocket<S, E> {
     ///   Close), once our echo was written and the transport shut; then [`Error::Closed`];
     /// - a violation by the peer: [`Error::Protocol`], after the Close with its code
     ///   (1002, 1007, 1009...) was written; the transport is shut;
-    /// - [`Error::TimedOut`] (`KeepAlive` when the peer did not answer a keep-alive Ping),
+    /// - [`Error::TimedOut`] (`KeepAlive` when the peer did not answer a keep-alive Ping,
+    ///   `Write` when it took none of our bytes for [`Config::write_timeout`]),
     ///   [`Error::AbnormalClosure`] (the stream ended without a Close), [`Error::Io`].
     pub fn read(&mut self) -> Result<Message, Error> {
+        if self.closed {
+            return Err(Error::Closed);
+        }
         loop {
+            match self.step() {
+                Step::Close(end) => return Err(self.ended(end)),
+                Step::Event(_) => {}
+                step => {
+                    self.io(step, &mut Body::None);
+                    continue;
+                }
+            }
             let WebSocket {
-                link,
-                endpoint,
-                input,
-                assembler,
+                driver,
                 deflate,
+                assembler,
+                ..
             } = self;
-            let Some(event) = next_event(link, endpoint, input, deflate)? else {
-                link.fill(endpoint, input)?;
-                continue;
+            let event = match deflate {
+                #[cfg(feature = "deflate")]
+                Some(state) => driver.event_inflated(&state.inflater),
+                _ => driver.event(),
             };
-            match event {
-                Event::Text(_) | Event::Binary(_) | Event::Chunk(_) => {
+            let message = match event {
+                Some(event @ (Event::Text(_) | Event::Binary(_) | Event::Chunk(_))) => {
                     match assembler.push(&event) {
-                        Ok(Some(message)) => {
-                            let message = message.into_owned().into();
-                            // The memory a large message was collected in goes back once
-                            // the message is handed out.
-                            if assembler.capacity() > KEEP_ASSEMBLER_CAPACITY {
-                                assembler.shrink_to(0);
-                            }
-                            return Ok(message);
-                        }
-                        Ok(None) => {}
-                        // Cannot happen when the connection fed every piece (it validated
-                        // the text); if it ever did, close as the assembler says.
+                        Ok(Some(message)) => Message::from(message.into_owned()),
+                        Ok(None) => continue,
+                        // The driver checked every piece; an assembler that disagrees
+                        // fails the connection as it says.
                         Err(error) => {
                             let code = error.close_code();
-                            let _ =
-                                link.command(endpoint, |c, now, out| c.close(code, "", now, out));
-                            link.shut();
-                            return Err(Error::Protocol(ProtocolError::InvalidUtf8));
+                            let _ = self.stage(|driver, now| driver.close(code, "", now));
+                            let _ = self.drive_out(Body::None);
+                            self.shut();
+                            return Err(Error::Protocol(crate::ProtocolError::InvalidUtf8));
                         }
                     }
                 }
-                Event::Ping(payload) => return Ok(Message::Ping(payload.to_vec())),
-                Event::Pong(payload) => return Ok(Message::Pong(payload.to_vec())),
-                Event::Close(frame) => {
+                Some(Event::Ping(payload)) => Message::Ping(payload.to_vec()),
+                Some(Event::Pong(payload)) => Message::Pong(payload.to_vec()),
+                Some(Event::Close(frame)) => {
                     let frame = frame.code.map(|code| OwnedCloseFrame {
                         code,
                         reason: frame.reason.into(),
                     });
-                    finish(link, endpoint, input, deflate);
+                    self.run_to_end();
                     return Ok(Message::Close(frame));
                 }
-                Event::Failed(error) => {
-                    link.shut();
-                    return Err(Error::Protocol(error));
-                }
-                Event::HandshakeFailed(error) => {
-                    link.shut();
-                    return Err(Error::Handshake(error));
-                }
-                // Handshake events: not seen by an open connection. Compressed pieces only
-                // come where permessage-deflate was negotiated, with an inflater in front.
-                Event::Request(_) | Event::Connected(_) | Event::Rejected(_) => {}
-                Event::Compressed(_) => {}
+                // A violation, a handshake event or a compressed piece: the driver ends the
+                // connection (or the event does not concern an open one).
+                _ => continue,
+            };
+            if self.assembler.capacity() > KEEP_MESSAGE_BUFFER {
+                self.assembler.shrink_to(0);
             }
+            return Ok(message);
         }
     }
 
     /// Read the next event without copying it, and hand it to `handle`: text as `&str`
-    /// and binary as `&[u8]` borrowed from the input buffer (unmasked in place), messages
-    /// that did not arrive whole as [`Event::Chunk`] pieces, control frames as
-    /// [`Event::Ping`], [`Event::Pong`] and [`Event::Close`]. Returns what `handle`
-    /// returns.
+    /// and binary as `&[u8]` borrowed from the input buffer (unmasked in place; inflated
+    /// into the window with permessage-deflate), messages that did not arrive whole as
+    /// [`Event::Chunk`] pieces, control frames as [`Event::Ping`], [`Event::Pong`] and
+    /// [`Event::Close`]. Returns what `handle` returns.
     ///
     /// The event is handed to a closure because it borrows the buffer that the next read
     /// refills. Owed frames are written before `handle` runs, exactly as for
@@ -785,34 +727,47 @@ impl<S: Transport, E: Endpoint> WebSocket<S, E> {
     /// (and the transport shut) once `handle` returns; later calls give
     /// [`Error::Closed`]. A violation is [`Error::Protocol`], not an event.
     pub fn read_event<T>(&mut self, handle: impl FnOnce(Event<'_>) -> T) -> Result<T, Error> {
+        if self.closed {
+            return Err(Error::Closed);
+        }
         loop {
-            let WebSocket {
-                link,
-                endpoint,
-                input,
-                deflate,
-                ..
-            } = self;
-            let Some(event) = next_event(link, endpoint, input, deflate)? else {
-                link.fill(endpoint, input)?;
-                continue;
-            };
-            match event {
-                Event::Failed(error) => {
-                    link.shut();
-                    return Err(Error::Protocol(error));
-                }
-                Event::HandshakeFailed(error) => {
-                    link.shut();
-                    return Err(Error::Handshake(error));
-                }
-                Event::Request(_) | Event::Connected(_) | Event::Rejected(_) => {}
-                Event::Close(_) => {
-                    let out = handle(event);
-                    finish(link, endpoint, input, deflate);
-                    return Ok(out);
-                }
-                _ => return Ok(handle(event)),
+            match self.step() {
+                Step::Close(end) => return Err(self.ended(end)),
+                Step::Event(found) => match found.kind() {
+                    EventKind::Close(_) => {
+                        let out = self.event().map(handle);
+                        self.run_to_end();
+                        return out.ok_or(Error::Closed);
+                    }
+                    // A violation (or a text message that fails its check when taken):
+                    // the driver ends the connection at the next step. An open
+                    // connection has no handshake events.
+                    _ => match self.event() {
+                        Some(
+                            event @ (Event::Text(_)
+                            | Event::Binary(_)
+                            | Event::Chunk(_)
+                            | Event::Ping(_)
+                            | Event::Pong(_)),
+                        ) => return Ok(handle(event)),
+                        _ => self.driver.skip_event(),
+                    },
+                },
+                step => self.io(step, &mut Body::None),
+            }
+        }
+    }
+
+    /// Drive the connection to its end, dropping any event, and shut the transport: why
+    /// it ended ([`Error::Closed`] for a clean close). After the peer's Close, a server
+    /// closes the transport once the echo is written; a client waits, at most the close
+    /// timeout, for the server to close it (RFC 6455 §7.1.1).
+    fn run_to_end(&mut self) -> Error {
+        loop {
+            match self.step() {
+                Step::Close(end) => return self.ended(end),
+                Step::Event(_) => self.driver.skip_event(),
+                step => self.io(step, &mut Body::None),
             }
         }
     }
@@ -820,27 +775,36 @@ impl<S: Transport, E: Endpoint> WebSocket<S, E> {
     /// Send a message: text, binary, a Ping or a Pong; a [`Message::Close`] starts the
     /// closing handshake without waiting for it (with 1000 when it has no code; see
     /// [`close`](Self::close) to wait for the end). Frames the protocol owes go out first.
-    /// Returns once the bytes were written and the stream flushed.
+    /// Returns once the bytes were written and the stream flushed. A large message a
+    /// client sends is masked in place: no copy.
     ///
     /// [`Error::Usage`] (nothing sent) for what the connection does not allow: a Ping
     /// over 125 bytes, a close code that may not be sent, anything after our Close.
     pub fn send(&mut self, message: Message) -> Result<(), Error> {
         match message {
-            Message::Text(text) => self.send_text(&text),
-            Message::Binary(data) => self.send_binary(&data),
-            Message::Ping(payload) => self
-                .link
-                .command(&mut self.endpoint, |c, _, out| c.ping(&payload, out)),
-            Message::Pong(payload) => self
-                .link
-                .command(&mut self.endpoint, |c, _, out| c.pong(&payload, out)),
+            Message::Text(text) if self.stages(text.len()) => self.send_text(&text),
+            Message::Binary(data) if self.stages(data.len()) => self.send_binary(&data),
+            Message::Text(text) => {
+                let mut bytes = text.into_bytes();
+                self.send_data(MessageKind::Text, Data::Owned(&mut bytes))
+            }
+            Message::Binary(mut data) => {
+                self.send_data(MessageKind::Binary, Data::Owned(&mut data))
+            }
+            Message::Ping(payload) => {
+                self.stage(|driver, now| driver.ping(&payload, now))?;
+                self.drive_out(Body::None)
+            }
+            Message::Pong(payload) => {
+                self.stage(|driver, now| driver.pong(&payload, now))?;
+                self.drive_out(Body::None)
+            }
             Message::Close(frame) => {
                 let (code, reason) = frame
                     .as_ref()
                     .map_or((CloseCode::NORMAL, ""), |f| (f.code, f.reason.as_str()));
-                self.link.command(&mut self.endpoint, |c, now, out| {
-                    c.close(code, reason, now, out)
-                })
+                self.stage(|driver, now| driver.close(code, reason, now))?;
+                self.drive_out(Body::None)
             }
         }
     }
@@ -848,69 +812,81 @@ impl<S: Transport, E: Endpoint> WebSocket<S, E> {
     /// Send a text message, in one frame (compressed when permessage-deflate was
     /// negotiated and it pays).
     pub fn send_text(&mut self, text: &str) -> Result<(), Error> {
-        #[cfg(feature = "deflate")]
-        if let Some(state) = &mut self.deflate {
-            // Compressed in the output buffer (RFC 7692), or sent as it is when that does
-            // not pay; the buffer grows to what the message needs.
-            let compressor = &mut state.compressor;
-            return self.link.command(&mut self.endpoint, |c, _, out| {
-                compressor.send(c, Payload::Text(text), out)
-            });
-        }
-        self.send_data(MessageKind::Text, text.as_bytes())
+        self.send_data(MessageKind::Text, Data::Text(text))
     }
 
     /// Send a binary message, in one frame (compressed as [`send_text`](Self::send_text)
     /// says).
     pub fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
-        #[cfg(feature = "deflate")]
-        if let Some(state) = &mut self.deflate {
-            let compressor = &mut state.compressor;
-            return self.link.command(&mut self.endpoint, |c, _, out| {
-                compressor.send(c, Payload::Binary(data), out)
-            });
-        }
-        self.send_data(MessageKind::Binary, data)
+        self.send_data(MessageKind::Binary, Data::Binary(data))
     }
 
-    /// One data frame: the header from `send_header`, then the payload straight from
-    /// `payload` (server: one vectored write, no copy) or masked on a copy in pieces
-    /// (client).
-    fn send_data(&mut self, kind: MessageKind, payload: &[u8]) -> Result<(), Error> {
-        let link = &mut self.link;
-        if link.closed {
+    /// Whether a message of `len` bytes is staged (copied) rather than written from where
+    /// it lies: it fits the output buffer, or may be compressed.
+    fn stages(&self, len: usize) -> bool {
+        self.deflate.is_some() || len + MAX_HEADER_LEN <= self.output_capacity
+    }
+
+    /// One data frame: compressed and staged when permessage-deflate pays; staged when it
+    /// fits the output buffer; else the header staged alone and the payload written from
+    /// where it lies (a client's masked in place when it is ours, else on a copy in
+    /// pieces). Text comes from a `&str` or a `String`: valid UTF-8 by its type.
+    fn send_data(&mut self, kind: MessageKind, data: Data<'_>) -> Result<(), Error> {
+        if self.closed {
             return Err(Error::Closed);
         }
-        link.flush_owed(&mut self.endpoint)?;
-        let connection = self.endpoint.connection()?;
-        let mut header = [0; MAX_HEADER_LEN];
-        // `payload` is a `&str` or `&[u8]`: text is valid UTF-8 by its type.
-        let written = connection.send_header(kind, payload.len() as u64, true, &mut header)?;
-        let header = &header[..written.len];
-        match written.mask {
-            None => link.write_slices(&mut [IoSlice::new(header), IoSlice::new(payload)])?,
-            Some(key) => {
-                if link.output.len() < MASK_CHUNK {
-                    link.output.resize(MASK_CHUNK, 0);
-                }
-                let mut output = core::mem::take(&mut link.output);
-                let mut sent = 0;
-                let mut result = link.write_slices(&mut [IoSlice::new(header)]);
-                while result.is_ok() && sent < payload.len() {
-                    let piece = &payload[sent..payload.len().min(sent + MASK_CHUNK)];
-                    let masked = &mut output[..piece.len()];
-                    masked.copy_from_slice(piece);
-                    apply_mask(masked, key, sent);
-                    result = link.write_slices(&mut [IoSlice::new(masked)]);
-                    sent += piece.len();
-                }
-                link.output = output;
-                result?;
-            }
+        let payload: &[u8] = match &data {
+            Data::Text(text) => text.as_bytes(),
+            Data::Binary(data) => data,
+            Data::Owned(data) => data,
+        };
+        #[cfg(feature = "deflate")]
+        if let Some(compressed) = self.compress(payload)? {
+            self.stage(|driver, now| driver.send_compressed(kind, &compressed, now))?;
+            return self.drive_out(Body::None);
         }
-        // The payload is on the wire: the connection may write other frames again.
-        connection.payload_written(payload.len() as u64)?;
-        link.flush()
+        if payload.len() + MAX_HEADER_LEN <= self.output_capacity {
+            self.stage(|driver, now| match &data {
+                Data::Text(text) => driver.send_text(text, now),
+                Data::Binary(data) => driver.send_binary(data, now),
+                Data::Owned(data) => driver.send_fragment(kind, data, true, now),
+            })?;
+            return self.drive_out(Body::None);
+        }
+        let len = payload.len() as u64;
+        let mut mask = None;
+        self.stage(|driver, now| {
+            mask = driver.send_header(kind, len, true, now)?;
+            Ok(())
+        })?;
+        let body = match (mask, data) {
+            (None, Data::Text(text)) => Body::Plain(text.as_bytes()),
+            (None, Data::Binary(data)) => Body::Plain(data),
+            (None, Data::Owned(data)) => Body::Plain(data),
+            (Some(key), Data::Owned(data)) => {
+                apply_mask(data, key, 0);
+                Body::Plain(data)
+            }
+            (Some(key), Data::Text(text)) => Body::masked(text.as_bytes(), key),
+            (Some(key), Data::Binary(data)) => Body::masked(data, key),
+        };
+        self.drive_out(body)
+    }
+
+    /// The payload compressed for permessage-deflate (RFC 7692 §7.2.1), if that was
+    /// negotiated, pays, and fits the output buffer.
+    #[cfg(feature = "deflate")]
+    fn compress(&mut self, payload: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+        let Some(state) = &mut self.deflate else {
+            return Ok(None);
+        };
+        let mut out = vec![0; payload.len().min(self.output_capacity - MAX_HEADER_LEN)];
+        let connection = self.driver.connection()?;
+        let compressed = state.compressor.compress(connection, payload, &mut out)?;
+        Ok(compressed.map(|n| {
+            out.truncate(n);
+            out
+        }))
     }
 
     /// Close the connection with `code` and `reason` (at most 123 bytes; RFC 6455 §7.1.2,
@@ -925,90 +901,47 @@ impl<S: Transport, E: Endpoint> WebSocket<S, E> {
     /// [`Error::Usage`] (nothing sent, nothing shut) for a code that may not be sent or a
     /// reason too long.
     pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
-        if self.link.closed {
+        if self.closed {
             return Ok(());
         }
-        if matches!(self.endpoint.state(), State::Open | State::RemoteClosing) {
-            let sent = self.link.command(&mut self.endpoint, |c, now, out| {
-                c.close(code, reason, now, out)
-            });
-            match sent {
-                Ok(()) => {}
-                // The peer closed first and went away before our answer: the transport
-                // is shut (by the failed write), the connection over cleanly.
-                Err(Error::Io(e))
-                    if super::ends_cleanly(e.kind()) && peer_closed(&self.endpoint) =>
-                {
-                    return Ok(());
-                }
-                Err(error) => return Err(error),
-            }
+        if matches!(self.state(), State::Open | State::RemoteClosing) {
+            self.stage(|driver, now| driver.close(code, reason, now))?;
         }
-        loop {
-            let WebSocket {
-                link,
-                endpoint,
-                input,
-                deflate,
-                ..
-            } = self;
-            match next_event(link, endpoint, input, deflate) {
-                Ok(Some(Event::Failed(error))) => {
-                    link.shut();
-                    return Err(Error::Protocol(error));
-                }
-                Ok(Some(_)) => continue,
-                Ok(None) => {}
-                Err(Error::Closed) => return Ok(()),
-                Err(error) => {
-                    link.shut();
-                    return Err(error);
-                }
-            }
-            match link.fill(endpoint, input) {
-                Ok(()) => {}
-                Err(Error::Closed) => return Ok(()),
-                Err(error) => return Err(error),
-            }
+        match self.run_to_end() {
+            Error::Closed => Ok(()),
+            error => Err(error),
         }
     }
 
     /// Where the connection stands ([`State::Closed`] after the closing handshake).
     pub fn state(&self) -> State {
-        self.endpoint.state()
+        self.driver.endpoint().state()
     }
 
     /// Whether the transport was shut: every read and send now gives [`Error::Closed`].
     pub fn is_closed(&self) -> bool {
-        self.link.closed
-    }
-
-    /// Give up the peer after `timeout` without progress on a write instead of
-    /// [`Config::write_timeout`] (a WebSocket made by
-    /// [`from_connection`](WebSocket::from_connection) starts with the default, 30 s).
-    pub fn set_write_timeout(&mut self, timeout: Duration) {
-        self.link.write_timeout = timeout;
+        self.closed
     }
 
     /// The endpoint this drives, to read its state.
     pub fn endpoint(&self) -> &E {
-        &self.endpoint
+        self.driver.endpoint()
     }
 
     /// The stream.
     pub fn get_ref(&self) -> &S {
-        &self.link.stream
+        &self.stream
     }
 
     /// The stream, mutably. Reading or writing it directly breaks the connection's
     /// framing; this is for socket options.
     pub fn get_mut(&mut self) -> &mut S {
-        &mut self.link.stream
+        &mut self.stream
     }
 
     /// The stream back (not shut, unless the connection ended).
     pub fn into_inner(self) -> S {
-        self.link.stream
+        self.stream
     }
 }
 
@@ -1017,62 +950,58 @@ impl<S: Transport, M: Masking> WebSocket<S, Connection<M>> {
     /// (a hyper or axum upgrade; an HTTP/2 extended CONNECT stream, RFC 8441):
     /// `connection` is [`Connection::server`] or [`Connection::client`], and
     /// `already_read` the bytes that stack read past the head (the first frames). Writes
-    /// give up after the default [`Config::write_timeout`]; see
-    /// [`set_write_timeout`](WebSocket::set_write_timeout).
+    /// give the peer up after the default [`Config::write_timeout`].
     pub fn from_connection(
-        mut stream: S,
+        stream: S,
         connection: Connection<M>,
         already_read: &[u8],
     ) -> Result<Self, Error> {
-        let write_timeout = Config::DEFAULT.write_timeout;
-        stream.set_write_timeout(Some(write_timeout.max(MIN_READ_TIMEOUT)))?;
         let mut input = InputBuffer::for_frames(vec![0; INPUT_BUFFER.max(already_read.len())])?;
         input.push(already_read);
+        Self::open(stream, connection, input, Clock::now(), &Config::default())
+    }
+
+    /// A WebSocket over an open `connection`, its first frames in `input`.
+    fn open(
+        stream: S,
+        connection: Connection<M>,
+        input: InputBuffer<Vec<u8>>,
+        clock: Clock,
+        config: &Config,
+    ) -> Result<Self, Error> {
+        let deflate = deflate_for(&connection)?;
+        #[cfg(feature = "deflate")]
+        let output_capacity = if deflate.is_some() {
+            DEFLATE_OUTPUT_BUFFER
+        } else {
+            OUTPUT_BUFFER
+        };
+        #[cfg(not(feature = "deflate"))]
+        let output_capacity = OUTPUT_BUFFER;
+        let driver = Driver::new(connection, input, vec![0; output_capacity], config)?;
         Ok(WebSocket {
-            link: Link {
-                stream,
-                output: vec![0; MIN_OUTPUT_BUFFER],
-                clock: Clock::now(),
-                read_timeout: None,
-                write_timeout,
-                write_timeout_set: Some(write_timeout),
-                closed: false,
-            },
-            deflate: deflate_for(&connection)?,
-            endpoint: connection,
-            input,
+            stream,
+            driver,
+            clock,
+            read_timeout: None,
+            write_timeout: None,
+            closed: false,
+            io_error: None,
+            output_capacity,
             assembler: MessageAssembler::new(),
+            deflate,
         })
     }
 
     /// The subprotocol the opening handshake chose, if any.
     pub fn subprotocol(&self) -> Option<&str> {
-        self.endpoint.subprotocol()
+        self.driver.endpoint().subprotocol()
     }
 
     /// The permessage-deflate parameters the handshake agreed on (RFC 7692), if any: then
     /// messages are inflated as they arrive and compressed when they are sent.
     pub fn deflate(&self) -> Option<crate::deflate::DeflateParams> {
-        self.endpoint.deflate()
-    }
-}
-
-/// The peer's Close was read and our answer written: finish the closing handshake. A
-/// server closes the transport now; a client waits for the server to close it, at most
-/// the close timeout (RFC 6455 §7.1.1). Whatever ends the wait, the transport is shut.
-fn finish<S: Transport, E: Endpoint>(
-    link: &mut Link<S>,
-    endpoint: &mut E,
-    input: &mut InputBuffer<Vec<u8>>,
-    deflate: &mut DeflateSlot,
-) {
-    while !link.closed {
-        // Nothing follows a Close: this only drops what the peer still sent.
-        if next_event(link, endpoint, input, deflate).is_err()
-            || link.fill(endpoint, input).is_err()
-        {
-            link.shut();
-        }
+        self.driver.endpoint().deflate()
     }
 }
 
@@ -1100,7 +1029,7 @@ pub fn accept<S: Transport>(stream: S) -> Result<ServerWebSocket<S>, Error> {
 /// - [`Error::TimedOut`]`(Handshake)`: the request did not arrive whole in time; 408 was
 ///   sent;
 /// - [`Error::Usage`]: `decide` chose a subprotocol the client did not offer, or an
-///   invalid header; 500 was sent;
+///   invalid header, or an answer larger than 8 KiB; 500 was sent;
 /// - [`Error::AbnormalClosure`] (the client left), [`Error::Io`].
 ///
 /// ```
@@ -1138,60 +1067,65 @@ where
     let clock = Clock::now();
     let server = Server::new(config, Instant::ZERO);
     let mut ws = WebSocket::with_endpoint(stream, server, &config, clock)?;
+    let limits = Limits {
+        max_head_len: config.max_head_len,
+        max_headers: config.max_headers,
+    };
     let mut decide = Some(decide);
     loop {
-        let WebSocket {
-            link,
-            endpoint,
-            input,
-            deflate,
-            ..
-        } = &mut ws;
-        let event = match next_event(link, endpoint, input, deflate) {
-            Ok(event) => event,
-            Err(error) => {
-                link.shut();
-                return Err(error);
-            }
-        };
-        match event {
-            Some(Event::Request(request)) => {
+        match ws.step() {
+            Step::Event(found) if found.kind() == EventKind::Request => {
                 let Some(decide) = decide.take() else {
-                    continue;
+                    break;
                 };
-                let decision = decide(&request);
-                let now = link.now();
-                let (n, outcome) = match answer(endpoint, &request, decision, now, &mut link.output)
-                {
-                    Ok((n, None)) => (n, Ok(())),
-                    Ok((n, Some(status))) => (n, Err(Error::Rejected { status })),
-                    // The application's mistake: the client gets a 500, the caller the
-                    // error.
-                    Err(error) => {
-                        let n = respond(endpoint, 500, &[], b"", &mut link.output);
-                        (n.unwrap_or(0), Err(error))
-                    }
+                // The decision may borrow the request while the driver carries it out: it
+                // is made on a copy of the head (at most `max_head_len` bytes).
+                let head = match ws.driver.event() {
+                    Some(Event::Request(request)) => request.head().to_vec(),
+                    _ => Vec::new(),
                 };
-                let written = link.write_output(n).and_then(|()| link.flush());
-                if let Err(error) = outcome.and(written) {
-                    link.shut();
-                    return Err(error);
+                let now = ws.now();
+                let decided = match parse_request(&head, &limits) {
+                    Ok(request) => match decide(&request) {
+                        Decision::Accept(_) if !request.is_upgrade() => {
+                            ws.driver.decide(Decision::reject(400), now)
+                        }
+                        decision => ws.driver.decide(decision, now),
+                    },
+                    Err(_) => ws.driver.decide(Decision::reject(400), now),
+                };
+                // The application's mistake in its decision: the client gets a 500, the
+                // caller this error.
+                let mut misuse = None;
+                if let Err(error) = decided {
+                    misuse = Some(match error {
+                        SendError::Usage(error) => error,
+                        _ => UsageError::OutputBufferTooSmall,
+                    });
+                    let _ = ws.driver.decide(Decision::reject(500), now);
                 }
+                // The answer goes out before anything after the head is read: those bytes
+                // are the open connection's.
+                let written = ws.write_staged();
+                if let Some(error) = misuse {
+                    ws.shut();
+                    return Err(error.into());
+                }
+                written?;
                 break;
             }
-            Some(Event::HandshakeFailed(error)) => {
-                link.shut();
-                return Err(Error::Handshake(error));
-            }
-            Some(_) => {}
-            None => link.fill(endpoint, input)?,
+            Step::Event(_) => ws.driver.skip_event(),
+            Step::Close(end) => return Err(ws.ended(end)),
+            step => ws.io(step, &mut Body::None),
         }
     }
-    into_open(ws)
+    if ws.state() != State::Open {
+        // Another answer than 101 was written: the driver ends the connection.
+        return Err(ws.run_to_end());
+    }
+    into_open(ws, &config)
 }
 
-/// Carry out `decision` for `request`: the 101, or the other response (with its
-/// status); the number of bytes written into `out` (grown as needed).
 /// The roles whose HTTP/1.1 handshake hands over an open [`Connection`].
 trait Handshake: Endpoint + Sized {
     fn into_open(self) -> Option<Connection<Self::Masking>>;
@@ -1209,72 +1143,23 @@ impl<R: rand_core::Rng> Handshake for Client<'_, R> {
     }
 }
 
-/// A WebSocket whose handshake finished, keeping only the open connection (which borrows
-/// nothing) and its permessage-deflate state.
+/// A WebSocket whose handshake finished (nothing staged, no event pending), keeping only
+/// the open connection (which borrows nothing), the bytes that followed the head, and
+/// its permessage-deflate state.
 fn into_open<S: Transport, E: Handshake>(
-    ws: WebSocket<S, E>,
+    mut ws: WebSocket<S, E>,
+    config: &Config,
 ) -> Result<WebSocket<S, Connection<E::Masking>>, Error> {
-    let WebSocket {
-        link,
-        endpoint,
-        input,
-        assembler,
-        ..
-    } = ws;
-    let endpoint = endpoint
-        .into_open()
-        .ok_or(Error::Usage(UsageError::NotOpen))?;
-    Ok(WebSocket {
-        deflate: deflate_for(&endpoint)?,
-        link,
-        endpoint,
-        input,
-        assembler,
-    })
-}
-
-fn answer(
-    server: &mut Server,
-    request: &Request<'_>,
-    decision: Decision<'_>,
-    now: Instant,
-    out: &mut Vec<u8>,
-) -> Result<(usize, Option<u16>), Error> {
-    let (status, headers, body) = match decision {
-        Decision::Accept(options) if request.is_upgrade() => loop {
-            match server.accept(request, options, now, out) {
-                Ok(n) => return Ok((n, None)),
-                Err(crate::Error::BufferTooSmall { needed }) => out.resize(needed, 0),
-                Err(other) => return Err(other.into()),
-            }
-        },
-        // Plain HTTP cannot be upgraded.
-        Decision::Accept(_) => (400, &[][..], &b""[..]),
-        Decision::Respond {
-            status,
-            headers,
-            body,
-        } => (status, headers, body),
+    let timeouts = (ws.read_timeout, ws.write_timeout);
+    let (endpoint, input, _) = ws.driver.into_parts();
+    let Some(connection) = endpoint.into_open() else {
+        let _ = ws.stream.shutdown();
+        return Err(Error::Usage(UsageError::NotOpen));
     };
-    Ok((respond(server, status, headers, body, out)?, Some(status)))
+    let mut open = WebSocket::open(ws.stream, connection, input, ws.clock, config)?;
+    (open.read_timeout, open.write_timeout) = timeouts;
+    Ok(open)
 }
-
-fn respond(
-    server: &mut Server,
-    status: u16,
-    headers: &[(&str, &[u8])],
-    body: &[u8],
-    out: &mut Vec<u8>,
-) -> Result<usize, Error> {
-    loop {
-        match server.respond(status, headers, body, out) {
-            Ok(n) => return Ok(n),
-            Err(crate::Error::BufferTooSmall { needed }) => out.resize(needed, 0),
-            Err(other) => return Err(other.into()),
-        }
-    }
-}
-
 /// Connect to a `ws://` URL with the default [`Config`]: TCP, then the opening handshake
 /// (RFC 6455 §4.1), both within [`Config::handshake_timeout`]. A `wss://` URL is
 /// [`Error::TlsNotConfigured`]: use `connect_tls` (feature `rustls`) or run TLS yourself
@@ -1300,7 +1185,10 @@ pub fn connect_with(url: &str, config: Config) -> Result<ClientWebSocket<TcpStre
     }
     let client = Client::connect(url, config, crate::os_rng(), Instant::ZERO)?;
     let stream = tcp_connect(parsed.host, parsed.port, &config, clock)?;
-    handshake(WebSocket::with_endpoint(stream, client, &config, clock)?)
+    handshake(
+        WebSocket::with_endpoint(stream, client, &config, clock)?,
+        &config,
+    )
 }
 
 /// [`connect_with`] for a request built by the caller (for example
@@ -1317,7 +1205,10 @@ pub fn connect_request(
     }
     let client = Client::new(request, config, crate::os_rng(), Instant::ZERO)?;
     let stream = tcp_connect(request.host, request.port, &config, clock)?;
-    handshake(WebSocket::with_endpoint(stream, client, &config, clock)?)
+    handshake(
+        WebSocket::with_endpoint(stream, client, &config, clock)?,
+        &config,
+    )
 }
 
 /// Connect to a `wss://` URL over TLS with the caller's rustls configuration (its root
@@ -1346,7 +1237,10 @@ pub fn connect_tls(
     let client = Client::connect(url, config, crate::os_rng(), Instant::ZERO)?;
     let stream = tcp_connect(parsed.host, parsed.port, &config, clock)?;
     let stream = rustls::StreamOwned::new(tls, stream);
-    handshake(WebSocket::with_endpoint(stream, client, &config, clock)?)
+    handshake(
+        WebSocket::with_endpoint(stream, client, &config, clock)?,
+        &config,
+    )
 }
 
 /// Run the client's opening handshake over a `stream` the caller already has (a TCP
@@ -1360,7 +1254,10 @@ pub fn client<S: Transport>(
 ) -> Result<ClientWebSocket<S>, Error> {
     let clock = Clock::now();
     let client = Client::new(request, config, crate::os_rng(), Instant::ZERO)?;
-    handshake(WebSocket::with_endpoint(stream, client, &config, clock)?)
+    handshake(
+        WebSocket::with_endpoint(stream, client, &config, clock)?,
+        &config,
+    )
 }
 
 /// TCP to the first address of `host` that answers, within what is left of the handshake
@@ -1394,37 +1291,27 @@ fn tcp_connect(host: &str, port: u16, config: &Config, clock: Clock) -> Result<T
 /// connection on success. The transport is shut on every error.
 fn handshake<S: Transport, R: rand_core::Rng>(
     mut ws: WebSocket<S, Client<'_, R>>,
+    config: &Config,
 ) -> Result<ClientWebSocket<S, R>, Error> {
-    let result = loop {
-        let WebSocket {
-            link,
-            endpoint,
-            input,
-            deflate,
-            ..
-        } = &mut ws;
-        // The first time, the request.
-        if let Err(error) = link.flush_owed(endpoint) {
-            break Err(error);
-        }
-        match next_event(link, endpoint, input, deflate) {
-            Ok(Some(Event::Connected(_))) => break Ok(()),
-            Ok(Some(Event::Rejected(response))) => {
-                break Err(Error::Rejected {
-                    status: response.status(),
-                });
+    loop {
+        match ws.step() {
+            Step::Event(found) if found.kind() == EventKind::Connected => {
+                let _ = ws.driver.event();
+                break;
             }
-            Ok(Some(Event::HandshakeFailed(error))) => break Err(Error::Handshake(error)),
-            Ok(_) => {}
-            Err(error) => break Err(error),
+            // A rejection or a bad response: the driver ends the connection next.
+            Step::Event(_) => ws.driver.skip_event(),
+            Step::Close(end) => return Err(ws.ended(end)),
+            step => ws.io(step, &mut Body::None),
         }
-        if let Err(error) = link.fill(endpoint, input) {
-            break Err(error);
-        }
-    };
-    if let Err(error) = result {
-        ws.link.shut();
-        return Err(error);
     }
-    into_open(ws)
+    into_open(ws, config)
+}
+
+/// Whether a read or write error only means its wait is over (poll again).
+fn is_wait_over(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+    )
 }

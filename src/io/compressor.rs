@@ -15,10 +15,11 @@ use core::cell::RefCell;
 
 use crate::connection::{Connection, Masking};
 use crate::deflate::{Compressor, DeflateParams, MAX_WINDOW_BITS, MIN_WINDOW_BITS};
-use crate::error::Error;
+use crate::error::{Error, UsageError};
 
 /// A message to compress and send.
 #[derive(Clone, Copy)]
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))]
 pub(crate) enum Payload<'a> {
     Text(&'a str),
     Binary(&'a [u8]),
@@ -66,6 +67,7 @@ impl MessageCompressor {
 
     /// Encode `message` into `out` through `connection`, compressed when it pays (see
     /// [`Compressor`]).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn send<M: Masking>(
         &mut self,
         connection: &mut Connection<M>,
@@ -94,6 +96,39 @@ impl MessageCompressor {
     }
 }
 
+impl MessageCompressor {
+    /// Compress one whole message's payload into `out` with this connection's compressor
+    /// ([`Compressor::compress`]): its length, or `None` to send the message uncompressed.
+    #[cfg(feature = "std")]
+    pub(crate) fn compress<M: Masking>(
+        &mut self,
+        connection: &Connection<M>,
+        payload: &[u8],
+        out: &mut [u8],
+    ) -> Result<Option<usize>, UsageError> {
+        match self {
+            MessageCompressor::Own(own) => {
+                let compressor = match own {
+                    Some(compressor) => compressor,
+                    None => own.insert(Box::new(Compressor::new(connection)?)),
+                };
+                Ok(compressor.compress(payload, out))
+            }
+            MessageCompressor::Shared(params) => Ok(SHARED.with(|shared| {
+                let mut shared = shared.borrow_mut();
+                let bits = params
+                    .send_window_bits(M::ROLE)
+                    .clamp(MIN_WINDOW_BITS, MAX_WINDOW_BITS);
+                let slot = &mut shared[usize::from(bits - MIN_WINDOW_BITS)];
+                let compressor =
+                    slot.get_or_insert_with(|| Box::new(Compressor::with_params(params, M::ROLE)));
+                compressor.compress(payload, out)
+            })),
+        }
+    }
+}
+
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))]
 fn send_with<M: Masking>(
     compressor: &mut Compressor,
     connection: &mut Connection<M>,
