@@ -24,17 +24,6 @@ pub(crate) enum Payload<'a> {
     Binary(&'a [u8]),
 }
 
-impl Payload<'_> {
-    /// Its length in bytes.
-    #[cfg(feature = "tokio")]
-    pub(crate) fn len(&self) -> usize {
-        match self {
-            Payload::Text(text) => text.len(),
-            Payload::Binary(data) => data.len(),
-        }
-    }
-}
-
 /// How many window sizes there are (8 to 15 bits): one shared compressor each.
 const WINDOW_SIZES: usize = (MAX_WINDOW_BITS - MIN_WINDOW_BITS + 1) as usize;
 
@@ -90,6 +79,37 @@ impl MessageCompressor {
                     slot.get_or_insert_with(|| Box::new(Compressor::with_params(params, M::ROLE)));
                 send_with(compressor, connection, message, out)
             }),
+        }
+    }
+
+    /// Compress the payload of one whole message into `out` (RFC 7692 §7.2.1), for
+    /// [`Connection::send_compressed`]; `None` when it is to go out uncompressed (see
+    /// [`Compressor::compress`]). For an adapter that frames the message itself.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn compress<M: Masking>(
+        &mut self,
+        connection: &Connection<M>,
+        payload: &[u8],
+        out: &mut [u8],
+    ) -> Result<Option<usize>, crate::error::UsageError> {
+        match self {
+            MessageCompressor::Own(own) => {
+                let compressor = match own {
+                    Some(compressor) => compressor,
+                    None => own.insert(Box::new(Compressor::new(connection)?)),
+                };
+                Ok(compressor.compress(payload, out))
+            }
+            MessageCompressor::Shared(params) => Ok(SHARED.with(|shared| {
+                let mut shared = shared.borrow_mut();
+                let bits = params
+                    .send_window_bits(M::ROLE)
+                    .clamp(MIN_WINDOW_BITS, MAX_WINDOW_BITS);
+                let slot = &mut shared[usize::from(bits - MIN_WINDOW_BITS)];
+                let compressor =
+                    slot.get_or_insert_with(|| Box::new(Compressor::with_params(params, M::ROLE)));
+                compressor.compress(payload, out)
+            })),
         }
     }
 }
