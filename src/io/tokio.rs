@@ -963,11 +963,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         if !matches!(self.phase, Phase::Running) {
             return Err(Error::Closed);
         }
-        let allowed = match (&message, self.state()) {
-            (_, State::Open) => true,
-            (Message::Close(_), State::RemoteClosing) => true,
-            _ => false,
-        };
+        let allowed = matches!(
+            (&message, self.state()),
+            (_, State::Open) | (Message::Close(_), State::RemoteClosing)
+        );
         if !allowed {
             return Err(Error::Closed);
         }
