@@ -345,7 +345,7 @@ pub(super) struct Transport<S> {
     /// Bytes were written since the last flush.
     flush_needed: bool,
     /// The transport's error, if it failed: what an abnormal end reports.
-    error: Option<std::io::Error>,
+    pub(super) error: Option<std::io::Error>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Transport<S> {
@@ -1083,8 +1083,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
                         Poll::Ready(()) => Poll::Ready(None),
                         Poll::Pending => io.poll_until(until, cx).map(|()| None),
                     },
+                    // A flush that failed was reported to the driver: poll it again.
+                    Step::Read { .. } if io.poll_flush(d, cx).is_ready() && io.error.is_some() => {
+                        Poll::Ready(None)
+                    }
                     Step::Read { until } => {
-                        let _ = io.poll_flush(d, cx);
                         match io.poll_read(d, cx) {
                             Poll::Ready(()) => Poll::Ready(None),
                             Poll::Pending => io.poll_until(until, cx).map(|()| None),
@@ -1144,23 +1147,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
                 };
             }
             self.stage_queued();
-            let (io, payload) = (&mut self.io, &self.payload);
+            let now = self.io.now();
+            let (io, deflate, payload) = (&mut self.io, &mut self.deflate, &self.payload);
             let progress = on_core!(&mut self.core, d => {
-                if let Some(end) = d.end().filter(|_| d.pending_output() == 0) {
-                    self.phase = Phase::Ending { end, linger: None };
-                    Poll::Ready(true)
-                } else if d.pending_output() == 0 {
-                    Poll::Ready(false)
-                } else {
-                    match io.poll_write(d, payload, cx) {
+                // The driver stages what the protocol owes (a keep-alive Ping) and acts on
+                // every deadline; an event it finds stays pending for the reader.
+                match poll_driver(d, deflate, now) {
+                    Step::Close(end) => {
+                        self.phase = Phase::Ending { end, linger: None };
+                        Poll::Ready(true)
+                    }
+                    _ if d.pending_output() == 0 => Poll::Ready(false),
+                    _ => match io.poll_write(d, payload, cx) {
                         Poll::Ready(()) => Poll::Ready(true),
                         Poll::Pending => {
-                            let until = d.poll_timeout();
-                            ready!(io.poll_until(until, cx));
-                            d.handle_timeout(io.now());
+                            ready!(io.poll_until(d.poll_timeout(), cx));
                             Poll::Ready(true)
                         }
-                    }
+                    },
                 }
             });
             self.release_payload();

@@ -192,8 +192,10 @@ async fn drive<E: Endpoint, S: AsyncRead + AsyncWrite + Unpin>(
                         core::task::ready!(io.poll_until(until, cx));
                     }
                 }
+                // A flush that failed was reported to the driver: poll it again.
+                Step::Read { .. } if io.poll_flush(driver, cx).is_ready() && io.error.is_some() => {
+                }
                 Step::Read { until } => {
-                    let _ = io.poll_flush(driver, cx);
                     if io.poll_read(driver, cx).is_pending() {
                         core::task::ready!(io.poll_until(until, cx));
                     }
