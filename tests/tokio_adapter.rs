@@ -687,6 +687,29 @@ async fn a_peer_that_stops_reading_is_given_up_after_the_write_timeout() {
 }
 
 #[tokio::test]
+async fn a_keep_alive_ping_that_cannot_go_out_times_the_peer_out() {
+    bounded(async {
+        let config = Config::default()
+            .with_keep_alive(Some(Duration::from_millis(100)))
+            .with_keep_alive_timeout(Duration::from_millis(200));
+        // A peer that takes 1 KiB and then nothing: our Ping waits behind a message.
+        let (ours, _peer) = tokio::io::duplex(1024);
+        let started = Instant::now();
+        let mut ws = WebSocketStream::from_raw_socket(ours, Role::Server, config);
+        ws.feed(Message::Binary(vec![7; 64 * 1024])).await.unwrap();
+        match ws.next().await {
+            Some(Err(Error::TimedOut(TimedOut::KeepAlive))) => {}
+            other => panic!("expected the keep-alive timeout, got {other:?}"),
+        }
+        let waited = started.elapsed();
+        assert!(waited >= Duration::from_millis(300), "{waited:?}");
+        assert!(waited < Duration::from_secs(2), "{waited:?}");
+        assert!(ws.next().await.is_none());
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_reset_after_both_close_frames_is_a_clean_close() {
     bounded(async {
         let (listener, url) = listener().await;

@@ -635,6 +635,14 @@ fn take_event<'a, M: Masking>(
     }
 }
 
+/// The earlier of two deadlines.
+pub(super) fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// The bytes `message` occupies while queued.
 fn message_len(message: &Message) -> usize {
     match message {
@@ -1079,9 +1087,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
                             Poll::Ready(Some(true))
                         }
                     },
+                    // Wait for the earliest deadline, not only the write's: a keep-alive
+                    // Ping stuck behind a blocked write must still time the peer out.
                     Step::Write { until } => match io.poll_write(d, payload, cx) {
                         Poll::Ready(()) => Poll::Ready(None),
-                        Poll::Pending => io.poll_until(until, cx).map(|()| None),
+                        Poll::Pending => {
+                            let until = earliest(until, d.poll_timeout());
+                            io.poll_until(until, cx).map(|()| None)
+                        }
                     },
                     // A flush that failed was reported to the driver: poll it again.
                     Step::Read { .. } if io.poll_flush(d, cx).is_ready() && io.error.is_some() => {

@@ -189,7 +189,9 @@ async fn drive<E: Endpoint, S: AsyncRead + AsyncWrite + Unpin>(
                 Step::Event(handle) => return Poll::Ready(Stop::Event(handle.kind())),
                 Step::Write { until } => {
                     if io.poll_write(driver, &[], cx).is_pending() {
-                        core::task::ready!(io.poll_until(until, cx));
+                        core::task::ready!(
+                            io.poll_until(super::earliest(until, driver.poll_timeout()), cx)
+                        );
                     }
                 }
                 // A flush that failed was reported to the driver: poll it again.
