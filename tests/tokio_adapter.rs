@@ -647,6 +647,139 @@ async fn our_client_against_a_tokio_tungstenite_server() {
     .await;
 }
 
+#[tokio::test]
+async fn a_peer_that_stops_reading_is_given_up_after_the_write_timeout() {
+    bounded(async {
+        let config = Config::default().with_write_timeout(Duration::from_millis(300));
+        let large = Message::Binary(vec![7; 64 * 1024]);
+
+        // The writer sees it: a send that the transport never takes fails.
+        let (ours, _peer) = tokio::io::duplex(1024);
+        let mut ws = WebSocketStream::from_raw_socket(ours, Role::Server, config);
+        let started = Instant::now();
+        let sent = ws.send(large.clone()).await;
+        assert!(
+            matches!(sent, Err(Error::TimedOut(TimedOut::Write))),
+            "{sent:?}"
+        );
+        let waited = started.elapsed();
+        assert!(waited >= Duration::from_millis(300), "{waited:?}");
+        assert!(waited < Duration::from_secs(2), "{waited:?}");
+        assert!(ws.next().await.is_none());
+        assert!(matches!(ws.send(large.clone()).await, Err(Error::Closed)));
+
+        // The reader sees it: messages staged, then only reading (no flush).
+        let (ours, _peer) = tokio::io::duplex(1024);
+        let mut ws = WebSocketStream::from_raw_socket(ours, Role::Server, config);
+        ws.feed(large.clone()).await.unwrap();
+        ws.feed(Message::Text("small".into())).await.unwrap();
+        let started = Instant::now();
+        match ws.next().await {
+            Some(Err(Error::TimedOut(TimedOut::Write))) => {}
+            other => panic!("expected the write timeout, got {other:?}"),
+        }
+        let waited = started.elapsed();
+        assert!(waited >= Duration::from_millis(300), "{waited:?}");
+        assert!(waited < Duration::from_secs(2), "{waited:?}");
+        assert!(ws.next().await.is_none());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_keep_alive_ping_that_cannot_go_out_times_the_peer_out() {
+    bounded(async {
+        let config = Config::default()
+            .with_keep_alive(Some(Duration::from_millis(100)))
+            .with_keep_alive_timeout(Duration::from_millis(200));
+        // A peer that takes 1 KiB and then nothing: our Ping waits behind a message.
+        let (ours, _peer) = tokio::io::duplex(1024);
+        let started = Instant::now();
+        let mut ws = WebSocketStream::from_raw_socket(ours, Role::Server, config);
+        ws.feed(Message::Binary(vec![7; 64 * 1024])).await.unwrap();
+        match ws.next().await {
+            Some(Err(Error::TimedOut(TimedOut::KeepAlive))) => {}
+            other => panic!("expected the keep-alive timeout, got {other:?}"),
+        }
+        let waited = started.elapsed();
+        assert!(waited >= Duration::from_millis(300), "{waited:?}");
+        assert!(waited < Duration::from_secs(2), "{waited:?}");
+        assert!(ws.next().await.is_none());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_reset_after_both_close_frames_is_a_clean_close() {
+    bounded(async {
+        let (listener, url) = listener().await;
+        let (echoed_tx, echoed_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut ws = accept(tcp).await.unwrap();
+            ws.close(CloseCode::NORMAL, "done").await.unwrap();
+            // The client's echo: the closing handshake is over on both sides.
+            let echo = ws.next().await.unwrap().unwrap();
+            assert!(matches!(echo, Message::Close(Some(f)) if f.code == CloseCode::NORMAL));
+            echoed_rx.await.unwrap();
+            // Then a reset instead of a FIN, as Autobahn's server and many others do.
+            let tcp = ws.into_inner();
+            tcp.set_zero_linger().unwrap();
+            drop(tcp);
+        });
+        let (mut ws, _) = connect(&url).await.unwrap();
+        let close = ws.next().await.unwrap().unwrap();
+        assert!(matches!(close, Message::Close(Some(f)) if f.reason == "done"));
+        echoed_tx.send(()).unwrap();
+        server.await.unwrap();
+        // The reset ends the stream cleanly: no I/O error.
+        match ws.next().await {
+            None => {}
+            other => panic!("expected a clean end, got {other:?}"),
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_deadline_wins_over_a_flood() {
+    bounded(async {
+        let config = Config::default().with_close_timeout(Duration::from_millis(300));
+        let (mut ws, mut peer) = server_pair(config);
+        ws.close(CloseCode::NORMAL, "bye").await.unwrap();
+        // The peer never answers our Close; it floods data frames instead.
+        let flood = tokio::spawn(async move {
+            let frame = masked(0x82, &[1; 100]);
+            let burst: Vec<u8> = frame
+                .iter()
+                .copied()
+                .cycle()
+                .take(frame.len() * 100)
+                .collect();
+            let mut sent = 0u64;
+            while peer.write_all(&burst).await.is_ok() {
+                sent += 100;
+            }
+            sent
+        });
+        let started = Instant::now();
+        loop {
+            match ws.next().await {
+                Some(Ok(_)) => continue,
+                Some(Err(Error::TimedOut(TimedOut::Closing))) => break,
+                other => panic!("expected the close timeout, got {other:?}"),
+            }
+        }
+        let waited = started.elapsed();
+        assert!(waited < Duration::from_secs(2), "{waited:?}");
+        assert!(ws.next().await.is_none());
+        drop(ws);
+        let sent = flood.await.unwrap();
+        assert!(sent > 100, "the flood sent only {sent} frames");
+    })
+    .await;
+}
+
 #[cfg(feature = "tokio-rustls")]
 mod wss {
     use std::sync::Arc;

@@ -134,10 +134,11 @@ pub use output::Transmit;
 pub enum Step {
     /// Write what [`Driver::transmit`] gives (staged bytes, then any payload of the
     /// caller's, in one vectored write), then report it with [`Driver::wrote`]. A write
-    /// that takes nothing until `until` need not wait longer: poll again then (the peer
-    /// is given up, [`TimedOut::Write`]).
+    /// that takes nothing until `until` need not wait longer: poll again then (at the
+    /// write deadline the peer is given up, [`TimedOut::Write`]; at an earlier one, such
+    /// as a keep-alive Ping's, the driver acts on it).
     Write {
-        /// When to stop waiting for the transport and poll again.
+        /// When to stop waiting for the transport and poll again: the earliest deadline.
         until: Option<Instant>,
     },
     /// Read into [`Driver::read_space`], then report it with [`Driver::filled`] (or
@@ -266,7 +267,7 @@ where
         self.stage_owed(now);
         if self.urgent && !self.output.is_empty() {
             return Step::Write {
-                until: self.write_deadline(),
+                until: self.poll_timeout(),
             };
         }
         if let Some(handle) = self.pending {
@@ -277,7 +278,7 @@ where
                 Step::Close(end)
             } else {
                 Step::Write {
-                    until: self.write_deadline(),
+                    until: self.poll_timeout(),
                 }
             };
         }
@@ -289,7 +290,7 @@ where
         }
         if !self.output.is_empty() {
             return Step::Write {
-                until: self.write_deadline(),
+                until: self.poll_timeout(),
             };
         }
         Step::Read {
@@ -355,7 +356,7 @@ where
         self.stage_owed(now);
         if self.urgent && !self.output.is_empty() {
             return Some(Step::Write {
-                until: self.write_deadline(),
+                until: self.poll_timeout(),
             });
         }
         Some(Step::Event(handle))

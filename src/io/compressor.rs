@@ -15,26 +15,7 @@ use core::cell::RefCell;
 
 use crate::connection::{Connection, Masking};
 use crate::deflate::{Compressor, DeflateParams, MAX_WINDOW_BITS, MIN_WINDOW_BITS};
-use crate::error::{Error, UsageError};
-
-/// A message to compress and send.
-#[derive(Clone, Copy)]
-#[cfg_attr(not(feature = "tokio"), allow(dead_code))]
-pub(crate) enum Payload<'a> {
-    Text(&'a str),
-    Binary(&'a [u8]),
-}
-
-impl Payload<'_> {
-    /// Its length in bytes.
-    #[cfg(feature = "tokio")]
-    pub(crate) fn len(&self) -> usize {
-        match self {
-            Payload::Text(text) => text.len(),
-            Payload::Binary(data) => data.len(),
-        }
-    }
-}
+use crate::error::UsageError;
 
 /// How many window sizes there are (8 to 15 bits): one shared compressor each.
 const WINDOW_SIZES: usize = (MAX_WINDOW_BITS - MIN_WINDOW_BITS + 1) as usize;
@@ -65,41 +46,8 @@ impl MessageCompressor {
         }
     }
 
-    /// Encode `message` into `out` through `connection`, compressed when it pays (see
-    /// [`Compressor`]).
-    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
-    pub(crate) fn send<M: Masking>(
-        &mut self,
-        connection: &mut Connection<M>,
-        message: Payload<'_>,
-        out: &mut [u8],
-    ) -> Result<usize, Error> {
-        match self {
-            MessageCompressor::Own(own) => {
-                let compressor = match own {
-                    Some(compressor) => compressor,
-                    None => own.insert(Box::new(Compressor::new(connection)?)),
-                };
-                send_with(compressor, connection, message, out)
-            }
-            MessageCompressor::Shared(params) => SHARED.with(|shared| {
-                let mut shared = shared.borrow_mut();
-                let bits = params
-                    .send_window_bits(M::ROLE)
-                    .clamp(MIN_WINDOW_BITS, MAX_WINDOW_BITS);
-                let slot = &mut shared[usize::from(bits - MIN_WINDOW_BITS)];
-                let compressor =
-                    slot.get_or_insert_with(|| Box::new(Compressor::with_params(params, M::ROLE)));
-                send_with(compressor, connection, message, out)
-            }),
-        }
-    }
-}
-
-impl MessageCompressor {
     /// Compress one whole message's payload into `out` with this connection's compressor
     /// ([`Compressor::compress`]): its length, or `None` to send the message uncompressed.
-    #[cfg(feature = "std")]
     pub(crate) fn compress<M: Masking>(
         &mut self,
         connection: &Connection<M>,
@@ -128,19 +76,6 @@ impl MessageCompressor {
     }
 }
 
-#[cfg_attr(not(feature = "tokio"), allow(dead_code))]
-fn send_with<M: Masking>(
-    compressor: &mut Compressor,
-    connection: &mut Connection<M>,
-    message: Payload<'_>,
-    out: &mut [u8],
-) -> Result<usize, Error> {
-    match message {
-        Payload::Text(text) => compressor.send_text(connection, text, out),
-        Payload::Binary(data) => compressor.send_binary(connection, data, out),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,6 +83,23 @@ mod tests {
     use crate::{Config, Event, Instant, Unmasked};
     use alloc::vec;
     use alloc::vec::Vec;
+
+    /// `text` compressed by `compressor` and framed by `connection` into `out`: its length.
+    fn send_text(
+        compressor: &mut MessageCompressor,
+        connection: &mut Connection<Unmasked>,
+        text: &str,
+        out: &mut [u8],
+    ) -> usize {
+        let mut scratch = vec![0u8; out.len()];
+        let n = compressor
+            .compress(connection, text.as_bytes(), &mut scratch)
+            .unwrap()
+            .expect("it pays to compress");
+        connection
+            .send_compressed(crate::MessageKind::Text, &scratch[..n], out)
+            .unwrap()
+    }
 
     fn shared_count() -> usize {
         SHARED.with(|shared| shared.borrow().iter().flatten().count())
@@ -195,9 +147,7 @@ mod tests {
             let mut compressor = MessageCompressor::new::<Unmasked>(params);
             assert!(matches!(compressor, MessageCompressor::Shared(_)));
             for _ in 0..2 {
-                let n = compressor
-                    .send(&mut server, Payload::Text(&text), &mut out)
-                    .unwrap();
+                let n = send_text(&mut compressor, &mut server, &text, &mut out);
                 assert!(n < text.len() / 4, "compressed: {n} bytes");
                 assert_eq!(out[0] & 0x40, 0x40, "RSV1");
                 assert_eq!(inflate(params, &mut out[..n]), text.as_bytes());
@@ -231,12 +181,8 @@ mod tests {
             .collect();
         let text = text.join(" ");
         let mut out = vec![0u8; 4096];
-        let first = compressor
-            .send(&mut server, Payload::Text(&text), &mut out)
-            .unwrap();
-        let second = compressor
-            .send(&mut server, Payload::Text(&text), &mut out)
-            .unwrap();
+        let first = send_text(&mut compressor, &mut server, &text, &mut out);
+        let second = send_text(&mut compressor, &mut server, &text, &mut out);
         assert!(matches!(compressor, MessageCompressor::Own(Some(_))));
         // The second refers back to the first: much smaller.
         assert!(second * 3 < first, "{first} then {second}");

@@ -24,20 +24,3 @@ pub mod tokio;
 pub use error::Error;
 #[cfg(feature = "alloc")]
 pub use message::{Message, OwnedCloseFrame};
-
-/// Whether a transport error of this kind, once the peer's Close was read, is only the
-/// end of the connection: the peer reset it or went away after the closing handshake
-/// (many servers reset the TCP connection right after their Close), which is a clean
-/// end like the end of the stream, never an I/O error.
-#[cfg(feature = "std")]
-pub(crate) fn ends_cleanly(kind: std::io::ErrorKind) -> bool {
-    use std::io::ErrorKind;
-    matches!(
-        kind,
-        ErrorKind::ConnectionReset
-            | ErrorKind::ConnectionAborted
-            | ErrorKind::BrokenPipe
-            | ErrorKind::NotConnected
-            | ErrorKind::UnexpectedEof
-    )
-}

@@ -2,10 +2,11 @@
 //! `tokio`): a futures [`Stream`] of [`Message`]s and a [`Sink`] of them, `accept` /
 //! `connect` helpers, timers on tokio's clock.
 //!
-//! [`WebSocketStream`] is a thin layer over the public sans-IO API: a
-//! [`Connection`] (the protocol), an input buffer, an output buffer and
-//! one `tokio::time::Sleep` armed at [`poll_timeout`](crate::Endpoint::poll_timeout). It
-//! has no protocol logic of its own.
+//! [`WebSocketStream`] is a thin layer over the core's [`Driver`]: it only moves bytes
+//! (`poll_read` into [`Driver::read_space`], one `poll_write_vectored` of
+//! [`Driver::transmit`]), flushes and shuts the transport down, and sleeps on one
+//! `tokio::time::Sleep` set to each step's deadline. What to write when, which deadline
+//! comes next, when to give the peer up and how a connection ended are the driver's.
 //!
 //! A tokio-tungstenite program switches by changing its imports:
 //!
@@ -38,46 +39,60 @@
 //!
 //! # When bytes reach the transport
 //!
-//! - [`Sink::start_send`] (`feed`) only encodes the message into the output buffer;
-//!   [`Sink::poll_flush`] (`flush`, and `send`, which is `feed` then `flush`) writes it and
-//!   flushes the transport.
+//! - [`Sink::start_send`] (`feed`) only stages the message: a small one is copied into
+//!   the output staging area (many small messages go out in one write); a large one
+//!   (over [`STAGE_LIMIT`] bytes) is kept as it is and only its header is staged, and its
+//!   payload is written from the message's own buffer (a client masks it there, in place),
+//!   never copied. [`Sink::poll_flush`] (`flush`, and `send`, which is `feed` then
+//!   `flush`) writes and flushes the transport.
 //! - **Reading drives writing.** Every poll of the read side ([`Stream::poll_next`],
-//!   [`next_event`](WebSocketStream::next_event)) first writes and flushes whatever is
-//!   buffered, then writes what the protocol owes (the Pong to a Ping, the echo of a Close,
-//!   a keep-alive Ping, the Close of a failure) and flushes it *before* it hands out the
-//!   event that caused it. A loop that only reads therefore answers every Ping in time,
-//!   even over a transport that holds bytes until `flush` (TLS, `BufWriter`).
+//!   [`next_event`](WebSocketStream::next_event)) writes what the protocol owes (the Pong
+//!   to a Ping, the echo of a Close, a keep-alive Ping, the Close of a failure) *before*
+//!   it hands out the event that caused it, and the messages staged by the application
+//!   once no received input is left to use; it flushes the transport before it waits
+//!   for input. A loop that only reads therefore answers every Ping in time, even over a
+//!   transport that holds bytes until `flush` (TLS, `BufWriter`).
 //! - Several tasks that send: take a [`Sender`] ([`WebSocketStream::sender`]), a
 //!   cloneable handle over a bounded channel; the task that reads writes what the senders
 //!   queued. Only that task ever touches the transport, so no write can be lost between
 //!   two tasks and no lock is held across an `.await`.
 //!
-//! # Timers
+//! # Timers and giving a peer up
 //!
-//! The handshake deadline ([`Config::handshake_timeout`](crate::Config::handshake_timeout),
-//! covering the TCP connect and TLS too), the keep-alive
-//! ([`Config::keep_alive`](crate::Config::keep_alive)) and the close timeout
-//! ([`Config::close_timeout`](crate::Config::close_timeout)) all run on tokio's clock
-//! (`tokio::time`, so `tokio::time::pause` works in tests), and are enforced while the
-//! stream is read. A deadline that passes ends the connection with
-//! [`Error::TimedOut`].
+//! Every deadline is the driver's ([`Deadline`](crate::driver::Deadline)), on tokio's
+//! clock (`tokio::time`, so `tokio::time::pause` works in tests): the handshake
+//! ([`Config::handshake_timeout`](crate::Config::handshake_timeout), covering the TCP
+//! connect and TLS too), the keep-alive Ping and its Pong
+//! ([`Config::keep_alive`](crate::Config::keep_alive)), the closing handshake
+//! ([`Config::close_timeout`](crate::Config::close_timeout)), and a peer that takes none
+//! of the bytes we owe it for [`Config::write_timeout`](crate::Config::write_timeout)
+//! ([`TimedOut::Write`](crate::TimedOut::Write)), whether the stream is read or written.
+//! A deadline that passed is acted on before any more input is read. A deadline that
+//! passes ends the connection with [`Error::TimedOut`].
+//!
+//! A clean close stays clean: once the peer's Close arrived, the end of the transport
+//! (EOF, a reset, a broken pipe) ends the stream (`None`), never with an error.
 //!
 //! # Memory and backpressure
 //!
-//! Each stream holds one input buffer ([`Settings::read_buffer_size`], 16 KiB by default,
-//! allocated zeroed so that untouched pages cost nothing) and an output buffer that is
-//! empty when idle. [`Sink::poll_ready`] is `Pending` while more than
-//! [`Settings::write_buffer_limit`] bytes wait to be written, so a peer that does not read
-//! never makes memory grow past that bound plus one message; the read side stops reading
-//! too while owed replies cannot be written.
+//! Each stream holds one input buffer ([`Settings::read_buffer_size`], 16 KiB by default)
+//! and one output staging area ([`OUTPUT_BUFFER`] bytes, [`DEFLATE_OUTPUT_BUFFER`] with
+//! permessage-deflate), both allocated zeroed once: about 20.6 KB of heap for an idle
+//! stream with the defaults. A
+//! large message's buffer is held only while it is written (or, received in pieces,
+//! assembled) and given back then. [`Sink::poll_ready`] is `Pending` while more than
+//! [`Settings::write_buffer_limit`] bytes wait to be written, so a peer that does not
+//! read never makes memory grow past that bound plus one message, and is given up after
+//! the write timeout; the read side stops reading too while owed replies cannot be
+//! written.
 //!
 //! # Cancel safety
 //!
 //! Every partial state (a frame half read, a message half assembled, bytes half written)
-//! lives in the [`Connection`], the input buffer and the output buffer,
-//! never in a future. Dropping a read future ([`StreamExt::next`], `next_event`) at any
-//! point loses nothing: the next read resumes where it stopped. Each method documents what
-//! dropping its future means.
+//! lives in the driver, the assembler and the staged messages, never in a future.
+//! Dropping a read future ([`StreamExt::next`], `next_event`) at any point loses nothing:
+//! the next read resumes where it stopped. Each method documents what dropping its future
+//! means.
 //!
 //! [`Stream`]: futures_core::Stream
 //! [`Sink`]: futures_sink::Sink
@@ -93,11 +108,12 @@ mod handshake;
 mod tls;
 
 use alloc::boxed::Box;
+use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::future::Future;
-use core::ops::Range;
 use core::pin::Pin;
 use core::task::{Context, Poll, ready};
+use std::io::IoSlice;
 
 use futures_core::{FusedStream, Stream};
 use futures_sink::Sink;
@@ -105,15 +121,16 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 
 use crate::assemble::MessageAssembler;
-use crate::close::{CloseCode, CloseFrame};
-use crate::connection::{Connection, Masked, Role, State, Unmasked};
+use crate::close::CloseCode;
+use crate::connection::{Connection, Masked, Masking, Role, State, Unmasked};
+use crate::driver::{Driver, End, EventKind, SendError, Step};
 use crate::endpoint::Endpoint;
-use crate::error::{ProtocolError, TimedOut, UsageError};
-use crate::event::{Chunk, Event, MessageKind};
-use crate::frame::{MAX_HEADER_LEN, apply_mask};
+use crate::error::{ProtocolError, UsageError};
+use crate::event::{Event, MessageKind};
+use crate::frame::apply_mask;
 use crate::io::{Error, Message, OwnedCloseFrame};
 use crate::time::{Duration, Instant};
-use crate::{Config, InputBuffer, MIN_INPUT_BUFFER, MIN_OUTPUT_BUFFER};
+use crate::{Config, InputBuffer, MIN_INPUT_BUFFER};
 
 pub use channel::Sender;
 pub use handshake::{
@@ -127,6 +144,22 @@ pub use tls::{accept_tls, connect_tls};
 pub use handshake::accept as accept_async;
 /// [`connect`] under tokio-tungstenite's name, so that switching is a change of imports.
 pub use handshake::connect as connect_async;
+
+/// The size of a stream's output staging area: small messages, control frames and the
+/// headers of large messages are staged here and written together. A connection that
+/// negotiated permessage-deflate stages compressed messages whole, in
+/// [`DEFLATE_OUTPUT_BUFFER`] bytes.
+pub const OUTPUT_BUFFER: usize = 4 * 1024;
+
+/// The output staging area of a connection that negotiated permessage-deflate: a message
+/// up to about this size is sent compressed (larger ones as they are). Such a connection
+/// holds a window of up to 32 KiB to inflate into as well.
+pub const DEFLATE_OUTPUT_BUFFER: usize = 16 * 1024;
+
+/// Data messages up to this many bytes are copied into the output staging area (so that
+/// many go out in one write); larger ones are written from their own buffer after a
+/// staged header (one vectored write, no copy).
+pub const STAGE_LIMIT: usize = 1024;
 
 /// The options of a [`WebSocketStream`]: the protocol's [`Config`] and the adapter's
 /// buffer sizes. Every function that takes settings takes a plain [`Config`] too
@@ -264,122 +297,234 @@ impl rand_core::TryRng for MaskRng {
     }
 }
 
-/// The open connection, in either role.
-#[derive(Debug)]
-enum Core {
-    Server(Connection<Unmasked>),
-    Client(Connection<Masked<MaskRng>>),
-}
+/// The storage of a driver's input and output.
+type Buf = Box<[u8]>;
+type Input = InputBuffer<Buf>;
 
-/// Run `$body` with `$c` bound to the connection, whatever its role.
-macro_rules! on_core {
-    ($core:expr, $c:ident => $body:expr) => {
-        match $core {
-            Core::Server($c) => $body,
-            Core::Client($c) => $body,
-        }
-    };
+/// A zeroed buffer of `len` bytes (untouched pages cost nothing).
+fn buffer(len: usize) -> Buf {
+    alloc::vec![0; len].into_boxed_slice()
 }
-
-/// Received bytes not used yet. [`next_event`](WebSocketStream::next_event) hands out
-/// an event that borrows this buffer after an `.await`, so the event is first recorded as
-/// positions in the buffer's storage ([`Stashed`]) and rebuilt from them; its bytes stay
-/// in place until the next read.
-type Input = InputBuffer<Box<[u8]>>;
 
 /// The input buffer of a stream with `settings`: [`read_buffer_size`] bytes, which
 /// covers a handshake's head and [`MIN_INPUT_BUFFER`].
 pub(super) fn new_input(settings: &Settings) -> Input {
-    let storage = alloc::vec![0; read_buffer_size(settings)].into_boxed_slice();
-    InputBuffer::new(storage, &settings.config)
+    InputBuffer::new(buffer(read_buffer_size(settings)), &settings.config)
         .expect("read_buffer_size covers the head and MIN_INPUT_BUFFER")
 }
 
-/// An event recorded as positions in the input buffer, to be rebuilt (borrowing the
-/// buffer) when it is handed out.
-#[derive(Clone, Debug)]
-enum Stashed {
-    Text(Range<usize>),
-    Binary(Range<usize>),
-    Chunk {
-        kind: MessageKind,
-        data: Range<usize>,
-        first: bool,
-        last: bool,
-    },
-    Ping(Range<usize>),
-    Pong(Range<usize>),
-    Close(Option<CloseCode>, Range<usize>),
+/// The open connection behind its driver, in either role.
+#[derive(Debug)]
+pub(super) enum Core {
+    Server(Driver<Connection<Unmasked>, Buf, Buf>),
+    Client(Driver<Connection<Masked<MaskRng>>, Buf, Buf>),
 }
 
-impl Stashed {
-    /// The positions of `event`'s bytes in `base`; `None` for the events that are not
-    /// handed out (failures, handshake events).
-    fn of(event: &Event<'_>, base: usize) -> Option<Stashed> {
-        let at = |bytes: &[u8]| {
-            if bytes.is_empty() {
-                // An empty slice may point anywhere (an empty reason is a literal).
-                return 0..0;
-            }
-            let start = (bytes.as_ptr() as usize).wrapping_sub(base);
-            start..start + bytes.len()
+/// Run `$body` with `$d` bound to the driver, whatever its role.
+macro_rules! on_core {
+    ($core:expr, $d:ident => $body:expr) => {
+        match $core {
+            Core::Server($d) => $body,
+            Core::Client($d) => $body,
+        }
+    };
+}
+
+/// The transport and the one timer: the only I/O there is.
+#[derive(Debug)]
+pub(super) struct Transport<S> {
+    io: S,
+    timer: Pin<Box<Sleep>>,
+    /// The deadline the timer is set to.
+    timer_at: Option<Instant>,
+    /// The zero of the connection's clock.
+    epoch: tokio::time::Instant,
+    /// The latest deadline the timer reported: `now` is never before it (tokio's clock
+    /// rounds, the driver must see the deadline as passed).
+    floor: Instant,
+    /// Bytes were written since the last flush.
+    flush_needed: bool,
+    /// The transport's error, if it failed: what an abnormal end reports.
+    pub(super) error: Option<std::io::Error>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Transport<S> {
+    pub(super) fn new(io: S, epoch: tokio::time::Instant) -> Self {
+        Transport {
+            io,
+            timer: Box::pin(tokio::time::sleep_until(epoch)),
+            timer_at: None,
+            epoch,
+            floor: Instant::ZERO,
+            flush_needed: false,
+            error: None,
+        }
+    }
+
+    pub(super) fn now(&self) -> Instant {
+        let elapsed = tokio::time::Instant::now().saturating_duration_since(self.epoch);
+        Instant::from_elapsed(elapsed).max(self.floor)
+    }
+
+    /// `Ready` once `until` passed (never, for `None`).
+    pub(super) fn poll_until(&mut self, until: Option<Instant>, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(at) = until else {
+            return Poll::Pending;
         };
-        Some(match *event {
-            Event::Text(text) => Stashed::Text(at(text.as_bytes())),
-            Event::Binary(data) => Stashed::Binary(at(data)),
-            Event::Chunk(chunk) => Stashed::Chunk {
-                kind: chunk.kind,
-                data: at(chunk.data),
-                first: chunk.first,
-                last: chunk.last,
+        if self.timer_at != Some(at) {
+            let deadline = self.epoch + at.elapsed_since_epoch();
+            self.timer.as_mut().reset(deadline);
+            self.timer_at = Some(at);
+        }
+        ready!(self.timer.as_mut().poll(cx));
+        self.timer_at = None;
+        self.floor = self.floor.max(at);
+        Poll::Ready(())
+    }
+
+    /// `Ready` once the tokio instant `at` passed.
+    fn poll_until_tokio(&mut self, at: tokio::time::Instant, cx: &mut Context<'_>) -> Poll<()> {
+        self.timer_at = None;
+        if self.timer.deadline() != at {
+            self.timer.as_mut().reset(at);
+        }
+        self.timer.as_mut().poll(cx)
+    }
+
+    /// One write of what `driver` owes (staged bytes, then `payload[offset..]`, vectored),
+    /// reported to it. `Ready` once the driver knows the result.
+    pub(super) fn poll_write<E: Endpoint>(
+        &mut self,
+        driver: &mut Driver<E, Buf, Buf>,
+        payload: &[u8],
+        cx: &mut Context<'_>,
+    ) -> Poll<()> {
+        let transmit = driver.transmit();
+        let start = usize::try_from(transmit.payload_offset).unwrap_or(usize::MAX);
+        let len = usize::try_from(transmit.payload_len).unwrap_or(usize::MAX);
+        let payload = payload
+            .get(start..)
+            .map(|rest| &rest[..len.min(rest.len())])
+            .unwrap_or_default();
+        let io = Pin::new(&mut self.io);
+        let result = match (transmit.staged.is_empty(), payload.is_empty()) {
+            (_, true) => io.poll_write(cx, transmit.staged),
+            (true, false) => io.poll_write(cx, payload),
+            (false, false) => {
+                io.poll_write_vectored(cx, &[IoSlice::new(transmit.staged), IoSlice::new(payload)])
+            }
+        };
+        let now = self.now();
+        match ready!(result) {
+            Ok(0) => self.failed(driver, std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                driver.wrote(n, now);
+                self.flush_needed = true;
+            }
+            Err(error) => self.failed(driver, error),
+        }
+        Poll::Ready(())
+    }
+
+    /// One read into `driver`'s input, reported to it.
+    pub(super) fn poll_read<E: Endpoint>(
+        &mut self,
+        driver: &mut Driver<E, Buf, Buf>,
+        cx: &mut Context<'_>,
+    ) -> Poll<()> {
+        let space = driver.read_space();
+        if space.is_empty() {
+            // The driver fails the connection before its input can fill; never read 0.
+            let full = std::io::Error::other(UsageError::InputBufferTooSmall);
+            self.failed(driver, full);
+            return Poll::Ready(());
+        }
+        let mut read = ReadBuf::new(space);
+        let result = ready!(Pin::new(&mut self.io).poll_read(cx, &mut read));
+        let n = read.filled().len();
+        let now = self.now();
+        match result {
+            Ok(()) if n == 0 => driver.read_closed(now),
+            Ok(()) => driver.filled(n, now),
+            Err(error) => self.failed(driver, error),
+        }
+        Poll::Ready(())
+    }
+
+    /// Flush what was written, if anything; a failure is reported to `driver`.
+    pub(super) fn poll_flush<E: Endpoint>(
+        &mut self,
+        driver: &mut Driver<E, Buf, Buf>,
+        cx: &mut Context<'_>,
+    ) -> Poll<()> {
+        if !self.flush_needed {
+            return Poll::Ready(());
+        }
+        match ready!(Pin::new(&mut self.io).poll_flush(cx)) {
+            Ok(()) => self.flush_needed = false,
+            Err(error) => self.failed(driver, error),
+        }
+        Poll::Ready(())
+    }
+
+    /// The transport failed: the driver judges it (a clean end after the peer's Close).
+    fn failed<E: Endpoint>(&mut self, driver: &mut Driver<E, Buf, Buf>, error: std::io::Error) {
+        self.flush_needed = false;
+        self.error.get_or_insert(error);
+        let now = self.now();
+        driver.transport_failed(now);
+    }
+
+    /// Flush and shut the transport down, unless it failed; `Ready` when done.
+    fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.error.is_some() {
+            return Poll::Ready(());
+        }
+        if self.flush_needed {
+            if ready!(Pin::new(&mut self.io).poll_flush(cx)).is_err() {
+                return Poll::Ready(());
+            }
+            self.flush_needed = false;
+        }
+        let _ = ready!(Pin::new(&mut self.io).poll_shutdown(cx));
+        Poll::Ready(())
+    }
+
+    /// How an ended connection is reported: `None` for a clean close.
+    pub(super) fn end_error(&mut self, end: End) -> Option<Error> {
+        Some(match end {
+            End::Closed { .. } => return None,
+            End::Failed(error) => Error::Protocol(error),
+            End::HandshakeFailed(error) => Error::Handshake(error),
+            End::Rejected { status } => Error::Rejected { status },
+            End::TimedOut(timed_out) => Error::TimedOut(timed_out),
+            End::Usage(error) => Error::Usage(error),
+            _ => match self.error.take() {
+                Some(error) => Error::Io(error),
+                None => Error::AbnormalClosure,
             },
-            Event::Ping(payload) => Stashed::Ping(at(payload)),
-            Event::Pong(payload) => Stashed::Pong(at(payload)),
-            Event::Close(frame) => Stashed::Close(frame.code, at(frame.reason.as_bytes())),
-            _ => return None,
         })
     }
 
-    /// The event again, borrowing `buf`. Text was validated by the connection; it is
-    /// checked again here only because `&str` cannot be made from bytes without it.
-    fn event(self, buf: &[u8]) -> Event<'_> {
-        let text = |range: Range<usize>| crate::utf8::validate_whole(&buf[range]).ok();
-        match self {
-            Stashed::Text(range) => match text(range) {
-                Some(text) => Event::Text(text),
-                None => Event::Failed(ProtocolError::InvalidUtf8),
-            },
-            Stashed::Binary(range) => Event::Binary(&buf[range]),
-            Stashed::Chunk {
-                kind,
-                data,
-                first,
-                last,
-            } => Event::Chunk(Chunk {
-                kind,
-                data: &buf[data],
-                first,
-                last,
-            }),
-            Stashed::Ping(range) => Event::Ping(&buf[range]),
-            Stashed::Pong(range) => Event::Pong(&buf[range]),
-            Stashed::Close(code, range) => Event::Close(CloseFrame {
-                code,
-                reason: text(range).unwrap_or(""),
-            }),
-        }
+    /// Close the transport after `end` (write nothing more; flush and shut down for at
+    /// most `linger`) and say how it ended.
+    pub(super) async fn finish(&mut self, end: End, linger: Duration) -> Option<Error> {
+        let until = tokio::time::Instant::now() + linger;
+        let _ = tokio::time::timeout_at(until, core::future::poll_fn(|cx| self.poll_shutdown(cx)))
+            .await;
+        self.end_error(end)
     }
 }
 
-/// Where the stream stands, beyond what the connection knows.
+/// Where the stream stands, beyond what the driver knows.
 #[derive(Debug)]
 enum Phase {
     /// Reading and writing.
     Running,
-    /// The connection is over: write what is left, shut the transport down, then report
-    /// `error` (or the clean end). `linger` bounds the wait for those writes.
+    /// The driver ended the connection: flush and shut the transport down (until
+    /// `linger` at most), then report `end`.
     Ending {
-        error: Option<Error>,
+        end: End,
         linger: Option<tokio::time::Instant>,
     },
     /// The end was reported.
@@ -404,40 +549,28 @@ enum Phase {
 /// [`next_event`](Self::next_event).
 #[derive(Debug)]
 pub struct WebSocketStream<S> {
-    io: S,
+    io: Transport<S>,
     core: Core,
-    input: Input,
-    stash: Option<Stashed>,
-    assembler: MessageAssembler,
-    /// Bytes `out[out_start..]` wait to be written.
-    out: Vec<u8>,
-    out_start: usize,
-    flush_needed: bool,
-    /// The transport failed to take bytes after the connection ended: write no more.
-    write_broken: bool,
-    /// [`Config::write_timeout`](crate::Config::write_timeout).
-    write_timeout: Duration,
-    /// When the transport first took no bytes, since the last progress: the give-up
-    /// deadline ([`TimedOut::Write`]).
-    write_stalled: Option<tokio::time::Instant>,
-    /// The timer of that deadline, made the first time a write waits.
-    write_timer: Option<Pin<Box<Sleep>>>,
-    write_limit: usize,
-    close_timeout: Duration,
-    timer: Pin<Box<Sleep>>,
-    timer_at: Option<Instant>,
-    /// The zero of the connection's clock.
-    epoch: tokio::time::Instant,
-    /// When the bytes in the input buffer were read: the `now` given to `receive`, so that
-    /// the clock is read once per transport read, not once per event.
-    received_at: Instant,
-    phase: Phase,
-    channel: Option<channel::Owner>,
-    channel_capacity: usize,
     /// permessage-deflate, where the handshake negotiated it.
     deflate: Option<Box<Deflate>>,
-    /// The stashed event borrows the inflater's window, not the input buffer.
-    stash_in_window: bool,
+    assembler: MessageAssembler,
+    /// Messages waiting for room in the driver's output, in order.
+    queue: VecDeque<Message>,
+    /// Their bytes.
+    queued_bytes: usize,
+    /// The payload of the large message whose header is staged (masked, for a client):
+    /// written from here, dropped once written.
+    payload: Vec<u8>,
+    write_limit: usize,
+    close_timeout: Duration,
+    phase: Phase,
+    /// `next_event` handed out an event: a text message that failed its UTF-8 check
+    /// there was reported as the error already.
+    taken: bool,
+    /// The connection's failure was reported already: its end is not reported again.
+    reported: bool,
+    channel: Option<channel::Owner>,
+    channel_capacity: usize,
 }
 
 /// The inflater and the compressor of a connection that negotiated permessage-deflate.
@@ -447,6 +580,8 @@ struct Deflate {
     inflater: crate::deflate::Inflater<Vec<u8>>,
     /// Its own, or the thread's (see [`MessageCompressor`](crate::io::compressor::MessageCompressor)).
     compressor: crate::io::compressor::MessageCompressor,
+    /// Where a message is compressed before it is staged.
+    scratch: Vec<u8>,
 }
 
 /// Without the `deflate` feature nothing is ever negotiated.
@@ -454,44 +589,164 @@ struct Deflate {
 #[derive(Debug)]
 enum Deflate {}
 
-/// The permessage-deflate state for `core`, if its handshake negotiated it.
-fn deflate_for(core: &Core) -> Option<Box<Deflate>> {
+/// The permessage-deflate state for `connection`, if its handshake negotiated it.
+fn deflate_for<M: Masking>(connection: &Connection<M>) -> Option<Box<Deflate>> {
     #[cfg(feature = "deflate")]
     {
         use crate::deflate::{Inflater, window_len};
         use crate::io::compressor::MessageCompressor;
-        fn make<M: crate::connection::Masking>(c: &Connection<M>) -> Option<Box<Deflate>> {
-            let params = c.deflate()?;
-            let window = alloc::vec![0; window_len(params.receive_window_bits(M::ROLE))];
-            Some(Box::new(Deflate {
-                inflater: Inflater::new(c, window).ok()?,
-                compressor: MessageCompressor::new::<M>(params),
-            }))
-        }
-        on_core!(core, c => make(c))
+        let params = connection.deflate()?;
+        let window = alloc::vec![0; window_len(params.receive_window_bits(M::ROLE))];
+        Some(Box::new(Deflate {
+            inflater: Inflater::new(connection, window).ok()?,
+            compressor: MessageCompressor::new::<M>(params),
+            scratch: Vec::new(),
+        }))
     }
     #[cfg(not(feature = "deflate"))]
     {
-        let _ = core;
+        let _ = connection;
         None
     }
 }
 
-/// The payload of a data message, for the compressor.
-#[cfg(feature = "deflate")]
-fn data_payload(message: &Message) -> Option<crate::io::compressor::Payload<'_>> {
-    use crate::io::compressor::Payload;
-    match message {
-        Message::Text(text) => Some(Payload::Text(text)),
-        Message::Binary(data) => Some(Payload::Binary(data)),
-        _ => None,
+/// The next step of `driver` (through the inflater, where there is one).
+fn poll_driver<M: Masking>(
+    driver: &mut Driver<Connection<M>, Buf, Buf>,
+    deflate: &mut Option<Box<Deflate>>,
+    now: Instant,
+) -> Step {
+    match deflate {
+        #[cfg(feature = "deflate")]
+        Some(deflate) => driver.poll_inflating(now, &mut deflate.inflater),
+        _ => driver.poll(now),
     }
 }
 
-/// The output buffer keeps at most this much capacity once empty.
-const KEEP_OUTPUT_CAPACITY: usize = 64 * 1024;
-/// The assembler keeps at most this much capacity between messages.
-const KEEP_ASSEMBLER_CAPACITY: usize = 1024 * 1024;
+/// The event `driver` found, borrowing its input (or the inflater's window).
+fn take_event<'a, M: Masking>(
+    driver: &'a mut Driver<Connection<M>, Buf, Buf>,
+    deflate: &'a Option<Box<Deflate>>,
+) -> Option<Event<'a>> {
+    match deflate {
+        #[cfg(feature = "deflate")]
+        Some(deflate) => driver.event_inflated(&deflate.inflater),
+        _ => driver.event(),
+    }
+}
+
+/// The earlier of two deadlines.
+pub(super) fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The bytes `message` occupies while queued.
+fn message_len(message: &Message) -> usize {
+    match message {
+        Message::Text(text) => text.len(),
+        Message::Binary(data) | Message::Ping(data) | Message::Pong(data) => data.len(),
+        Message::Close(close) => close.as_ref().map_or(0, |close| close.reason.len()) + 2,
+    }
+}
+
+/// Stage `message` in `driver`: copied if small, its header only if large (the payload,
+/// masked in place for a client, goes to `payload`). Gives the message back when it
+/// cannot be staged now.
+fn stage<M: Masking>(
+    driver: &mut Driver<Connection<M>, Buf, Buf>,
+    deflate: &mut Option<Box<Deflate>>,
+    payload: &mut Vec<u8>,
+    message: Message,
+    now: Instant,
+) -> Result<(), (Message, SendError)> {
+    let (kind, data) = match &message {
+        Message::Text(text) => (MessageKind::Text, text.as_bytes()),
+        Message::Binary(data) => (MessageKind::Binary, data.as_slice()),
+        Message::Ping(data) => return driver.ping(data, now).map_err(|e| (message, e)),
+        Message::Pong(data) => return driver.pong(data, now).map_err(|e| (message, e)),
+        Message::Close(close) => {
+            let (code, reason) = match close {
+                Some(close) => (close.code, close.reason.as_str()),
+                None => (CloseCode::NORMAL, ""),
+            };
+            return driver.close(code, reason, now).map_err(|e| (message, e));
+        }
+    };
+    #[cfg(feature = "deflate")]
+    if let Some(deflate) = deflate {
+        if let Some(staged) = stage_compressed(driver, deflate, kind, data, now) {
+            return staged.map_err(|e| (message, e));
+        }
+    }
+    #[cfg(not(feature = "deflate"))]
+    let _ = deflate;
+    let staged = if data.len() <= STAGE_LIMIT {
+        match &message {
+            Message::Text(text) => driver.send_text(text, now),
+            _ => driver.send_binary(data, now),
+        }
+        .map(|()| None)
+    } else {
+        driver
+            .send_header(kind, data.len() as u64, true, now)
+            .map(Some)
+    };
+    match staged {
+        Ok(None) => Ok(()),
+        Ok(Some(mask)) => {
+            *payload = match message {
+                Message::Text(text) => text.into_bytes(),
+                Message::Binary(data) => data,
+                _ => Vec::new(),
+            };
+            if let Some(key) = mask {
+                apply_mask(payload, key, 0);
+            }
+            Ok(())
+        }
+        Err(error) => Err((message, error)),
+    }
+}
+
+/// Stage a data message compressed (RFC 7692 §7.2.1), if it fits the staging area and
+/// compressing pays; `None` to send it as it is.
+#[cfg(feature = "deflate")]
+fn stage_compressed<M: Masking>(
+    driver: &mut Driver<Connection<M>, Buf, Buf>,
+    deflate: &mut Deflate,
+    kind: MessageKind,
+    data: &[u8],
+    now: Instant,
+) -> Option<Result<(), SendError>> {
+    // A header and at most the payload: compressed, it is smaller.
+    let needed = data.len() + crate::frame::MAX_HEADER_LEN;
+    if needed > DEFLATE_OUTPUT_BUFFER {
+        return None;
+    }
+    let free = DEFLATE_OUTPUT_BUFFER.saturating_sub(driver.pending_output() as usize);
+    if needed > free {
+        // Compress only once it can be staged: the compressor keeps its context.
+        return Some(Err(SendError::NoRoom { needed }));
+    }
+    let connection = match driver.connection() {
+        Ok(connection) => connection,
+        Err(error) => return Some(Err(error.into())),
+    };
+    deflate.scratch.resize(data.len(), 0);
+    let compressed = match deflate
+        .compressor
+        .compress(connection, data, &mut deflate.scratch)
+    {
+        Ok(compressed) => compressed?,
+        Err(error) => return Some(Err(error.into())),
+    };
+    let staged = driver.send_compressed(kind, &deflate.scratch[..compressed], now);
+    deflate.scratch = Vec::new();
+    Some(staged)
+}
 
 impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// A stream over a transport whose opening handshake was done elsewhere (a hyper or
@@ -511,96 +766,100 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         settings: impl Into<Settings>,
     ) -> Self {
         let settings = settings.into();
-        let epoch = tokio::time::Instant::now();
+        let io = Transport::new(stream, tokio::time::Instant::now());
         let config = settings.config;
-        let core = match role {
-            Role::Server => Core::Server(Connection::server(&config, Instant::ZERO)),
-            Role::Client => {
-                Core::Client(Connection::client(&config, MaskRng::new(), Instant::ZERO))
-            }
-        };
         let mut input = new_input(&settings);
         let kept = input.push(read);
-        let mut ws = Self::assemble(stream, core, input, Vec::new(), epoch, &settings);
+        let mut ws = match role {
+            Role::Server => {
+                let connection = Connection::server(&config, Instant::ZERO);
+                Self::assemble(io, connection, input, buffer(OUTPUT_BUFFER), &settings)
+            }
+            Role::Client => {
+                let connection = Connection::client(&config, MaskRng::new(), Instant::ZERO);
+                Self::assemble(io, connection, input, buffer(OUTPUT_BUFFER), &settings)
+            }
+        };
         if kept < read.len() {
             ws.phase = Phase::Ending {
-                error: Some(UsageError::InputBufferTooSmall.into()),
+                end: End::Usage(UsageError::InputBufferTooSmall),
                 linger: None,
             };
         }
         ws
     }
 
-    fn assemble(
-        io: S,
-        core: Core,
+    /// A stream for the open `connection`, its input (with any bytes read past the
+    /// handshake) and its output storage.
+    pub(super) fn assemble<M: Masking + 'static>(
+        io: Transport<S>,
+        connection: Connection<M>,
         input: Input,
-        out: Vec<u8>,
-        epoch: tokio::time::Instant,
+        output: Buf,
         settings: &Settings,
-    ) -> Self {
+    ) -> Self
+    where
+        Core: From<Driver<Connection<M>, Buf, Buf>>,
+    {
+        let deflate = deflate_for(&connection);
+        let output = match deflate {
+            Some(_) if output.len() < DEFLATE_OUTPUT_BUFFER => buffer(DEFLATE_OUTPUT_BUFFER),
+            _ => output,
+        };
+        let driver = Driver::new(connection, input, output, &settings.config)
+            .expect("the output storage is at least MIN_OUTPUT_BUFFER");
         WebSocketStream {
             io,
-            input,
-            stash: None,
+            core: Core::from(driver),
+            deflate,
             assembler: MessageAssembler::new(),
-            out,
-            out_start: 0,
-            flush_needed: false,
-            write_broken: false,
-            write_timeout: settings.config.write_timeout,
-            write_stalled: None,
-            write_timer: None,
+            queue: VecDeque::new(),
+            queued_bytes: 0,
+            payload: Vec::new(),
             write_limit: settings.write_buffer_limit.max(1),
             close_timeout: settings.config.close_timeout,
-            timer: Box::pin(tokio::time::sleep_until(epoch)),
-            timer_at: None,
-            epoch,
-            received_at: Instant::from_elapsed(
-                tokio::time::Instant::now().saturating_duration_since(epoch),
-            ),
             phase: Phase::Running,
+            taken: false,
+            reported: false,
             channel: None,
             channel_capacity: settings.channel_capacity.max(1),
-            deflate: deflate_for(&core),
-            stash_in_window: false,
-            core,
         }
     }
 
     /// The transport.
     pub fn get_ref(&self) -> &S {
-        &self.io
+        &self.io.io
     }
 
     /// The transport, mutably (reading or writing it directly breaks the connection).
     pub fn get_mut(&mut self) -> &mut S {
-        &mut self.io
+        &mut self.io.io
     }
 
     /// The transport back, and anything buffered is dropped.
     pub fn into_inner(self) -> S {
-        self.io
+        self.io.io
     }
 
     /// The subprotocol the opening handshake chose, if any.
     pub fn subprotocol(&self) -> Option<&str> {
-        on_core!(&self.core, c => c.subprotocol())
+        on_core!(&self.core, d => d.endpoint().subprotocol())
     }
 
     /// Which side of the connection this is.
     pub fn role(&self) -> Role {
-        on_core!(&self.core, c => c.role())
+        on_core!(&self.core, d => d.endpoint().role())
     }
 
     /// Where the connection stands (open, closing, closed).
     pub fn state(&self) -> State {
-        on_core!(&self.core, c => c.state())
+        on_core!(&self.core, d => d.endpoint().state())
     }
 
-    /// How many bytes wait in the output buffer (written by the next flush or read).
+    /// How many bytes wait to be written: staged, and in messages waiting for room.
     pub fn buffered_amount(&self) -> usize {
-        self.out.len() - self.out_start
+        let staged = on_core!(&self.core, d => d.pending_output());
+        usize::try_from(staged).unwrap_or(usize::MAX) + self.queued_bytes
     }
 
     /// A cloneable handle that queues messages for this stream on a bounded channel of
@@ -627,18 +886,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
 
     /// The next event, borrowing this stream's input buffer: zero copies, and messages
     /// that do not arrive whole come as [`Event::Chunk`]s, as they arrive (nothing is
-    /// assembled). Pings are already answered and a Close already echoed (and flushed)
-    /// when their event is returned. After the peer's [`Event::Close`], or an error, the
-    /// next call returns [`Error::Closed`]
-    /// once the transport was shut down.
+    /// assembled). Pings are already answered and a Close already echoed when their event
+    /// is returned. After the peer's [`Event::Close`], or an error, the next call returns
+    /// [`Error::Closed`] once the transport was shut down.
     ///
-    /// Whole text messages are checked for UTF-8 a second time on the way out (the event
-    /// is rebuilt from the buffer after the `.await`).
+    /// A whole text message is checked for UTF-8 once, when it is handed out: one that is
+    /// not UTF-8 is [`Error::Protocol`] (the connection fails with 1007; its Close is
+    /// written by the next call, or by [`close`](Self::close) / a flush).
     ///
     /// Do not mix it with the [`Stream`] in the middle of a message
     /// (the `Stream` would miss the pieces already handed out here).
     ///
-    /// **Cancel safe**: dropping the future at any point loses nothing; an event decoded
+    /// **Cancel safe**: dropping the future at any point loses nothing; an event found
     /// but not returned is kept and returned by the next call.
     ///
     /// ```
@@ -658,161 +917,124 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// # }
     /// ```
     pub async fn next_event(&mut self) -> Result<Event<'_>, Error> {
-        if !core::future::poll_fn(|cx| self.poll_stash(cx)).await? {
-            return Err(Error::Closed);
-        }
-        Ok(self.take_event())
-    }
-
-    fn take_event(&mut self) -> Event<'_> {
-        let stashed = self.stash.take().expect("an event is stashed");
-        #[cfg(feature = "deflate")]
-        if self.stash_in_window {
-            if let Some(deflate) = &self.deflate {
-                return stashed.event(deflate.inflater.window());
+        if core::mem::take(&mut self.taken) {
+            // The last event taken was a text message that failed its check: that
+            // failure was the error returned then.
+            let end = on_core!(&self.core, d => d.end());
+            if end == Some(End::Failed(ProtocolError::InvalidUtf8)) {
+                self.reported = true;
             }
         }
-        stashed.event(self.input.storage())
+        if !core::future::poll_fn(|cx| self.poll_step(cx)).await? {
+            return Err(Error::Closed);
+        }
+        self.taken = true;
+        let event = on_core!(&mut self.core, d => take_event(d, &self.deflate));
+        match event {
+            Some(Event::Failed(error)) => Err(Error::Protocol(error)),
+            Some(event) => Ok(event),
+            None => Err(Error::Closed),
+        }
     }
 
     /// Queue `message` and write it out: `feed` then `flush`. Returns once the message
-    /// (and everything before it) is written and flushed. Waits first while the output
-    /// buffer is over [`Settings::write_buffer_limit`].
+    /// (and everything before it) is written and flushed. Waits first while more than
+    /// [`Settings::write_buffer_limit`] bytes wait to be written.
     ///
     /// A [`Message::Close`] starts the closing handshake (as [`close`](Self::close)).
     /// Sending after our Close, or after the connection ended, is [`Error::Closed`].
     ///
     /// **Cancel safety**: dropped before the message was queued (while waiting for room),
-    /// nothing was sent; dropped after, the whole message is in the output buffer and goes
-    /// out with the next flush or read. A frame is never cut.
+    /// nothing was sent; dropped after, the whole message is staged and goes out with the
+    /// next flush or read. A frame is never cut.
     pub async fn send(&mut self, message: Message) -> Result<(), Error> {
         core::future::poll_fn(|cx| self.poll_ready_inner(cx)).await?;
         self.queue(message)?;
         core::future::poll_fn(|cx| self.poll_flush_inner(cx)).await
     }
 
-    /// Start the closing handshake with `code` and `reason` (at most 123 bytes): queue our
+    /// Start the closing handshake with `code` and `reason` (at most 123 bytes): stage our
     /// Close, flush it, and return: it does not wait for the peer's answer. Keep reading to
     /// see the end: the peer's Close, then the end of the stream (`None`), or
-    /// [`TimedOut::Closing`] if the peer does not answer within
+    /// [`TimedOut::Closing`](crate::TimedOut::Closing) if the peer does not answer within
     /// [`Config::close_timeout`](crate::Config::close_timeout). After the peer's Close it
     /// answers it with `code` (if the echo was not sent yet). Once the connection is
     /// closed it does nothing.
     ///
-    /// **Cancel safety**: the Close is queued at the first poll; dropping the future
+    /// **Cancel safety**: the Close is staged at the first poll; dropping the future
     /// afterwards only skips the flush (the next read or flush does it).
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
-        let now = self.now();
-        let mut frame = [0; MIN_OUTPUT_BUFFER];
-        match on_core!(&mut self.core, c => c.close(code, reason, now, &mut frame)) {
-            Ok(n) => self.out.extend_from_slice(&frame[..n]),
-            Err(crate::Error::Usage(UsageError::NotOpen)) => {}
-            Err(error) => return Err(error.into()),
+        if matches!(self.phase, Phase::Running)
+            && matches!(self.state(), State::Open | State::RemoteClosing)
+        {
+            let close = Message::Close(Some(OwnedCloseFrame {
+                code,
+                reason: reason.into(),
+            }));
+            match self.queue(close) {
+                Ok(()) | Err(Error::Closed) => {}
+                Err(error) => return Err(error),
+            }
         }
         core::future::poll_fn(|cx| self.poll_flush_inner(cx)).await
     }
 
-    /// The inflater has output to hand out without new input (RFC 7692 messages).
-    fn inflater_pending(&self) -> bool {
-        match &self.deflate {
-            #[cfg(feature = "deflate")]
-            Some(deflate) => deflate.inflater.has_pending(),
-            _ => false,
-        }
-    }
-
-    fn now(&self) -> Instant {
-        Instant::from_elapsed(tokio::time::Instant::now().saturating_duration_since(self.epoch))
-    }
-
-    /// Encode `message` into the output buffer.
+    /// Stage `message`, or queue it behind those waiting for room.
     fn queue(&mut self, message: Message) -> Result<(), Error> {
         if !matches!(self.phase, Phase::Running) {
             return Err(Error::Closed);
         }
-        let mut frame = [0; MIN_OUTPUT_BUFFER];
-        #[cfg(feature = "deflate")]
-        if let (Some(deflate), Some(payload)) = (&mut self.deflate, data_payload(&message)) {
-            // Compressed straight into the output buffer (RFC 7692), or sent as it is when
-            // that does not pay: at most a header and the payload.
-            if self.out_start > 0 && self.out_start >= self.out.len() / 2 {
-                self.out.drain(..self.out_start);
-                self.out_start = 0;
-            }
-            let start = self.out.len();
-            self.out.resize(start + payload.len() + MAX_HEADER_LEN, 0);
-            let out = &mut self.out[start..];
-            let compressor = &mut deflate.compressor;
-            let written = on_core!(&mut self.core, c => compressor.send(c, payload, out));
-            return match written {
-                Ok(n) => {
-                    self.out.truncate(start + n);
-                    Ok(())
-                }
-                Err(error) => {
-                    self.out.truncate(start);
-                    Err(send_error(error))
-                }
-            };
+        let allowed = matches!(
+            (&message, self.state()),
+            (_, State::Open) | (Message::Close(_), State::RemoteClosing)
+        );
+        if !allowed {
+            return Err(Error::Closed);
         }
-        let written = match &message {
-            Message::Text(text) => return self.queue_data(MessageKind::Text, text.as_bytes()),
-            Message::Binary(data) => return self.queue_data(MessageKind::Binary, data),
-            Message::Ping(payload) => on_core!(&mut self.core, c => c.ping(payload, &mut frame)),
-            Message::Pong(payload) => on_core!(&mut self.core, c => c.pong(payload, &mut frame)),
-            Message::Close(close) => {
-                let (code, reason) = match close {
-                    Some(close) => (close.code, close.reason.as_str()),
-                    None => (CloseCode::NORMAL, ""),
-                };
-                let now = self.now();
-                on_core!(&mut self.core, c => c.close(code, reason, now, &mut frame))
+        let message = if self.queue.is_empty() {
+            match self.try_stage(message) {
+                Ok(()) => return Ok(()),
+                Err((message, SendError::NoRoom { .. })) => message,
+                Err((_, SendError::Usage(UsageError::NotOpen))) => return Err(Error::Closed),
+                Err((_, SendError::Usage(error))) => return Err(Error::Usage(error)),
             }
+        } else {
+            message
         };
-        let n = written.map_err(send_error)?;
-        self.append(&frame[..n]);
+        self.queued_bytes += message_len(&message);
+        self.queue.push_back(message);
         Ok(())
     }
 
-    /// A data message: its header from `send_header`, then the payload copied (and masked
-    /// by a client) right behind it.
-    fn queue_data(&mut self, kind: MessageKind, payload: &[u8]) -> Result<(), Error> {
-        let mut header = [0; MAX_HEADER_LEN];
-        let len = payload.len() as u64;
-        let written = on_core!(&mut self.core, c => c.send_header(kind, len, true, &mut header))
-            .map_err(send_error)?;
-        self.append(&header[..written.len]);
-        let start = self.out.len();
-        self.out.extend_from_slice(payload);
-        if let Some(key) = written.mask {
-            apply_mask(&mut self.out[start..], key, 0);
+    /// Stage `message` in the driver now, if there is room.
+    fn try_stage(&mut self, message: Message) -> Result<(), (Message, SendError)> {
+        if !self.payload.is_empty() {
+            // A payload is owed: nothing may come between it and its header.
+            return Err((message, SendError::NoRoom { needed: 0 }));
         }
-        // The payload follows its header in the output buffer: nothing can come between.
-        on_core!(&mut self.core, c => c.payload_written(len))?;
-        Ok(())
+        let now = self.io.now();
+        let (deflate, payload) = (&mut self.deflate, &mut self.payload);
+        on_core!(&mut self.core, d => stage(d, deflate, payload, message, now))
     }
 
-    fn append(&mut self, bytes: &[u8]) {
-        if self.out_start > 0 && self.out_start >= self.out.len() / 2 {
-            self.out.drain(..self.out_start);
-            self.out_start = 0;
-        }
-        self.out.extend_from_slice(bytes);
-    }
-
-    /// Move what the protocol owes into the output buffer, unless it is over its limit
-    /// (then the connection keeps it: at most one Pong, the latest, and one Close).
-    fn transmit(&mut self) {
-        let mut frame = [0; MIN_OUTPUT_BUFFER];
-        while self.buffered_amount() < self.write_limit {
-            match on_core!(&mut self.core, c => c.poll_transmit(&mut frame)) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => self.append(&frame[..n]),
+    /// Move the queued messages into the driver, while they fit.
+    fn stage_queued(&mut self) {
+        while let Some(message) = self.queue.pop_front() {
+            let len = message_len(&message);
+            match self.try_stage(message) {
+                Ok(()) => self.queued_bytes -= len,
+                Err((message, SendError::NoRoom { .. })) => {
+                    self.queue.push_front(message);
+                    return;
+                }
+                // It cannot be sent any more (the connection is closing): dropped, as it
+                // would have been had it come a moment later.
+                Err(_) => self.queued_bytes -= len,
             }
         }
     }
 
-    /// Move messages queued by [`Sender`]s into the output buffer, while it has room.
+    /// Move messages queued by [`Sender`]s into the stream, while under the limit.
     fn pump_channel(&mut self, cx: &mut Context<'_>) {
         let Some(channel) = self.channel.as_ref().map(channel::Owner::shared) else {
             return;
@@ -820,317 +1042,155 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         channel.register_reader(cx.waker());
         while self.buffered_amount() < self.write_limit {
             let Some(message) = channel.pop() else { break };
-            // A message that cannot be sent any more (the connection is closing) is
-            // dropped, as it would have been had it come a moment later.
             let _ = self.queue(message);
         }
     }
 
-    /// Write the output buffer, then flush. `Ready(Ok)` once everything is written and
-    /// flushed.
-    fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        while self.out_start < self.out.len() {
-            if self.write_broken {
-                self.discard_output();
-                break;
+    /// Give back a large payload once it is written (or will never be).
+    fn release_payload(&mut self) {
+        if !self.payload.is_empty() {
+            let owed = on_core!(&self.core, d => d.transmit().payload_len);
+            if owed == 0 {
+                self.payload = Vec::new();
             }
-            match Pin::new(&mut self.io).poll_write(cx, &self.out[self.out_start..]) {
-                Poll::Ready(Ok(0)) => {
-                    return Poll::Ready(self.write_failed(std::io::ErrorKind::WriteZero.into()));
-                }
-                Poll::Ready(Ok(n)) => {
-                    self.out_start += n;
-                    self.flush_needed = true;
-                    self.write_stalled = None;
-                }
-                Poll::Ready(Err(error)) => return Poll::Ready(self.write_failed(error)),
-                Poll::Pending => return self.poll_write_deadline(cx),
-            }
-        }
-        self.discard_output();
-        if self.flush_needed && !self.write_broken {
-            match Pin::new(&mut self.io).poll_flush(cx) {
-                Poll::Ready(Ok(())) => self.flush_needed = false,
-                Poll::Ready(Err(error)) => return Poll::Ready(self.write_failed(error)),
-                Poll::Pending => return self.poll_write_deadline(cx),
-            }
-        }
-        self.write_stalled = None;
-        Poll::Ready(Ok(()))
-    }
-
-    /// The transport takes no bytes now: `Pending` until it does, or, once it took none
-    /// for [`Config::write_timeout`](crate::Config::write_timeout), give the peer up (it
-    /// stopped reading): the output is dropped, the transport shut down, the connection
-    /// over with [`TimedOut::Write`].
-    fn poll_write_deadline(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        let write_timeout = self.write_timeout;
-        let deadline = *self
-            .write_stalled
-            .get_or_insert_with(|| tokio::time::Instant::now() + write_timeout);
-        // Made the first time a write waits, then kept: a connection that never waits
-        // holds no timer for it.
-        let timer = self
-            .write_timer
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-        if timer.deadline() != deadline {
-            timer.as_mut().reset(deadline);
-        }
-        ready!(timer.as_mut().poll(cx));
-        self.write_stalled = None;
-        self.write_broken = true;
-        self.discard_output();
-        // Best effort: the peer that does not read may not get the end either; dropping
-        // the transport closes it.
-        let _ = Pin::new(&mut self.io).poll_shutdown(cx);
-        if matches!(self.phase, Phase::Running) {
-            self.phase = Phase::Done;
-            if let Some(channel) = &self.channel {
-                channel.close();
-            }
-        }
-        Poll::Ready(Err(Error::TimedOut(TimedOut::Write)))
-    }
-
-    /// All written: empty the buffer, keeping a bounded capacity.
-    fn discard_output(&mut self) {
-        self.out.clear();
-        self.out_start = 0;
-        if self.out.capacity() > KEEP_OUTPUT_CAPACITY {
-            self.out = Vec::new();
         }
     }
 
-    /// The transport refused bytes. Once the connection is no longer open (a peer that
-    /// sent its Close and went away) that is no failure: write no more. Otherwise the
-    /// connection is over.
-    fn write_failed(&mut self, error: std::io::Error) -> Result<(), Error> {
-        self.write_broken = true;
-        self.discard_output();
-        if self.state() == State::Open {
-            if matches!(self.phase, Phase::Running) {
-                self.phase = Phase::Done;
-            }
-            Err(Error::Io(error))
-        } else {
-            Ok(())
-        }
-    }
-
-    /// Arm the timer at the connection's deadline; `Ready` with what `handle_timeout`
-    /// said once it passed.
-    fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<Option<TimedOut>> {
-        let Some(at) = on_core!(&self.core, c => c.poll_timeout()) else {
-            return Poll::Pending;
-        };
-        // A deadline that has passed is acted on at once, whether or not the timer
-        // fired yet: a peer that keeps bytes coming cannot hold it off.
-        let now = self.now();
-        if at <= now {
-            self.timer_at = None;
-            return Poll::Ready(on_core!(&mut self.core, c => c.handle_timeout(now)));
-        }
-        if self.timer_at != Some(at) {
-            let deadline = self.epoch + at.elapsed_since_epoch();
-            self.timer.as_mut().reset(deadline);
-            self.timer_at = Some(at);
-        }
-        ready!(self.timer.as_mut().poll(cx));
-        self.timer_at = None;
-        // tokio's timer fires at or after the deadline; never before it.
-        let now = self.now().max(at);
-        Poll::Ready(on_core!(&mut self.core, c => c.handle_timeout(now)))
-    }
-
-    /// Drive the connection until an event is stashed (`true`) or the connection ended
-    /// cleanly (`false`).
-    fn poll_stash(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool, Error>> {
+    /// Drive the driver until an event is ready (`true`) or the connection ended
+    /// cleanly (`false`), or with its error.
+    fn poll_step(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool, Error>> {
         loop {
-            if self.stash.is_some() {
-                return Poll::Ready(Ok(true));
-            }
-            if let Phase::Ending { .. } | Phase::Done = self.phase {
+            if !matches!(self.phase, Phase::Running) {
                 return self.poll_end(cx);
             }
             self.pump_channel(cx);
-            // Write at once only what the protocol now owes (a Pong, a Close) or a full
-            // buffer; messages fed by the application wait until no event is left to hand
-            // out (written below, before reading): one write for many messages.
-            let before = self.buffered_amount();
-            self.transmit();
-            if self.buffered_amount() > before || self.buffered_amount() >= self.write_limit {
-                let _ = self.poll_write_out(cx)?;
-            }
-            if on_core!(&self.core, c => c.should_close_transport()) {
-                self.phase = Phase::Ending {
-                    error: None,
-                    linger: None,
-                };
-                continue;
-            }
-            // Events already received (or inflated output still owed).
-            if !self.input.is_empty() || self.inflater_pending() {
-                let now = self.received_at;
-                let base = self.input.storage().as_ptr() as usize;
-                let core = &mut self.core;
-                let (event, window) = match &mut self.deflate {
-                    #[cfg(feature = "deflate")]
-                    Some(deflate) => {
-                        let window = deflate.inflater.window().as_ptr_range();
-                        let window = window.start as usize..window.end as usize;
-                        let inflater = &mut deflate.inflater;
-                        let event = self.input.receive_with(
-                            |bytes| on_core!(core, c => inflater.receive(c, bytes, now)),
-                        )?;
-                        (event, window)
-                    }
-                    _ => {
-                        let event = self
-                            .input
-                            .receive_with(|bytes| on_core!(core, c => c.receive(bytes, now)))?;
-                        (event, 0..0)
-                    }
-                };
-                // Inflated data borrows the inflater's window (RFC 7692), the rest the input.
-                let in_window = event.as_ref().is_some_and(|event| {
-                    let data = match event {
-                        Event::Text(text) => text.as_bytes(),
-                        Event::Binary(data) => data,
-                        Event::Chunk(chunk) => chunk.data,
-                        _ => &[],
-                    };
-                    !data.is_empty() && window.contains(&(data.as_ptr() as usize))
-                });
-                let base = if in_window { window.start } else { base };
-                let stashed = event.map(|event| match event {
-                    Event::Failed(error) => Err(error),
-                    event => Ok(Stashed::of(&event, base)),
-                });
-                self.stash_in_window = in_window;
-                match stashed {
-                    Some(Ok(Some(stashed))) => {
-                        // What the event made us owe goes out before the event is handed out.
-                        let before = self.buffered_amount();
-                        self.transmit();
-                        if self.buffered_amount() > before {
-                            let _ = self.poll_write_out(cx)?;
+            self.stage_queued();
+            let now = self.io.now();
+            let (io, deflate, payload) = (&mut self.io, &mut self.deflate, &self.payload);
+            let step = on_core!(&mut self.core, d => {
+                let step = poll_driver(d, deflate, now);
+                match step {
+                    Step::Event(handle) => match handle.kind() {
+                        // Failures end the connection: the end reports them.
+                        EventKind::Failed(_)
+                        | EventKind::HandshakeFailed(_)
+                        | EventKind::Request
+                        | EventKind::Connected
+                        | EventKind::Rejected { .. } => {
+                            d.skip_event();
+                            Poll::Ready(None)
                         }
-                        self.stash = Some(stashed);
-                        continue;
+                        _ => {
+                            // Owed replies were written: let them leave a buffering
+                            // transport before the event is handed out.
+                            let _ = io.poll_flush(d, cx);
+                            Poll::Ready(Some(true))
+                        }
+                    },
+                    // Wait for the earliest deadline, not only the write's: a keep-alive
+                    // Ping stuck behind a blocked write must still time the peer out.
+                    Step::Write { until } => match io.poll_write(d, payload, cx) {
+                        Poll::Ready(()) => Poll::Ready(None),
+                        Poll::Pending => {
+                            let until = earliest(until, d.poll_timeout());
+                            io.poll_until(until, cx).map(|()| None)
+                        }
+                    },
+                    // A flush that failed was reported to the driver: poll it again.
+                    Step::Read { .. } if io.poll_flush(d, cx).is_ready() && io.error.is_some() => {
+                        Poll::Ready(None)
                     }
-                    Some(Err(error)) => {
-                        self.transmit();
-                        self.end_with(Error::Protocol(error));
-                        continue;
+                    Step::Read { until } => {
+                        match io.poll_read(d, cx) {
+                            Poll::Ready(()) => Poll::Ready(None),
+                            Poll::Pending => io.poll_until(until, cx).map(|()| None),
+                        }
                     }
-                    Some(Ok(None)) => continue,
-                    None => {}
+                    Step::Close(end) => {
+                        self.phase = Phase::Ending { end, linger: None };
+                        Poll::Ready(None)
+                    }
                 }
-            }
-            match self.poll_timer(cx) {
-                Poll::Ready(Some(timed_out)) => {
-                    self.transmit();
-                    self.end_with(Error::TimedOut(timed_out));
-                    continue;
-                }
+            });
+            self.release_payload();
+            match step {
+                Poll::Ready(Some(ready)) => return Poll::Ready(Ok(ready)),
                 Poll::Ready(None) => continue,
-                Poll::Pending => {}
-            }
-            // Nothing left to hand out: write everything buffered before waiting for input.
-            let written = self.poll_write_out(cx)?;
-            // Backpressure: read no more while what we owe cannot be written.
-            if written.is_pending() && self.buffered_amount() >= self.write_limit {
-                return Poll::Pending;
-            }
-            let space = self.input.read_space();
-            if space.is_empty() {
-                // Cannot happen: data frames stream through and control frames fit.
-                self.end_with(UsageError::InputBufferTooSmall.into());
-                continue;
-            }
-            let mut read = ReadBuf::new(space);
-            match Pin::new(&mut self.io).poll_read(cx, &mut read) {
-                Poll::Ready(Ok(())) => {
-                    let n = read.filled().len();
-                    if n == 0 {
-                        if let Err(abnormal) = on_core!(&mut self.core, c => c.handle_eof()) {
-                            self.end_with(abnormal.into());
-                        }
-                    } else {
-                        self.input.commit(n);
-                        self.received_at = self.now();
-                    }
-                }
-                // After the peer's Close, a reset or a broken pipe ends the connection as
-                // the end of the stream would: cleanly (many servers reset the TCP
-                // connection once the closing handshake is over).
-                Poll::Ready(Err(error))
-                    if super::ends_cleanly(error.kind())
-                        && matches!(self.state(), State::Closed | State::RemoteClosing) =>
-                {
-                    let _ = on_core!(&mut self.core, c => c.handle_eof());
-                    self.write_broken = true;
-                    self.discard_output();
-                }
-                Poll::Ready(Err(error)) => {
-                    self.phase = Phase::Done;
-                    return Poll::Ready(Err(Error::Io(error)));
-                }
                 Poll::Pending => return Poll::Pending,
             }
         }
     }
 
-    fn end_with(&mut self, error: Error) {
-        self.phase = Phase::Ending {
-            error: Some(error),
-            linger: None,
-        };
-    }
-
-    /// The connection is over: write what is left (for at most the close timeout), shut
-    /// the transport down, and report how it ended, once.
+    /// The connection is over: flush and shut the transport down (for at most the close
+    /// timeout), and report how it ended, once.
     fn poll_end(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool, Error>> {
         let Phase::Ending { linger, .. } = &mut self.phase else {
             return Poll::Ready(Ok(false));
         };
-        let deadline = match *linger {
-            Some(deadline) => deadline,
-            None => {
-                let deadline = tokio::time::Instant::now() + self.close_timeout;
-                *linger = Some(deadline);
-                self.timer_at = None;
-                deadline
-            }
-        };
-        let mut finished = self.write_broken;
-        if !finished {
-            match self.poll_write_out(cx) {
-                Poll::Ready(_) => {
-                    finished = matches!(Pin::new(&mut self.io).poll_shutdown(cx), Poll::Ready(_))
-                }
-                Poll::Pending => {}
-            }
+        let deadline =
+            *linger.get_or_insert_with(|| tokio::time::Instant::now() + self.close_timeout);
+        if self.io.poll_shutdown(cx).is_pending()
+            && self.io.poll_until_tokio(deadline, cx).is_pending()
+        {
+            return Poll::Pending;
         }
-        if !finished {
-            if tokio::time::Instant::now() < deadline {
-                self.timer.as_mut().reset(deadline);
-                if self.timer.as_mut().poll(cx).is_pending() {
-                    return Poll::Pending;
-                }
-            }
-            self.discard_output();
-        }
-        let Phase::Ending { error, .. } = core::mem::replace(&mut self.phase, Phase::Done) else {
-            unreachable!("checked above")
+        let Phase::Ending { end, .. } = core::mem::replace(&mut self.phase, Phase::Done) else {
+            return Poll::Ready(Ok(false));
         };
+        self.queue.clear();
+        self.queued_bytes = 0;
+        self.payload = Vec::new();
         if let Some(channel) = &self.channel {
             channel.close();
         }
-        Poll::Ready(match error {
-            Some(error) => Err(error),
-            None => Ok(false),
+        Poll::Ready(match self.io.end_error(end) {
+            Some(error) if !self.reported => Err(error),
+            _ => Ok(false),
         })
+    }
+
+    /// Write everything staged and queued (the write deadline still runs, and every
+    /// other deadline is acted on); `Ready(Ok)` once all is written.
+    fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        loop {
+            if !matches!(self.phase, Phase::Running) {
+                return match ready!(self.poll_end(cx)) {
+                    Ok(_) => Poll::Ready(Ok(())),
+                    Err(error) => Poll::Ready(Err(error)),
+                };
+            }
+            self.stage_queued();
+            let now = self.io.now();
+            let (io, deflate, payload) = (&mut self.io, &mut self.deflate, &self.payload);
+            let progress = on_core!(&mut self.core, d => {
+                // The driver stages what the protocol owes (a keep-alive Ping) and acts on
+                // every deadline; an event it finds stays pending for the reader.
+                match poll_driver(d, deflate, now) {
+                    Step::Close(end) => {
+                        self.phase = Phase::Ending { end, linger: None };
+                        Poll::Ready(true)
+                    }
+                    _ if d.pending_output() == 0 => Poll::Ready(false),
+                    _ => match io.poll_write(d, payload, cx) {
+                        Poll::Ready(()) => Poll::Ready(true),
+                        Poll::Pending => {
+                            ready!(io.poll_until(d.poll_timeout(), cx));
+                            Poll::Ready(true)
+                        }
+                    },
+                }
+            });
+            self.release_payload();
+            match progress {
+                Poll::Ready(true) => continue,
+                Poll::Ready(false) => match self.queue.pop_front() {
+                    None => return Poll::Ready(Ok(())),
+                    // Nothing is owed and it still cannot be staged: it never can be.
+                    Some(message) => self.queued_bytes -= message_len(&message),
+                },
+                Poll::Pending => return Poll::Pending,
+            }
+        }
     }
 
     fn poll_ready_inner(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
@@ -1138,9 +1198,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
             return Poll::Ready(Err(Error::Closed));
         }
         if self.buffered_amount() >= self.write_limit {
-            let _ = self.poll_write_out(cx)?;
-            if self.buffered_amount() >= self.write_limit {
-                return Poll::Pending;
+            ready!(self.poll_write_out(cx))?;
+            if !matches!(self.phase, Phase::Running) {
+                return Poll::Ready(Err(Error::Closed));
             }
         }
         Poll::Ready(Ok(()))
@@ -1149,41 +1209,36 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     fn poll_flush_inner(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         if matches!(self.phase, Phase::Running) {
             self.pump_channel(cx);
-            self.transmit();
         }
-        self.poll_write_out(cx)
+        ready!(self.poll_write_out(cx))?;
+        if matches!(self.phase, Phase::Running) {
+            let io = &mut self.io;
+            on_core!(&mut self.core, d => ready!(io.poll_flush(d, cx)));
+        }
+        Poll::Ready(Ok(()))
     }
 
     /// The next whole message, or `None` at the end.
     fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
         loop {
-            match ready!(self.poll_stash(cx)) {
+            match ready!(self.poll_step(cx)) {
                 Ok(true) => {}
                 Ok(false) => return Poll::Ready(None),
                 Err(error) => return Poll::Ready(Some(Err(error))),
             }
-            let stashed = self.stash.take().expect("an event is stashed");
-            let buf: &[u8] = match &self.deflate {
-                #[cfg(feature = "deflate")]
-                Some(deflate) if self.stash_in_window => deflate.inflater.window(),
-                _ => self.input.storage(),
-            };
-            let event = stashed.event(buf);
+            let event = on_core!(&mut self.core, d => take_event(d, &self.deflate));
             let message = match event {
-                Event::Ping(payload) => Message::Ping(payload.to_vec()),
-                Event::Pong(payload) => Message::Pong(payload.to_vec()),
-                Event::Close(frame) => Message::Close(frame.code.map(|code| OwnedCloseFrame {
-                    code,
-                    reason: frame.reason.into(),
-                })),
-                event => match self.assembler.push(&event) {
-                    Ok(Some(whole)) => {
-                        let message = Message::from(whole.into_owned());
-                        if self.assembler.capacity() > KEEP_ASSEMBLER_CAPACITY {
-                            self.assembler.shrink_to(0);
-                        }
-                        message
-                    }
+                None | Some(Event::Failed(_)) => continue,
+                Some(Event::Ping(payload)) => Message::Ping(payload.to_vec()),
+                Some(Event::Pong(payload)) => Message::Pong(payload.to_vec()),
+                Some(Event::Close(frame)) => {
+                    Message::Close(frame.code.map(|code| OwnedCloseFrame {
+                        code,
+                        reason: frame.reason.into(),
+                    }))
+                }
+                Some(event) => match self.assembler.push(&event) {
+                    Ok(Some(whole)) => Message::from(whole.into_owned()),
                     Ok(None) => continue,
                     Err(_) => {
                         self.phase = Phase::Done;
@@ -1191,8 +1246,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
                     }
                 },
             };
+            // A message is handed out: the assembler gives its memory back.
+            if self.assembler.capacity() > 0 {
+                self.assembler.shrink_to(0);
+            }
             return Poll::Ready(Some(Ok(message)));
         }
+    }
+}
+
+impl From<Driver<Connection<Unmasked>, Buf, Buf>> for Core {
+    fn from(driver: Driver<Connection<Unmasked>, Buf, Buf>) -> Self {
+        Core::Server(driver)
+    }
+}
+
+impl From<Driver<Connection<Masked<MaskRng>>, Buf, Buf>> for Core {
+    fn from(driver: Driver<Connection<Masked<MaskRng>>, Buf, Buf>) -> Self {
+        Core::Client(driver)
     }
 }
 
@@ -1201,14 +1272,6 @@ fn read_buffer_size(settings: &Settings) -> usize {
         .read_buffer_size
         .max(MIN_INPUT_BUFFER)
         .max(settings.config.max_head_len)
-}
-
-/// A send refused because the connection is no longer open is [`Error::Closed`].
-fn send_error(error: crate::Error) -> Error {
-    match error {
-        crate::Error::Usage(UsageError::NotOpen) => Error::Closed,
-        other => other.into(),
-    }
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WebSocketStream<S> {
@@ -1231,18 +1294,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocketStream<S> {
     type Error = Error;
 
     /// `Pending` while more than [`Settings::write_buffer_limit`] bytes wait to be
-    /// written (and the transport takes none); [`Error::Closed`] once the connection ended.
+    /// written (and the transport takes none; the peer is given up after
+    /// [`Config::write_timeout`]); [`Error::Closed`] once the connection ended.
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         self.get_mut().poll_ready_inner(cx)
     }
 
-    /// Encode the message into the output buffer (nothing is written yet).
+    /// Stage the message (nothing is written yet).
     /// [`Error::Closed`] after our Close or once the connection ended.
     fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), Error> {
         self.get_mut().queue(message)
     }
 
-    /// Write everything buffered (messages, and what the protocol owes) and flush the
+    /// Write everything staged (messages, and what the protocol owes) and flush the
     /// transport.
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         self.get_mut().poll_flush_inner(cx)
@@ -1257,6 +1321,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocketStream<S> {
         {
             let _ = this.queue(Message::Close(None));
         }
-        this.poll_write_out(cx)
+        this.poll_flush_inner(cx)
     }
 }

@@ -3,12 +3,14 @@
 
 use alloc::string::String;
 use alloc::vec::Vec;
+use core::task::Poll;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::time::Instant as TokioInstant;
 
-use super::{Core, MaskRng, Settings, WebSocketStream, new_input};
+use super::{Buf, MaskRng, OUTPUT_BUFFER, Settings, Transport, WebSocketStream, buffer, new_input};
+use crate::driver::{self, Driver, End, EventKind, Step};
 use crate::endpoint::Endpoint;
 use crate::error::TimedOut;
 use crate::event::Event;
@@ -16,11 +18,14 @@ use crate::handshake::{Request, WsUrl};
 use crate::io::Error;
 use crate::server::{Accept, Server};
 use crate::time::Instant;
-use crate::{Client, MIN_OUTPUT_BUFFER};
+use crate::{Client, State};
 
 /// How a server answers a request, chosen by the callback of [`accept_with`] after it
 /// read every header of the request ([`Request::path`], [`Request::header`],
 /// [`Request::subprotocols`]...), before anything is written.
+///
+/// It owns what it sends (the callback may build it from the request or from anything
+/// else), and is carried out as the core's [`driver::Decision`], which borrows it.
 ///
 /// ```
 /// use sockless::io::tokio::Decision;
@@ -155,74 +160,57 @@ where
     server_handshake(stream, settings.into(), TokioInstant::now(), decide).await
 }
 
-fn elapsed(epoch: TokioInstant) -> Instant {
-    Instant::from_elapsed(TokioInstant::now().saturating_duration_since(epoch))
+/// What a handshake's drive stopped at.
+enum Stop {
+    /// An event is pending in the driver.
+    Event(EventKind),
+    /// The connection is open and everything owed was written and flushed.
+    Open,
+    /// The connection ended.
+    End(End),
 }
 
-fn deadline(epoch: TokioInstant, at: Option<Instant>) -> TokioInstant {
-    match at {
-        Some(at) => epoch + at.elapsed_since_epoch(),
-        // Cannot happen during a handshake; a day stands for "never".
-        None => TokioInstant::now() + core::time::Duration::from_secs(86_400),
-    }
-}
-
-/// Run an encoding command into the end of `out`, growing the space to what it reports.
-fn encode(
-    out: &mut Vec<u8>,
-    mut command: impl FnMut(&mut [u8]) -> Result<usize, crate::Error>,
-) -> Result<(), Error> {
-    let start = out.len();
-    let mut size = MIN_OUTPUT_BUFFER.max(1024);
-    loop {
-        out.resize(start + size, 0);
-        match command(&mut out[start..]) {
-            Ok(n) => {
-                out.truncate(start + n);
-                return Ok(());
+/// Drive a handshake until an event, the open connection, or the end.
+async fn drive<E: Endpoint, S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut Transport<S>,
+    driver: &mut Driver<E, Buf, Buf>,
+) -> Stop {
+    core::future::poll_fn(|cx| {
+        loop {
+            if driver.endpoint().state() == State::Open && driver.pending_output() == 0 {
+                // Nothing after the head is read here: the stream reads its frames.
+                return io.poll_flush(driver, cx).map(|()| match driver.end() {
+                    Some(end) => Stop::End(end),
+                    None => Stop::Open,
+                });
             }
-            Err(crate::Error::BufferTooSmall { needed }) if needed > size => size = needed,
-            Err(error) => {
-                out.truncate(start);
-                return Err(error.into());
+            let now = io.now();
+            match driver.poll(now) {
+                Step::Event(handle) => return Poll::Ready(Stop::Event(handle.kind())),
+                Step::Write { until } => {
+                    if io.poll_write(driver, &[], cx).is_pending() {
+                        core::task::ready!(
+                            io.poll_until(super::earliest(until, driver.poll_timeout()), cx)
+                        );
+                    }
+                }
+                // A flush that failed was reported to the driver: poll it again.
+                Step::Read { .. } if io.poll_flush(driver, cx).is_ready() && io.error.is_some() => {
+                }
+                Step::Read { until } => {
+                    if io.poll_read(driver, cx).is_pending() {
+                        core::task::ready!(io.poll_until(until, cx));
+                    }
+                }
+                Step::Close(end) => return Poll::Ready(Stop::End(end)),
             }
         }
-    }
-}
-
-/// Everything `poll_transmit` owes, into `out`.
-fn transmit<E: Endpoint>(endpoint: &mut E, out: &mut Vec<u8>) -> Result<(), Error> {
-    loop {
-        let before = out.len();
-        encode(out, |buf| {
-            endpoint
-                .poll_transmit(buf)
-                .map_err(|e| crate::Error::BufferTooSmall { needed: e.needed })
-        })?;
-        if out.len() == before {
-            return Ok(());
-        }
-    }
-}
-
-/// Write `out` before `deadline`; an error or the deadline is returned as it is.
-async fn write_until<S: AsyncWrite + Unpin>(
-    io: &mut S,
-    out: &[u8],
-    until: TokioInstant,
-) -> Result<(), Error> {
-    let write = async {
-        io.write_all(out).await?;
-        io.flush().await
-    };
-    match tokio::time::timeout_at(until, write).await {
-        Ok(result) => Ok(result?),
-        Err(_) => Err(Error::TimedOut(TimedOut::Handshake)),
-    }
+    })
+    .await
 }
 
 async fn server_handshake<S, F>(
-    mut io: S,
+    stream: S,
     settings: Settings,
     epoch: TokioInstant,
     decide: F,
@@ -232,123 +220,95 @@ where
     F: FnOnce(&Request<'_>) -> Decision,
 {
     let config = settings.config;
-    let mut server = Server::new(config, elapsed(epoch));
-    let mut input = new_input(&settings);
-    let mut out = Vec::new();
+    let mut io = Transport::new(stream, epoch);
+    let server = Server::new(config, io.now());
+    let mut driver = Driver::new(server, new_input(&settings), buffer(OUTPUT_BUFFER), &config)?;
     let mut decide = Some(decide);
-    let mut failure: Option<Error> = None;
     loop {
-        while !input.is_empty() && failure.is_none() {
-            let now = elapsed(epoch);
-            let Some(event) = input.receive(&mut server, now)? else {
-                break;
-            };
-            match event {
-                Event::Request(request) => {
-                    let decision = match decide.take() {
-                        Some(decide) => decide(&request),
-                        None => Decision::default_for(&request),
-                    };
-                    failure = answer(&mut server, &request, decision, &settings, now, &mut out)?;
-                    // The bytes after the head are frames: the stream reads them.
-                    break;
-                }
-                Event::HandshakeFailed(error) => failure = Some(Error::Handshake(error)),
-                _ => {}
+        match drive(&mut io, &mut driver).await {
+            Stop::Event(EventKind::Request) => {
+                let Some(Event::Request(request)) = driver.event() else {
+                    driver.skip_event();
+                    continue;
+                };
+                let decision = match decide.take() {
+                    Some(decide) => decide(&request),
+                    None => Decision::default_for(&request),
+                };
+                let decision = match decision {
+                    Decision::Accept { .. } if !request.is_upgrade() => {
+                        Decision::default_for(&request)
+                    }
+                    decision => decision,
+                };
+                // permessage-deflate on the settings' terms, if the client offered it.
+                let deflate = settings
+                    .deflate
+                    .and_then(|deflate| crate::deflate::negotiate(request.extensions(), &deflate));
+                let now = io.now();
+                let decided = match &decision {
+                    Decision::Accept {
+                        subprotocol,
+                        headers,
+                    } => {
+                        let headers = borrowed(headers);
+                        let mut options = Accept::default()
+                            .with_headers(&headers)
+                            .with_deflate(deflate);
+                        if let Some(subprotocol) = subprotocol {
+                            options = options.with_subprotocol(subprotocol);
+                        }
+                        driver.decide(driver::Decision::Accept(options), now)
+                    }
+                    Decision::Respond {
+                        status,
+                        headers,
+                        body,
+                    } => {
+                        let headers = borrowed(headers);
+                        let respond = driver::Decision::Respond {
+                            status: *status,
+                            headers: &headers,
+                            body,
+                        };
+                        driver.decide(respond, now)
+                    }
+                };
+                decided.map_err(send_error)?;
             }
-        }
-        transmit(&mut server, &mut out)?;
-        if server.should_close_transport() {
-            // A rejection, a plain answer or a 408: write it (for at most the close
-            // timeout), shut the transport down, report why.
-            let until = TokioInstant::now() + config.close_timeout;
-            if write_until(&mut io, &out, until).await.is_ok() {
-                let _ = tokio::time::timeout_at(until, io.shutdown()).await;
+            Stop::Event(_) => driver.skip_event(),
+            Stop::Open => {
+                let (server, input, output) = driver.into_parts();
+                let Ok(connection) = server.into_connection() else {
+                    return Err(Error::AbnormalClosure);
+                };
+                return Ok(WebSocketStream::assemble(
+                    io, connection, input, output, &settings,
+                ));
             }
-            return Err(failure.unwrap_or(Error::AbnormalClosure));
-        }
-        if server.connection().is_ok() {
-            let until = TokioInstant::now() + config.handshake_timeout;
-            write_until(&mut io, &out, until).await?;
-            out.clear();
-            let Ok(connection) = server.into_connection() else {
-                unreachable!("the connection is open")
-            };
-            let core = Core::Server(connection);
-            return Ok(WebSocketStream::assemble(
-                io, core, input, out, epoch, &settings,
-            ));
-        }
-        if let Some(failure) = failure.take() {
-            return Err(failure);
-        }
-        let at = server.poll_timeout();
-        let read = io.read(input.read_space());
-        match tokio::time::timeout_at(deadline(epoch, at), read).await {
-            Err(_) => {
-                let now = elapsed(epoch).max(at.unwrap_or(Instant::ZERO));
-                if let Some(timed_out) = server.handle_timeout(now) {
-                    failure = Some(Error::TimedOut(timed_out));
-                }
+            Stop::End(end) => {
+                return Err(io
+                    .finish(end, config.close_timeout)
+                    .await
+                    .unwrap_or(Error::AbnormalClosure));
             }
-            Ok(Ok(0)) => {
-                server.handle_eof()?;
-                return Err(Error::AbnormalClosure);
-            }
-            Ok(Ok(n)) => input.commit(n),
-            Ok(Err(error)) => return Err(error.into()),
         }
     }
 }
 
-/// Carry out `decision` for `request`: the 101, or another response (then the failure to
-/// report once it is written).
-fn answer(
-    server: &mut Server,
-    request: &Request<'_>,
-    decision: Decision,
-    settings: &Settings,
-    now: Instant,
-    out: &mut Vec<u8>,
-) -> Result<Option<Error>, Error> {
-    let decision = match decision {
-        Decision::Accept { .. } if !request.is_upgrade() => Decision::default_for(request),
-        decision => decision,
-    };
-    match decision {
-        Decision::Accept {
-            subprotocol,
-            headers,
-        } => {
-            let headers: Vec<(&str, &[u8])> = headers
-                .iter()
-                .map(|(n, v)| (n.as_str(), v.as_slice()))
-                .collect();
-            // permessage-deflate on the settings' terms, if the client offered it.
-            let deflate = settings
-                .deflate
-                .and_then(|config| crate::deflate::negotiate(request.extensions(), &config));
-            let mut options = Accept::default()
-                .with_headers(&headers)
-                .with_deflate(deflate);
-            if let Some(subprotocol) = &subprotocol {
-                options = options.with_subprotocol(subprotocol);
-            }
-            encode(out, |buf| server.accept(request, options, now, buf))?;
-            Ok(None)
-        }
-        Decision::Respond {
-            status,
-            headers,
-            body,
-        } => {
-            let headers: Vec<(&str, &[u8])> = headers
-                .iter()
-                .map(|(n, v)| (n.as_str(), v.as_slice()))
-                .collect();
-            encode(out, |buf| server.respond(status, &headers, &body, buf))?;
-            Ok(Some(Error::Rejected { status }))
-        }
+/// Headers as the core takes them.
+fn borrowed(headers: &[(String, Vec<u8>)]) -> Vec<(&str, &[u8])> {
+    headers
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_slice()))
+        .collect()
+}
+
+/// A decision the output could not hold (a response too large for it) or a misuse.
+fn send_error(error: driver::SendError) -> Error {
+    match error {
+        driver::SendError::Usage(error) => Error::Usage(error),
+        other => Error::Io(std::io::Error::other(other)),
     }
 }
 
@@ -433,7 +393,7 @@ pub(super) async fn tcp_connect(
 /// TCP connect and the TLS handshake).
 pub(super) async fn client_handshake<S>(
     url: &str,
-    mut io: S,
+    stream: S,
     settings: Settings,
     epoch: TokioInstant,
 ) -> Result<(WebSocketStream<S>, HandshakeResponse), Error>
@@ -443,54 +403,39 @@ where
     let config = settings.config;
     let mut request = crate::ClientRequest::from_url(url)?;
     request.deflate = settings.deflate;
-    let mut client = Client::new(request, config, MaskRng::new(), Instant::ZERO)?;
-    let until = deadline(epoch, client.poll_timeout());
-    let mut out = Vec::new();
-    transmit(&mut client, &mut out)?;
-    write_until(&mut io, &out, until).await?;
-    out.clear();
-    let mut input = new_input(&settings);
+    let mut io = Transport::new(stream, epoch);
+    let client = Client::new(request, config, MaskRng::new(), Instant::ZERO)?;
+    let mut driver = Driver::new(client, new_input(&settings), buffer(OUTPUT_BUFFER), &config)?;
     loop {
-        if !input.is_empty() {
-            let now = elapsed(epoch);
-            let response = match input.receive(&mut client, now)? {
-                // More bytes are needed: read them.
-                None => None,
-                Some(Event::Connected(response)) => Some(HandshakeResponse {
+        match drive(&mut io, &mut driver).await {
+            Stop::Event(EventKind::Connected) => {
+                let Some(Event::Connected(response)) = driver.event() else {
+                    continue;
+                };
+                let response = HandshakeResponse {
                     status: response.status(),
                     headers: response
                         .headers()
                         .map(|h| (String::from(h.name), h.value.to_vec()))
                         .collect(),
                     subprotocol: response.subprotocol().map(String::from),
-                }),
-                Some(Event::Rejected(response)) => {
-                    return Err(Error::Rejected {
-                        status: response.status(),
-                    });
-                }
-                Some(Event::HandshakeFailed(error)) => return Err(Error::Handshake(error)),
-                // Nothing else comes before the response; whatever it was is used.
-                Some(_) => continue,
-            };
-            if let Some(response) = response {
-                let Ok(connection) = client.into_connection() else {
-                    unreachable!("the connection is open")
                 };
-                let core = Core::Client(connection);
-                let ws = WebSocketStream::assemble(io, core, input, out, epoch, &settings);
+                let (client, input, output) = driver.into_parts();
+                let Ok(connection) = client.into_connection() else {
+                    return Err(Error::AbnormalClosure);
+                };
+                let ws = WebSocketStream::assemble(io, connection, input, output, &settings);
                 return Ok((ws, response));
             }
-        }
-        let read = io.read(input.read_space());
-        match tokio::time::timeout_at(until, read).await {
-            Err(_) => return Err(Error::TimedOut(TimedOut::Handshake)),
-            Ok(Ok(0)) => {
-                client.handle_eof()?;
-                return Err(Error::AbnormalClosure);
+            // Nothing else comes before the response; failures end the drive.
+            Stop::Event(_) => driver.skip_event(),
+            Stop::Open => return Err(Error::AbnormalClosure),
+            Stop::End(end) => {
+                return Err(io
+                    .finish(end, config.close_timeout)
+                    .await
+                    .unwrap_or(Error::AbnormalClosure));
             }
-            Ok(Ok(n)) => input.commit(n),
-            Ok(Err(error)) => return Err(error.into()),
         }
     }
 }
