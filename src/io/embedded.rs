@@ -219,6 +219,7 @@
 //! # }
 //! ```
 
+#[cfg(feature = "deflate")]
 use core::fmt;
 use core::future::{Future, poll_fn};
 use core::pin::pin;
@@ -231,7 +232,7 @@ use crate::close::{CloseCode, CloseFrame};
 use crate::config::Config;
 use crate::connection::{Connection, Masked, Masking, Role, State, Unmasked};
 use crate::endpoint::Endpoint;
-use crate::error::{BufferTooSmall, HandshakeError, ProtocolError, TimedOut, UsageError};
+use crate::error::{ProtocolError, UsageError};
 use crate::event::{Chunk, Event, MessageKind, Received};
 use crate::frame::MAX_HEADER_LEN;
 use crate::handshake::{ClientRequest, Request};
@@ -267,115 +268,11 @@ impl<K: Timer + ?Sized> Timer for &mut K {
     }
 }
 
-/// What an operation of the adapter can fail with, `E` being the transport's error. A
-/// clean close is not an error until it is over: reading gives the peer's Close
-/// ([`Event::Close`]), then [`Error::Closed`] once the connection has ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Error<E> {
-    /// The transport failed.
-    Io(E),
-    /// The peer broke RFC 6455: the Close with [`ProtocolError::close_code`] was sent and
-    /// the connection is over; close the transport.
-    Protocol(ProtocolError),
-    /// The opening handshake failed (a server sent the response with
-    /// [`HandshakeError::status`]).
-    Handshake(HandshakeError),
-    /// The upgrade was refused with this status: by the server (client role), or by the
-    /// caller's [`Decision::Respond`] (server role). The response was sent (server role).
-    Rejected {
-        /// The response's status.
-        status: u16,
-    },
-    /// A deadline passed: handshake, keep-alive or closing handshake. The connection is
-    /// over (a server's 408 was sent); close the transport.
-    TimedOut(TimedOut),
-    /// The transport ended without a closing handshake (1006).
-    AbnormalClosure,
-    /// The connection has ended: the closing handshake finished (this is how a clean
-    /// close ends the reading loop), or it failed and that was reported before. Nothing
-    /// more can be read or sent; close the transport.
-    Closed,
-    /// The caller used the API wrongly (a buffer below the minimum, a close code that may
-    /// not be sent, a send after our Close...); nothing was sent.
-    Usage(UsageError),
-    /// The output buffer cannot hold what must be written as one piece (the client's
-    /// request): it must hold `needed` bytes.
-    BufferTooSmall {
-        /// How many bytes the output buffer must hold.
-        needed: usize,
-    },
-    /// A message did not fit the [`FixedAssembler`] given to
-    /// [`read_message`](WebSocket::read_message): the Close with
-    /// [`AssembleError::close_code`] (1009) was sent. Set the connection up with
-    /// [`FixedAssembler::configure`] and the connection refuses such a message itself
-    /// ([`Error::Protocol`] with [`ProtocolError::MessageTooLarge`]).
-    Assemble(AssembleError),
-}
-
-impl<E: fmt::Display> fmt::Display for Error<E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::Io(error) => write!(f, "the transport failed: {error}"),
-            Error::Protocol(error) => write!(f, "the peer broke the WebSocket protocol: {error}"),
-            Error::Handshake(error) => write!(f, "the opening handshake failed: {error}"),
-            Error::Rejected { status } => write!(f, "the upgrade was refused with status {status}"),
-            Error::TimedOut(timed_out) => timed_out.fmt(f),
-            Error::AbnormalClosure => crate::AbnormalClosure.fmt(f),
-            Error::Closed => f.write_str("the connection is closed"),
-            Error::Usage(error) => write!(f, "invalid use of the API: {error}"),
-            Error::BufferTooSmall { needed } => {
-                write!(
-                    f,
-                    "the output buffer is too small: {needed} bytes are needed"
-                )
-            }
-            Error::Assemble(error) => error.fmt(f),
-        }
-    }
-}
-
-impl<E: core::error::Error + 'static> core::error::Error for Error<E> {
-    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
-        match self {
-            Error::Io(error) => Some(error),
-            Error::Protocol(error) => Some(error),
-            Error::Handshake(error) => Some(error),
-            Error::TimedOut(error) => Some(error),
-            Error::Usage(error) => Some(error),
-            Error::Assemble(error) => Some(error),
-            _ => None,
-        }
-    }
-}
-
-impl<E> From<UsageError> for Error<E> {
-    fn from(error: UsageError) -> Self {
-        Error::Usage(error)
-    }
-}
-
-impl<E> From<BufferTooSmall> for Error<E> {
-    fn from(error: BufferTooSmall) -> Self {
-        Error::BufferTooSmall {
-            needed: error.needed,
-        }
-    }
-}
-
-impl<E> From<crate::Error> for Error<E> {
-    fn from(error: crate::Error) -> Self {
-        match error {
-            crate::Error::Protocol(e) => Error::Protocol(e),
-            crate::Error::Handshake(e) => Error::Handshake(e),
-            crate::Error::BufferTooSmall { needed } => Error::BufferTooSmall { needed },
-            crate::Error::Usage(e) => Error::Usage(e),
-            crate::Error::TimedOut(e) => Error::TimedOut(e),
-            // `AbnormalClosure`, and whatever a later version adds.
-            _ => Error::AbnormalClosure,
-        }
-    }
-}
+/// What an operation of the adapter can fail with, `E` being the transport's error: the
+/// one error type of every adapter ([`crate::io::Error`]). A clean close is not an error
+/// until it is over: reading gives the peer's Close ([`Event::Close`]), then
+/// [`Error::Closed`] once the connection has ended.
+pub use super::Error;
 
 /// A whole message or a control frame, as [`WebSocket::read_message`] hands it out,
 /// borrowed from the [`ReadBuffer`] or the [`FixedAssembler`].
