@@ -1507,11 +1507,10 @@ where
                     self.io.reported = true;
                     return Err(Error::Protocol(error));
                 }
-                Next::Event(_) => input
-                    .inflater
-                    .event(&mut self.core, &input.bytes)
-                    .map(drop)
-                    .unwrap_or(()),
+                Next::Event(_) => {
+                    // Taken, so that an invalid text still fails the connection.
+                    let _ = input.inflater.event(&mut self.core, &input.bytes);
+                }
                 Next::Close(end) => {
                     return match self.io.ended(end) {
                         Error::Closed => Ok(()),
