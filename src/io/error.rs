@@ -24,7 +24,7 @@ macro_rules! declare_error {
         #[non_exhaustive]
         pub enum Error<E $(= $default)?> {
             /// The transport failed; its error is kept (for `std::io::Error`, its
-            /// [`ErrorKind`](std::io::ErrorKind)).
+            /// `ErrorKind`).
             Io(E),
             /// The peer broke RFC 6455: we sent a Close with [`ProtocolError::close_code`]
             /// and the connection is over.
