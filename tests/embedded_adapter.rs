@@ -437,6 +437,7 @@ async fn the_close_timeout_wins_over_a_peer_that_floods_frames_after_our_close()
         let started = std::time::Instant::now();
         let result = ws.close(&mut input, CloseCode::NORMAL, "").await;
         let took = started.elapsed();
+        eprintln!("flood after our Close: given up after {took:?} (close timeout 300 ms)");
         assert!(
             matches!(result, Err(Error::TimedOut(TimedOut::Closing))),
             "{result:?}"
@@ -519,6 +520,7 @@ async fn a_peer_that_stops_reading_is_given_up_at_the_write_timeout() {
             }
             assert!(sent < 100_000, "the peer never stopped taking bytes");
         };
+        eprintln!("a peer that stops reading: given up {took:?} into a send, after {sent} messages (write timeout 500 ms)");
         assert!(
             matches!(error, Error::TimedOut(TimedOut::Write)),
             "{error:?} after {sent} messages"
