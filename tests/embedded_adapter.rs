@@ -449,6 +449,96 @@ async fn the_close_timeout_wins_over_a_peer_that_floods_frames_after_our_close()
     .await;
 }
 
+/// A transport that always has another server frame to read, at once: a read never
+/// waits, so only a deadline checked before reading can end a close. It ends (EOF) after
+/// `limit` reads, so that an adapter that never checks gives up in bounded time.
+struct Flood {
+    stream: Vec<u8>,
+    at: usize,
+    reads: usize,
+    limit: usize,
+}
+
+impl embedded_io_async::ErrorType for Flood {
+    type Error = core::convert::Infallible;
+}
+
+impl embedded_io_async::Read for Flood {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+        self.reads += 1;
+        if self.reads > self.limit {
+            return Ok(0);
+        }
+        for byte in buf.iter_mut() {
+            *byte = self.stream[self.at];
+            self.at = (self.at + 1) % self.stream.len();
+        }
+        Ok(buf.len())
+    }
+}
+
+impl embedded_io_async::Write for Flood {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+        Ok(buf.len())
+    }
+
+    async fn flush(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+/// A clock that moves 1 ms each time it is read; its sleeps never end by themselves.
+struct Ticking(std::cell::Cell<u64>);
+
+impl Timer for Ticking {
+    fn now(&self) -> Instant {
+        self.0.set(self.0.get() + 1);
+        Instant::from_elapsed(Duration::from_millis(self.0.get()))
+    }
+
+    async fn sleep_until(&mut self, _: Instant) {
+        std::future::pending::<()>().await;
+    }
+}
+
+#[test]
+fn the_close_timeout_wins_over_frames_that_are_always_ready() {
+    let config = Config::default().with_close_timeout(Duration::from_millis(300));
+    let connection = Connection::client(&config, rng(), Instant::ZERO);
+    let flood = Flood {
+        stream: server_frame(0x82, &[0x5a; 16]),
+        at: 0,
+        reads: 0,
+        limit: 100_000,
+    };
+    let mut ws = WebSocket::new(
+        flood,
+        Ticking(std::cell::Cell::new(0)),
+        vec![0u8; 256],
+        connection,
+    )
+    .unwrap();
+    let mut input = ReadBuffer::for_frames(vec![0u8; 1024]).unwrap();
+    let waker = futures_util::task::noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    let result = {
+        let mut close = pin!(ws.close(&mut input, CloseCode::NORMAL, ""));
+        match close.as_mut().poll(&mut cx) {
+            Poll::Ready(result) => result,
+            Poll::Pending => panic!("the transport never waits"),
+        }
+    };
+    assert!(
+        matches!(result, Err(Error::TimedOut(TimedOut::Closing))),
+        "{result:?}"
+    );
+    let (flood, timer, _) = ws.into_parts();
+    // Given up at the deadline (a few ms of the ticking clock past it), long before the
+    // transport ran dry.
+    assert!(flood.reads < 1000, "{} reads", flood.reads);
+    assert!((300..400).contains(&timer.0.get()), "{} ms", timer.0.get());
+}
+
 #[tokio::test]
 async fn a_reset_after_both_close_frames_is_a_clean_close() {
     bounded(async {
