@@ -538,3 +538,45 @@ fn compressed_messages_come_out_inflated_through_the_driver() {
         assert_eq!(seen, ["Hello", "Hello", "Hello"], "reads of {piece} bytes");
     }
 }
+
+#[test]
+fn a_core_with_its_input_lent_per_call_answers_an_event_while_holding_it() {
+    use sockless::driver::Core;
+    let config = Config::default();
+    let mut core = Core::new(Connection::server(&config, at(0)), vec![0u8; 4096], &config).unwrap();
+    let mut input = InputBuffer::for_frames(vec![0u8; 1024]).unwrap();
+    let mut bytes = masked(0x81, "echo ✓".as_bytes());
+    bytes.extend(masked(0x89, b"ping"));
+    let space = core.read_space_in(&mut input);
+    space[..bytes.len()].copy_from_slice(&bytes);
+    core.filled_in(&mut input, bytes.len(), at(0));
+    assert!(matches!(
+        core.poll_in(&mut input, at(0)),
+        Step::Event(handle) if handle.kind() == EventKind::Text
+    ));
+    // The text borrows the input only: the core takes the echo while it is held.
+    let Some(Event::Text(text)) = core.event_in(&input) else {
+        panic!("not text")
+    };
+    core.send_text(text, at(0)).unwrap();
+    assert_eq!(text, "echo ✓");
+    // The Ping's Pong is written before the Ping is handed out, the echo with it.
+    assert!(matches!(
+        core.poll_in(&mut input, at(0)),
+        Step::Write { .. }
+    ));
+    let wire = core.transmit().staged.to_vec();
+    core.wrote(wire.len(), at(0));
+    let frames = wire_frames(&wire);
+    let sent: Vec<_> = frames
+        .iter()
+        .map(|f| (f.opcode, f.payload.clone()))
+        .collect();
+    assert_eq!(
+        sent,
+        [(0x1, "echo ✓".as_bytes().to_vec()), (0xA, b"ping".to_vec())]
+    );
+    assert!(matches!(core.poll_in(&mut input, at(0)), Step::Event(_)));
+    assert!(matches!(core.event_in(&input), Some(Event::Ping(b"ping"))));
+    assert!(matches!(core.poll_in(&mut input, at(0)), Step::Read { .. }));
+}

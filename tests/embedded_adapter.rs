@@ -405,6 +405,228 @@ async fn connect_ends_at_the_handshake_deadline_with_a_silent_server() {
     .await;
 }
 
+/// Frames from a server that floods: small binary frames, many to a write.
+fn flood_frames() -> Vec<u8> {
+    let mut frame = vec![0x82, 16];
+    frame.extend_from_slice(&[0x5a; 16]);
+    frame.repeat(512)
+}
+
+#[tokio::test]
+async fn the_close_timeout_wins_over_a_peer_that_floods_frames_after_our_close() {
+    bounded(async {
+        let (listener, url) = listen().await;
+        let _server = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let ws = tokio_tungstenite::accept_async(stream).await.unwrap();
+            let mut stream = ws.into_inner();
+            let flood = flood_frames();
+            // Frames, never a Close, until the client goes away (or 15 s).
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+            while tokio::time::Instant::now() < deadline {
+                if stream.write_all(&flood).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let config = Config::default().with_close_timeout(Duration::from_millis(300));
+        let mut input = input(8192, &config);
+        let mut ws = connect(&url, config, &mut input, 512).await.unwrap();
+        // The flood is under way.
+        assert!(matches!(ws.read(&mut input).await, Ok(Event::Binary(_))));
+        let started = std::time::Instant::now();
+        let result = ws.close(&mut input, CloseCode::NORMAL, "").await;
+        let took = started.elapsed();
+        eprintln!("flood after our Close: given up after {took:?} (close timeout 300 ms)");
+        assert!(
+            matches!(result, Err(Error::TimedOut(TimedOut::Closing))),
+            "{result:?}"
+        );
+        assert!(took >= Duration::from_millis(290), "{took:?}");
+        assert!(took < Duration::from_secs(3), "{took:?}");
+        assert!(matches!(ws.read(&mut input).await, Err(Error::Closed)));
+    })
+    .await;
+}
+
+/// A transport that always has another server frame to read, at once: a read never
+/// waits, so only a deadline checked before reading can end a close. It ends (EOF) after
+/// `limit` reads, so that an adapter that never checks gives up in bounded time.
+struct Flood {
+    stream: Vec<u8>,
+    at: usize,
+    reads: usize,
+    limit: usize,
+}
+
+impl embedded_io_async::ErrorType for Flood {
+    type Error = core::convert::Infallible;
+}
+
+impl embedded_io_async::Read for Flood {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+        self.reads += 1;
+        if self.reads > self.limit {
+            return Ok(0);
+        }
+        for byte in buf.iter_mut() {
+            *byte = self.stream[self.at];
+            self.at = (self.at + 1) % self.stream.len();
+        }
+        Ok(buf.len())
+    }
+}
+
+impl embedded_io_async::Write for Flood {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+        Ok(buf.len())
+    }
+
+    async fn flush(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+/// A clock that moves 1 ms each time it is read; its sleeps never end by themselves.
+struct Ticking(std::cell::Cell<u64>);
+
+impl Timer for Ticking {
+    fn now(&self) -> Instant {
+        self.0.set(self.0.get() + 1);
+        Instant::from_elapsed(Duration::from_millis(self.0.get()))
+    }
+
+    async fn sleep_until(&mut self, _: Instant) {
+        std::future::pending::<()>().await;
+    }
+}
+
+#[test]
+fn the_close_timeout_wins_over_frames_that_are_always_ready() {
+    let config = Config::default().with_close_timeout(Duration::from_millis(300));
+    let connection = Connection::client(&config, rng(), Instant::ZERO);
+    let flood = Flood {
+        stream: server_frame(0x82, &[0x5a; 16]),
+        at: 0,
+        reads: 0,
+        limit: 100_000,
+    };
+    let mut ws = WebSocket::new(
+        flood,
+        Ticking(std::cell::Cell::new(0)),
+        vec![0u8; 256],
+        connection,
+    )
+    .unwrap();
+    let mut input = ReadBuffer::for_frames(vec![0u8; 1024]).unwrap();
+    let waker = futures_util::task::noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    let result = {
+        let mut close = pin!(ws.close(&mut input, CloseCode::NORMAL, ""));
+        match close.as_mut().poll(&mut cx) {
+            Poll::Ready(result) => result,
+            Poll::Pending => panic!("the transport never waits"),
+        }
+    };
+    assert!(
+        matches!(result, Err(Error::TimedOut(TimedOut::Closing))),
+        "{result:?}"
+    );
+    let (flood, timer, _) = ws.into_parts();
+    // Given up at the deadline (a few ms of the ticking clock past it), long before the
+    // transport ran dry.
+    assert!(flood.reads < 1000, "{} reads", flood.reads);
+    assert!((300..400).contains(&timer.0.get()), "{} ms", timer.0.get());
+}
+
+#[tokio::test]
+async fn a_reset_after_both_close_frames_is_a_clean_close() {
+    bounded(async {
+        let (listener, url) = listen().await;
+        let server = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut ws = tokio_tungstenite::accept_async(stream).await.unwrap();
+            let frame = TCloseFrame {
+                code: TCloseCode::from(1000),
+                reason: "reset next".into(),
+            };
+            ws.send(TMessage::Close(Some(frame))).await.unwrap();
+            // The client's echo, then a reset instead of a FIN (SO_LINGER 0), as
+            // Autobahn's server and others do.
+            let echo = loop {
+                match ws.next().await {
+                    Some(Ok(TMessage::Close(frame))) => break frame,
+                    Some(Ok(_)) => {}
+                    other => panic!("no echo: {other:?}"),
+                }
+            };
+            let stream = ws.into_inner();
+            stream.set_zero_linger().unwrap();
+            drop(stream);
+            echo
+        });
+        let config = Config::default();
+        let mut input = input(8192, &config);
+        let mut ws = connect(&url, config, &mut input, 512).await.unwrap();
+        match ws.read(&mut input).await {
+            Ok(Event::Close(frame)) => assert_eq!(frame.code, Some(CloseCode::NORMAL)),
+            other => panic!("expected the Close, got {other:?}"),
+        }
+        // The reset ends the connection as the clean close it was.
+        let ended = ws.read(&mut input).await;
+        assert!(matches!(ended, Err(Error::Closed)), "{ended:?}");
+        assert!(matches!(
+            ws.close(&mut input, CloseCode::NORMAL, "").await,
+            Ok(())
+        ));
+        let echo = server.await.unwrap().expect("the echo");
+        assert_eq!(u16::from(echo.code), 1000);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_peer_that_stops_reading_is_given_up_at_the_write_timeout() {
+    bounded(async {
+        let (listener, url) = listen().await;
+        let _server = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let ws = tokio_tungstenite::accept_async(stream).await.unwrap();
+            // Holds the connection without ever reading it.
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            drop(ws);
+        });
+        let write_timeout = Duration::from_millis(500);
+        let config = Config::default().with_write_timeout(write_timeout);
+        let mut input = input(8192, &config);
+        let mut ws = connect(&url, config, &mut input, 16 << 10).await.unwrap();
+        let message = binary_of(64 << 10);
+        let mut sent = 0;
+        let (error, took) = loop {
+            let started = std::time::Instant::now();
+            match ws.send_binary(&message).await {
+                Ok(()) => sent += 1,
+                Err(error) => break (error, started.elapsed()),
+            }
+            assert!(sent < 100_000, "the peer never stopped taking bytes");
+        };
+        eprintln!("a peer that stops reading: given up {took:?} into a send, after {sent} messages (write timeout 500 ms)");
+        assert!(
+            matches!(error, Error::TimedOut(TimedOut::Write)),
+            "{error:?} after {sent} messages"
+        );
+        assert!(
+            took >= write_timeout - Duration::from_millis(10),
+            "{took:?}"
+        );
+        assert!(took < Duration::from_secs(5), "{took:?}");
+        // The connection is over.
+        assert!(matches!(ws.send_text("more").await, Err(Error::Closed)));
+        assert!(matches!(ws.read(&mut input).await, Err(Error::Closed)));
+    })
+    .await;
+}
+
 /// An embedded server for the next connection on `listener`.
 async fn accept_one(
     listener: &TcpListener,
@@ -1836,33 +2058,6 @@ async fn a_peer_that_pings_for_ever_after_our_close_ends_at_the_close_timeout() 
         );
         assert!(
             took >= close_timeout && took < close_timeout + Duration::from_secs(2),
-            "{took:?}"
-        );
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn a_peer_that_stops_reading_is_given_up_at_the_write_timeout() {
-    bounded(async {
-        let write_timeout = Duration::from_millis(500);
-        let config = Config::default().with_write_timeout(write_timeout);
-        // The peer's end is kept open and never read: 4 KiB fit in the pipe, then nothing.
-        let (ours, _peer) = tokio::io::duplex(4096);
-        let timer = TokioTimer::new();
-        let connection = sockless::Connection::server(&config, timer.now());
-        let mut ws =
-            WebSocket::new(FromTokio::new(ours), timer, vec![0; 16 * 1024], connection).unwrap();
-        ws.set_write_timeout(write_timeout);
-        let start = std::time::Instant::now();
-        let sent = ws.send_binary(&[1; 64 * 1024]).await;
-        let took = start.elapsed();
-        assert!(
-            matches!(sent, Err(Error::TimedOut(TimedOut::Write))),
-            "{sent:?} after {took:?}"
-        );
-        assert!(
-            took >= write_timeout && took < write_timeout + Duration::from_secs(2),
             "{took:?}"
         );
     })

@@ -3,13 +3,14 @@
 
 use core::fmt;
 
-use super::{Driver, End, EventKind};
+use super::{Core, Driver, End, EventKind};
 use crate::close::CloseCode;
 use crate::connection::Connection;
 use crate::endpoint::Endpoint;
 use crate::error::{Error, UsageError};
 use crate::event::MessageKind;
 use crate::handshake;
+use crate::input::InputBuffer;
 use crate::server::{Accept, Server};
 use crate::time::Instant;
 
@@ -20,7 +21,7 @@ pub enum SendError {
     /// The frame needs `needed` bytes of staging room and there are fewer now: write what
     /// is staged first ([`Step::Write`](super::Step::Write)) and try again. A frame
     /// larger than the whole output storage never fits: send it with
-    /// [`Driver::send_header`], whose payload is written from where it lies.
+    /// [`Core::send_header`], whose payload is written from where it lies.
     NoRoom {
         /// The bytes the frame needs.
         needed: usize,
@@ -99,10 +100,9 @@ impl<'a> Decision<'a> {
     }
 }
 
-impl<E, S, O> Driver<E, S, O>
+impl<E, O> Core<E, O>
 where
     E: Endpoint,
-    S: AsRef<[u8]> + AsMut<[u8]>,
     O: AsRef<[u8]> + AsMut<[u8]>,
 {
     /// Stage what `encode` writes into the free output; `now` starts the write deadline
@@ -215,10 +215,27 @@ where
     /// [`poll`](Driver::poll) gives the request's event again (and the handshake deadline
     /// still runs). [`UsageError::NoPendingRequest`] if there is no request.
     pub fn decide(&mut self, decision: Decision<'_>, now: Instant) -> Result<(), SendError> {
+        let Driver { core, input } = self;
+        core.decide_in(input, decision, now)
+    }
+}
+
+impl<O> Core<Server, O>
+where
+    O: AsRef<[u8]> + AsMut<[u8]>,
+{
+    /// [`Driver::decide`], the request's head in `input`, the connection's input kept by
+    /// the caller.
+    pub fn decide_in<S: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        input: &InputBuffer<S>,
+        decision: Decision<'_>,
+        now: Instant,
+    ) -> Result<(), SendError> {
         let Some(handle) = self.pending.filter(|h| h.kind() == EventKind::Request) else {
             return Err(UsageError::NoPendingRequest.into());
         };
-        let head = &self.input.storage()[handle.range()];
+        let head = &input.storage()[handle.range()];
         let request = handshake::parse_request(head, &self.limits)
             .map_err(|_| SendError::Usage(UsageError::NoPendingRequest))?;
         let out = self.output.space();

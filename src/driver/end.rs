@@ -60,7 +60,7 @@ impl End {
 }
 
 /// Which deadline a [`Driver`](super::Driver) waits for next (quinn-proto's timer table,
-/// one level up): [`Driver::next_deadline`](super::Driver::next_deadline) names it.
+/// one level up): [`Core::next_deadline`](super::Core::next_deadline) names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Deadline {

@@ -37,8 +37,8 @@
 //! - **A clean close stays clean.** Once the peer's Close has arrived, the end of the
 //!   transport (EOF, reset, broken pipe) ends the connection as [`End::Closed`] with the
 //!   peer's code; before, it is [`End::Abnormal`] (1006).
-//! - **Large payloads are not copied.** [`send_header`](Driver::send_header) stages a
-//!   frame header only; [`transmit`](Driver::transmit) then names the staged bytes and the
+//! - **Large payloads are not copied.** [`send_header`](Core::send_header) stages a
+//!   frame header only; [`transmit`](Core::transmit) then names the staged bytes and the
 //!   part of the caller's payload to write after them in one vectored write.
 //! - **Events wait as handles.** An event found by [`poll`](Driver::poll) is kept as an
 //!   [`EventHandle`] (`Copy`: its kind and where its bytes lie) until the caller takes it
@@ -132,8 +132,8 @@ pub use output::Transmit;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[must_use = "each step names what the I/O loop must do next"]
 pub enum Step {
-    /// Write what [`Driver::transmit`] gives (staged bytes, then any payload of the
-    /// caller's, in one vectored write), then report it with [`Driver::wrote`]. A write
+    /// Write what [`Core::transmit`] gives (staged bytes, then any payload of the
+    /// caller's, in one vectored write), then report it with [`Core::wrote`]. A write
     /// that takes nothing until `until` need not wait longer: poll again then (at the
     /// write deadline the peer is given up, [`TimedOut::Write`]; at an earlier one, such
     /// as a keep-alive Ping's, the driver acts on it).
@@ -142,7 +142,7 @@ pub enum Step {
         until: Option<Instant>,
     },
     /// Read into [`Driver::read_space`], then report it with [`Driver::filled`] (or
-    /// [`Driver::read_closed`] at the end of the stream, [`Driver::transport_failed`] on
+    /// [`Core::read_closed`] at the end of the stream, [`Core::transport_failed`] on
     /// an error). Wait no longer than `until`: poll again then.
     Read {
         /// When to stop waiting for input and poll again.
@@ -160,10 +160,22 @@ pub enum Step {
 /// One connection's driving state over caller storage: the endpoint, the received bytes
 /// not used yet (`S`), and the bytes staged for the transport (`O`). See the [module
 /// documentation](self) for the loop that drives it.
+///
+/// It is a [`Core`] (every command and every rule that needs no input is the core's, and
+/// reached through `Deref`) with its [`InputBuffer`].
 #[derive(Clone, Debug)]
 pub struct Driver<E, S, O> {
-    endpoint: E,
+    core: Core<E, O>,
     input: InputBuffer<S>,
+}
+
+/// A [`Driver`] without its input: for an adapter that keeps the [`InputBuffer`] apart
+/// and lends it to each call that reads it (`poll_in`, `event_in`...), so that an event
+/// handed out borrows the input only and the core stays free for commands (an echo sends
+/// the text it was just handed). Every other method is the driver's.
+#[derive(Clone, Debug)]
+pub struct Core<E, O> {
+    endpoint: E,
     output: Output<O>,
     limits: Limits,
     write_timeout: Duration,
@@ -183,6 +195,20 @@ pub struct Driver<E, S, O> {
     end: Option<End>,
 }
 
+impl<E, S, O> core::ops::Deref for Driver<E, S, O> {
+    type Target = Core<E, O>;
+
+    fn deref(&self) -> &Core<E, O> {
+        &self.core
+    }
+}
+
+impl<E, S, O> core::ops::DerefMut for Driver<E, S, O> {
+    fn deref_mut(&mut self) -> &mut Core<E, O> {
+        &mut self.core
+    }
+}
+
 impl<E, S, O> Driver<E, S, O>
 where
     E: Endpoint,
@@ -199,12 +225,109 @@ where
         output: O,
         config: &Config,
     ) -> Result<Self, UsageError> {
+        Ok(Driver {
+            core: Core::new(endpoint, output, config)?,
+            input,
+        })
+    }
+
+    /// What to do next; see [`Step`]. Call it after every I/O result, after taking an
+    /// event, after a command, and whenever a deadline it named passes.
+    pub fn poll(&mut self, now: Instant) -> Step {
+        self.core.poll_in(&mut self.input, now)
+    }
+
+    /// [`poll`](Driver::poll) with a permessage-deflate [`Inflater`](crate::deflate::Inflater)
+    /// in front of the endpoint (RFC 7692): compressed messages come out inflated, their
+    /// bytes in the inflater's window; take them with
+    /// [`event_inflated`](Self::event_inflated) and the same inflater. The inflater may be
+    /// the connection's own or one shared between messages
+    /// ([`Inflater::in_message`](crate::deflate::Inflater::in_message)).
+    #[cfg(feature = "deflate")]
+    pub fn poll_inflating<W: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        now: Instant,
+        inflater: &mut crate::deflate::Inflater<W>,
+    ) -> Step {
+        self.core.poll_inflating_in(&mut self.input, now, inflater)
+    }
+
+    /// The event [`poll`](Driver::poll) found ([`Step::Event`]), borrowing the input until
+    /// the next call; `None` if there is none. A whole text message is checked for UTF-8
+    /// here, once: if it is invalid, the connection fails with 1007 and this gives
+    /// [`Event::Failed`] instead.
+    ///
+    /// A server's [`Event::Request`] stays pending until [`decide`](Driver::decide)
+    /// answers it.
+    pub fn event(&mut self) -> Option<Event<'_>> {
+        self.core.event_in(&self.input)
+    }
+
+    /// [`event`](Driver::event) for a driver polled with
+    /// [`poll_inflating`](Driver::poll_inflating): an inflated message's bytes lie in
+    /// `inflater`'s window.
+    #[cfg(feature = "deflate")]
+    pub fn event_inflated<'a, W: AsRef<[u8]> + AsMut<[u8]>>(
+        &'a mut self,
+        inflater: &'a crate::deflate::Inflater<W>,
+    ) -> Option<Event<'a>> {
+        self.core.event_inflated_in(&self.input, inflater)
+    }
+
+    /// Drop the event [`poll`](Driver::poll) found without looking at it (a text message is
+    /// still checked, so an invalid one still fails the connection).
+    pub fn skip_event(&mut self) {
+        self.core.skip_event_in(&self.input)
+    }
+
+    /// Where to read the next bytes into. Take the pending event first: reading may move
+    /// the bytes it borrows (a pending event is dropped here).
+    pub fn read_space(&mut self) -> &mut [u8] {
+        self.core.read_space_in(&mut self.input)
+    }
+
+    /// `n` bytes were read into [`read_space`](Driver::read_space) at `now`.
+    pub fn filled(&mut self, n: usize, now: Instant) {
+        self.core.filled_in(&mut self.input, n, now)
+    }
+
+    /// Copy `bytes` into the input (for callers that receive into their own buffers);
+    /// returns how many fitted.
+    pub fn feed(&mut self, bytes: &[u8], now: Instant) -> usize {
+        let space = self.read_space();
+        let n = bytes.len().min(space.len());
+        space[..n].copy_from_slice(&bytes[..n]);
+        self.filled(n, now);
+        n
+    }
+
+    /// The received bytes not used yet.
+    pub fn input(&self) -> &InputBuffer<S> {
+        &self.input
+    }
+
+    /// The endpoint, input buffer and output storage back.
+    pub fn into_parts(self) -> (E, InputBuffer<S>, O) {
+        let (endpoint, output) = self.core.into_parts();
+        (endpoint, self.input, output)
+    }
+}
+
+impl<E, O> Core<E, O>
+where
+    E: Endpoint,
+    O: AsRef<[u8]> + AsMut<[u8]>,
+{
+    /// A driver for `endpoint` without its input (see [`Core`]), staging output in
+    /// `output` (at least [`MIN_OUTPUT_BUFFER`](crate::MIN_OUTPUT_BUFFER) bytes, else
+    /// [`UsageError::OutputBufferTooSmall`]). `config` gives the head limits and the write
+    /// timeout (the endpoint keeps the rest).
+    pub fn new(endpoint: E, output: O, config: &Config) -> Result<Self, UsageError> {
         if output.as_ref().len() < crate::MIN_OUTPUT_BUFFER {
             return Err(UsageError::OutputBufferTooSmall);
         }
-        Ok(Driver {
+        Ok(Core {
             endpoint,
-            input,
             output: Output::new(output),
             limits: Limits {
                 max_head_len: config.max_head_len,
@@ -221,27 +344,27 @@ where
         })
     }
 
-    /// What to do next; see [`Step`]. Call it after every I/O result, after taking an
-    /// event, after a command, and whenever a deadline it named passes.
-    pub fn poll(&mut self, now: Instant) -> Step {
-        self.poll_with(now, |endpoint, input, now| {
+    /// [`Driver::poll`] over `input`, the connection's input kept by the caller (the
+    /// same one for every call).
+    pub fn poll_in<S: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        input: &mut InputBuffer<S>,
+        now: Instant,
+    ) -> Step {
+        self.poll_with(input, now, |endpoint, input, now| {
             Ok(Self::handle_of(endpoint.receive(input, now)?))
         })
     }
 
-    /// [`poll`](Self::poll) with a permessage-deflate [`Inflater`](crate::deflate::Inflater)
-    /// in front of the endpoint (RFC 7692): compressed messages come out inflated, their
-    /// bytes in the inflater's window; take them with
-    /// [`event_inflated`](Self::event_inflated) and the same inflater. The inflater may be
-    /// the connection's own or one shared between messages
-    /// ([`Inflater::in_message`](crate::deflate::Inflater::in_message)).
+    /// [`Driver::poll_inflating`] over `input`, the connection's input kept by the caller.
     #[cfg(feature = "deflate")]
-    pub fn poll_inflating<W: AsRef<[u8]> + AsMut<[u8]>>(
+    pub fn poll_inflating_in<S: AsRef<[u8]> + AsMut<[u8]>, W: AsRef<[u8]> + AsMut<[u8]>>(
         &mut self,
+        input: &mut InputBuffer<S>,
         now: Instant,
         inflater: &mut crate::deflate::Inflater<W>,
     ) -> Step {
-        self.poll_with(now, |endpoint, input, now| {
+        self.poll_with(input, now, |endpoint, input, now| {
             let received = inflater.receive(endpoint, input, now)?;
             Ok(Self::handle_of(received))
         })
@@ -250,8 +373,9 @@ where
     /// The next step, with `receive` standing for the endpoint's receive (and whatever is
     /// in front of it). `receive` returns how many bytes it used and the event's handle,
     /// given the input's start in the storage.
-    fn poll_with(
+    fn poll_with<S: AsRef<[u8]> + AsMut<[u8]>>(
         &mut self,
+        input: &mut InputBuffer<S>,
         now: Instant,
         mut receive: impl FnMut(
             &mut E,
@@ -261,7 +385,7 @@ where
     ) -> Step {
         if self.discard_input {
             self.discard_input = false;
-            self.input.clear();
+            input.clear();
         }
         self.handle_timeout(now);
         self.stage_owed(now);
@@ -283,8 +407,8 @@ where
             };
         }
         let output_half_full = self.output.len() >= self.output.capacity() as u64 / 2;
-        if !self.starved && !self.input.is_empty() && !output_half_full {
-            if let Some(step) = self.receive(now, &mut receive) {
+        if !self.starved && !input.is_empty() && !output_half_full {
+            if let Some(step) = self.receive(input, now, &mut receive) {
                 return step;
             }
         }
@@ -314,8 +438,9 @@ where
 
     /// Hand the input to the endpoint until it gives an event or wants more input; the
     /// step that follows, if it is not a read or a write.
-    fn receive(
+    fn receive<S: AsRef<[u8]> + AsMut<[u8]>>(
         &mut self,
+        input: &mut InputBuffer<S>,
         now: Instant,
         receive: &mut impl FnMut(
             &mut E,
@@ -326,9 +451,9 @@ where
         if let Ok(connection) = self.endpoint.connection() {
             connection.defer_text_check();
         }
-        let start = self.input.start();
+        let start = input.start();
         let endpoint = &mut self.endpoint;
-        let received = self.input.receive_owned(|input| {
+        let received = input.receive_owned(|input| {
             let (consumed, handle) = receive(endpoint, input, now)?;
             Ok((consumed, handle.map(|handle| handle.shifted(start))))
         });
@@ -362,30 +487,32 @@ where
         Some(Step::Event(handle))
     }
 
-    /// The event [`poll`](Self::poll) found ([`Step::Event`]), borrowing the input until
-    /// the next call; `None` if there is none. A whole text message is checked for UTF-8
-    /// here, once: if it is invalid, the connection fails with 1007 and this gives
-    /// [`Event::Failed`] instead.
-    ///
-    /// A server's [`Event::Request`] stays pending until [`decide`](Driver::decide)
-    /// answers it.
-    pub fn event(&mut self) -> Option<Event<'_>> {
-        self.event_in(&[])
+    /// [`Driver::event`] from `input`, the connection's input kept by the caller: the
+    /// event borrows `input` only, so the core takes commands while it is held.
+    pub fn event_in<'a, S: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        input: &'a InputBuffer<S>,
+    ) -> Option<Event<'a>> {
+        self.event_at(input, &[])
     }
 
-    /// [`event`](Self::event) for a driver polled with
-    /// [`poll_inflating`](Self::poll_inflating): an inflated message's bytes lie in
-    /// `inflater`'s window.
+    /// [`Driver::event_inflated`] from `input`, the connection's input kept by the
+    /// caller, and `inflater`: the event borrows those two only.
     #[cfg(feature = "deflate")]
-    pub fn event_inflated<'a, W: AsRef<[u8]> + AsMut<[u8]>>(
-        &'a mut self,
+    pub fn event_inflated_in<'a, S: AsRef<[u8]> + AsMut<[u8]>, W: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        input: &'a InputBuffer<S>,
         inflater: &'a crate::deflate::Inflater<W>,
     ) -> Option<Event<'a>> {
-        self.event_in(inflater.window())
+        self.event_at(input, inflater.window())
     }
 
     /// The pending event, its bytes in the input's storage or in `window`.
-    fn event_in<'a>(&'a mut self, window: &'a [u8]) -> Option<Event<'a>> {
+    fn event_at<'a, S: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        input: &'a InputBuffer<S>,
+        window: &'a [u8],
+    ) -> Option<Event<'a>> {
         let handle = self.pending?;
         if handle.kind() != EventKind::Request {
             self.pending = None;
@@ -393,7 +520,7 @@ where
         let place = if handle.is_inflated() {
             window
         } else {
-            self.input.storage()
+            input.storage()
         };
         let bytes = place.get(handle.range()).unwrap_or_default();
         if handle.kind() == EventKind::Text {
@@ -415,12 +542,11 @@ where
         Some(handle.event(bytes, None, &self.limits))
     }
 
-    /// Drop the event [`poll`](Self::poll) found without looking at it (a text message is
-    /// still checked, so an invalid one still fails the connection).
-    pub fn skip_event(&mut self) {
+    /// [`Driver::skip_event`] for the connection's input kept by the caller.
+    pub fn skip_event_in<S: AsRef<[u8]> + AsMut<[u8]>>(&mut self, input: &InputBuffer<S>) {
         match self.pending.map(|handle| handle.kind()) {
             Some(EventKind::Text) => {
-                let _ = self.event();
+                let _ = self.event_in(input);
             }
             // A request is answered, not skipped.
             Some(EventKind::Request) => {}
@@ -457,29 +583,26 @@ where
         }
     }
 
-    /// Where to read the next bytes into. Take the pending event first: reading may move
-    /// the bytes it borrows (a pending event is dropped here).
-    pub fn read_space(&mut self) -> &mut [u8] {
-        self.skip_event();
-        self.input.read_space()
+    /// [`Driver::read_space`] in `input`, the connection's input kept by the caller.
+    pub fn read_space_in<'a, S: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        input: &'a mut InputBuffer<S>,
+    ) -> &'a mut [u8] {
+        self.skip_event_in(input);
+        input.read_space()
     }
 
-    /// `n` bytes were read into [`read_space`](Self::read_space) at `now`.
-    pub fn filled(&mut self, n: usize, _now: Instant) {
-        self.input.commit(n);
+    /// [`Driver::filled`] for `input`, the connection's input kept by the caller.
+    pub fn filled_in<S: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        input: &mut InputBuffer<S>,
+        n: usize,
+        _now: Instant,
+    ) {
+        input.commit(n);
         if n > 0 {
             self.starved = false;
         }
-    }
-
-    /// Copy `bytes` into the input (for callers that receive into their own buffers);
-    /// returns how many fitted.
-    pub fn feed(&mut self, bytes: &[u8], now: Instant) -> usize {
-        let space = self.read_space();
-        let n = bytes.len().min(space.len());
-        space[..n].copy_from_slice(&bytes[..n]);
-        self.filled(n, now);
-        n
     }
 
     /// The transport's read side ended (EOF). After the peer's Close this ends the
@@ -521,7 +644,7 @@ where
     }
 
     /// Act on every deadline that passed by `now`: the endpoint's (handshake, keep-alive,
-    /// Pong, closing) and the write deadline. [`poll`](Self::poll) calls it first.
+    /// Pong, closing) and the write deadline. [`poll`](Driver::poll) calls it first.
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.end.is_some() && self.output.is_empty() {
             return;
@@ -553,7 +676,7 @@ where
         }
     }
 
-    /// When [`poll`](Self::poll) must next be called if nothing else happens: the
+    /// When [`poll`](Driver::poll) must next be called if nothing else happens: the
     /// earliest deadline.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.next_deadline().map(|(at, _)| at)
@@ -641,18 +764,13 @@ where
         self.endpoint.connection()
     }
 
-    /// The received bytes not used yet.
-    pub fn input(&self) -> &InputBuffer<S> {
-        &self.input
-    }
-
     /// Bytes owed to the transport and not written yet (staged and payload).
     pub fn pending_output(&self) -> u64 {
         self.output.len()
     }
 
-    /// The endpoint, input buffer and output storage back.
-    pub fn into_parts(self) -> (E, InputBuffer<S>, O) {
-        (self.endpoint, self.input, self.output.into_inner())
+    /// The endpoint and output storage back.
+    pub fn into_parts(self) -> (E, O) {
+        (self.endpoint, self.output.into_inner())
     }
 }

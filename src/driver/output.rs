@@ -14,11 +14,11 @@ pub(crate) struct Output<O> {
     payload_written: u64,
 }
 
-/// What to write next, as [`Driver::transmit`](super::Driver::transmit) gives it: the
+/// What to write next, as [`Core::transmit`](super::Core::transmit) gives it: the
 /// staged bytes, then bytes of the payload of a message sent with
-/// [`Driver::send_header`](super::Driver::send_header), which the caller holds. Write
+/// [`Core::send_header`](super::Core::send_header), which the caller holds. Write
 /// them with one vectored write (`staged`, then `payload[payload_offset..]`) and report
-/// how many went out with [`Driver::wrote`](super::Driver::wrote).
+/// how many went out with [`Core::wrote`](super::Core::wrote).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[must_use = "write these bytes, then report them with `wrote`"]
 pub struct Transmit<'a> {

@@ -325,6 +325,10 @@ pub struct WebSocket<S, E = Connection<Unmasked>> {
     /// The transport's error, kept for the caller if the driver ends the connection
     /// abnormally because of it.
     io_error: Option<std::io::Error>,
+    /// Bytes the stream took but could not flush yet (a TLS stream buffers them): the
+    /// driver still counts them as owed, so its write deadline runs on, and only a flush
+    /// is tried until they are out.
+    unflushed: usize,
     /// The size of the driver's output buffer.
     output_capacity: usize,
     assembler: MessageAssembler,
@@ -415,6 +419,7 @@ impl<S: Transport, E: Endpoint> WebSocket<S, E> {
             write_timeout: None,
             closed: false,
             io_error: None,
+            unflushed: 0,
             output_capacity: HANDSHAKE_OUTPUT_BUFFER,
             assembler: MessageAssembler::new(),
             deflate: None,
@@ -479,7 +484,11 @@ impl<S: Transport, E: Endpoint> WebSocket<S, E> {
             }
             self.write_timeout = Some(timeout);
         }
+        if self.unflushed > 0 {
+            return self.flush_taken(self.unflushed);
+        }
         let transmit = self.driver.transmit();
+        let whole = transmit.len();
         let start = usize::try_from(transmit.payload_offset).unwrap_or(usize::MAX);
         let len = usize::try_from(transmit.payload_len).unwrap_or(usize::MAX);
         let payload: &[u8] = match body {
@@ -503,16 +512,29 @@ impl<S: Transport, E: Endpoint> WebSocket<S, E> {
         let now = self.now();
         match written {
             Ok(0) => self.failed(ErrorKind::WriteZero.into()),
-            Ok(n) => {
-                self.driver.wrote(n, now);
-                if self.driver.transmit().is_empty() {
-                    if let Err(error) = self.stream.flush() {
-                        self.failed(error);
-                    }
-                }
-            }
+            // Everything owed was taken: it is written once it is flushed.
+            Ok(n) if n as u64 == whole => self.flush_taken(n),
+            Ok(n) => self.driver.wrote(n, now),
             Err(e) if is_wait_over(&e) => {}
             Err(error) => self.failed(error),
+        }
+    }
+
+    /// Flush the stream, then report the `taken` bytes written; a flush that has to wait
+    /// keeps them owed (see `unflushed`).
+    fn flush_taken(&mut self, taken: usize) {
+        let flushed = self.stream.flush();
+        let now = self.now();
+        match flushed {
+            Ok(()) => {
+                self.unflushed = 0;
+                self.driver.wrote(taken, now);
+            }
+            Err(e) if is_wait_over(&e) => self.unflushed = taken,
+            Err(error) => {
+                self.unflushed = 0;
+                self.failed(error);
+            }
         }
     }
 
@@ -987,6 +1009,7 @@ impl<S: Transport, M: Masking> WebSocket<S, Connection<M>> {
             write_timeout: None,
             closed: false,
             io_error: None,
+            unflushed: 0,
             output_capacity,
             assembler: MessageAssembler::new(),
             deflate,

@@ -3,9 +3,11 @@
 //! given by the caller, randomness from any [`rand_core::Rng`], and
 //! time from the caller's [`Timer`].
 //!
-//! A thin layer over the public sans-IO API ([`Server`], [`Client`], [`Connection`]): it
-//! reads into a [`ReadBuffer`], writes what the connection owes before anything else,
-//! and waits for bytes only until the connection's next deadline.
+//! A thin layer over the [`driver`](crate::driver): the driver's [`Core`] (the endpoint
+//! and the output staging) lives in the [`WebSocket`], its input in the caller's
+//! [`ReadBuffer`]; this module only reads, writes, flushes and sleeps where the driver's
+//! [`Step`]s say. Which bytes go out first, which deadline comes next, when the peer is
+//! given up and how a close ends are the driver's rules, the same in every adapter.
 //!
 //! # Storage
 //!
@@ -15,8 +17,9 @@
 //!   which borrows it, can be answered at once: `ws.send_text(text)` while `text` borrows
 //!   the buffer.
 //! - An output buffer kept by the [`WebSocket`], of at least [`MIN_OUTPUT_BUFFER`] bytes
-//!   (and large enough for the client's request). Messages larger than it are sent as
-//!   several frames (fragments), so it does not limit the message size.
+//!   (and large enough for the client's request): the driver stages frames there, small
+//!   messages together. Messages larger than it are sent as several frames (fragments),
+//!   so it does not limit the message size.
 //! - Optionally a [`FixedAssembler`] for whole messages ([`WebSocket::read_message`]);
 //!   without one, [`WebSocket::read`] hands out the pieces of a large message as they
 //!   arrive ([`Event::Chunk`]), so no buffer ever needs to hold a whole message.
@@ -36,35 +39,30 @@
 //!
 //! # When bytes reach the transport
 //!
-//! Every method writes what it has to and calls [`Write::flush`] before it returns:
-//! a sent message, a Ping, a Close; and what the protocol owes (the Pong to a Ping, the
+//! Every sending method stages its frames and writes everything staged, then calls
+//! [`Write::flush`] before it returns. What the protocol owes (the Pong to a Ping, the
 //! echo of a Close, the Close that answers a violation, a keep-alive Ping) is written by
-//! the next call of any method, [`read`](WebSocket::read) included, before it reads or
-//! sends anything else. `read` writes the Pong before it returns the Ping.
+//! [`read`](WebSocket::read) before it hands out the event that caused it, and before it
+//! waits for more bytes: `read` writes the Pong before it returns the Ping (RFC 6455
+//! §5.5.2, §5.5.1).
 //!
 //! # Deadlines
 //!
-//! Every wait is bounded by the connection's next deadline: the handshake deadline
-//! ([`Config::handshake_timeout`], which starts when `connect` or `accept` is called), the
-//! keep-alive timer ([`Config::keep_alive`]) and the close timeout
-//! ([`Config::close_timeout`], which bounds [`close`](WebSocket::close) from the moment
-//! the Close is written). A write waits at most [`Config::write_timeout`] for the peer
-//! to take some bytes: a peer that stopped reading is given up with
-//! [`TimedOut::Write`]. A deadline that has passed is acted on before any read (a
-//! write that can go at once still goes), so a peer that keeps sending cannot hold a
-//! deadline off. Without keep-alive,
-//! an open connection waiting for input has no deadline.
-//!
-//! A reset or a broken pipe once the peer's Close was read ends the connection as the end
-//! of the stream does, with [`Error::Closed`]: many servers reset the TCP connection
-//! right after the closing handshake.
+//! Every wait is bounded by the driver's next deadline: the handshake
+//! ([`Config::handshake_timeout`], from when `connect` or `accept` is called), the
+//! keep-alive Ping and its Pong ([`Config::keep_alive`], [`Config::keep_alive_timeout`]),
+//! the closing handshake ([`Config::close_timeout`], from when our Close is staged), and
+//! a peer that takes none of the bytes we owe it for [`Config::write_timeout`] (30 s by
+//! default): it is given up with [`TimedOut::Write`](crate::TimedOut::Write). A deadline
+//! that has passed is acted on before anything more is read, so a peer that floods frames
+//! after our Close cannot hold the connection past the close timeout.
 //!
 //! # Cancel safety
 //!
-//! All the state of the connection lives in the [`Connection`], the [`ReadBuffer`] (with
-//! its inflater, in the middle of a compressed message too) and the [`WebSocket`]'s output
-//! buffer, never in a future, so a call dropped at an `.await` (by `select`, or a timeout
-//! around it) loses nothing, provided the transport's own [`Read::read`] and
+//! All the state of the connection lives in the [`WebSocket`]'s driver core (with its
+//! output) and the [`ReadBuffer`] (with its inflater, in the middle of a compressed
+//! message too), never in a future, so a call dropped at an `.await` (by `select`, or a
+//! timeout around it) loses nothing, provided the transport's own [`Read::read`] and
 //! [`Write::write`] are cancel-safe, as embedded-io-async asks of them: an event read but
 //! not yet returned is returned by the next read, and a frame partly written is finished
 //! before anything else is written. Each method says what is left when it is cancelled.
@@ -226,6 +224,7 @@
 //! # }
 //! ```
 
+#[cfg(feature = "deflate")]
 use core::fmt;
 use core::future::{Future, poll_fn};
 use core::pin::pin;
@@ -237,9 +236,10 @@ use crate::assemble::{AssembleError, FixedAssembler, WholeMessage};
 use crate::close::{CloseCode, CloseFrame};
 use crate::config::Config;
 use crate::connection::{Connection, Masked, Masking, Role, State, Unmasked};
+use crate::driver::{Core, End, EventKind, SendError, Step};
 use crate::endpoint::Endpoint;
-use crate::error::{BufferTooSmall, HandshakeError, ProtocolError, TimedOut, UsageError};
-use crate::event::{Chunk, Event, MessageKind, Received};
+use crate::error::{ProtocolError, UsageError};
+use crate::event::{Event, MessageKind};
 use crate::frame::MAX_HEADER_LEN;
 use crate::handshake::{ClientRequest, Request};
 use crate::input::InputBuffer;
@@ -274,115 +274,11 @@ impl<K: Timer + ?Sized> Timer for &mut K {
     }
 }
 
-/// What an operation of the adapter can fail with, `E` being the transport's error. A
-/// clean close is not an error until it is over: reading gives the peer's Close
-/// ([`Event::Close`]), then [`Error::Closed`] once the connection has ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Error<E> {
-    /// The transport failed.
-    Io(E),
-    /// The peer broke RFC 6455: the Close with [`ProtocolError::close_code`] was sent and
-    /// the connection is over; close the transport.
-    Protocol(ProtocolError),
-    /// The opening handshake failed (a server sent the response with
-    /// [`HandshakeError::status`]).
-    Handshake(HandshakeError),
-    /// The upgrade was refused with this status: by the server (client role), or by the
-    /// caller's [`Decision::Respond`] (server role). The response was sent (server role).
-    Rejected {
-        /// The response's status.
-        status: u16,
-    },
-    /// A deadline passed: handshake, keep-alive or closing handshake. The connection is
-    /// over (a server's 408 was sent); close the transport.
-    TimedOut(TimedOut),
-    /// The transport ended without a closing handshake (1006).
-    AbnormalClosure,
-    /// The connection has ended: the closing handshake finished (this is how a clean
-    /// close ends the reading loop), or it failed and that was reported before. Nothing
-    /// more can be read or sent; close the transport.
-    Closed,
-    /// The caller used the API wrongly (a buffer below the minimum, a close code that may
-    /// not be sent, a send after our Close...); nothing was sent.
-    Usage(UsageError),
-    /// The output buffer cannot hold what must be written as one piece (the client's
-    /// request): it must hold `needed` bytes.
-    BufferTooSmall {
-        /// How many bytes the output buffer must hold.
-        needed: usize,
-    },
-    /// A message did not fit the [`FixedAssembler`] given to
-    /// [`read_message`](WebSocket::read_message): the Close with
-    /// [`AssembleError::close_code`] (1009) was sent. Set the connection up with
-    /// [`FixedAssembler::configure`] and the connection refuses such a message itself
-    /// ([`Error::Protocol`] with [`ProtocolError::MessageTooLarge`]).
-    Assemble(AssembleError),
-}
-
-impl<E: fmt::Display> fmt::Display for Error<E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::Io(error) => write!(f, "the transport failed: {error}"),
-            Error::Protocol(error) => write!(f, "the peer broke the WebSocket protocol: {error}"),
-            Error::Handshake(error) => write!(f, "the opening handshake failed: {error}"),
-            Error::Rejected { status } => write!(f, "the upgrade was refused with status {status}"),
-            Error::TimedOut(timed_out) => timed_out.fmt(f),
-            Error::AbnormalClosure => crate::AbnormalClosure.fmt(f),
-            Error::Closed => f.write_str("the connection is closed"),
-            Error::Usage(error) => write!(f, "invalid use of the API: {error}"),
-            Error::BufferTooSmall { needed } => {
-                write!(
-                    f,
-                    "the output buffer is too small: {needed} bytes are needed"
-                )
-            }
-            Error::Assemble(error) => error.fmt(f),
-        }
-    }
-}
-
-impl<E: core::error::Error + 'static> core::error::Error for Error<E> {
-    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
-        match self {
-            Error::Io(error) => Some(error),
-            Error::Protocol(error) => Some(error),
-            Error::Handshake(error) => Some(error),
-            Error::TimedOut(error) => Some(error),
-            Error::Usage(error) => Some(error),
-            Error::Assemble(error) => Some(error),
-            _ => None,
-        }
-    }
-}
-
-impl<E> From<UsageError> for Error<E> {
-    fn from(error: UsageError) -> Self {
-        Error::Usage(error)
-    }
-}
-
-impl<E> From<BufferTooSmall> for Error<E> {
-    fn from(error: BufferTooSmall) -> Self {
-        Error::BufferTooSmall {
-            needed: error.needed,
-        }
-    }
-}
-
-impl<E> From<crate::Error> for Error<E> {
-    fn from(error: crate::Error) -> Self {
-        match error {
-            crate::Error::Protocol(e) => Error::Protocol(e),
-            crate::Error::Handshake(e) => Error::Handshake(e),
-            crate::Error::BufferTooSmall { needed } => Error::BufferTooSmall { needed },
-            crate::Error::Usage(e) => Error::Usage(e),
-            crate::Error::TimedOut(e) => Error::TimedOut(e),
-            // `AbnormalClosure`, and whatever a later version adds.
-            _ => Error::AbnormalClosure,
-        }
-    }
-}
+/// What an operation of the adapter can fail with, `E` being the transport's error: the
+/// one error type of every adapter ([`crate::io::Error`]). A clean close is not an error
+/// until it is over: reading gives the peer's Close ([`Event::Close`]), then
+/// [`Error::Closed`] once the connection has ended.
+pub use super::Error;
 
 /// A whole message or a control frame, as [`WebSocket::read_message`] hands it out,
 /// borrowed from the [`ReadBuffer`] or the [`FixedAssembler`].
@@ -463,127 +359,27 @@ impl Decision<'static> {
     }
 }
 
-/// Bytes `start..start + len` of a [`ReadBuffer`]'s storage, or of its inflater's window
-/// (RFC 7692: inflated data lies there, not among the received bytes).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Span {
-    start: usize,
-    len: usize,
-    /// In the inflater's window rather than the storage.
-    window: bool,
-}
-
-/// Where a [`ReadBuffer`]'s storage and its inflater's window lie in memory, as address
-/// ranges: what a [`Span`] is measured from.
-#[derive(Clone, Debug)]
-struct Places {
-    storage: core::ops::Range<usize>,
-    window: core::ops::Range<usize>,
-}
-
-impl Places {
-    fn of(storage: &[u8], window: &[u8]) -> Places {
-        let range = |bytes: &[u8]| {
-            let range = bytes.as_ptr_range();
-            range.start as usize..range.end as usize
-        };
-        Places {
-            storage: range(storage),
-            window: range(window),
-        }
-    }
-}
-
-impl Span {
-    /// Where `slice` lies: every payload an endpoint hands out borrows the input it was
-    /// given (a part of the storage), and every payload an inflater hands out borrows its
-    /// window; an empty one needs no place.
-    fn of(slice: &[u8], places: &Places) -> Span {
-        if slice.is_empty() {
-            return Span::default();
-        }
-        let address = slice.as_ptr() as usize;
-        let window = places.window.contains(&address);
-        let base = if window {
-            &places.window
-        } else {
-            &places.storage
-        };
-        let start = address.wrapping_sub(base.start);
-        debug_assert!(start <= base.len() && slice.len() <= base.len() - start);
-        Span {
-            start,
-            len: slice.len(),
-            window,
-        }
-    }
-
-    /// The span's bytes in `storage` or `window` (empty if it does not fit, which cannot
-    /// happen for a span made by [`Span::of`]).
-    fn in_<'b>(self, storage: &'b [u8], window: &'b [u8]) -> &'b [u8] {
-        let bytes = if self.window { window } else { storage };
-        bytes.get(self.start..self.start + self.len).unwrap_or(&[])
-    }
-}
-
-/// An event received and not yet handed out, by the place of its bytes in the storage
-/// or the window (an event cannot be kept as it is: it borrows the buffer that more
-/// bytes are read into while looking for the next event).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Found {
-    /// [`Event::Text`].
-    Text(Span),
-    /// [`Event::Binary`].
-    Binary(Span),
-    /// [`Event::Chunk`].
-    Chunk {
-        kind: MessageKind,
-        data: Span,
-        first: bool,
-        last: bool,
-    },
-    /// [`Event::Ping`].
-    Ping(Span),
-    /// [`Event::Pong`].
-    Pong(Span),
-    /// [`Event::Close`].
-    Close {
-        code: Option<CloseCode>,
-        reason: Span,
-    },
-    /// [`Event::Failed`].
-    Failed(ProtocolError),
-}
-
-impl Found {
-    /// The place of `event`; `None` for events that only the handshake gives (and for
-    /// compressed pieces, which only an endpoint without an inflater hands out).
-    fn of(event: &Event<'_>, places: &Places) -> Option<Found> {
-        let span = |slice: &[u8]| Span::of(slice, places);
-        Some(match *event {
-            Event::Text(text) => Found::Text(span(text.as_bytes())),
-            Event::Binary(data) => Found::Binary(span(data)),
-            Event::Chunk(chunk) => Found::Chunk {
-                kind: chunk.kind,
-                data: span(chunk.data),
-                first: chunk.first,
-                last: chunk.last,
+impl<'d> From<Decision<'d>> for crate::driver::Decision<'d> {
+    fn from(decision: Decision<'d>) -> Self {
+        match decision {
+            Decision::Accept(options) => crate::driver::Decision::Accept(options),
+            Decision::Respond {
+                status,
+                headers,
+                body,
+            } => crate::driver::Decision::Respond {
+                status,
+                headers,
+                body,
             },
-            Event::Ping(payload) => Found::Ping(span(payload)),
-            Event::Pong(payload) => Found::Pong(span(payload)),
-            Event::Close(frame) => Found::Close {
-                code: frame.code,
-                reason: span(frame.reason.as_bytes()),
-            },
-            Event::Failed(error) => Found::Failed(error),
-            _ => return None,
-        })
+        }
     }
 }
 
 /// The receive buffer: received bytes waiting to be used, in caller storage (`&mut [u8]`,
 /// `[u8; N]`...), with the unused tail kept between reads. One per connection, given to
-/// the handshake and then to every reading call of its [`WebSocket`].
+/// the handshake and then to every reading call of its [`WebSocket`]: it is the driver's
+/// input, lent to each call.
 ///
 /// It is kept apart from the [`WebSocket`] so that an event borrowing it can be answered
 /// through the `WebSocket` at once (an echo is `ws.send_text(text)`).
@@ -595,12 +391,8 @@ impl Found {
 /// inflated, and an inflated event borrows the buffer as any other does.
 #[derive(Clone, Debug)]
 pub struct ReadBuffer<S, I = NoInflater> {
-    /// The received bytes, those not used yet kept between reads.
+    /// The received bytes, those not used yet kept between reads: the driver's input.
     bytes: InputBuffer<S>,
-    /// An event received but not handed out yet (its call was cancelled, or it waits for
-    /// the owed bytes to be written); its bytes, before `start` or in the inflater's
-    /// window, stay in place until then.
-    found: Option<Found>,
     /// The rest of a message that did not fit the assembler is dropped.
     skipping: bool,
     /// permessage-deflate: the inflater, or nothing.
@@ -625,7 +417,6 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> ReadBuffer<S> {
     fn over(bytes: InputBuffer<S>) -> Self {
         ReadBuffer {
             bytes,
-            found: None,
             skipping: false,
             inflater: NoInflater,
         }
@@ -654,7 +445,6 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> ReadBuffer<S> {
         }
         Ok(ReadBuffer {
             bytes: self.bytes,
-            found: self.found,
             skipping: self.skipping,
             inflater: InflaterWindow {
                 slot: Slot::Window(window),
@@ -665,9 +455,9 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> ReadBuffer<S> {
 
 impl<S: AsRef<[u8]> + AsMut<[u8]>, I: Inflate> ReadBuffer<S, I> {
     /// Copy as much of `bytes` as fits (bytes that arrived some other way, such as those an
-    /// HTTP library read past an upgrade); returns how many were taken.
+    /// HTTP library read past an upgrade, before the first read); returns how many were
+    /// taken.
     pub fn push(&mut self, bytes: &[u8]) -> usize {
-        self.read_space();
         self.bytes.push(bytes)
     }
 
@@ -690,96 +480,6 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, I: Inflate> ReadBuffer<S, I> {
     pub fn into_inner(self) -> S {
         self.bytes.into_inner()
     }
-
-    /// The free space after the kept bytes, which are first moved to the front (the
-    /// bytes an inflater left unconsumed included: it expects them first).
-    fn read_space(&mut self) -> &mut [u8] {
-        debug_assert!(
-            self.found.is_none(),
-            "the bytes of a found event would move"
-        );
-        self.bytes.read_space()
-    }
-
-    /// Hand the waiting bytes to `endpoint`, through the inflater if there is one; the
-    /// next event, or `None` when more input is needed (as
-    /// [`InputBuffer::receive`](crate::InputBuffer::receive) does).
-    fn receive<E: Endpoint>(
-        &mut self,
-        endpoint: &mut E,
-        now: Instant,
-    ) -> Result<Option<Event<'_>>, UsageError> {
-        let inflater = &mut self.inflater;
-        self.bytes
-            .receive_with(|input| inflater.receive(endpoint, input, now))
-    }
-
-    /// Receive until an event that `keep` keeps (kept in `self.found`); `false` when more
-    /// input is needed first.
-    fn find<M: Masking>(
-        &mut self,
-        connection: &mut Connection<M>,
-        now: Instant,
-        keep: &mut impl FnMut(&Event<'_>, &mut bool) -> Result<bool, AssembleError>,
-    ) -> Result<bool, FindError> {
-        // An inflater for a connection that negotiated permessage-deflate (RFC 7692); it
-        // is made once, with the first read.
-        self.inflater.prepare(connection)?;
-        let places = Places::of(self.bytes.storage(), self.inflater.window());
-        loop {
-            let mut skipping = self.skipping;
-            let Some(event) = self.receive(connection, now)? else {
-                return Ok(false);
-            };
-            let kept = keep(&event, &mut skipping);
-            let found = Found::of(&event, &places);
-            self.skipping = skipping;
-            match kept {
-                Ok(true) => {
-                    self.found = found;
-                    if self.found.is_some() {
-                        return Ok(true);
-                    }
-                }
-                Ok(false) => {}
-                Err(error) => return Err(FindError::Assemble(error)),
-            }
-        }
-    }
-
-    /// The event `found` stands for, borrowed from the storage or the inflater's window.
-    /// Text was checked as UTF-8 when it was received (or inflated); it is checked again
-    /// here, as the only way to a `&str` without `unsafe`.
-    fn event(&self, found: Found) -> Result<Event<'_>, ProtocolError> {
-        let storage = self.bytes.storage();
-        let window = self.inflater.window();
-        let bytes = |span: Span| span.in_(storage, window);
-        Ok(match found {
-            Found::Text(span) => Event::Text(
-                crate::utf8::validate_whole(bytes(span)).map_err(|_| ProtocolError::InvalidUtf8)?,
-            ),
-            Found::Binary(span) => Event::Binary(bytes(span)),
-            Found::Chunk {
-                kind,
-                data,
-                first,
-                last,
-            } => Event::Chunk(Chunk {
-                kind,
-                data: bytes(data),
-                first,
-                last,
-            }),
-            Found::Ping(span) => Event::Ping(bytes(span)),
-            Found::Pong(span) => Event::Pong(bytes(span)),
-            Found::Close { code, reason } => Event::Close(CloseFrame {
-                code,
-                reason: crate::utf8::validate_whole(bytes(reason))
-                    .map_err(|_| ProtocolError::InvalidCloseReason)?,
-            }),
-            Found::Failed(error) => Event::Failed(error),
-        })
-    }
 }
 
 /// What a [`ReadBuffer`] inflates permessage-deflate messages (RFC 7692) with:
@@ -796,17 +496,21 @@ pub struct NoInflater;
 impl Inflate for NoInflater {}
 
 impl sealed::Inflate for NoInflater {
-    fn receive<'a, E: Endpoint>(
-        &'a mut self,
-        endpoint: &mut E,
-        input: &'a mut [u8],
+    fn poll<E: Endpoint, O: AsRef<[u8]> + AsMut<[u8]>, S: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        core: &mut Core<E, O>,
+        input: &mut InputBuffer<S>,
         now: Instant,
-    ) -> Result<Received<'a>, UsageError> {
-        endpoint.receive(input, now)
+    ) -> Step {
+        core.poll_in(input, now)
     }
 
-    fn window(&self) -> &[u8] {
-        &[]
+    fn event<'a, E: Endpoint, O: AsRef<[u8]> + AsMut<[u8]>, S: AsRef<[u8]> + AsMut<[u8]>>(
+        &'a self,
+        core: &mut Core<E, O>,
+        input: &'a InputBuffer<S>,
+    ) -> Option<Event<'a>> {
+        core.event_in(input)
     }
 
     fn window_bits(&self) -> u8 {
@@ -864,22 +568,26 @@ impl<W: AsRef<[u8]> + AsMut<[u8]>> Inflate for InflaterWindow<W> {}
 
 #[cfg(feature = "deflate")]
 impl<W: AsRef<[u8]> + AsMut<[u8]>> sealed::Inflate for InflaterWindow<W> {
-    fn receive<'a, E: Endpoint>(
-        &'a mut self,
-        endpoint: &mut E,
-        input: &'a mut [u8],
+    fn poll<E: Endpoint, O: AsRef<[u8]> + AsMut<[u8]>, S: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        core: &mut Core<E, O>,
+        input: &mut InputBuffer<S>,
         now: Instant,
-    ) -> Result<Received<'a>, UsageError> {
+    ) -> Step {
         match &mut self.slot {
-            Slot::Inflater(inflater) => inflater.receive(endpoint, input, now),
-            _ => endpoint.receive(input, now),
+            Slot::Inflater(inflater) => core.poll_inflating_in(input, now, inflater),
+            _ => core.poll_in(input, now),
         }
     }
 
-    fn window(&self) -> &[u8] {
+    fn event<'a, E: Endpoint, O: AsRef<[u8]> + AsMut<[u8]>, S: AsRef<[u8]> + AsMut<[u8]>>(
+        &'a self,
+        core: &mut Core<E, O>,
+        input: &'a InputBuffer<S>,
+    ) -> Option<Event<'a>> {
         match &self.slot {
-            Slot::Inflater(inflater) => inflater.window(),
-            _ => &[],
+            Slot::Inflater(inflater) => core.event_inflated_in(input, inflater),
+            _ => core.event_in(input),
         }
     }
 
@@ -960,23 +668,29 @@ impl<W: AsMut<[u8]>> AsMut<[u8]> for PowerOfTwo<W> {
 
 mod sealed {
     use crate::connection::{Connection, Masking};
+    use crate::driver::{Core, Step};
     use crate::endpoint::Endpoint;
     use crate::error::UsageError;
-    use crate::event::Received;
+    use crate::event::Event;
+    use crate::input::InputBuffer;
     use crate::time::Instant;
 
     /// What the adapter asks of a [`ReadBuffer`](super::ReadBuffer)'s inflater.
     pub trait Inflate {
-        /// [`Endpoint::receive`], through the inflater once one was made.
-        fn receive<'a, E: Endpoint>(
-            &'a mut self,
-            endpoint: &mut E,
-            input: &'a mut [u8],
+        /// The driver's next step, through the inflater once one was made.
+        fn poll<E: Endpoint, O: AsRef<[u8]> + AsMut<[u8]>, S: AsRef<[u8]> + AsMut<[u8]>>(
+            &mut self,
+            core: &mut Core<E, O>,
+            input: &mut InputBuffer<S>,
             now: Instant,
-        ) -> Result<Received<'a>, UsageError>;
+        ) -> Step;
 
-        /// Where inflated data lies (empty without an inflater).
-        fn window(&self) -> &[u8];
+        /// The event the driver found, its bytes in `input` or the inflater's window.
+        fn event<'a, E: Endpoint, O: AsRef<[u8]> + AsMut<[u8]>, S: AsRef<[u8]> + AsMut<[u8]>>(
+            &'a self,
+            core: &mut Core<E, O>,
+            input: &'a InputBuffer<S>,
+        ) -> Option<Event<'a>>;
 
         /// How many window bits the window holds: log2 of its length (0 without one).
         fn window_bits(&self) -> u8;
@@ -987,20 +701,6 @@ mod sealed {
 
         /// Drop the inflater, keeping the window (a new handshake starts).
         fn reset(&mut self);
-    }
-}
-
-/// Why [`ReadBuffer::find`] stopped without an event.
-enum FindError {
-    /// The caller's mistake (a buffer too small for what must be held whole).
-    Usage(UsageError),
-    /// A piece did not fit the assembler.
-    Assemble(AssembleError),
-}
-
-impl From<UsageError> for FindError {
-    fn from(error: UsageError) -> Self {
-        FindError::Usage(error)
     }
 }
 
@@ -1028,261 +728,238 @@ async fn race<A: Future, B: Future>(a: A, b: B) -> Either<A::Output, B::Output> 
     .await
 }
 
-/// `future`'s output, or `None` if `deadline` passed first. A deadline that has passed
-/// wins over a future that is ready too (the timer is polled first), so a peer that
-/// keeps bytes coming cannot keep a deadline from firing; with `last_chance` (writes) a
-/// future that is ready at once still goes first, so that a write deadline left from a
-/// cancelled call does not give up a peer that takes bytes now.
+/// `future`'s output, or `None` if `deadline` passed first.
 async fn until<K: Timer, F: Future>(
     timer: &mut K,
     deadline: Option<Instant>,
     future: F,
-    last_chance: bool,
 ) -> Option<F::Output> {
     match deadline {
         None => Some(future.await),
-        Some(deadline) if deadline <= timer.now() => {
-            if !last_chance {
-                return None;
-            }
-            let mut future = pin!(future);
-            poll_fn(|cx| match future.as_mut().poll(cx) {
-                Poll::Ready(out) => Poll::Ready(Some(out)),
-                Poll::Pending => Poll::Ready(None),
-            })
-            .await
-        }
-        Some(deadline) => match race(timer.sleep_until(deadline), future).await {
-            Either::Left(()) => None,
-            Either::Right(out) => Some(out),
+        Some(deadline) => match race(future, timer.sleep_until(deadline)).await {
+            Either::Left(out) => Some(out),
+            Either::Right(()) => None,
         },
     }
 }
 
-/// The earlier of two deadlines.
-fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
+/// Where [`Io::run`] stopped.
+enum Next {
+    /// The driver found an event: take it from the input.
+    Event(EventKind),
+    /// The connection is over, as the driver says.
+    Close(End),
+    /// The driver waits for input (only when asked to stop there).
+    Read,
 }
 
-/// Whether a transport error of this kind, once the peer's Close was read, is only the
-/// end of the connection: a reset or a broken pipe after the closing handshake (many
-/// servers reset the TCP connection right after their Close) ends it cleanly.
-fn ends_cleanly<E: embedded_io_async::Error>(error: &E) -> bool {
-    use embedded_io_async::ErrorKind;
-    matches!(
-        error.kind(),
-        ErrorKind::ConnectionReset
-            | ErrorKind::ConnectionAborted
-            | ErrorKind::BrokenPipe
-            | ErrorKind::NotConnected
-    )
-}
-
-/// Whether the peer's Close was read (the closing handshake is over or our answer is
-/// owed): from then on the end of the transport, reset included, is a clean end.
-fn peer_closed<E: Endpoint>(endpoint: &E) -> bool {
-    matches!(endpoint.state(), State::Closed | State::RemoteClosing)
-}
-
-/// The transport, the timer and the output buffer with the bytes not written yet: what
-/// both the handshake and the open connection write through.
+/// The transport and the timer: what the handshake and the open connection do their I/O
+/// with, and whether the end of the connection was reported to the caller.
 #[derive(Debug)]
-struct Io<T, K, O> {
+struct Io<T, K> {
     transport: T,
     timer: K,
-    output: O,
-    /// Bytes `start..end` of the output buffer are still to be written.
-    start: usize,
-    end: usize,
     /// Bytes were written since the last flush.
     unflushed: bool,
-    /// [`Config::write_timeout`].
-    write_timeout: crate::Duration,
-    /// While a write waits: when the peer is given up ([`TimedOut::Write`]) unless it
-    /// takes some bytes first. Kept across a cancelled call.
-    write_deadline: Option<Instant>,
+    /// How the connection ended was returned once: every later call gives
+    /// [`Error::Closed`].
+    reported: bool,
+    /// How long a flush may take ([`Config::write_timeout`]).
+    write_timeout: crate::time::Duration,
 }
 
-impl<T: Read + Write, K: Timer, O: AsRef<[u8]> + AsMut<[u8]>> Io<T, K, O> {
-    /// Nothing written yet; [`Error::BufferTooSmall`] for an output buffer below
-    /// [`MIN_OUTPUT_BUFFER`].
-    fn new(
-        transport: T,
-        timer: K,
-        output: O,
-        write_timeout: crate::Duration,
-    ) -> Result<Self, Error<T::Error>> {
-        if output.as_ref().len() < MIN_OUTPUT_BUFFER {
-            return Err(Error::BufferTooSmall {
-                needed: MIN_OUTPUT_BUFFER,
-            });
-        }
-        Ok(Io {
+impl<T: Read + Write, K: Timer> Io<T, K> {
+    fn new(transport: T, timer: K, config: &Config) -> Self {
+        Io {
             transport,
             timer,
-            output,
-            start: 0,
-            end: 0,
             unflushed: false,
-            write_timeout,
-            write_deadline: None,
-        })
-    }
-
-    /// The deadline of the write that is about to wait: the endpoint's, or the give-up
-    /// deadline of the write timeout if it is earlier.
-    fn write_deadline<E: Endpoint>(&mut self, endpoint: &E) -> Option<Instant> {
-        let now = self.timer.now();
-        let timeout = self.write_timeout;
-        let give_up = *self
-            .write_deadline
-            .get_or_insert_with(|| now.saturating_add(timeout));
-        earliest(endpoint.poll_timeout(), Some(give_up))
-    }
-
-    /// A write's deadline passed: the peer took nothing for the write timeout (given up
-    /// with [`TimedOut::Write`]), or the endpoint's deadline passed.
-    fn on_write_deadline<E: Endpoint>(&mut self, endpoint: &mut E) -> Result<(), Error<T::Error>> {
-        let now = self.timer.now();
-        if self.write_deadline.is_some_and(|at| at <= now) {
-            self.write_deadline = None;
-            self.start = 0;
-            self.end = 0;
-            return Err(Error::TimedOut(TimedOut::Write));
-        }
-        self.on_deadline(endpoint)
-    }
-
-    /// Let time pass for `endpoint` after a deadline passed: the error if it ended the
-    /// connection.
-    fn on_deadline<E: Endpoint>(&mut self, endpoint: &mut E) -> Result<(), Error<T::Error>> {
-        match endpoint.handle_timeout(self.timer.now()) {
-            Some(timed_out) => Err(Error::TimedOut(timed_out)),
-            None => Ok(()),
+            reported: false,
+            write_timeout: config.write_timeout,
         }
     }
 
-    /// Record `n` bytes just encoded at the start of the (empty) output buffer.
-    fn queued(&mut self, n: usize) {
-        debug_assert!(self.start == self.end);
-        self.start = 0;
-        self.end = n;
-    }
-
-    /// Write the bytes still in the output buffer. Progress is kept after every `write`,
-    /// so a cancelled drain is resumed by the next one.
-    async fn drain<E: Endpoint>(&mut self, endpoint: &mut E) -> Result<(), Error<T::Error>> {
-        while self.start < self.end {
-            let deadline = self.write_deadline(endpoint);
-            let pending = &self.output.as_ref()[self.start..self.end];
-            match until(
-                &mut self.timer,
-                deadline,
-                self.transport.write(pending),
-                true,
-            )
-            .await
-            {
-                // A writer that takes nothing from a non-empty buffer has ended.
-                Some(Ok(0)) => return Err(Error::AbnormalClosure),
-                Some(Ok(n)) => {
-                    self.start += n.min(self.end - self.start);
-                    self.unflushed = true;
-                    self.write_deadline = None;
-                }
-                // The peer closed first and went away before our answer: nothing more
-                // can be written, and the connection ended cleanly.
-                Some(Err(error)) if ends_cleanly(&error) && peer_closed(endpoint) => {
-                    let _ = endpoint.handle_eof();
-                    self.start = 0;
-                    self.end = 0;
-                    self.unflushed = false;
-                    return Err(Error::Closed);
-                }
-                Some(Err(error)) => return Err(Error::Io(error)),
-                None => self.on_write_deadline(endpoint)?,
-            }
-        }
-        self.start = 0;
-        self.end = 0;
-        Ok(())
-    }
-
-    /// Drain, then flush the transport if anything was written since the last flush.
-    async fn drain_and_flush<E: Endpoint>(
+    /// Carry out the driver's steps (write, read) until it hands out an event or ends the
+    /// connection (or, with `stop_at_read`, waits for input): the loop of
+    /// [`driver`](crate::driver), with embedded-io-async calls. Everything written is
+    /// flushed before an event is handed out and before a wait for input.
+    async fn run<E, O, S, I>(
         &mut self,
-        endpoint: &mut E,
-    ) -> Result<(), Error<T::Error>> {
-        self.drain(endpoint).await?;
-        while self.unflushed {
-            let deadline = self.write_deadline(endpoint);
-            match until(&mut self.timer, deadline, self.transport.flush(), true).await {
-                Some(Ok(())) => {
-                    self.unflushed = false;
-                    self.write_deadline = None;
-                }
-                Some(Err(error)) if ends_cleanly(&error) && peer_closed(endpoint) => {
-                    let _ = endpoint.handle_eof();
-                    self.unflushed = false;
-                    return Err(Error::Closed);
-                }
-                Some(Err(error)) => return Err(Error::Io(error)),
-                None => self.on_write_deadline(endpoint)?,
-            }
-        }
-        Ok(())
-    }
-
-    /// Write everything owed: bytes left in the output buffer, then whatever
-    /// `poll_transmit` gives (the request, a Pong, a Close, a rejection), then flush.
-    async fn write_owed<E: Endpoint>(&mut self, endpoint: &mut E) -> Result<(), Error<T::Error>> {
-        loop {
-            self.drain(endpoint).await?;
-            let n = endpoint.poll_transmit(self.output.as_mut())?;
-            if n == 0 {
-                break;
-            }
-            self.queued(n);
-        }
-        self.drain_and_flush(endpoint).await
-    }
-
-    /// Read more bytes into `input`, waiting at most until the endpoint's next deadline.
-    /// `Ok` when bytes came or a deadline passed without ending the connection.
-    async fn fill<E: Endpoint, S: AsRef<[u8]> + AsMut<[u8]>, I: Inflate>(
-        &mut self,
-        endpoint: &mut E,
+        core: &mut Core<E, O>,
         input: &mut ReadBuffer<S, I>,
-    ) -> Result<(), Error<T::Error>> {
-        let deadline = endpoint.poll_timeout();
-        let space = input.read_space();
-        match until(&mut self.timer, deadline, self.transport.read(space), false).await {
-            Some(Ok(0)) => match endpoint.handle_eof() {
-                Ok(()) => Err(Error::Closed),
-                Err(_) => Err(Error::AbnormalClosure),
-            },
-            Some(Ok(n)) => {
-                input.bytes.commit(n);
+        stop_at_read: bool,
+    ) -> Result<Next, Error<T::Error>>
+    where
+        E: Endpoint,
+        O: AsRef<[u8]> + AsMut<[u8]>,
+        S: AsRef<[u8]> + AsMut<[u8]>,
+        I: Inflate,
+    {
+        loop {
+            let now = self.timer.now();
+            match input.inflater.poll(core, &mut input.bytes, now) {
+                Step::Write { until: deadline } => {
+                    // Frames are staged whole (no payload of ours follows them).
+                    let staged = core.transmit().staged;
+                    let written =
+                        until(&mut self.timer, deadline, self.transport.write(staged)).await;
+                    let now = self.timer.now();
+                    match written {
+                        // A writer that takes nothing from a non-empty buffer has ended.
+                        Some(Ok(0)) => core.transport_failed(now),
+                        Some(Ok(n)) => {
+                            core.wrote(n, now);
+                            self.unflushed = true;
+                        }
+                        Some(Err(error)) => self.failed(core, error, now)?,
+                        // The write deadline: the driver gives the peer up.
+                        None => {}
+                    }
+                }
+                Step::Read { until: deadline } => {
+                    self.flush(core).await?;
+                    if stop_at_read {
+                        return Ok(Next::Read);
+                    }
+                    let space = core.read_space_in(&mut input.bytes);
+                    let read = until(&mut self.timer, deadline, self.transport.read(space)).await;
+                    let now = self.timer.now();
+                    match read {
+                        Some(Ok(0)) => core.read_closed(now),
+                        Some(Ok(n)) => core.filled_in(&mut input.bytes, n, now),
+                        Some(Err(error)) => self.failed(core, error, now)?,
+                        // A deadline: the driver acts on it at the next poll.
+                        None => {}
+                    }
+                }
+                Step::Event(handle) => {
+                    self.flush(core).await?;
+                    return Ok(Next::Event(handle.kind()));
+                }
+                Step::Close(end) => {
+                    // What was written last (a Close, a 408) reaches the peer; the
+                    // connection is over whatever the flush gives.
+                    let _ = self.flush(core).await;
+                    return Ok(Next::Close(end));
+                }
+            }
+        }
+    }
+
+    /// The transport failed with `error` at `now`: after the peer's Close it is the end
+    /// of a clean close (the driver says [`End::Closed`] next); before, the error.
+    fn failed<E, O>(
+        &mut self,
+        core: &mut Core<E, O>,
+        error: T::Error,
+        now: Instant,
+    ) -> Result<(), Error<T::Error>>
+    where
+        E: Endpoint,
+        O: AsRef<[u8]> + AsMut<[u8]>,
+    {
+        core.transport_failed(now);
+        match core.end() {
+            Some(end) if end.is_clean() => Ok(()),
+            _ => {
+                self.reported = true;
+                Err(Error::Io(error))
+            }
+        }
+    }
+
+    /// Flush the transport if anything was written since the last flush, waiting at
+    /// most [`Config::write_timeout`]: a transport that cannot flush that long is given
+    /// up ([`TimedOut::Write`](crate::TimedOut::Write)).
+    async fn flush<E, O>(&mut self, core: &mut Core<E, O>) -> Result<(), Error<T::Error>>
+    where
+        E: Endpoint,
+        O: AsRef<[u8]> + AsMut<[u8]>,
+    {
+        if !self.unflushed {
+            return Ok(());
+        }
+        let deadline = self.timer.now().saturating_add(self.write_timeout);
+        let flushed = until(&mut self.timer, Some(deadline), self.transport.flush()).await;
+        let now = self.timer.now();
+        match flushed {
+            Some(Ok(())) => {
+                self.unflushed = false;
                 Ok(())
             }
-            // After the peer's Close, a reset is the end of the stream.
-            Some(Err(error)) if ends_cleanly(&error) && peer_closed(endpoint) => {
-                let _ = endpoint.handle_eof();
-                Err(Error::Closed)
+            Some(Err(error)) => self.failed(core, error, now),
+            None => {
+                core.transport_failed(now);
+                self.reported = true;
+                Err(Error::TimedOut(crate::TimedOut::Write))
             }
-            Some(Err(error)) => Err(Error::Io(error)),
-            None => match endpoint.handle_timeout(self.timer.now()) {
-                Some(timed_out) => {
-                    // A server's 408; the connection is over whether or not it goes out.
-                    let _ = self.write_owed(endpoint).await;
-                    Err(Error::TimedOut(timed_out))
-                }
-                None => Ok(()),
-            },
         }
+    }
+
+    /// Write everything staged in the driver's output, then flush: what a sending method
+    /// does before it returns. Bounded by the driver's deadlines, the write timeout
+    /// among them.
+    async fn write_out<E, O>(&mut self, core: &mut Core<E, O>) -> Result<(), Error<T::Error>>
+    where
+        E: Endpoint,
+        O: AsRef<[u8]> + AsMut<[u8]>,
+    {
+        loop {
+            let now = self.timer.now();
+            core.handle_timeout(now);
+            let staged = core.transmit().staged;
+            if staged.is_empty() {
+                if let Some(end) = core.end() {
+                    return Err(self.ended(end));
+                }
+                break;
+            }
+            let deadline = core.poll_timeout();
+            let written = until(&mut self.timer, deadline, self.transport.write(staged)).await;
+            let now = self.timer.now();
+            match written {
+                Some(Ok(0)) => core.transport_failed(now),
+                Some(Ok(n)) => {
+                    core.wrote(n, now);
+                    self.unflushed = true;
+                }
+                Some(Err(error)) => self.failed(core, error, now)?,
+                None => {}
+            }
+        }
+        self.flush(core).await
+    }
+
+    /// The error that says how the connection ended, the first time; [`Error::Closed`]
+    /// after that, and for a clean close.
+    fn ended(&mut self, end: End) -> Error<T::Error> {
+        if end.is_clean() || core::mem::replace(&mut self.reported, true) {
+            return Error::Closed;
+        }
+        match end {
+            End::Failed(error) => Error::Protocol(error),
+            End::HandshakeFailed(error) => Error::Handshake(error),
+            End::Rejected { status } => Error::Rejected { status },
+            End::TimedOut(timed_out) => Error::TimedOut(timed_out),
+            End::Usage(error) => Error::Usage(error),
+            // `Abnormal`, and whatever a later version adds.
+            _ => Error::AbnormalClosure,
+        }
+    }
+}
+
+/// A command's error as the adapter's.
+fn send_error<E>(error: SendError) -> Error<E> {
+    match error {
+        SendError::NoRoom { needed } => Error::BufferTooSmall { needed },
+        SendError::Usage(error) => Error::Usage(error),
+    }
+}
+
+/// An output buffer below [`MIN_OUTPUT_BUFFER`].
+fn output_too_small<E>(_: UsageError) -> Error<E> {
+    Error::BufferTooSmall {
+        needed: MIN_OUTPUT_BUFFER,
     }
 }
 
@@ -1303,8 +980,11 @@ impl<T: Read + Write, K: Timer, O: AsRef<[u8]> + AsMut<[u8]>> Io<T, K, O> {
 /// after [`Error::Closed`].
 #[derive(Debug)]
 pub struct WebSocket<T, K, O, M = Unmasked> {
-    io: Io<T, K, O>,
-    connection: Connection<M>,
+    io: Io<T, K>,
+    /// The driver without its input (the caller's [`ReadBuffer`]).
+    core: Core<Connection<M>, O>,
+    /// The largest payload that fits one frame of the output buffer.
+    room: usize,
 }
 
 impl<T, K, O, R> WebSocket<T, K, O, Masked<R>>
@@ -1320,8 +1000,9 @@ where
     /// `input`: they are the first frames.
     ///
     /// `rng` draws the handshake key and a masking key for every frame. `output` holds
-    /// the request as one piece, so it must be larger than it ([`Error::BufferTooSmall`]
-    /// otherwise) and at least [`MIN_OUTPUT_BUFFER`].
+    /// the request as one piece, so it must be larger than it
+    /// ([`UsageError::OutputBufferTooSmall`] otherwise) and at least
+    /// [`MIN_OUTPUT_BUFFER`] ([`Error::BufferTooSmall`]).
     ///
     /// Fails with [`Error::Rejected`] for a status other than 101, [`Error::Handshake`]
     /// for a 101 that breaks RFC 6455, [`Error::TimedOut`] at the deadline.
@@ -1360,7 +1041,8 @@ where
         config: Config,
         rng: R,
     ) -> Result<Self, Error<T::Error>> {
-        let mut io = Io::new(transport, timer, output, config.write_timeout)?;
+        let mut io = Io::new(transport, timer, &config);
+        let room = output.as_ref().len().saturating_sub(MAX_HEADER_LEN);
         input.inflater.reset();
         // The server may compress with any window up to the one offered (RFC 7692
         // §7.1.2.1): the caller's window must hold it before anything is sent.
@@ -1369,35 +1051,30 @@ where
                 return Err(Error::Usage(UsageError::InvalidDeflateWindow));
             }
         }
-        let mut client = Client::new(request, config, rng, io.timer.now())?;
+        let client = Client::new(request, config, rng, io.timer.now())?;
+        let mut core = Core::new(client, output, &config).map_err(output_too_small)?;
         loop {
-            io.write_owed(&mut client).await?;
-            let now = io.timer.now();
-            while let Some(event) = input.receive(&mut client, now)? {
-                match event {
-                    Event::Connected(_) => {
-                        let Ok(connection) = client.into_connection() else {
-                            return Err(Error::Closed);
-                        };
-                        // permessage-deflate offered through the raw `extensions`
-                        // without a window fails here.
-                        input.inflater.prepare(&connection)?;
-                        return Ok(WebSocket { io, connection });
-                    }
-                    Event::Rejected(response) => {
-                        return Err(Error::Rejected {
-                            status: response.status(),
-                        });
-                    }
-                    Event::HandshakeFailed(error) => return Err(Error::Handshake(error)),
-                    _ => {}
+            match io.run(&mut core, input, false).await? {
+                Next::Event(EventKind::Connected) => break,
+                Next::Event(EventKind::Rejected { status }) => {
+                    return Err(Error::Rejected { status });
                 }
+                Next::Event(EventKind::HandshakeFailed(error)) => {
+                    return Err(Error::Handshake(error));
+                }
+                Next::Event(_) => core.skip_event_in(&input.bytes),
+                Next::Close(end) => return Err(io.ended(end)),
+                Next::Read => {}
             }
-            if client.should_close_transport() {
-                return Err(Error::Closed);
-            }
-            io.fill(&mut client, input).await?;
         }
+        core.skip_event_in(&input.bytes);
+        let (client, output) = core.into_parts();
+        let connection = client.into_connection().map_err(|_| Error::Closed)?;
+        // permessage-deflate offered through the raw `extensions` without a window fails
+        // here.
+        input.inflater.prepare(&connection)?;
+        let core = Core::new(connection, output, &config).map_err(output_too_small)?;
+        Ok(WebSocket { io, core, room })
     }
 }
 
@@ -1460,68 +1137,58 @@ where
         I: Inflate,
         F: FnOnce(&Request<'_>) -> Decision<'d>,
     {
-        let mut io = Io::new(transport, timer, output, config.write_timeout)?;
+        let mut io = Io::new(transport, timer, &config);
+        let room = output.as_ref().len().saturating_sub(MAX_HEADER_LEN);
         input.inflater.reset();
         let window_bits = input.inflater.window_bits();
-        let mut server = Server::new(config, io.timer.now());
+        let server = Server::new(config, io.timer.now());
+        let mut core = Core::new(server, output, &config).map_err(output_too_small)?;
         let mut decide = Some(decide);
         loop {
-            io.write_owed(&mut server).await?;
-            let now = io.timer.now();
-            while let Some(event) = input.receive(&mut server, now)? {
-                match event {
-                    Event::Request(request) => {
-                        let Some(decide) = decide.take() else {
-                            return Err(Error::Closed);
-                        };
-                        // The output buffer is empty: `write_owed` drained it.
-                        match decide(&request) {
-                            Decision::Accept(options) => {
-                                // The client compresses with the window we accept (RFC
-                                // 7692 §7.1.2.2): it must fit the caller's before the
-                                // 101 goes out.
-                                if let Some(params) = options.deflate {
-                                    let bits = params.receive_window_bits(Role::Server);
-                                    if !fits(window_bits, bits) {
-                                        let error = UsageError::InvalidDeflateWindow;
-                                        return Err(Error::Usage(error));
-                                    }
-                                }
-                                let n =
-                                    server.accept(&request, options, now, io.output.as_mut())?;
-                                io.queued(n);
-                                io.drain_and_flush(&mut server).await?;
-                                let Ok(connection) = server.into_connection() else {
-                                    return Err(Error::Closed);
-                                };
-                                input.inflater.prepare(&connection)?;
-                                return Ok(WebSocket { io, connection });
-                            }
-                            Decision::Respond {
-                                status,
-                                headers,
-                                body,
-                            } => {
-                                let n =
-                                    server.respond(status, headers, body, io.output.as_mut())?;
-                                io.queued(n);
-                                io.drain_and_flush(&mut server).await?;
-                                return Err(Error::Rejected { status });
-                            }
-                        }
-                    }
-                    Event::HandshakeFailed(error) => {
-                        io.write_owed(&mut server).await?;
-                        return Err(Error::Handshake(error));
-                    }
-                    _ => {}
+            match io.run(&mut core, input, false).await? {
+                Next::Event(EventKind::Request) => {}
+                Next::Event(EventKind::HandshakeFailed(error)) => {
+                    return Err(Error::Handshake(error));
+                }
+                Next::Event(_) => {
+                    core.skip_event_in(&input.bytes);
+                    continue;
+                }
+                Next::Close(end) => return Err(io.ended(end)),
+                Next::Read => continue,
+            }
+            let (Some(decide), Some(Event::Request(request))) =
+                (decide.take(), core.event_in(&input.bytes))
+            else {
+                return Err(Error::Closed);
+            };
+            let decision = decide(&request);
+            // The client compresses with the window we accept (RFC 7692 §7.1.2.2): it
+            // must fit the caller's before the 101 goes out.
+            if let Decision::Accept(Accept {
+                deflate: Some(params),
+                ..
+            }) = decision
+            {
+                if !fits(window_bits, params.receive_window_bits(Role::Server)) {
+                    return Err(Error::Usage(UsageError::InvalidDeflateWindow));
                 }
             }
-            if server.should_close_transport() {
-                return Err(Error::Closed);
+            let now = io.timer.now();
+            core.decide_in(&input.bytes, decision.into(), now)
+                .map_err(send_error)?;
+            if let Decision::Accept(_) = decision {
+                // The 101 goes out whole before the connection is handed over.
+                io.write_out(&mut core).await?;
+                break;
             }
-            io.fill(&mut server, input).await?;
+            // A refusal: written, then the driver ends the connection (`Rejected`).
         }
+        let (server, output) = core.into_parts();
+        let connection = server.into_connection().map_err(|_| Error::Closed)?;
+        input.inflater.prepare(&connection)?;
+        let core = Core::new(connection, output, &config).map_err(output_too_small)?;
+        Ok(WebSocket { io, core, room })
     }
 }
 
@@ -1536,21 +1203,23 @@ where
     /// that upgraded the request, with [`Connection::server`] or
     /// [`Connection::client`]); bytes already read past the handshake go into its
     /// [`ReadBuffer`] with [`ReadBuffer::push`]. `output` must hold at least
-    /// [`MIN_OUTPUT_BUFFER`] bytes. Writes give the peer up after the default
-    /// [`Config::write_timeout`]; see [`set_write_timeout`](Self::set_write_timeout).
-    /// A connection that negotiated permessage-deflate
+    /// [`MIN_OUTPUT_BUFFER`] bytes. A connection that negotiated permessage-deflate
     /// ([`Connection::with_deflate`]) needs a `ReadBuffer` with a window large enough
     /// (feature `deflate`: `ReadBuffer::with_inflater_window`): reading fails with
-    /// [`UsageError::InvalidDeflateWindow`] otherwise.
+    /// [`UsageError::InvalidDeflateWindow`] otherwise. The write timeout is
+    /// [`Config::write_timeout`]'s default (30 s).
     pub fn new(
         transport: T,
         timer: K,
         output: O,
         connection: Connection<M>,
     ) -> Result<Self, Error<T::Error>> {
+        let config = Config::default();
+        let room = output.as_ref().len().saturating_sub(MAX_HEADER_LEN);
         Ok(WebSocket {
-            io: Io::new(transport, timer, output, Config::DEFAULT.write_timeout)?,
-            connection,
+            io: Io::new(transport, timer, &config),
+            core: Core::new(connection, output, &config).map_err(output_too_small)?,
+            room,
         })
     }
 
@@ -1563,8 +1232,9 @@ where
     ///
     /// After the Close, the next call waits for the connection to end (the client waits
     /// for the server to close the transport, at most [`Config::close_timeout`]) and
-    /// returns [`Error::Closed`]: the end of a clean close. A violation by the peer is
-    /// [`Error::Protocol`], after the Close with its code was written.
+    /// returns [`Error::Closed`]: the end of a clean close (an EOF, a reset or a broken
+    /// pipe then is that end too, never an error). A violation by the peer is
+    /// [`Error::Protocol`], with the Close with its code written.
     ///
     /// Waits at most until the connection's next deadline; a keep-alive Ping falling due
     /// is written meanwhile.
@@ -1575,14 +1245,21 @@ where
         &mut self,
         input: &'i mut ReadBuffer<S, I>,
     ) -> Result<Event<'i>, Error<T::Error>> {
-        let found = match self.next(input, |_, _| Ok(true)).await {
-            Ok(found) => found,
-            Err(error) => return Err(self.fail(error).await),
-        };
-        let input: &'i ReadBuffer<S, I> = input;
-        match input.event(found) {
-            Ok(Event::Failed(error)) | Err(error) => Err(Error::Protocol(error)),
-            Ok(event) => Ok(event),
+        self.prepare(input)?;
+        loop {
+            match self.io.run(&mut self.core, input, false).await? {
+                Next::Event(_) => break,
+                Next::Close(end) => return Err(self.io.ended(end)),
+                Next::Read => {}
+            }
+        }
+        let ReadBuffer {
+            bytes, inflater, ..
+        } = input;
+        match inflater.event(&mut self.core, bytes) {
+            Some(Event::Failed(error)) => Err(self.failed(error).await),
+            Some(event) => Ok(event),
+            None => Err(Error::Closed),
         }
     }
 
@@ -1602,33 +1279,41 @@ where
         input: &'a mut ReadBuffer<S, I>,
         assembler: &'a mut FixedAssembler<N>,
     ) -> Result<Message<'a>, Error<T::Error>> {
-        let found = {
-            let assembler = &mut *assembler;
-            let next = self.next(input, |event, skipping| match event {
-                Event::Chunk(chunk) if *skipping => {
-                    *skipping = !chunk.last;
-                    Ok(false)
-                }
-                // The last piece is kept in the buffer and given to the assembler once
-                // found, so that the message can borrow it.
-                Event::Chunk(chunk) if !chunk.last => match assembler.push(event) {
-                    Ok(_) => Ok(false),
-                    Err(error) => {
-                        *skipping = true;
-                        Err(error)
-                    }
-                },
-                _ => Ok(true),
-            });
-            match next.await {
-                Ok(found) => found,
-                Err(error) => return Err(self.fail(error).await),
+        self.prepare(input)?;
+        loop {
+            let kind = match self.io.run(&mut self.core, input, false).await? {
+                Next::Event(kind) => kind,
+                Next::Close(end) => return Err(self.io.ended(end)),
+                Next::Read => continue,
+            };
+            let EventKind::Chunk { last, .. } = kind else {
+                break;
+            };
+            if input.skipping {
+                // The rest of a message too large for the assembler.
+                input.skipping = !last;
+                input.inflater.event(&mut self.core, &input.bytes);
+                continue;
             }
-        };
-        let input: &'a ReadBuffer<S, I> = input;
-        let event = match input.event(found) {
-            Ok(Event::Failed(error)) | Err(error) => return Err(Error::Protocol(error)),
-            Ok(event) => event,
+            if last {
+                // Given to the assembler below, so that the message can borrow it.
+                break;
+            }
+            let Some(event) = input.inflater.event(&mut self.core, &input.bytes) else {
+                continue;
+            };
+            if let Err(error) = assembler.push(&event) {
+                input.skipping = true;
+                return Err(self.too_large(error).await);
+            }
+        }
+        let ReadBuffer {
+            bytes, inflater, ..
+        } = input;
+        let event = match inflater.event(&mut self.core, bytes) {
+            Some(Event::Failed(error)) => return Err(self.failed(error).await),
+            Some(event) => event,
+            None => return Err(Error::Closed),
         };
         Ok(match event {
             Event::Ping(payload) => Message::Ping(payload),
@@ -1642,53 +1327,68 @@ where
                     let error = AssembleError::TooLarge { limit: N };
                     return Err(Error::Assemble(error));
                 }
-                Err(error) => return Err(self.fail(NextError::Assemble(error)).await),
+                Err(error) => return Err(self.too_large(error).await),
             },
         })
     }
 
-    /// Receive until an event that `keep` keeps, writing what is owed before each wait
-    /// and before handing the event out.
-    async fn next<S: AsRef<[u8]> + AsMut<[u8]>, I: Inflate>(
+    /// Make the inflater once the connection negotiated permessage-deflate (RFC 7692).
+    fn prepare<S: AsRef<[u8]> + AsMut<[u8]>, I: Inflate>(
         &mut self,
         input: &mut ReadBuffer<S, I>,
-        mut keep: impl FnMut(&Event<'_>, &mut bool) -> Result<bool, AssembleError>,
-    ) -> Result<Found, NextError<T::Error>> {
-        loop {
-            self.io.write_owed(&mut self.connection).await?;
-            if let Some(found) = input.found.take() {
-                return Ok(found);
-            }
-            let now = self.io.timer.now();
-            match input.find(&mut self.connection, now, &mut keep) {
-                Ok(true) => continue,
-                Ok(false) => {}
-                Err(FindError::Usage(error)) => return Err(Error::Usage(error).into()),
-                Err(FindError::Assemble(error)) => return Err(NextError::Assemble(error)),
-            }
-            if self.connection.should_close_transport() {
-                return Err(Error::Closed.into());
-            }
-            self.io.fill(&mut self.connection, input).await?;
-        }
+    ) -> Result<(), Error<T::Error>> {
+        Ok(input.inflater.prepare(self.core.endpoint())?)
     }
 
-    /// The error of [`next`](Self::next); for a message too large for the assembler,
-    /// first the Close with its code (1009) is written.
-    async fn fail(&mut self, error: NextError<T::Error>) -> Error<T::Error> {
-        match error {
-            NextError::Other(error) => error,
-            NextError::Assemble(error) => {
-                let open = matches!(self.state(), State::Open | State::RemoteClosing);
-                if open && self.io.write_owed(&mut self.connection).await.is_ok() {
-                    let now = self.io.timer.now();
-                    let out = self.io.output.as_mut();
-                    if let Ok(n) = self.connection.close(error.close_code(), "", now, out) {
-                        // The error to report is the assembler's, whatever happens here.
-                        let _ = self.write_frame(n).await;
-                    }
+    /// The peer broke the protocol (found when its text was taken): the error, once the
+    /// Close with its code is written.
+    async fn failed(&mut self, error: ProtocolError) -> Error<T::Error> {
+        self.io.reported = true;
+        self.finish().await;
+        Error::Protocol(error)
+    }
+
+    /// A message did not fit the assembler: the error, once the Close with its code
+    /// (1009) is written.
+    async fn too_large(&mut self, error: AssembleError) -> Error<T::Error> {
+        let open = matches!(self.state(), State::Open | State::RemoteClosing);
+        if open
+            && self
+                .stage(|core, now| core.close(error.close_code(), "", now))
+                .await
+                .is_ok()
+        {
+            self.finish().await;
+        }
+        Error::Assemble(error)
+    }
+
+    /// Write what the driver owes now (a failure's Close) without reading: the input is
+    /// not needed for it, so a spare one stands in.
+    async fn finish(&mut self) {
+        let Ok(mut spare) = ReadBuffer::for_frames([0u8; crate::MIN_INPUT_BUFFER]) else {
+            return;
+        };
+        // The connection has ended or waits for the peer: either way, done.
+        let _ = self.io.run(&mut self.core, &mut spare, true).await;
+    }
+
+    /// Stage what `command` stages, writing what is staged first while there is no room.
+    async fn stage(
+        &mut self,
+        mut command: impl FnMut(&mut Core<Connection<M>, O>, Instant) -> Result<(), SendError>,
+    ) -> Result<(), Error<T::Error>> {
+        loop {
+            if let Some(end) = self.core.end() {
+                return Err(self.io.ended(end));
+            }
+            let now = self.io.timer.now();
+            match command(&mut self.core, now) {
+                Ok(()) => return Ok(()),
+                Err(SendError::NoRoom { .. }) if self.core.pending_output() > 0 => {
+                    self.io.write_out(&mut self.core).await?;
                 }
-                Error::Assemble(error)
+                Err(error) => return Err(send_error(error)),
             }
         }
     }
@@ -1697,16 +1397,25 @@ where
     /// fragments of the buffer's size.
     ///
     /// Returns once every byte was written and flushed. Cancel-safe in that no frame is
-    /// ever cut: a frame already encoded is finished by the next call. A message larger
+    /// ever cut: a frame already staged is finished by the next call. A message larger
     /// than the output buffer cancelled between its fragments stays unfinished: further
     /// sends fail with [`UsageError::MessageInProgress`] (close still works).
     pub async fn send_text(&mut self, text: &str) -> Result<(), Error<T::Error>> {
-        self.send(Payload::Text(text)).await
+        if text.len() <= self.room {
+            self.stage(|core, now| core.send_text(text, now)).await?;
+            return self.io.write_out(&mut self.core).await;
+        }
+        self.send_pieces(MessageKind::Text, text.as_bytes(), true)
+            .await
     }
 
     /// Send a whole binary message; as [`send_text`](Self::send_text).
     pub async fn send_binary(&mut self, data: &[u8]) -> Result<(), Error<T::Error>> {
-        self.send(Payload::Binary(data)).await
+        if data.len() <= self.room {
+            self.stage(|core, now| core.send_binary(data, now)).await?;
+            return self.io.write_out(&mut self.core).await;
+        }
+        self.send_pieces(MessageKind::Binary, data, true).await
     }
 
     /// Send one piece of a message (RFC 6455 §5.4), for messages streamed out as they are
@@ -1720,68 +1429,51 @@ where
         data: &[u8],
         last: bool,
     ) -> Result<(), Error<T::Error>> {
-        self.send(Payload::Fragment { kind, data, last }).await
+        self.send_pieces(kind, data, last).await
     }
 
-    async fn send(&mut self, payload: Payload<'_>) -> Result<(), Error<T::Error>> {
-        self.io.write_owed(&mut self.connection).await?;
-        let room = self.io.output.as_ref().len() - MAX_HEADER_LEN;
-        let (kind, data, last) = match payload {
-            Payload::Text(text) if text.len() <= room => {
-                let n = self.connection.send_text(text, self.io.output.as_mut())?;
-                return self.write_frame(n).await;
-            }
-            Payload::Binary(data) if data.len() <= room => {
-                let n = self.connection.send_binary(data, self.io.output.as_mut())?;
-                return self.write_frame(n).await;
-            }
-            Payload::Text(text) => (MessageKind::Text, text.as_bytes(), true),
-            Payload::Binary(data) => (MessageKind::Binary, data, true),
-            Payload::Fragment { kind, data, last } => (kind, data, last),
-        };
+    /// Stage `data` as frames of at most the output buffer's size (the last one ends the
+    /// message if `last`), writing as the buffer fills, then write and flush the rest.
+    async fn send_pieces(
+        &mut self,
+        kind: MessageKind,
+        data: &[u8],
+        last: bool,
+    ) -> Result<(), Error<T::Error>> {
+        let room = self.room.max(1);
         let mut rest = data;
         loop {
             let (piece, after) = rest.split_at(rest.len().min(room));
             let end = after.is_empty() && last;
-            let out = self.io.output.as_mut();
-            let n = self.connection.send_fragment(kind, piece, end, out)?;
-            self.io.queued(n);
-            self.io.drain(&mut self.connection).await?;
+            self.stage(|core, now| core.send_fragment(kind, piece, end, now))
+                .await?;
             if after.is_empty() {
                 break;
             }
             rest = after;
         }
-        self.io.drain_and_flush(&mut self.connection).await
-    }
-
-    /// Write the `n` bytes just encoded, and flush.
-    async fn write_frame(&mut self, n: usize) -> Result<(), Error<T::Error>> {
-        self.io.queued(n);
-        self.io.drain_and_flush(&mut self.connection).await
+        self.io.write_out(&mut self.core).await
     }
 
     /// Send a Ping (at most 125 bytes of payload); its Pong arrives as [`Event::Pong`].
     /// Cancel safety as for [`send_text`](Self::send_text).
     pub async fn ping(&mut self, payload: &[u8]) -> Result<(), Error<T::Error>> {
-        self.io.write_owed(&mut self.connection).await?;
-        let n = self.connection.ping(payload, self.io.output.as_mut())?;
-        self.write_frame(n).await
+        self.stage(|core, now| core.ping(payload, now)).await?;
+        self.io.write_out(&mut self.core).await
     }
 
     /// Send a Pong (at most 125 bytes): the answer to a Ping when [`Config::auto_pong`]
     /// is off, or an unsolicited heartbeat. Cancel safety as for
     /// [`send_text`](Self::send_text).
     pub async fn pong(&mut self, payload: &[u8]) -> Result<(), Error<T::Error>> {
-        self.io.write_owed(&mut self.connection).await?;
-        let n = self.connection.pong(payload, self.io.output.as_mut())?;
-        self.write_frame(n).await
+        self.stage(|core, now| core.pong(payload, now)).await?;
+        self.io.write_out(&mut self.core).await
     }
 
-    /// Write what is owed or left in the output buffer (after a cancelled call, for
-    /// example), and flush. Cancel-safe.
+    /// Write what is left in the output buffer (after a cancelled call, for example),
+    /// and flush. Cancel-safe.
     pub async fn flush(&mut self) -> Result<(), Error<T::Error>> {
-        self.io.write_owed(&mut self.connection).await
+        self.io.write_out(&mut self.core).await
     }
 
     /// Close the connection: send a Close with `code` and `reason` (at most 123 bytes)
@@ -1790,10 +1482,11 @@ where
     /// arrives. `Ok` once the closing handshake finished: the peer's Close arrived (and,
     /// for a client, the server closed the transport or [`Config::close_timeout`]
     /// passed after it). Bounded by the close timeout from the moment our Close is
-    /// written: [`Error::TimedOut`] with [`TimedOut::Closing`] if the peer never answers.
+    /// staged: [`Error::TimedOut`] with [`TimedOut::Closing`](crate::TimedOut::Closing)
+    /// if the peer never answers, however many frames it sends meanwhile.
     ///
-    /// Also the way to finish after the peer's Close was read: `Ok` once the connection
-    /// has ended.
+    /// Also the way to finish after the peer's Close was read, or after an error was
+    /// returned: `Ok` once the connection has ended.
     ///
     /// Cancel-safe: call it again to go on waiting (the Close is not sent twice).
     pub async fn close<S: AsRef<[u8]> + AsMut<[u8]>, I: Inflate>(
@@ -1802,62 +1495,53 @@ where
         code: CloseCode,
         reason: &str,
     ) -> Result<(), Error<T::Error>> {
-        // The peer that closed first and went away (a reset) before our answer: the end
-        // of a clean close.
-        match self.io.write_owed(&mut self.connection).await {
-            Err(Error::Closed) => return Ok(()),
-            other => other?,
+        if self.core.end().is_none() && matches!(self.state(), State::Open | State::RemoteClosing) {
+            self.stage(|core, now| core.close(code, reason, now))
+                .await?;
         }
-        if matches!(self.connection.state(), State::Open | State::RemoteClosing) {
-            let now = self.io.timer.now();
-            let n = self
-                .connection
-                .close(code, reason, now, self.io.output.as_mut())?;
-            match self.write_frame(n).await {
-                Err(Error::Closed) => return Ok(()),
-                other => other?,
-            }
-        }
-        input.found = None;
         loop {
-            // Messages still arriving are dropped; a violation is reported.
-            let failed = |event: &Event<'_>, _: &mut bool| Ok(matches!(event, Event::Failed(_)));
-            match self.next(input, failed).await {
-                Ok(Found::Failed(error)) => return Err(Error::Protocol(error)),
-                Ok(_) => {}
-                Err(NextError::Other(Error::Closed)) => return Ok(()),
-                Err(error) => return Err(self.fail(error).await),
+            match self.io.run(&mut self.core, input, false).await? {
+                // Messages still arriving are dropped; a violation is reported.
+                Next::Event(EventKind::Failed(error)) => {
+                    self.core.skip_event_in(&input.bytes);
+                    self.io.reported = true;
+                    return Err(Error::Protocol(error));
+                }
+                Next::Event(_) => {
+                    // Taken, so that an invalid text still fails the connection.
+                    let _ = input.inflater.event(&mut self.core, &input.bytes);
+                }
+                Next::Close(end) => {
+                    return match self.io.ended(end) {
+                        Error::Closed => Ok(()),
+                        error => Err(error),
+                    };
+                }
+                Next::Read => {}
             }
         }
-    }
-
-    /// Give the peer up after `timeout` without progress on a write, instead of
-    /// [`Config::write_timeout`] (a `WebSocket` made by [`new`](Self::new) starts with
-    /// the default, 30 s).
-    pub fn set_write_timeout(&mut self, timeout: crate::Duration) {
-        self.io.write_timeout = timeout;
     }
 
     /// Where the connection stands ([`State::Open`], closing, closed...).
     pub fn state(&self) -> State {
-        self.connection.state()
+        self.core.endpoint().state()
     }
 
     /// The subprotocol agreed in the handshake, if any.
     pub fn subprotocol(&self) -> Option<&str> {
-        self.connection.subprotocol()
+        self.core.endpoint().subprotocol()
     }
 
     /// The permessage-deflate parameters agreed in the handshake (RFC 7692), if any: then
     /// compressed messages are inflated in the [`ReadBuffer`]'s window as they arrive.
     /// What we send goes out uncompressed, as RFC 7692 §6 allows.
     pub fn deflate(&self) -> Option<crate::deflate::DeflateParams> {
-        self.connection.deflate()
+        self.core.endpoint().deflate()
     }
 
     /// The open connection, to look at (its role, its state).
     pub fn connection(&self) -> &Connection<M> {
-        &self.connection
+        self.core.endpoint()
     }
 
     /// The transport, for what the adapter does not do (socket options, addresses).
@@ -1868,35 +1552,7 @@ where
 
     /// The transport, the timer and the output buffer back (to close the transport).
     pub fn into_parts(self) -> (T, K, O) {
-        (self.io.transport, self.io.timer, self.io.output)
-    }
-}
-
-/// What [`WebSocket::send`] sends.
-enum Payload<'p> {
-    /// A whole text message.
-    Text(&'p str),
-    /// A whole binary message.
-    Binary(&'p [u8]),
-    /// A piece of a message.
-    Fragment {
-        kind: MessageKind,
-        data: &'p [u8],
-        last: bool,
-    },
-}
-
-/// Why [`WebSocket::next`] stopped: an error to return, or a message too large for the
-/// assembler (the Close with 1009 still to be queued).
-enum NextError<E> {
-    /// Returned as it is.
-    Other(Error<E>),
-    /// Returned as [`Error::Assemble`] once the Close is written.
-    Assemble(AssembleError),
-}
-
-impl<E> From<Error<E>> for NextError<E> {
-    fn from(error: Error<E>) -> Self {
-        NextError::Other(error)
+        let (_, output) = self.core.into_parts();
+        (self.io.transport, self.io.timer, output)
     }
 }

@@ -13,14 +13,14 @@ pub mod blocking;
 mod compressor;
 #[cfg(feature = "embedded-io-async")]
 pub mod embedded;
-#[cfg(feature = "std")]
+#[cfg(any(feature = "std", feature = "embedded-io-async"))]
 mod error;
 #[cfg(feature = "alloc")]
 mod message;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 
-#[cfg(feature = "std")]
+#[cfg(any(feature = "std", feature = "embedded-io-async"))]
 pub use error::Error;
 #[cfg(feature = "alloc")]
 pub use message::{Message, OwnedCloseFrame};
