@@ -106,10 +106,14 @@ impl<T: AsyncRead + AsyncWrite + Unpin, E: Endpoint> WebSocket<T, E> {
 
     async fn send(&mut self, kind: MessageKind, data: &[u8]) -> Result<(), End> {
         if data.len() <= OUTPUT / 4 {
-            return self.retry(|d, now| d.send_fragment(kind, data, true, now)).await;
+            return self
+                .retry(|d, now| d.send_fragment(kind, data, true, now))
+                .await;
         }
         let len = data.len() as u64;
-        let mask = self.retry(|d, now| d.send_header(kind, len, true, now)).await?;
+        let mask = self
+            .retry(|d, now| d.send_header(kind, len, true, now))
+            .await?;
         let mut masked = Vec::new(); // a client's payload, masked in its own copy
         let payload = mask.map_or(data, |key| {
             masked.extend_from_slice(data);
@@ -168,11 +172,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin, E: Endpoint> WebSocket<T, E> {
                         None => {} // a deadline passed: the next poll acts on it
                     }
                 }
-                Step::Close(end) => {
-                    let until = Some(self.now().saturating_add(SHUTDOWN));
-                    let _ = deadline(self.origin, until, self.io.close()).await;
-                    return Err(end);
-                }
+                Step::Close(end) => return Err(self.shut(end).await),
             }
         }
     }
@@ -182,7 +182,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin, E: Endpoint> WebSocket<T, E> {
     async fn write_some(&mut self, payload: &[u8]) -> Result<(), End> {
         let t = self.driver.transmit();
         let at = t.payload_offset as usize;
-        let rest = payload.get(at..at + t.payload_len as usize).unwrap_or_default();
+        let rest = payload
+            .get(at..at + t.payload_len as usize)
+            .unwrap_or_default();
         // Nothing to give while a payload is owed: the `send` holding it was cancelled.
         let mut wrote = Err(());
         if !t.staged.is_empty() || !rest.is_empty() {
@@ -208,9 +210,16 @@ impl<T: AsyncRead + AsyncWrite + Unpin, E: Endpoint> WebSocket<T, E> {
             }
         }
         match self.driver.end() {
-            Some(end) if self.driver.transmit().is_empty() => Err(end),
+            Some(end) if self.driver.transmit().is_empty() => Err(self.shut(end).await),
             _ => Ok(()),
         }
+    }
+
+    /// Close the transport (bounded in time): the connection is over, as `end` says.
+    async fn shut(&mut self, end: End) -> End {
+        let until = Some(self.now().saturating_add(SHUTDOWN));
+        let _ = deadline(self.origin, until, self.io.close()).await;
+        end
     }
 }
 
@@ -218,8 +227,14 @@ impl<T: AsyncRead + AsyncWrite + Unpin, E: Endpoint> WebSocket<T, E> {
 const SHUTDOWN: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// `future`'s output, or `None` once the driver's instant `until` has passed.
-async fn deadline<F: Future>(origin: StdInstant, until: Option<Instant>, f: F) -> Option<F::Output> {
-    let timer = until.map_or_else(Timer::never, |at| Timer::at(origin + at.elapsed_since_epoch()));
+async fn deadline<F: Future>(
+    origin: StdInstant,
+    until: Option<Instant>,
+    f: F,
+) -> Option<F::Output> {
+    let timer = until.map_or_else(Timer::never, |at| {
+        Timer::at(origin + at.elapsed_since_epoch())
+    });
     future::or(async { Some(f.await) }, async {
         timer.await;
         None

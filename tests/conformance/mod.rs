@@ -55,6 +55,9 @@ pub enum Ended {
 pub trait Adapter: 'static {
     /// Whether dropping a `read` future loses nothing (async adapters).
     const CANCEL_SAFE_READS: bool;
+    /// Whether the adapter shuts the transport down itself once the connection is over
+    /// (embedded-io-async has no shutdown: there the caller drops the transport).
+    const SHUTS_DOWN: bool;
     /// The adapter's connection (both roles).
     type Ws;
     /// Server: accept any upgrade over `io`.

@@ -79,15 +79,16 @@ pub struct Pipe(Arc<Link>);
 impl Pipe {
     fn try_read(&self, buf: &mut [u8]) -> Option<io::Result<usize>> {
         let mut s = self.0.lock();
-        if s.reset {
-            return Some(Err(io::ErrorKind::ConnectionReset.into()));
-        }
-        if !s.to_adapter.is_empty() {
+        // What arrived before a reset is read first (the Close before the RST).
+        if !s.to_adapter.is_empty() && !buf.is_empty() {
             let n = buf.len().min(s.read_chunk).min(s.to_adapter.len());
             for (b, byte) in buf.iter_mut().zip(s.to_adapter.drain(..n)) {
                 *b = byte;
             }
             return Some(Ok(n));
+        }
+        if s.reset {
+            return Some(Err(io::ErrorKind::ConnectionReset.into()));
         }
         if s.eof || buf.is_empty() {
             return Some(Ok(0));
@@ -141,7 +142,11 @@ impl Pipe {
     }
 
     /// Park the task until the peer changes something.
-    fn park<T>(&self, cx: &mut Context<'_>, mut attempt: impl FnMut(&Self) -> Option<T>) -> Poll<T> {
+    fn park<T>(
+        &self,
+        cx: &mut Context<'_>,
+        mut attempt: impl FnMut(&Self) -> Option<T>,
+    ) -> Poll<T> {
         if let Some(done) = attempt(self) {
             return Poll::Ready(done);
         }
@@ -166,7 +171,9 @@ impl Pipe {
             if wait == Some(Duration::ZERO) {
                 return Err(io::ErrorKind::WouldBlock.into());
             }
-            let wait = wait.unwrap_or(Duration::from_millis(50)).min(Duration::from_millis(50));
+            let wait = wait
+                .unwrap_or(Duration::from_millis(50))
+                .min(Duration::from_millis(50));
             drop(self.0.changed.wait_timeout(s, wait));
         }
     }
@@ -227,7 +234,11 @@ impl tokio::io::AsyncRead for Pipe {
 }
 
 impl tokio::io::AsyncWrite for Pipe {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         self.park(cx, |p| p.try_write(buf))
     }
 
@@ -242,13 +253,21 @@ impl tokio::io::AsyncWrite for Pipe {
 }
 
 impl futures_lite::AsyncRead for Pipe {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
         self.park(cx, |p| p.try_read(buf))
     }
 }
 
 impl futures_lite::AsyncWrite for Pipe {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         self.park(cx, |p| p.try_write(buf))
     }
 
@@ -402,7 +421,10 @@ impl Frame {
         let end = at + usize::try_from(len).ok()?;
         let mut payload = bytes.get(at..end)?.to_vec();
         if let Some(key) = mask {
-            payload.iter_mut().enumerate().for_each(|(i, b)| *b ^= key[i % 4]);
+            payload
+                .iter_mut()
+                .enumerate()
+                .for_each(|(i, b)| *b ^= key[i % 4]);
         }
         let frame = Frame {
             fin: b0 & 0x80 != 0,

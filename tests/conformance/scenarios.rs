@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use sockless::TimedOut;
 
 use super::{
-    Adapter, App, Ended, Got, Role, SOON, close_payload, config, frame, handshake_as_client,
+    Adapter, App, Ended, Got, Peer, Role, SOON, close_payload, config, frame, handshake_as_client,
     handshake_as_server, opened, request, start, until_end,
 };
 
@@ -23,8 +23,25 @@ fn soon() -> Instant {
 /// The adapter's end took between `min` and `min + slack` from `since`.
 fn ended_in_time(since: Instant, min: Duration) {
     let took = since.elapsed();
-    assert!(took + Duration::from_millis(30) >= min, "ended too early: {took:?} < {min:?}");
-    assert!(took <= min + Duration::from_millis(1500), "ended too late: {took:?} (deadline {min:?})");
+    assert!(
+        took + Duration::from_millis(30) >= min,
+        "ended too early: {took:?} < {min:?}"
+    );
+    assert!(
+        took <= min + Duration::from_millis(1500),
+        "ended too late: {took:?} (deadline {min:?})"
+    );
+}
+
+/// The adapter shut the transport down at the end (if it is one that does, see
+/// [`Adapter::SHUTS_DOWN`]).
+fn closed<A: Adapter>(peer: &Peer) {
+    if A::SHUTS_DOWN {
+        assert!(
+            peer.wait_closed(soon()),
+            "the transport was not shut down at the end"
+        );
+    }
 }
 
 /// Pain 1: Pongs go out while the application only reads.
@@ -35,7 +52,9 @@ pub fn pong_while_only_reading<A: Adapter>() {
     for i in 0..5 {
         let payload = format!("ping {i}");
         peer.send(&frame(Role::Client, true, PING, payload.as_bytes()));
-        let pong = peer.frame(soon()).expect("a Pong while the application only reads");
+        let pong = peer
+            .frame(soon())
+            .expect("a Pong while the application only reads");
         assert_eq!((pong.opcode, pong.payload), (PONG, payload.into_bytes()));
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -82,18 +101,29 @@ pub fn reads_and_writes_cut_at_every_size<A: Adapter>() {
             opened(&rx);
             peer.send(&script);
             let pong = peer.frame(soon()).expect("a Pong");
-            assert_eq!((pong.opcode, &pong.payload[..]), (PONG, &b"p"[..]), "cut {read}/{write}");
+            assert_eq!(
+                (pong.opcode, &pong.payload[..]),
+                (PONG, &b"p"[..]),
+                "cut {read}/{write}"
+            );
             let echo = peer.frame(soon()).expect("the Close echo");
             assert_eq!(echo.close_code(), Some(1000), "cut {read}/{write}");
             let (got, end) = until_end(&rx, soon());
-            let messages: Vec<_> = got.into_iter().filter(|g| !matches!(g, Got::Ping(_))).collect();
+            let messages: Vec<_> = got
+                .into_iter()
+                .filter(|g| !matches!(g, Got::Ping(_)))
+                .collect();
             assert_eq!(
                 messages,
-                [Got::Text("héllo".into()), Got::Binary(vec![1, 2, 3]), Got::Close(Some(1000))],
+                [
+                    Got::Text("héllo".into()),
+                    Got::Binary(vec![1, 2, 3]),
+                    Got::Close(Some(1000))
+                ],
                 "cut {read}/{write}"
             );
             assert_eq!(end, Some(Ended::Clean), "cut {read}/{write}");
-            assert!(peer.wait_closed(soon()), "the transport is closed after a clean close");
+            closed::<A>(&peer);
         }
     }
 }
@@ -103,9 +133,10 @@ pub fn reads_and_writes_cut_at_every_size<A: Adapter>() {
 pub fn sends_push_back_when_the_peer_stops_reading<A: Adapter>() {
     let config = config().with_write_timeout(Duration::from_secs(5));
     let (mut peer, rx) = start::<A>(Role::Server, config, App::SendForever(16 << 10));
+    // The peer reads the 101, then nothing more: the transport holds 64 KiB.
+    peer.stop_reading_after(64 << 10);
     handshake_as_client(&mut peer);
     opened(&rx);
-    peer.stop_reading_after(64 << 10);
     let mut sent = 0;
     let mut last_progress = Instant::now();
     let until = Instant::now() + Duration::from_millis(800);
@@ -115,14 +146,20 @@ pub fn sends_push_back_when_the_peer_stops_reading<A: Adapter>() {
             last_progress = Instant::now();
         }
     }
-    assert!(sent <= 4 << 20, "{sent} bytes were taken by sends with nothing read");
+    assert!(
+        sent <= 4 << 20,
+        "{sent} bytes were taken by sends with nothing read"
+    );
     assert!(
         last_progress.elapsed() >= Duration::from_millis(300),
         "sends kept completing while the peer read nothing ({sent} bytes)"
     );
     peer.reset();
     let (_, end) = until_end(&rx, soon());
-    assert!(end.is_some_and(|e| e != Ended::Clean), "a reset mid-stream is no clean close");
+    assert!(
+        end.is_some_and(|e| e != Ended::Clean),
+        "a reset mid-stream is no clean close"
+    );
 }
 
 /// Pain 4: our Close with no answer ends at the close timeout, and the transport is
@@ -137,7 +174,7 @@ pub fn unanswered_close_ends_at_the_close_timeout<A: Adapter>() {
     let (_, end) = until_end(&rx, soon());
     assert_eq!(end, Some(Ended::TimedOut(TimedOut::Closing)));
     ended_in_time(since, config().close_timeout);
-    assert!(peer.wait_closed(soon()));
+    closed::<A>(&peer);
 }
 
 /// Pain 4: a peer that closes first gets one echo; the application reads one Close, then
@@ -146,13 +183,18 @@ pub fn peer_closing_first_gives_one_close_then_the_end<A: Adapter>() {
     let (mut peer, rx) = start::<A>(Role::Server, config(), App::ReadOnly);
     handshake_as_client(&mut peer);
     opened(&rx);
-    peer.send(&frame(Role::Client, true, CLOSE, &close_payload(1001, "going away")));
+    peer.send(&frame(
+        Role::Client,
+        true,
+        CLOSE,
+        &close_payload(1001, "going away"),
+    ));
     let echo = peer.frame(soon()).expect("the Close echo");
     assert_eq!(echo.close_code(), Some(1001));
     let (got, end) = until_end(&rx, soon());
     assert_eq!(got, [Got::Close(Some(1001))]);
     assert_eq!(end, Some(Ended::Clean));
-    assert!(peer.wait_closed(soon()));
+    closed::<A>(&peer);
 }
 
 /// Pains 4 and 5: a peer that floods frames after our Close and never answers it is
@@ -183,7 +225,7 @@ pub fn silent_peer_times_out_in_the_handshake<A: Adapter>() {
     let (_, end) = until_end(&rx, soon());
     assert_eq!(end, Some(Ended::TimedOut(TimedOut::Handshake)));
     ended_in_time(since, config().handshake_timeout);
-    assert!(peer.wait_closed(soon()));
+    closed::<A>(&peer);
 }
 
 /// Pain 5: a head trickled one byte at a time (slowloris) is given up at the handshake
@@ -229,7 +271,10 @@ pub fn unanswered_keep_alive_ping_times_out<A: Adapter>() {
 /// Pain 9: reads dropped whenever they are not ready, with the input arriving one byte
 /// at a time, lose nothing: a fragmented message with a Ping in its middle arrives whole.
 pub fn cancelled_reads_lose_nothing<A: Adapter>() {
-    assert!(A::CANCEL_SAFE_READS, "only for adapters whose reads are cancel safe");
+    assert!(
+        A::CANCEL_SAFE_READS,
+        "only for adapters whose reads are cancel safe"
+    );
     let (mut peer, rx) = start::<A>(Role::Server, config(), App::CancelledReads);
     handshake_as_client(&mut peer);
     opened(&rx);
@@ -248,10 +293,17 @@ pub fn cancelled_reads_lose_nothing<A: Adapter>() {
         std::thread::sleep(Duration::from_micros(300));
     }
     let (got, end) = until_end(&rx, soon());
-    let messages: Vec<_> = got.into_iter().filter(|g| !matches!(g, Got::Ping(_))).collect();
+    let messages: Vec<_> = got
+        .into_iter()
+        .filter(|g| !matches!(g, Got::Ping(_)))
+        .collect();
     assert_eq!(
         messages,
-        [Got::Text("wörld ✓!".into()), Got::Binary(vec![9; 300]), Got::Close(Some(1000))]
+        [
+            Got::Text("wörld ✓!".into()),
+            Got::Binary(vec![9; 300]),
+            Got::Close(Some(1000))
+        ]
     );
     assert_eq!(end, Some(Ended::Clean));
     let pong = peer.frame(soon()).expect("the Pong");
@@ -263,13 +315,37 @@ pub fn cancelled_reads_lose_nothing<A: Adapter>() {
 pub fn malformed_input_gets_its_close_code<A: Adapter>() {
     let bad_utf8 = [0xce, 0xba, 0xe1, 0xbd];
     let cases: [(&str, Vec<u8>, u16); 7] = [
-        ("unmasked frame from a client", frame(Role::Server, true, TEXT, b"hi"), 1002),
+        (
+            "unmasked frame from a client",
+            frame(Role::Server, true, TEXT, b"hi"),
+            1002,
+        ),
         ("reserved opcode", frame(Role::Client, true, 3, b""), 1002),
-        ("invalid UTF-8", frame(Role::Client, true, TEXT, &bad_utf8), 1007),
-        ("fragmented Ping", frame(Role::Client, false, PING, b""), 1002),
-        ("continuation first", frame(Role::Client, true, CONTINUATION, b"x"), 1002),
-        ("Close with code 1005", frame(Role::Client, true, CLOSE, &close_payload(1005, "")), 1002),
-        ("message over the limit", frame(Role::Client, true, BINARY, &[0; 2000]), 1009),
+        (
+            "invalid UTF-8",
+            frame(Role::Client, true, TEXT, &bad_utf8),
+            1007,
+        ),
+        (
+            "fragmented Ping",
+            frame(Role::Client, false, PING, b""),
+            1002,
+        ),
+        (
+            "continuation first",
+            frame(Role::Client, true, CONTINUATION, b"x"),
+            1002,
+        ),
+        (
+            "Close with code 1005",
+            frame(Role::Client, true, CLOSE, &close_payload(1005, "")),
+            1002,
+        ),
+        (
+            "message over the limit",
+            frame(Role::Client, true, BINARY, &[0; 2000]),
+            1009,
+        ),
     ];
     for (what, bytes, code) in cases {
         let config = config().with_max_message_len(1000);
@@ -277,11 +353,13 @@ pub fn malformed_input_gets_its_close_code<A: Adapter>() {
         handshake_as_client(&mut peer);
         opened(&rx);
         peer.send(&bytes);
-        let close = peer.frame(soon()).unwrap_or_else(|| panic!("{what}: no Close"));
+        let close = peer
+            .frame(soon())
+            .unwrap_or_else(|| panic!("{what}: no Close"));
         assert_eq!(close.close_code(), Some(code), "{what}");
         let (_, end) = until_end(&rx, soon());
         assert_eq!(end, Some(Ended::Failed(code)), "{what}");
-        assert!(peer.wait_closed(soon()), "{what}: the transport stays open");
+        closed::<A>(&peer);
     }
 }
 
@@ -289,15 +367,19 @@ pub fn malformed_input_gets_its_close_code<A: Adapter>() {
 /// `Config::write_timeout`, and the transport is closed.
 pub fn peer_that_stops_reading_is_given_up<A: Adapter>() {
     let (mut peer, rx) = start::<A>(Role::Server, config(), App::SendForever(16 << 10));
+    // The peer reads the 101, then nothing more: the transport holds 32 KiB.
+    peer.stop_reading_after(32 << 10);
     handshake_as_client(&mut peer);
     opened(&rx);
-    peer.stop_reading_after(32 << 10);
     let since = Instant::now();
     let (_, end) = until_end(&rx, Instant::now() + Duration::from_secs(4));
     assert_eq!(end, Some(Ended::TimedOut(TimedOut::Write)));
     let took = since.elapsed();
-    assert!(took <= config().write_timeout + Duration::from_millis(1500), "given up after {took:?}");
-    assert!(peer.wait_closed(soon()));
+    assert!(
+        took <= config().write_timeout + Duration::from_millis(1500),
+        "given up after {took:?}"
+    );
+    closed::<A>(&peer);
 }
 
 /// Pain 12 (client): the server closes, we answer, then it resets the transport: the end
@@ -306,7 +388,12 @@ pub fn reset_after_both_closes_is_clean<A: Adapter>() {
     let (mut peer, rx) = start::<A>(Role::Client, config(), App::ReadOnly);
     handshake_as_server(&mut peer);
     opened(&rx);
-    peer.send(&frame(Role::Server, true, CLOSE, &close_payload(1000, "bye")));
+    peer.send(&frame(
+        Role::Server,
+        true,
+        CLOSE,
+        &close_payload(1000, "bye"),
+    ));
     let echo = peer.frame(soon()).expect("the Close echo");
     assert_eq!(echo.close_code(), Some(1000));
     peer.reset();
