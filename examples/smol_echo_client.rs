@@ -22,7 +22,7 @@ use futures_lite::future;
 use sockless::assemble::{Message, MessageAssembler};
 use sockless::driver::End;
 use sockless::handshake::WsUrl;
-use sockless::{CloseCode, Config, Event};
+use sockless::{CloseCode, Config, Event, MessageKind};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -79,7 +79,9 @@ async fn run(url: &str, probe: Option<&str>) -> Result<(), Box<dyn Error>> {
     };
     eprintln!("connected to {url} (status {status})");
     if let Some(text) = probe {
-        ws.send_text(text).await.map_err(describe)?;
+        ws.send(MessageKind::Text, text.as_bytes())
+            .await
+            .map_err(describe)?;
     }
     let mut assembler = MessageAssembler::new();
     let mut closing = false; // our Close is out: the server's is its answer
@@ -109,8 +111,8 @@ async fn run(url: &str, probe: Option<&str>) -> Result<(), Box<dyn Error>> {
                 ws.close(CloseCode::NORMAL, "probe done").await
             }
             // Whole messages (pieces are collected into one); Pings were answered.
-            Message::Text(text) => ws.send_text(text).await,
-            Message::Binary(data) => ws.send_binary(data).await,
+            Message::Text(text) => ws.send(MessageKind::Text, text.as_bytes()).await,
+            Message::Binary(data) => ws.send(MessageKind::Binary, data).await,
         };
         sent.map_err(describe)?;
     }

@@ -17,7 +17,7 @@ use std::time::Duration;
 use async_io::Async;
 use sockless::assemble::{Message, MessageAssembler};
 use sockless::driver::{Decision, End};
-use sockless::{Config, Event};
+use sockless::{Config, Event, MessageKind};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -97,8 +97,8 @@ async fn serve(tcp: Async<TcpStream>) -> String {
             Err(end) => return sentence(end),
         };
         let sent = match &message {
-            Message::Text(text) => ws.send_text(text).await,
-            Message::Binary(data) => ws.send_binary(data).await,
+            Message::Text(text) => ws.send(MessageKind::Text, text.as_bytes()).await,
+            Message::Binary(data) => ws.send(MessageKind::Binary, data).await,
         };
         if let Err(end) = sent {
             return sentence(end);

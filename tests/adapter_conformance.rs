@@ -295,7 +295,7 @@ mod smol {
     use super::*;
     use sockless::assemble::MessageAssembler;
     use sockless::driver::End;
-    use sockless::{Client, Event, OsRng, Server};
+    use sockless::{Client, Event, MessageKind, OsRng, Server};
 
     use crate::smol_adapter as adapter;
 
@@ -365,7 +365,7 @@ mod smol {
         }
 
         async fn send(c: &mut Self::Ws, data: &[u8]) -> Result<(), Ended> {
-            either!(&mut c.ws, w => w.send_binary(data).await).map_err(ended)
+            either!(&mut c.ws, w => w.send(MessageKind::Binary, data).await).map_err(ended)
         }
 
         async fn close(c: &mut Self::Ws, code: u16) -> Result<(), Ended> {

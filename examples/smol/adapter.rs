@@ -15,13 +15,15 @@ use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, future};
 use sockless::driver::{Decision, Driver, End, SendError, Step};
 use sockless::frame::apply_mask;
 use sockless::{Client, CloseCode, Config, Endpoint, Event, InputBuffer, Instant, MessageKind};
-use sockless::{OsRng, Request, Server};
+use sockless::{OsRng, Request, Server, UsageError};
 
 /// Staged output (headers, small messages, control frames); larger payloads are written
 /// from where they lie (a client's are masked in a copy), never copied in.
 const OUTPUT: usize = 16 << 10;
 /// Received bytes not used yet (larger messages arrive as `Event::Chunk`s).
 const INPUT: usize = 16 << 10;
+/// How long closing the transport may take once the connection is over.
+const SHUTDOWN: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// One connection: the transport, the driver and the clock the driver's instants count on.
 pub struct WebSocket<T, E> {
@@ -44,14 +46,8 @@ pub async fn accept<T: AsyncRead + AsyncWrite + Unpin>(
             break decide(&request);
         }
     };
-    let now = ws.now();
-    ws.driver.decide(decision, now).map_err(usage)?;
-    let flushed = ws.flush().await;
-    if let Some(end) = ws.driver.end() {
-        let _ = ws.drive().await; // closes the transport
-        return Err(end);
-    }
-    flushed.map(|()| ws)
+    ws.retry(|d, now| d.decide(decision, now)).await?;
+    ws.flush().await.map(|()| ws) // a refusal ends here, once written
 }
 
 /// Run the opening handshake for `url` (`ws://`; for `wss://`, `io` is the TLS stream);
@@ -94,17 +90,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin, E: Endpoint> WebSocket<T, E> {
         self.driver.event().ok_or(End::Abnormal)
     }
 
-    /// Send a whole text message; written with the next read, `flush`, or when full.
-    pub async fn send_text(&mut self, text: &str) -> Result<(), End> {
-        self.send(MessageKind::Text, text.as_bytes()).await
-    }
-
-    /// Send a whole binary message, as `send_text` does.
-    pub async fn send_binary(&mut self, data: &[u8]) -> Result<(), End> {
-        self.send(MessageKind::Binary, data).await
-    }
-
-    async fn send(&mut self, kind: MessageKind, data: &[u8]) -> Result<(), End> {
+    /// Send a whole message (text must be UTF-8); a small one is written with the next
+    /// read or `flush` (batched), a large one at once from `data`.
+    pub async fn send(&mut self, kind: MessageKind, data: &[u8]) -> Result<(), End> {
         if data.len() <= OUTPUT / 4 {
             return self
                 .retry(|d, now| d.send_fragment(kind, data, true, now))
@@ -136,7 +124,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin, E: Endpoint> WebSocket<T, E> {
         while !self.driver.transmit().is_empty() {
             self.write_some(&[]).await?;
         }
-        self.driver.end().map_or(Ok(()), Err)
+        Ok(())
     }
 
     /// A command, retried after writing while the output has no room for it.
@@ -149,7 +137,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin, E: Endpoint> WebSocket<T, E> {
             match command(&mut self.driver, now) {
                 Ok(done) => return Ok(done),
                 Err(SendError::NoRoom { .. }) => self.write_some(&[]).await?,
-                Err(error) => return Err(usage(error)),
+                Err(SendError::Usage(error)) => return Err(End::Usage(error)),
+                Err(_) => return Err(End::Usage(UsageError::OutputBufferTooSmall)),
             }
         }
     }
@@ -223,9 +212,6 @@ impl<T: AsyncRead + AsyncWrite + Unpin, E: Endpoint> WebSocket<T, E> {
     }
 }
 
-/// How long closing the transport may take once the connection is over.
-const SHUTDOWN: std::time::Duration = std::time::Duration::from_secs(1);
-
 /// `future`'s output, or `None` once the driver's instant `until` has passed.
 async fn deadline<F: Future>(
     origin: StdInstant,
@@ -240,11 +226,4 @@ async fn deadline<F: Future>(
         None
     })
     .await
-}
-
-fn usage(error: SendError) -> End {
-    match error {
-        SendError::Usage(error) => End::Usage(error),
-        _ => End::Usage(sockless::UsageError::OutputBufferTooSmall),
-    }
 }
