@@ -5,6 +5,7 @@
 //!
 //! `cargo test --all-features --test adapter_conformance` (the blocking and smol parts also
 //! run with the default features).
+#![cfg(feature = "std")]
 
 mod conformance;
 

@@ -7,7 +7,7 @@
 #![allow(dead_code)] // Each example uses one role.
 
 use std::future::Future;
-use std::io::{ErrorKind, IoSlice};
+use std::io::IoSlice;
 use std::time::Instant as StdInstant;
 
 use async_io::Timer;
@@ -156,7 +156,6 @@ impl<T: AsyncRead + AsyncWrite + Unpin, E: Endpoint> WebSocket<T, E> {
                     match read {
                         Some(Ok(0)) => self.driver.read_closed(now),
                         Some(Ok(n)) => self.driver.filled(n, now),
-                        Some(Err(e)) if e.kind() == ErrorKind::Interrupted => {}
                         Some(Err(_)) => self.driver.transport_failed(now),
                         None => {} // a deadline passed: the next poll acts on it
                     }
@@ -171,27 +170,23 @@ impl<T: AsyncRead + AsyncWrite + Unpin, E: Endpoint> WebSocket<T, E> {
     async fn write_some(&mut self, payload: &[u8]) -> Result<(), End> {
         let t = self.driver.transmit();
         let at = t.payload_offset as usize;
-        let rest = payload
-            .get(at..at + t.payload_len as usize)
-            .unwrap_or_default();
-        // Nothing to give while a payload is owed: the `send` holding it was cancelled.
-        let mut wrote = Err(());
-        if !t.staged.is_empty() || !rest.is_empty() {
-            let bufs = [IoSlice::new(t.staged), IoSlice::new(rest)];
-            let until = self.driver.poll_timeout();
-            wrote = match deadline(self.origin, until, self.io.write_vectored(&bufs)).await {
-                Some(Ok(n)) if n > 0 => Ok(n),
-                Some(Err(e)) if e.kind() == ErrorKind::Interrupted => Ok(0),
-                Some(_) => Err(()),
-                None => Ok(0), // a deadline passed: the driver acts on it
-            };
-        }
+        let rest = payload.get(at..at + t.payload_len as usize);
+        let bufs = [
+            IoSlice::new(t.staged),
+            IoSlice::new(rest.unwrap_or_default()),
+        ];
+        let until = self.driver.poll_timeout();
+        // Nothing to write while a payload is owed: the `send` holding it was cancelled.
+        let wrote = match bufs.iter().all(|b| b.is_empty()) {
+            true => Some(Ok(0)),
+            false => deadline(self.origin, until, self.io.write_vectored(&bufs)).await,
+        };
         let now = self.now();
         match wrote {
-            Ok(n) => self.driver.wrote(n, now),
-            Err(()) => self.driver.transport_failed(now),
+            Some(Ok(n)) if n > 0 => self.driver.wrote(n, now),
+            Some(_) => self.driver.transport_failed(now), // an error, or nothing taken
+            None => self.driver.handle_timeout(now),      // a deadline passed
         }
-        self.driver.handle_timeout(now);
         if self.driver.transmit().is_empty() {
             let until = self.driver.poll_timeout();
             if let Some(Err(_)) = deadline(self.origin, until, self.io.flush()).await {
