@@ -394,6 +394,7 @@ suite!(blocking_suite: crate::blocking::Blocking {
     #[ignore = "passes once the adapter runs on the driver"]
     reset_after_our_close_is_answered_is_clean,
     eof_before_any_close_is_abnormal,
+    sends_arrive_intact_through_cut_writes,
 });
 
 #[cfg(feature = "tokio")]
@@ -418,6 +419,7 @@ suite!(tokio_suite: crate::tokio_adapter::Tokio {
     #[ignore = "passes once the adapter runs on the driver"]
     reset_after_our_close_is_answered_is_clean,
     eof_before_any_close_is_abnormal,
+    sends_arrive_intact_through_cut_writes,
 });
 
 #[cfg(all(feature = "embedded-io-async", feature = "tokio"))]
@@ -441,6 +443,7 @@ suite!(embedded_suite: crate::embedded::Embedded {
     #[ignore = "passes once the adapter runs on the driver"]
     reset_after_our_close_is_answered_is_clean,
     eof_before_any_close_is_abnormal,
+    sends_arrive_intact_through_cut_writes,
 });
 
 #[cfg(feature = "std")]
@@ -461,4 +464,5 @@ suite!(smol_suite: crate::smol::Smol {
     reset_after_both_closes_is_clean,
     reset_after_our_close_is_answered_is_clean,
     eof_before_any_close_is_abnormal,
+    sends_arrive_intact_through_cut_writes,
 });

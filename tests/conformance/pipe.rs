@@ -330,6 +330,11 @@ impl Peer {
         self.edit(|s| s.reset = true);
     }
 
+    /// Wait until the adapter has read everything sent so far, at most until `until`.
+    pub fn wait_consumed(&self, until: Instant) -> bool {
+        self.wait(until, |s| s.to_adapter.is_empty())
+    }
+
     /// Wait until the adapter closed its end, at most until `until`.
     pub fn wait_closed(&self, until: Instant) -> bool {
         self.wait(until, |s| s.closed)

@@ -283,14 +283,16 @@ pub fn cancelled_reads_lose_nothing<A: Adapter>() {
         frame(Role::Client, true, PING, b"mid"),
         frame(Role::Client, false, CONTINUATION, "ld ✓".as_bytes()),
         frame(Role::Client, true, CONTINUATION, b"!"),
-        frame(Role::Client, true, BINARY, &[9; 300]),
+        frame(Role::Client, true, BINARY, &[9; 20]),
         frame(Role::Client, true, CLOSE, &close_payload(1000, "")),
     ]
     .concat();
     for b in &script {
+        // Each byte is read by a read future that is then dropped (unless it completes a
+        // message): the application polls every millisecond.
         peer.send(&[*b]);
-        // Each byte is read by a read that is then dropped (it is not a whole message).
-        std::thread::sleep(Duration::from_micros(300));
+        assert!(peer.wait_consumed(soon()), "the byte was read");
+        std::thread::sleep(Duration::from_millis(2));
     }
     let (got, end) = until_end(&rx, soon());
     let messages: Vec<_> = got
@@ -301,7 +303,7 @@ pub fn cancelled_reads_lose_nothing<A: Adapter>() {
         messages,
         [
             Got::Text("wörld ✓!".into()),
-            Got::Binary(vec![9; 300]),
+            Got::Binary(vec![9; 20]),
             Got::Close(Some(1000))
         ]
     );
@@ -424,4 +426,43 @@ pub fn eof_before_any_close_is_abnormal<A: Adapter>() {
     let (got, end) = until_end(&rx, soon());
     assert_eq!(got, []);
     assert_eq!(end, Some(Ended::Abnormal));
+}
+
+/// What the adapter sends arrives intact, in both roles (a client's frames masked), small
+/// messages and large ones, through writes cut at 1, 7 or any number of bytes.
+pub fn sends_arrive_intact_through_cut_writes<A: Adapter>() {
+    for role in [Role::Server, Role::Client] {
+        for size in [100, 20_000] {
+            for write in [1, 7, usize::MAX] {
+                let (mut peer, rx) = start::<A>(role, config(), App::SendForever(size));
+                peer.cut_writes(write);
+                match role {
+                    Role::Server => handshake_as_client(&mut peer),
+                    Role::Client => handshake_as_server(&mut peer),
+                }
+                opened(&rx);
+                let what = format!("{role:?}, {size} B, writes cut at {write}");
+                for _ in 0..3 {
+                    // A message may come in fragments (RFC 6455 §5.4).
+                    let first = peer.frame(soon()).expect("a message");
+                    assert_eq!(first.opcode, BINARY, "{what}");
+                    let (mut fin, mut payload) = (first.fin, first.payload);
+                    while !fin {
+                        let next = peer.frame(soon()).expect("a continuation");
+                        assert_eq!(next.opcode, CONTINUATION, "{what}");
+                        fin = next.fin;
+                        payload.extend(next.payload);
+                    }
+                    assert_eq!(payload.len(), size, "{what}");
+                    assert!(
+                        payload.iter().all(|&b| b == 0x5a),
+                        "{what}: payload changed"
+                    );
+                }
+                peer.reset();
+                let (_, end) = until_end(&rx, soon());
+                assert!(end.is_some_and(|e| e != Ended::Clean), "a reset mid-stream");
+            }
+        }
+    }
 }
