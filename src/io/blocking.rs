@@ -373,11 +373,14 @@ enum Body<'a> {
     None,
     /// Written from where it lies (a server's payload, or a client's masked in place).
     Plain(&'a [u8]),
-    /// A client's borrowed payload, masked piece by piece on `scratch`.
+    /// A client's borrowed payload, masked piece by piece on `scratch`, which holds the
+    /// masked bytes of `data[masked_from..]` (at most `MASK_CHUNK` of them), so that a
+    /// transport taking a few bytes at a time does not have the piece masked again.
     Masked {
         data: &'a [u8],
         key: [u8; 4],
         scratch: Vec<u8>,
+        masked_from: usize,
     },
 }
 
@@ -387,6 +390,7 @@ impl<'a> Body<'a> {
             data,
             key,
             scratch: Vec::with_capacity(MASK_CHUNK.min(data.len())),
+            masked_from: 0,
         }
     }
 }
@@ -496,14 +500,23 @@ impl<S: Transport, E: Endpoint> WebSocket<S, E> {
             Body::Plain(data) => data
                 .get(start..start.saturating_add(len))
                 .unwrap_or_default(),
-            Body::Masked { data, key, scratch } => {
-                let piece = data
-                    .get(start..start.saturating_add(len.min(MASK_CHUNK)))
-                    .unwrap_or_default();
-                scratch.clear();
-                scratch.extend_from_slice(piece);
-                apply_mask(scratch, *key, start);
-                scratch
+            Body::Masked {
+                data,
+                key,
+                scratch,
+                masked_from,
+            } => {
+                let fresh = start >= *masked_from && start < *masked_from + scratch.len();
+                if !fresh {
+                    let piece = data
+                        .get(start..start.saturating_add(len.min(MASK_CHUNK)))
+                        .unwrap_or_default();
+                    scratch.clear();
+                    scratch.extend_from_slice(piece);
+                    apply_mask(scratch, *key, start);
+                    *masked_from = start;
+                }
+                &scratch[start - *masked_from..]
             }
         };
         let written = self

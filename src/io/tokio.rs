@@ -1193,7 +1193,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         }
     }
 
+    /// The driver ended the connection (a write or flush failed, a deadline passed) while
+    /// the stream still runs: report that end now, once, instead of a bare `Closed` later.
+    fn poll_report_end(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let ended = on_core!(&self.core, d => d.end()).is_some();
+        if ended && matches!(self.phase, Phase::Running) {
+            ready!(self.poll_write_out(cx))?;
+        }
+        Poll::Ready(Ok(()))
+    }
+
     fn poll_ready_inner(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        ready!(self.poll_report_end(cx))?;
         if !matches!(self.phase, Phase::Running) {
             return Poll::Ready(Err(Error::Closed));
         }
@@ -1215,7 +1226,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
             let io = &mut self.io;
             on_core!(&mut self.core, d => ready!(io.poll_flush(d, cx)));
         }
-        Poll::Ready(Ok(()))
+        self.poll_report_end(cx)
     }
 
     /// The next whole message, or `None` at the end.
