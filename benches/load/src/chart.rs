@@ -15,7 +15,7 @@ const FONT_FILES: [&str; 2] = [
 fn colour(server: Server) -> RGBColor {
     match server {
         Server::Sockless => RGBColor(0xd9, 0x5f, 0x02),
-        Server::SocklessRedis => RGBColor(0xe7, 0x29, 0x8a),
+        Server::SocklessRedis => RGBColor(0xe6, 0xab, 0x02),
         Server::Tokio => RGBColor(0x1b, 0x9e, 0x77),
         Server::Node => RGBColor(0x75, 0x70, 0xb3),
         Server::Floor => RGBColor(0x66, 0x66, 0x66),
@@ -29,8 +29,12 @@ pub fn draw(rows: &[Row], path: &Path) -> Result<(), Box<dyn std::error::Error>>
         .iter()
         .find_map(|f| std::fs::read(f).ok())
         .ok_or("no DejaVuSans.ttf to write the labels with")?;
-    plotters::style::register_font("sans-serif", FontStyle::Normal, Box::leak(font.into_boxed_slice()))
-        .map_err(|_| "DejaVuSans.ttf is not a usable font")?;
+    plotters::style::register_font(
+        "sans-serif",
+        FontStyle::Normal,
+        Box::leak(font.into_boxed_slice()),
+    )
+    .map_err(|_| "DejaVuSans.ttf is not a usable font")?;
     let good: Vec<&Row> = rows.iter().filter(|r| r.p99_ms.is_finite()).collect();
     if good.is_empty() {
         return Err("no measured row".into());
@@ -55,9 +59,17 @@ pub fn draw(rows: &[Row], path: &Path) -> Result<(), Box<dyn std::error::Error>>
 
     // Latency.
     let lat_max = good.iter().map(|r| r.p99_ms).fold(1.0, f64::max) * 2.0;
-    let lat_min = good.iter().map(|r| r.p50_ms).fold(f64::INFINITY, f64::min).max(0.01) / 2.0;
+    let lat_min = good
+        .iter()
+        .map(|r| r.p50_ms)
+        .fold(f64::INFINITY, f64::min)
+        .max(0.01)
+        / 2.0;
     let mut chart = ChartBuilder::on(&left)
-        .caption("Delivery latency (p50 dashed, p99 solid)", ("sans-serif", 22))
+        .caption(
+            "Delivery latency (p50 dashed, p99 solid)",
+            ("sans-serif", 22),
+        )
         .margin(14)
         .x_label_area_size(44)
         .y_label_area_size(64)
@@ -73,8 +85,14 @@ pub fn draw(rows: &[Row], path: &Path) -> Result<(), Box<dyn std::error::Error>>
     for &server in &servers {
         let c = colour(server);
         let points: Vec<&&Row> = good.iter().filter(|r| r.server == server).collect();
-        let p99: Vec<(f64, f64)> = points.iter().map(|r| (r.clients as f64, r.p99_ms)).collect();
-        let p50: Vec<(f64, f64)> = points.iter().map(|r| (r.clients as f64, r.p50_ms.max(lat_min))).collect();
+        let p99: Vec<(f64, f64)> = points
+            .iter()
+            .map(|r| (r.clients as f64, r.p99_ms))
+            .collect();
+        let p50: Vec<(f64, f64)> = points
+            .iter()
+            .map(|r| (r.clients as f64, r.p50_ms.max(lat_min)))
+            .collect();
         chart
             .draw_series(LineSeries::new(p99.clone(), c.stroke_width(3)))?
             .label(format!("{} p99", server.label()))
@@ -95,11 +113,20 @@ pub fn draw(rows: &[Row], path: &Path) -> Result<(), Box<dyn std::error::Error>>
     let mem: Vec<(Server, f64, f64)> = good
         .iter()
         .filter(|r| r.rss_per_conn.is_finite())
-        .map(|r| (r.server, r.clients as f64, (r.rss_per_conn / 1024.0).max(0.05)))
+        .map(|r| {
+            (
+                r.server,
+                r.clients as f64,
+                (r.rss_per_conn / 1024.0).max(0.05),
+            )
+        })
         .collect();
     let mem_max = mem.iter().map(|m| m.2).fold(2.0, f64::max) * 2.0;
     let mut chart = ChartBuilder::on(&right)
-        .caption("Server RSS per connection (all processes)", ("sans-serif", 22))
+        .caption(
+            "Server RSS per connection (all processes)",
+            ("sans-serif", 22),
+        )
         .margin(14)
         .x_label_area_size(44)
         .y_label_area_size(64)
@@ -114,12 +141,21 @@ pub fn draw(rows: &[Row], path: &Path) -> Result<(), Box<dyn std::error::Error>>
         .draw()?;
     // The target: 2 KiB.
     chart
-        .draw_series(DashedLineSeries::new(vec![(x_min, 2.0), (x_max, 2.0)], 8, 6, BLACK.stroke_width(1)))?
+        .draw_series(DashedLineSeries::new(
+            vec![(x_min, 2.0), (x_max, 2.0)],
+            8,
+            6,
+            BLACK.stroke_width(1),
+        ))?
         .label("target: 2 KiB")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(1)));
     for &server in &servers {
         let c = colour(server);
-        let points: Vec<(f64, f64)> = mem.iter().filter(|m| m.0 == server).map(|m| (m.1, m.2)).collect();
+        let points: Vec<(f64, f64)> = mem
+            .iter()
+            .filter(|m| m.0 == server)
+            .map(|m| (m.1, m.2))
+            .collect();
         chart
             .draw_series(LineSeries::new(points.clone(), c.stroke_width(3)))?
             .label(server.label())

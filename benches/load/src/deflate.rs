@@ -127,7 +127,8 @@ impl Deflate {
         if own.is_some() {
             self.held -= 1;
         }
-        own.or_else(|| self.spare.take()).unwrap_or_else(|| self.new_inflater())
+        own.or_else(|| self.spare.take())
+            .unwrap_or_else(|| self.new_inflater())
     }
 
     /// Take `inflater` back after receiving: `Some` when a message is half-read, and the
@@ -145,7 +146,9 @@ impl Deflate {
     }
 
     fn new_inflater(&self) -> Box<SharedInflater> {
-        let params = self.params.expect("a connection receives through it only once checked");
+        let params = self
+            .params
+            .expect("a connection receives through it only once checked");
         let window = vec![0; window_len(params.receive_window_bits(Role::Client))];
         let inflater = Inflater::with_params(
             &params,

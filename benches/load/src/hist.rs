@@ -93,7 +93,10 @@ mod tests {
     fn buckets_round_trip_within_two_percent() {
         for us in [0, 1, 999, 1023, 1024, 1500, 65_000, 1_000_000, 30_000_000] {
             let v = value(bucket(us));
-            assert!((v as f64 - us as f64).abs() <= us as f64 * 0.02 + 1.0, "{us} -> {v}");
+            assert!(
+                (v as f64 - us as f64).abs() <= us as f64 * 0.02 + 1.0,
+                "{us} -> {v}"
+            );
         }
         let mut h = Histogram::new();
         (1..=100).for_each(|v| h.record(v));

@@ -4,6 +4,7 @@
 //! `cargo run --release --manifest-path benches/load/Cargo.toml -- [--sizes 1000,10000,100000]
 //! [--seconds 30] [--room-size 100] [--servers sockless,tokio,node,floor] [--chart docs/load.png]
 //! [--deflate]`
+//! (servers: sockless, sockless-redis, sockless-uring, tokio, node, floor, floor-uring)
 //!
 //! For each size and server: start the server (one process, or several of at most
 //! `SHARD_CLIENTS` connections each), start the load generator processes (each owns whole
@@ -16,6 +17,10 @@
 //! port with SO_REUSEPORT and the kernel spreads the connections over them (any process
 //! takes any client); with larger rooms (and for tokio-tungstenite and Node ws) each process
 //! owns the rooms hashed to it, and a client connects to the one that owns its room.
+//!
+//! `sockless-redis`: the chat as several processes on one port sharing every room through a
+//! redis-server of the run's own (see `redis.rs`); Redis's CPU and memory count in the row,
+//! and its floor is `floor`.
 //!
 //! `floor`: a raw TCP server and generator of the same shape (see `floor.rs`); every row
 //! gets its server's CPU per delivered message and the ratio to the floor's in the same run
@@ -33,6 +38,7 @@ mod deflate;
 mod floor;
 mod generator;
 mod hist;
+mod redis;
 #[cfg(target_os = "linux")]
 mod uring;
 
@@ -100,6 +106,8 @@ fn stop(children: &mut Vec<Child>) {
 #[derive(Clone, Copy, PartialEq, Debug)]
 pub enum Server {
     Sockless,
+    /// The chat as several processes on one port, rooms shared through Redis (`redis.rs`).
+    SocklessRedis,
     Tokio,
     Node,
     /// The raw TCP floor on mio (`floor.rs`).
@@ -115,6 +123,7 @@ impl Server {
     pub fn label(self) -> &'static str {
         match self {
             Server::Sockless => "sockless (mio)",
+            Server::SocklessRedis => "sockless (mio) on Redis",
             Server::Tokio => "tokio-tungstenite",
             Server::Node => "Node ws",
             Server::Floor => "floor (mio)",
@@ -127,6 +136,7 @@ impl Server {
     pub fn name(self) -> &'static str {
         match self {
             Server::Sockless => "sockless",
+            Server::SocklessRedis => "sockless-redis",
             Server::Tokio => "tokio",
             Server::Node => "node",
             Server::Floor => "floor",
@@ -153,14 +163,21 @@ impl Server {
     pub fn reuses_port(self) -> bool {
         matches!(
             self,
-            Server::Sockless | Server::SocklessUring | Server::Floor | Server::FloorUring
+            Server::Sockless
+                | Server::SocklessRedis
+                | Server::SocklessUring
+                | Server::Floor
+                | Server::FloorUring
         )
     }
 
     /// Whether it runs with permessage-deflate under `--deflate` (tokio-tungstenite has
     /// none; Node ws has it configured as the chat does, see `node/chat.mjs`).
     pub fn has_deflate(self) -> bool {
-        matches!(self, Server::Sockless | Server::Node)
+        matches!(
+            self,
+            Server::Sockless | Server::SocklessRedis | Server::Node
+        )
     }
 }
 
@@ -264,7 +281,7 @@ fn main() {
         Err(e) => {
             eprintln!(
                 "load: {e}\nusage: load [--sizes 1000,10000,100000] [--seconds 30] \
-                       [--room-size 100] [--servers sockless,tokio,node,floor] \
+                       [--room-size 100] [--servers sockless,sockless-redis,tokio,node,floor] \
                        [--chart docs/load.png] [--deflate]"
             );
             std::process::exit(2);
@@ -347,6 +364,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
                     .split(',')
                     .map(|s| match s {
                         "sockless" => Ok(Server::Sockless),
+                        "sockless-redis" => Ok(Server::SocklessRedis),
                         "tokio" => Ok(Server::Tokio),
                         "node" => Ok(Server::Node),
                         "floor" => Ok(Server::Floor),
@@ -430,9 +448,12 @@ fn orchestrate(options: &Options) -> Result<(), String> {
     let root = root();
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
     // Build what will run: the chat example of the crate, and the tokio peer.
-    if options.servers.contains(&Server::Sockless)
-        || options.servers.contains(&Server::SocklessUring)
-    {
+    if options.servers.iter().any(|s| {
+        matches!(
+            s,
+            Server::Sockless | Server::SocklessRedis | Server::SocklessUring
+        )
+    }) {
         run_quiet(
             Command::new("cargo")
                 .args(["build", "--release", "--example", "chat", "--manifest-path"])
@@ -651,17 +672,23 @@ fn alive(children: &mut [Child]) -> bool {
 
 fn measure(server: Server, clients: usize, options: &Options, run: usize) -> Result<Row, String> {
     let (seconds, deflate, room_size) = (options.seconds, options.deflate, options.room_size);
-    let shards = if clients <= ONE_PROCESS {
+    let on_redis = server == Server::SocklessRedis;
+    let shards = if on_redis {
+        // At least two chat processes, so that every room spans processes.
+        redis::processes(clients)
+    } else if clients <= ONE_PROCESS {
         1
     } else {
         clients.div_ceil(SHARD_CLIENTS)
     };
     let rooms = clients / room_size;
     let generators = clients.div_ceil(GEN_CLIENTS);
-    let base_port = free_ports(run, shards)?;
+    // On Redis: the chats' port, and redis-server's next to it.
+    let base_port = free_ports(run, if on_redis { 2 } else { shards })?;
     // With rooms of 1, processes that can share one port do (the kernel spreads the
-    // connections); otherwise each listens on its own and owns the rooms hashed to it.
-    let shared_port = room_size == 1 && server.reuses_port();
+    // connections); otherwise each listens on its own and owns the rooms hashed to it. The
+    // chats on Redis always share one: any of them serves any room.
+    let shared_port = on_redis || (room_size == 1 && server.reuses_port());
     let addrs: Vec<String> = (0..shards)
         .map(|s| {
             format!(
@@ -694,6 +721,13 @@ fn measure(server: Server, clients: usize, options: &Options, run: usize) -> Res
     let mut servers: Vec<Child> = Vec::new();
     let result = (|| {
         let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let redis_port = base_port + 1;
+        if on_redis {
+            servers.push(spawn(&mut redis::server(redis_port)).map_err(|e| {
+                format!("starting redis-server: {e} (apt-get install redis-server)")
+            })?);
+            redis::wait(redis_port)?;
+        }
         for addr in &addrs {
             let mut command = match server {
                 Server::Floor => {
@@ -711,6 +745,11 @@ fn measure(server: Server, clients: usize, options: &Options, run: usize) -> Res
                     c.arg(addr);
                     c
                 }
+                Server::SocklessRedis => redis::chat(
+                    &root().join("target/release/examples/chat"),
+                    addr,
+                    redis_port,
+                ),
                 Server::SocklessUring => {
                     let mut c = Command::new(root().join("target/release/examples/chat"));
                     c.args(["--io-uring", addr]);
@@ -736,6 +775,10 @@ fn measure(server: Server, clients: usize, options: &Options, run: usize) -> Res
                 .stderr(Stdio::null());
             servers.push(spawn(&mut command).map_err(|e| format!("starting the server: {e}"))?);
         }
+        if on_redis {
+            // redis-server last, so that it is stopped after the chats: they do not see it go.
+            servers.rotate_left(1);
+        }
         // Listening? Every process, also when they share a port.
         let deadline = Instant::now() + Duration::from_secs(30);
         for addr in &addrs {
@@ -748,6 +791,7 @@ fn measure(server: Server, clients: usize, options: &Options, run: usize) -> Res
         }
         if shared_port {
             let port = base_port;
+            // (redis-server listens on a port of its own.)
             while listeners(port) < shards {
                 if Instant::now() > deadline || !alive(&mut servers) {
                     return Err(format!("not all {shards} processes listen on port {port}"));
@@ -874,6 +918,13 @@ fn measure(server: Server, clients: usize, options: &Options, run: usize) -> Res
         }
         if expected == 0 {
             notes.push("nothing sent".into());
+        }
+        if let (true, Some(redis)) = (on_redis, servers.last()) {
+            // Its RSS is in the row's memory; here alone, at the end of the run.
+            eprintln!(
+                "load: redis-server RSS at the end: {} MiB",
+                rss(redis.id()) >> 20
+            );
         }
         let ms = |us: u64| us as f64 / 1000.0;
         Ok(Row {
@@ -1260,8 +1311,11 @@ mod tests {
 
     #[test]
     fn servers_by_name_with_their_floor() {
-        let options = parse(&args("--servers sockless,floor")).unwrap();
-        assert_eq!(options.servers, [Server::Sockless, Server::Floor]);
+        let options = parse(&args("--servers sockless,sockless-redis,floor")).unwrap();
+        assert_eq!(
+            options.servers,
+            [Server::Sockless, Server::SocklessRedis, Server::Floor]
+        );
         for server in options.servers {
             assert_eq!(server.floor(), Server::Floor);
             assert_eq!(
@@ -1277,10 +1331,13 @@ mod tests {
         );
         // The floor has no permessage-deflate: skipped with --deflate.
         assert_eq!(
-            parse(&args("--servers sockless,floor --deflate"))
+            parse(&args("--servers sockless,floor,sockless-redis --deflate"))
                 .unwrap()
                 .servers,
-            [Server::Sockless]
+            [Server::Sockless, Server::SocklessRedis]
         );
+        // The chats on Redis share one port, on mio generators.
+        assert!(Server::SocklessRedis.reuses_port());
+        assert!(!Server::SocklessRedis.uring());
     }
 }

@@ -3,6 +3,10 @@
 //! `redis-server` of the run's own (`chat --redis`). Any process takes any client, so a
 //! room's 100 members sit in every process, and each message goes through Redis once per
 //! process. Redis is one of the server processes of the row: its CPU and memory count.
+//!
+//! The ports (the chats' one, and redis-server's next to it) come from `free_ports` like
+//! every run's: with `SO_REUSEPORT`, a chat process of another run on the same port would
+//! silently share its connections instead of failing to bind.
 
 use std::net::TcpStream;
 use std::path::Path;
@@ -11,14 +15,6 @@ use std::time::{Duration, Instant};
 
 /// Connections per chat process (about; the kernel's spreading is by hash).
 const PER_PROCESS: usize = 10_000;
-
-/// A port nobody listens on now, from the kernel. The usual ports of the runs are not
-/// used: with `SO_REUSEPORT`, a chat process of another run (another user of the machine)
-/// on the same port would silently share its connections instead of failing to bind.
-pub fn free_port() -> Result<u16, String> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
-    listener.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
-}
 
 /// How many chat processes for `clients`: at least two, so that every room spans
 /// processes.
