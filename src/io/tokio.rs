@@ -4,7 +4,7 @@
 //!
 //! [`WebSocketStream`] is a thin layer over the core's [`Driver`]: it only moves bytes
 //! (`poll_read` into [`Driver::read_space`], one `poll_write_vectored` of
-//! [`Driver::transmit`]), flushes and shuts the transport down, and sleeps on one
+//! [`Core::transmit`](crate::driver::Core::transmit)), flushes and shuts the transport down, and sleeps on one
 //! `tokio::time::Sleep` set to each step's deadline. What to write when, which deadline
 //! comes next, when to give the peer up and how a connection ended are the driver's.
 //!
