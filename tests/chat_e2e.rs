@@ -496,7 +496,7 @@ macro_rules! on_each_loop {
             )*
         }
 
-        #[cfg(target_os = "linux")]
+        #[cfg(all(target_os = "linux", target_pointer_width = "64"))]
         mod on_io_uring {
             $(
                 #[test]

@@ -215,7 +215,10 @@ impl<T: Transport> Chat<T> {
     }
 
     /// The id of connection `key` (unique for the life of the process), if it is open.
-    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    #[cfg_attr(
+        not(all(target_os = "linux", target_pointer_width = "64")),
+        allow(dead_code)
+    )]
     pub fn id_of(&self, key: usize) -> Option<u64> {
         self.clients.slab.get(key).map(|client| client.id)
     }
@@ -246,13 +249,19 @@ impl<T: Transport> Chat<T> {
     }
 
     /// The socket of connection `key`, if it is open.
-    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    #[cfg_attr(
+        not(all(target_os = "linux", target_pointer_width = "64")),
+        allow(dead_code)
+    )]
     pub fn socket(&self, key: usize) -> Option<&TcpStream> {
         self.clients.slab.get(key).map(|client| &client.socket)
     }
 
     /// The connection of `key` failed (a write): it goes at the end of the turn.
-    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    #[cfg_attr(
+        not(all(target_os = "linux", target_pointer_width = "64")),
+        allow(dead_code)
+    )]
     pub fn on_error(&mut self, key: usize) {
         self.clients.doom(key);
     }
@@ -262,7 +271,10 @@ impl<T: Transport> Chat<T> {
     /// are (`bytes` must be at least [`MIN_INPUT_BUFFER`] long: the free space after
     /// them is what a partial control frame may need); otherwise they go after the
     /// leftover in the shared `buffer`.
-    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    #[cfg_attr(
+        not(all(target_os = "linux", target_pointer_width = "64")),
+        allow(dead_code)
+    )]
     pub fn on_received(
         &mut self,
         key: usize,

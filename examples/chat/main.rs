@@ -57,7 +57,7 @@ mod protocol;
 mod rooms;
 mod slab;
 mod timers;
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
 mod uring;
 
 use std::io::ErrorKind;
@@ -225,7 +225,7 @@ fn run(addr: &str, io_uring: bool, redis: Option<&str>) -> std::io::Result<()> {
 }
 
 /// The chat on io_uring (Linux).
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
 fn run_uring(listener: TcpListener) -> std::io::Result<()> {
     use std::os::fd::{FromRawFd, IntoRawFd};
     // The loop takes the listener from mio (never registered with a poll).
@@ -236,7 +236,7 @@ fn run_uring(listener: TcpListener) -> std::io::Result<()> {
     uring::run(listener)
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
 fn run_uring(_: TcpListener) -> std::io::Result<()> {
     Err(std::io::Error::new(
         ErrorKind::Unsupported,

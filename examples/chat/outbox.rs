@@ -58,7 +58,10 @@ impl Outbox {
     /// Take the bytes waiting, to write them some other way (a send in flight on
     /// io_uring, which must own them until it completes); the queue is left empty. No copy
     /// unless part of it was written already.
-    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    #[cfg_attr(
+        not(all(target_os = "linux", target_pointer_width = "64")),
+        allow(dead_code)
+    )]
     pub fn take(&mut self) -> Vec<u8> {
         let mut bytes = std::mem::take(&mut self.bytes);
         bytes.drain(..self.sent);
