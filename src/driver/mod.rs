@@ -631,11 +631,11 @@ where
             self.pending = None;
         }
         let clean = self.endpoint.handle_eof().is_ok();
-        if self.end.is_none() || clean {
+        // An end already decided (and maybe reported) is final.
+        if self.end.is_none() {
             self.end = Some(match (clean, self.peer_close) {
                 (true, Some(code)) => End::Closed { code },
-                (true, None) => self.end.unwrap_or(End::Abnormal),
-                (false, _) => End::Abnormal,
+                _ => End::Abnormal,
             });
         }
         if !clean {
