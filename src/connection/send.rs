@@ -555,7 +555,9 @@ impl<M: Masking> Connection<M> {
     /// Write the control frames the protocol owes, as many as fit; none while a header
     /// waits for its payload.
     pub(crate) fn transmit_owed(&mut self, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
-        if self.payload_pending != 0 {
+        // The common case, checked before any frame is built: nothing is owed.
+        let owes = self.pong_owed.is_some() || self.ping_owed || self.close_owed.is_some();
+        if self.payload_pending != 0 || !owes {
             return Ok(0);
         }
         let mut written = 0;

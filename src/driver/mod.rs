@@ -406,8 +406,12 @@ where
                 }
             };
         }
-        let output_half_full = self.output.len() >= self.output.capacity() as u64 / 2;
-        if !self.starved && !input.is_empty() && !output_half_full {
+        // Back-pressure: no more input while the output is three quarters full, so that
+        // a peer that sends without reading cannot make us owe it without bound, and the
+        // replies to what was read still find room. Until then a burst of small messages
+        // and their replies gather into one write.
+        let output_backed_up = self.output.len() >= self.output.capacity() as u64 / 4 * 3;
+        if !self.starved && !input.is_empty() && !output_backed_up {
             if let Some(step) = self.receive(input, now, &mut receive) {
                 return step;
             }
