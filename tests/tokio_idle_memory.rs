@@ -1,5 +1,5 @@
 //! What an idle tokio `WebSocketStream` holds: its own size and the heap it keeps after a
-//! message went both ways, counted by a global allocator (this file is its own test
+//! message went both ways and it waits for the next, counted by a global allocator (this file is its own test
 //! binary, with one test, so nothing else allocates meanwhile on its threads).
 #![cfg(feature = "tokio")]
 
@@ -44,7 +44,7 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 #[tokio::test(flavor = "current_thread")]
-async fn an_idle_stream_holds_its_two_buffers_and_nothing_of_its_messages() {
+async fn an_idle_stream_gives_its_buffers_back_and_holds_nothing_of_its_messages() {
     tokio::time::timeout(Duration::from_secs(20), async {
         let size = size_of::<WebSocketStream<tokio::io::DuplexStream>>();
         let (ours, mut peer) = tokio::io::duplex(4 << 20);
@@ -70,6 +70,10 @@ async fn an_idle_stream_holds_its_two_buffers_and_nothing_of_its_messages() {
             let mut echo = vec![0; payload.len() + if payload.len() < 126 { 2 } else { 10 }];
             peer.read_exact(&mut echo).await.unwrap();
         }
+        // It waits for the next message: with nothing kept or owed, it gives its
+        // buffers back while it waits.
+        let waited = tokio::time::timeout(Duration::from_millis(20), ws.next()).await;
+        assert!(waited.is_err(), "no message was sent: {waited:?}");
         // What the stream holds is what dropping it gives back (the pipe's buffers are
         // shared with the peer's end, which lives on).
         let live = LIVE.load(Ordering::Relaxed);
@@ -77,11 +81,14 @@ async fn an_idle_stream_holds_its_two_buffers_and_nothing_of_its_messages() {
         let idle = live - LIVE.load(Ordering::Relaxed);
         println!("size_of WebSocketStream<DuplexStream>: {size} B");
         println!("heap at creation: {created} B; held when idle after 1 MiB each way: {idle} B");
-        // The input buffer (16 KiB), the output staging area and the timer; nothing of
-        // the 1 MiB messages.
+        // At work: the input buffer (16 KiB), the output staging area and the timer.
+        // Waiting: the smallest storage the driver takes and the timer; nothing of the
+        // 1 MiB messages, nothing of the two buffers.
         let expected = 16 * 1024 + sockless::io::tokio::OUTPUT_BUFFER;
         assert!(created >= expected as isize, "{created}");
-        assert!(idle <= created, "idle {idle} > created {created}");
+        let parked = sockless::MIN_INPUT_BUFFER + sockless::MIN_OUTPUT_BUFFER;
+        assert!(idle >= parked as isize, "idle {idle}");
+        assert!(idle < parked as isize + 1024, "idle {idle}");
         assert!(size < 1024, "{size}");
     })
     .await

@@ -75,10 +75,13 @@
 //!
 //! # Memory and backpressure
 //!
-//! Each stream holds one input buffer ([`Settings::read_buffer_size`], 16 KiB by default)
-//! and one output staging area ([`OUTPUT_BUFFER`] bytes, [`DEFLATE_OUTPUT_BUFFER`] with
-//! permessage-deflate), both allocated zeroed once: about 20.6 KB of heap for an idle
-//! stream with the defaults. A
+//! A stream at work holds one input buffer ([`Settings::read_buffer_size`], 16 KiB by
+//! default) and one output staging area ([`OUTPUT_BUFFER`] bytes, [`DEFLATE_OUTPUT_BUFFER`]
+//! with permessage-deflate). A stream that waits for its peer with nothing to do (no bytes
+//! kept, none owed) gives both back and holds [`MIN_INPUT_BUFFER`] and
+//! [`MIN_OUTPUT_BUFFER`](crate::MIN_OUTPUT_BUFFER) bytes instead until it wakes: a thread
+//! keeps a few given-back buffers for the next stream that wakes, so a busy server
+//! allocates none per message and an idle connection costs a few KB. A
 //! large message's buffer is held only while it is written (or, received in pieces,
 //! assembled) and given back then. [`Sink::poll_ready`] is `Pending` while more than
 //! [`Settings::write_buffer_limit`] bytes wait to be written, so a peer that does not
@@ -314,8 +317,66 @@ fn buffer(len: usize) -> Buf {
 /// The input buffer of a stream with `settings`: [`read_buffer_size`] bytes, which
 /// covers a handshake's head and [`MIN_INPUT_BUFFER`].
 pub(super) fn new_input(settings: &Settings) -> Input {
-    InputBuffer::new(buffer(read_buffer_size(settings)), &settings.config)
+    InputBuffer::new(take_buffer(read_buffer_size(settings)), &settings.config)
         .expect("read_buffer_size covers the head and MIN_INPUT_BUFFER")
+}
+
+/// How many given-back buffers a thread keeps for the streams that wake next (an input
+/// and an output for each of two streams): the rest go back to the allocator.
+const SPARES_PER_THREAD: usize = 4;
+
+std::thread_local! {
+    /// Buffers that idle streams gave back (see [`WebSocketStream::park`]).
+    static SPARES: core::cell::RefCell<Vec<Buf>> = const { core::cell::RefCell::new(Vec::new()) };
+}
+
+/// A buffer of `len` bytes: one this thread kept, or a new one.
+pub(super) fn take_buffer(len: usize) -> Buf {
+    let spare = SPARES.with_borrow_mut(|spares| {
+        let found = spares.iter().position(|spare| spare.len() == len)?;
+        Some(spares.swap_remove(found))
+    });
+    spare.unwrap_or_else(|| buffer(len))
+}
+
+/// Give `buf` back: kept for the next stream on this thread, or freed.
+fn give_back(buf: Buf) {
+    SPARES.with_borrow_mut(|spares| {
+        if spares.len() < SPARES_PER_THREAD && buf.len() > crate::MIN_OUTPUT_BUFFER {
+            spares.push(buf);
+        }
+    });
+}
+
+/// Exchange the storage of `driver` for `input` and `output` if it holds no bytes (see
+/// [`WebSocketStream::park`]); the old storage is given back. The driver is made again
+/// around its connection: with no bytes held and the connection open, its state is all
+/// in the connection. `false` (and nothing changed) if it holds bytes.
+fn exchange_storage<M: Masking>(
+    driver: &mut Driver<Connection<M>, Buf, Buf>,
+    input: Buf,
+    output: Buf,
+    config: &Config,
+) -> bool
+where
+    Connection<M>: Clone,
+{
+    let idle = driver.endpoint().state() == State::Open
+        && driver.pending_output() == 0
+        && driver.input().is_empty()
+        && driver.end().is_none();
+    if !idle {
+        give_back(input);
+        give_back(output);
+        return false;
+    }
+    let connection = driver.endpoint().clone();
+    let input = InputBuffer::for_frames(input).expect("at least MIN_INPUT_BUFFER");
+    let fresh = Driver::new(connection, input, output, config).expect("at least MIN_OUTPUT_BUFFER");
+    let (_, old_input, old_output) = core::mem::replace(driver, fresh).into_parts();
+    give_back(old_input.into_inner());
+    give_back(old_output);
+    true
 }
 
 /// The open connection behind its driver, in either role.
@@ -590,6 +651,13 @@ pub struct WebSocketStream<S> {
     reported: bool,
     channel: Option<channel::Owner>,
     channel_capacity: usize,
+    /// The driver's storage was given back while the stream waits (see [`park`](Self::park)).
+    parked: bool,
+    /// The size of the storage it takes back when it wakes.
+    input_len: usize,
+    output_len: usize,
+    /// What the driver is made again with when its storage is exchanged.
+    config: Config,
 }
 
 /// The inflater and the compressor of a connection that negotiated permessage-deflate.
@@ -792,11 +860,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         let mut ws = match role {
             Role::Server => {
                 let connection = Connection::server(&config, Instant::ZERO);
-                Self::assemble(io, connection, input, buffer(OUTPUT_BUFFER), &settings)
+                Self::assemble(io, connection, input, take_buffer(OUTPUT_BUFFER), &settings)
             }
             Role::Client => {
                 let connection = Connection::client(&config, MaskRng::new(), Instant::ZERO);
-                Self::assemble(io, connection, input, buffer(OUTPUT_BUFFER), &settings)
+                Self::assemble(io, connection, input, take_buffer(OUTPUT_BUFFER), &settings)
             }
         };
         if kept < read.len() {
@@ -825,6 +893,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
             Some(_) if output.len() < DEFLATE_OUTPUT_BUFFER => buffer(DEFLATE_OUTPUT_BUFFER),
             _ => output,
         };
+        let (input_len, output_len) = (input.capacity(), output.len());
         let driver = Driver::new(connection, input, output, &settings.config)
             .expect("the output storage is at least MIN_OUTPUT_BUFFER");
         WebSocketStream {
@@ -842,6 +911,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
             reported: false,
             channel: None,
             channel_capacity: settings.channel_capacity.max(1),
+            parked: false,
+            input_len,
+            output_len,
+            config: settings.config,
         }
     }
 
@@ -1027,6 +1100,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
 
     /// Stage `message` in the driver now, if there is room.
     fn try_stage(&mut self, message: Message) -> Result<(), (Message, SendError)> {
+        self.unpark();
         if !self.payload.is_empty() {
             // A payload is owed: nothing may come between it and its header.
             return Err((message, SendError::NoRoom { needed: 0 }));
@@ -1083,6 +1157,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         }
     }
 
+    /// While the stream waits for its peer with nothing held (open, no bytes kept or
+    /// owed), its buffers are given back and the driver keeps the smallest storage it
+    /// takes; [`unpark`](Self::unpark) takes buffers again before anything is read or
+    /// staged.
+    fn park(&mut self) {
+        if self.parked || !self.payload.is_empty() {
+            return;
+        }
+        let (input, output) = (buffer(MIN_INPUT_BUFFER), buffer(crate::MIN_OUTPUT_BUFFER));
+        let config = &self.config;
+        self.parked = on_core!(&mut self.core, d => exchange_storage(d, input, output, config));
+    }
+
+    /// Take buffers back after [`park`](Self::park).
+    fn unpark(&mut self) {
+        if !self.parked {
+            return;
+        }
+        let (input, output) = (take_buffer(self.input_len), take_buffer(self.output_len));
+        let config = &self.config;
+        // The parked storage holds no bytes: nothing but these calls polls the driver
+        // between `park` and here.
+        self.parked = !on_core!(&mut self.core, d => exchange_storage(d, input, output, config));
+    }
+
     /// Give back a large payload once it is written (or will never be).
     fn release_payload(&mut self) {
         if !self.payload.is_empty() {
@@ -1100,10 +1199,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
             if !matches!(self.phase, Phase::Running) {
                 return self.poll_end(cx);
             }
+            self.unpark();
             self.pump_channel(cx);
             self.stage_queued();
             let now = self.now_for_poll();
             let (io, deflate, payload) = (&mut self.io, &mut self.deflate, &self.payload);
+            let mut waits_for_input = false;
             let step = on_core!(&mut self.core, d => {
                 let step = poll_driver(d, deflate, now);
                 match step {
@@ -1140,7 +1241,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
                     Step::Read { until } => {
                         match io.poll_read(d, cx) {
                             Poll::Ready(()) => Poll::Ready(None),
-                            Poll::Pending => io.poll_until(until, cx).map(|()| None),
+                            Poll::Pending => {
+                                waits_for_input = true;
+                                io.poll_until(until, cx).map(|()| None)
+                            }
                         }
                     }
                     Step::Close(end) => {
@@ -1153,7 +1257,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
             match step {
                 Poll::Ready(Some(ready)) => return Poll::Ready(Ok(ready)),
                 Poll::Ready(None) => continue,
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    if waits_for_input {
+                        self.park();
+                    }
+                    return Poll::Pending;
+                }
             }
         }
     }
@@ -1196,6 +1305,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
                     Err(error) => Poll::Ready(Err(error)),
                 };
             }
+            // A parked driver works as it is (a keep-alive Ping fits its storage); a
+            // queued message takes the buffers back as it is staged.
             self.stage_queued();
             let now = self.now_for_poll();
             let (io, deflate, payload) = (&mut self.io, &mut self.deflate, &self.payload);

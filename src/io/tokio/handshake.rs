@@ -9,7 +9,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::time::Instant as TokioInstant;
 
-use super::{Buf, MaskRng, OUTPUT_BUFFER, Settings, Transport, WebSocketStream, buffer, new_input};
+use super::{
+    Buf, MaskRng, OUTPUT_BUFFER, Settings, Transport, WebSocketStream, new_input, take_buffer,
+};
 use crate::driver::{self, Driver, End, EventKind, Step};
 use crate::endpoint::Endpoint;
 use crate::error::TimedOut;
@@ -222,7 +224,12 @@ where
     let config = settings.config;
     let mut io = Transport::new(stream, epoch);
     let server = Server::new(config, io.now());
-    let mut driver = Driver::new(server, new_input(&settings), buffer(OUTPUT_BUFFER), &config)?;
+    let mut driver = Driver::new(
+        server,
+        new_input(&settings),
+        take_buffer(OUTPUT_BUFFER),
+        &config,
+    )?;
     let mut decide = Some(decide);
     loop {
         match drive(&mut io, &mut driver).await {
@@ -405,7 +412,12 @@ where
     request.deflate = settings.deflate;
     let mut io = Transport::new(stream, epoch);
     let client = Client::new(request, config, MaskRng::new(), Instant::ZERO)?;
-    let mut driver = Driver::new(client, new_input(&settings), buffer(OUTPUT_BUFFER), &config)?;
+    let mut driver = Driver::new(
+        client,
+        new_input(&settings),
+        take_buffer(OUTPUT_BUFFER),
+        &config,
+    )?;
     loop {
         match drive(&mut io, &mut driver).await {
             Stop::Event(EventKind::Connected) => {
