@@ -228,6 +228,21 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> InputBuffer<S> {
     pub fn into_inner(self) -> S {
         self.storage
     }
+
+    /// Keep the received bytes not used yet in `storage` instead (moved to its front),
+    /// and give the old storage back: for a caller that grows its buffer while a large
+    /// message arrives, or gives it back while the connection waits. Refused, `storage`
+    /// given back, if it is shorter than `minimum` or than those bytes.
+    pub(crate) fn replace_storage(&mut self, mut storage: S, minimum: usize) -> Result<S, S> {
+        let kept = self.end - self.start;
+        if storage.as_ref().len() < minimum.max(kept) {
+            return Err(storage);
+        }
+        storage.as_mut()[..kept].copy_from_slice(&self.storage.as_ref()[self.start..self.end]);
+        self.start = 0;
+        self.end = kept;
+        Ok(core::mem::replace(&mut self.storage, storage))
+    }
 }
 
 /// Move `storage[start..end]` to the front of `storage`, one byte at a time, forwards

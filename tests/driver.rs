@@ -580,3 +580,57 @@ fn a_core_with_its_input_lent_per_call_answers_an_event_while_holding_it() {
     assert!(matches!(core.event_in(&input), Some(Event::Ping(b"ping"))));
     assert!(matches!(core.poll_in(&mut input, at(0)), Step::Read { .. }));
 }
+
+#[test]
+fn input_and_output_move_to_new_storage_with_their_bytes_and_never_under_an_event() {
+    let config = Config::default();
+    let mut d = open(config);
+    // A whole message and half of the next frame: the message is handed out first.
+    let first = masked(0x82, b"one");
+    let second = masked(0x82, b"second");
+    let mut bytes = first.clone();
+    bytes.extend_from_slice(&second[..4]);
+    assert_eq!(d.feed(&bytes, at(0)), bytes.len());
+    assert!(matches!(d.poll(at(0)), Step::Event(_)));
+    // The event's bytes lie in the storage: it stays.
+    assert_eq!(d.replace_input(vec![0; 4096]).unwrap_err().len(), 4096);
+    assert_eq!(Ev::of(&d.event().unwrap()), Ev::Binary(b"one".to_vec()));
+    assert!(matches!(d.poll(at(0)), Step::Read { .. }));
+    // Too small for the minimum an open connection needs, then a larger one.
+    assert!(
+        d.replace_input(vec![0; sockless::MIN_INPUT_BUFFER - 1])
+            .is_err()
+    );
+    let old = d
+        .replace_input(vec![0; 64 * 1024])
+        .expect("no event pending");
+    assert_eq!(old.len(), 16 * 1024);
+    assert_eq!(
+        d.input().buffered(),
+        &second[..4],
+        "the partial frame moved along"
+    );
+    assert_eq!(d.read_space().len(), 64 * 1024 - 4);
+    // The rest of the frame completes it in the new storage.
+    assert_eq!(
+        events(&mut d, &second[4..], at(0)),
+        [Ev::Binary(b"second".to_vec())]
+    );
+
+    // Output: staged bytes move along; refused while a payload is owed.
+    d.send_binary(b"staged", at(0)).unwrap();
+    let staged = d.transmit().staged.to_vec();
+    assert!(
+        d.replace_output(vec![0; 4]).is_err(),
+        "shorter than the staged bytes"
+    );
+    assert_eq!(d.replace_output(vec![0; 512]).unwrap().len(), 4096);
+    assert_eq!(d.transmit().staged, &staged[..]);
+    written(&mut d, at(0));
+    d.send_header(MessageKind::Binary, 10_000, true, at(0))
+        .unwrap();
+    assert!(
+        d.replace_output(vec![0; 4096]).is_err(),
+        "a payload is owed"
+    );
+}

@@ -7,6 +7,8 @@
 //! - every deadline is honoured: a step never names a deadline that has already passed
 //!   (a passed deadline is acted on before anything else), and a connection whose output
 //!   the transport never takes is given up once the write timeout has passed;
+//! - storage can be exchanged at any point (`replace_input`, `replace_output`) without
+//!   losing or changing a byte: the checks above hold across it;
 //! - memory is bounded: what waits for the transport never exceeds the output storage plus
 //!   the payload of one `send_header`, and an event's bytes fit in the input storage;
 //! - the end is final: once a step says `Close`, every later step says the same;
@@ -39,6 +41,9 @@ enum Op {
     Skip,
     ReadClosed,
     Failed,
+    /// The adapter moves the input, then the output, to storage of these sizes (refused
+    /// while an event is pending, a payload is owed, or the bytes held do not fit).
+    Replace(u16, u16),
 }
 
 #[derive(Arbitrary, Debug)]
@@ -50,6 +55,8 @@ struct Input {
 }
 
 const WRITE_TIMEOUT_MS: u64 = 300;
+/// The largest output storage a run uses (first or exchanged).
+const MAX_OUTPUT: usize = sockless::MIN_OUTPUT_BUFFER + 4095;
 
 fn masked(first: u8, payload: &[u8]) -> Vec<u8> {
     let key = [0x11, 0x22, 0x33, 0x44];
@@ -112,7 +119,7 @@ fuzz_target!(|input: Input| {
             assert_eq!(step, Step::Close(end), "a step after the end");
         }
         let transmit = driver.transmit();
-        assert!(transmit.staged.len() <= output_len);
+        assert!(transmit.staged.len() <= MAX_OUTPUT);
         assert!(
             transmit.payload_len < 2048,
             "at most one message's payload is owed"
@@ -160,6 +167,11 @@ fuzz_target!(|input: Input| {
             Op::Skip => driver.skip_event(),
             Op::ReadClosed => driver.read_closed(now),
             Op::Failed => driver.transport_failed(now),
+            Op::Replace(input_len, output_len) => {
+                let _ = driver.replace_input(vec![0u8; usize::from(*input_len % 8192)]);
+                let output = vec![0u8; usize::from(*output_len) % (MAX_OUTPUT + 1)];
+                let _ = driver.replace_output(output);
+            }
         }
         // Whatever the driver can read of what the peer sent, it reads.
         if let Step::Read { .. } = check(&mut driver, now) {

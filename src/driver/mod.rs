@@ -306,6 +306,25 @@ where
         &self.input
     }
 
+    /// Keep the input in `storage` instead, the received bytes not used yet moved to its
+    /// front, and give the old storage back: for an adapter that grows its buffer while a
+    /// large message arrives (fewer, larger reads) and gives it back while the connection
+    /// waits. Refused, `storage` given back, while an event is pending (its bytes lie in
+    /// the old storage), or if `storage` is shorter than those bytes or than the input
+    /// needs: [`MIN_INPUT_BUFFER`](crate::MIN_INPUT_BUFFER) once the connection is open,
+    /// a whole head of [`Config::max_head_len`] during the handshake.
+    pub fn replace_input(&mut self, storage: S) -> Result<S, S> {
+        if self.core.pending.is_some() {
+            return Err(storage);
+        }
+        let minimum = match self.core.endpoint.state() {
+            State::Connecting => self.core.limits.max_head_len,
+            _ => 0,
+        }
+        .max(crate::MIN_INPUT_BUFFER);
+        self.input.replace_storage(storage, minimum)
+    }
+
     /// The endpoint, input buffer and output storage back.
     pub fn into_parts(self) -> (E, InputBuffer<S>, O) {
         let (endpoint, output) = self.core.into_parts();
@@ -771,6 +790,16 @@ where
     /// Bytes owed to the transport and not written yet (staged and payload).
     pub fn pending_output(&self) -> u64 {
         self.output.len()
+    }
+
+    /// Stage output in `storage` instead, the staged bytes moved to its front, and give
+    /// the old storage back (see [`Driver::replace_input`]). Refused, `storage` given
+    /// back, while the payload of a message sent with [`send_header`](Self::send_header)
+    /// is owed, or if `storage` is shorter than the staged bytes or than
+    /// [`MIN_OUTPUT_BUFFER`](crate::MIN_OUTPUT_BUFFER).
+    pub fn replace_output(&mut self, storage: O) -> Result<O, O> {
+        self.output
+            .replace_storage(storage, crate::MIN_OUTPUT_BUFFER)
     }
 
     /// The endpoint and output storage back.

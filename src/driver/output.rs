@@ -120,6 +120,21 @@ impl<O: AsRef<[u8]> + AsMut<[u8]>> Output<O> {
         self.storage
     }
 
+    /// Keep the staged bytes in `storage` instead (moved to its front), and give the old
+    /// storage back. Refused, `storage` given back, while a payload is owed (its header's
+    /// place must not move under a partial write's count), or if `storage` is shorter
+    /// than `minimum` or than the staged bytes.
+    pub(crate) fn replace_storage(&mut self, mut storage: O, minimum: usize) -> Result<O, O> {
+        let staged = self.end - self.start;
+        if self.payload != 0 || storage.as_ref().len() < minimum.max(staged) {
+            return Err(storage);
+        }
+        storage.as_mut()[..staged].copy_from_slice(&self.storage.as_ref()[self.start..self.end]);
+        self.start = 0;
+        self.end = staged;
+        Ok(core::mem::replace(&mut self.storage, storage))
+    }
+
     /// Forget everything owed: the transport will not take it.
     pub(crate) fn clear(&mut self) {
         self.start = 0;
@@ -159,6 +174,26 @@ mod tests {
         assert_eq!(output.wrote(10), 3);
         assert!(output.is_empty());
         assert_eq!(output.space().len(), 16);
+    }
+
+    #[test]
+    fn replaced_storage_keeps_the_staged_bytes_and_is_refused_while_a_payload_is_owed() {
+        let mut output = Output::new(std::vec![0u8; 8]);
+        output.space()[..5].copy_from_slice(b"abcde");
+        output.staged(5);
+        output.wrote(2);
+        let short = std::vec![0u8; 2];
+        assert_eq!(
+            output.replace_storage(short.clone(), 2),
+            Err(short),
+            "cde does not fit"
+        );
+        let old = output.replace_storage(std::vec![0u8; 4], 4).expect("fits");
+        assert_eq!(&old[..5], b"abcde");
+        assert_eq!(output.transmit().staged, b"cde");
+        assert_eq!(output.space().len(), 1);
+        output.payload_follows(3);
+        assert!(output.replace_storage(std::vec![0u8; 8], 4).is_err());
     }
 
     #[test]

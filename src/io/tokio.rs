@@ -339,6 +339,31 @@ pub(super) fn take_buffer(len: usize) -> Buf {
     spare.unwrap_or_else(|| buffer(len))
 }
 
+/// Put `driver`'s input and output in `input` and `output`, and give the old ones back;
+/// `false` (and `input` and `output` given back instead) if the driver refused either.
+fn exchange<E: Endpoint>(driver: &mut Driver<E, Buf, Buf>, input: Buf, output: Buf) -> bool {
+    match driver.replace_input(input) {
+        Ok(old_input) => match driver.replace_output(output) {
+            Ok(old_output) => {
+                give_back(old_input);
+                give_back(old_output);
+                true
+            }
+            Err(output) => {
+                // Put the input back as it was: it takes what the new one holds.
+                let new_input = driver.replace_input(old_input);
+                new_input.into_iter().chain([output]).for_each(give_back);
+                false
+            }
+        },
+        Err(input) => {
+            give_back(input);
+            give_back(output);
+            false
+        }
+    }
+}
+
 /// Give `buf` back: kept for the next stream on this thread, or freed.
 fn give_back(buf: Buf) {
     SPARES.with_borrow_mut(|spares| {
@@ -346,37 +371,6 @@ fn give_back(buf: Buf) {
             spares.push(buf);
         }
     });
-}
-
-/// Exchange the storage of `driver` for `input` and `output` if it holds no bytes (see
-/// [`WebSocketStream::park`]); the old storage is given back. The driver is made again
-/// around its connection: with no bytes held and the connection open, its state is all
-/// in the connection. `false` (and nothing changed) if it holds bytes.
-fn exchange_storage<M: Masking>(
-    driver: &mut Driver<Connection<M>, Buf, Buf>,
-    input: Buf,
-    output: Buf,
-    config: &Config,
-) -> bool
-where
-    Connection<M>: Clone,
-{
-    let idle = driver.endpoint().state() == State::Open
-        && driver.pending_output() == 0
-        && driver.input().is_empty()
-        && driver.end().is_none();
-    if !idle {
-        give_back(input);
-        give_back(output);
-        return false;
-    }
-    let connection = driver.endpoint().clone();
-    let input = InputBuffer::for_frames(input).expect("at least MIN_INPUT_BUFFER");
-    let fresh = Driver::new(connection, input, output, config).expect("at least MIN_OUTPUT_BUFFER");
-    let (_, old_input, old_output) = core::mem::replace(driver, fresh).into_parts();
-    give_back(old_input.into_inner());
-    give_back(old_output);
-    true
 }
 
 /// The open connection behind its driver, in either role.
@@ -656,8 +650,6 @@ pub struct WebSocketStream<S> {
     /// The size of the storage it takes back when it wakes.
     input_len: usize,
     output_len: usize,
-    /// What the driver is made again with when its storage is exchanged.
-    config: Config,
 }
 
 /// The inflater and the compressor of a connection that negotiated permessage-deflate.
@@ -914,7 +906,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
             parked: false,
             input_len,
             output_len,
-            config: settings.config,
         }
     }
 
@@ -1157,29 +1148,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         }
     }
 
-    /// While the stream waits for its peer with nothing held (open, no bytes kept or
-    /// owed), its buffers are given back and the driver keeps the smallest storage it
+    /// While the stream waits for its peer with nothing held (no bytes kept or owed),
+    /// its two buffers are given back and the driver keeps the smallest storage it
     /// takes; [`unpark`](Self::unpark) takes buffers again before anything is read or
     /// staged.
     fn park(&mut self) {
         if self.parked || !self.payload.is_empty() {
             return;
         }
-        let (input, output) = (buffer(MIN_INPUT_BUFFER), buffer(crate::MIN_OUTPUT_BUFFER));
-        let config = &self.config;
-        self.parked = on_core!(&mut self.core, d => exchange_storage(d, input, output, config));
+        self.parked = on_core!(&mut self.core, d => {
+            let idle = d.pending_output() == 0 && d.input().is_empty();
+            idle && exchange(d, buffer(MIN_INPUT_BUFFER), buffer(crate::MIN_OUTPUT_BUFFER))
+        });
     }
 
     /// Take buffers back after [`park`](Self::park).
     fn unpark(&mut self) {
-        if !self.parked {
-            return;
+        if self.parked {
+            let (input, output) = (take_buffer(self.input_len), take_buffer(self.output_len));
+            self.parked = !on_core!(&mut self.core, d => exchange(d, input, output));
         }
-        let (input, output) = (take_buffer(self.input_len), take_buffer(self.output_len));
-        let config = &self.config;
-        // The parked storage holds no bytes: nothing but these calls polls the driver
-        // between `park` and here.
-        self.parked = !on_core!(&mut self.core, d => exchange_storage(d, input, output, config));
     }
 
     /// Give back a large payload once it is written (or will never be).
