@@ -164,6 +164,11 @@ pub const OUTPUT_BUFFER: usize = 16 * 1024;
 /// holds a window of up to 32 KiB to inflate into as well.
 pub const DEFLATE_OUTPUT_BUFFER: usize = 16 * 1024;
 
+/// The input a stream reads into while a message larger than its
+/// [`Settings::read_buffer_size`] arrives: a sixteenth of the read calls for a 1 MiB
+/// message. Held until the stream waits with nothing to do, then given back.
+pub const LARGE_MESSAGE_INPUT: usize = 256 * 1024;
+
 /// Data messages up to this many bytes are copied into the output staging area (so that
 /// many go out in one write); larger ones are written from their own buffer after a
 /// staged header (one vectored write, no copy).
@@ -647,6 +652,9 @@ pub struct WebSocketStream<S> {
     channel_capacity: usize,
     /// The driver's storage was given back while the stream waits (see [`park`](Self::park)).
     parked: bool,
+    /// A large message is arriving: the input is [`LARGE_MESSAGE_INPUT`] bytes until the
+    /// stream waits.
+    large_message: bool,
     /// The size of the storage it takes back when it wakes.
     input_len: usize,
     output_len: usize,
@@ -904,6 +912,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
             channel: None,
             channel_capacity: settings.channel_capacity.max(1),
             parked: false,
+            large_message: false,
             input_len,
             output_len,
         }
@@ -1192,6 +1201,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
             self.stage_queued();
             let now = self.now_for_poll();
             let (io, deflate, payload) = (&mut self.io, &mut self.deflate, &self.payload);
+            let large = &mut self.large_message;
             let mut waits_for_input = false;
             let step = on_core!(&mut self.core, d => {
                 let step = poll_driver(d, deflate, now);
@@ -1206,7 +1216,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
                             d.skip_event();
                             Poll::Ready(None)
                         }
-                        _ => {
+                        kind => {
+                            // A piece that filled most of the input: a large message
+                            // streams through it. Its last piece (or any whole message)
+                            // ends that.
+                            *large = match kind {
+                                EventKind::Chunk { last: false, .. }
+                                | EventKind::Compressed { last: false, .. } => {
+                                    *large || handle.len() >= d.input().capacity() / 2
+                                }
+                                _ => false,
+                            };
                             // Owed replies were written: let them leave a buffering
                             // transport before the event is handed out.
                             let _ = io.poll_flush(d, cx);
@@ -1227,6 +1247,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
                         Poll::Ready(None)
                     }
                     Step::Read { until } => {
+                        if *large && d.input().capacity() < LARGE_MESSAGE_INPUT {
+                            // Fewer, larger reads while a large message arrives; given
+                            // back once the stream waits (`park`).
+                            if let Err(unused) = d.replace_input(take_buffer(LARGE_MESSAGE_INPUT)) {
+                                give_back(unused);
+                            }
+                        }
                         match io.poll_read(d, cx) {
                             Poll::Ready(()) => Poll::Ready(None),
                             Poll::Pending => {
