@@ -80,7 +80,7 @@ fn serve(stream: TcpStream, deflate: bool, write_timeout: Duration) -> Result<St
     let mut plain = None;
     let accepted = blocking::accept_with(stream, config, |request| {
         if request.is_upgrade() && deflate {
-            return Decision::accept_deflate(request);
+            return Decision::accept_deflate(request, &Default::default());
         }
         if request.is_upgrade() {
             return Decision::accept();

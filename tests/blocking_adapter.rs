@@ -564,7 +564,7 @@ fn the_accept_hook_chooses_a_subprotocol_or_refuses() {
                 let (stream, _) = listener.accept().unwrap();
                 let accepted = blocking::accept_with(stream, Config::default(), |request| {
                     if request.path() == "/private" {
-                        return Decision::refuse(403);
+                        return Decision::reject(403);
                     }
                     match request.subprotocols().find(|p| *p == "chat") {
                         Some(chat) => {

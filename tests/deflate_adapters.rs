@@ -38,7 +38,7 @@ fn blocking_adapter_negotiates_inflates_and_compresses_in_both_roles() {
     let server = std::thread::spawn(move || {
         let (stream, _) = listener.accept().unwrap();
         let mut ws = blocking::accept_with(stream, sockless::Config::default(), |request| {
-            Decision::accept_deflate(request)
+            Decision::accept_deflate(request, &Default::default())
         })
         .unwrap();
         assert!(ws.deflate().is_some());

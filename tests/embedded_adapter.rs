@@ -1805,7 +1805,7 @@ mod deflate {
             let server = std::thread::spawn(move || {
                 let (stream, _) = listener.accept().unwrap();
                 let mut ws = blocking::accept_with(stream, Config::default(), |request| {
-                    blocking::Decision::accept_deflate(request)
+                    blocking::Decision::accept_deflate(request, &Default::default())
                 })
                 .unwrap();
                 assert!(ws.deflate().is_some());

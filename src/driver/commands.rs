@@ -100,6 +100,51 @@ impl<'a> Decision<'a> {
     }
 }
 
+impl Decision<'static> {
+    /// Accept any upgrade with no subprotocol, and answer anything else with 426 Upgrade
+    /// Required and the headers that name the protocol (RFC 6455 §4.2.2, RFC 9110
+    /// §15.5.22).
+    pub fn default_for(request: &crate::Request<'_>) -> Self {
+        if request.is_upgrade() {
+            Decision::accept()
+        } else {
+            Decision::Respond {
+                status: 426,
+                headers: &[("Upgrade", b"websocket"), ("Connection", b"Upgrade")],
+                body: b"",
+            }
+        }
+    }
+
+    /// [`default_for`](Self::default_for), accepting permessage-deflate (RFC 7692) too
+    /// when the request offers it, on `config`'s terms (the first offer that
+    /// [`deflate::negotiate`](crate::deflate::negotiate) can answer; none: accepted
+    /// without it). Whoever inflates needs a window of 2^`config.receive_window_bits`
+    /// bytes.
+    ///
+    /// ```
+    /// use sockless::deflate::DeflateConfig;
+    /// use sockless::driver::Decision;
+    /// // A 1 KiB window: clients are asked to compress within 2^10 bytes.
+    /// let config = DeflateConfig::default().with_receive_window_bits(10);
+    /// let decide = |request: &sockless::Request<'_>| Decision::accept_deflate(request, &config);
+    /// # let _ = decide;
+    /// ```
+    #[cfg(feature = "deflate")]
+    pub fn accept_deflate(
+        request: &crate::Request<'_>,
+        config: &crate::deflate::DeflateConfig,
+    ) -> Self {
+        match Decision::default_for(request) {
+            Decision::Accept(accept) => {
+                let params = crate::deflate::negotiate(request.extensions(), config);
+                Decision::Accept(accept.with_deflate(params))
+            }
+            other => other,
+        }
+    }
+}
+
 impl<E, O> Core<E, O>
 where
     E: Endpoint,

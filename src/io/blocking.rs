@@ -274,21 +274,6 @@ impl<S: Read + Write> Transport for NoTimeouts<S> {
     }
 }
 
-impl<'a> Decision<'a> {
-    /// Accept, with permessage-deflate (RFC 7692) if `request` offers it, on the terms of
-    /// `DeflateConfig::default()` ([`deflate::negotiate`](crate::deflate::negotiate)).
-    pub fn accept_deflate(request: &Request<'_>) -> Self {
-        let config = crate::deflate::DeflateConfig::default();
-        let params = crate::deflate::negotiate(request.extensions(), &config);
-        Decision::Accept(crate::Accept::default().with_deflate(params))
-    }
-
-    /// Refuse with `status` and an empty body (the same as [`Decision::reject`]).
-    pub const fn refuse(status: u16) -> Self {
-        Decision::reject(status)
-    }
-}
-
 /// A server's WebSocket once the handshake is done.
 pub type ServerWebSocket<S> = WebSocket<S, Connection<Unmasked>>;
 
@@ -1084,7 +1069,7 @@ pub fn accept<S: Transport>(stream: S) -> Result<ServerWebSocket<S>, Error> {
 /// let config = sockless::Config::default();
 /// let ws = blocking::accept_with(stream, config, |request| {
 ///     if request.path() != "/chat" {
-///         return Decision::refuse(404);
+///         return Decision::reject(404);
 ///     }
 ///     match request.subprotocols().find(|p| *p == "chat") {
 ///         Some(chat) => Decision::Accept(sockless::Accept::default().with_subprotocol(chat)),

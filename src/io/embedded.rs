@@ -298,83 +298,11 @@ pub enum Message<'a> {
     Close(CloseFrame<'a>),
 }
 
-/// How [`WebSocket::accept_with`] answers a request.
-#[derive(Clone, Copy, Debug)]
-#[non_exhaustive]
-pub enum Decision<'d> {
-    /// Accept the upgrade with these options (a subprotocol the client offered, extra
-    /// headers). Only for a request that [`is_upgrade`](Request::is_upgrade).
-    Accept(Accept<'d>),
-    /// Answer with another status (a refusal such as 403, or a plain HTTP answer); the
-    /// connection is then over ([`Error::Rejected`]).
-    Respond {
-        /// The status (not 101).
-        status: u16,
-        /// Response headers.
-        headers: &'d [(&'d str, &'d [u8])],
-        /// The body.
-        body: &'d [u8],
-    },
-}
-
-impl Decision<'static> {
-    /// What [`WebSocket::accept`] decides: accept any upgrade with no subprotocol, and
-    /// answer anything else with 426 Upgrade Required.
-    pub fn default_for(request: &Request<'_>) -> Self {
-        if request.is_upgrade() {
-            Decision::Accept(Accept::default())
-        } else {
-            Decision::Respond {
-                status: 426,
-                headers: &[("Upgrade", b"websocket"), ("Connection", b"Upgrade")],
-                body: b"",
-            }
-        }
-    }
-
-    /// [`default_for`](Self::default_for), accepting permessage-deflate (RFC 7692) too
-    /// when the request offers it, on `config`'s terms (the first offer that
-    /// [`deflate::negotiate`](crate::deflate::negotiate) can answer; none: accepted
-    /// without it). The [`ReadBuffer`] needs a window of 2^`config.receive_window_bits`
-    /// bytes (`ReadBuffer::with_inflater_window`); the accept fails with
-    /// [`UsageError::InvalidDeflateWindow`] before the 101 is sent otherwise.
-    ///
-    /// ```
-    /// # use sockless::io::embedded::Decision;
-    /// use sockless::deflate::DeflateConfig;
-    /// // A 1 KiB window: clients are asked to compress within 2^10 bytes.
-    /// let config = DeflateConfig::default().with_receive_window_bits(10);
-    /// let decide = |request: &sockless::Request<'_>| Decision::accept_deflate(request, &config);
-    /// # let _ = decide;
-    /// ```
-    #[cfg(feature = "deflate")]
-    pub fn accept_deflate(request: &Request<'_>, config: &crate::deflate::DeflateConfig) -> Self {
-        match Decision::default_for(request) {
-            Decision::Accept(accept) => {
-                let params = crate::deflate::negotiate(request.extensions(), config);
-                Decision::Accept(accept.with_deflate(params))
-            }
-            other => other,
-        }
-    }
-}
-
-impl<'d> From<Decision<'d>> for crate::driver::Decision<'d> {
-    fn from(decision: Decision<'d>) -> Self {
-        match decision {
-            Decision::Accept(options) => crate::driver::Decision::Accept(options),
-            Decision::Respond {
-                status,
-                headers,
-                body,
-            } => crate::driver::Decision::Respond {
-                status,
-                headers,
-                body,
-            },
-        }
-    }
-}
+/// How [`WebSocket::accept_with`] answers a request: the core's
+/// [`driver::Decision`](crate::driver::Decision), one type for every adapter.
+/// [`Decision::default_for`] is what [`WebSocket::accept`] decides;
+/// `Decision::accept_deflate` accepts permessage-deflate too.
+pub use crate::driver::Decision;
 
 /// The receive buffer: received bytes waiting to be used, in caller storage (`&mut [u8]`,
 /// `[u8; N]`...), with the unused tail kept between reads. One per connection, given to
