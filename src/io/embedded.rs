@@ -1103,7 +1103,7 @@ where
                 }
             }
             let now = io.timer.now();
-            core.decide_in(&input.bytes, decision.into(), now)
+            core.decide_in(&input.bytes, decision, now)
                 .map_err(send_error)?;
             if let Decision::Accept(_) = decision {
                 // The 101 goes out whole before the connection is handed over.
