@@ -69,6 +69,77 @@ impl From<UsageError> for Error {
     }
 }
 
+/// Why a command (`send_text`, `send_binary`, `send_fragment`, `send_compressed`,
+/// `send_header`, `ping`, `pong`, `close`, on a [`Connection`](crate::Connection) or a
+/// [`Driver`](crate::driver::Driver)) wrote nothing: only what a send can fail with. The
+/// connection is unchanged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The frame needs `needed` bytes and there is less room: give a larger buffer, or
+    /// (through a driver) write what is staged first and try again. A frame larger than
+    /// the whole buffer never fits: send it with `send_header`, whose payload is written
+    /// from where it lies.
+    NoRoom {
+        /// The bytes the frame needs.
+        needed: usize,
+    },
+    /// The command cannot be used now or with these arguments (the connection is not
+    /// open, a payload is still owed, a control payload is too long, the text is not
+    /// UTF-8...).
+    Usage(UsageError),
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::NoRoom { needed } => {
+                write!(
+                    f,
+                    "the frame needs {needed} bytes of room, and there are fewer"
+                )
+            }
+            SendError::Usage(error) => fmt::Display::fmt(error, f),
+        }
+    }
+}
+
+impl core::error::Error for SendError {}
+
+impl From<UsageError> for SendError {
+    fn from(error: UsageError) -> Self {
+        SendError::Usage(error)
+    }
+}
+
+impl From<BufferTooSmall> for SendError {
+    fn from(e: BufferTooSmall) -> Self {
+        SendError::NoRoom { needed: e.needed }
+    }
+}
+
+impl Error {
+    /// The error of a command built on a writer that fails only with a short buffer or a
+    /// misuse (the handshake's response writers): as the command's [`SendError`].
+    pub(crate) fn into_send_error(self) -> SendError {
+        match self {
+            Error::BufferTooSmall { needed } => SendError::NoRoom { needed },
+            Error::Usage(error) => SendError::Usage(error),
+            // No such writer fails otherwise; were one to, it is a misuse of this state.
+            _ => SendError::Usage(UsageError::NotOpen),
+        }
+    }
+}
+
+impl From<SendError> for Error {
+    fn from(e: SendError) -> Self {
+        match e {
+            SendError::NoRoom { needed } => Error::BufferTooSmall { needed },
+            SendError::Usage(error) => Error::Usage(error),
+        }
+    }
+}
+
 impl From<BufferTooSmall> for Error {
     fn from(e: BufferTooSmall) -> Self {
         Error::BufferTooSmall { needed: e.needed }

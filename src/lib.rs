@@ -128,7 +128,8 @@ pub use connection::{
 };
 pub use endpoint::Endpoint;
 pub use error::{
-    AbnormalClosure, BufferTooSmall, Error, HandshakeError, ProtocolError, TimedOut, UsageError,
+    AbnormalClosure, BufferTooSmall, Error, HandshakeError, ProtocolError, SendError, TimedOut,
+    UsageError,
 };
 pub use event::{Chunk, Event, MessageKind, Received};
 pub use handshake::{ClientRequest, Request, Response};

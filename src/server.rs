@@ -5,7 +5,9 @@ use crate::config::Config;
 use crate::connection::{Connection, State, Unmasked, deadline_after};
 use crate::deflate::{self, DeflateParams};
 use crate::endpoint::Endpoint;
-use crate::error::{AbnormalClosure, BufferTooSmall, Error, HandshakeError, TimedOut, UsageError};
+use crate::error::{
+    AbnormalClosure, BufferTooSmall, Error, HandshakeError, SendError, TimedOut, UsageError,
+};
 use crate::event::{Event, Received};
 use crate::handshake::{self, Limits, Request};
 use crate::time::Instant;
@@ -208,7 +210,7 @@ impl Server {
         options: Accept<'_>,
         now: Instant,
         out: &mut [u8],
-    ) -> Result<usize, Error> {
+    ) -> Result<usize, SendError> {
         let Phase::Deciding { config, accept, .. } = self.phase else {
             return Err(UsageError::NoPendingRequest.into());
         };
@@ -235,7 +237,8 @@ impl Server {
             options.subprotocol,
             extension.as_ref().map(|value| value.as_str()),
             options.headers,
-        )?;
+        )
+        .map_err(Error::into_send_error)?;
         self.phase = Phase::Open(connection);
         Ok(written)
     }
@@ -249,11 +252,12 @@ impl Server {
         headers: &[(&str, &[u8])],
         body: &[u8],
         out: &mut [u8],
-    ) -> Result<usize, Error> {
+    ) -> Result<usize, SendError> {
         if !matches!(self.phase, Phase::Deciding { .. }) {
             return Err(UsageError::NoPendingRequest.into());
         }
-        let written = handshake::write_response(out, status, headers, body)?;
+        let written = handshake::write_response(out, status, headers, body)
+            .map_err(Error::into_send_error)?;
         self.phase = Phase::Done;
         Ok(written)
     }

@@ -4,6 +4,7 @@
 mod common;
 use common::*;
 
+use sockless::SendError;
 use sockless::{
     AbnormalClosure, CloseCode, Config, Connection, Duration, Endpoint, Error, Instant,
     MessageKind, ProtocolError, State, TimedOut, UsageError,
@@ -54,7 +55,7 @@ fn config_with_close_timeout(ms: u64) -> Config {
 /// Nothing can be sent any more, and nothing is owed.
 fn assert_sends_nothing(e: &mut impl Endpoint) {
     let mut out = [0u8; 256];
-    let not_open = Err(Error::Usage(UsageError::NotOpen));
+    let not_open = Err(SendError::Usage(UsageError::NotOpen));
     assert_eq!(conn(e).send_text("x", &mut out), not_open);
     assert_eq!(conn(e).send_binary(b"x", &mut out), not_open);
     assert_eq!(
@@ -587,7 +588,7 @@ fn close_refuses_unsendable_codes(mut e: impl Endpoint) {
     for code in [1005, 1006, 1015, 999, 5000, 0, 1004, 1016, 2999, 65535] {
         assert_eq!(
             conn(&mut e).close(CloseCode(code), "", at(1), &mut out),
-            Err(Error::Usage(UsageError::InvalidCloseCode)),
+            Err(SendError::Usage(UsageError::InvalidCloseCode)),
             "code {code}"
         );
         assert!(out.iter().all(|&b| b == 0xAA), "bytes written for {code}");
@@ -652,7 +653,7 @@ fn close_reason_limit(mut e: impl Endpoint) {
     let long = "r".repeat(124);
     assert_eq!(
         conn(&mut e).close(CloseCode(1000), &long, at(1), &mut out),
-        Err(Error::Usage(UsageError::ControlPayloadTooLong))
+        Err(SendError::Usage(UsageError::ControlPayloadTooLong))
     );
     assert!(out.iter().all(|&b| b == 0xAA));
     assert_eq!(e.state(), State::Open);
@@ -849,7 +850,7 @@ fn header_and_payload(header: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
 
 /// Every command is refused with `PayloadPending`, writing nothing and changing nothing.
 fn assert_commands_refused<E: Endpoint>(e: &mut E, kind: MessageKind) {
-    let pending = Err(Error::Usage(UsageError::PayloadPending));
+    let pending = Err(SendError::Usage(UsageError::PayloadPending));
     let mut out = [0xAAu8; 256];
     assert_eq!(conn(e).send_text("x", &mut out), pending);
     assert_eq!(conn(e).send_binary(b"x", &mut out), pending);
@@ -867,7 +868,7 @@ fn assert_commands_refused<E: Endpoint>(e: &mut E, kind: MessageKind) {
     );
     assert_eq!(
         conn(e).send_header(kind, 5, true, &mut out),
-        Err(Error::Usage(UsageError::PayloadPending))
+        Err(SendError::Usage(UsageError::PayloadPending))
     );
     assert!(out.iter().all(|&b| b == 0xAA), "nothing written");
     assert_eq!(e.state(), State::Open);
@@ -989,7 +990,7 @@ fn close_echo_waits_for_the_payload<E: Endpoint>(mut e: E) {
     assert_eq!(e.poll_transmit(&mut [0u8; 256]), Ok(0));
     assert_eq!(
         conn(&mut e).close(CloseCode(1000), "", at(2), &mut [0u8; 256]),
-        Err(Error::Usage(UsageError::PayloadPending))
+        Err(SendError::Usage(UsageError::PayloadPending))
     );
     assert_eq!(e.state(), State::RemoteClosing);
     assert!(!e.should_close_transport());

@@ -4,6 +4,7 @@
 
 mod common;
 use common::*;
+use sockless::SendError;
 use sockless::deflate::{self, DeflateConfig, DeflateParams};
 use sockless::{
     Accept, Client, ClientRequest, Config, Endpoint, Error, Event, HandshakeError, Server,
@@ -130,7 +131,7 @@ fn server_declines_or_cannot_accept_unoffered_deflate() {
     let accept = Accept::default().with_deflate(Some(DeflateParams::default()));
     assert_eq!(
         server.accept(&request, accept, at(0), &mut out),
-        Err(Error::Usage(UsageError::UnofferedExtension))
+        Err(SendError::Usage(UsageError::UnofferedExtension))
     );
     // Declining: the 101 names no extension and the connection has none.
     let n = server

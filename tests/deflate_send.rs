@@ -5,8 +5,9 @@
 
 mod common;
 use common::*;
+use sockless::SendError;
 use sockless::deflate::{Compressor, DeflateParams, Inflater, window_len};
-use sockless::{Config, Connection, Endpoint, Error, Event, MessageKind, UsageError};
+use sockless::{Config, Connection, Endpoint, Event, MessageKind, UsageError};
 
 fn server_with(params: DeflateParams) -> Connection {
     Connection::server(&Config::default(), at(0)).with_deflate(Some(params))
@@ -66,7 +67,7 @@ fn small_or_incompressible_messages_go_out_uncompressed() {
     let mut small = [0u8; 8];
     assert!(matches!(
         compressor.send_text(&mut server, &text, &mut small),
-        Err(Error::BufferTooSmall { .. })
+        Err(SendError::NoRoom { .. })
     ));
     let n = compressor.send_text(&mut server, &text, &mut out).unwrap();
     assert_eq!(out[0], 0xc1);
@@ -83,7 +84,7 @@ fn nothing_is_compressed_without_negotiation() {
     let mut out = [0u8; 64];
     assert_eq!(
         plain.send_compressed(MessageKind::Text, &[0xf2, 0x48], &mut out),
-        Err(Error::Usage(UsageError::DeflateNotNegotiated))
+        Err(SendError::Usage(UsageError::DeflateNotNegotiated))
     );
     let mut server = server_with(DeflateParams::default());
     let n = server

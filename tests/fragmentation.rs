@@ -2,6 +2,7 @@
 
 mod common;
 use common::*;
+use sockless::SendError;
 use sockless::{Config, Endpoint, Error, MessageKind, ProtocolError, UsageError};
 
 fn joined(events: &[Ev]) -> Vec<u8> {
@@ -194,11 +195,11 @@ fn sending_a_whole_message_while_a_fragmented_one_is_open_is_refused() {
         .unwrap();
     assert_eq!(
         server.send_text("x", &mut out),
-        Err(Error::Usage(UsageError::MessageInProgress))
+        Err(SendError::Usage(UsageError::MessageInProgress))
     );
     assert_eq!(
         server.send_fragment(MessageKind::Text, b"x", true, &mut out),
-        Err(Error::Usage(UsageError::FragmentKindMismatch))
+        Err(SendError::Usage(UsageError::FragmentKindMismatch))
     );
     server
         .send_fragment(MessageKind::Binary, b"b", true, &mut out)
@@ -283,7 +284,7 @@ fn send_header_fragments_carry_continuation_opcodes() {
         if !last {
             assert_eq!(
                 server.send_header(MessageKind::Binary, 1, true, &mut header),
-                Err(Error::Usage(UsageError::FragmentKindMismatch))
+                Err(SendError::Usage(UsageError::FragmentKindMismatch))
             );
         }
     }
@@ -310,14 +311,14 @@ fn send_header_into_a_short_buffer_says_what_it_needs() {
     let mut out = [0u8; 5];
     assert_eq!(
         server.send_header(MessageKind::Binary, 125, true, &mut out[..1]),
-        Err(Error::BufferTooSmall { needed: 2 })
+        Err(SendError::NoRoom { needed: 2 })
     );
     assert_eq!(
         server.send_header(MessageKind::Binary, 126, true, &mut out[..3]),
-        Err(Error::BufferTooSmall { needed: 4 })
+        Err(SendError::NoRoom { needed: 4 })
     );
     assert_eq!(
         client.send_header(MessageKind::Binary, 16, true, &mut out),
-        Err(Error::BufferTooSmall { needed: 6 })
+        Err(SendError::NoRoom { needed: 6 })
     );
 }

@@ -5,6 +5,7 @@ use common::*;
 
 use core::convert::Infallible;
 
+use sockless::SendError;
 use sockless::rand_core::Rng;
 use sockless::{
     Accept, Client, ClientRequest, CloseCode, Config, Connection, Duration, Endpoint, Error, Event,
@@ -134,30 +135,30 @@ fn assert_sends_nothing(client: &mut Client<'static, TestRng>) {
     assert_eq!(
         client
             .connection()
-            .map_err(Error::from)
+            .map_err(SendError::from)
             .and_then(|c| c.send_text("x", &mut out)),
-        Err(Error::Usage(UsageError::NotOpen))
+        Err(SendError::Usage(UsageError::NotOpen))
     );
     assert_eq!(
         client
             .connection()
-            .map_err(Error::from)
+            .map_err(SendError::from)
             .and_then(|c| c.send_binary(b"x", &mut out)),
-        Err(Error::Usage(UsageError::NotOpen))
+        Err(SendError::Usage(UsageError::NotOpen))
     );
     assert_eq!(
         client
             .connection()
-            .map_err(Error::from)
+            .map_err(SendError::from)
             .and_then(|c| c.ping(b"x", &mut out)),
-        Err(Error::Usage(UsageError::NotOpen))
+        Err(SendError::Usage(UsageError::NotOpen))
     );
     assert_eq!(
         client
             .connection()
-            .map_err(Error::from)
+            .map_err(SendError::from)
             .and_then(|c| c.close(CloseCode::NORMAL, "", at(1), &mut out)),
-        Err(Error::Usage(UsageError::NotOpen))
+        Err(SendError::Usage(UsageError::NotOpen))
     );
     assert_eq!(client.poll_transmit(&mut out), Ok(0));
     assert_eq!(client.state(), State::Closed);

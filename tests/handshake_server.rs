@@ -3,6 +3,7 @@
 mod common;
 use common::*;
 
+use sockless::SendError;
 use sockless::{
     Accept, Config, Duration, Endpoint, Error, Event, HandshakeError, Server, State, TimedOut,
     UsageError,
@@ -60,7 +61,7 @@ fn text(bytes: &[u8]) -> String {
 }
 
 /// Send a text message through the server's open connection (`NotOpen` when there is none).
-fn send_text(server: &mut Server, text: &str, out: &mut [u8]) -> Result<usize, Error> {
+fn send_text(server: &mut Server, text: &str, out: &mut [u8]) -> Result<usize, SendError> {
     server.connection()?.send_text(text, out)
 }
 
@@ -94,7 +95,7 @@ fn assert_rejected(config: Config, request: &[u8], error: HandshakeError, status
     let mut out = [0u8; 64];
     assert_eq!(
         send_text(&mut server, "x", &mut out),
-        Err(Error::Usage(UsageError::NotOpen))
+        Err(SendError::Usage(UsageError::NotOpen))
     );
     response
 }
@@ -616,7 +617,7 @@ fn server_accept_refuses_unoffered_subprotocol_with_nothing_written() {
                 at(0),
                 &mut out
             ),
-            Err(Error::Usage(UsageError::UnofferedSubprotocol)),
+            Err(SendError::Usage(UsageError::UnofferedSubprotocol)),
             "{unoffered:?}"
         );
         assert!(
@@ -676,7 +677,7 @@ fn server_accept_refuses_injected_extra_header_with_nothing_written() {
                 at(0),
                 &mut out
             ),
-            Err(Error::Usage(UsageError::InvalidHeader))
+            Err(SendError::Usage(UsageError::InvalidHeader))
         );
         assert!(out.iter().all(|&b| b == 0xAA));
         assert_eq!(server.state(), State::Connecting);
@@ -804,7 +805,7 @@ fn server_respond_rejects_with_own_status_headers_and_body() {
     assert_eq!(server.poll_transmit(&mut out), Ok(0));
     assert_eq!(
         send_text(&mut server, "x", &mut out),
-        Err(Error::Usage(UsageError::NotOpen))
+        Err(SendError::Usage(UsageError::NotOpen))
     );
     // It cannot be accepted afterwards.
     let mut input = UPGRADE_REQUEST.to_vec();
@@ -815,7 +816,7 @@ fn server_respond_rejects_with_own_status_headers_and_body() {
     };
     assert_eq!(
         server.accept(&request, Accept::default(), at(0), &mut out),
-        Err(Error::Usage(UsageError::NoPendingRequest))
+        Err(SendError::Usage(UsageError::NoPendingRequest))
     );
 }
 
@@ -828,11 +829,11 @@ fn server_respond_refuses_101_and_injected_headers() {
     let mut out = [0xAAu8; 256];
     assert_eq!(
         server.respond(101, &[], b"", &mut out),
-        Err(Error::Usage(UsageError::InvalidStatus))
+        Err(SendError::Usage(UsageError::InvalidStatus))
     );
     assert_eq!(
         server.respond(400, &[("X", b"a\r\nb")], b"", &mut out),
-        Err(Error::Usage(UsageError::InvalidHeader))
+        Err(SendError::Usage(UsageError::InvalidHeader))
     );
     assert!(out.iter().all(|&b| b == 0xAA));
     assert!(!server.should_close_transport());
@@ -865,7 +866,7 @@ fn server_plain_get_reaches_application_and_is_answered_with_200() {
     let mut out = [0u8; 512];
     assert_eq!(
         server.accept(&request, Accept::default(), at(0), &mut out),
-        Err(Error::Usage(UsageError::NotAnUpgrade))
+        Err(SendError::Usage(UsageError::NotAnUpgrade))
     );
     let body = b"<html>hello</html>";
     let n = server
@@ -988,7 +989,7 @@ fn assert_timed_out_with_408(server: &mut Server) {
     let mut out = [0u8; 64];
     assert_eq!(
         send_text(server, "x", &mut out),
-        Err(Error::Usage(UsageError::NotOpen))
+        Err(SendError::Usage(UsageError::NotOpen))
     );
 }
 
@@ -1043,11 +1044,11 @@ fn server_answers_408_when_the_application_never_decides() {
     let mut out = [0xAAu8; 512];
     assert_eq!(
         server.accept(&request, Accept::default(), at(10_001), &mut out),
-        Err(Error::Usage(UsageError::NoPendingRequest))
+        Err(SendError::Usage(UsageError::NoPendingRequest))
     );
     assert_eq!(
         server.respond(200, &[], b"late", &mut out),
-        Err(Error::Usage(UsageError::NoPendingRequest))
+        Err(SendError::Usage(UsageError::NoPendingRequest))
     );
     assert!(out.iter().all(|&b| b == 0xAA));
     assert_timed_out_with_408(&mut server);
@@ -1176,7 +1177,7 @@ fn server_accept_refuses_subprotocol_over_24_bytes_with_nothing_written() {
             at(0),
             &mut out
         ),
-        Err(Error::Usage(UsageError::InvalidSubprotocol))
+        Err(SendError::Usage(UsageError::InvalidSubprotocol))
     );
     assert!(out.iter().all(|&b| b == 0xAA));
     assert_eq!(server.poll_transmit(&mut [0u8; 256]), Ok(0));

@@ -5,6 +5,7 @@
 
 mod common;
 use common::*;
+use sockless::SendError;
 use sockless::{BufferTooSmall, Config, Endpoint, Error, ProtocolError};
 
 #[test]
@@ -79,7 +80,7 @@ fn too_small_output_buffer_reports_the_size_needed_and_writes_nothing() {
     let mut tiny = [0xAAu8; 4];
     assert_eq!(
         client.connection().unwrap().send_text("hello", &mut tiny),
-        Err(Error::BufferTooSmall { needed: 11 })
+        Err(SendError::NoRoom { needed: 11 })
     );
     assert!(tiny.iter().all(|&b| b == 0xAA));
 }

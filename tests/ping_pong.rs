@@ -3,6 +3,7 @@
 mod common;
 use common::*;
 
+use sockless::SendError;
 use sockless::{
     CloseCode, Config, Connection, Duration, Endpoint, Error, MessageKind, State, TimedOut,
     UsageError,
@@ -198,7 +199,7 @@ fn no_pong_after_own_close(mut e: impl Endpoint) {
     assert_eq!(drain(&mut e), Vec::<u8>::new(), "nothing after our Close");
     assert_eq!(
         conn(&mut e).pong(b"late ping", &mut out),
-        Err(Error::Usage(UsageError::NotOpen))
+        Err(SendError::Usage(UsageError::NotOpen))
     );
     assert_eq!(e.state(), State::LocalClosing);
 }
@@ -245,15 +246,15 @@ fn ping_payload_limit(mut e: impl Endpoint) {
     let mut out = [0xAAu8; 512];
     assert_eq!(
         conn(&mut e).ping(&[1; 126], &mut out),
-        Err(Error::Usage(UsageError::ControlPayloadTooLong))
+        Err(SendError::Usage(UsageError::ControlPayloadTooLong))
     );
     assert_eq!(
         conn(&mut e).pong(&[1; 126], &mut out),
-        Err(Error::Usage(UsageError::ControlPayloadTooLong))
+        Err(SendError::Usage(UsageError::ControlPayloadTooLong))
     );
     assert_eq!(
         conn(&mut e).ping(&[1; 1000], &mut out),
-        Err(Error::Usage(UsageError::ControlPayloadTooLong))
+        Err(SendError::Usage(UsageError::ControlPayloadTooLong))
     );
     assert!(out.iter().all(|&b| b == 0xAA), "nothing written");
     assert_eq!(drain(&mut e), Vec::<u8>::new());
@@ -430,7 +431,7 @@ fn keep_alive_times_out(mut e: impl Endpoint) {
     let mut out = [0u8; 64];
     assert_eq!(
         conn(&mut e).send_text("x", &mut out),
-        Err(Error::Usage(UsageError::NotOpen))
+        Err(SendError::Usage(UsageError::NotOpen))
     );
 }
 
@@ -609,7 +610,7 @@ fn keep_alive_ping_waits_for_the_payload<E: Endpoint>(mut e: E) {
     assert_eq!(e.poll_timeout(), Some(at(1500)), "pong deadline");
     assert_eq!(
         conn(&mut e).ping(b"x", &mut [0u8; 64]),
-        Err(Error::Usage(UsageError::PayloadPending))
+        Err(SendError::Usage(UsageError::PayloadPending))
     );
     conn(&mut e).payload_written(10).unwrap();
     let ping = drain(&mut e);

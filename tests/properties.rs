@@ -7,6 +7,7 @@ use common::*;
 
 use proptest::prelude::*;
 use proptest::sample::{Index, select};
+use sockless::SendError;
 use sockless::frame::{FrameHeader, OpCode, apply_mask};
 use sockless::{Config, Endpoint, Error, MessageKind, ProtocolError, State};
 
@@ -826,7 +827,7 @@ fn encode_sends(sender: &mut impl Endpoint, sends: &[Send]) -> (Vec<u8>, Vec<See
     let mut wire = Vec::new();
     let mut seen = Vec::new();
     let mut out = vec![0u8; 1024];
-    let mut emit = |n: Result<usize, Error>, out: &[u8]| {
+    let mut emit = |n: Result<usize, SendError>, out: &[u8]| {
         wire.extend_from_slice(&out[..n.expect("send")]);
     };
     for send in sends {

@@ -186,13 +186,13 @@ impl Session {
     }
 
     /// A command of the client that writes into a buffer.
-    fn client_does(
+    fn client_does<E: Into<Error>>(
         &mut self,
         what: &'static str,
-        command: impl FnOnce(&mut Client<'static, TestRng>, &mut [u8]) -> Result<usize, Error>,
+        command: impl FnOnce(&mut Client<'static, TestRng>, &mut [u8]) -> Result<usize, E>,
     ) {
         let mut out = [0u8; 1024];
-        let result = command(&mut self.client, &mut out);
+        let result = command(&mut self.client, &mut out).map_err(Into::into);
         let n = *result.as_ref().unwrap_or(&0);
         self.to_server.extend_from_slice(&out[..n]);
         self.record(
@@ -204,13 +204,13 @@ impl Session {
     }
 
     /// A command of the server that writes into a buffer.
-    fn server_does(
+    fn server_does<E: Into<Error>>(
         &mut self,
         what: &'static str,
-        command: impl FnOnce(&mut Server, &mut [u8]) -> Result<usize, Error>,
+        command: impl FnOnce(&mut Server, &mut [u8]) -> Result<usize, E>,
     ) {
         let mut out = [0u8; 1024];
-        let result = command(&mut self.server, &mut out);
+        let result = command(&mut self.server, &mut out).map_err(Into::into);
         let n = *result.as_ref().unwrap_or(&0);
         self.to_client.extend_from_slice(&out[..n]);
         self.record(

@@ -3,6 +3,7 @@
 
 mod common;
 use common::*;
+use sockless::SendError;
 use sockless::{Config, Endpoint, Error, MessageKind, ProtocolError, UsageError};
 
 const INVALID: &[(&str, &[u8])] = &[
@@ -177,7 +178,7 @@ fn sending_invalid_utf8_text_fragments_is_refused() {
     let mut out = [0u8; 64];
     assert_eq!(
         client.send_fragment(MessageKind::Text, b"\xc0\x80", true, &mut out),
-        Err(Error::Usage(UsageError::InvalidUtf8))
+        Err(SendError::Usage(UsageError::InvalidUtf8))
     );
     // A split character is fine until the message ends inside it.
     client
@@ -185,7 +186,7 @@ fn sending_invalid_utf8_text_fragments_is_refused() {
         .unwrap();
     assert_eq!(
         client.send_fragment(MessageKind::Text, b"", true, &mut out),
-        Err(Error::Usage(UsageError::InvalidUtf8))
+        Err(SendError::Usage(UsageError::InvalidUtf8))
     );
     client
         .send_fragment(MessageKind::Text, b"\xac", true, &mut out)

@@ -21,8 +21,8 @@
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use sockless::{
-    AbnormalClosure, Accept, Client, Config, Duration, Endpoint, Error, Event, Instant,
-    MessageKind, Server, State, TimedOut, UsageError,
+    AbnormalClosure, Accept, Client, Config, Duration, Endpoint, Event, Instant, MessageKind,
+    SendError, Server, State, TimedOut, UsageError,
 };
 use sockless_fuzz::*;
 
@@ -216,8 +216,8 @@ fn is_allowed(code: u16) -> bool {
 fn with_room(
     room: Option<u8>,
     roomy: usize,
-    mut write: impl FnMut(&mut [u8]) -> Result<usize, Error>,
-) -> Result<Vec<u8>, Error> {
+    mut write: impl FnMut(&mut [u8]) -> Result<usize, SendError>,
+) -> Result<Vec<u8>, SendError> {
     let size = room.map_or(roomy, usize::from);
     let mut out = vec![0xEE; size];
     match write(&mut out) {
@@ -226,7 +226,7 @@ fn with_room(
             out.truncate(n);
             Ok(out)
         }
-        Err(Error::BufferTooSmall { needed }) => {
+        Err(SendError::NoRoom { needed }) => {
             assert!(needed > size, "BufferTooSmall with room enough");
             assert!(
                 out.iter().all(|&b| b == 0xEE),
@@ -327,7 +327,7 @@ impl World {
     fn transmit(&mut self, side: Side, room: Option<u8>) {
         let roomy = room.is_none();
         let result = with_room(room, 1024, |out| {
-            self.peer(side).transmit(out).map_err(Error::from)
+            self.peer(side).transmit(out).map_err(SendError::from)
         });
         let bytes = result.expect("poll_transmit");
         self.output(side, &bytes, false);
@@ -580,10 +580,10 @@ impl World {
                             .push(Ev::Ping(payload.clone()));
                         self.send_bytes(side, &bytes);
                     }
-                    Err(Error::Usage(UsageError::ControlPayloadTooLong)) => {
+                    Err(SendError::Usage(UsageError::ControlPayloadTooLong)) => {
                         assert!(payload.len() > 125)
                     }
-                    Err(Error::Usage(UsageError::NotOpen)) => {
+                    Err(SendError::Usage(UsageError::NotOpen)) => {
                         assert_ne!(self.peer(side).current_state(), State::Open)
                     }
                     Err(other) => panic!("ping: {other:?}"),
@@ -624,11 +624,13 @@ impl World {
                             Some(&Ev::Close(Some(code), reason.clone()))
                         );
                     }
-                    Err(Error::Usage(UsageError::InvalidCloseCode)) => assert!(!is_allowed(code)),
-                    Err(Error::Usage(UsageError::ControlPayloadTooLong)) => {
+                    Err(SendError::Usage(UsageError::InvalidCloseCode)) => {
+                        assert!(!is_allowed(code))
+                    }
+                    Err(SendError::Usage(UsageError::ControlPayloadTooLong)) => {
                         assert!(reason.len() > 123)
                     }
-                    Err(Error::Usage(UsageError::NotOpen)) => {
+                    Err(SendError::Usage(UsageError::NotOpen)) => {
                         assert!(!matches!(state, State::Open | State::RemoteClosing))
                     }
                     Err(other) => panic!("close: {other:?}"),
@@ -732,7 +734,7 @@ impl World {
                 self.send_bytes(side, &bytes);
                 true
             }
-            Err(Error::Usage(
+            Err(SendError::Usage(
                 UsageError::NotOpen | UsageError::FragmentKindMismatch | UsageError::InvalidUtf8,
             )) => false,
             Err(other) => panic!("send_fragment: {other:?}"),

@@ -4,7 +4,7 @@
 //! invariants the crate promises.
 use sockless::{
     AbnormalClosure, Accept, BufferTooSmall, Client, ClientRequest, CloseCode, Config, Endpoint,
-    Error, Event, HandshakeError, HeaderWritten, Instant, MessageKind, Received, Server, State,
+    Event, HandshakeError, HeaderWritten, Instant, MessageKind, Received, SendError, Server, State,
     TimedOut, UsageError,
 };
 
@@ -40,32 +40,32 @@ pub trait Peer {
     fn close_transport(&self) -> bool;
     /// Frames this role receives are masked (it is a server).
     fn receives_masked(&self) -> bool;
-    fn send_text(&mut self, text: &str, out: &mut [u8]) -> Result<usize, Error>;
-    fn send_binary(&mut self, data: &[u8], out: &mut [u8]) -> Result<usize, Error>;
+    fn send_text(&mut self, text: &str, out: &mut [u8]) -> Result<usize, SendError>;
+    fn send_binary(&mut self, data: &[u8], out: &mut [u8]) -> Result<usize, SendError>;
     fn send_fragment(
         &mut self,
         kind: MessageKind,
         data: &[u8],
         last: bool,
         out: &mut [u8],
-    ) -> Result<usize, Error>;
+    ) -> Result<usize, SendError>;
     fn send_header(
         &mut self,
         kind: MessageKind,
         len: u64,
         last: bool,
         out: &mut [u8],
-    ) -> Result<HeaderWritten, Error>;
+    ) -> Result<HeaderWritten, SendError>;
     fn payload_written(&mut self, len: u64) -> Result<(), UsageError>;
-    fn ping(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, Error>;
-    fn pong(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, Error>;
+    fn ping(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, SendError>;
+    fn pong(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, SendError>;
     fn close(
         &mut self,
         code: u16,
         reason: &str,
         now: Instant,
         out: &mut [u8],
-    ) -> Result<usize, Error>;
+    ) -> Result<usize, SendError>;
 }
 
 impl<E: Endpoint> Peer for E {
@@ -97,10 +97,10 @@ impl<E: Endpoint> Peer for E {
     fn receives_masked(&self) -> bool {
         expects_masked(self)
     }
-    fn send_text(&mut self, text: &str, out: &mut [u8]) -> Result<usize, Error> {
+    fn send_text(&mut self, text: &str, out: &mut [u8]) -> Result<usize, SendError> {
         self.connection()?.send_text(text, out)
     }
-    fn send_binary(&mut self, data: &[u8], out: &mut [u8]) -> Result<usize, Error> {
+    fn send_binary(&mut self, data: &[u8], out: &mut [u8]) -> Result<usize, SendError> {
         self.connection()?.send_binary(data, out)
     }
     fn send_fragment(
@@ -109,7 +109,7 @@ impl<E: Endpoint> Peer for E {
         data: &[u8],
         last: bool,
         out: &mut [u8],
-    ) -> Result<usize, Error> {
+    ) -> Result<usize, SendError> {
         self.connection()?.send_fragment(kind, data, last, out)
     }
     fn send_header(
@@ -118,16 +118,16 @@ impl<E: Endpoint> Peer for E {
         len: u64,
         last: bool,
         out: &mut [u8],
-    ) -> Result<HeaderWritten, Error> {
+    ) -> Result<HeaderWritten, SendError> {
         self.connection()?.send_header(kind, len, last, out)
     }
     fn payload_written(&mut self, len: u64) -> Result<(), UsageError> {
         self.connection()?.payload_written(len)
     }
-    fn ping(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, Error> {
+    fn ping(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, SendError> {
         self.connection()?.ping(payload, out)
     }
-    fn pong(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, Error> {
+    fn pong(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, SendError> {
         self.connection()?.pong(payload, out)
     }
     fn close(
@@ -136,7 +136,7 @@ impl<E: Endpoint> Peer for E {
         reason: &str,
         now: Instant,
         out: &mut [u8],
-    ) -> Result<usize, Error> {
+    ) -> Result<usize, SendError> {
         self.connection()?.close(CloseCode(code), reason, now, out)
     }
 }

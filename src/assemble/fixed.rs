@@ -33,7 +33,7 @@ impl<const N: usize> Storage for heapless::Vec<u8, N> {
 ///
 /// ```
 /// use sockless::assemble::{FixedAssembler, WholeMessage};
-/// use sockless::{Config, Connection, Error, Event, Instant, Server, Unmasked};
+/// use sockless::{Config, Connection, Event, Instant, SendError, Server, Unmasked};
 ///
 /// const MAX: usize = 1024;
 /// // The connection refuses (1009) any message over MAX bytes.
@@ -47,7 +47,7 @@ impl<const N: usize> Storage for heapless::Vec<u8, N> {
 ///     event: &Event<'_>,
 ///     now: Instant,
 ///     out: &mut [u8],
-/// ) -> Result<usize, Error> {
+/// ) -> Result<usize, SendError> {
 ///     match assembler.push(event) {
 ///         Ok(Some(WholeMessage::Text(text))) => connection.send_text(text, out),
 ///         Ok(Some(WholeMessage::Binary(data))) => connection.send_binary(data, out),

@@ -129,7 +129,7 @@ pub(crate) fn deadline_after(now: Instant, duration: Duration) -> Instant {
 ///
 /// Drive it through [`Endpoint`](crate::Endpoint) (bytes and time in, owed bytes out); send with the
 /// commands below. Every command encodes into the caller's buffer and returns how many
-/// bytes to write; [`Error::BufferTooSmall`](crate::Error::BufferTooSmall) writes nothing.
+/// bytes to write; [`SendError::NoRoom`](crate::SendError::NoRoom) writes nothing.
 #[derive(Clone, Debug)]
 pub struct Connection<M = Unmasked> {
     masks: M,

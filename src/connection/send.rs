@@ -3,7 +3,7 @@
 
 use super::{Connection, Masking, OwedPong, Role, State, Timer, after};
 use crate::close::{CloseCode, MAX_REASON_LEN};
-use crate::error::{BufferTooSmall, Error, UsageError};
+use crate::error::{BufferTooSmall, SendError, UsageError};
 use crate::event::MessageKind;
 use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, OpCode, copy_masked};
 use crate::time::Instant;
@@ -220,13 +220,13 @@ impl<M: Masking> Connection<M> {
     /// Encode a whole text message as one frame (§5.6) into `out`; returns the bytes
     /// written.
     #[inline]
-    pub fn send_text(&mut self, text: &str, out: &mut [u8]) -> Result<usize, Error> {
+    pub fn send_text(&mut self, text: &str, out: &mut [u8]) -> Result<usize, SendError> {
         self.send_message(MessageKind::Text, text.as_bytes(), out)
     }
 
     /// Encode a whole binary message as one frame (§5.6) into `out`.
     #[inline]
-    pub fn send_binary(&mut self, data: &[u8], out: &mut [u8]) -> Result<usize, Error> {
+    pub fn send_binary(&mut self, data: &[u8], out: &mut [u8]) -> Result<usize, SendError> {
         self.send_message(MessageKind::Binary, data, out)
     }
 
@@ -236,7 +236,7 @@ impl<M: Masking> Connection<M> {
         kind: MessageKind,
         payload: &[u8],
         out: &mut [u8],
-    ) -> Result<usize, Error> {
+    ) -> Result<usize, SendError> {
         self.require_open()?;
         if self.sending.is_some() {
             return Err(UsageError::MessageInProgress.into());
@@ -255,12 +255,12 @@ impl<M: Masking> Connection<M> {
         kind: MessageKind,
         compressed: &[u8],
         out: &mut [u8],
-    ) -> Result<usize, Error> {
+    ) -> Result<usize, SendError> {
         self.check_compressed_send()?;
         let header_len = compressed_header_len(M::ROLE, compressed.len());
         let needed = header_len.saturating_add(compressed.len());
         let Some(body) = out.get_mut(header_len..needed) else {
-            return Err(Error::BufferTooSmall { needed });
+            return Err(SendError::NoRoom { needed });
         };
         body.copy_from_slice(compressed);
         self.finish_compressed(kind, out, header_len, compressed.len())
@@ -268,7 +268,7 @@ impl<M: Masking> Connection<M> {
 
     /// What [`send_compressed`](Self::send_compressed) needs: an open connection that
     /// negotiated permessage-deflate, with no fragmented message open.
-    pub(crate) fn check_compressed_send(&self) -> Result<(), Error> {
+    pub(crate) fn check_compressed_send(&self) -> Result<(), SendError> {
         self.require_open()?;
         if self.deflate == 0 {
             return Err(UsageError::DeflateNotNegotiated.into());
@@ -289,7 +289,7 @@ impl<M: Masking> Connection<M> {
         out: &mut [u8],
         at: usize,
         len: usize,
-    ) -> Result<usize, Error> {
+    ) -> Result<usize, SendError> {
         let mask = self.masks.next_key();
         let header = FrameHeader {
             fin: true,
@@ -331,7 +331,7 @@ impl<M: Masking> Connection<M> {
         data: &[u8],
         last: bool,
         out: &mut [u8],
-    ) -> Result<usize, Error> {
+    ) -> Result<usize, SendError> {
         self.require_open()?;
         let opcode = self.next_data_opcode(kind)?;
         // We never send invalid UTF-8 either: check on a copy, commit on success.
@@ -368,7 +368,7 @@ impl<M: Masking> Connection<M> {
         payload_len: u64,
         last: bool,
         out: &mut [u8],
-    ) -> Result<HeaderWritten, Error> {
+    ) -> Result<HeaderWritten, SendError> {
         self.require_open()?;
         let opcode = self.next_data_opcode(kind)?;
         let mask = self.masks.next_key();
@@ -411,13 +411,13 @@ impl<M: Masking> Connection<M> {
     }
 
     /// Encode a Ping (§5.5.2, at most 125 bytes of payload).
-    pub fn ping(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, Error> {
+    pub fn ping(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, SendError> {
         self.send_control(OpCode::Ping, payload, out)
     }
 
     /// Encode a Pong (§5.5.3, at most 125 bytes): the answer to a Ping when
     /// [`Config::auto_pong`](crate::Config::auto_pong) is off, or an unsolicited heartbeat.
-    pub fn pong(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, Error> {
+    pub fn pong(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, SendError> {
         self.send_control(OpCode::Pong, payload, out)
     }
 
@@ -426,7 +426,7 @@ impl<M: Masking> Connection<M> {
         opcode: OpCode,
         payload: &[u8],
         out: &mut [u8],
-    ) -> Result<usize, Error> {
+    ) -> Result<usize, SendError> {
         self.require_open()?;
         if payload.len() > MAX_CONTROL_PAYLOAD {
             return Err(UsageError::ControlPayloadTooLong.into());
@@ -449,7 +449,7 @@ impl<M: Masking> Connection<M> {
         reason: &str,
         now: Instant,
         out: &mut [u8],
-    ) -> Result<usize, Error> {
+    ) -> Result<usize, SendError> {
         if self.payload_pending != 0 {
             return Err(UsageError::PayloadPending.into());
         }
@@ -473,7 +473,7 @@ impl<M: Masking> Connection<M> {
         let frame_len = |frame: &OwedFrame| 2 + mask_len + frame.len;
         let needed = frame_len(&close) + pong.as_ref().map_or(0, frame_len);
         if out.len() < needed {
-            return Err(Error::BufferTooSmall { needed });
+            return Err(SendError::NoRoom { needed });
         }
         let mut written = 0;
         for frame in pong.iter().chain([&close]) {

@@ -10,7 +10,7 @@ use miniz_oxide::deflate::core::{
 
 use super::{DeflateParams, MAX_WINDOW_BITS, window_len};
 use crate::connection::{Connection, Masking, Role, compressed_header_len};
-use crate::error::{Error, UsageError};
+use crate::error::{SendError, UsageError};
 use crate::event::MessageKind;
 
 /// Messages shorter than this are sent uncompressed by default: DEFLATE's block overhead
@@ -118,14 +118,14 @@ impl Compressor {
 
     /// Encode a whole text message into `out`, compressed if it is worth it (see the
     /// type's documentation); returns the bytes written. The errors are those of
-    /// [`Connection::send_text`]; with [`Error::BufferTooSmall`] nothing was written and
+    /// [`Connection::send_text`]; with [`SendError::NoRoom`](crate::SendError::NoRoom) nothing was written and
     /// the message can be sent again.
     pub fn send_text<M: Masking>(
         &mut self,
         connection: &mut Connection<M>,
         text: &str,
         out: &mut [u8],
-    ) -> Result<usize, Error> {
+    ) -> Result<usize, SendError> {
         self.send(connection, Payload::Text(text), out)
     }
 
@@ -135,7 +135,7 @@ impl Compressor {
         connection: &mut Connection<M>,
         data: &[u8],
         out: &mut [u8],
-    ) -> Result<usize, Error> {
+    ) -> Result<usize, SendError> {
         self.send(connection, Payload::Binary(data), out)
     }
 
@@ -182,7 +182,7 @@ impl Compressor {
         connection: &mut Connection<M>,
         message: Payload<'_>,
         out: &mut [u8],
-    ) -> Result<usize, Error> {
+    ) -> Result<usize, SendError> {
         let (kind, payload) = match message {
             Payload::Text(text) => (MessageKind::Text, text.as_bytes()),
             Payload::Binary(data) => (MessageKind::Binary, data),
@@ -228,7 +228,7 @@ fn plain<M: Masking>(
     connection: &mut Connection<M>,
     message: Payload<'_>,
     out: &mut [u8],
-) -> Result<usize, Error> {
+) -> Result<usize, SendError> {
     match message {
         Payload::Text(text) => connection.send_text(text, out),
         Payload::Binary(data) => connection.send_binary(data, out),

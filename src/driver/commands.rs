@@ -1,67 +1,16 @@
 //! What the application asks of a driven connection: messages and control frames staged
 //! for the transport, and a server's decision on the request.
 
-use core::fmt;
-
 use super::{Core, Driver, End, EventKind};
 use crate::close::CloseCode;
 use crate::connection::Connection;
 use crate::endpoint::Endpoint;
-use crate::error::{Error, UsageError};
+use crate::error::{SendError, UsageError};
 use crate::event::MessageKind;
 use crate::handshake;
 use crate::input::InputBuffer;
 use crate::server::{Accept, Server};
 use crate::time::Instant;
-
-/// Why a command of the [`Driver`] staged nothing: only what a send can fail with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SendError {
-    /// The frame needs `needed` bytes of staging room and there are fewer now: write what
-    /// is staged first ([`Step::Write`](super::Step::Write)) and try again. A frame
-    /// larger than the whole output storage never fits: send it with
-    /// [`Core::send_header`], whose payload is written from where it lies.
-    NoRoom {
-        /// The bytes the frame needs.
-        needed: usize,
-    },
-    /// The command cannot be used now or with these arguments (the connection is not
-    /// open, a payload is still owed, a control payload is too long, the text is not
-    /// UTF-8...).
-    Usage(UsageError),
-}
-
-impl fmt::Display for SendError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SendError::NoRoom { needed } => write!(
-                f,
-                "the output has no room for {needed} more bytes until it is written"
-            ),
-            SendError::Usage(error) => fmt::Display::fmt(error, f),
-        }
-    }
-}
-
-impl core::error::Error for SendError {}
-
-impl From<UsageError> for SendError {
-    fn from(error: UsageError) -> Self {
-        SendError::Usage(error)
-    }
-}
-
-impl From<Error> for SendError {
-    /// A connection's command fails with a full buffer or a misuse only.
-    fn from(error: Error) -> Self {
-        match error {
-            Error::BufferTooSmall { needed } => SendError::NoRoom { needed },
-            Error::Usage(error) => SendError::Usage(error),
-            _ => SendError::Usage(UsageError::NotOpen),
-        }
-    }
-}
 
 /// A server's answer to the request ([`Driver::decide`]): one type for every adapter.
 #[derive(Clone, Copy, Debug, Default)]
@@ -155,7 +104,7 @@ where
     fn stage(
         &mut self,
         now: Instant,
-        encode: impl FnOnce(&mut Connection<E::Masking>, &mut [u8]) -> Result<usize, Error>,
+        encode: impl FnOnce(&mut Connection<E::Masking>, &mut [u8]) -> Result<usize, SendError>,
     ) -> Result<(), SendError> {
         let connection = self.endpoint.connection()?;
         let written = encode(connection, self.output.space())?;

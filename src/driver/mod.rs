@@ -122,7 +122,8 @@ use crate::input::InputBuffer;
 use crate::time::{Duration, Instant};
 use crate::utf8;
 
-pub use commands::{Decision, SendError};
+pub use crate::error::SendError;
+pub use commands::Decision;
 pub use end::{Deadline, End};
 pub use handle::{EventHandle, EventKind};
 use output::Output;

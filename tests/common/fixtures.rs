@@ -6,7 +6,7 @@
 
 use core::convert::Infallible;
 
-use sockless::{Endpoint, Error, Instant, Masking, Role, Server};
+use sockless::{Endpoint, Instant, Masking, Role, SendError, Server};
 
 /// A deterministic xorshift generator, so that every run can be reproduced (never for real
 /// use: masks must be unpredictable). The seed must not be 0.
@@ -145,7 +145,7 @@ pub fn accept_request<E: Endpoint + 'static>(
     request: &sockless::Request<'_>,
     now: Instant,
     out: &mut [u8],
-) -> Result<usize, Error> {
+) -> Result<usize, SendError> {
     match (endpoint as &mut dyn std::any::Any).downcast_mut::<Server>() {
         Some(server) => server.accept(request, sockless::Accept::default(), now, out),
         None => Ok(0),

@@ -271,7 +271,12 @@ pub fn feed_accepting(
                             match accept_request(endpoint, request, now, &mut out) {
                                 Ok(n) => accepted.extend_from_slice(&out[..n]),
                                 Err(error) => {
-                                    return (events, Err(error), buffer.len() - start, accepted);
+                                    return (
+                                        events,
+                                        Err(error.into()),
+                                        buffer.len() - start,
+                                        accepted,
+                                    );
                                 }
                             }
                         }

@@ -4,7 +4,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::Instant as Clock;
 
-use sockless::{Endpoint, Error, Event, InputBuffer, Instant};
+use sockless::{Endpoint, Error, Event, InputBuffer, Instant, SendError};
 
 use super::{Ev, accept_request};
 
@@ -51,11 +51,11 @@ impl<E: Endpoint + 'static> Blocking<E> {
     /// Run a command that encodes into the output buffer, and write the result.
     pub fn send(
         &mut self,
-        mut command: impl FnMut(&mut E, &mut [u8], Instant) -> Result<usize, Error>,
+        mut command: impl FnMut(&mut E, &mut [u8], Instant) -> Result<usize, SendError>,
     ) -> Result<(), Error> {
         let now = self.now();
         let n = match command(&mut self.endpoint, &mut self.out, now) {
-            Err(Error::BufferTooSmall { needed }) => {
+            Err(SendError::NoRoom { needed }) => {
                 self.out.resize(needed, 0);
                 command(&mut self.endpoint, &mut self.out, now)?
             }

@@ -101,7 +101,7 @@ impl Deflate {
         connection: &mut Connection<M>,
         text: &str,
         out: &mut [u8],
-    ) -> Result<usize, sockless::Error> {
+    ) -> Result<usize, sockless::SendError> {
         let compressor = self
             .compressor
             .as_mut()

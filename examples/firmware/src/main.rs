@@ -333,7 +333,10 @@ impl<E: Role> Peer<E> {
     /// buffer; false if it failed or the buffer was busy.
     fn command(
         &mut self,
-        command: impl FnOnce(&mut Connection<E::Masking>, &mut [u8]) -> Result<usize, sockless::Error>,
+        command: impl FnOnce(
+            &mut Connection<E::Masking>,
+            &mut [u8],
+        ) -> Result<usize, sockless::SendError>,
     ) -> bool {
         if self.out_len != 0 {
             return false;
