@@ -558,3 +558,55 @@ fn bob_and_ann_talk(ann: &mut Client, bob: &mut Client) {
     bob.hears("bob", "hi ann");
     ann.hears("bob", "hi ann");
 }
+
+#[test]
+fn names_stay_taken_while_held_and_come_free_when_their_process_dies() {
+    let Some(redis) = Redis::start() else { return };
+    let a = Chat::start("127.0.0.1:0", &redis);
+    let b = Chat::start("127.0.0.1:0", &redis);
+    let d = Chat::start("127.0.0.1:0", &redis);
+    let mut ann = a.connect();
+    ann.join("ann", "lease");
+    assert_eq!(ann.answer_to_join()["type"], "joined");
+    let mut dan = d.connect();
+    dan.join("dan", "lease");
+    assert_eq!(dan.answer_to_join()["type"], "joined");
+    let asked_for = |name: &str| {
+        let mut client = b.connect();
+        client.join(name, "lease");
+        client.answer_to_join()
+    };
+    // Dan's process dies without a word (SIGKILL): his name stays taken until its lease
+    // (20 s) runs out, then comes free.
+    drop(dan);
+    drop(d);
+    let killed = Instant::now();
+    assert_eq!(asked_for("dan")["code"], "name_taken");
+    let freed = loop {
+        let answer = asked_for("dan");
+        if answer["type"] == "joined" {
+            break killed.elapsed();
+        }
+        assert_eq!(answer["code"], "name_taken", "{answer}");
+        assert!(
+            killed.elapsed() < Duration::from_secs(30),
+            "dan's name still taken 30 s after his process died"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(freed > Duration::from_secs(10), "freed after {freed:?}");
+    let _ = writeln!(
+        std::io::stderr(),
+        "dan's name came free {freed:?} after his process died"
+    );
+    // Ann's process renews her name: more than a lease after she joined, it is hers.
+    assert_eq!(asked_for("ann")["code"], "name_taken");
+    // She heard dan come twice (his first process never said he left), and the second
+    // leave (the client that got the name closed), and is still served.
+    let heard: Vec<Value> = (0..3).map(|_| ann.next()).collect();
+    let joined = json!({"type": "joined", "name": "dan"});
+    let left = json!({"type": "left", "name": "dan"});
+    assert_eq!(heard, [joined.clone(), joined, left]);
+    ann.say("still here");
+    ann.hears("ann", "still here");
+}
