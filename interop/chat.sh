@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The chat example in a real browser: builds it, starts it on a free loopback port, runs
-# interop/browser/chat.mjs (two Chromium pages talk through it; one leaves), then the same
-# with the two pages on two chat processes sharing their rooms through Redis (a
-# redis-server of its own on a free port, no persistence), then stops everything. Bounded
-# in time: every step has a timeout.
+# interop/browser/chat.mjs (two Chromium pages talk through it; a third asks for a name
+# taken in the room, is refused and picks another; one leaves), then
+# interop/browser/chat_restart.mjs (which starts a chat of its own, kills it under two
+# pages and starts it again on the same port: the pages reconnect and talk), then
+# chat.mjs again with the pages on two chat processes sharing their rooms through Redis
+# (a redis-server of its own on a free port, no persistence), then stops everything.
+# Bounded in time: every step has a timeout.
 #
 # Usage (from anywhere):  interop/chat.sh [--update-screenshot]
 #   --update-screenshot   also copy the screenshot (target/chat-screenshot.png) to
@@ -98,6 +101,12 @@ status=0
 timeout 120 node interop/browser/chat.mjs "$PORT" "$SHOT" || status=$?
 still_running || { echo "FAIL chat process exited during the test" ; status=1; }
 
+# The server killed and started again under the pages (the script runs that chat itself,
+# and kills it when it ends).
+if [[ $status -eq 0 ]]; then
+  timeout 120 node interop/browser/chat_restart.mjs target/release/examples/chat "$(free_port)" || status=$?
+fi
+
 # The same pages, each on its own chat process, the two sharing their rooms through Redis.
 if ! command -v redis-server >/dev/null; then
   if [[ ${SOCKLESS_REDIS:-} == require ]]; then
@@ -126,5 +135,5 @@ if [[ $status -eq 0 && $UPDATE == 1 ]]; then
   cp "$SHOT" docs/chat.png
   echo "chat.sh: screenshot copied to docs/chat.png" >&2
 fi
-[[ $status -eq 0 ]] && echo "chat.sh: the chat works in Chromium, in one process and across processes on Redis (screenshot: target/chat-screenshot.png)"
+[[ $status -eq 0 ]] && echo "chat.sh: the chat works in Chromium, in one process, through a restart, and across processes on Redis (screenshot: target/chat-screenshot.png)"
 exit "$status"

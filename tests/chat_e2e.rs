@@ -114,6 +114,11 @@ impl Client {
         self.send(json!({"type": "say", "text": text}));
     }
 
+    /// Join with a session (see examples/chat/protocol.rs).
+    fn join_session(&mut self, name: &str, room: &str, session: &str) {
+        self.send(json!({"type": "join", "name": name, "room": room, "session": session}));
+    }
+
     /// The next JSON message from the server.
     fn next(&mut self) -> Value {
         loop {
@@ -484,6 +489,111 @@ fn permessage_deflate_is_accepted_by_default(chat: Chat) {
     assert_eq!(eve.next(), json!({"type": "left", "name": "bob"}));
 }
 
+/// A name already used in a room is refused there, whatever its case and the spaces around
+/// it, with an error the client can tell from the others; the connection stays usable for
+/// another name, and the name is free again once its member leaves. Elsewhere it is free.
+fn a_name_taken_in_the_room_is_refused_until_its_member_leaves(chat: Chat) {
+    let mut ann = chat.connect();
+    ann.join("ann", "lobby");
+    assert_eq!(ann.next(), json!({"type": "joined", "name": "ann"}));
+    let mut second = chat.connect();
+    for name in ["ann", "ANN", " Ann "] {
+        second.join(name, "lobby");
+        let refused = second.next();
+        assert_eq!(
+            (
+                &refused["type"],
+                &refused["code"],
+                &refused["name"],
+                &refused["room"]
+            ),
+            (
+                &json!("error"),
+                &json!("name_taken"),
+                &json!(name),
+                &json!("lobby")
+            ),
+            "{refused}"
+        );
+        assert!(refused["reason"].as_str().unwrap().contains("taken"));
+    }
+    // Refused is not joined.
+    second.say("am I in?");
+    assert_eq!(
+        second.next(),
+        json!({"type": "error", "reason": "join a room first"})
+    );
+    // The same name in another room is someone else.
+    let mut other_ann = chat.connect();
+    other_ann.join("ann", "elsewhere");
+    assert_eq!(other_ann.next(), json!({"type": "joined", "name": "ann"}));
+    // Another name on the same connection: in, and both talk.
+    second.join("ann2", "lobby");
+    assert_eq!(second.next(), json!({"type": "joined", "name": "ann2"}));
+    // Ann heard nothing of the refusals: the next she hears is ann2 coming in.
+    assert_eq!(ann.next(), json!({"type": "joined", "name": "ann2"}));
+    second.say("hello from ann2");
+    for client in [&mut ann, &mut second] {
+        let message = client.next();
+        assert_eq!(
+            (&message["name"], &message["text"]),
+            (&json!("ann2"), &json!("hello from ann2"))
+        );
+    }
+    ann.say("hello from ann");
+    for client in [&mut ann, &mut second] {
+        let message = client.next();
+        assert_eq!(
+            (&message["name"], &message["text"]),
+            (&json!("ann"), &json!("hello from ann"))
+        );
+    }
+    // Ann leaves: her name is free in the lobby again.
+    ann.ws.close(None).unwrap();
+    assert_eq!(second.next(), json!({"type": "left", "name": "ann"}));
+    let mut third = chat.connect();
+    third.join("Ann", "lobby");
+    assert_eq!(
+        third.next_of("joined"),
+        json!({"type": "joined", "name": "Ann"})
+    );
+    assert_eq!(second.next(), json!({"type": "joined", "name": "Ann"}));
+    // The other room's ann heard none of it.
+    other_ann.say("still elsewhere");
+    assert_eq!(other_ann.next()["text"], "still elsewhere");
+}
+
+/// A client back on a new connection while the chat still holds its old one (a network
+/// that dropped it without a word) gives the same session: it takes its name over, and
+/// the old connection is closed. Another session may not.
+fn a_join_of_the_same_session_takes_the_name_over(chat: Chat) {
+    let mut old = chat.connect();
+    old.join_session("ann", "lobby", "session-of-ann");
+    assert_eq!(old.next(), json!({"type": "joined", "name": "ann"}));
+    let mut bob = chat.connect();
+    bob.join("bob", "lobby");
+    assert_eq!(bob.next(), json!({"type": "joined", "name": "bob"}));
+    assert_eq!(old.next(), json!({"type": "joined", "name": "bob"}));
+    // Another session, or none: refused.
+    let mut other = chat.connect();
+    other.join_session("ann", "lobby", "another");
+    assert_eq!(other.next()["code"], "name_taken");
+    other.join("ann", "lobby");
+    assert_eq!(other.next()["code"], "name_taken");
+    // The same session: in, and the old connection is closed (1000).
+    let mut back = chat.connect();
+    back.join_session("Ann", "lobby", "session-of-ann");
+    assert_eq!(back.next(), json!({"type": "joined", "name": "Ann"}));
+    match old.ws.read() {
+        Ok(Message::Close(Some(frame))) => assert_eq!(frame.code, CloseCode::Normal),
+        other => panic!("expected Close 1000, got {other:?}"),
+    }
+    assert_eq!(bob.next(), json!({"type": "left", "name": "ann"}));
+    assert_eq!(bob.next(), json!({"type": "joined", "name": "Ann"}));
+    back.say("back");
+    assert_eq!(bob.next()["text"], "back");
+}
+
 /// Each scenario as a test on each of the chat's loops.
 macro_rules! on_each_loop {
     ($($scenario:ident),* $(,)?) => {
@@ -516,4 +626,6 @@ on_each_loop!(
     a_newcomer_gets_the_last_50_messages_then_its_joined,
     a_client_that_does_not_read_is_dropped_and_memory_stays_bounded,
     permessage_deflate_is_accepted_by_default,
+    a_name_taken_in_the_room_is_refused_until_its_member_leaves,
+    a_join_of_the_same_session_takes_the_name_over,
 );

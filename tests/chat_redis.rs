@@ -210,6 +210,11 @@ impl Client {
         self.send(json!({"type": "say", "text": text}));
     }
 
+    /// Join with a session (see examples/chat/protocol.rs).
+    fn join_session(&mut self, name: &str, room: &str, session: &str) {
+        self.send(json!({"type": "join", "name": name, "room": room, "session": session}));
+    }
+
     /// The next JSON message, or `None` if none came within `wait`.
     fn within(&mut self, wait: Duration) -> Option<Value> {
         self.ws.get_ref().set_read_timeout(Some(wait)).unwrap();
@@ -243,6 +248,16 @@ impl Client {
             (&json!("message"), &json!(name), &json!(text)),
             "{message}"
         );
+    }
+
+    /// The answer to a join: its joined notice (after the room's history) or an error.
+    fn answer_to_join(&mut self) -> Value {
+        loop {
+            let message = self.next();
+            if message["type"] != "message" {
+                return message;
+            }
+        }
     }
 
     /// Nothing more comes within `wait`.
@@ -458,4 +473,140 @@ fn a_newcomer_while_messages_flow_gets_each_once_in_order() {
     expected.push("joined".into());
     expected.extend((100..200).map(|i| i.to_string()));
     assert_eq!(heard, expected);
+}
+
+#[test]
+fn a_name_is_taken_across_processes_until_its_member_leaves() {
+    let Some(redis) = Redis::start() else { return };
+    let a = Chat::start("127.0.0.1:0", &redis);
+    let b = Chat::start("127.0.0.1:0", &redis);
+    let mut ann = a.connect();
+    ann.join_session("ann", "names", "ann's session");
+    assert_eq!(ann.next(), json!({"type": "joined", "name": "ann"}));
+
+    // On the other process, "Ann" is the same name in the same room: refused, and the
+    // connection stays usable for another.
+    let mut second = b.connect();
+    second.join("Ann", "names");
+    let refused = second.next();
+    assert_eq!(
+        (&refused["type"], &refused["code"], &refused["name"]),
+        (&json!("error"), &json!("name_taken"), &json!("Ann")),
+        "{refused}"
+    );
+    second.join("bob", "names");
+    assert_eq!(second.next(), json!({"type": "joined", "name": "bob"}));
+    assert_eq!(ann.next(), json!({"type": "joined", "name": "bob"}));
+    bob_and_ann_talk(&mut ann, &mut second);
+
+    // In another room the name is free, on either process.
+    let mut elsewhere = b.connect();
+    elsewhere.join("ann", "other room");
+    assert_eq!(elsewhere.next(), json!({"type": "joined", "name": "ann"}));
+
+    // Two at once on the two processes: exactly one gets the name.
+    let (mut x, mut y) = (a.connect(), b.connect());
+    x.join("zed", "names");
+    y.join("zed", "names");
+    // (The winner first gets the room's history.)
+    let answers = [x.answer_to_join(), y.answer_to_join()];
+    let joined = answers.iter().filter(|m| m["type"] == "joined").count();
+    let taken = answers.iter().filter(|m| m["code"] == "name_taken").count();
+    assert_eq!((joined, taken), (1, 1), "{answers:?}");
+
+    // Ann leaves: once bob hears it, her name is free on his process too.
+    ann.ws.close(None).unwrap();
+    let left = loop {
+        let message = second.next();
+        if message["type"] == "left" && message["name"] == "ann" {
+            break message;
+        }
+    };
+    assert_eq!(left, json!({"type": "left", "name": "ann"}));
+    let mut again = b.connect();
+    again.join("ANN", "names");
+    assert_eq!(
+        again.answer_to_join(),
+        json!({"type": "joined", "name": "ANN"})
+    );
+}
+
+#[test]
+fn a_client_back_through_another_process_takes_its_name_over() {
+    let Some(redis) = Redis::start() else { return };
+    let a = Chat::start("127.0.0.1:0", &redis);
+    let b = Chat::start("127.0.0.1:0", &redis);
+    // Ann on the first process; its old connection is still there (a network that
+    // dropped it without a word) when she comes back through the second.
+    let mut old = a.connect();
+    old.join_session("ann", "back", "ann's session");
+    assert_eq!(old.next(), json!({"type": "joined", "name": "ann"}));
+    let mut other = b.connect();
+    other.join_session("ann", "back", "someone else");
+    assert_eq!(other.next()["code"], "name_taken");
+    let mut back = b.connect();
+    back.join_session("ann", "back", "ann's session");
+    assert_eq!(back.next(), json!({"type": "joined", "name": "ann"}));
+}
+
+/// One message each way between two members of one room, on two processes.
+fn bob_and_ann_talk(ann: &mut Client, bob: &mut Client) {
+    ann.say("hi bob");
+    ann.hears("ann", "hi bob");
+    bob.hears("ann", "hi bob");
+    bob.say("hi ann");
+    bob.hears("bob", "hi ann");
+    ann.hears("bob", "hi ann");
+}
+
+#[test]
+fn names_stay_taken_while_held_and_come_free_when_their_process_dies() {
+    let Some(redis) = Redis::start() else { return };
+    let a = Chat::start("127.0.0.1:0", &redis);
+    let b = Chat::start("127.0.0.1:0", &redis);
+    let d = Chat::start("127.0.0.1:0", &redis);
+    let mut ann = a.connect();
+    ann.join("ann", "lease");
+    assert_eq!(ann.answer_to_join()["type"], "joined");
+    let mut dan = d.connect();
+    dan.join("dan", "lease");
+    assert_eq!(dan.answer_to_join()["type"], "joined");
+    let asked_for = |name: &str| {
+        let mut client = b.connect();
+        client.join(name, "lease");
+        client.answer_to_join()
+    };
+    // Dan's process dies without a word (SIGKILL): his name stays taken until its lease
+    // (20 s) runs out, then comes free.
+    drop(dan);
+    drop(d);
+    let killed = Instant::now();
+    assert_eq!(asked_for("dan")["code"], "name_taken");
+    let freed = loop {
+        let answer = asked_for("dan");
+        if answer["type"] == "joined" {
+            break killed.elapsed();
+        }
+        assert_eq!(answer["code"], "name_taken", "{answer}");
+        assert!(
+            killed.elapsed() < Duration::from_secs(30),
+            "dan's name still taken 30 s after his process died"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(freed > Duration::from_secs(10), "freed after {freed:?}");
+    let _ = writeln!(
+        std::io::stderr(),
+        "dan's name came free {freed:?} after his process died"
+    );
+    // Ann's process renews her name: more than a lease after she joined, it is hers.
+    assert_eq!(asked_for("ann")["code"], "name_taken");
+    // She heard dan come twice (his first process never said he left), and the second
+    // leave (the client that got the name closed), and is still served.
+    let heard: Vec<Value> = (0..3).map(|_| ann.next()).collect();
+    let joined = json!({"type": "joined", "name": "dan"});
+    let left = json!({"type": "left", "name": "dan"});
+    assert_eq!(heard, [joined.clone(), joined, left]);
+    ann.say("still here");
+    ann.hears("ann", "still here");
 }

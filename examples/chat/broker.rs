@@ -32,14 +32,30 @@
 //! lists are read, the log no longer holds what came before: the newcomer then gets the
 //! history list and what this process saw, in this process's order.)
 //!
+//! **Names.** A name is taken in a room whichever process its member is on. Each name in
+//! use is a key, `sockless:name:LEN:ROOM:NAME` (NAME folded as `protocol::fold` does;
+//! LEN, the room's length in bytes, keeps a room and a name from reading as another
+//! pair), holding `ORIGIN SESSION`: the process whose member has it, and the member's
+//! session (empty if it gave none). A join asks Redis first (`SET NX PX`, then `GET`: the
+//! name is this process's if the key holds its value; or, if the key holds the same
+//! session from another process, the client is back through another process and takes it
+//! over), and the member is seated, or refused, when the answer comes; the loop goes
+//! on meanwhile, and holds the name so that no one here takes it. A leave deletes the key
+//! (a script: only if it still holds this member's value). The key is a lease of [`LEASE`]: each
+//! process renews the names it holds every [`RENEW`] (making again those a restarted
+//! Redis lost), so that the names of a process that dies are free again within
+//! [`LEASE`]. If Redis cannot be asked (unreachable, the queue full, no answer within
+//! [`PENDING`]), the process's own names are all that is checked.
+//!
 //! **The threads.** The chat's loop stays single-threaded and never waits for Redis. Two
 //! broker threads own the Redis connections, each through the blocking `redis` client
 //! with deadlines on everything (connect [`CONNECT_TIMEOUT`], each command
 //! [`COMMAND_TIMEOUT`]):
 //!
 //! - the *publisher* sends `LPUSH` + `PUBLISH` per message, many messages per round
-//!   trip when they queue up, with one `LTRIM` + `EXPIRE` per list and round trip, and
-//!   reads a room's two lists (`LRANGE`);
+//!   trip when they queue up, with one `LTRIM` + `EXPIRE` per list and round trip,
+//!   reads a room's two lists (`LRANGE`), and claims, renews and releases names (one
+//!   round trip for those of a batch);
 //! - the *subscriber* holds the `SUBSCRIBE` connection: it subscribes and unsubscribes as
 //!   the loop asks, and hands every message to the loop.
 //!
@@ -96,6 +112,16 @@ const HISTORY_TTL_SECS: i64 = 24 * 3600;
 /// joined notice while it was subscribing.
 const LOG: usize = 200;
 const LOG_TTL_SECS: i64 = 60;
+/// A name held in a room is this process's for this long after it last claimed or
+/// renewed it: how long the names of a process that died stay taken.
+pub const LEASE: Duration = Duration::from_secs(20);
+/// How often a process renews the names it holds (well within [`LEASE`], so that a slow
+/// round trip or two do not lose them).
+pub const RENEW: Duration = Duration::from_secs(5);
+/// Deletes a name's key if it still holds this member's value (not another's, which took
+/// it after this process's lease ran out, or took it over).
+const RELEASE: &str =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
 
 /// At most this many broker events are handled per turn of the loop, so that a flood
 /// from Redis does not starve the sockets.
@@ -142,6 +168,11 @@ fn log_of(room: &str) -> String {
 
 fn history_of(room: &str) -> String {
     format!("sockless:history:{room}")
+}
+
+/// The key of `name` (folded) in `room`.
+fn name_of(room: &str, name: &str) -> String {
+    format!("sockless:name:{}:{room}:{name}", room.len())
 }
 
 /// What travels on a room's channel and sits in its history list: `ORIGIN:SEQ KIND JSON`,
@@ -196,6 +227,15 @@ pub enum Event {
         ticket: u64,
         entries: Option<Histories>,
     },
+    /// The answer to [`Broker::claim`]: whether `name` (folded) in `room` is this
+    /// process's now (for the member of `session`), or `None` if Redis could not be asked.
+    Claimed {
+        room: String,
+        name: String,
+        session: Option<String>,
+        ticket: u64,
+        granted: Option<bool>,
+    },
 }
 
 /// A room's two lists in Redis, oldest first: its last messages (its history), and the
@@ -214,6 +254,21 @@ enum ToPublisher {
     Fetch {
         room: String,
         ticket: u64,
+    },
+    Claim {
+        room: String,
+        name: String,
+        session: Option<String>,
+        ticket: u64,
+    },
+    Release {
+        room: String,
+        name: String,
+        session: Option<String>,
+    },
+    /// (room, name, session) of each name held.
+    Renew {
+        names: Vec<(String, String, Option<String>)>,
     },
 }
 
@@ -252,15 +307,6 @@ impl Broker {
             waker,
             signalled: signalled.clone(),
         };
-        let (client2, out2, fetches) = (client.clone(), out.clone(), publisher.clone());
-        thread::Builder::new()
-            .name("redis-publisher".into())
-            .spawn(move || publish_loop(&client, &to_publisher, &out))
-            .map_err(|e| e.to_string())?;
-        thread::Builder::new()
-            .name("redis-subscriber".into())
-            .spawn(move || subscribe_loop(&client2, &to_subscriber, &fetches, &out2))
-            .map_err(|e| e.to_string())?;
         // A number that no other process picks: the hash of this one's id and the time,
         // keyed by the standard library's random keys.
         let origin = std::collections::hash_map::RandomState::new().hash_one((
@@ -268,6 +314,15 @@ impl Broker {
             Instant::now(),
             std::time::SystemTime::now(),
         ));
+        let (client2, out2, fetches) = (client.clone(), out.clone(), publisher.clone());
+        thread::Builder::new()
+            .name("redis-publisher".into())
+            .spawn(move || publish_loop(&client, origin, &to_publisher, &out))
+            .map_err(|e| e.to_string())?;
+        thread::Builder::new()
+            .name("redis-subscriber".into())
+            .spawn(move || subscribe_loop(&client2, &to_subscriber, &fetches, &out2))
+            .map_err(|e| e.to_string())?;
         Ok(Broker {
             origin,
             seq: 0,
@@ -312,6 +367,37 @@ impl Broker {
             ticket,
         });
         ticket
+    }
+
+    /// Ask Redis whether `name` (folded) is free in `room` (or held by `session`, in
+    /// another process), taking it if so; an [`Event::Claimed`] with the returned ticket
+    /// answers. `None` if the publisher's queue is full (nothing was asked).
+    pub fn claim(&mut self, room: &str, name: &str, session: Option<&str>) -> Option<u64> {
+        self.tickets += 1;
+        let claim = ToPublisher::Claim {
+            room: room.into(),
+            name: name.into(),
+            session: session.map(Into::into),
+            ticket: self.tickets,
+        };
+        self.publisher.try_send(claim).ok().map(|()| self.tickets)
+    }
+
+    /// `name` (folded), which the member of `session` had, is no longer used in `room`
+    /// here: free it for other processes. (If the queue is full, the name's lease runs
+    /// out instead.)
+    pub fn release(&mut self, room: &str, name: &str, session: Option<&str>) {
+        let release = ToPublisher::Release {
+            room: room.into(),
+            name: name.into(),
+            session: session.map(Into::into),
+        };
+        let _ = self.publisher.try_send(release);
+    }
+
+    /// Renew the lease of every (room, folded name, session) in `names`, held here.
+    pub fn renew(&mut self, names: Vec<(String, String, Option<String>)>) {
+        let _ = self.publisher.try_send(ToPublisher::Renew { names });
     }
 
     /// Stop listening to `room`'s channel (its last member here left).
@@ -421,7 +507,11 @@ impl Backoff {
 }
 
 /// The publisher thread: publications and history reads, in the order the loop asked.
-fn publish_loop(client: &RedisClient, requests: &Receiver<ToPublisher>, out: &Out) {
+fn publish_loop(client: &RedisClient, origin: u64, requests: &Receiver<ToPublisher>, out: &Out) {
+    // A name's value in Redis: this process, and its member's session.
+    let holder =
+        |session: &Option<String>| format!("{origin:x} {}", session.as_deref().unwrap_or(""));
+    let lease = LEASE.as_millis() as u64;
     let mut connection: Option<Connection> = None;
     let mut backoff = Backoff::new("publisher");
     let mut lost = 0usize;
@@ -446,6 +536,11 @@ fn publish_loop(client: &RedisClient, requests: &Receiver<ToPublisher>, out: &Ou
         let mut publications = 0;
         // The lists pushed to: trimmed, and their expiry pushed back, once per round trip.
         let mut trims: HashSet<(String, usize, i64)> = HashSet::new();
+        // Names: claims, releases and renewals, in the order asked, in one round trip
+        // after the batch; the claims, to be answered after it.
+        let mut names = redis::pipe();
+        let mut claims: Vec<(String, String, Option<String>, u64)> = Vec::new();
+        let mut renewals = 0;
         for request in batch.drain(..) {
             match request {
                 ToPublisher::Publish {
@@ -485,6 +580,88 @@ fn publish_loop(client: &RedisClient, requests: &Receiver<ToPublisher>, out: &Ou
                     }) {
                         return;
                     }
+                }
+                ToPublisher::Claim {
+                    room,
+                    name,
+                    session,
+                    ticket,
+                } => {
+                    // Taken if free (for the lease); then whose it is.
+                    let key = name_of(&room, &name);
+                    (names.cmd("SET").arg(&key).arg(holder(&session)))
+                        .arg("NX")
+                        .arg("PX")
+                        .arg(lease)
+                        .ignore();
+                    names.get(&key);
+                    claims.push((room, name, session, ticket));
+                }
+                ToPublisher::Release {
+                    room,
+                    name,
+                    session,
+                } => {
+                    let key = name_of(&room, &name);
+                    (names.cmd("EVAL").arg(RELEASE).arg(1).arg(&key))
+                        .arg(holder(&session))
+                        .ignore();
+                    renewals += 1;
+                }
+                ToPublisher::Renew { names: held } => {
+                    // Made again if Redis lost it; its lease pushed back. (Should another
+                    // process hold it meanwhile, which only a lease run out can cause,
+                    // its lease is pushed back: each keeps its member.)
+                    for (room, name, session) in held {
+                        let key = name_of(&room, &name);
+                        (names.cmd("SET").arg(&key).arg(holder(&session)))
+                            .arg("NX")
+                            .arg("PX")
+                            .arg(lease)
+                            .ignore();
+                        names.pexpire(&key, lease as i64).ignore();
+                        renewals += 1;
+                    }
+                }
+            }
+        }
+        // Names first: a member's name is released before its left notice is published,
+        // so that whoever hears of it leaving may take the name at once.
+        if !claims.is_empty() || renewals > 0 {
+            let holders = publisher.run(|c| names.query::<Vec<Option<String>>>(c));
+            for (i, (room, name, session, ticket)) in claims.into_iter().enumerate() {
+                let ours = holder(&session);
+                let found = (holders.as_ref()).map(|holders| holders.get(i).cloned().flatten());
+                let granted = match found {
+                    None => None,
+                    Some(found) if found.as_deref() == Some(&*ours) => Some(true),
+                    // The same session from another process: the client is back here.
+                    Some(Some(found))
+                        if session.is_some()
+                            && found.split_once(' ').map(|(_, s)| s) == session.as_deref() =>
+                    {
+                        let key = name_of(&room, &name);
+                        let set = |c: &mut Connection| {
+                            redis::cmd("SET")
+                                .arg(&key)
+                                .arg(&ours)
+                                .arg("PX")
+                                .arg(lease)
+                                .exec(c)
+                        };
+                        publisher.run(set).map(|()| true)
+                    }
+                    Some(_) => Some(false),
+                };
+                let claimed = Event::Claimed {
+                    room,
+                    name,
+                    session,
+                    ticket,
+                    granted,
+                };
+                if !out.send(claimed) {
+                    return;
                 }
             }
         }
@@ -726,6 +903,13 @@ mod tests {
         for other in ["", "hello", "1:2 m", "zz:1 m {}", "1:x m {}", "1:2 q {}"] {
             assert_eq!(Envelope::decode(other), None, "{other:?}");
         }
+    }
+
+    #[test]
+    fn name_keys_tell_rooms_and_names_apart() {
+        assert_eq!(name_of("lobby", "ann"), "sockless:name:5:lobby:ann");
+        assert_ne!(name_of("a:b", "c"), name_of("a", "b:c"));
+        assert_ne!(name_of("a", ""), name_of("", "a"));
     }
 
     #[test]

@@ -174,6 +174,26 @@ struct Shared {
     from_history: HashMap<u32, HashSet<(u64, u64)>>,
     /// The broker brought more than one turn takes: come back at once.
     more: bool,
+    /// Joins waiting for Redis to say whether their name is free in their room, by room
+    /// and folded name: the name is held here meanwhile.
+    claims: HashMap<(Box<str>, Box<str>), Claim>,
+    /// The connections (key, id) waiting for one of these answers.
+    joining: HashMap<usize, u64>,
+    /// When the names held here were last renewed in Redis.
+    renewed: std::time::Instant,
+}
+
+/// A join waiting for Redis (see [`Shared::claims`]).
+struct Claim {
+    /// Which [`Broker::claim`] it waits for.
+    ticket: u64,
+    /// The connection (its key and id), the name it asked for (as it sent it) and its
+    /// session.
+    key: usize,
+    id: u64,
+    name: Box<str>,
+    session: Option<Box<str>>,
+    since: std::time::Instant,
 }
 
 impl<T: Transport> Chat<T> {
@@ -201,6 +221,9 @@ impl<T: Transport> Chat<T> {
             pending: HashMap::new(),
             from_history: HashMap::new(),
             more: false,
+            claims: HashMap::new(),
+            joining: HashMap::new(),
+            renewed: std::time::Instant::now(),
         });
     }
 
@@ -412,8 +435,10 @@ impl<T: Transport> Chat<T> {
     fn on_event(&mut self, key: usize, event: Event<'_>, now: u64) {
         match event {
             Event::Request(request) => self.on_request(key, &request, now),
-            Event::Text(text) => self.on_text(key, text),
-            Event::Chunk(piece) if piece.kind == MessageKind::Text => self.on_piece(key, &event),
+            Event::Text(text) => self.on_text(key, text, now),
+            Event::Chunk(piece) if piece.kind == MessageKind::Text => {
+                self.on_piece(key, &event, now)
+            }
             Event::Binary(_) | Event::Chunk(_) => self.refuse(
                 key,
                 CloseCode::UNSUPPORTED_DATA,
@@ -471,7 +496,7 @@ impl<T: Transport> Chat<T> {
     }
 
     /// A piece of a text message that did not arrive whole: collect it.
-    fn on_piece(&mut self, key: usize, event: &Event<'_>) {
+    fn on_piece(&mut self, key: usize, event: &Event<'_>, now: u64) {
         let Some(client) = self.clients.slab.get_mut(key) else {
             return;
         };
@@ -481,7 +506,7 @@ impl<T: Transport> Chat<T> {
             .unwrap_or_else(|| Box::new(FixedAssembler::new()));
         let unfinished = match assembler.push(event) {
             Ok(Some(WholeMessage::Text(text))) => {
-                self.on_text(key, text);
+                self.on_text(key, text, now);
                 false
             }
             Ok(None) => true,
@@ -498,7 +523,7 @@ impl<T: Transport> Chat<T> {
     }
 
     /// A whole text message: a request of the chat's protocol.
-    fn on_text(&mut self, key: usize, text: &str) {
+    fn on_text(&mut self, key: usize, text: &str, now: u64) {
         let Some(client) = self.clients.slab.get_mut(key) else {
             return;
         };
@@ -507,7 +532,14 @@ impl<T: Transport> Chat<T> {
             return;
         }
         match protocol::parse(text) {
-            Ok(protocol::Request::Join { name, room }) => self.join(key, &name, &room),
+            Ok(protocol::Request::Join {
+                name,
+                room,
+                session,
+            }) => {
+                let session = session.as_deref().filter(|session| !session.is_empty());
+                self.join(key, &name, &room, session, now)
+            }
             Ok(protocol::Request::Say { text }) => self.say(key, &text),
             Err(reason) => self.error(key, &reason),
         }
@@ -518,16 +550,77 @@ impl<T: Transport> Chat<T> {
         self.clients.deliver(&mut self.compression, &[key], &notice);
     }
 
-    /// Seat `key` in `room` as `name`: the room's history to it, then the news to all.
-    fn join(&mut self, key: usize, name: &str, room: &str) {
+    /// `key` asks to join `room` as `name`: refused if the name is taken there (here, or
+    /// with `--redis` in another process: Redis is asked first) by another client, else
+    /// seated. A connection of the same `session` that has the name loses it, and is
+    /// closed: it is the same client, whose old connection died unnoticed.
+    fn join(&mut self, key: usize, name: &str, room: &str, session: Option<&str>, now: u64) {
         let Some(client) = self.clients.slab.get_mut(key) else {
             return;
         };
         if client.member.is_some() {
             return self.error(key, "already joined: send join only once");
         }
+        if (self.shared.as_ref()).is_some_and(|s| s.joining.get(&key) == Some(&client.id)) {
+            return self.error(key, "already joining: wait for the answer");
+        }
+        let folded = protocol::fold(name);
+        let claim = (Box::<str>::from(room), Box::<str>::from(folded.as_str()));
+        if (self.shared.as_ref()).is_some_and(|s| s.claims.contains_key(&claim)) {
+            return self.name_taken(key, name, room);
+        }
+        if let Some((holder, held_by)) = self.rooms.holder(room, &folded) {
+            let holder = *holder;
+            if session.is_none() || held_by.as_deref() != session {
+                return self.name_taken(key, name, room);
+            }
+            let reason = "replaced by a new connection of the same session";
+            self.refuse(holder, CloseCode::NORMAL, reason, now);
+            self.leave(holder); // if its connection was closing already
+        }
+        let Some(client) = self.clients.slab.get_mut(key) else {
+            return;
+        };
+        if let Some(shared) = &mut self.shared {
+            // Whether another process has the name: the answer comes as a broker event
+            // (see `on_claimed`). Meanwhile the name is held here.
+            if let Some(ticket) = shared.broker.claim(room, &folded, session) {
+                shared.joining.insert(key, client.id);
+                (shared.claims).insert(
+                    claim,
+                    Claim {
+                        ticket,
+                        key,
+                        id: client.id,
+                        name: name.into(),
+                        session: session.map(Into::into),
+                        since: std::time::Instant::now(),
+                    },
+                );
+                return;
+            }
+            // The publisher's queue is full: only this process's names are checked.
+        }
+        self.seat(key, name, room, session);
+    }
+
+    /// Refuse `key`'s join: `name` is taken in `room`. It may try again.
+    fn name_taken(&mut self, key: usize, name: &str, room: &str) {
+        let reason = format!("name taken: someone in {room:?} is already called {name:?}");
+        let notice = Notice::name_taken(name, room, &reason).to_json();
+        self.clients.deliver(&mut self.compression, &[key], &notice);
+    }
+
+    /// Seat `key` in `room` as `name` (free there): the room's history to it, then the
+    /// news to all.
+    fn seat(&mut self, key: usize, name: &str, room: &str, session: Option<&str>) {
+        let Some(client) = self.clients.slab.get_mut(key) else {
+            return;
+        };
         let id = client.id;
-        let seat = self.rooms.join(room, key);
+        let Some(seat) = self.rooms.join(room, &protocol::fold(name), key, session) else {
+            return self.name_taken(key, name, room);
+        };
         client.member = Some(Member {
             seat,
             name: name.into(),
@@ -606,7 +699,12 @@ impl<T: Transport> Chat<T> {
         let room_name = (self.shared.as_ref())
             .and_then(|_| self.rooms.name(member.seat.room))
             .map(Box::<str>::from);
-        if let Some((moved, seat)) = self.rooms.leave(member.seat) {
+        let folded = protocol::fold(&member.name);
+        if let (Some(shared), Some(room)) = (&mut self.shared, &room_name) {
+            let session = (self.rooms.holder(room, &folded)).and_then(|(_, s)| s.as_deref());
+            shared.broker.release(room, &folded, session);
+        }
+        if let Some((moved, seat)) = self.rooms.leave(member.seat, &folded) {
             if let Some(Some(moved)) = self.clients.slab.get_mut(moved).map(|c| c.member.as_mut()) {
                 moved.seat = seat;
             }
@@ -739,6 +837,9 @@ impl<T: Transport> Chat<T> {
     /// queue was full gets no Close frame: it is not reading, so it would not see one.
     fn close(&mut self, key: usize) {
         self.leave(key);
+        if let Some(shared) = &mut self.shared {
+            shared.joining.remove(&key); // a claim's answer finds no one
+        }
         if let Some(mut client) = self.clients.slab.remove(key) {
             self.transport.close(key, &mut client);
         }
@@ -778,6 +879,13 @@ impl<T: Transport> Chat<T> {
                         self.open_shared(room, entries.as_ref());
                     }
                 }
+                broker::Event::Claimed {
+                    room,
+                    name,
+                    session,
+                    ticket,
+                    granted,
+                } => self.on_claimed(room, name, session, Some(ticket), granted),
             }
         }
         let Some(shared) = &mut self.shared else {
@@ -798,6 +906,85 @@ impl<T: Transport> Chat<T> {
             );
             self.open_shared(room, None);
         }
+        // Joins whose names Redis did not answer for in time go on with this process's
+        // word for it.
+        let Some(shared) = &mut self.shared else {
+            return;
+        };
+        let late: Vec<(Box<str>, Box<str>)> = (shared.claims.iter())
+            .filter(|(_, claim)| claim.since.elapsed() >= broker::PENDING)
+            .map(|(names, _)| names.clone())
+            .collect();
+        for (room, name) in late {
+            log!(
+                err,
+                "chat: no answer from Redis in time about a name; checked here only"
+            );
+            self.on_claimed(room.into(), name.into(), None, None, None);
+        }
+        // The names held here, renewed before their lease in Redis runs out.
+        let Some(shared) = &mut self.shared else {
+            return;
+        };
+        if shared.renewed.elapsed() >= broker::RENEW {
+            shared.renewed = std::time::Instant::now();
+            let names: Vec<(String, String, Option<String>)> = (self.rooms.names().into_iter())
+                .map(|(room, folded, session)| {
+                    (room.into(), folded.into(), session.map(Into::into))
+                })
+                .collect();
+            if !names.is_empty() {
+                shared.broker.renew(names);
+            }
+        }
+    }
+
+    /// Redis answered whether `name` (folded) is free in `room` for the claim `ticket`
+    /// of the member of `session` (`granted`: `None` if it could not be asked; `ticket`:
+    /// `None` if Redis did not answer in time): seat the member who asked, or refuse its
+    /// join.
+    fn on_claimed(
+        &mut self,
+        room: String,
+        name: String,
+        session: Option<String>,
+        ticket: Option<u64>,
+        granted: Option<bool>,
+    ) {
+        let Some(shared) = &mut self.shared else {
+            return;
+        };
+        let names = (room.into_boxed_str(), name.into_boxed_str());
+        let waited = (shared.claims.get(&names))
+            .is_some_and(|claim| ticket.is_none_or(|ticket| claim.ticket == ticket));
+        let claim = if waited {
+            shared.claims.remove(&names)
+        } else {
+            None
+        };
+        // The connection that asked, if it is still there and waiting.
+        let asker = claim.filter(|claim| {
+            let waiting = shared.joining.get(&claim.key) == Some(&claim.id);
+            if waiting {
+                shared.joining.remove(&claim.key);
+            }
+            waiting
+        });
+        let (room, folded) = (&*names.0, &*names.1);
+        match asker {
+            Some(claim) if granted == Some(false) => self.name_taken(claim.key, &claim.name, room),
+            Some(claim) => self.seat(claim.key, &claim.name, room, claim.session.as_deref()),
+            // Granted to no one here (the asker left, or the answer came too late and
+            // the name is no longer used nor asked for here): give it back.
+            None if granted == Some(true) && !self.rooms.is_taken(room, folded) => {
+                if let Some(shared) = &mut self.shared {
+                    if !shared.claims.contains_key(&names) {
+                        shared.broker.release(room, folded, session.as_deref());
+                    }
+                }
+            }
+            None => {}
+        }
     }
 
     /// How long the loop may wait for the sockets before it must look at the broker
@@ -806,8 +993,11 @@ impl<T: Transport> Chat<T> {
         let shared = self.shared.as_ref()?;
         if shared.more {
             Some(Duration::ZERO)
-        } else if !shared.pending.is_empty() {
+        } else if !shared.pending.is_empty() || !shared.claims.is_empty() {
             Some(Duration::from_millis(100))
+        } else if self.rooms.len() > 0 {
+            // The names held here are renewed on time.
+            Some(broker::RENEW.saturating_sub(shared.renewed.elapsed()))
         } else {
             None
         }

@@ -17,7 +17,9 @@
 //! - `inflater`: with permessage-deflate, an inflater (11.6 KB) only while one of its
 //!   compressed messages is half-read; between messages the thread's shared one serves
 //!   it (see `compression.rs`);
-//! - `member`: the name (at most 1 KiB, on the heap) and seat, once joined.
+//! - `member`: the name (at most 1 KiB, on the heap) and seat, once joined (its room
+//!   keeps the name too, folded, with the session it gave if any, to refuse the name to
+//!   others).
 
 use mio::net::TcpStream;
 use sockless::assemble::FixedAssembler;

@@ -2,7 +2,12 @@
 //!
 //! A client sends, in this order:
 //!
-//! - `{"type":"join","name":N,"room":R}` once;
+//! - `{"type":"join","name":N,"room":R}` once (or until one is not refused), with an
+//!   optional `"session":S`: a random string the client keeps across its reconnections
+//!   (the page makes one of 128 bits when it loads). A join whose name is held in the room
+//!   by a connection that gave the same session takes the name over, and that connection
+//!   is closed (1000): it is the same client, back before the server noticed its old
+//!   connection was gone (a network that dropped it without a word);
 //! - then any number of `{"type":"say","text":T}`.
 //!
 //! The server sends:
@@ -15,6 +20,12 @@
 //!   `{"type":"left","name":N}`;
 //! - to one client, for a message it should not have sent: `{"type":"error","reason":...}`.
 //!   The connection stays up.
+//! - to one client whose join names a name already taken in that room:
+//!   `{"type":"error","code":"name_taken","reason":...,"name":N,"room":R}`. It has not
+//!   joined, and may send another join on the same connection. Names are compared as
+//!   [`fold`] makes them: "Ann", "ann" and " ann " are one name (Unicode lowercase, the
+//!   spaces around it ignored); the name shown is the one the member sent. With
+//!   `--redis`, a name is taken in a room whichever process its member is on.
 //!
 //! Fields a client adds beyond these are ignored.
 
@@ -35,6 +46,9 @@ pub enum Request<'a> {
         name: Cow<'a, str>,
         #[serde(borrow)]
         room: Cow<'a, str>,
+        /// The client's session, if it gave one (an empty one is none).
+        #[serde(borrow, default)]
+        session: Option<Cow<'a, str>>,
     },
     /// Say `text` to the room.
     Say {
@@ -61,9 +75,37 @@ pub enum Notice<'a> {
     Error {
         reason: &'a str,
     },
+    /// A join refused: `name` is taken in `room`. `code` is [`NAME_TAKEN`], for a
+    /// client to tell this error from the others.
+    #[serde(rename = "error")]
+    Refused {
+        code: &'a str,
+        reason: &'a str,
+        name: &'a str,
+        room: &'a str,
+    },
 }
 
-impl Notice<'_> {
+/// The `code` of the error that refuses a join whose name is taken in the room.
+pub const NAME_TAKEN: &str = "name_taken";
+
+/// A name as the chat compares it within a room: lowercase (Unicode), without the
+/// spaces around it. "Ann" and "ann " cannot both be in one room.
+pub fn fold(name: &str) -> String {
+    name.trim().to_lowercase()
+}
+
+impl<'a> Notice<'a> {
+    /// The refusal of a join as `name` into `room`, where that name is taken.
+    pub fn name_taken(name: &'a str, room: &'a str, reason: &'a str) -> Self {
+        Notice::Refused {
+            code: NAME_TAKEN,
+            reason,
+            name,
+            room,
+        }
+    }
+
     /// The JSON text of this notice.
     pub fn to_json(&self) -> String {
         // Serializing strings and integers into a String cannot fail.
@@ -83,9 +125,16 @@ pub fn parse(frame: &str) -> Result<Request<'_>, String> {
         }
     })?;
     match &request {
-        Request::Join { name, room } => {
+        Request::Join {
+            name,
+            room,
+            session,
+        } => {
             check("name", name, false)?;
             check("room", room, false)?;
+            if let Some(session) = session {
+                check("session", session, true)?;
+            }
         }
         Request::Say { text } => check("text", text, true)?,
     }
@@ -111,6 +160,7 @@ mod tests {
         Request::Join {
             name: name.into(),
             room: room.into(),
+            session: None,
         }
     }
 
@@ -123,6 +173,14 @@ mod tests {
         assert_eq!(
             parse(r#"{"room":"b","extra":[1,2],"name":"bob","type":"join"}"#),
             Ok(join("bob", "b"))
+        );
+        assert_eq!(
+            parse(r#"{"type":"join","name":"ann","room":"r","session":"5f2a"}"#),
+            Ok(Request::Join {
+                name: "ann".into(),
+                room: "r".into(),
+                session: Some("5f2a".into()),
+            })
         );
         assert_eq!(
             parse(r#"{"type":"say","text":"hi \"there\" \u00e9 ✓"}"#),
@@ -178,6 +236,8 @@ mod tests {
         assert_eq!(parse(&frame), Err("name longer than 1024 bytes".into()));
         let frame = format!(r#"{{"type":"join","name":"n","room":"{long}!"}}"#);
         assert_eq!(parse(&frame), Err("room longer than 1024 bytes".into()));
+        let frame = format!(r#"{{"type":"join","name":"n","room":"r","session":"{long}!"}}"#);
+        assert_eq!(parse(&frame), Err("session longer than 1024 bytes".into()));
     }
 
     #[test]
@@ -203,5 +263,18 @@ mod tests {
             Notice::Error { reason: "no" }.to_json(),
             r#"{"type":"error","reason":"no"}"#
         );
+        assert_eq!(
+            Notice::name_taken("Ann", "lobby", "taken").to_json(),
+            r#"{"type":"error","code":"name_taken","reason":"taken","name":"Ann","room":"lobby"}"#
+        );
+    }
+
+    #[test]
+    fn names_are_compared_without_case_and_surrounding_spaces() {
+        assert_eq!(fold("Ann"), fold("ann"));
+        assert_eq!(fold("  ANN\t"), "ann");
+        assert_eq!(fold("ÉLODIE"), fold("élodie"));
+        assert_ne!(fold("ann"), fold("an n"));
+        assert_ne!(fold("ann"), fold("anne"));
     }
 }

@@ -1,9 +1,13 @@
-//! Rooms: who is in each, and the last messages said there.
+//! Rooms: who is in each, under which names, and the last messages said there.
 //!
 //! A room exists while someone is in it: the last one out takes its history along, so
 //! the memory held by rooms is bounded by the connections, whatever names clients
 //! invent. Members are kept in a plain list; each member remembers its place in it (its
 //! [`Seat`]), so joining and leaving are O(1).
+//!
+//! A name is taken in a room while a member has it: names are compared as
+//! [`protocol::fold`](crate::protocol::fold) makes them (case and the spaces around
+//! ignored), so "Ann" cannot join where "ann" is.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -26,10 +30,16 @@ struct Room {
     name: Box<str>,
     /// The members' connection keys.
     members: Vec<usize>,
+    /// The members' names, folded ([`protocol::fold`](crate::protocol::fold)), and who
+    /// has each: a connection key, and the session it gave if any.
+    names: HashMap<Box<str>, Holder>,
     /// The last messages, as the JSON text sent, oldest first.
     history: VecDeque<Box<str>>,
     history_bytes: usize,
 }
+
+/// Who has a name in a room: a connection key, and the session it gave if any.
+pub type Holder = (usize, Option<Box<str>>);
 
 pub struct Rooms {
     by_name: HashMap<Box<str>, u32>,
@@ -44,14 +54,38 @@ impl Rooms {
         }
     }
 
-    /// Seat `member` in the room called `name`, opening it if needed.
-    pub fn join(&mut self, name: &str, member: usize) -> Seat {
+    /// Who has `folded` (a folded name) in the room called `name`, if anyone.
+    pub fn holder(&self, name: &str, folded: &str) -> Option<&Holder> {
+        (self.by_name.get(name))
+            .and_then(|&room| self.rooms.get(room as usize))
+            .and_then(|room| room.names.get(folded))
+    }
+
+    /// Whether `folded` (a folded name) is taken in the room called `name`.
+    pub fn is_taken(&self, name: &str, folded: &str) -> bool {
+        self.holder(name, folded).is_some()
+    }
+
+    /// Seat `member`, whose folded name is `folded` (and session `session`), in the room
+    /// called `name`, opening it if needed; `None` (and nothing changes) if the name is
+    /// taken there.
+    pub fn join(
+        &mut self,
+        name: &str,
+        folded: &str,
+        member: usize,
+        session: Option<&str>,
+    ) -> Option<Seat> {
+        if self.is_taken(name, folded) {
+            return None;
+        }
         let room = match self.by_name.get(name) {
             Some(&room) => room,
             None => {
                 let room = self.rooms.insert(Room {
                     name: name.into(),
                     members: Vec::new(),
+                    names: HashMap::new(),
                     history: VecDeque::new(),
                     history_bytes: 0,
                 });
@@ -60,20 +94,23 @@ impl Rooms {
                 room
             }
         };
-        let members = &mut self.room_mut(room).members;
-        members.push(member);
-        Seat {
+        let entry = self.room_mut(room);
+        (entry.names).insert(folded.into(), (member, session.map(Into::into)));
+        entry.members.push(member);
+        Some(Seat {
             room,
-            index: u32::try_from(members.len() - 1).expect("fewer members than connections"),
-        }
+            index: u32::try_from(entry.members.len() - 1).expect("fewer members than connections"),
+        })
     }
 
-    /// Take the member at `seat` out of its room (closing the room if it was the last).
-    /// The last member of the list moves to the empty place: if there was one, returns it
-    /// with its new seat, which the caller records.
-    pub fn leave(&mut self, seat: Seat) -> Option<(usize, Seat)> {
+    /// Take the member at `seat`, whose folded name is `folded`, out of its room (closing
+    /// the room if it was the last); its name is free there again. The last member of the
+    /// list moves to the empty place: if there was one, returns it with its new seat,
+    /// which the caller records.
+    pub fn leave(&mut self, seat: Seat, folded: &str) -> Option<(usize, Seat)> {
         let room = self.room_mut(seat.room);
         let index = seat.index as usize;
+        room.names.remove(folded);
         room.members.swap_remove(index);
         if room.members.is_empty() {
             let room = self.rooms.remove(seat.room as usize)?;
@@ -135,6 +172,18 @@ impl Rooms {
         self.rooms.len()
     }
 
+    /// Every (room, folded name, session) here: the names this process holds in Redis
+    /// (`--redis`, see `broker.rs`).
+    pub fn names(&self) -> Vec<(&str, &str, Option<&str>)> {
+        (self.by_name.iter())
+            .filter_map(|(name, &room)| Some((name, self.rooms.get(room as usize)?)))
+            .flat_map(|(name, room)| {
+                (room.names.iter())
+                    .map(move |(folded, (_, session))| (&**name, &**folded, session.as_deref()))
+            })
+            .collect()
+    }
+
     fn room_mut(&mut self, room: u32) -> &mut Room {
         self.rooms
             .get_mut(room as usize)
@@ -164,17 +213,17 @@ mod tests {
     #[test]
     fn members_join_leave_and_the_moved_one_is_reported() {
         let mut rooms = Rooms::new();
-        let a = rooms.join("lobby", 10);
-        let b = rooms.join("lobby", 11);
-        let c = rooms.join("lobby", 12);
-        let other = rooms.join("other", 13);
+        let a = rooms.join("lobby", "a", 10, None).unwrap();
+        let b = rooms.join("lobby", "b", 11, None).unwrap();
+        let c = rooms.join("lobby", "c", 12, None).unwrap();
+        let other = rooms.join("other", "d", 13, None).unwrap();
         assert_ne!(a.room, other.room);
         assert_eq!(rooms.members(a.room), [10, 11, 12]);
         // 12 moves into 10's place.
-        assert_eq!(rooms.leave(a), Some((12, a)));
+        assert_eq!(rooms.leave(a, "a"), Some((12, a)));
         assert_eq!(rooms.members(a.room), [12, 11]);
-        assert_eq!(rooms.leave(b), None);
-        assert_eq!(rooms.leave(Seat { index: 0, ..c }), None);
+        assert_eq!(rooms.leave(b, "b"), None);
+        assert_eq!(rooms.leave(Seat { index: 0, ..c }, "c"), None);
         assert_eq!(rooms.len(), 1);
         assert_eq!(rooms.members(a.room), [] as [usize; 0]);
     }
@@ -182,22 +231,22 @@ mod tests {
     #[test]
     fn history_keeps_the_last_50_and_closes_with_the_room() {
         let mut rooms = Rooms::new();
-        let seat = rooms.join("r", 1);
+        let seat = rooms.join("r", "n", 1, None).unwrap();
         for i in 0..60 {
             rooms.record(seat.room, &i.to_string());
         }
         let kept: Vec<&str> = rooms.history(seat.room).collect();
         assert_eq!(kept.len(), HISTORY);
         assert_eq!((kept[0], kept[49]), ("10", "59"));
-        rooms.leave(seat);
-        let seat = rooms.join("r", 1);
+        rooms.leave(seat, "n");
+        let seat = rooms.join("r", "n", 1, None).unwrap();
         assert_eq!(rooms.history(seat.room).count(), 0);
     }
 
     #[test]
     fn seeding_puts_older_messages_first_within_the_bounds() {
         let mut rooms = Rooms::new();
-        let seat = rooms.join("r", 1);
+        let seat = rooms.join("r", "n", 1, None).unwrap();
         assert_eq!(rooms.find("r"), Some(seat.room));
         assert_eq!(rooms.name(seat.room), Some("r"));
         rooms.record(seat.room, "new");
@@ -209,19 +258,54 @@ mod tests {
         assert_eq!((kept[0], kept[48], kept[49]), ("11", "59", "new"));
         let big = "x".repeat(HISTORY_BYTES / 10);
         assert_eq!(last_of(&[big.as_str(); 20]).len(), 10);
-        rooms.leave(seat);
+        rooms.leave(seat, "n");
         assert_eq!((rooms.find("r"), rooms.name(seat.room)), (None, None));
     }
 
     #[test]
     fn history_is_bounded_in_bytes_too() {
         let mut rooms = Rooms::new();
-        let seat = rooms.join("r", 1);
+        let seat = rooms.join("r", "n", 1, None).unwrap();
         let big = "x".repeat(HISTORY_BYTES / 10);
         for _ in 0..20 {
             rooms.record(seat.room, &big);
         }
         let bytes: usize = rooms.history(seat.room).map(str::len).sum();
         assert!(bytes <= HISTORY_BYTES && rooms.history(seat.room).count() == 10);
+    }
+
+    #[test]
+    fn a_name_is_taken_in_its_room_until_its_member_leaves() {
+        let mut rooms = Rooms::new();
+        let ann = rooms.join("lobby", "ann", 1, None).unwrap();
+        let bob = rooms.join("lobby", "bob", 2, None).unwrap();
+        assert!(rooms.is_taken("lobby", "ann"));
+        // A second ann is refused, and the room is as it was.
+        assert_eq!(rooms.join("lobby", "ann", 3, None), None);
+        assert_eq!(rooms.members(ann.room), [1, 2]);
+        // The same name in another room is another member.
+        let elsewhere = rooms.join("elsewhere", "ann", 4, None).unwrap();
+        assert!(!rooms.is_taken("nowhere", "ann"));
+        assert_eq!(rooms.holder("lobby", "ann"), Some(&(1, None)));
+        let mut names = rooms.names();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                ("elsewhere", "ann", None),
+                ("lobby", "ann", None),
+                ("lobby", "bob", None)
+            ]
+        );
+        // Once ann leaves, her name is free in the lobby (bob moved into her seat).
+        assert_eq!(rooms.leave(ann, "ann"), Some((2, ann)));
+        assert!(!rooms.is_taken("lobby", "ann") && rooms.is_taken("lobby", "bob"));
+        let again = rooms.join("lobby", "ann", 3, Some("s"));
+        assert_eq!(again.map(|seat| seat.room), Some(bob.room));
+        assert_eq!(rooms.holder("lobby", "ann"), Some(&(3, Some("s".into()))));
+        assert_eq!(rooms.names().iter().filter(|n| n.2 == Some("s")).count(), 1);
+        assert!(rooms.is_taken("elsewhere", "ann"));
+        assert_eq!(rooms.leave(elsewhere, "ann"), None);
+        assert!(!rooms.is_taken("elsewhere", "ann"));
     }
 }

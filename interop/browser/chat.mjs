@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The chat example in headless Chromium (Debian's /usr/bin/chromium, driven by
-// playwright-core): two pages pick a name and join the same room; a message typed in one
-// appears in the other (both ways); both negotiate permessage-deflate and a long message
+// playwright-core): two pages pick a name and join the same room, the second first trying
+// the first one's name (refused: it picks another, on the same connection); a message
+// typed in one appears in the other (both ways); both negotiate permessage-deflate and a long message
 // goes through compressed; a page that closes shows up as "left" in the other.
 // A screenshot of the two pages side by side is written to SCREENSHOT.
 //
@@ -142,6 +143,39 @@ try {
     const shown = await bob.locator('.message .text', { hasText: 'end ✓' }).last().textContent();
     if (shown !== long) throw new Error(`bob shows ${shown.length} characters, not the ${long.length} sent`);
     return `negotiated by both pages; a ${long.length}-character message arrives whole`;
+  });
+  await step('name-taken', async () => {
+    // A third page asks for ann's name (in other letters) in the lobby: refused, it stays
+    // at the name prompt, and ann's page hears nothing of it.
+    const amy = await open('amy');
+    let amySockets = 0;
+    amy.on('websocket', () => { amySockets++; });
+    await amy.goto(url2);
+    await amy.fill('#name', 'Ann');
+    await amy.fill('#room', 'lobby');
+    await amy.click('#join');
+    const why = await amy.locator('#join-error', { hasText: 'is taken' }).textContent();
+    if (!(await amy.locator('#join-form').isVisible())) throw new Error('the name prompt is not shown');
+    if (await amy.locator('#say-form').isVisible()) throw new Error('the refused page may type messages');
+    // Another name, on the same connection: in, and both talk.
+    await amy.fill('#name', 'amy');
+    await amy.click('#join');
+    await amy.locator('.notice', { hasText: 'you joined as amy' }).waitFor();
+    await ann.locator('.notice', { hasText: 'amy joined' }).waitFor();
+    if (amySockets !== 1) throw new Error(`amy's page opened ${amySockets} WebSocket connections, not 1`);
+    if ((await ann.locator('.notice', { hasText: /^Ann joined/ }).count()) !== 0) {
+      throw new Error('ann\'s page heard of the refused join');
+    }
+    await say(amy, 'amy here, after a refused name');
+    await sees(ann, 'amy', 'after a refused name');
+    await say(ann, 'welcome amy');
+    await sees(amy, 'ann', 'welcome amy');
+    // Ann's own messages are still drawn as hers, amy's as amy's.
+    const mine = await ann.locator('.message.mine .name').allTextContents();
+    if (mine.some((name) => name !== 'ann')) throw new Error(`ann's page draws as hers: ${mine}`);
+    await amy.close();
+    await ann.locator('.notice', { hasText: 'amy left' }).waitFor();
+    return `"${why.trim()}", then amy joined on the same connection and both talked`;
   });
   await step('left-when-a-page-closes', async () => {
     await bob.close();
