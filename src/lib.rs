@@ -3,7 +3,191 @@
 //! The WebSocket protocol (RFC 6455) as a pure, sans-IO state machine: `no_std`, no
 //! allocation, no `unsafe`, with separate [`Client`] and [`Server`] roles. Bytes go in;
 //! events and bytes to write come out. The caller owns the socket, the buffers and the
-//! clock, so any event loop, async runtime or embedded TCP stack can drive it.
+//! clock, so any event loop, async runtime or embedded TCP stack can drive it: firmware
+//! on a microcontroller, a hand-written epoll or io_uring loop, another crate's I/O layer,
+//! or a fuzzer feeding the parsers bytes. Ready adapters cover blocking `std` I/O
+//! ([`io::blocking`]), tokio ([`io::tokio`]) and `embedded-io-async` ([`io::embedded`]);
+//! the [`driver`] holds the rules they share, for your own loop too.
+//!
+//! ## Feature flags
+//!
+//! - `default`: `std` and `deflate`.
+//! - `std`: [`io::blocking`] (a blocking WebSocket over any `Read + Write` stream, both
+//!   roles) and [`OsRng`] (the operating system's randomness for the client); implies
+//!   `alloc`.
+//! - `alloc`: [`assemble::MessageAssembler`] (whole messages in a `Vec` / `String`) and,
+//!   with `deflate`, [`deflate::Compressor`].
+//! - `deflate`: permessage-deflate (RFC 7692): [`deflate::Inflater`] inflates received
+//!   messages in caller storage, without a heap; negotiation is always available.
+//! - `tokio`: [`io::tokio`], a futures `Stream` and `Sink` of messages over any tokio
+//!   `AsyncRead + AsyncWrite`, timers on tokio's clock; implies `std`.
+//! - `embedded-io-async`: [`io::embedded`], a WebSocket over `embedded_io_async::Read +
+//!   Write` for embassy and other `no_std` async stacks, in caller buffers, no allocation.
+//! - `rustls`: `wss://` for the blocking adapter, over `rustls::StreamOwned`.
+//! - `tokio-rustls`: `wss://` for the tokio adapter, over `tokio_rustls`.
+//!
+//! With none of them (`default-features = false`) the crate is `no_std` and never
+//! allocates; [`assemble::FixedAssembler`] collects whole messages of up to `N` bytes in
+//! fixed storage, and the client takes randomness from any [`rand_core::Rng`].
+//!
+//! ## A server and a client, blocking
+//!
+//! With [`io::blocking`] (feature `std`, on by default), a thread per connection:
+//!
+#![cfg_attr(feature = "std", doc = "```rust")]
+#![cfg_attr(not(feature = "std"), doc = "```rust,ignore")]
+//! use std::net::{TcpListener, TcpStream};
+//!
+//! use sockless::CloseCode;
+//! use sockless::io::{Error, Message, blocking};
+//!
+//! /// One connection: echo every text and binary message until the client closes.
+//! fn echo(stream: TcpStream) -> Result<(), Error> {
+//!     let mut ws = blocking::accept(stream)?;
+//!     loop {
+//!         match ws.read()? {
+//!             message @ (Message::Text(_) | Message::Binary(_)) => ws.send(message)?,
+//!             Message::Close(_) => return Ok(()), // our answer was written already
+//!             _ => {}                             // so was the Pong to a Ping
+//!         }
+//!     }
+//! }
+//!
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     // The server, on any free port of the loopback interface.
+//!     let listener = TcpListener::bind("127.0.0.1:0")?;
+//!     let url = format!("ws://{}/echo", listener.local_addr()?);
+//!     std::thread::spawn(move || {
+//!         for stream in listener.incoming().flatten() {
+//!             std::thread::spawn(move || echo(stream));
+//!         }
+//!     });
+//!
+//!     // The client.
+//!     let mut ws = blocking::connect(&url)?;
+//!     ws.send_text("hello")?;
+//!     assert_eq!(ws.read()?, Message::Text("hello".into()));
+//!     ws.close(CloseCode::NORMAL, "done")?;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! Every wait has a deadline (handshake, closing, a peer that stops reading); an open
+//! connection waiting for the next message has one only with
+//! [`Config::keep_alive`] set, through `blocking::accept_with` and
+//! `blocking::connect_with`. `examples/echo_server.rs` and `examples/echo_client.rs` in
+//! the repository are complete programs.
+//!
+//! ## The same with tokio
+//!
+//! With [`io::tokio`] (`cargo add sockless --features tokio`; the program below also
+//! needs `cargo add futures-util` and `cargo add tokio --features
+//! macros,rt-multi-thread,net`), a task per connection:
+//!
+#![cfg_attr(feature = "tokio", doc = "```rust")]
+#![cfg_attr(not(feature = "tokio"), doc = "```rust,ignore")]
+//! use futures_util::StreamExt;
+//! use sockless::CloseCode;
+//! use sockless::io::tokio::{accept, connect};
+//! use sockless::io::{Error, Message};
+//! use tokio::net::{TcpListener, TcpStream};
+//!
+//! /// One connection: echo every text and binary message until the client closes.
+//! async fn echo(tcp: TcpStream) -> Result<(), Error> {
+//!     let mut ws = accept(tcp).await?;
+//!     while let Some(message) = ws.next().await {
+//!         match message? {
+//!             message @ (Message::Text(_) | Message::Binary(_)) => ws.send(message).await?,
+//!             _ => {} // Pings are answered and the Close echoed for you
+//!         }
+//!     }
+//!     Ok(())
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     // The server, on any free port of the loopback interface.
+//!     let listener = TcpListener::bind("127.0.0.1:0").await?;
+//!     let url = format!("ws://{}/echo", listener.local_addr()?);
+//!     tokio::spawn(async move {
+//!         while let Ok((tcp, _)) = listener.accept().await {
+//!             tokio::spawn(echo(tcp));
+//!         }
+//!     });
+//!
+//!     // The client.
+//!     let (mut ws, _response) = connect(&url).await?;
+//!     ws.send(Message::Text("hello".into())).await?;
+//!     assert_eq!(ws.next().await.transpose()?, Some(Message::Text("hello".into())));
+//!     ws.close(CloseCode::NORMAL, "done").await?;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! `accept_async` and `connect_async` are the same functions under tokio-tungstenite's
+//! names, so a tokio-tungstenite program switches by changing its imports. The stream is
+//! also a futures `Sink` of messages; `next_event` reads without copying, and `sender`
+//! gives a cloneable sender for other tasks (see [`io::tokio`]). With
+//! `embedded-io-async`, [`io::embedded`] does the same in caller buffers, without a heap.
+//!
+//! ## Sans-IO: driving a connection yourself
+//!
+//! Without an adapter, a connection is driven through the [`Endpoint`] trait: hand it the
+//! bytes you read, act on each [`Event`], and write what it gives back. Here the socket
+//! is two byte strings:
+//!
+//! ```rust
+//! use sockless::{Accept, Config, Endpoint, Event, InputBuffer, Instant, Server};
+//!
+//! fn main() -> Result<(), sockless::Error> {
+//!     let config = Config::default();
+//!     let now = Instant::ZERO; // your clock: Instant::from_millis(..)
+//!     let mut server = Server::new(config, now);
+//!     // Your storage: it must hold a whole request head (`Config::max_head_len`).
+//!     let mut input = InputBuffer::new([0u8; 8192], &config)?;
+//!     let mut out = [0u8; sockless::MIN_OUTPUT_BUFFER];
+//!     let mut wire = Vec::new(); // what your socket would write
+//!
+//!     // What reads returned: a client's upgrade request, then a masked text "hi".
+//!     let request = b"GET /chat HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\n\
+//!         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+//!         Sec-WebSocket-Version: 13\r\n\r\n";
+//!     input.push(request);
+//!     input.push(&[0x81, 0x82, 1, 2, 3, 4, b'h' ^ 1, b'i' ^ 2]);
+//!
+//!     while let Some(event) = input.receive(&mut server, now)? {
+//!         let n = match event {
+//!             Event::Request(request) => server.accept(&request, Accept::default(), now, &mut out)?,
+//!             Event::Text(text) => server.connection()?.send_text(text, &mut out)?, // echo
+//!             _ => 0,
+//!         };
+//!         wire.extend_from_slice(&out[..n]);
+//!         // After every event, what the protocol owes: a Pong, a Close, a rejection...
+//!         loop {
+//!             let n = server.poll_transmit(&mut out)?;
+//!             if n == 0 {
+//!                 break;
+//!             }
+//!             wire.extend_from_slice(&out[..n]);
+//!         }
+//!     }
+//!     assert!(wire.starts_with(b"HTTP/1.1 101 Switching Protocols\r\n"));
+//!     assert!(wire.ends_with(&[0x81, 2, b'h', b'i'])); // the echo, unmasked
+//!     Ok(())
+//! }
+//! ```
+//!
+//! Over a real socket, read into [`InputBuffer::read_space`] and
+//! [`commit`](InputBuffer::commit) what was read; call
+//! [`handle_timeout`](Endpoint::handle_timeout) at [`poll_timeout`](Endpoint::poll_timeout)
+//! and [`handle_eof`](Endpoint::handle_eof) when the socket ends, and close it when
+//! [`should_close_transport`](Endpoint::should_close_transport) says so. A [`Client`] is
+//! driven the same way, from [`Client::connect`]. The [`driver`] holds these rules once
+//! (what to write, read or wait for next, every deadline, the end) for any I/O loop; the
+//! adapters are thin loops over it. The chat example,
+//! [`examples/chat`](https://github.com/sockless/sockless/blob/main/examples/chat/main.rs),
+//! is a whole server on mio written this way: one thread, one read buffer for every
+//! connection, a deadline heap instead of a timer per connection.
 //!
 //! ## Layers
 //!
@@ -19,6 +203,7 @@
 //! - [`InputBuffer`]: the received bytes not used yet, in caller storage.
 //! - [`driver`]: the rules of driving a connection over a byte stream (what to write, read
 //!   or wait for next, every deadline, the end), written once for every I/O loop.
+//! - [`io`]: the adapters, each a thin loop over the driver.
 //!
 //! ## Driving a connection
 //!
@@ -40,52 +225,53 @@
 //!    byte); call [`handle_eof`](Endpoint::handle_eof) when the transport ends, and close it
 //!    when [`should_close_transport`](Endpoint::should_close_transport) says so.
 //!
-//! A whole server and client exchange, in memory:
+//! Every rule of RFC 6455 the crate enforces, with its close code or HTTP status and the
+//! tests that check it, is listed in `CONFORMANCE.md`, shipped with the crate.
 //!
-//! ```
-//! use sockless::{Accept, Client, ClientRequest, Config, Endpoint, Event, Instant, Server};
-//! # struct Counter(u32);
-//! # impl rand_core::TryRng for Counter {
-//! #     type Error = core::convert::Infallible;
-//! #     fn try_next_u32(&mut self) -> Result<u32, Self::Error> { self.0 += 1; Ok(self.0) }
-//! #     fn try_next_u64(&mut self) -> Result<u64, Self::Error> { self.0 += 1; Ok(self.0 as u64) }
-//! #     fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
-//! #         dst.iter_mut().for_each(|b| { self.0 += 1; *b = self.0 as u8 }); Ok(()) }
-//! # }
-//! # let rng = Counter(0);
-//! let now = Instant::ZERO;
-//! let request = ClientRequest::from_url("ws://example.com/chat")?;
-//! let mut client = Client::new(request, Config::default(), rng, now)?;
-//! let mut server = Server::new(Config::default(), now);
-//! let (mut wire, mut buf) = ([0u8; 1024], [0u8; 1024]);
-//!
-//! // The client's request goes to the server, which accepts it.
-//! let n = client.poll_transmit(&mut wire)?;
-//! let received = server.receive(&mut wire[..n], now)?;
-//! let Some(Event::Request(request)) = received.event else { unreachable!() };
-//! assert_eq!(request.path(), "/chat");
-//! let n = server.accept(&request, Accept::default(), now, &mut buf)?;
-//!
-//! // The 101 goes back; the client checks it.
-//! let received = client.receive(&mut buf[..n], now)?;
-//! assert!(matches!(received.event, Some(Event::Connected(_))));
-//!
-//! // A masked text message from the client, unmasked in place by the server.
-//! let n = client.connection()?.send_text("hello", &mut wire)?;
-//! let received = server.receive(&mut wire[..n], now)?;
-//! assert!(matches!(received.event, Some(Event::Text("hello"))));
-//! # Ok::<(), sockless::Error>(())
-//! ```
-//!
-//! ## Feature flags
-//!
-//! - `std` (default): `OsRng`, randomness from the operating system; implies `alloc`.
-//! - `alloc`: `assemble::MessageAssembler`, whole messages collected into a `Vec` whose
-//!   capacity is reused.
-//! - Without either, the crate is `no_std` and never allocates;
-//!   [`assemble::FixedAssembler`] collects whole messages of up to `N` bytes in a
-//!   `heapless::Vec`.
-
+// Links to items that exist only with a feature point at docs.rs in builds without that
+// feature, so that every feature combination documents without a broken link.
+#![cfg_attr(feature = "std", doc = "[`io::blocking`]: io::blocking")]
+#![cfg_attr(
+    not(feature = "std"),
+    doc = "[`io::blocking`]: https://docs.rs/sockless/latest/sockless/io/blocking/index.html"
+)]
+#![cfg_attr(feature = "std", doc = "[`OsRng`]: OsRng")]
+#![cfg_attr(
+    not(feature = "std"),
+    doc = "[`OsRng`]: https://docs.rs/sockless/latest/sockless/type.OsRng.html"
+)]
+#![cfg_attr(feature = "tokio", doc = "[`io::tokio`]: io::tokio")]
+#![cfg_attr(
+    not(feature = "tokio"),
+    doc = "[`io::tokio`]: https://docs.rs/sockless/latest/sockless/io/tokio/index.html"
+)]
+#![cfg_attr(feature = "embedded-io-async", doc = "[`io::embedded`]: io::embedded")]
+#![cfg_attr(
+    not(feature = "embedded-io-async"),
+    doc = "[`io::embedded`]: https://docs.rs/sockless/latest/sockless/io/embedded/index.html"
+)]
+#![cfg_attr(
+    feature = "alloc",
+    doc = "[`assemble::MessageAssembler`]: assemble::MessageAssembler"
+)]
+#![cfg_attr(
+    not(feature = "alloc"),
+    doc = "[`assemble::MessageAssembler`]: https://docs.rs/sockless/latest/sockless/assemble/struct.MessageAssembler.html"
+)]
+#![cfg_attr(
+    all(feature = "deflate", feature = "alloc"),
+    doc = "[`deflate::Compressor`]: deflate::Compressor"
+)]
+#![cfg_attr(
+    not(all(feature = "deflate", feature = "alloc")),
+    doc = "[`deflate::Compressor`]: https://docs.rs/sockless/latest/sockless/deflate/struct.Compressor.html"
+)]
+#![cfg_attr(feature = "deflate", doc = "[`deflate::Inflater`]: deflate::Inflater")]
+#![cfg_attr(
+    not(feature = "deflate"),
+    doc = "[`deflate::Inflater`]: https://docs.rs/sockless/latest/sockless/deflate/struct.Inflater.html"
+)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -155,8 +341,9 @@ pub fn os_rng() -> OsRng {
     rand_core::UnwrapErr(getrandom::SysRng)
 }
 
+// The README's code blocks run as doctests; its first program uses the blocking adapter.
 #[doc = include_str!("../README.md")]
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "std"))]
 pub struct ReadmeDoctests;
 
 #[cfg(test)]
