@@ -26,18 +26,15 @@ use sockless::Config;
 use sockless::io::blocking::{self, Decision};
 use sockless::io::{Error, Message};
 
-const USAGE: cli::Usage = cli::Usage {
-    name: "echo_server",
-    about: "a WebSocket echo server on the blocking adapter, a thread per connection",
-    synopsis: "[--deflate] [--write-timeout SECS] [ADDR]",
-    arguments: &[cli::ADDR, cli::ACCEPT_DEFLATE, cli::WRITE_TIMEOUT],
-};
+const USAGE: cli::Usage = cli::echo_server(
+    "echo_server",
+    "a WebSocket echo server on the blocking adapter, a thread per connection",
+);
 
 fn main() -> ExitCode {
-    let echo = USAGE.echo(&[("ADDR", cli::address)], 0);
+    let (echo, addr) = USAGE.server();
     let (deflate, write_timeout) = (echo.deflate, echo.write_timeout);
-    let addr = echo.first_or("127.0.0.1:9001");
-    let listener = match USAGE.listen(addr, "") {
+    let listener = match USAGE.listen(&addr, "") {
         Ok(listener) => listener,
         Err(failed) => return failed,
     };

@@ -35,16 +35,13 @@ use tokio::net::TcpStream;
 /// pieces).
 const BUFFER: usize = 64 * 1024;
 
-const USAGE: cli::Usage = cli::Usage {
-    name: "embedded_echo_client",
-    about: "a WebSocket echo client on the embedded-io-async adapter (over tokio's sockets)",
-    synopsis: "[--deflate] [URL] [--once TEXT]",
-    arguments: &[cli::URL, cli::OFFER_DEFLATE, cli::ONCE],
-};
+const USAGE: cli::Usage = cli::echo_client(
+    "embedded_echo_client",
+    "a WebSocket echo client on the embedded-io-async adapter (over tokio's sockets)",
+);
 
 fn main() -> ExitCode {
-    let echo = USAGE.echo(&[("URL", cli::ws_url)], 0);
-    let url = echo.first_or("ws://127.0.0.1:9001/");
+    let (echo, url) = USAGE.client();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -52,7 +49,7 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(error) => return USAGE.fail(format_args!("no runtime: {error}")),
     };
-    match runtime.block_on(run(url, echo.once.as_deref(), echo.deflate)) {
+    match runtime.block_on(run(&url, echo.once.as_deref(), echo.deflate)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => USAGE.fail(error),
     }

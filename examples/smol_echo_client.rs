@@ -35,9 +35,8 @@ const USAGE: cli::Usage = cli::Usage {
 };
 
 fn main() -> ExitCode {
-    let echo = USAGE.echo(&[("URL", cli::ws_url)], 0);
-    let url = echo.first_or("ws://127.0.0.1:9001/");
-    match async_io::block_on(run(url, echo.once.as_deref())) {
+    let (echo, url) = USAGE.client();
+    match async_io::block_on(run(&url, echo.once.as_deref())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => USAGE.fail(error),
     }

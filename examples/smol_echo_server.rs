@@ -30,9 +30,8 @@ const USAGE: cli::Usage = cli::Usage {
 };
 
 fn main() -> ExitCode {
-    let echo = USAGE.echo(&[("ADDR", cli::address)], 0);
-    let addr = echo.first_or("127.0.0.1:9001");
-    let listener = match USAGE.listen(addr, "") {
+    let (_, addr) = USAGE.server();
+    let listener = match USAGE.listen(&addr, "") {
         Ok(listener) => listener,
         Err(failed) => return failed,
     };

@@ -20,18 +20,15 @@ use sockless::io::Message;
 use sockless::io::tokio::{Settings, connect_with};
 use sockless::{CloseCode, Config};
 
-const USAGE: cli::Usage = cli::Usage {
-    name: "tokio_echo_client",
-    about: "a WebSocket echo client on the tokio adapter: sends back what the server sends",
-    synopsis: "[--deflate] [URL] [--once TEXT]",
-    arguments: &[cli::URL, cli::OFFER_DEFLATE, cli::ONCE],
-};
+const USAGE: cli::Usage = cli::echo_client(
+    "tokio_echo_client",
+    "a WebSocket echo client on the tokio adapter: sends back what the server sends",
+);
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let echo = USAGE.echo(&[("URL", cli::ws_url)], 0);
-    let url = echo.first_or("ws://127.0.0.1:9001/");
-    match run(url, echo.once.as_deref(), echo.deflate).await {
+    let (echo, url) = USAGE.client();
+    match run(&url, echo.once.as_deref(), echo.deflate).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => USAGE.fail(error),
     }

@@ -22,19 +22,16 @@ use sockless::deflate::DeflateConfig;
 use sockless::io::tokio::{Decision, Settings, accept_with};
 use sockless::io::{Error, Message};
 
-const USAGE: cli::Usage = cli::Usage {
-    name: "tokio_echo_server",
-    about: "a WebSocket echo server on the tokio adapter, a task per connection",
-    synopsis: "[--deflate] [--write-timeout SECS] [ADDR]",
-    arguments: &[cli::ADDR, cli::ACCEPT_DEFLATE, cli::WRITE_TIMEOUT],
-};
+const USAGE: cli::Usage = cli::echo_server(
+    "tokio_echo_server",
+    "a WebSocket echo server on the tokio adapter, a task per connection",
+);
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let echo = USAGE.echo(&[("ADDR", cli::address)], 0);
+    let (echo, addr) = USAGE.server();
     let (deflate, write_timeout) = (echo.deflate, echo.write_timeout);
-    let addr = echo.first_or("127.0.0.1:9001");
-    let listener = match USAGE.listen(addr, "") {
+    let listener = match USAGE.listen(&addr, "") {
         Ok(listener) => listener,
         Err(failed) => return failed,
     };

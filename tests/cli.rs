@@ -15,33 +15,17 @@
 //! is killed after 10 s.
 #![cfg(feature = "std")]
 
+mod common;
+
 use std::fmt::Debug;
 use std::io::Read;
 use std::net::TcpListener;
-use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 /// How long a program may take to answer its command line.
 const DEADLINE: Duration = Duration::from_secs(10);
-
-/// An example binary built next to this test.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    // target/<profile>/deps/cli-<hash> -> target/<profile>/examples/<name>
-    let binary = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .map(|profile| profile.join("examples").join(name))
-        .unwrap();
-    assert!(
-        binary.exists(),
-        "{} is missing: run `cargo build --examples` (with this test's features) first",
-        binary.display()
-    );
-    binary
-}
 
 /// What a program printed and how it ended.
 struct Ran {
@@ -53,7 +37,7 @@ struct Ran {
 /// Run example `name` with `args` and no input; killed (and the test failed) after
 /// [`DEADLINE`].
 fn run<S: AsRef<str> + Debug>(name: &str, args: &[S]) -> Ran {
-    let mut child = Command::new(example(name))
+    let mut child = Command::new(common::example(name))
         .args(args.iter().map(AsRef::as_ref))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -264,7 +248,7 @@ fn chat() {
 /// A certificate for localhost and its key, in PEM files removed when dropped.
 #[cfg(feature = "rustls")]
 struct Certs {
-    dir: PathBuf,
+    dir: std::path::PathBuf,
     cert: String,
     key: String,
 }
@@ -278,7 +262,7 @@ impl Certs {
         let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
         std::fs::write(&cert, made.cert.pem()).unwrap();
         std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
-        let path = |p: PathBuf| p.to_str().unwrap().to_string();
+        let path = |p: std::path::PathBuf| p.to_str().unwrap().to_string();
         Certs {
             cert: path(cert),
             key: path(key),

@@ -155,10 +155,49 @@ pub const ONCE: (&str, &str) = (
     "a probe: send TEXT, check that it comes back, close with 1000, exit 0",
 );
 
-impl Echo {
-    /// The first of the other arguments, or `default`.
-    pub fn first_or<'a>(&'a self, default: &'a str) -> &'a str {
-        self.rest.first().map_or(default, String::as_str)
+/// The arguments of echo_server and tokio_echo_server.
+const SERVER_ARGUMENTS: &[(&str, &str)] = &[ADDR, ACCEPT_DEFLATE, WRITE_TIMEOUT];
+/// The arguments of the echo clients that have permessage-deflate.
+const CLIENT_ARGUMENTS: &[(&str, &str)] = &[URL, OFFER_DEFLATE, ONCE];
+
+/// The usage of an echo server with `--deflate` and `--write-timeout`.
+pub const fn echo_server(name: &'static str, about: &'static str) -> Usage {
+    Usage {
+        name,
+        about,
+        synopsis: "[--deflate] [--write-timeout SECS] [ADDR]",
+        arguments: SERVER_ARGUMENTS,
+    }
+}
+
+/// The usage of an echo client with `--deflate`.
+pub const fn echo_client(name: &'static str, about: &'static str) -> Usage {
+    Usage {
+        name,
+        about,
+        synopsis: "[--deflate] [URL] [--once TEXT]",
+        arguments: CLIENT_ARGUMENTS,
+    }
+}
+
+impl Usage {
+    /// An echo server's command line: its options, and where to listen (default
+    /// 127.0.0.1:9001). Exits as [`Usage::parse`] does.
+    pub fn server(&self) -> (Echo, String) {
+        let mut echo = self.echo(&[("ADDR", address)], 0);
+        let addr = echo.rest.pop().unwrap_or_else(|| "127.0.0.1:9001".into());
+        (echo, addr)
+    }
+
+    /// An echo client's command line: its options, and the `ws://` URL (default
+    /// ws://127.0.0.1:9001/). Exits as [`Usage::parse`] does.
+    pub fn client(&self) -> (Echo, String) {
+        let mut echo = self.echo(&[("URL", ws_url)], 0);
+        let url = echo
+            .rest
+            .pop()
+            .unwrap_or_else(|| "ws://127.0.0.1:9001/".into());
+        (echo, url)
     }
 }
 
