@@ -5,7 +5,7 @@
 //! ```sh
 //! openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
 //!     -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
-//!     -keyout key.pem -out cert.pem
+//!     -addext basicConstraints=critical,CA:FALSE -keyout key.pem -out cert.pem
 //! cargo run --release --features rustls --example wss_echo_server -- 127.0.0.1:9443 cert.pem key.pem
 //! ```
 //!
