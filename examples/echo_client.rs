@@ -10,6 +10,9 @@
 //! With `--deflate` (before the URL) it offers permessage-deflate (RFC 7692) with the
 //! default parameters.
 
+#[path = "common/cli.rs"]
+mod cli;
+
 use std::error::Error;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -19,32 +22,16 @@ use sockless::io::Message;
 use sockless::io::blocking;
 use sockless::{ClientRequest, CloseCode, Config};
 
+const USAGE: cli::Usage = cli::echo_client(
+    "echo_client",
+    "a WebSocket echo client on the blocking adapter: sends back what the server sends",
+);
+
 fn main() -> ExitCode {
-    let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let deflate = args.first().is_some_and(|a| a == "--deflate");
-    if deflate {
-        args.remove(0);
-    }
-    let url = args
-        .first()
-        .cloned()
-        .unwrap_or_else(|| "ws://127.0.0.1:9001/".into());
-    let probe = match args.get(1).map(String::as_str) {
-        Some("--once") => Some(args.get(2).cloned().unwrap_or_default()),
-        Some(other) => {
-            eprintln!(
-                "echo_client: unknown argument {other:?}; usage: echo_client [--deflate] URL [--once TEXT]"
-            );
-            return ExitCode::FAILURE;
-        }
-        None => None,
-    };
-    match run(&url, probe.as_deref(), deflate) {
+    let (echo, url) = USAGE.client();
+    match run(&url, echo.once.as_deref(), echo.deflate) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("echo_client: {error}");
-            ExitCode::FAILURE
-        }
+        Err(error) => USAGE.fail(error),
     }
 }
 
@@ -53,13 +40,14 @@ fn run(url: &str, probe: Option<&str>, deflate: bool) -> Result<(), Box<dyn Erro
     let config = Config::default()
         .with_max_message_len(64 << 20)
         .with_keep_alive(Some(Duration::from_secs(30)));
-    // Connecting and the handshake share the handshake deadline. A wss:// URL is an
-    // error here (no TLS configured): see the wss_echo_client example.
+    // Connecting and the handshake share the handshake deadline (a wss:// URL was refused
+    // with the arguments: see the wss_echo_client example).
     let mut request = ClientRequest::from_url(url)?;
     if deflate {
         request = request.with_deflate(DeflateConfig::default());
     }
-    let mut ws = blocking::connect_request(request, config)?;
+    let mut ws = blocking::connect_request(request, config)
+        .map_err(|error| format!("cannot connect to {url}: {error}"))?;
     match ws.deflate() {
         Some(params) => eprintln!("connected to {url} (status 101, permessage-deflate {params:?})"),
         None => eprintln!("connected to {url} (status 101)"),

@@ -15,21 +15,29 @@
 //! With `--write-timeout SECS` (before the address) a client that stops reading is given
 //! up after SECS seconds without progress instead of 30 (`Config::write_timeout`).
 
-use std::net::{TcpListener, TcpStream};
+#[path = "common/cli.rs"]
+mod cli;
+
+use std::net::TcpStream;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use sockless::Config;
 use sockless::io::blocking::{self, Decision};
 use sockless::io::{Error, Message};
 
-fn main() -> std::io::Result<()> {
-    let (deflate, write_timeout, args) = options().map_err(std::io::Error::other)?;
-    let addr = args
-        .first()
-        .cloned()
-        .unwrap_or_else(|| "127.0.0.1:9001".into());
-    let listener = TcpListener::bind(&addr)?;
-    eprintln!("listening on {}", listener.local_addr()?);
+const USAGE: cli::Usage = cli::echo_server(
+    "echo_server",
+    "a WebSocket echo server on the blocking adapter, a thread per connection",
+);
+
+fn main() -> ExitCode {
+    let (echo, addr) = USAGE.server();
+    let (deflate, write_timeout) = (echo.deflate, echo.write_timeout);
+    let listener = match USAGE.listen(&addr, "") {
+        Ok(listener) => listener,
+        Err(failed) => return failed,
+    };
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
         std::thread::spawn(move || {
@@ -43,30 +51,7 @@ fn main() -> std::io::Result<()> {
             }
         });
     }
-    Ok(())
-}
-
-/// The options before the address: `--deflate`, `--write-timeout SECS`; the rest in order.
-fn options() -> Result<(bool, Duration, Vec<String>), String> {
-    let mut deflate = false;
-    let mut write_timeout = Config::DEFAULT.write_timeout;
-    let mut rest = Vec::new();
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--deflate" => deflate = true,
-            "--write-timeout" => {
-                let secs = args.next().unwrap_or_default();
-                write_timeout = secs
-                    .parse::<f64>()
-                    .ok()
-                    .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
-                    .ok_or(format!("--write-timeout takes seconds, not {secs:?}"))?;
-            }
-            _ => rest.push(arg),
-        }
-    }
-    Ok((deflate, write_timeout, rest))
+    ExitCode::SUCCESS
 }
 
 /// Serve one connection until it ends; returns how it ended.

@@ -19,6 +19,9 @@
 //! its receive buffer (feature `deflate`, on by default); it echoes uncompressed, as RFC
 //! 7692 allows.
 
+#[path = "common/cli.rs"]
+mod cli;
+
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -32,43 +35,23 @@ use tokio::net::TcpStream;
 /// pieces).
 const BUFFER: usize = 64 * 1024;
 
+const USAGE: cli::Usage = cli::echo_client(
+    "embedded_echo_client",
+    "a WebSocket echo client on the embedded-io-async adapter (over tokio's sockets)",
+);
+
 fn main() -> ExitCode {
-    let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let deflate = args.first().is_some_and(|a| a == "--deflate");
-    if deflate {
-        args.remove(0);
-    }
-    let url = args
-        .first()
-        .cloned()
-        .unwrap_or_else(|| "ws://127.0.0.1:9001/".into());
-    let probe = match args.get(1).map(String::as_str) {
-        Some("--once") => Some(args.get(2).cloned().unwrap_or_default()),
-        Some(other) => {
-            eprintln!(
-                "embedded_echo_client: unknown argument {other:?}; \
-                 usage: embedded_echo_client [--deflate] URL [--once TEXT]"
-            );
-            return ExitCode::FAILURE;
-        }
-        None => None,
-    };
+    let (echo, url) = USAGE.client();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
         Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("embedded_echo_client: no runtime: {error}");
-            return ExitCode::FAILURE;
-        }
+        Err(error) => return USAGE.fail(format_args!("no runtime: {error}")),
     };
-    match runtime.block_on(run(&url, probe.as_deref(), deflate)) {
+    match runtime.block_on(run(&url, echo.once.as_deref(), echo.deflate)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("embedded_echo_client: {error}");
-            ExitCode::FAILURE
-        }
+        Err(error) => USAGE.fail(error),
     }
 }
 
@@ -90,10 +73,8 @@ async fn run(
     probe: Option<&str>,
     deflate: bool,
 ) -> Result<(), Box<dyn std::error::Error>> {
+    // A ws:// URL (checked with the arguments).
     let parsed = WsUrl::parse(url)?;
-    if parsed.secure {
-        return Err("wss:// needs a TLS layer, which this example does not have".into());
-    }
     // Keep-alive pings give every read a deadline, even when the server is quiet.
     let config = Config::default()
         .with_max_message_len(64 << 20)
@@ -103,7 +84,7 @@ async fn run(
     // deadline once the transport is there).
     let connecting = TcpStream::connect((parsed.host, parsed.port));
     let stream = match tokio::time::timeout(config.handshake_timeout, connecting).await {
-        Ok(stream) => stream?,
+        Ok(stream) => stream.map_err(|error| format!("cannot connect to {url}: {error}"))?,
         Err(_) => {
             return Err(format!("no connection to {url} within the handshake timeout").into());
         }
@@ -144,7 +125,7 @@ async fn echo<I: Inflate>(
     let mut ws =
         WebSocket::connect_request(transport, timer, output, &mut input, request, config, rng)
             .await
-            .map_err(|error| explain(error, url))?;
+            .map_err(|error| format!("cannot connect to {url}: {error}"))?;
     match ws.deflate() {
         Some(params) => eprintln!("connected to {url} (status 101, permessage-deflate {params:?})"),
         None => eprintln!("connected to {url} (status 101)"),
@@ -201,14 +182,5 @@ async fn echo<I: Inflate>(
         return Ok(ws
             .close(&mut input, CloseCode::NORMAL, "probe done")
             .await?);
-    }
-}
-
-/// The handshake's error, said the way `echo_client` says it.
-fn explain(error: Error<std::io::Error>, url: &str) -> Box<dyn std::error::Error> {
-    match error {
-        Error::Rejected { status } => format!("server refused the upgrade: {status}").into(),
-        Error::Io(error) => format!("{url}: {error}").into(),
-        other => other.into(),
     }
 }

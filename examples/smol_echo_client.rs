@@ -11,6 +11,8 @@
 
 #[path = "smol/adapter.rs"]
 mod adapter;
+#[path = "common/cli.rs"]
+mod cli;
 
 use std::error::Error;
 use std::net::{TcpStream, ToSocketAddrs};
@@ -24,29 +26,19 @@ use sockless::driver::End;
 use sockless::handshake::WsUrl;
 use sockless::{CloseCode, Config, Event, MessageKind};
 
+const USAGE: cli::Usage = cli::Usage {
+    name: "smol_echo_client",
+    about: "a WebSocket echo client on the smol example adapter: sends back what the server \
+            sends (no permessage-deflate: the adapter leaves it out)",
+    synopsis: "[URL] [--once TEXT]",
+    arguments: &[cli::URL, cli::ONCE],
+};
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().is_some_and(|a| a == "--deflate") {
-        eprintln!("echo_client: --deflate is not supported by the smol example adapter");
-        return ExitCode::FAILURE;
-    }
-    let url = args.first().map_or("ws://127.0.0.1:9001/", String::as_str);
-    let probe = match args.get(1).map(String::as_str) {
-        Some("--once") => Some(args.get(2).cloned().unwrap_or_default()),
-        Some(other) => {
-            eprintln!(
-                "echo_client: unknown argument {other:?}; usage: echo_client [--deflate] URL [--once TEXT]"
-            );
-            return ExitCode::FAILURE;
-        }
-        None => None,
-    };
-    match async_io::block_on(run(url, probe.as_deref())) {
+    let (echo, url) = USAGE.client();
+    match async_io::block_on(run(&url, echo.once.as_deref())) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("echo_client: {error}");
-            ExitCode::FAILURE
-        }
+        Err(error) => USAGE.fail(error),
     }
 }
 
@@ -55,28 +47,26 @@ async fn run(url: &str, probe: Option<&str>) -> Result<(), Box<dyn Error>> {
     let config = Config::default()
         .with_max_message_len(64 << 20)
         .with_keep_alive(Some(Duration::from_secs(30)));
+    // A ws:// URL (checked with the arguments).
     let parsed = WsUrl::parse(url)?;
-    if parsed.secure {
-        return Err("wss:// needs a TLS layer, which this example does not have".into());
-    }
-    // The TCP connect has the handshake's deadline too.
-    let addr = (parsed.host.trim_matches(['[', ']']), parsed.port)
-        .to_socket_addrs()?
-        .next()
-        .ok_or("the host has no address")?;
-    let timeout = async {
-        Timer::after(config.handshake_timeout).await;
-        Err(std::io::ErrorKind::TimedOut.into())
+    // The TCP connection and the opening handshake, within the handshake's deadline.
+    let connecting = async {
+        let addr = (parsed.host.trim_matches(['[', ']']), parsed.port)
+            .to_socket_addrs()?
+            .next()
+            .ok_or("the host has no address")?;
+        let timeout = async {
+            Timer::after(config.handshake_timeout).await;
+            Err(std::io::ErrorKind::TimedOut.into())
+        };
+        let tcp = future::or(Async::<TcpStream>::connect(addr), timeout).await?;
+        tcp.get_ref().set_nodelay(true)?;
+        let connected = adapter::connect(tcp, url, config).await.map_err(describe)?;
+        Ok::<_, Box<dyn Error>>(connected)
     };
-    let tcp = future::or(Async::<TcpStream>::connect(addr), timeout).await?;
-    tcp.get_ref().set_nodelay(true)?;
-    let (mut ws, status) = match adapter::connect(tcp, url, config).await {
-        Ok(connected) => connected,
-        Err(End::Rejected { status }) => {
-            return Err(format!("server refused the upgrade: {status}").into());
-        }
-        Err(end) => return Err(describe(end).into()),
-    };
+    let (mut ws, status) = connecting
+        .await
+        .map_err(|error| format!("cannot connect to {url}: {error}"))?;
     eprintln!("connected to {url} (status {status})");
     if let Some(text) = probe {
         ws.send(MessageKind::Text, text.as_bytes())
@@ -125,6 +115,8 @@ fn describe(end: End) -> String {
         End::HandshakeFailed(error) => sockless::Error::from(error).to_string(),
         End::TimedOut(timed_out) => timed_out.to_string(),
         End::Abnormal => "the connection ended without a close handshake".into(),
+        End::Rejected { status } => format!("the server refused the upgrade with status {status}"),
+        End::Usage(error) => error.to_string(),
         other => format!("the connection ended: {other:?}"),
     }
 }

@@ -9,8 +9,10 @@
 
 #[path = "smol/adapter.rs"]
 mod adapter;
+#[path = "common/cli.rs"]
+mod cli;
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -19,17 +21,27 @@ use sockless::assemble::{Message, MessageAssembler};
 use sockless::driver::{Decision, End};
 use sockless::{Config, Event, MessageKind};
 
+const USAGE: cli::Usage = cli::Usage {
+    name: "smol_echo_server",
+    about: "a WebSocket echo server on the smol example adapter, a task per connection \
+            (no permessage-deflate: the adapter leaves it out)",
+    synopsis: "[ADDR]",
+    arguments: &[cli::ADDR],
+};
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().is_some_and(|a| a == "--deflate") {
-        eprintln!("smol_echo_server: --deflate is not supported by the smol example adapter");
-        return ExitCode::FAILURE;
-    }
-    let addr = args.first().map_or("127.0.0.1:9001", String::as_str);
+    let (_, addr) = USAGE.server();
+    let listener = match USAGE.listen(&addr, "") {
+        Ok(listener) => listener,
+        Err(failed) => return failed,
+    };
+    // Onto async-io's reactor.
+    let listener = match Async::new(listener) {
+        Ok(listener) => listener,
+        Err(error) => return USAGE.fail(format_args!("cannot listen on {addr}: {error}")),
+    };
     let executor = async_executor::Executor::new();
-    let served = async_io::block_on(executor.run(async {
-        let listener = Async::<TcpListener>::bind(addr.parse::<std::net::SocketAddr>()?)?;
-        eprintln!("listening on {}", listener.get_ref().local_addr()?);
+    async_io::block_on(executor.run(async {
         loop {
             let Ok((tcp, peer)) = listener.accept().await else {
                 continue;
@@ -41,16 +53,7 @@ fn main() -> ExitCode {
                 })
                 .detach();
         }
-        #[allow(unreachable_code)]
-        Ok::<(), Box<dyn std::error::Error>>(())
-    }));
-    match served {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("smol_echo_server: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    }))
 }
 
 /// Serve one connection until it ends; returns how it ended.

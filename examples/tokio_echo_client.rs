@@ -7,51 +7,35 @@
 //! With `--once TEXT` it is a probe instead: it sends TEXT, checks that the same text
 //! comes back, closes with 1000 and exits 0 once the closing handshake is done.
 
+#[path = "common/cli.rs"]
+mod cli;
+
 use std::error::Error;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use sockless::deflate::DeflateConfig;
-use sockless::handshake::WsUrl;
 use sockless::io::Message;
 use sockless::io::tokio::{Settings, connect_with};
 use sockless::{CloseCode, Config};
 
+const USAGE: cli::Usage = cli::echo_client(
+    "tokio_echo_client",
+    "a WebSocket echo client on the tokio adapter: sends back what the server sends",
+);
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let deflate = args.first().is_some_and(|a| a == "--deflate");
-    if deflate {
-        args.remove(0);
-    }
-    let url = args
-        .first()
-        .cloned()
-        .unwrap_or_else(|| "ws://127.0.0.1:9001/".into());
-    let probe = match args.get(1).map(String::as_str) {
-        Some("--once") => Some(args.get(2).cloned().unwrap_or_default()),
-        Some(other) => {
-            eprintln!(
-                "echo_client: unknown argument {other:?}; usage: echo_client [--deflate] URL [--once TEXT]"
-            );
-            return ExitCode::FAILURE;
-        }
-        None => None,
-    };
-    match run(&url, probe.as_deref(), deflate).await {
+    let (echo, url) = USAGE.client();
+    match run(&url, echo.once.as_deref(), echo.deflate).await {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("echo_client: {error}");
-            ExitCode::FAILURE
-        }
+        Err(error) => USAGE.fail(error),
     }
 }
 
+/// Connect to `url` (a `ws://` one), then echo (or probe) until the server closes.
 async fn run(url: &str, probe: Option<&str>, deflate: bool) -> Result<(), Box<dyn Error>> {
-    if WsUrl::parse(url)?.secure {
-        return Err("wss:// needs a TLS layer, which this example does not have".into());
-    }
     // Keep-alive pings give every read a deadline, even when the server is quiet.
     let config = Config::default()
         .with_max_message_len(64 << 20)
@@ -61,13 +45,9 @@ async fn run(url: &str, probe: Option<&str>, deflate: bool) -> Result<(), Box<dy
     if deflate {
         settings = settings.with_deflate(DeflateConfig::default());
     }
-    let (mut ws, response) = match connect_with(url, settings).await {
-        Ok(connected) => connected,
-        Err(sockless::io::Error::Rejected { status }) => {
-            return Err(format!("server refused the upgrade: {status}").into());
-        }
-        Err(error) => return Err(error.into()),
-    };
+    let (mut ws, response) = connect_with(url, settings)
+        .await
+        .map_err(|error| format!("cannot connect to {url}: {error}"))?;
     eprintln!("connected to {url} (status {})", response.status);
     if let Some(text) = probe {
         ws.send(Message::Text(text.into())).await?;

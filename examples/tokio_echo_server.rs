@@ -10,6 +10,10 @@
 //! With `--write-timeout SECS` (before the address) a client that stops reading is given
 //! up after SECS seconds without progress instead of 30 (`Config::write_timeout`).
 
+#[path = "common/cli.rs"]
+mod cli;
+
+use std::process::ExitCode;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -18,15 +22,27 @@ use sockless::deflate::DeflateConfig;
 use sockless::io::tokio::{Decision, Settings, accept_with};
 use sockless::io::{Error, Message};
 
+const USAGE: cli::Usage = cli::echo_server(
+    "tokio_echo_server",
+    "a WebSocket echo server on the tokio adapter, a task per connection",
+);
+
 #[tokio::main]
-async fn main() -> std::io::Result<()> {
-    let (deflate, write_timeout, args) = options().map_err(std::io::Error::other)?;
-    let addr = args
-        .first()
-        .cloned()
-        .unwrap_or_else(|| "127.0.0.1:9001".into());
-    let listener = tokio::net::TcpListener::bind(&addr).await?;
-    eprintln!("listening on {}", listener.local_addr()?);
+async fn main() -> ExitCode {
+    let (echo, addr) = USAGE.server();
+    let (deflate, write_timeout) = (echo.deflate, echo.write_timeout);
+    let listener = match USAGE.listen(&addr, "") {
+        Ok(listener) => listener,
+        Err(failed) => return failed,
+    };
+    // Onto tokio's reactor.
+    let listener = match listener
+        .set_nonblocking(true)
+        .and_then(|()| tokio::net::TcpListener::from_std(listener))
+    {
+        Ok(listener) => listener,
+        Err(error) => return USAGE.fail(format_args!("cannot listen on {addr}: {error}")),
+    };
     loop {
         let Ok((tcp, peer)) = listener.accept().await else {
             continue;
@@ -36,29 +52,6 @@ async fn main() -> std::io::Result<()> {
             eprintln!("{peer}: {}", serve(tcp, deflate, write_timeout).await);
         });
     }
-}
-
-/// The options before the address: `--deflate`, `--write-timeout SECS`; the rest in order.
-fn options() -> Result<(bool, Duration, Vec<String>), String> {
-    let mut deflate = false;
-    let mut write_timeout = Config::DEFAULT.write_timeout;
-    let mut rest = Vec::new();
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--deflate" => deflate = true,
-            "--write-timeout" => {
-                let secs = args.next().unwrap_or_default();
-                write_timeout = secs
-                    .parse::<f64>()
-                    .ok()
-                    .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
-                    .ok_or(format!("--write-timeout takes seconds, not {secs:?}"))?;
-            }
-            _ => rest.push(arg),
-        }
-    }
-    Ok((deflate, write_timeout, rest))
 }
 
 /// Serve one connection until it ends; returns how it ended.

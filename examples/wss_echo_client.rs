@@ -5,6 +5,9 @@
 //!
 //! `cargo run --release --features rustls --example wss_echo_client -- wss://localhost:9443/ cert.pem`
 
+#[path = "common/cli.rs"]
+mod cli;
+
 use std::error::Error;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -16,30 +19,42 @@ use sockless::io::Message;
 use sockless::io::blocking;
 use sockless::{CloseCode, Config};
 
+const USAGE: cli::Usage = cli::Usage {
+    name: "wss_echo_client",
+    about: "a WebSocket echo client over TLS (rustls) on the blocking adapter",
+    synopsis: "URL CA.pem [--once TEXT]",
+    arguments: &[
+        (
+            "URL",
+            "the server's wss:// URL, such as wss://localhost:9443/",
+        ),
+        ("CA.pem", "the certificates to trust (and no others), PEM"),
+        cli::ONCE,
+    ],
+};
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let (url, ca, probe) = match &args[..] {
-        [url, ca] => (url, ca, None),
-        [url, ca, once, text] if once == "--once" => (url, ca, Some(text.as_str())),
-        _ => {
-            eprintln!("usage: wss_echo_client wss://HOST:PORT/PATH CA.pem [--once TEXT]");
-            return ExitCode::FAILURE;
-        }
+    let positional: [(&str, cli::Check); 2] = [("URL", cli::wss_url), ("CA.pem", cli::file)];
+    let echo = USAGE.echo(&positional, 2);
+    let [url, ca] = &echo.rest[..] else {
+        return USAGE.fail("URL and CA.pem are needed");
     };
-    match run(url, ca, probe) {
+    match run(url, ca, echo.once.as_deref()) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("wss_echo_client: {error}");
-            ExitCode::FAILURE
-        }
+        Err(error) => USAGE.fail(error),
     }
 }
 
 fn run(url: &str, ca: &str, probe: Option<&str>) -> Result<(), Box<dyn Error>> {
     // Trust exactly the given certificates, with an explicitly chosen crypto provider.
     let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(ca)? {
-        roots.add(cert?)?;
+    let certs = CertificateDer::pem_file_iter(ca)
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .map_err(|error| format!("cannot read the certificates {ca}: {error}"))?;
+    for cert in certs {
+        roots
+            .add(cert)
+            .map_err(|error| format!("cannot trust a certificate of {ca}: {error}"))?;
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let tls = rustls::ClientConfig::builder_with_provider(provider)
@@ -50,7 +65,8 @@ fn run(url: &str, ca: &str, probe: Option<&str>) -> Result<(), Box<dyn Error>> {
         .with_max_message_len(64 << 20)
         .with_keep_alive(Some(Duration::from_secs(30)));
     // TCP, TLS and the WebSocket handshake share the handshake deadline.
-    let mut ws = blocking::connect_tls(url, config, Arc::new(tls))?;
+    let mut ws = blocking::connect_tls(url, config, Arc::new(tls))
+        .map_err(|error| format!("cannot connect to {url}: {error}"))?;
     eprintln!("connected to {url} (status 101)");
     if let Some(text) = probe {
         ws.send_text(text)?;

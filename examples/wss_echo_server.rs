@@ -5,14 +5,18 @@
 //! ```sh
 //! openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
 //!     -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
-//!     -keyout key.pem -out cert.pem
+//!     -addext basicConstraints=critical,CA:FALSE -keyout key.pem -out cert.pem
 //! cargo run --release --features rustls --example wss_echo_server -- 127.0.0.1:9443 cert.pem key.pem
 //! ```
 //!
 //! With `--write-timeout SECS` (before the address) a client that stops reading is given
 //! up after SECS seconds without progress instead of 30 (`Config::write_timeout`).
 
-use std::net::{TcpListener, TcpStream};
+#[path = "common/cli.rs"]
+mod cli;
+
+use std::net::TcpStream;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,24 +26,37 @@ use sockless::Config;
 use sockless::io::blocking::{self, Decision};
 use sockless::io::{Error, Message};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (write_timeout, args) = options()?;
-    let [addr, cert, key] = &args[..] else {
-        return Err(
-            "usage: wss_echo_server [--write-timeout SECS] ADDRESS CERT.pem KEY.pem".into(),
-        );
+const USAGE: cli::Usage = cli::Usage {
+    name: "wss_echo_server",
+    about: "a WebSocket echo server over TLS (rustls) on the blocking adapter",
+    synopsis: "[--write-timeout SECS] ADDR CERT.pem KEY.pem",
+    arguments: &[
+        ("ADDR", "where to listen, such as 127.0.0.1:9443"),
+        ("CERT.pem", "the certificate chain, PEM"),
+        ("KEY.pem", "its private key, PEM"),
+        cli::WRITE_TIMEOUT,
+    ],
+};
+
+fn main() -> ExitCode {
+    let positional: [(&str, cli::Check); 3] = [
+        ("ADDR", cli::address),
+        ("CERT.pem", cli::file),
+        ("KEY.pem", cli::file),
+    ];
+    let echo = USAGE.echo(&positional, 3);
+    let [addr, cert, key] = &echo.rest[..] else {
+        return USAGE.fail("ADDR, CERT.pem and KEY.pem are needed");
     };
-    let chain = CertificateDer::pem_file_iter(cert)?.collect::<Result<Vec<_>, _>>()?;
-    let key = PrivateKeyDer::from_pem_file(key)?;
-    // The crypto provider is chosen here, explicitly.
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)?;
-    let tls = Arc::new(tls);
-    let listener = TcpListener::bind(addr)?;
-    eprintln!("listening on {} (wss)", listener.local_addr()?);
+    let tls = match tls(cert, key) {
+        Ok(tls) => Arc::new(tls),
+        Err(error) => return USAGE.fail(error),
+    };
+    let listener = match USAGE.listen(addr, " (wss)") {
+        Ok(listener) => listener,
+        Err(failed) => return failed,
+    };
+    let write_timeout = echo.write_timeout;
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
         let tls = tls.clone();
@@ -54,28 +71,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         });
     }
-    Ok(())
+    ExitCode::SUCCESS
 }
 
-/// The option before the address, `--write-timeout SECS`; the rest in order.
-fn options() -> Result<(Duration, Vec<String>), String> {
-    let mut write_timeout = Config::DEFAULT.write_timeout;
-    let mut rest = Vec::new();
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--write-timeout" => {
-                let secs = args.next().unwrap_or_default();
-                write_timeout = secs
-                    .parse::<f64>()
-                    .ok()
-                    .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
-                    .ok_or(format!("--write-timeout takes seconds, not {secs:?}"))?;
-            }
-            _ => rest.push(arg),
-        }
-    }
-    Ok((write_timeout, rest))
+/// The TLS configuration of the certificate chain in `cert` and the key in `key`.
+fn tls(cert: &str, key: &str) -> Result<rustls::ServerConfig, String> {
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .map_err(|error| format!("cannot read the certificate chain {cert}: {error}"))?;
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|error| format!("cannot read the private key {key}: {error}"))?;
+    // The crypto provider is chosen here, explicitly.
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|builder| builder.with_no_client_auth().with_single_cert(chain, key))
+        .map_err(|error| format!("cannot use {cert} and its key: {error}"))
 }
 
 /// Serve one connection until it ends; returns how it ended.

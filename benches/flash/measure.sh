@@ -6,6 +6,20 @@
 # not start the closing handshake itself). Prints .text + .rodata of each, and the largest symbols of
 # the sockless build with --symbols.
 set -euo pipefail
+usage="usage: measure.sh [--symbols]"
+symbols=0
+for arg in "$@"; do
+    case "$arg" in
+        -h|--help)
+            printf '%s\n\n%s\n\n%s\n' \
+                "measure.sh: flash size of a minimal no_std echo client, sockless against embedded-websocket (thumbv7em-none-eabihf)" \
+                "$usage" \
+                "  --symbols   also list the 25 largest symbols of the sockless build"
+            exit 0 ;;
+        --symbols) symbols=1 ;;
+        *) echo "measure.sh: unexpected argument '$arg' (expected [--symbols])" >&2; exit 2 ;;
+    esac
+done
 cd "$(dirname "$0")"
 target=thumbv7em-none-eabihf
 rustup target add "$target" >/dev/null 2>&1 || true
@@ -24,7 +38,7 @@ for bin in sockless_echo embedded_websocket_echo; do
         $1 == ".text" { text = $2 } $1 == ".rodata" { rodata = $2 }
         END { printf "%-26s %8d %8d %8d %9.2f\n", bin, text, rodata, text + rodata, (text + rodata) / 1024 }'
 done
-if [ "${1:-}" = "--symbols" ] && [ -n "$nm_tool" ]; then
+if [ "$symbols" = 1 ] && [ -n "$nm_tool" ]; then
     echo; echo "largest symbols of sockless_echo:"
     "$nm_tool" --size-sort -S --demangle -t d "target/$target/release/sockless_echo" | tail -25
 fi

@@ -50,6 +50,8 @@ macro_rules! log {
 
 mod broker;
 mod chat;
+#[path = "../common/cli.rs"]
+mod cli;
 mod client;
 mod compression;
 mod outbox;
@@ -81,35 +83,55 @@ const ACCEPTS_PER_TURN: usize = 256;
 /// How long accepting pauses after a failure such as `EMFILE`.
 const ACCEPT_PAUSE_MS: u64 = 100;
 
-const USAGE: &str = "usage: chat [--io-uring] [ADDR] [--redis redis://HOST:PORT]";
+const USAGE: cli::Usage = cli::Usage {
+    name: "chat",
+    about: "a chat server: the page at http://ADDR/, the WebSocket at ws://ADDR/chat",
+    synopsis: "[--io-uring] [ADDR] [--redis redis://HOST:PORT]",
+    arguments: &[
+        ("ADDR", "where to listen (default 127.0.0.1:8080)"),
+        (
+            "--io-uring",
+            "the io_uring loop instead of mio (Linux 6.1 or later)",
+        ),
+        (
+            "--redis URL",
+            "share the rooms with other chat processes through Redis",
+        ),
+    ],
+};
 
 fn main() {
-    let mut addr = None;
-    let mut io_uring = false;
-    let mut redis = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--io-uring" => io_uring = true,
-            "--redis" if redis.is_none() => match args.next() {
-                Some(url) => redis = Some(url),
-                None => {
-                    log!(err, "chat: --redis needs a URL; {USAGE}");
-                    std::process::exit(2);
+    let (addr, io_uring, redis) = USAGE.parse(|args| {
+        let (mut addr, mut io_uring, mut redis) = (None, false, None);
+        while let Some(arg) = args.next()? {
+            match arg.as_str() {
+                "--io-uring" => io_uring = true,
+                "--redis" if redis.is_none() => {
+                    redis = Some(args.value(&arg, "redis://HOST:PORT")?)
                 }
-            },
-            _ if addr.is_none() && !arg.starts_with('-') => addr = Some(arg),
-            _ => {
-                log!(err, "chat: unexpected {arg:?}; {USAGE}");
-                std::process::exit(2);
+                _ if addr.is_none() && !arg.starts_with('-') => addr = Some(cli::socket_addr(arg)?),
+                _ => return Err(args.unexpected(&arg)),
             }
         }
-    }
-    let addr = addr.unwrap_or_else(|| "127.0.0.1:8080".into());
-    if io_uring && redis.is_some() {
-        log!(err, "chat: --io-uring does not take --redis; {USAGE}");
-        std::process::exit(2);
-    }
+        match &redis {
+            Some(_) if io_uring => {
+                return Err(cli::Stop::Bad("--io-uring does not take --redis".into()));
+            }
+            Some(url) if !url.contains("://") => {
+                return Err(cli::bad_value(
+                    "--redis",
+                    url,
+                    "a URL such as redis://127.0.0.1:6379/",
+                ));
+            }
+            _ => {}
+        }
+        Ok((
+            addr.map_or_else(|| "127.0.0.1:8080".into(), |a| a.to_string()),
+            io_uring,
+            redis,
+        ))
+    });
     if let Err(error) = run(&addr, io_uring, redis.as_deref()) {
         log!(err, "chat: {error}");
         std::process::exit(1);
@@ -120,7 +142,9 @@ fn run(addr: &str, io_uring: bool, redis: Option<&str>) -> std::io::Result<()> {
     let addr = addr
         .parse()
         .map_err(|_| std::io::Error::new(ErrorKind::InvalidInput, format!("bad address {addr}")))?;
-    let mut listener = listen(addr)?;
+    let mut listener = listen(addr).map_err(|error| {
+        std::io::Error::new(error.kind(), format!("cannot listen on {addr}: {error}"))
+    })?;
     if io_uring {
         return run_uring(listener);
     }

@@ -12,6 +12,24 @@ use sockless::{
     Accept, Client, ClientRequest, Config, Endpoint, Error, Event, Instant, MessageKind, Server,
 };
 
+/// An example binary built next to the running test: `cargo test` builds them (`cargo build
+/// --examples`, with the test's features, before running one test file alone).
+pub fn example(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/<test>-<hash> -> target/<profile>/examples/<name>
+    let binary = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|profile| profile.join("examples").join(name))
+        .unwrap();
+    assert!(
+        binary.exists(),
+        "{} is missing: run `cargo build --examples` (with this test's features) first",
+        binary.display()
+    );
+    binary
+}
+
 pub fn at(ms: u64) -> Instant {
     Instant::from_millis(ms)
 }

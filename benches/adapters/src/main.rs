@@ -13,12 +13,14 @@
 //! `ADAPTERS_ONLY=key` keeps only the servers whose key contains it (plus the references).
 
 mod client;
+#[path = "../../../examples/common/cli.rs"]
+mod cli;
 mod server;
 mod sockless_servers;
 mod sys;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitCode, Stdio};
 
 use server::{IMPLS, Impl};
 
@@ -171,43 +173,79 @@ fn rate_table(title: &str, unit: &str, impls: &[&Impl], figures: &Figures, scale
     }
 }
 
-fn main() {
-    let mut args = std::env::args().skip(1);
+const USAGE: cli::Usage = cli::Usage {
+    name: "sockless-adapters-bench",
+    about: "echo servers over loopback: sockless's tokio adapter against tokio-tungstenite \
+            and fastwebsockets (tables on stdout)",
+    synopsis: "[--runs N] [small|large|memory]... | server KEY | load PORT PID small|large RUNS",
+    arguments: &[
+        ("--runs N", "timed runs per figure, after one untimed run (default 5)"),
+        ("small|large|memory", "only these measurements (default all three)"),
+        ("server KEY", "be the echo server KEY (sockless, tungstenite, ...) and print its port"),
+        ("load PORT PID small|large RUNS", "drive one server started by hand, for profiling"),
+    ],
+};
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq)]
+enum Task {
+    /// The benchmark: `--runs` timed runs of each measurement in `only` (all if empty).
+    Bench { runs: usize, only: Vec<String> },
+    /// `server KEY`.
+    Server(&'static str),
+    /// `load PORT PID small|large RUNS`.
+    Load { port: u16, pid: u32, what: String, runs: usize },
+}
+
+fn task(args: &mut cli::Args) -> Result<Task, cli::Stop> {
     let mut runs = 5;
     let mut only = Vec::new();
-    while let Some(arg) = args.next() {
+    while let Some(arg) = args.next()? {
         match arg.as_str() {
             "server" => {
-                let key = args.next().expect("server <key>");
-                let key = IMPLS
-                    .iter()
-                    .find(|i| i.key == key)
-                    .unwrap_or_else(|| panic!("no server {key}"))
-                    .key;
-                server::run(key)
+                let key = args.value("server", "KEY")?;
+                return match IMPLS.iter().find(|i| i.key == key) {
+                    Some(i) => Ok(Task::Server(i.key)),
+                    None => {
+                        let keys: Vec<_> = IMPLS.iter().map(|i| i.key).collect();
+                        Err(cli::bad_value("server", &key, &keys.join(", ")))
+                    }
+                };
             }
             "load" => {
-                // For profiling one server started by hand (`server <key>` prints its port):
-                // `load <port> <pid> small|large <runs>` drives it alone.
-                let mut next = || args.next().expect("load <port> <pid> small|large <runs>");
-                let (port, pid): (u16, u32) = (next().parse().unwrap(), next().parse().unwrap());
-                let (what, count) = (next(), next().parse::<usize>().unwrap());
-                load(port, pid, &what, count.min(100));
-                return;
+                let port = args.parsed("load", "PORT: a port number")?;
+                let pid = args.parsed("load", "PID: a process id")?;
+                let what = args.value("load", "small|large")?;
+                if what != "small" && what != "large" {
+                    return Err(cli::bad_value("load", &what, "small or large"));
+                }
+                let runs = args.count("load")?.min(100);
+                return match args.next()? {
+                    Some(extra) => Err(args.unexpected(&extra)),
+                    None => Ok(Task::Load { port, pid, what, runs }),
+                };
             }
-            "--runs" => runs = args.next().and_then(|n| n.parse().ok()).expect("--runs N"),
+            "--runs" => runs = args.count("--runs")?,
             "small" | "large" | "memory" => only.push(arg),
-            other => panic!("unknown argument {other}: use [--runs N] [small|large|memory]"),
+            _ => return Err(args.unexpected(&arg)),
         }
     }
-    assert!(runs >= 1, "--runs must be at least 1");
+    Ok(Task::Bench { runs, only })
+}
+
+fn main() -> ExitCode {
+    let (runs, only) = match USAGE.parse(task) {
+        Task::Bench { runs, only } => (runs, only),
+        Task::Server(key) => server::run(key),
+        Task::Load { port, pid, what, runs } => return load(port, pid, &what, runs),
+    };
     let wanted = |what: &str| only.is_empty() || only.iter().any(|o| o == what);
 
     sys::pin_to(sys::CLIENT_CORE);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => return USAGE.fail(format_args!("cannot start a tokio runtime: {error}")),
+    };
     let impls: Vec<&Impl> = IMPLS.iter().filter(|i| selected(i.key)).collect();
 
     println!("# sockless tokio adapter vs peers, echo over loopback\n");
@@ -342,14 +380,15 @@ fn main() {
             }
         }
     }
+    ExitCode::SUCCESS
 }
 
-fn load(port: u16, pid: u32, what: &str, runs: usize) {
+fn load(port: u16, pid: u32, what: &str, runs: usize) -> ExitCode {
     sys::pin_to(sys::CLIENT_CORE);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => return USAGE.fail(format_args!("cannot start a tokio runtime: {error}")),
+    };
     for _ in 0..runs {
         let result = match what {
             "small" => runtime
@@ -364,6 +403,7 @@ fn load(port: u16, pid: u32, what: &str, runs: usize) {
             Err(e) => println!("fails: {e}"),
         }
     }
+    ExitCode::SUCCESS
 }
 
 fn summary(impls: &[&Impl], figures: &Figures) {
@@ -381,5 +421,56 @@ fn summary(impls: &[&Impl], figures: &Figures) {
             if t >= 1.5 { "met" } else { "MISSED" },
             if f >= 1.0 { "met" } else { "MISSED" },
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task_of(line: &str) -> Result<Task, cli::Stop> {
+        task(&mut USAGE.args(line.split_whitespace().map(String::from)))
+    }
+
+    fn bad(line: &str) -> String {
+        match task_of(line) {
+            Err(cli::Stop::Bad(message)) => message,
+            other => panic!("{line}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_benchmark_server_and_load_commands() {
+        assert_eq!(task_of("").unwrap(), Task::Bench { runs: 5, only: vec![] });
+        assert_eq!(
+            task_of("--runs 3 small memory").unwrap(),
+            Task::Bench { runs: 3, only: vec!["small".into(), "memory".into()] }
+        );
+        assert_eq!(task_of("server sockless").unwrap(), Task::Server("sockless"));
+        assert_eq!(
+            task_of("load 9000 42 large 500").unwrap(),
+            Task::Load { port: 9000, pid: 42, what: "large".into(), runs: 100 }
+        );
+        assert_eq!(task_of("small --help"), Err(cli::Stop::Help));
+        assert_eq!(task_of("-h"), Err(cli::Stop::Help));
+    }
+
+    #[test]
+    fn a_bad_argument_is_named() {
+        assert_eq!(
+            bad("nonsense"),
+            format!("unexpected argument 'nonsense' (expected {})", USAGE.synopsis)
+        );
+        let not_a_count = "(expected a whole number, at least 1)";
+        assert_eq!(bad("--runs many"), format!("bad value 'many' for --runs {not_a_count}"));
+        assert_eq!(bad("--runs 0"), format!("bad value '0' for --runs {not_a_count}"));
+        assert_eq!(bad("--runs"), "--runs needs a value (expected --runs N)");
+        assert!(bad("server nobody").starts_with("bad value 'nobody' for server (expected sockless, "));
+        assert_eq!(
+            bad("load 99999 1 small 1"),
+            "bad value '99999' for load (expected PORT: a port number)"
+        );
+        assert_eq!(bad("load 9000 1 medium 1"), "bad value 'medium' for load (expected small or large)");
+        assert!(bad("load 9000 1 small 1 extra").starts_with("unexpected argument 'extra'"));
     }
 }

@@ -72,13 +72,19 @@ pub fn run(key: &'static str) -> ! {
         eprintln!("echo server: lifetime over, exiting");
         std::process::exit(1)
     });
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => fail(key, format_args!("cannot start a tokio runtime: {e}")),
+    };
     runtime.block_on(async move {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        println!("{}", listener.local_addr().expect("local address").port());
+        let bound = TcpListener::bind("127.0.0.1:0").await;
+        let listener = match bound.and_then(|l| Ok((l.local_addr()?.port(), l))) {
+            Ok((port, listener)) => {
+                println!("{port}");
+                listener
+            }
+            Err(e) => fail(key, format_args!("cannot listen on 127.0.0.1:0: {e}")),
+        };
         loop {
             let stream = match listener.accept().await {
                 Ok((stream, _)) => stream,
@@ -112,6 +118,12 @@ fn spawn(key: &'static str, connection: impl Future<Output = Result<(), BoxError
 
 /// Errors go to stderr, the first few of them: a server that fails shows it, and the
 /// client's checks fail too.
+/// A server that cannot start: one line, exit status 1.
+fn fail(key: &str, line: std::fmt::Arguments) -> ! {
+    eprintln!("echo server {key}: {line}");
+    std::process::exit(1)
+}
+
 fn report(key: &str, error: &dyn Error) {
     static REPORTED: AtomicUsize = AtomicUsize::new(0);
     if REPORTED.fetch_add(1, Relaxed) < 5 {

@@ -7,6 +7,8 @@
 //! Every figure is the median of `--runs` timed runs (after one untimed run whose output is
 //! checked), and is read as a ratio against the other implementations of the same run.
 
+#[path = "../../../examples/common/cli.rs"]
+mod cli;
 mod deflate;
 mod engines;
 mod handshake;
@@ -17,6 +19,7 @@ mod send;
 mod sl;
 mod workload;
 
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 #[global_allocator]
@@ -328,19 +331,36 @@ fn memory_table() {
     }
 }
 
-fn main() {
+const USAGE: cli::Usage = cli::Usage {
+    name: "sockless-compare",
+    about: "sockless against other WebSocket implementations: receive, send, handshakes, \
+            memory, permessage-deflate (tables on stdout)",
+    synopsis: "[--runs N] [recv|send|handshake|memory|deflate|engines]...",
+    arguments: &[
+        ("--runs N", "timed runs per figure, after one untimed run (default 5)"),
+        (
+            "recv|send|handshake|...",
+            "only these tables (default all: recv, send, handshake, memory, deflate, engines)",
+        ),
+    ],
+};
+
+/// The runs per figure and the tables asked for (all if none).
+fn options(args: &mut cli::Args) -> Result<(usize, Vec<String>), cli::Stop> {
     let mut runs = 5;
     let mut only = Vec::new();
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
+    while let Some(arg) = args.next()? {
         match arg.as_str() {
-            "--runs" => runs = args.next().and_then(|n| n.parse().ok()).expect("--runs N"),
+            "--runs" => runs = args.count("--runs")?,
             "recv" | "send" | "handshake" | "memory" | "deflate" | "engines" => only.push(arg),
-            other => panic!(
-                "unknown argument {other}: use [--runs N] [recv|send|handshake|memory|deflate|engines]"
-            ),
+            _ => return Err(args.unexpected(&arg)),
         }
     }
+    Ok((runs, only))
+}
+
+fn main() -> ExitCode {
+    let (runs, only) = USAGE.parse(options);
     let wanted = |what: &str| only.is_empty() || only.iter().any(|o| o == what);
     println!(
         "# sockless vs peers (median of {runs}; {} cores)",
@@ -363,5 +383,40 @@ fn main() {
     }
     if wanted("engines") {
         engines::table(runs);
+    }
+    ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options_of(line: &str) -> Result<(usize, Vec<String>), cli::Stop> {
+        options(&mut USAGE.args(line.split_whitespace().map(String::from)))
+    }
+
+    #[test]
+    fn runs_and_tables() {
+        assert_eq!(options_of(""), Ok((5, vec![])));
+        assert_eq!(
+            options_of("recv --runs 2 engines"),
+            Ok((2, vec!["recv".into(), "engines".into()]))
+        );
+        assert_eq!(options_of("--help"), Err(cli::Stop::Help));
+    }
+
+    #[test]
+    fn a_bad_argument_is_named() {
+        let expected = format!("(expected {})", USAGE.synopsis);
+        assert_eq!(
+            options_of("recv nonsense"),
+            Err(cli::Stop::Bad(format!("unexpected argument 'nonsense' {expected}")))
+        );
+        assert_eq!(
+            options_of("--runs 0"),
+            Err(cli::Stop::Bad(
+                "bad value '0' for --runs (expected a whole number, at least 1)".into()
+            ))
+        );
     }
 }

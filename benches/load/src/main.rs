@@ -34,6 +34,8 @@
 //! `load gen ...` is the generator process itself (see `generator.rs`).
 
 mod chart;
+#[path = "../../../examples/common/cli.rs"]
+mod cli;
 mod deflate;
 mod floor;
 mod generator;
@@ -237,27 +239,60 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+const USAGE: cli::Usage = cli::Usage {
+    name: "load",
+    about: "the chat load benchmark: servers under many clients in rooms, a markdown table \
+            on stdout and a chart",
+    synopsis: "[--sizes N,N,...] [--seconds S] [--room-size N] [--servers NAME,...] \
+               [--chart FILE.png] [--deflate]",
+    arguments: &[
+        ("--sizes N,N,...", "clients per run (default 1000,10000,100000)"),
+        ("--seconds S", "how long the clients send, 1 to 600 (default 30)"),
+        ("--room-size N", "members per room, dividing every size (default 100)"),
+        (
+            "--servers NAME,...",
+            "of sockless, sockless-redis, sockless-uring, tokio, node, floor, floor-uring \
+             (default sockless,tokio,node)",
+        ),
+        ("--chart FILE.png", "where to draw the chart (default docs/load.png)"),
+        ("--deflate", "every client offers permessage-deflate (no chart unless --chart)"),
+        (
+            "floor-server [ADDR]",
+            "be the raw TCP floor server (floor-uring-server: on io_uring; default \
+             127.0.0.1:8090)",
+        ),
+    ],
+};
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("floor-server") {
-        let addr = args.get(1).map_or("127.0.0.1:8090", String::as_str);
-        if let Err(e) = floor::serve(addr) {
-            eprintln!("floor server: {e}");
-            std::process::exit(1);
-        }
-        return;
-    }
-    #[cfg(target_os = "linux")]
-    if args.first().map(String::as_str) == Some("floor-uring-server") {
-        let addr = args.get(1).map_or("127.0.0.1:8090", String::as_str);
-        if let Err(e) = uring::serve(addr) {
-            eprintln!("floor server (io_uring): {e}");
+    if let Some(uring) = args.first().and_then(|a| match a.as_str() {
+        "floor-server" => Some(false),
+        "floor-uring-server" => Some(true),
+        _ => None,
+    }) {
+        let addr = USAGE.parse(|args| {
+            args.next()?; // the command
+            let addr = match args.next()? {
+                Some(addr) => cli::address(addr)?,
+                None => "127.0.0.1:8090".into(),
+            };
+            match args.next()? {
+                Some(extra) => Err(args.unexpected(&extra)),
+                None => Ok(addr),
+            }
+        });
+        if let Err(e) = serve_floor(&addr, uring) {
+            USAGE.say(format_args!("floor server on {addr}: {e}"));
             std::process::exit(1);
         }
         return;
     }
     if args.first().map(String::as_str) == Some("gen") {
-        let gen_args = gen_args(&args[1..]);
+        let gen_args = match gen_args(&args[1..]) {
+            Ok(gen_args) => gen_args,
+            Err(e) => USAGE.exit(cli::Stop::Bad(format!("gen: {e}"))),
+        };
         let floor = args.iter().any(|a| a == "--floor");
         let on_uring = args.iter().any(|a| a == "--uring");
         let result = match (floor, on_uring) {
@@ -276,17 +311,7 @@ fn main() {
         }
         return;
     }
-    let options = match parse(&args) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!(
-                "load: {e}\nusage: load [--sizes 1000,10000,100000] [--seconds 30] \
-                       [--room-size 100] [--servers sockless,sockless-redis,tokio,node,floor] \
-                       [--chart docs/load.png] [--deflate]"
-            );
-            std::process::exit(2);
-        }
-    };
+    let options = USAGE.parse(parse);
     unsafe {
         libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
         libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
@@ -314,7 +339,20 @@ fn main() {
     std::process::exit(code);
 }
 
-fn parse(args: &[String]) -> Result<Options, String> {
+/// The floor server, on mio or on io_uring (Linux).
+fn serve_floor(addr: &str, uring: bool) -> Result<(), Box<dyn std::error::Error>> {
+    #[cfg(target_os = "linux")]
+    if uring {
+        return uring::serve(addr);
+    }
+    if uring {
+        return Err("io_uring is Linux only".into());
+    }
+    floor::serve(addr)
+}
+
+fn parse(args: &mut cli::Args) -> Result<Options, cli::Stop> {
+    let bad = |message: String| cli::Stop::Bad(message);
     let mut options = Options {
         sizes: vec![1_000, 10_000, 100_000],
         room_size: ROOM_SIZE,
@@ -323,43 +361,41 @@ fn parse(args: &[String]) -> Result<Options, String> {
         chart: None,
         deflate: false,
     };
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        if flag == "--deflate" {
-            options.deflate = true;
-            continue;
-        }
-        let value = it.next().ok_or(format!("{flag} needs a value"))?;
+    while let Some(flag) = args.next()? {
         match flag.as_str() {
+            "--deflate" => options.deflate = true,
             "--sizes" => {
+                let value = args.value(&flag, "N,N,...")?;
                 options.sizes = value
                     .split(',')
-                    .map(|s| {
-                        s.replace('_', "")
-                            .parse()
-                            .map_err(|_| format!("bad size {s}"))
+                    .map(|s| match s.replace('_', "").parse() {
+                        Ok(0) | Err(_) => Err(cli::bad_value(
+                            "--sizes",
+                            s,
+                            "numbers of clients, at least 1, such as 1000,10000",
+                        )),
+                        Ok(size) => Ok(size),
                     })
                     .collect::<Result<_, _>>()?;
-                if options.sizes.contains(&0) {
-                    return Err("a size is at least 1 client".into());
-                }
             }
             "--room-size" => {
-                options.room_size = value
-                    .replace('_', "")
-                    .parse()
-                    .map_err(|_| format!("bad --room-size {value}"))?;
-                if options.room_size == 0 {
-                    return Err("--room-size is at least 1".into());
-                }
+                let value = args.value(&flag, "N")?;
+                options.room_size = match value.replace('_', "").parse() {
+                    Ok(0) | Err(_) => {
+                        return Err(cli::bad_value(&flag, &value, "a whole number, at least 1"));
+                    }
+                    Ok(size) => size,
+                };
             }
             "--seconds" => {
-                options.seconds = value.parse().map_err(|_| "bad --seconds")?;
-                if !(1..=600).contains(&options.seconds) {
-                    return Err("--seconds is 1 to 600".into());
-                }
+                let value = args.value(&flag, "S")?;
+                options.seconds = match value.parse() {
+                    Ok(seconds @ 1..=600) => seconds,
+                    _ => return Err(cli::bad_value(&flag, &value, "whole seconds, 1 to 600")),
+                };
             }
             "--servers" => {
+                let value = args.value(&flag, "NAME,...")?;
                 options.servers = value
                     .split(',')
                     .map(|s| match s {
@@ -370,19 +406,24 @@ fn parse(args: &[String]) -> Result<Options, String> {
                         "floor" => Ok(Server::Floor),
                         "floor-uring" if cfg!(target_os = "linux") => Ok(Server::FloorUring),
                         "sockless-uring" if cfg!(target_os = "linux") => Ok(Server::SocklessUring),
-                        other => Err(format!("unknown server {other}")),
+                        other => Err(cli::bad_value(
+                            "--servers",
+                            other,
+                            "sockless, sockless-redis, sockless-uring, tokio, node, floor or \
+                             floor-uring",
+                        )),
                     })
                     .collect::<Result<_, _>>()?;
             }
-            "--chart" => options.chart = Some(PathBuf::from(value)),
-            other => return Err(format!("unknown flag {other}")),
+            "--chart" => options.chart = Some(PathBuf::from(args.value(&flag, "FILE.png")?)),
+            _ => return Err(args.unexpected(&flag)),
         }
     }
     if let Some(&size) = options.sizes.iter().find(|&&n| n % options.room_size != 0) {
-        return Err(format!(
+        return Err(bad(format!(
             "the room size {} must divide every size: {size} clients are not whole rooms",
             options.room_size
-        ));
+        )));
     }
     if options.chart.is_none() && !options.deflate {
         options.chart = Some(root().join("docs/load.png"));
@@ -396,31 +437,36 @@ fn parse(args: &[String]) -> Result<Options, String> {
         }
         options.servers.retain(|s| s.has_deflate());
         if options.servers.is_empty() {
-            return Err("none of these servers has permessage-deflate".into());
+            return Err(bad("none of these servers has permessage-deflate".into()));
         }
     }
     Ok(options)
 }
 
-fn gen_args(args: &[String]) -> generator::Args {
-    let get = |name: &str| -> String {
-        let at = args
-            .iter()
-            .position(|a| a == name)
-            .unwrap_or_else(|| panic!("missing {name}"));
-        args[at + 1].clone()
+/// The generator's arguments (`load gen ...`, given by the orchestrator).
+fn gen_args(args: &[String]) -> Result<generator::Args, String> {
+    let get = |name: &str| -> Result<String, String> {
+        let at = args.iter().position(|a| a == name);
+        at.and_then(|at| args.get(at + 1))
+            .cloned()
+            .ok_or(format!("missing {name}"))
     };
-    let num = |name: &str| -> usize { get(name).parse().unwrap_or_else(|_| panic!("bad {name}")) };
-    generator::Args {
-        urls: get("--urls").split(',').map(String::from).collect(),
-        first_room: num("--first-room"),
-        rooms: num("--rooms"),
-        room_size: num("--room-size"),
-        total_rooms: num("--total-rooms"),
-        seconds: num("--seconds") as u64,
-        src_prefix: get("--src"),
+    let num = |name: &str| -> Result<usize, String> {
+        let value = get(name)?;
+        value
+            .parse()
+            .map_err(|_| format!("bad value '{value}' for {name} (expected a number)"))
+    };
+    Ok(generator::Args {
+        urls: get("--urls")?.split(',').map(String::from).collect(),
+        first_room: num("--first-room")?,
+        rooms: num("--rooms")?,
+        room_size: num("--room-size")?,
+        total_rooms: num("--total-rooms")?,
+        seconds: num("--seconds")? as u64,
+        src_prefix: get("--src")?,
         deflate: args.iter().any(|a| a == "--deflate"),
-    }
+    })
 }
 
 /// A private copy of this executable for the generator processes, so that a rebuild of
@@ -1261,57 +1307,63 @@ fn thousands(n: u64) -> String {
 mod tests {
     use super::*;
 
-    fn args(line: &str) -> Vec<String> {
-        line.split_whitespace().map(String::from).collect()
+    /// The options of a command line, or the line its error prints after `load: `.
+    fn parse_line(line: &str) -> Result<Options, String> {
+        parse(&mut USAGE.args(line.split_whitespace().map(String::from))).map_err(|stop| {
+            match stop {
+                cli::Stop::Bad(message) => message,
+                cli::Stop::Help => "help".into(),
+            }
+        })
     }
 
     #[test]
     fn room_size_defaults_to_100_and_takes_any_divisor() {
-        assert_eq!(parse(&args("--sizes 1000")).unwrap().room_size, 100);
-        let options = parse(&args("--sizes 1000,10000,100000 --room-size 1")).unwrap();
+        assert_eq!(parse_line("--sizes 1000").unwrap().room_size, 100);
+        let options = parse_line("--sizes 1000,10000,100000 --room-size 1").unwrap();
         assert_eq!(
             (options.room_size, options.sizes),
             (1, vec![1000, 10000, 100000])
         );
         assert_eq!(
-            parse(&args("--sizes 1200 --room-size 3"))
+            parse_line("--sizes 1200 --room-size 3")
                 .unwrap()
                 .room_size,
             3
         );
         // The order of the flags does not matter.
         assert_eq!(
-            parse(&args("--room-size 7 --sizes 700")).unwrap().room_size,
+            parse_line("--room-size 7 --sizes 700").unwrap().room_size,
             7
         );
     }
 
     #[test]
     fn a_room_size_that_does_not_divide_a_size_is_refused() {
-        let error = parse(&args("--sizes 1000,10050 --room-size 100")).unwrap_err();
+        let error = parse_line("--sizes 1000,10050 --room-size 100").unwrap_err();
         assert_eq!(
             error,
             "the room size 100 must divide every size: 10050 clients are not whole rooms"
         );
         assert_eq!(
-            parse(&args("--room-size 0")).unwrap_err(),
-            "--room-size is at least 1"
+            parse_line("--room-size 0").unwrap_err(),
+            "bad value '0' for --room-size (expected a whole number, at least 1)"
         );
         assert_eq!(
-            parse(&args("--room-size ten")).unwrap_err(),
-            "bad --room-size ten"
+            parse_line("--room-size ten").unwrap_err(),
+            "bad value 'ten' for --room-size (expected a whole number, at least 1)"
         );
         assert_eq!(
-            parse(&args("--room-size")).unwrap_err(),
-            "--room-size needs a value"
+            parse_line("--room-size").unwrap_err(),
+            "--room-size needs a value (expected --room-size N)"
         );
         // The default sizes are in rooms of 100, not of 300.
-        assert!(parse(&args("--room-size 300")).is_err());
+        assert!(parse_line("--room-size 300").is_err());
     }
 
     #[test]
     fn servers_by_name_with_their_floor() {
-        let options = parse(&args("--servers sockless,sockless-redis,floor")).unwrap();
+        let options = parse_line("--servers sockless,sockless-redis,floor").unwrap();
         assert_eq!(
             options.servers,
             [Server::Sockless, Server::SocklessRedis, Server::Floor]
@@ -1319,19 +1371,20 @@ mod tests {
         for server in options.servers {
             assert_eq!(server.floor(), Server::Floor);
             assert_eq!(
-                parse(&args(&format!("--servers {}", server.name())))
+                parse_line(&format!("--servers {}", server.name()))
                     .unwrap()
                     .servers,
                 [server]
             );
         }
         assert_eq!(
-            parse(&args("--servers floor2")).unwrap_err(),
-            "unknown server floor2"
+            parse_line("--servers floor2").unwrap_err(),
+            "bad value 'floor2' for --servers (expected sockless, sockless-redis, \
+             sockless-uring, tokio, node, floor or floor-uring)"
         );
         // The floor has no permessage-deflate: skipped with --deflate.
         assert_eq!(
-            parse(&args("--servers sockless,floor,sockless-redis --deflate"))
+            parse_line("--servers sockless,floor,sockless-redis --deflate")
                 .unwrap()
                 .servers,
             [Server::Sockless, Server::SocklessRedis]
@@ -1339,5 +1392,24 @@ mod tests {
         // The chats on Redis share one port, on mio generators.
         assert!(Server::SocklessRedis.reuses_port());
         assert!(!Server::SocklessRedis.uring());
+    }
+
+    #[test]
+    fn help_and_bad_arguments_name_themselves() {
+        assert_eq!(parse_line("--seconds 5 --help").unwrap_err(), "help");
+        assert_eq!(parse_line("-h").unwrap_err(), "help");
+        assert_eq!(
+            parse_line("--seconds 5 --nonsense").unwrap_err(),
+            format!("unexpected argument '--nonsense' (expected {})", USAGE.synopsis)
+        );
+        assert_eq!(
+            parse_line("--seconds 0").unwrap_err(),
+            "bad value '0' for --seconds (expected whole seconds, 1 to 600)"
+        );
+        assert_eq!(
+            parse_line("--sizes 1000,lots").unwrap_err(),
+            "bad value 'lots' for --sizes (expected numbers of clients, at least 1, such as \
+             1000,10000)"
+        );
     }
 }

@@ -38,12 +38,28 @@ enum Incoming {
     Say { text: String },
 }
 
+#[path = "../../../../examples/common/cli.rs"]
+mod cli;
+
+const USAGE: cli::Usage = cli::Usage {
+    name: "tokio_chat",
+    about: "the load benchmark's chat on tokio-tungstenite: WebSocket at ws://ADDR/chat",
+    synopsis: "[ADDR]",
+    arguments: &[("ADDR", "where to listen (default 127.0.0.1:8081)")],
+};
+
 #[tokio::main]
-async fn main() -> std::io::Result<()> {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:8081".into());
-    let listener = TcpListener::bind(&addr).await?;
+async fn main() -> std::process::ExitCode {
+    let addr = USAGE.parse(|args| match (args.next()?, args.next()?) {
+        (None, _) => Ok("127.0.0.1:8081".into()),
+        (Some(addr), None) if !addr.starts_with('-') => cli::address(addr),
+        (Some(addr), Some(extra)) if !addr.starts_with('-') => Err(args.unexpected(&extra)),
+        (Some(first), _) => Err(args.unexpected(&first)),
+    });
+    let listener = match TcpListener::bind(&addr).await {
+        Ok(listener) => listener,
+        Err(error) => return USAGE.fail(format_args!("cannot listen on {addr}: {error}")),
+    };
     eprintln!("tokio_chat: ws://{addr}/chat");
     let rooms: Rooms = Arc::default();
     loop {
