@@ -12,9 +12,11 @@
 #![cfg(feature = "std")]
 #![allow(dead_code)]
 
+mod common;
+use common::example;
+
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
@@ -25,23 +27,6 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How much later than the write timeout the connection may end: the server's clock
 /// starts when its own write stalls, before ours do, so this is slack for a loaded machine.
 const MARGIN: Duration = Duration::from_secs(3);
-
-/// An example binary built next to this test.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    // target/<profile>/deps/stuck_peer-<hash> -> target/<profile>/examples/<name>
-    let binary = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .map(|profile| profile.join("examples").join(name))
-        .unwrap();
-    assert!(
-        binary.exists(),
-        "{} is missing: run `cargo build --examples --all-features` first",
-        binary.display()
-    );
-    binary
-}
 
 /// A server example on a free loopback port, killed when dropped; its log lines arrive
 /// on `log`.
