@@ -58,8 +58,8 @@ if [[ "$have" != "$want" ]]; then
   (cd interop/browser && timeout 300 npm install --no-audit --no-fund --no-package-lock) >&2
 fi
 
-echo "chat.sh: cargo build --release --example chat" >&2
-timeout 1200 cargo build --release --example chat >&2
+echo "chat.sh: cargo build --release -p sockless-chat" >&2
+timeout 1200 cargo build --release -p sockless-chat >&2
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 free_port() {
@@ -72,7 +72,7 @@ free_port() {
 start_chat() {
   local name=$1 port=$2 pid
   shift 2
-  setsid target/release/examples/chat "127.0.0.1:$port" "$@" >"$LOG/$name.out" 2>"$LOG/$name.err" </dev/null &
+  setsid target/release/chat "127.0.0.1:$port" "$@" >"$LOG/$name.out" 2>"$LOG/$name.err" </dev/null &
   pid=$!
   PIDS+=("$pid")
   for _ in $(seq 1 100); do
