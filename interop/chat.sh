@@ -61,8 +61,8 @@ if [[ "$have" != "$want" ]]; then
   (cd interop/browser && timeout 300 npm install --no-audit --no-fund --no-package-lock) >&2
 fi
 
-echo "chat.sh: cargo build --release --example chat" >&2
-timeout 1200 cargo build --release --example chat >&2
+echo "chat.sh: cargo build --release -p sockless-chat" >&2
+timeout 1200 cargo build --release -p sockless-chat >&2
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 free_port() {
@@ -75,7 +75,7 @@ free_port() {
 start_chat() {
   local name=$1 port=$2 pid
   shift 2
-  setsid target/release/examples/chat "127.0.0.1:$port" "$@" >"$LOG/$name.out" 2>"$LOG/$name.err" </dev/null &
+  setsid target/release/chat "127.0.0.1:$port" "$@" >"$LOG/$name.out" 2>"$LOG/$name.err" </dev/null &
   pid=$!
   PIDS+=("$pid")
   for _ in $(seq 1 100); do
@@ -104,7 +104,7 @@ still_running || { echo "FAIL chat process exited during the test" ; status=1; }
 # The server killed and started again under the pages (the script runs that chat itself,
 # and kills it when it ends).
 if [[ $status -eq 0 ]]; then
-  timeout 120 node interop/browser/chat_restart.mjs target/release/examples/chat "$(free_port)" || status=$?
+  timeout 120 node interop/browser/chat_restart.mjs target/release/chat "$(free_port)" || status=$?
 fi
 
 # The same pages, each on its own chat process, the two sharing their rooms through Redis.

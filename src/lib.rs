@@ -185,7 +185,7 @@
 //! driven the same way, from [`Client::connect`]. The [`driver`] holds these rules once
 //! (what to write, read or wait for next, every deadline, the end) for any I/O loop; the
 //! adapters are thin loops over it. The chat example,
-//! [`examples/chat`](https://github.com/sockless/sockless/blob/main/examples/chat/main.rs),
+//! [`examples/chat`](https://github.com/sockless/sockless/blob/main/examples/chat/src/main.rs),
 //! is a whole server on mio written this way: one thread, one read buffer for every
 //! connection, a deadline heap instead of a timer per connection.
 //!

@@ -231,20 +231,6 @@ fn smol_echo_client() {
     one_line("smol_echo_client", &["--deflate"], 2, "'--deflate'");
 }
 
-#[cfg(all(feature = "std", feature = "deflate"))]
-#[test]
-fn chat() {
-    server("chat", just);
-    one_line("chat", &["--redis"], 2, "--redis needs a value");
-    one_line(
-        "chat",
-        &["--io-uring", "--redis", "redis://127.0.0.1:6379/"],
-        2,
-        "--io-uring does not take --redis",
-    );
-    one_line("chat", &["localhost:8080"], 2, "'localhost:8080'");
-}
-
 /// A certificate for localhost and its key, in PEM files removed when dropped.
 #[cfg(feature = "rustls")]
 struct Certs {

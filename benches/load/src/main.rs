@@ -493,7 +493,8 @@ fn run_quiet(command: &mut Command, what: &str) -> Result<(), String> {
 fn orchestrate(options: &Options) -> Result<(), String> {
     let root = root();
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    // Build what will run: the chat example of the crate, and the tokio peer.
+    // Build what will run: the chat (the package sockless-chat of the crate's workspace),
+    // and the tokio peer.
     if options.servers.iter().any(|s| {
         matches!(
             s,
@@ -502,7 +503,7 @@ fn orchestrate(options: &Options) -> Result<(), String> {
     }) {
         run_quiet(
             Command::new("cargo")
-                .args(["build", "--release", "--example", "chat", "--manifest-path"])
+                .args(["build", "--release", "-p", "sockless-chat", "--manifest-path"])
                 .arg(root.join("Cargo.toml")),
             "building the chat example",
         )?;
@@ -787,17 +788,17 @@ fn measure(server: Server, clients: usize, options: &Options, run: usize) -> Res
                     c
                 }
                 Server::Sockless => {
-                    let mut c = Command::new(root().join("target/release/examples/chat"));
+                    let mut c = Command::new(root().join("target/release/chat"));
                     c.arg(addr);
                     c
                 }
                 Server::SocklessRedis => redis::chat(
-                    &root().join("target/release/examples/chat"),
+                    &root().join("target/release/chat"),
                     addr,
                     redis_port,
                 ),
                 Server::SocklessUring => {
-                    let mut c = Command::new(root().join("target/release/examples/chat"));
+                    let mut c = Command::new(root().join("target/release/chat"));
                     c.args(["--io-uring", addr]);
                     c
                 }

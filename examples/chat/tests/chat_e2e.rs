@@ -5,13 +5,10 @@
 //! Every scenario runs against each of the chat's event loops: mio (`on_mio::`) and,
 //! on Linux, io_uring (`on_io_uring::`, the chat started with `--io-uring`).
 //!
-//! The binary is the one `cargo test` builds next to this test (`cargo build --examples`
-//! before `cargo test --test chat_e2e` alone), with the default features it needs.
-#![cfg(all(feature = "std", feature = "deflate"))]
+//! The binary is the one cargo builds for this package's tests (`CARGO_BIN_EXE_chat`).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -33,19 +30,8 @@ struct Chat {
 impl Chat {
     /// The chat on a free port, with `args` before the address (`--io-uring`).
     fn start(args: &[&str]) -> Chat {
-        let exe = std::env::current_exe().unwrap();
-        // target/<profile>/deps/chat_e2e-<hash> -> target/<profile>/examples/chat
-        let binary: PathBuf = exe
-            .parent()
-            .and_then(|deps| deps.parent())
-            .map(|profile| profile.join("examples").join("chat"))
-            .unwrap();
-        assert!(
-            binary.exists(),
-            "{} is missing: run `cargo build --examples` first",
-            binary.display()
-        );
-        let mut child = Command::new(&binary)
+        let binary = env!("CARGO_BIN_EXE_chat");
+        let mut child = Command::new(binary)
             .args(args)
             .arg("127.0.0.1:0")
             .stdout(Stdio::piped())

@@ -4,12 +4,10 @@
 //!
 //! Needs `redis-server` on the PATH (Debian: `apt-get install redis-server`). Without it
 //! the tests say so and pass, unless `SOCKLESS_REDIS=require` (CI), when they fail.
-//! The chat binary is the one `cargo build --example chat` builds next to this test.
-#![cfg(feature = "std")]
+//! The chat binary is the one cargo builds for this package's tests (`CARGO_BIN_EXE_chat`).
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -115,19 +113,8 @@ struct Chat {
 
 impl Chat {
     fn start(addr: &str, redis: &Redis) -> Chat {
-        let exe = std::env::current_exe().unwrap();
-        // target/<profile>/deps/chat_redis-<hash> -> target/<profile>/examples/chat
-        let binary: PathBuf = exe
-            .parent()
-            .and_then(|deps| deps.parent())
-            .map(|profile| profile.join("examples").join("chat"))
-            .unwrap();
-        assert!(
-            binary.exists(),
-            "{} is missing: run `cargo build --example chat` first",
-            binary.display()
-        );
-        let mut child = Command::new(&binary)
+        let binary = env!("CARGO_BIN_EXE_chat");
+        let mut child = Command::new(binary)
             .args([addr, "--redis", &redis.url()])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -2,7 +2,7 @@
 //! newcomer; the page at `/` and the WebSocket at `/chat`, on one port.
 //!
 //! ```text
-//! cargo run --release --example chat [-- [--io-uring] [ADDR] [--redis redis://HOST:PORT]]
+//! cargo run --release -p sockless-chat [-- [--io-uring] [ADDR] [--redis redis://HOST:PORT]]
 //! ```
 //!
 //! ADDR defaults to 127.0.0.1:8080. The listener has `SO_REUSEPORT`: several chat
@@ -50,7 +50,7 @@ macro_rules! log {
 
 mod broker;
 mod chat;
-#[path = "../common/cli.rs"]
+#[path = "../../common/cli.rs"]
 mod cli;
 mod client;
 mod compression;

@@ -130,7 +130,7 @@ mod tests {
         };
         push(&mut outbox, b"hello ").unwrap();
         push(&mut outbox, b"world").unwrap();
-        assert_eq!(outbox.flush(&mut socket).unwrap(), false);
+        assert!(!outbox.flush(&mut socket).unwrap());
         assert_eq!(outbox.len(), 1);
         push(&mut outbox, b"!").unwrap();
         socket.room = 100;
@@ -155,7 +155,7 @@ mod tests {
             got: Vec::new(),
         };
         push(&mut outbox, b"hello world").unwrap();
-        assert_eq!(outbox.flush(&mut socket).unwrap(), false);
+        assert!(!outbox.flush(&mut socket).unwrap());
         assert_eq!(outbox.take(), b"orld");
         assert!(outbox.is_empty());
         push(&mut outbox, b"again").unwrap();
