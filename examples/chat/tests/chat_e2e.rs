@@ -7,6 +7,9 @@
 //!
 //! The binary is the one cargo builds for this package's tests (`CARGO_BIN_EXE_chat`).
 
+mod common;
+use common::Client;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, ChildStdout, Command, Stdio};
@@ -16,8 +19,8 @@ use serde_json::{Value, json};
 use sockless::ClientRequest;
 use sockless::deflate::{Compressor, DeflateConfig, DeflateParams};
 use sockless::io::blocking;
+use tungstenite::Message;
 use tungstenite::protocol::frame::coding::CloseCode;
-use tungstenite::{Message, WebSocket};
 
 /// The chat process, stopped when dropped.
 struct Chat {
@@ -83,28 +86,7 @@ impl Drop for Chat {
     }
 }
 
-struct Client {
-    ws: WebSocket<TcpStream>,
-}
-
 impl Client {
-    fn send(&mut self, value: Value) {
-        self.ws.send(Message::text(value.to_string())).unwrap();
-    }
-
-    fn join(&mut self, name: &str, room: &str) {
-        self.send(json!({"type": "join", "name": name, "room": room}));
-    }
-
-    fn say(&mut self, text: &str) {
-        self.send(json!({"type": "say", "text": text}));
-    }
-
-    /// Join with a session (see examples/chat/protocol.rs).
-    fn join_session(&mut self, name: &str, room: &str, session: &str) {
-        self.send(json!({"type": "join", "name": name, "room": room, "session": session}));
-    }
-
     /// The next JSON message from the server.
     fn next(&mut self) -> Value {
         loop {

@@ -6,6 +6,9 @@
 //! the tests say so and pass, unless `SOCKLESS_REDIS=require` (CI), when they fail.
 //! The chat binary is the one cargo builds for this package's tests (`CARGO_BIN_EXE_chat`).
 
+mod common;
+use common::Client;
+
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -13,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tungstenite::{Message, WebSocket};
+use tungstenite::Message;
 
 /// How long any one expected message may take.
 const WAIT: Duration = Duration::from_secs(10);
@@ -180,28 +183,7 @@ impl Drop for Chat {
     }
 }
 
-struct Client {
-    ws: WebSocket<TcpStream>,
-}
-
 impl Client {
-    fn send(&mut self, value: Value) {
-        self.ws.send(Message::text(value.to_string())).unwrap();
-    }
-
-    fn join(&mut self, name: &str, room: &str) {
-        self.send(json!({"type": "join", "name": name, "room": room}));
-    }
-
-    fn say(&mut self, text: &str) {
-        self.send(json!({"type": "say", "text": text}));
-    }
-
-    /// Join with a session (see examples/chat/protocol.rs).
-    fn join_session(&mut self, name: &str, room: &str, session: &str) {
-        self.send(json!({"type": "join", "name": name, "room": room, "session": session}));
-    }
-
     /// The next JSON message, or `None` if none came within `wait`.
     fn within(&mut self, wait: Duration) -> Option<Value> {
         self.ws.get_ref().set_read_timeout(Some(wait)).unwrap();
