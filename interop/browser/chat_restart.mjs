@@ -15,6 +15,7 @@
 
 import { spawn } from 'node:child_process';
 import { chromium } from 'playwright-core';
+import { launchOptions, pageHelpers } from './chat_page.mjs';
 
 const binary = process.argv[2];
 const port = Number(process.argv[3]);
@@ -90,34 +91,8 @@ const watchdog = setTimeout(() => {
 let browser;
 try {
   await startChat();
-  browser = await chromium.launch({
-    executablePath,
-    timeout: 60_000,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
-  const open = async (who) => {
-    const page = await browser.newPage({ viewport: { width: 560, height: 640 } });
-    page.on('console', (m) => console.error(`# ${who} console: ${m.text()}`));
-    page.on('pageerror', (e) => console.error(`# ${who} page error: ${e.message}`));
-    page.setDefaultTimeout(STEP_MS);
-    return page;
-  };
-  const join = async (page, name) => {
-    await page.goto(url);
-    await page.fill('#name', name);
-    await page.fill('#room', 'lobby');
-    await page.click('#join');
-    await page.locator('.notice', { hasText: `you joined as ${name}` }).waitFor();
-  };
-  const say = async (page, text) => {
-    await page.fill('#text', text);
-    await page.press('#text', 'Enter');
-  };
-  const sees = (page, name, text) =>
-    page.locator('.message', { has: page.locator('.name', { hasText: name }) })
-      .filter({ has: page.locator('.text', { hasText: text }) })
-      .waitFor();
+  browser = await chromium.launch(launchOptions(executablePath));
+  const { open, join, say, sees } = pageHelpers(browser, url, STEP_MS);
 
   const ann = await open('ann');
   const bob = await open('bob');
