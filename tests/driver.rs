@@ -372,6 +372,66 @@ fn a_large_payload_goes_out_from_where_it_lies_after_its_header() {
     assert_eq!(frames[1].opcode, 0xA, "the Pong after the payload");
 }
 
+/// `send_message` stages a small message whole and only the header of a large one, whose
+/// payload `write_parts` hands out as it goes on the wire: a client's masked a piece at a
+/// time (RFC 6455 §5.3), through writes cut anywhere; text is checked either way.
+#[cfg(feature = "std")]
+#[test]
+fn send_message_stages_small_messages_and_writes_large_ones_masked_from_where_they_lie() {
+    let config = Config::default();
+    let client = Connection::client(&config, sockless::os_rng(), at(0));
+    let mut d = driver(client, &config);
+    let large = "é".repeat(30_000);
+    assert_eq!(
+        d.send_message(MessageKind::Text, b"\xff small", at(0)),
+        Err(sockless::UsageError::InvalidUtf8.into())
+    );
+    let mut bad = large.clone().into_bytes();
+    bad[59_999] = 0xc3; // a character cut at the end
+    assert_eq!(
+        d.send_message(MessageKind::Text, &bad, at(0)),
+        Err(sockless::UsageError::InvalidUtf8.into())
+    );
+    assert!(
+        d.transmit().is_empty(),
+        "nothing staged for a refused message"
+    );
+    d.send_message(MessageKind::Binary, b"small", at(0))
+        .unwrap();
+    assert_eq!(
+        d.transmit().payload_len,
+        0,
+        "a small message is staged whole"
+    );
+    d.send_message(MessageKind::Text, large.as_bytes(), at(0))
+        .unwrap();
+    assert_eq!(
+        d.transmit().payload_len,
+        60_000,
+        "a large one is owed from where it lies"
+    );
+    let mut wire = Vec::new();
+    for cut in [1, 5, 777, usize::MAX].into_iter().cycle() {
+        if d.transmit().is_empty() {
+            break;
+        }
+        let [staged, owed] = d.write_parts(large.as_bytes());
+        let mut both = [staged, owed].concat();
+        both.truncate(cut);
+        wire.extend_from_slice(&both);
+        d.wrote(both.len(), at(0));
+    }
+    let frames = wire_frames(&wire);
+    assert_eq!(frames.len(), 2);
+    assert!(frames.iter().all(|f| f.masked && f.fin));
+    assert_eq!(
+        (frames[0].opcode, &frames[0].payload[..]),
+        (0x2, &b"small"[..])
+    );
+    assert_eq!(frames[1].opcode, 0x1);
+    assert_eq!(frames[1].payload, large.as_bytes());
+}
+
 #[test]
 fn invalid_utf8_in_a_whole_text_message_fails_with_1007_when_taken() {
     let mut d = open(Config::default());

@@ -8,22 +8,19 @@
 
 use std::future::Future;
 use std::io::IoSlice;
-use std::time::Instant as StdInstant;
+use std::time::{Duration, Instant as StdInstant};
 
 use async_io::Timer;
-use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, future};
+use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, FutureExt};
 use sockless::driver::{Decision, Driver, End, SendError, Step};
-use sockless::frame::apply_mask;
 use sockless::{Client, CloseCode, Config, Endpoint, Event, InputBuffer, Instant, MessageKind};
 use sockless::{OsRng, Request, Server, UsageError};
 
-/// Staged output (headers, small messages, control frames); larger payloads are written
-/// from where they lie (a client's are masked in a copy), never copied in.
+/// Staged output (headers, small messages, control frames). Larger payloads are written
+/// from where they lie (a client's masked here a piece at a time).
 const OUTPUT: usize = 16 << 10;
 /// Received bytes not used yet (larger messages arrive as `Event::Chunk`s).
 const INPUT: usize = 16 << 10;
-/// How long closing the transport may take once the connection is over.
-const SHUTDOWN: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// One connection: the transport, the driver and the clock the driver's instants count on.
 pub struct WebSocket<T, E> {
@@ -41,8 +38,7 @@ pub async fn accept<T: AsyncRead + AsyncWrite + Unpin>(
 ) -> Result<WebSocket<T, Server>, End> {
     let mut ws = WebSocket::new(io, Server::new(config, Instant::ZERO), &config)?;
     let decision = loop {
-        ws.drive().await?;
-        if let Some(Event::Request(request)) = ws.driver.event() {
+        if let Event::Request(request) = ws.next().await? {
             break decide(&request);
         }
     };
@@ -60,8 +56,7 @@ pub async fn connect<'u, T: AsyncRead + AsyncWrite + Unpin>(
     let client = Client::connect(url, config, sockless::os_rng(), Instant::ZERO);
     let mut ws = WebSocket::new(io, client.map_err(End::Usage)?, &config)?;
     loop {
-        ws.drive().await?;
-        if let Some(Event::Connected(response)) = ws.driver.event() {
+        if let Event::Connected(response) = ws.next().await? {
             let status = response.status();
             return Ok((ws, status));
         }
@@ -86,30 +81,32 @@ impl<T: AsyncRead + AsyncWrite + Unpin, E: Endpoint> WebSocket<T, E> {
     /// of the connection, the transport closed: `End::Closed { .. }` after a clean close.
     /// Cancel safe: all partial state lives in the driver.
     pub async fn next(&mut self) -> Result<Event<'_>, End> {
-        self.drive().await?;
-        self.driver.event().ok_or(End::Abnormal)
+        loop {
+            match self.driver.poll(self.now()) {
+                Step::Event(_) => return self.driver.event().ok_or(End::Abnormal),
+                Step::Write { .. } => drop(self.write_some(&[]).await),
+                Step::Read { until } => {
+                    let read = self.io.read(self.driver.read_space());
+                    let read = deadline(self.origin, until, read).await;
+                    let now = self.now();
+                    match read {
+                        Some(Ok(0)) => self.driver.read_closed(now),
+                        Some(Ok(n)) => self.driver.filled(n, now),
+                        Some(Err(_)) => self.driver.transport_failed(now),
+                        None => {} // a deadline passed: the next poll acts on it
+                    }
+                }
+                Step::Close(end) => return Err(self.shut(end).await),
+            }
+        }
     }
 
-    /// Send a whole message (text must be UTF-8); a small one is written with the next
-    /// read or `flush` (batched), a large one at once from `data`.
+    /// Send a whole message (text is checked for UTF-8): a small one is written with the
+    /// next read or `flush` (batched), a large one at once from `data`.
     pub async fn send(&mut self, kind: MessageKind, data: &[u8]) -> Result<(), End> {
-        if data.len() <= OUTPUT / 4 {
-            return self
-                .retry(|d, now| d.send_fragment(kind, data, true, now))
-                .await;
-        }
-        let len = data.len() as u64;
-        let mask = self
-            .retry(|d, now| d.send_header(kind, len, true, now))
-            .await?;
-        let mut masked = Vec::new(); // a client's payload, masked in its own copy
-        let payload = mask.map_or(data, |key| {
-            masked.extend_from_slice(data);
-            apply_mask(&mut masked, key, 0);
-            &masked
-        });
+        self.retry(|d, now| d.send_message(kind, data, now)).await?;
         while self.driver.transmit().payload_len > 0 {
-            self.write_some(payload).await?;
+            self.write_some(data).await?;
         }
         Ok(())
     }
@@ -128,39 +125,16 @@ impl<T: AsyncRead + AsyncWrite + Unpin, E: Endpoint> WebSocket<T, E> {
     }
 
     /// A command, retried after writing while the output has no room for it.
-    async fn retry<R, D>(&mut self, mut command: D) -> Result<R, End>
-    where
-        D: FnMut(&mut Driver<E, Box<[u8]>, Box<[u8]>>, Instant) -> Result<R, SendError>,
-    {
+    async fn retry<R>(
+        &mut self,
+        mut command: impl FnMut(&mut Driver<E, Box<[u8]>, Box<[u8]>>, Instant) -> Result<R, SendError>,
+    ) -> Result<R, End> {
         loop {
             let now = self.now();
             match command(&mut self.driver, now) {
-                Ok(done) => return Ok(done),
                 Err(SendError::NoRoom { .. }) => self.write_some(&[]).await?,
                 Err(SendError::Usage(error)) => return Err(End::Usage(error)),
-                Err(_) => return Err(End::Usage(UsageError::OutputBufferTooSmall)),
-            }
-        }
-    }
-
-    /// Until the driver has an event (`Ok`) or says to close the transport (`Err`).
-    async fn drive(&mut self) -> Result<(), End> {
-        loop {
-            match self.driver.poll(self.now()) {
-                Step::Event(_) => return Ok(()),
-                Step::Write { .. } => drop(self.write_some(&[]).await),
-                Step::Read { until } => {
-                    let read = self.io.read(self.driver.read_space());
-                    let read = deadline(self.origin, until, read).await;
-                    let now = self.now();
-                    match read {
-                        Some(Ok(0)) => self.driver.read_closed(now),
-                        Some(Ok(n)) => self.driver.filled(n, now),
-                        Some(Err(_)) => self.driver.transport_failed(now),
-                        None => {} // a deadline passed: the next poll acts on it
-                    }
-                }
-                Step::Close(end) => return Err(self.shut(end).await),
+                done => return done.map_err(|_| End::Usage(UsageError::OutputBufferTooSmall)),
             }
         }
     }
@@ -168,24 +142,17 @@ impl<T: AsyncRead + AsyncWrite + Unpin, E: Endpoint> WebSocket<T, E> {
     /// One vectored write of what the driver owes (staged bytes, then `payload`'s part);
     /// flushes once all is out. `Err` once the connection has ended.
     async fn write_some(&mut self, payload: &[u8]) -> Result<(), End> {
-        let t = self.driver.transmit();
-        let at = t.payload_offset as usize;
-        let rest = payload.get(at..at + t.payload_len as usize);
-        let bufs = [
-            IoSlice::new(t.staged),
-            IoSlice::new(rest.unwrap_or_default()),
-        ];
         let until = self.driver.poll_timeout();
-        // Nothing to write while a payload is owed: the `send` holding it was cancelled.
-        let wrote = match bufs.iter().all(|b| b.is_empty()) {
-            true => Some(Ok(0)),
-            false => deadline(self.origin, until, self.io.write_vectored(&bufs)).await,
-        };
+        let [staged, owed] = self.driver.write_parts(payload);
+        let bufs = [IoSlice::new(staged), IoSlice::new(owed)];
+        let wrote = deadline(self.origin, until, self.io.write_vectored(&bufs)).await;
         let now = self.now();
         match wrote {
             Some(Ok(n)) if n > 0 => self.driver.wrote(n, now),
-            Some(_) => self.driver.transport_failed(now), // an error, or nothing taken
-            None => self.driver.handle_timeout(now),      // a deadline passed
+            // An error, or nothing taken (nothing given: the `send` that owed a payload
+            // was cancelled).
+            Some(_) => self.driver.transport_failed(now),
+            None => self.driver.handle_timeout(now), // a deadline passed
         }
         if self.driver.transmit().is_empty() {
             let until = self.driver.poll_timeout();
@@ -200,9 +167,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin, E: Endpoint> WebSocket<T, E> {
         }
     }
 
-    /// Close the transport (bounded in time): the connection is over, as `end` says.
+    /// Close the transport, within a second: the connection is over, as `end` says.
     async fn shut(&mut self, end: End) -> End {
-        let until = Some(self.now().saturating_add(SHUTDOWN));
+        let until = Some(self.now().saturating_add(Duration::from_secs(1)));
         let _ = deadline(self.origin, until, self.io.close()).await;
         end
     }
@@ -214,12 +181,12 @@ async fn deadline<F: Future>(
     until: Option<Instant>,
     f: F,
 ) -> Option<F::Output> {
-    let timer = until.map_or_else(Timer::never, |at| {
-        Timer::at(origin + at.elapsed_since_epoch())
-    });
-    future::or(async { Some(f.await) }, async {
-        timer.await;
-        None
-    })
-    .await
+    let at = until.map(|at| origin + at.elapsed_since_epoch());
+    let timer = at.map_or_else(Timer::never, Timer::at);
+    async { Some(f.await) }
+        .or(async {
+            timer.await;
+            None
+        })
+        .await
 }

@@ -137,6 +137,28 @@ where
         })
     }
 
+    /// Send a whole message (RFC 6455 §5.6) the cheapest way. One that takes at most a
+    /// quarter of the output is staged, copied (and masked, for a client). A larger one
+    /// gets only its header staged: its payload is then owed from `data`, so while
+    /// [`transmit`](Self::transmit) has a `payload_len`, write the
+    /// [`write_parts`](Self::write_parts) of `data`, never copied in whole. A text message
+    /// is checked for UTF-8 either way ([`UsageError::InvalidUtf8`], nothing staged).
+    pub fn send_message(
+        &mut self,
+        kind: MessageKind,
+        data: &[u8],
+        now: Instant,
+    ) -> Result<(), SendError> {
+        if data.len() <= self.output.capacity() / 4 {
+            return self.send_fragment(kind, data, true, now);
+        }
+        if kind == MessageKind::Text {
+            crate::utf8::validate_whole(data).map_err(|_| UsageError::InvalidUtf8)?;
+        }
+        self.send_header(kind, data.len() as u64, true, now)
+            .map(drop)
+    }
+
     /// Stage a data frame permessage-deflate compressed (RFC 7692): see
     /// [`Connection::send_compressed`].
     pub fn send_compressed(
@@ -167,7 +189,7 @@ where
         let connection = self.endpoint.connection()?;
         let header = connection.send_header(kind, len, last, self.output.space())?;
         self.output.staged(header.len);
-        self.output.payload_follows(len);
+        self.output.payload_follows(len, header.mask);
         self.write_since.get_or_insert(now);
         Ok(header.mask)
     }

@@ -584,6 +584,16 @@ where
         self.output.transmit()
     }
 
+    /// The two parts of the next vectored write, as they go on the wire: the staged
+    /// bytes, then the owed part of `payload` (the plain payload of the message whose
+    /// header [`send_header`](Self::send_header) or [`send_message`](Self::send_message)
+    /// staged; empty otherwise). A server's payload is borrowed as it lies; a client's is
+    /// masked (RFC 6455 §5.3) into the output's idle room, a piece at a time. Report what
+    /// the transport took with [`wrote`](Self::wrote).
+    pub fn write_parts<'s>(&'s mut self, payload: &'s [u8]) -> [&'s [u8]; 2] {
+        self.output.parts(payload)
+    }
+
     /// `n` bytes of [`transmit`](Self::transmit) went to the transport at `now` (staged
     /// bytes first, then payload). Any progress restarts the write deadline.
     pub fn wrote(&mut self, n: usize, now: Instant) {

@@ -72,7 +72,7 @@ use crate::assemble::MessageAssembler;
 #[cfg(feature = "deflate")]
 use crate::deflate::{Inflater, window_len};
 use crate::driver::{Driver, End, EventKind, SendError, Step};
-use crate::frame::{MAX_HEADER_LEN, apply_mask};
+use crate::frame::MAX_HEADER_LEN;
 use crate::handshake::{Limits, WsUrl, parse_request};
 #[cfg(feature = "deflate")]
 use crate::io::compressor::MessageCompressor;
@@ -105,11 +105,6 @@ const DEFLATE_OUTPUT_BUFFER: usize = 64 * 1024;
 /// The output buffer during the opening handshake: the request, or the response with
 /// its extra headers or body.
 const HANDSHAKE_OUTPUT_BUFFER: usize = 8 * 1024;
-
-/// Client payloads that are not ours to mask in place are masked on a copy (RFC 6455
-/// §5.3), in pieces of at most this size, so sending a large message never needs a
-/// buffer of its size.
-const MASK_CHUNK: usize = 16 * 1024;
 
 /// The message buffer is given back once a message that made it grow beyond this was
 /// handed out, so a connection holds the memory of a large message only while it
@@ -352,39 +347,10 @@ fn deflate_for<M: Masking>(connection: &Connection<M>) -> Result<DeflateSlot, Er
     Ok(None)
 }
 
-/// The payload that follows a header staged alone ([`Driver::send_header`]).
-enum Body<'a> {
-    /// None owed.
-    None,
-    /// Written from where it lies (a server's payload, or a client's masked in place).
-    Plain(&'a [u8]),
-    /// A client's borrowed payload, masked piece by piece on `scratch`, which holds the
-    /// masked bytes of `data[masked_from..]` (at most `MASK_CHUNK` of them), so that a
-    /// transport taking a few bytes at a time does not have the piece masked again.
-    Masked {
-        data: &'a [u8],
-        key: [u8; 4],
-        scratch: Vec<u8>,
-        masked_from: usize,
-    },
-}
-
-impl<'a> Body<'a> {
-    fn masked(data: &'a [u8], key: [u8; 4]) -> Self {
-        Body::Masked {
-            data,
-            key,
-            scratch: Vec::with_capacity(MASK_CHUNK.min(data.len())),
-            masked_from: 0,
-        }
-    }
-}
-
-/// A payload to send: borrowed, or ours to mask in place.
+/// A payload to send: text (valid UTF-8 by its type) or binary.
 enum Data<'a> {
     Text(&'a str),
     Binary(&'a [u8]),
-    Owned(&'a mut [u8]),
 }
 
 impl<S: Transport, E: Endpoint> WebSocket<S, E> {
@@ -441,9 +407,9 @@ impl<S: Transport, E: Endpoint> WebSocket<S, E> {
 
     /// Carry out a read or write step; any outcome is reported to the driver, and the
     /// caller polls again.
-    fn io(&mut self, step: Step, body: &mut Body<'_>) {
+    fn io(&mut self, step: Step, payload: &[u8]) {
         match step {
-            Step::Write { until } => self.write(until, body),
+            Step::Write { until } => self.write(until, payload),
             Step::Read { until } => self.fill(until),
             Step::Event(_) | Step::Close(_) => {}
         }
@@ -463,7 +429,7 @@ impl<S: Transport, E: Endpoint> WebSocket<S, E> {
     /// One vectored write of what the driver owes (staged bytes, then the payload's
     /// range from `body`), waiting at most until `until`; the stream is flushed once
     /// nothing more is owed.
-    fn write(&mut self, until: Option<Instant>, body: &mut Body<'_>) {
+    fn write(&mut self, until: Option<Instant>, payload: &[u8]) {
         let Some(timeout) = self.timeout(until) else {
             return;
         };
@@ -476,37 +442,11 @@ impl<S: Transport, E: Endpoint> WebSocket<S, E> {
         if self.unflushed > 0 {
             return self.flush_taken(self.unflushed);
         }
-        let transmit = self.driver.transmit();
-        let whole = transmit.len();
-        let start = usize::try_from(transmit.payload_offset).unwrap_or(usize::MAX);
-        let len = usize::try_from(transmit.payload_len).unwrap_or(usize::MAX);
-        let payload: &[u8] = match body {
-            Body::None => &[],
-            Body::Plain(data) => data
-                .get(start..start.saturating_add(len))
-                .unwrap_or_default(),
-            Body::Masked {
-                data,
-                key,
-                scratch,
-                masked_from,
-            } => {
-                let fresh = start >= *masked_from && start < *masked_from + scratch.len();
-                if !fresh {
-                    let piece = data
-                        .get(start..start.saturating_add(len.min(MASK_CHUNK)))
-                        .unwrap_or_default();
-                    scratch.clear();
-                    scratch.extend_from_slice(piece);
-                    apply_mask(scratch, *key, start);
-                    *masked_from = start;
-                }
-                &scratch[start - *masked_from..]
-            }
-        };
+        let whole = self.driver.transmit().len();
+        let [staged, owed] = self.driver.write_parts(payload);
         let written = self
             .stream
-            .write_vectored(&[IoSlice::new(transmit.staged), IoSlice::new(payload)]);
+            .write_vectored(&[IoSlice::new(staged), IoSlice::new(owed)]);
         let now = self.now();
         match written {
             Ok(0) => self.failed(ErrorKind::WriteZero.into()),
@@ -597,16 +537,16 @@ impl<S: Transport, E: Endpoint> WebSocket<S, E> {
 
     /// Write everything staged (and `body`), acting on deadlines as the driver says.
     /// Events found meanwhile stay pending for the next read.
-    fn drive_out(&mut self, mut body: Body<'_>) -> Result<(), Error> {
+    fn drive_out(&mut self, payload: &[u8]) -> Result<(), Error> {
         while !self.driver.transmit().is_empty() {
             match self.step() {
                 Step::Close(end) => return Err(self.ended(end)),
                 // An event waits for the next read; what we owe is written meanwhile.
                 Step::Event(_) | Step::Read { .. } => {
                     let until = self.driver.poll_timeout();
-                    self.write(until, &mut body);
+                    self.write(until, payload);
                 }
-                step => self.io(step, &mut body),
+                step => self.io(step, payload),
             }
         }
         // The output was dropped rather than written (the transport failed, or the peer
@@ -628,7 +568,7 @@ impl<S: Transport, E: Endpoint> WebSocket<S, E> {
                 break;
             }
             let until = self.driver.poll_timeout();
-            self.write(until, &mut Body::None);
+            self.write(until, &[]);
         }
         match self.driver.end() {
             Some(end) => Err(self.ended(end)),
@@ -649,7 +589,7 @@ impl<S: Transport, E: Endpoint> WebSocket<S, E> {
             match command(&mut self.driver, now) {
                 Ok(()) => return Ok(()),
                 Err(SendError::NoRoom { .. }) if !self.driver.transmit().is_empty() => {
-                    self.drive_out(Body::None)?
+                    self.drive_out(&[])?
                 }
                 Err(SendError::NoRoom { .. }) => {
                     return Err(UsageError::OutputBufferTooSmall.into());
@@ -683,7 +623,7 @@ impl<S: Transport, E: Endpoint> WebSocket<S, E> {
                 Step::Close(end) => return Err(self.ended(end)),
                 Step::Event(_) => {}
                 step => {
-                    self.io(step, &mut Body::None);
+                    self.io(step, &[]);
                     continue;
                 }
             }
@@ -708,7 +648,7 @@ impl<S: Transport, E: Endpoint> WebSocket<S, E> {
                         Err(error) => {
                             let code = error.close_code();
                             let _ = self.stage(|driver, now| driver.close(code, "", now));
-                            let _ = self.drive_out(Body::None);
+                            let _ = self.drive_out(&[]);
                             self.shut();
                             return Err(Error::Protocol(crate::ProtocolError::InvalidUtf8));
                         }
@@ -773,7 +713,7 @@ impl<S: Transport, E: Endpoint> WebSocket<S, E> {
                         _ => self.driver.skip_event(),
                     },
                 },
-                step => self.io(step, &mut Body::None),
+                step => self.io(step, &[]),
             }
         }
     }
@@ -787,7 +727,7 @@ impl<S: Transport, E: Endpoint> WebSocket<S, E> {
             match self.step() {
                 Step::Close(end) => return self.ended(end),
                 Step::Event(_) => self.driver.skip_event(),
-                step => self.io(step, &mut Body::None),
+                step => self.io(step, &[]),
             }
         }
     }
@@ -802,29 +742,22 @@ impl<S: Transport, E: Endpoint> WebSocket<S, E> {
     /// over 125 bytes, a close code that may not be sent, anything after our Close.
     pub fn send(&mut self, message: Message) -> Result<(), Error> {
         match message {
-            Message::Text(text) if self.stages(text.len()) => self.send_text(&text),
-            Message::Binary(data) if self.stages(data.len()) => self.send_binary(&data),
-            Message::Text(text) => {
-                let mut bytes = text.into_bytes();
-                self.send_data(MessageKind::Text, Data::Owned(&mut bytes))
-            }
-            Message::Binary(mut data) => {
-                self.send_data(MessageKind::Binary, Data::Owned(&mut data))
-            }
+            Message::Text(text) => self.send_text(&text),
+            Message::Binary(data) => self.send_binary(&data),
             Message::Ping(payload) => {
                 self.stage(|driver, now| driver.ping(&payload, now))?;
-                self.drive_out(Body::None)
+                self.drive_out(&[])
             }
             Message::Pong(payload) => {
                 self.stage(|driver, now| driver.pong(&payload, now))?;
-                self.drive_out(Body::None)
+                self.drive_out(&[])
             }
             Message::Close(frame) => {
                 let (code, reason) = frame
                     .as_ref()
                     .map_or((CloseCode::NORMAL, ""), |f| (f.code, f.reason.as_str()));
                 self.stage(|driver, now| driver.close(code, reason, now))?;
-                self.drive_out(Body::None)
+                self.drive_out(&[])
             }
         }
     }
@@ -841,16 +774,10 @@ impl<S: Transport, E: Endpoint> WebSocket<S, E> {
         self.send_data(MessageKind::Binary, Data::Binary(data))
     }
 
-    /// Whether a message of `len` bytes is staged (copied) rather than written from where
-    /// it lies: it fits the output buffer, or may be compressed.
-    fn stages(&self, len: usize) -> bool {
-        self.deflate.is_some() || len + MAX_HEADER_LEN <= self.output_capacity
-    }
-
     /// One data frame: compressed and staged when permessage-deflate pays; staged when it
     /// fits the output buffer; else the header staged alone and the payload written from
-    /// where it lies (a client's masked in place when it is ours, else on a copy in
-    /// pieces). Text comes from a `&str` or a `String`: valid UTF-8 by its type.
+    /// where it lies (a client's masked by the driver a piece at a time, RFC 6455 §5.3).
+    /// Text comes from a `&str`: valid UTF-8 by its type.
     fn send_data(&mut self, kind: MessageKind, data: Data<'_>) -> Result<(), Error> {
         if self.closed {
             return Err(Error::Closed);
@@ -858,39 +785,22 @@ impl<S: Transport, E: Endpoint> WebSocket<S, E> {
         let payload: &[u8] = match &data {
             Data::Text(text) => text.as_bytes(),
             Data::Binary(data) => data,
-            Data::Owned(data) => data,
         };
         #[cfg(feature = "deflate")]
         if let Some(compressed) = self.compress(payload)? {
             self.stage(|driver, now| driver.send_compressed(kind, &compressed, now))?;
-            return self.drive_out(Body::None);
+            return self.drive_out(&[]);
         }
         if payload.len() + MAX_HEADER_LEN <= self.output_capacity {
             self.stage(|driver, now| match &data {
                 Data::Text(text) => driver.send_text(text, now),
                 Data::Binary(data) => driver.send_binary(data, now),
-                Data::Owned(data) => driver.send_fragment(kind, data, true, now),
             })?;
-            return self.drive_out(Body::None);
+            return self.drive_out(&[]);
         }
         let len = payload.len() as u64;
-        let mut mask = None;
-        self.stage(|driver, now| {
-            mask = driver.send_header(kind, len, true, now)?;
-            Ok(())
-        })?;
-        let body = match (mask, data) {
-            (None, Data::Text(text)) => Body::Plain(text.as_bytes()),
-            (None, Data::Binary(data)) => Body::Plain(data),
-            (None, Data::Owned(data)) => Body::Plain(data),
-            (Some(key), Data::Owned(data)) => {
-                apply_mask(data, key, 0);
-                Body::Plain(data)
-            }
-            (Some(key), Data::Text(text)) => Body::masked(text.as_bytes(), key),
-            (Some(key), Data::Binary(data)) => Body::masked(data, key),
-        };
-        self.drive_out(body)
+        self.stage(|driver, now| driver.send_header(kind, len, true, now).map(drop))?;
+        self.drive_out(payload)
     }
 
     /// The payload compressed for permessage-deflate (RFC 7692 §7.2.1), if that was
@@ -1137,7 +1047,7 @@ where
             }
             Step::Event(_) => ws.driver.skip_event(),
             Step::Close(end) => return Err(ws.ended(end)),
-            step => ws.io(step, &mut Body::None),
+            step => ws.io(step, &[]),
         }
     }
     if ws.state() != State::Open {
@@ -1323,7 +1233,7 @@ fn handshake<S: Transport, R: rand_core::Rng>(
             // A rejection or a bad response: the driver ends the connection next.
             Step::Event(_) => ws.driver.skip_event(),
             Step::Close(end) => return Err(ws.ended(end)),
-            step => ws.io(step, &mut Body::None),
+            step => ws.io(step, &[]),
         }
     }
     into_open(ws, config)
