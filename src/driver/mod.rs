@@ -11,8 +11,8 @@
 //! ```text
 //! loop {
 //!     match driver.poll(now) {
-//!         Step::Write { until } => write driver.transmit() (one vectored write), then
-//!                                  driver.wrote(n, now); give up at `until`
+//!         Step::Write { until } => write driver.write_parts(payload) (one vectored write),
+//!                                  then driver.wrote(n, now); give up at `until`
 //!         Step::Read { until }  => read into driver.read_space(), then driver.filled(n, now)
 //!                                  (or driver.read_closed(now) / driver.transport_failed(now));
 //!                                  wake at `until` and poll again
@@ -37,9 +37,11 @@
 //! - **A clean close stays clean.** Once the peer's Close has arrived, the end of the
 //!   transport (EOF, reset, broken pipe) ends the connection as [`End::Closed`] with the
 //!   peer's code; before, it is [`End::Abnormal`] (1006).
-//! - **Large payloads are not copied.** [`send_header`](Core::send_header) stages a
-//!   frame header only; [`transmit`](Core::transmit) then names the staged bytes and the
-//!   part of the caller's payload to write after them in one vectored write.
+//! - **Large payloads are not copied.** [`send_message`](Core::send_message) stages a
+//!   small message whole and only the header of a large one ([`send_header`](Core::send_header)
+//!   stages a header alone); [`write_parts`](Core::write_parts) then gives the staged bytes
+//!   and the part of the caller's payload to write after them in one vectored write (a
+//!   client's masked a piece at a time in the output's idle room, §5.3).
 //! - **Events wait as handles.** An event found by [`poll`](Driver::poll) is kept as an
 //!   [`EventHandle`] (`Copy`: its kind and where its bytes lie) until the caller takes it
 //!   with [`event`](Driver::event), after its loop or its `.await`. A whole text message
