@@ -109,7 +109,9 @@ impl<'a, R: Rng> Client<'a, R> {
         now: Instant,
     ) -> Result<Received<'b>, UsageError> {
         let (config, request, nonce, scanned) = match &mut self.phase {
-            Phase::Open(connection) => return connection.receive_frames(input, now),
+            Phase::Open(connection) => {
+                return connection.receive_frames(input, now).map(Into::into);
+            }
             Phase::Done => return Ok(Received::without_event(input.len())),
             Phase::Handshaking {
                 config,
@@ -130,6 +132,7 @@ impl<'a, R: Rng> Client<'a, R> {
                 event: Some(Event::HandshakeFailed(error)),
                 unchecked_text: false,
                 in_window: None,
+                borrow: core::marker::PhantomData,
             })
         };
         let mut searched = *scanned as usize;
@@ -157,6 +160,7 @@ impl<'a, R: Rng> Client<'a, R> {
                 event: Some(Event::Rejected(response)),
                 unchecked_text: false,
                 in_window: None,
+                borrow: core::marker::PhantomData,
             });
         }
         let expected = handshake::accept_value(&handshake::encode_key(&nonce));
@@ -193,11 +197,13 @@ impl<'a, R: Rng> Client<'a, R> {
             event: Some(Event::Connected(response)),
             unchecked_text: false,
             in_window: None,
+            borrow: core::marker::PhantomData,
         })
     }
 }
 
 impl<R: Rng> Endpoint for Client<'_, R> {
+    type Phase = crate::event::Opening;
     type Masking = Masked<R>;
 
     /// The response head gives [`Event::Connected`], [`Event::Rejected`] or
@@ -209,7 +215,7 @@ impl<R: Rng> Endpoint for Client<'_, R> {
         now: Instant,
     ) -> Result<Received<'b>, UsageError> {
         match &mut self.phase {
-            Phase::Open(connection) => connection.receive_frames(input, now),
+            Phase::Open(connection) => connection.receive_frames(input, now).map(Into::into),
             _ => self.receive_handshake(input, now),
         }
     }
@@ -295,5 +301,9 @@ impl<R: Rng> Endpoint for Client<'_, R> {
             Phase::Open(connection) => Ok(connection),
             _ => Err(UsageError::NotOpen),
         }
+    }
+
+    fn into_connection(self) -> Result<Connection<Masked<R>>, Self> {
+        Self::into_connection(self)
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::connection::{Connection, Masking, State};
 use crate::error::{AbnormalClosure, BufferTooSmall, TimedOut, UsageError};
-use crate::event::Received;
+use crate::event::{EventOf, OpenEvent, Opened, Phase, Received};
 use crate::time::Instant;
 
 /// What drives a WebSocket endpoint, whatever its role: [`Server`](crate::Server) and
@@ -29,6 +29,11 @@ pub trait Endpoint {
     /// [`Masked`](crate::Masked) for a client.
     type Masking: Masking;
 
+    /// Which events [`receive`](Self::receive) can hand out: [`Opening`](crate::Opening)
+    /// for [`Server`](crate::Server) and [`Client`](crate::Client) (the handshake's too),
+    /// [`Opened`] for an open [`Connection`] (never a handshake event).
+    type Phase: Phase;
+
     /// Feed received bytes; returns how many were used and at most one event (see
     /// [`Received`]). Payloads are unmasked in place and borrowed from `input`.
     ///
@@ -39,7 +44,7 @@ pub trait Endpoint {
         &mut self,
         input: &'b mut [u8],
         now: Instant,
-    ) -> Result<Received<'b>, UsageError>;
+    ) -> Result<Received<'b, EventOf<'b, Self::Phase>>, UsageError>;
 
     /// Write the bytes the protocol owes into `out`: the client's request, a Pong, a
     /// keep-alive Ping, a Close (echo or failure), a handshake rejection. Returns how many
@@ -78,19 +83,27 @@ pub trait Endpoint {
     /// The open connection, to send with; [`UsageError::NotOpen`] during the handshake
     /// and after it failed.
     fn connection(&mut self) -> Result<&mut Connection<Self::Masking>, UsageError>;
+
+    /// The open connection alone, once the handshake is done (a [`Connection`] is one
+    /// already), whose events cannot be handshake events; the endpoint back, unchanged,
+    /// during the handshake and after it failed.
+    fn into_connection(self) -> Result<Connection<Self::Masking>, Self>
+    where
+        Self: Sized;
 }
 
 /// An open connection is driven the same way: the HTTP handshake was done before (by
 /// [`Server`](crate::Server), [`Client`](crate::Client) or another HTTP stack).
 impl<M: Masking> Endpoint for Connection<M> {
     type Masking = M;
+    type Phase = Opened;
 
     #[inline]
     fn receive<'b>(
         &mut self,
         input: &'b mut [u8],
         now: Instant,
-    ) -> Result<Received<'b>, UsageError> {
+    ) -> Result<Received<'b, OpenEvent<'b>>, UsageError> {
         self.receive_frames(input, now)
     }
 
@@ -124,6 +137,10 @@ impl<M: Masking> Endpoint for Connection<M> {
 
     #[inline]
     fn connection(&mut self) -> Result<&mut Connection<M>, UsageError> {
+        Ok(self)
+    }
+
+    fn into_connection(self) -> Result<Connection<M>, Self> {
         Ok(self)
     }
 }

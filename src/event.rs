@@ -1,8 +1,95 @@
-//! What [`receive`](crate::Server::receive) hands back: one vocabulary for both roles.
+//! What [`receive`](crate::Server::receive) hands back: one vocabulary for both roles,
+//! whose type says whether the opening handshake can still be part of it ([`Phase`]).
+
+use core::convert::Infallible;
+use core::fmt::Debug;
 
 use crate::close::CloseFrame;
 use crate::error::{HandshakeError, ProtocolError};
 use crate::handshake::{Request, Response};
+
+/// An open connection's event (RFC 6455 §5 to §7): an [`Event`] whose handshake variants
+/// hold [`Infallible`], so none can be built: code for an open connection is never handed
+/// a request, a response or a handshake failure. What a [`Connection`](crate::Connection)
+/// hands out, and a driver or adapter once the handshake is done.
+///
+/// ```
+/// use sockless::OpenEvent;
+/// fn len(event: OpenEvent<'_>) -> usize {
+///     match event {
+///         OpenEvent::Text(text) => text.len(),
+///         OpenEvent::Binary(data) | OpenEvent::Ping(data) | OpenEvent::Pong(data) => data.len(),
+///         OpenEvent::Chunk(piece) | OpenEvent::Compressed(piece) => piece.data.len(),
+///         // Close and Failed; `Event` is `#[non_exhaustive]`, so a match ends with `_` for
+///         // variants added later. Request, Connected, Rejected and HandshakeFailed cannot
+///         // be built here: what they hold is `Infallible`.
+///         _ => 0,
+///     }
+/// }
+/// assert_eq!(len(OpenEvent::Text("hi")), 2);
+/// ```
+pub type OpenEvent<'b> = Event<'b, Infallible, Infallible, Infallible>;
+
+/// The event type of a receiver's [`Phase`]: [`Event`] for [`Opening`], [`OpenEvent`] for
+/// [`Opened`]. For code written once for every receiver (`EventOf<'b, E::Phase>` for an
+/// [`Endpoint`](crate::Endpoint) `E`).
+pub type EventOf<'b, P> =
+    Event<'b, <P as Phase>::Request<'b>, <P as Phase>::Response<'b>, <P as Phase>::HandshakeError>;
+
+/// Which events a receiver can hand out: [`Opening`] for one that runs the opening
+/// handshake first ([`Server`](crate::Server), [`Client`](crate::Client)): every
+/// [`Event`]; [`Opened`] for an open [`Connection`](crate::Connection): an
+/// [`OpenEvent`], never a handshake event.
+pub trait Phase: sealed::Phase + Copy + Debug {
+    /// What [`Event::Request`] holds.
+    type Request<'b>: Copy + Debug + Into<Request<'b>>;
+    /// What [`Event::Connected`] and [`Event::Rejected`] hold.
+    type Response<'b>: Copy + Debug + Into<Response<'b>>;
+    /// What [`Event::HandshakeFailed`] holds.
+    type HandshakeError: Copy + Debug + Into<HandshakeError>;
+
+    /// `event` as an event of this phase (`None`: a handshake event, which this phase
+    /// cannot hold): how code written once for both (the driver) hands out the phase's.
+    #[doc(hidden)]
+    fn narrow(event: Event<'_>) -> Option<EventOf<'_, Self>>;
+}
+
+/// The events of a receiver that runs the opening handshake first (RFC 6455 §4): every
+/// variant of [`Event`] can happen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Opening {}
+
+/// The events of an open connection (RFC 6455 §5 to §7): no handshake event can happen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Opened {}
+
+impl Phase for Opening {
+    type Request<'b> = Request<'b>;
+    type Response<'b> = Response<'b>;
+    type HandshakeError = HandshakeError;
+
+    fn narrow(event: Event<'_>) -> Option<Event<'_>> {
+        Some(event)
+    }
+}
+
+impl Phase for Opened {
+    type Request<'b> = Infallible;
+    type Response<'b> = Infallible;
+    type HandshakeError = Infallible;
+
+    fn narrow(event: Event<'_>) -> Option<OpenEvent<'_>> {
+        event.opened()
+    }
+}
+
+impl sealed::Phase for Opening {}
+impl sealed::Phase for Opened {}
+
+mod sealed {
+    /// Only this crate's phases.
+    pub trait Phase {}
+}
 
 /// The type of a data message (RFC 6455 §5.6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -23,11 +110,12 @@ pub enum MessageKind {
 #[must_use = "advance the input by `consumed` and handle `event`"]
 #[derive(Debug)]
 #[non_exhaustive]
-pub struct Received<'b> {
+pub struct Received<'b, E = Event<'b>> {
     /// How many bytes at the start of the input were used.
     pub consumed: usize,
-    /// At most one event; borrows from the input buffer (payload is unmasked in place).
-    pub event: Option<Event<'b>>,
+    /// At most one event (an [`Event`], or an open connection's [`OpenEvent`]); borrows
+    /// from the input buffer (payload is unmasked in place).
+    pub event: Option<E>,
     /// `event` is a whole text message handed out as [`Event::Binary`] without its UTF-8
     /// check, which the [`Driver`](crate::driver::Driver) makes once, when it turns the
     /// bytes into the `&str` it hands out (only the driver asks for this).
@@ -35,9 +123,11 @@ pub struct Received<'b> {
     /// Where `event`'s bytes start in an inflater's window, when they lie there rather
     /// than in the input (RFC 7692: inflated data), for the driver's event handle.
     pub(crate) in_window: Option<usize>,
+    /// What `event` borrows: the input, or an inflater's window.
+    pub(crate) borrow: core::marker::PhantomData<&'b [u8]>,
 }
 
-impl<'b> Received<'b> {
+impl<'b, R, S, H> Received<'b, Event<'b, R, S, H>> {
     /// `consumed` bytes used and no event: more input is needed, or the bytes were
     /// dropped (after the connection closed).
     pub(crate) const fn without_event(consumed: usize) -> Self {
@@ -46,6 +136,7 @@ impl<'b> Received<'b> {
             event: None,
             unchecked_text: false,
             in_window: None,
+            borrow: core::marker::PhantomData,
         }
     }
 
@@ -57,25 +148,31 @@ impl<'b> Received<'b> {
             event: Some(Event::Binary(text)),
             unchecked_text: true,
             in_window: None,
+            borrow: core::marker::PhantomData,
         }
     }
 }
 
 /// Something that happened on the connection. Payloads borrow the caller's input buffer.
-#[derive(Debug)]
+///
+/// `R`, `S` and `H` are what the handshake's variants hold: by default the request, the
+/// response and the error, as a [`Server`](crate::Server) or [`Client`](crate::Client)
+/// hands them out; an open [`Connection`](crate::Connection)'s events are
+/// [`OpenEvent`]s, where they are [`Infallible`]: no handshake event can be built.
+#[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
-pub enum Event<'b> {
+pub enum Event<'b, R = Request<'b>, S = Response<'b>, H = HandshakeError> {
     /// Server: a complete request head. Decide before anything is written: call
     /// [`Server::accept`](crate::Server::accept) (only if
     /// [`Request::is_upgrade`]) or [`Server::respond`](crate::Server::respond). The
     /// handshake deadline runs until then.
-    Request(Request<'b>),
+    Request(R),
     /// Client: the server accepted the upgrade (status 101, every rule of RFC 6455 §4.1
     /// checked). The connection is open.
-    Connected(Response<'b>),
+    Connected(S),
     /// Client: the server answered with a status other than 101 (a redirect, 401, 503 ...).
     /// The connection is over; close the transport.
-    Rejected(Response<'b>),
+    Rejected(S),
     /// A whole text message that arrived in one piece.
     Text(&'b str),
     /// A whole binary message that arrived in one piece.
@@ -109,7 +206,103 @@ pub enum Event<'b> {
     /// [`HandshakeError::status`] (400, 426 or 431) is queued for `poll_transmit`; write it,
     /// then close the transport. Client: the response broke RFC 6455 §4.1; nothing is sent;
     /// close the transport. No further events follow.
-    HandshakeFailed(HandshakeError),
+    HandshakeFailed(H),
+}
+
+impl<'b, R, S, H> Event<'b, R, S, H>
+where
+    R: Into<Request<'b>>,
+    S: Into<Response<'b>>,
+    H: Into<HandshakeError>,
+{
+    /// The event as one of a receiver that runs the handshake (every event is one, an
+    /// [`OpenEvent`] too): for code written once for every receiver.
+    pub fn widen(self) -> Event<'b> {
+        match self {
+            Event::Request(request) => Event::Request(request.into()),
+            Event::Connected(response) => Event::Connected(response.into()),
+            Event::Rejected(response) => Event::Rejected(response.into()),
+            Event::HandshakeFailed(error) => Event::HandshakeFailed(error.into()),
+            Event::Text(text) => Event::Text(text),
+            Event::Binary(data) => Event::Binary(data),
+            Event::Chunk(piece) => Event::Chunk(piece),
+            Event::Compressed(piece) => Event::Compressed(piece),
+            Event::Ping(data) => Event::Ping(data),
+            Event::Pong(data) => Event::Pong(data),
+            Event::Close(frame) => Event::Close(frame),
+            Event::Failed(error) => Event::Failed(error),
+        }
+    }
+}
+
+/// What an [`OpenEvent`]'s handshake variants hold, which cannot be: every phase's
+/// events widen to [`Event`].
+impl From<Infallible> for Request<'_> {
+    fn from(never: Infallible) -> Self {
+        match never {}
+    }
+}
+
+impl From<Infallible> for Response<'_> {
+    fn from(never: Infallible) -> Self {
+        match never {}
+    }
+}
+
+impl From<Infallible> for HandshakeError {
+    fn from(never: Infallible) -> Self {
+        match never {}
+    }
+}
+
+impl<'b> Event<'b> {
+    /// The event as an open connection's (`None` for a handshake event).
+    pub fn opened(self) -> Option<OpenEvent<'b>> {
+        Some(match self {
+            Event::Request(_) | Event::Connected(_) | Event::Rejected(_) => return None,
+            Event::HandshakeFailed(_) => return None,
+            Event::Text(text) => Event::Text(text),
+            Event::Binary(data) => Event::Binary(data),
+            Event::Chunk(piece) => Event::Chunk(piece),
+            Event::Compressed(piece) => Event::Compressed(piece),
+            Event::Ping(data) => Event::Ping(data),
+            Event::Pong(data) => Event::Pong(data),
+            Event::Close(frame) => Event::Close(frame),
+            Event::Failed(error) => Event::Failed(error),
+        })
+    }
+}
+
+/// An open connection's event is an event of any receiver.
+impl<'b> From<OpenEvent<'b>> for Event<'b> {
+    fn from(event: OpenEvent<'b>) -> Self {
+        event.widen()
+    }
+}
+
+impl<'b, R, S, H> Received<'b, Event<'b, R, S, H>>
+where
+    R: Into<Request<'b>>,
+    S: Into<Response<'b>>,
+    H: Into<HandshakeError>,
+{
+    /// The same, its event widened to the handshake's vocabulary ([`Event::widen`]): for
+    /// code written once for every receiver.
+    pub fn widen(self) -> Received<'b> {
+        Received {
+            consumed: self.consumed,
+            event: self.event.map(Event::widen),
+            unchecked_text: self.unchecked_text,
+            in_window: self.in_window,
+            borrow: core::marker::PhantomData,
+        }
+    }
+}
+
+impl<'b> From<Received<'b, OpenEvent<'b>>> for Received<'b> {
+    fn from(received: Received<'b, OpenEvent<'b>>) -> Self {
+        received.widen()
+    }
 }
 
 /// A piece of a message delivered as it arrives.

@@ -5,7 +5,7 @@
 use crate::config::Config;
 use crate::endpoint::Endpoint;
 use crate::error::UsageError;
-use crate::event::{Event, Received};
+use crate::event::{EventOf, Received};
 use crate::frame::{MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
 use crate::time::Instant;
 
@@ -125,7 +125,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> InputBuffer<S> {
         &mut self,
         endpoint: &mut E,
         now: Instant,
-    ) -> Result<Option<Event<'_>>, UsageError> {
+    ) -> Result<Option<EventOf<'_, E::Phase>>, UsageError> {
         self.receive_with(|input| endpoint.receive(input, now))
     }
 
@@ -138,7 +138,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> InputBuffer<S> {
         inflater: &'a mut crate::deflate::Inflater<W>,
         endpoint: &mut E,
         now: Instant,
-    ) -> Result<Option<Event<'a>>, UsageError> {
+    ) -> Result<Option<EventOf<'a, E::Phase>>, UsageError> {
         self.receive_with(|input| inflater.receive(endpoint, input, now))
     }
 
@@ -181,10 +181,10 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> InputBuffer<S> {
     /// [`Endpoint::receive`] does. The bytes it consumed are dropped; the rest is kept,
     /// with the same [`UsageError::InputBufferTooSmall`] check.
     #[inline]
-    pub fn receive_with<'a>(
+    pub fn receive_with<'a, V>(
         &'a mut self,
-        receive: impl FnOnce(&'a mut [u8]) -> Result<Received<'a>, UsageError>,
-    ) -> Result<Option<Event<'a>>, UsageError> {
+        receive: impl FnOnce(&'a mut [u8]) -> Result<Received<'a, V>, UsageError>,
+    ) -> Result<Option<V>, UsageError> {
         let storage = self.storage.as_mut();
         let capacity = storage.len();
         let received = receive(&mut storage[self.start..self.end])?;
@@ -257,6 +257,7 @@ fn move_to_front(storage: &mut [u8], start: usize, end: usize) {
 mod tests {
     use super::*;
     use crate::connection::Connection;
+    use crate::event::Event;
     use crate::server::{Accept, Server};
 
     /// The bare-metal compaction moves overlapping and disjoint tails alike.

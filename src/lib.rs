@@ -317,7 +317,7 @@ pub use error::{
     AbnormalClosure, BufferTooSmall, Error, HandshakeError, ProtocolError, SendError, TimedOut,
     UsageError,
 };
-pub use event::{Chunk, Event, MessageKind, Received};
+pub use event::{Chunk, Event, EventOf, MessageKind, OpenEvent, Opened, Opening, Phase, Received};
 pub use handshake::{ClientRequest, Request, Response};
 pub use input::{InputBuffer, MIN_INPUT_BUFFER};
 pub use rand_core;

@@ -118,7 +118,9 @@ impl Server {
         now: Instant,
     ) -> Result<Received<'b>, UsageError> {
         let (config, scanned, deadline) = match &mut self.phase {
-            Phase::Open(connection) => return connection.receive_frames(input, now),
+            Phase::Open(connection) => {
+                return connection.receive_frames(input, now).map(Into::into);
+            }
             Phase::AwaitingRequest {
                 config,
                 scanned,
@@ -166,6 +168,7 @@ impl Server {
             event: Some(Event::Request(request)),
             unchecked_text: false,
             in_window: None,
+            borrow: core::marker::PhantomData,
         })
     }
 
@@ -195,6 +198,7 @@ impl Server {
             event: Some(Event::HandshakeFailed(error)),
             unchecked_text: false,
             in_window: None,
+            borrow: core::marker::PhantomData,
         }
     }
 
@@ -276,6 +280,7 @@ impl Server {
 }
 
 impl Endpoint for Server {
+    type Phase = crate::event::Opening;
     type Masking = Unmasked;
 
     #[inline]
@@ -285,7 +290,7 @@ impl Endpoint for Server {
         now: Instant,
     ) -> Result<Received<'b>, UsageError> {
         match &mut self.phase {
-            Phase::Open(connection) => connection.receive_frames(input, now),
+            Phase::Open(connection) => connection.receive_frames(input, now).map(Into::into),
             _ => self.receive_handshake(input, now),
         }
     }
@@ -374,5 +379,9 @@ impl Endpoint for Server {
             Phase::Open(connection) => Ok(connection),
             _ => Err(UsageError::NotOpen),
         }
+    }
+
+    fn into_connection(self) -> Result<Connection<Unmasked>, Self> {
+        Self::into_connection(self)
     }
 }

@@ -321,16 +321,16 @@ mod smol {
     use super::*;
     use sockless::assemble::MessageAssembler;
     use sockless::driver::End;
-    use sockless::{Client, Event, MessageKind, OsRng, Server};
+    use sockless::{Connection, Event, Masked, MessageKind, OsRng};
 
     use crate::smol_adapter as adapter;
 
+    /// A client's open connection through the example adapter.
+    type ClientWs = adapter::WebSocket<Pipe, Connection<Masked<OsRng>>>;
+
     /// The smol / async-io example adapter, with an assembler for whole messages.
     pub struct Conn {
-        ws: Role<
-            adapter::WebSocket<Pipe, Server>,
-            adapter::WebSocket<Pipe, Client<'static, OsRng>>,
-        >,
+        ws: Role<adapter::WebSocket<Pipe, Connection>, ClientWs>,
         assembler: MessageAssembler,
     }
 

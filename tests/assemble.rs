@@ -328,13 +328,13 @@ fn the_alloc_assembler_reuses_its_buffer_across_messages_from_a_connection() {
 fn text_is_never_handed_out_as_binary() {
     use sockless::{Chunk, MessageKind};
     // Pieces a connection would never hand out: invalid text.
-    let first = Event::Chunk(Chunk {
+    let first: Event<'_> = Event::Chunk(Chunk {
         kind: MessageKind::Text,
         data: b"caf\xc3",
         first: true,
         last: false,
     });
-    let last = Event::Chunk(Chunk {
+    let last: Event<'_> = Event::Chunk(Chunk {
         kind: MessageKind::Text,
         data: b"!",
         first: false,

@@ -549,6 +549,34 @@ fn a_rejected_request_ends_with_its_status_once_the_answer_is_written() {
     assert_eq!(d.poll(at(0)), Step::Close(End::Rejected { status: 403 }));
 }
 
+/// Once the handshake is done, the server's driver becomes its open connection's, with the
+/// bytes that followed the head and the deadlines kept; its events are `OpenEvent`s, which
+/// hold no handshake variant. Before that (or with an event pending) it is given back.
+#[test]
+fn a_driver_becomes_its_open_connections_once_the_handshake_is_done() {
+    let config = Config::default().with_keep_alive(Some(Duration::from_secs(30)));
+    let d = driver(Server::new(config, at(0)), &config);
+    let mut d = d.into_open().expect_err("not open before the request");
+    let mut bytes = UPGRADE_REQUEST.to_vec();
+    bytes.extend_from_slice(&masked(0x81, b"early"));
+    d.feed(&bytes, at(0));
+    assert!(matches!(d.poll(at(0)), Step::Event(_)));
+    let mut d = d.into_open().expect_err("a request is pending");
+    assert!(matches!(d.event(), Some(Event::Request(_))));
+    d.decide(Decision::accept(), at(0)).unwrap();
+    let mut d = d.into_open().expect("open once decided");
+    // The 101 staged before stays owed; the frame after the head is read next.
+    assert!(written(&mut d, at(0)).starts_with(b"HTTP/1.1 101"));
+    assert!(matches!(d.poll(at(0)), Step::Event(_)));
+    let event: sockless::OpenEvent<'_> = d.event().unwrap();
+    assert!(matches!(event, sockless::OpenEvent::Text("early")));
+    // The keep-alive deadline carried over.
+    assert_eq!(
+        d.next_deadline().map(|(_, which)| which),
+        Some(Deadline::KeepAlivePing)
+    );
+}
+
 /// RFC 7692 §7.2.3.1 and §7.2.3.2: compressed messages come out inflated through the
 /// driver, whole ("Hello" twice, the second using the first as context) or in pieces,
 /// and an inflated text is checked once when taken.

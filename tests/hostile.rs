@@ -28,7 +28,7 @@ fn handshake_outcome(
     input: &mut [u8],
 ) -> (usize, Option<HandshakeError>) {
     let received = endpoint.receive(input, at(0)).expect("no usage error");
-    match received.event {
+    match received.event.map(Event::widen) {
         None => (received.consumed, None),
         Some(Event::HandshakeFailed(error)) => (received.consumed, Some(error)),
         Some(other) => panic!("expected no event or a handshake failure, got {other:?}"),

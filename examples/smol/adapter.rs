@@ -13,8 +13,10 @@ use std::time::{Duration, Instant as StdInstant};
 use async_io::Timer;
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, FutureExt};
 use sockless::driver::{Decision, Driver, End, SendError, Step};
-use sockless::{Client, CloseCode, Config, Endpoint, Event, InputBuffer, Instant, MessageKind};
-use sockless::{OsRng, Request, Server, UsageError};
+use sockless::{
+    Client, CloseCode, Config, Connection, Endpoint, Event, EventOf, InputBuffer, Instant,
+};
+use sockless::{Masked, MessageKind, OsRng, Request, Server, Unmasked, UsageError};
 
 /// Staged output (headers, small messages, control frames). Larger payloads are written
 /// from where they lie (a client's masked here a piece at a time).
@@ -35,7 +37,7 @@ pub async fn accept<T: AsyncRead + AsyncWrite + Unpin>(
     io: T,
     config: Config,
     decide: impl FnOnce(&Request<'_>) -> Decision<'static>,
-) -> Result<WebSocket<T, Server>, End> {
+) -> Result<WebSocket<T, Connection<Unmasked>>, End> {
     let mut ws = WebSocket::new(io, Server::new(config, Instant::ZERO), &config)?;
     let decision = loop {
         if let Event::Request(request) = ws.next().await? {
@@ -43,22 +45,23 @@ pub async fn accept<T: AsyncRead + AsyncWrite + Unpin>(
         }
     };
     ws.retry(|d, now| d.decide(decision, now)).await?;
-    ws.flush().await.map(|()| ws) // a refusal ends here, once written
+    ws.flush().await?; // a refusal ends here, once written
+    ws.into_open()
 }
 
 /// Run the opening handshake for `url` (`ws://`; for `wss://`, `io` is the TLS stream);
 /// gives the connection and the response's status.
-pub async fn connect<'u, T: AsyncRead + AsyncWrite + Unpin>(
+pub async fn connect<T: AsyncRead + AsyncWrite + Unpin>(
     io: T,
-    url: &'u str,
+    url: &str,
     config: Config,
-) -> Result<(WebSocket<T, Client<'u, OsRng>>, u16), End> {
+) -> Result<(WebSocket<T, Connection<Masked<OsRng>>>, u16), End> {
     let client = Client::connect(url, config, sockless::os_rng(), Instant::ZERO);
     let mut ws = WebSocket::new(io, client.map_err(End::Usage)?, &config)?;
     loop {
         if let Event::Connected(response) = ws.next().await? {
             let status = response.status();
-            return Ok((ws, status));
+            return Ok((ws.into_open()?, status));
         }
     }
 }
@@ -73,6 +76,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin, E: Endpoint> WebSocket<T, E> {
         Ok(WebSocket { io, driver, origin })
     }
 
+    /// The open connection alone: its events cannot be handshake events.
+    fn into_open(self) -> Result<WebSocket<T, Connection<E::Masking>>, End> {
+        let driver = self.driver.into_open().map_err(|_| End::Abnormal)?;
+        let (io, origin) = (self.io, self.origin);
+        Ok(WebSocket { io, driver, origin })
+    }
+
     fn now(&self) -> Instant {
         Instant::from_elapsed(self.origin.elapsed())
     }
@@ -80,7 +90,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin, E: Endpoint> WebSocket<T, E> {
     /// The next event (Pings are answered, Close echoed by the driver). `Err` is the end
     /// of the connection, the transport closed: `End::Closed { .. }` after a clean close.
     /// Cancel safe: all partial state lives in the driver.
-    pub async fn next(&mut self) -> Result<Event<'_>, End> {
+    pub async fn next(&mut self) -> Result<EventOf<'_, E::Phase>, End> {
         loop {
             match self.driver.poll(self.now()) {
                 Step::Event(_) => return self.driver.event().ok_or(End::Abnormal),

@@ -74,7 +74,7 @@ impl<E: Endpoint> Peer for E {
         input: &'b mut [u8],
         now: Instant,
     ) -> Result<Received<'b>, UsageError> {
-        self.receive(input, now)
+        self.receive(input, now).map(Received::widen)
     }
     fn transmit(&mut self, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
         self.poll_transmit(out)

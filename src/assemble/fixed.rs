@@ -102,9 +102,9 @@ impl<const N: usize> FixedAssembler<N> {
     /// A message of more than `N` bytes, whole or in pieces, is
     /// [`AssembleError::TooLarge`] (close with 1009): the pieces collected are dropped,
     /// and the rest of that message's pieces give `Ok(None)`.
-    pub fn push<'a>(
+    pub fn push<'a, R, S, H>(
         &'a mut self,
-        event: &Event<'a>,
+        event: &Event<'a, R, S, H>,
     ) -> Result<Option<WholeMessage<'a>>, AssembleError> {
         self.inner.push(event, N)
     }

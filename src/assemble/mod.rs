@@ -18,7 +18,7 @@
 //!
 //! ```
 //! use sockless::assemble::{FixedAssembler, WholeMessage};
-//! use sockless::{Chunk, Config, Event, MessageKind};
+//! use sockless::{Chunk, Config, MessageKind, OpenEvent};
 //!
 //! // The recommended setup: the connection refuses (1009) any message over 64 bytes.
 //! let config = FixedAssembler::<64>::configure(Config::default());
@@ -27,8 +27,9 @@
 //! let mut assembler = FixedAssembler::<64>::new();
 //! let first = Chunk { kind: MessageKind::Text, data: b"h\xc3", first: true, last: false };
 //! let last = Chunk { kind: MessageKind::Text, data: b"\xa9llo", first: false, last: true };
-//! assert_eq!(assembler.push(&Event::Chunk(first)), Ok(None));
-//! assert_eq!(assembler.push(&Event::Chunk(last)), Ok(Some(WholeMessage::Text("héllo"))));
+//! // An open connection's events, as a `Connection` or an adapter hands them out.
+//! assert_eq!(assembler.push(&OpenEvent::Chunk(first)), Ok(None));
+//! assert_eq!(assembler.push(&OpenEvent::Chunk(last)), Ok(Some(WholeMessage::Text("héllo"))));
 //! ```
 
 mod fixed;
@@ -161,9 +162,9 @@ struct Assembler<S> {
 
 impl<S: Storage> Assembler<S> {
     /// Feed an event; `limit` is the most bytes of one message handed out.
-    fn push<'a>(
+    fn push<'a, R, Q, H>(
         &'a mut self,
-        event: &Event<'a>,
+        event: &Event<'a, R, Q, H>,
         limit: usize,
     ) -> Result<Option<WholeMessage<'a>>, AssembleError> {
         let whole = match *event {
@@ -223,6 +224,9 @@ impl<S: Storage> Assembler<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An event of any receiver (a literal names its phase).
+    type Ev<'b> = Event<'b>;
     use crate::config::Config;
     use crate::event::Chunk;
 
@@ -281,17 +285,17 @@ mod tests {
     fn whole_messages_are_borrowed_from_the_event() {
         let mut assembler = FixedAssembler::<8>::new();
         let text = "héllo";
-        let message = assembler.push(&Event::Text(text)).unwrap().unwrap();
+        let message = assembler.push(&Ev::Text(text)).unwrap().unwrap();
         assert_eq!(message, WholeMessage::Text("héllo"));
         assert_eq!(message.as_bytes().as_ptr(), text.as_ptr());
         let data = [1u8, 2, 3];
-        let message = assembler.push(&Event::Binary(&data)).unwrap().unwrap();
+        let message = assembler.push(&Ev::Binary(&data)).unwrap().unwrap();
         assert_eq!(message, WholeMessage::Binary(&[1, 2, 3]));
         assert_eq!(message.as_bytes().as_ptr(), data.as_ptr());
         assert_eq!(message.kind(), MessageKind::Binary);
         assert_eq!((message.len(), message.is_empty()), (3, false));
         assert_eq!(
-            assembler.push(&Event::Binary(&[])),
+            assembler.push(&Ev::Binary(&[])),
             Ok(Some(WholeMessage::Binary(&[])))
         );
     }
@@ -299,9 +303,9 @@ mod tests {
     #[test]
     fn other_events_are_left_to_the_caller() {
         let mut assembler = FixedAssembler::<8>::new();
-        assert_eq!(assembler.push(&Event::Ping(b"p")), Ok(None));
-        assert_eq!(assembler.push(&Event::Pong(b"p")), Ok(None));
-        let failed = Event::Failed(crate::ProtocolError::InvalidUtf8);
+        assert_eq!(assembler.push(&Ev::Ping(b"p")), Ok(None));
+        assert_eq!(assembler.push(&Ev::Pong(b"p")), Ok(None));
+        let failed = Ev::Failed(crate::ProtocolError::InvalidUtf8);
         assert_eq!(assembler.push(&failed), Ok(None));
     }
 
@@ -336,8 +340,8 @@ mod tests {
         assert_eq!(chunked, Ok(Message::binary(b"abcd")));
         let chunked = assemble(&mut assembler, MessageKind::Text, &[b"abcd"]);
         assert_eq!(chunked, Ok(Message::text("abcd")));
-        assert!(assembler.push(&Event::Text("abcd")).unwrap().is_some());
-        assert!(assembler.push(&Event::Binary(b"abcd")).unwrap().is_some());
+        assert!(assembler.push(&Ev::Text("abcd")).unwrap().is_some());
+        assert!(assembler.push(&Ev::Binary(b"abcd")).unwrap().is_some());
         assert_eq!(FixedAssembler::<4>::CAPACITY, 4);
     }
 
@@ -345,8 +349,8 @@ mod tests {
     fn a_message_of_n_plus_one_bytes_is_too_large() {
         let too_large = Err(AssembleError::TooLarge { limit: 4 });
         let mut assembler = FixedAssembler::<4>::new();
-        assert_eq!(assembler.push(&Event::Text("abcde")), too_large);
-        assert_eq!(assembler.push(&Event::Binary(b"abcde")), too_large);
+        assert_eq!(assembler.push(&Ev::Text("abcde")), too_large);
+        assert_eq!(assembler.push(&Ev::Binary(b"abcde")), too_large);
         // In one last piece, and on the last piece.
         let one = piece(MessageKind::Binary, b"abcde", true, true);
         assert_eq!(assembler.push(&one), too_large);

@@ -101,9 +101,9 @@ impl MessageAssembler {
     /// Text collected from pieces is checked as UTF-8 once more (the connection already
     /// did, so this does not fail when it fed the pieces); text that is not UTF-8 is
     /// [`AssembleError::InvalidUtf8`] (close with 1007), never handed out as binary.
-    pub fn push<'a>(
+    pub fn push<'a, R, S, H>(
         &'a mut self,
-        event: &Event<'a>,
+        event: &Event<'a, R, S, H>,
     ) -> Result<Option<WholeMessage<'a>>, AssembleError> {
         self.inner.push(event, usize::MAX)
     }
@@ -126,6 +126,9 @@ impl MessageAssembler {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An event of any receiver (a literal names its phase).
+    type Ev<'b> = Event<'b>;
     use crate::event::{Chunk, MessageKind};
 
     fn piece(kind: MessageKind, data: &[u8], first: bool, last: bool) -> Event<'_> {
@@ -157,7 +160,7 @@ mod tests {
     fn whole_messages_pass_through_without_a_copy() {
         let mut assembler = MessageAssembler::new();
         let text = "hello";
-        let message = assembler.push(&Event::Text(text)).unwrap().unwrap();
+        let message = assembler.push(&Ev::Text(text)).unwrap().unwrap();
         assert_eq!(message.as_bytes().as_ptr(), text.as_ptr());
         assert_eq!(assembler.capacity(), 0);
     }

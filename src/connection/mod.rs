@@ -348,7 +348,7 @@ impl<M: Masking> Connection<M> {
     /// with the error's code (RFC 6455 §7.1.7, unless ours was already sent) and read no
     /// more. The caller drops whatever input it still holds.
     pub fn fail_with(&mut self, error: ProtocolError) {
-        let _ = self.fail(error, 0);
+        let _: Received<'_> = self.fail(error, 0);
     }
 
     /// Hand whole text messages out unchecked from now on (see [`Received`]'s
@@ -372,7 +372,11 @@ impl<M: Masking> Connection<M> {
 
     /// Fail the connection (§7.1.7): queue a Close with the violation's code (unless ours
     /// was already sent), and read no more. Everything left in the input is dropped.
-    pub(crate) fn fail<'b>(&mut self, error: ProtocolError, input_len: usize) -> Received<'b> {
+    pub(crate) fn fail<'b, R, S, H>(
+        &mut self,
+        error: ProtocolError,
+        input_len: usize,
+    ) -> Received<'b, Event<'b, R, S, H>> {
         match self.state {
             State::Open | State::RemoteClosing => {
                 self.state = State::Failed;
@@ -390,6 +394,7 @@ impl<M: Masking> Connection<M> {
             event: Some(Event::Failed(error)),
             unchecked_text: false,
             in_window: None,
+            borrow: core::marker::PhantomData,
         }
     }
 

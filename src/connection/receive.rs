@@ -4,7 +4,7 @@
 use super::{Connection, Masking, OwedPong, Role, State, Timer};
 use crate::close::CloseFrame;
 use crate::error::{ProtocolError, UsageError};
-use crate::event::{Chunk, Event, MessageKind, Received};
+use crate::event::{Chunk, Event, MessageKind, OpenEvent, Received};
 use crate::frame::{FrameHeader, OpCode, apply_mask, apply_mask_short};
 use crate::time::Instant;
 use crate::utf8::{self, Utf8Validator};
@@ -84,7 +84,7 @@ impl<M: Masking> Connection<M> {
         &mut self,
         input: &'b mut [u8],
         now: Instant,
-    ) -> Result<Received<'b>, UsageError> {
+    ) -> Result<Received<'b, OpenEvent<'b>>, UsageError> {
         // Bare-metal targets, where flash is scarce, take the general path for every frame.
         if !crate::COMPACT_CODE && self.state == State::Open {
             if let Some((kind, header_len, len)) = self.small_whole_message(input) {
@@ -98,7 +98,11 @@ impl<M: Masking> Connection<M> {
     /// [`fail`](Self::fail), out of the way of the small-message path.
     #[cold]
     #[inline(never)]
-    fn fail_cold<'b>(&mut self, violation: ProtocolError, input_len: usize) -> Received<'b> {
+    fn fail_cold<'b>(
+        &mut self,
+        violation: ProtocolError,
+        input_len: usize,
+    ) -> Received<'b, OpenEvent<'b>> {
         self.fail(violation, input_len)
     }
 
@@ -106,7 +110,11 @@ impl<M: Masking> Connection<M> {
     /// [`receive_frames`](Self::receive_frames) stays small enough to inline into the
     /// caller's loop.
     #[inline(never)]
-    fn receive_general<'b>(&mut self, input: &'b mut [u8], now: Instant) -> Received<'b> {
+    fn receive_general<'b>(
+        &mut self,
+        input: &'b mut [u8],
+        now: Instant,
+    ) -> Received<'b, OpenEvent<'b>> {
         if !matches!(self.state, State::Open | State::LocalClosing) {
             // §7.1.1, §7.1.7: nothing is read after the peer's Close or after a failure.
             return Received::without_event(input.len());
@@ -128,7 +136,7 @@ impl<M: Masking> Connection<M> {
         &mut self,
         input: &'b mut [u8],
         now: Instant,
-    ) -> Result<Received<'b>, ProtocolError> {
+    ) -> Result<Received<'b, OpenEvent<'b>>, ProtocolError> {
         let mut consumed = 0;
         loop {
             if !self.frame.in_frame {
@@ -155,6 +163,7 @@ impl<M: Masking> Connection<M> {
                         event: Some(event),
                         unchecked_text: false,
                         in_window: None,
+                        borrow: core::marker::PhantomData,
                     });
                 }
                 if whole && header.fin && header.opcode != OpCode::Continuation {
@@ -174,6 +183,7 @@ impl<M: Masking> Connection<M> {
                             event: Some(Event::Compressed(chunk)),
                             unchecked_text: false,
                             in_window: None,
+                            borrow: core::marker::PhantomData,
                         });
                     }
                     let kind = self.message_kind(header.opcode);
@@ -192,6 +202,7 @@ impl<M: Masking> Connection<M> {
                         event: Some(event),
                         unchecked_text: false,
                         in_window: None,
+                        borrow: core::marker::PhantomData,
                     });
                 }
                 self.begin_data_frame(&header);
@@ -247,6 +258,7 @@ impl<M: Masking> Connection<M> {
                 event: Some(event),
                 unchecked_text: false,
                 in_window: None,
+                borrow: core::marker::PhantomData,
             });
         }
     }
@@ -287,7 +299,7 @@ impl<M: Masking> Connection<M> {
         kind: MessageKind,
         header_len: usize,
         len: usize,
-    ) -> Result<Received<'b>, UsageError> {
+    ) -> Result<Received<'b, OpenEvent<'b>>, UsageError> {
         let input_len = input.len();
         let (header, rest) = input.split_at_mut(header_len);
         let payload = &mut rest[..len];
@@ -309,6 +321,7 @@ impl<M: Masking> Connection<M> {
             event: Some(event),
             unchecked_text: false,
             in_window: None,
+            borrow: core::marker::PhantomData,
         })
     }
 
@@ -431,7 +444,7 @@ impl<M: Masking> Connection<M> {
         opcode: OpCode,
         payload: &'b [u8],
         now: Instant,
-    ) -> Result<Event<'b>, ProtocolError> {
+    ) -> Result<OpenEvent<'b>, ProtocolError> {
         match opcode {
             OpCode::Close => {
                 let frame = CloseFrame::parse(payload)?;

@@ -12,7 +12,7 @@ use super::{DeflateParams, MAX_WINDOW_BITS};
 use crate::connection::{Connection, Masking};
 use crate::endpoint::Endpoint;
 use crate::error::{ProtocolError, UsageError};
-use crate::event::{Chunk, Event, MessageKind, Received};
+use crate::event::{Chunk, Event, EventOf, MessageKind, Received};
 use crate::time::Instant;
 use crate::utf8::{self, Utf8Validator};
 
@@ -170,7 +170,7 @@ impl<W: AsRef<[u8]> + AsMut<[u8]>> Inflater<W> {
         endpoint: &mut E,
         input: &'b mut [u8],
         now: Instant,
-    ) -> Result<Received<'b>, UsageError> {
+    ) -> Result<Received<'b, EventOf<'b, E::Phase>>, UsageError> {
         let input_len = input.len();
         if self.busy() {
             if input_len < self.pending {
@@ -222,7 +222,7 @@ impl<W: AsRef<[u8]> + AsMut<[u8]>> Inflater<W> {
         endpoint: &mut E,
         error: ProtocolError,
         input_len: usize,
-    ) -> Received<'b> {
+    ) -> Received<'b, EventOf<'b, E::Phase>> {
         self.end();
         self.decompressor.init();
         match endpoint.connection() {
@@ -232,6 +232,7 @@ impl<W: AsRef<[u8]> + AsMut<[u8]>> Inflater<W> {
                 event: Some(Event::Failed(error)),
                 unchecked_text: false,
                 in_window: None,
+                borrow: core::marker::PhantomData,
             },
         }
     }
@@ -244,7 +245,7 @@ impl<W: AsRef<[u8]> + AsMut<[u8]>> Inflater<W> {
         compressed: &'b [u8],
         before: usize,
         input_len: usize,
-    ) -> Received<'b> {
+    ) -> Received<'b, EventOf<'b, E::Phase>> {
         let kind = self.message.unwrap_or(MessageKind::Binary);
         let mut used_total = 0;
         let window_len = self.window.as_ref().len();
@@ -275,6 +276,7 @@ impl<W: AsRef<[u8]> + AsMut<[u8]>> Inflater<W> {
                     })),
                     unchecked_text: false,
                     in_window: None,
+                    borrow: core::marker::PhantomData,
                 };
             };
             // One byte past the limit is enough to know it was passed (RFC 6455 §10.4).
@@ -345,6 +347,7 @@ impl<W: AsRef<[u8]> + AsMut<[u8]>> Inflater<W> {
             if whole && kind == MessageKind::Text && defers_text_check(endpoint) {
                 return Received {
                     in_window: Some(piece_start),
+                    borrow: core::marker::PhantomData,
                     ..Received::unchecked_text(consumed, piece)
                 };
             }
@@ -362,6 +365,7 @@ impl<W: AsRef<[u8]> + AsMut<[u8]>> Inflater<W> {
                                 event: Some(Event::Failed(ProtocolError::InvalidUtf8)),
                                 unchecked_text: false,
                                 in_window: None,
+                                borrow: core::marker::PhantomData,
                             },
                         };
                     }
@@ -378,6 +382,7 @@ impl<W: AsRef<[u8]> + AsMut<[u8]>> Inflater<W> {
                 event: Some(event),
                 unchecked_text: false,
                 in_window: Some(piece_start),
+                borrow: core::marker::PhantomData,
             };
         }
     }

@@ -118,7 +118,7 @@ use crate::config::Config;
 use crate::connection::{Connection, State};
 use crate::endpoint::Endpoint;
 use crate::error::{TimedOut, UsageError};
-use crate::event::{Event, Received};
+use crate::event::{Event, EventOf, Phase, Received};
 use crate::handshake::Limits;
 use crate::input::InputBuffer;
 use crate::time::{Duration, Instant};
@@ -198,6 +198,39 @@ pub struct Core<E, O> {
     end: Option<End>,
 }
 
+impl<E, O> Core<E, O> {
+    /// The same core around `endpoint` instead, and the endpoint it had.
+    fn with_endpoint<F>(self, endpoint: F) -> (E, Core<F, O>) {
+        let Core {
+            endpoint: had,
+            output,
+            limits,
+            write_timeout,
+            write_since,
+            urgent,
+            starved,
+            discard_input,
+            pending,
+            peer_close,
+            end,
+        } = self;
+        let core = Core {
+            endpoint,
+            output,
+            limits,
+            write_timeout,
+            write_since,
+            urgent,
+            starved,
+            discard_input,
+            pending,
+            peer_close,
+            end,
+        };
+        (had, core)
+    }
+}
+
 impl<E, S, O> core::ops::Deref for Driver<E, S, O> {
     type Target = Core<E, O>;
 
@@ -262,7 +295,7 @@ where
     ///
     /// A server's [`Event::Request`] stays pending until [`decide`](Driver::decide)
     /// answers it.
-    pub fn event(&mut self) -> Option<Event<'_>> {
+    pub fn event(&mut self) -> Option<EventOf<'_, E::Phase>> {
         self.core.event_in(&self.input)
     }
 
@@ -273,7 +306,7 @@ where
     pub fn event_inflated<'a, W: AsRef<[u8]> + AsMut<[u8]>>(
         &'a mut self,
         inflater: &'a crate::deflate::Inflater<W>,
-    ) -> Option<Event<'a>> {
+    ) -> Option<EventOf<'a, E::Phase>> {
         self.core.event_inflated_in(&self.input, inflater)
     }
 
@@ -333,6 +366,23 @@ where
         let (endpoint, output) = self.core.into_parts();
         (endpoint, self.input, output)
     }
+
+    /// The driver of the open connection alone, once a [`Server`](crate::Server) or
+    /// [`Client`](crate::Client) finished the handshake: the same input, output, deadlines
+    /// and state, and events that cannot be handshake events
+    /// ([`Opened`](crate::Opened)), so the code that drives the open connection need not
+    /// handle them. The driver back, unchanged, during the handshake, after it failed,
+    /// or while an event is pending.
+    // The driver itself comes back (as `Server::into_connection` gives the server back):
+    // the core allocates nothing, so it is not boxed.
+    #[allow(clippy::result_large_err)]
+    pub fn into_open(self) -> Result<Driver<Connection<E::Masking>, S, O>, Self> {
+        let Driver { core, input } = self;
+        match core.into_open() {
+            Ok(core) => Ok(Driver { core, input }),
+            Err(core) => Err(Driver { core, input }),
+        }
+    }
 }
 
 impl<E, O> Core<E, O>
@@ -364,6 +414,19 @@ where
             peer_close: None,
             end: None,
         })
+    }
+
+    /// [`Driver::into_open`] for a core whose input the caller keeps.
+    #[allow(clippy::result_large_err)] // as `Driver::into_open`
+    pub fn into_open(self) -> Result<Core<Connection<E::Masking>, O>, Self> {
+        if self.pending.is_some() {
+            return Err(self);
+        }
+        let (endpoint, core) = self.with_endpoint(());
+        match endpoint.into_connection() {
+            Ok(connection) => Ok(core.with_endpoint(connection).1),
+            Err(endpoint) => Err(core.with_endpoint(endpoint).1),
+        }
     }
 
     /// [`Driver::poll`] over `input`, the connection's input kept by the caller (the
@@ -450,10 +513,17 @@ where
 
     /// What an endpoint (or an inflater) received, as the bytes it used and the handle of
     /// its event, counted from the start of the input it was given.
-    fn handle_of(received: Received<'_>) -> (usize, Option<EventHandle>) {
-        let handle = received.event.as_ref().map(|event| {
+    fn handle_of<'a, R, S, H>(
+        received: Received<'a, Event<'a, R, S, H>>,
+    ) -> (usize, Option<EventHandle>)
+    where
+        R: Into<crate::Request<'a>>,
+        S: Into<crate::Response<'a>>,
+        H: Into<crate::HandshakeError>,
+    {
+        let handle = received.event.map(|event| {
             EventHandle::of(
-                event,
+                &event.widen(),
                 received.consumed,
                 received.unchecked_text,
                 received.in_window,
@@ -518,7 +588,7 @@ where
     pub fn event_in<'a, S: AsRef<[u8]> + AsMut<[u8]>>(
         &mut self,
         input: &'a InputBuffer<S>,
-    ) -> Option<Event<'a>> {
+    ) -> Option<EventOf<'a, E::Phase>> {
         self.event_at(input, &[])
     }
 
@@ -529,12 +599,22 @@ where
         &mut self,
         input: &'a InputBuffer<S>,
         inflater: &'a crate::deflate::Inflater<W>,
-    ) -> Option<Event<'a>> {
+    ) -> Option<EventOf<'a, E::Phase>> {
         self.event_at(input, inflater.window())
     }
 
-    /// The pending event, its bytes in the input's storage or in `window`.
+    /// The pending event, its bytes in the input's storage or in `window`, as an event
+    /// of the endpoint's phase (an open connection's has no handshake event to give).
     fn event_at<'a, S: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        input: &'a InputBuffer<S>,
+        window: &'a [u8],
+    ) -> Option<EventOf<'a, E::Phase>> {
+        self.full_event_at(input, window).and_then(E::Phase::narrow)
+    }
+
+    /// [`event_at`](Self::event_at) as an event of any receiver.
+    fn full_event_at<'a, S: AsRef<[u8]> + AsMut<[u8]>>(
         &mut self,
         input: &'a InputBuffer<S>,
         window: &'a [u8],

@@ -253,7 +253,7 @@ fn trim_ascii(item: &str) -> &[u8] {
 /// Besides the head itself it records, from the one parsing pass, where the header fields of
 /// the handshake are and what the §4.1 checks need to know, so that neither the accessors
 /// nor [`check_response`] search the head again.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub struct Response<'b> {
     head: &'b [u8],
     reason: &'b str,

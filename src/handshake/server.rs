@@ -11,7 +11,7 @@ use crate::error::{Error, HandshakeError, UsageError};
 /// Besides the head itself it records, from the one parsing pass, where the header fields of
 /// the handshake are and what the upgrade rules need to know, so that neither the accessors
 /// nor [`check_upgrade`] search the head again.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub struct Request<'b> {
     head: &'b [u8],
     method: &'b str,

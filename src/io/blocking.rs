@@ -77,8 +77,9 @@ use crate::handshake::{Limits, WsUrl, parse_request};
 #[cfg(feature = "deflate")]
 use crate::io::compressor::MessageCompressor;
 use crate::{
-    Client, ClientRequest, CloseCode, Config, Connection, Duration, Endpoint, Event, InputBuffer,
-    Instant, Masked, Masking, MessageKind, OsRng, Request, Server, State, Unmasked, UsageError,
+    Client, ClientRequest, CloseCode, Config, Connection, Duration, Endpoint, Event, EventOf,
+    InputBuffer, Instant, Masked, Masking, MessageKind, OsRng, Request, Server, State, Unmasked,
+    UsageError,
 };
 
 /// How a server answers a request in [`accept_with`]: the driver's
@@ -397,7 +398,7 @@ impl<S: Transport, E: Endpoint> WebSocket<S, E> {
 
     /// The event [`step`](Self::step) found, borrowing the input (or the inflater's
     /// window).
-    fn event(&mut self) -> Option<Event<'_>> {
+    fn event(&mut self) -> Option<EventOf<'_, E::Phase>> {
         match &self.deflate {
             #[cfg(feature = "deflate")]
             Some(state) => self.driver.event_inflated(&state.inflater),
@@ -686,7 +687,10 @@ impl<S: Transport, E: Endpoint> WebSocket<S, E> {
     /// [`read`](Self::read). After [`Event::Close`], the closing handshake is finished
     /// (and the transport shut) once `handle` returns; later calls give
     /// [`Error::Closed`]. A violation is [`Error::Protocol`], not an event.
-    pub fn read_event<T>(&mut self, handle: impl FnOnce(Event<'_>) -> T) -> Result<T, Error> {
+    pub fn read_event<T>(
+        &mut self,
+        handle: impl FnOnce(EventOf<'_, E::Phase>) -> T,
+    ) -> Result<T, Error> {
         if self.closed {
             return Err(Error::Closed);
         }

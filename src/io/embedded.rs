@@ -239,7 +239,7 @@ use crate::connection::{Connection, Masked, Masking, Role, State, Unmasked};
 use crate::driver::{Core, End, EventKind, SendError, Step};
 use crate::endpoint::Endpoint;
 use crate::error::{ProtocolError, UsageError};
-use crate::event::{Event, MessageKind};
+use crate::event::{Event, EventOf, MessageKind, OpenEvent};
 use crate::frame::MAX_HEADER_LEN;
 use crate::handshake::{ClientRequest, Request};
 use crate::input::InputBuffer;
@@ -437,7 +437,7 @@ impl sealed::Inflate for NoInflater {
         &'a self,
         core: &mut Core<E, O>,
         input: &'a InputBuffer<S>,
-    ) -> Option<Event<'a>> {
+    ) -> Option<EventOf<'a, E::Phase>> {
         core.event_in(input)
     }
 
@@ -512,7 +512,7 @@ impl<W: AsRef<[u8]> + AsMut<[u8]>> sealed::Inflate for InflaterWindow<W> {
         &'a self,
         core: &mut Core<E, O>,
         input: &'a InputBuffer<S>,
-    ) -> Option<Event<'a>> {
+    ) -> Option<EventOf<'a, E::Phase>> {
         match &self.slot {
             Slot::Inflater(inflater) => core.event_inflated_in(input, inflater),
             _ => core.event_in(input),
@@ -599,7 +599,7 @@ mod sealed {
     use crate::driver::{Core, Step};
     use crate::endpoint::Endpoint;
     use crate::error::UsageError;
-    use crate::event::Event;
+    use crate::event::EventOf;
     use crate::input::InputBuffer;
     use crate::time::Instant;
 
@@ -618,7 +618,7 @@ mod sealed {
             &'a self,
             core: &mut Core<E, O>,
             input: &'a InputBuffer<S>,
-        ) -> Option<Event<'a>>;
+        ) -> Option<EventOf<'a, E::Phase>>;
 
         /// How many window bits the window holds: log2 of its length (0 without one).
         fn window_bits(&self) -> u8;
@@ -1172,7 +1172,7 @@ where
     pub async fn read<'i, S: AsRef<[u8]> + AsMut<[u8]>, I: Inflate>(
         &mut self,
         input: &'i mut ReadBuffer<S, I>,
-    ) -> Result<Event<'i>, Error<T::Error>> {
+    ) -> Result<OpenEvent<'i>, Error<T::Error>> {
         self.prepare(input)?;
         loop {
             match self.io.run(&mut self.core, input, false).await? {

@@ -129,7 +129,7 @@ use crate::connection::{Connection, Masked, Masking, Role, State, Unmasked};
 use crate::driver::{Driver, End, EventKind, SendError, Step};
 use crate::endpoint::Endpoint;
 use crate::error::{ProtocolError, UsageError};
-use crate::event::{Event, MessageKind};
+use crate::event::{Event, MessageKind, OpenEvent};
 use crate::frame::apply_mask;
 use crate::io::{Error, Message, OwnedCloseFrame};
 use crate::time::{Duration, Instant};
@@ -714,7 +714,7 @@ fn poll_driver<M: Masking>(
 fn take_event<'a, M: Masking>(
     driver: &'a mut Driver<Connection<M>, Buf, Buf>,
     deflate: &'a Option<Box<Deflate>>,
-) -> Option<Event<'a>> {
+) -> Option<OpenEvent<'a>> {
     match deflate {
         #[cfg(feature = "deflate")]
         Some(deflate) => driver.event_inflated(&deflate.inflater),
@@ -1008,7 +1008,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn next_event(&mut self) -> Result<Event<'_>, Error> {
+    pub async fn next_event(&mut self) -> Result<OpenEvent<'_>, Error> {
         if core::mem::take(&mut self.taken) {
             // The last event taken was a text message that failed its check: that
             // failure was the error returned then.

@@ -67,8 +67,13 @@ pub enum Ev {
 }
 
 impl Ev {
-    pub fn of(event: &Event<'_>) -> Ev {
-        match event {
+    pub fn of<'b, R, S, H>(event: &Event<'b, R, S, H>) -> Ev
+    where
+        R: Into<sockless::Request<'b>> + Copy,
+        S: Into<sockless::Response<'b>> + Copy,
+        H: Into<sockless::HandshakeError> + Copy,
+    {
+        match &event.widen() {
             Event::Request(request) => Ev::Request(request.target().to_string()),
             Event::Connected(response) => Ev::Connected(response.subprotocol().map(str::to_string)),
             Event::Rejected(response) => Ev::Rejected(response.status()),
@@ -113,7 +118,7 @@ pub fn feed(
         match endpoint.receive(&mut buffer[start..], now) {
             Ok(received) => {
                 start += received.consumed;
-                match received.event {
+                match received.event.map(Event::widen) {
                     Some(event) => match failure_of(&event) {
                         Some(error) => return (events, Err(error), buffer.len() - start),
                         None => events.push(Ev::of(&event)),
@@ -278,7 +283,7 @@ pub fn feed_accepting(
         match endpoint.receive(&mut buffer[start..], now) {
             Ok(received) => {
                 start += received.consumed;
-                match received.event {
+                match received.event.map(Event::widen) {
                     Some(event) => {
                         if let Some(error) = failure_of(&event) {
                             return (events, Err(error), buffer.len() - start, accepted);

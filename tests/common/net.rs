@@ -72,6 +72,7 @@ impl<E: Endpoint + 'static> Blocking<E> {
         loop {
             let now = self.now();
             if let Some(event) = self.input.receive(&mut self.endpoint, now)? {
+                let event = event.widen();
                 let failure = match &event {
                     Event::Failed(error) => Some(Error::Protocol(*error)),
                     Event::HandshakeFailed(error) => Some(Error::Handshake(*error)),

@@ -3,7 +3,7 @@
 use futures_util::{FutureExt, SinkExt};
 use sockless::io::tokio::{WebSocketStream, accept_async};
 use sockless::io::{Error, Message};
-use sockless::{Event, MessageKind};
+use sockless::{MessageKind, OpenEvent};
 use tokio::net::TcpStream;
 
 use crate::server::BoxError;
@@ -33,11 +33,11 @@ enum Step {
 /// message handed to the Sink (the adapter has no way to send a borrowed payload while
 /// the event borrows the stream); pieces of a message too large for the input buffer are
 /// collected in `partial`, as a user collects them.
-fn step(event: Result<Event<'_>, Error>, partial: &mut Vec<u8>) -> Result<Step, Error> {
+fn step(event: Result<OpenEvent<'_>, Error>, partial: &mut Vec<u8>) -> Result<Step, Error> {
     Ok(match event {
-        Ok(Event::Binary(data)) => Step::Echo(Message::Binary(data.to_vec())),
-        Ok(Event::Text(text)) => Step::Echo(Message::Text(text.to_owned())),
-        Ok(Event::Chunk(chunk)) => {
+        Ok(OpenEvent::Binary(data)) => Step::Echo(Message::Binary(data.to_vec())),
+        Ok(OpenEvent::Text(text)) => Step::Echo(Message::Text(text.to_owned())),
+        Ok(OpenEvent::Chunk(chunk)) => {
             if chunk.first {
                 partial.clear();
             }

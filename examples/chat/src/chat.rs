@@ -265,8 +265,8 @@ impl<T: Transport> Chat<T> {
     /// The peer of `key` closed its side (or the connection failed): 1006 unless the
     /// closing handshake had finished; the connection goes at the end of the turn.
     pub fn on_eof(&mut self, key: usize) {
-        if let Some(endpoint) = self.clients.slab.get_mut(key).and_then(Client::endpoint) {
-            let _ = endpoint.handle_eof();
+        if let Some(client) = self.clients.slab.get_mut(key) {
+            client.handle_eof();
         }
         self.clients.doom(key);
     }
@@ -396,13 +396,18 @@ impl<T: Transport> Chat<T> {
                 }
                 _ => None,
             };
-            let Some(endpoint) = client.endpoint() else {
-                return;
-            };
             let now_instant = Instant::from_millis(now);
-            let received = match inflater.as_mut() {
-                Some(inflater) => input.receive_inflating(inflater, endpoint, now_instant),
-                None => input.receive(endpoint, now_instant),
+            // One handler for both stages: an open connection's events are widened to
+            // the handshake's vocabulary.
+            let received = match (&mut client.stage, inflater.as_mut()) {
+                (Stage::Handshake(server), _) => input.receive(&mut **server, now_instant),
+                (Stage::Open(connection), Some(inflater)) => input
+                    .receive_inflating(inflater, connection, now_instant)
+                    .map(|event| event.map(Event::widen)),
+                (Stage::Open(connection), None) => input
+                    .receive(connection, now_instant)
+                    .map(|event| event.map(Event::widen)),
+                (Stage::Draining { .. }, _) => return,
             };
             let more = match received {
                 Ok(Some(event)) => {
@@ -740,9 +745,7 @@ impl<T: Transport> Chat<T> {
             return;
         };
         let result = client.transmit_owed();
-        let over = client
-            .endpoint()
-            .is_some_and(|endpoint| endpoint.should_close_transport());
+        let over = client.should_close_transport();
         if over {
             client.stage = Stage::Draining {
                 until: now + LINGER_MS,
@@ -794,11 +797,9 @@ impl<T: Transport> Chat<T> {
                 Stage::Draining { until } if until <= now => self.clients.doom(due.key),
                 Stage::Draining { .. } => self.arm(due.key),
                 _ => {
-                    if let Some(endpoint) = client.endpoint() {
-                        // A handshake that took too long (a 408 is queued), a keep-alive
-                        // Ping to send or unanswered, a close handshake not answered.
-                        let _ = endpoint.handle_timeout(Instant::from_millis(now));
-                    }
+                    // A handshake that took too long (a 408 is queued), a keep-alive Ping
+                    // to send or unanswered, a close handshake not answered.
+                    client.handle_timeout(Instant::from_millis(now));
                     self.settle(due.key, now);
                 }
             }

@@ -27,7 +27,6 @@ use sockless::deflate::DeflateParams;
 use sockless::frame::MAX_HEADER_LEN;
 use sockless::{
     CloseCode, Connection, Endpoint, Instant, MIN_OUTPUT_BUFFER, MessageKind, Server, State,
-    Unmasked,
 };
 
 use crate::compression::{SharedInflater, fits_window};
@@ -93,12 +92,33 @@ impl Client {
         }
     }
 
-    /// The sans-IO endpoint, whichever stage it is in (none once draining).
-    pub fn endpoint(&mut self) -> Option<&mut dyn Endpoint<Masking = Unmasked>> {
+    /// Let time pass for the endpoint, whichever stage it is in (a 408 queued, a
+    /// keep-alive Ping, a close handshake given up).
+    pub fn handle_timeout(&mut self, now: Instant) {
         match &mut self.stage {
-            Stage::Handshake(server) => Some(&mut **server),
-            Stage::Open(connection) => Some(connection),
-            Stage::Draining { .. } => None,
+            Stage::Handshake(server) => drop(server.handle_timeout(now)),
+            Stage::Open(connection) => drop(connection.handle_timeout(now)),
+            Stage::Draining { .. } => {}
+        }
+    }
+
+    /// The transport ended: 1006 unless the closing handshake had finished (the endpoint
+    /// knows which).
+    pub fn handle_eof(&mut self) {
+        match &mut self.stage {
+            Stage::Handshake(server) => drop(server.handle_eof()),
+            Stage::Open(connection) => drop(connection.handle_eof()),
+            Stage::Draining { .. } => {}
+        }
+    }
+
+    /// Whether the endpoint says to close the transport (never while draining: that
+    /// decision was taken).
+    pub fn should_close_transport(&self) -> bool {
+        match &self.stage {
+            Stage::Handshake(server) => server.should_close_transport(),
+            Stage::Open(connection) => connection.should_close_transport(),
+            Stage::Draining { .. } => false,
         }
     }
 
@@ -191,32 +211,24 @@ impl Client {
     /// `MIN_OUTPUT_BUFFER` bytes) is copied into the queue, so that the queue is not grown
     /// and zeroed for nothing on every message.
     pub fn transmit_owed(&mut self) -> Result<(), Full> {
-        let Some((endpoint, outbox)) = self.endpoint_and_outbox() else {
-            return Ok(());
-        };
         let mut owed = [0u8; MIN_OUTPUT_BUFFER];
-        // The server's output always fits MIN_OUTPUT_BUFFER: no BufferTooSmall.
-        while let Ok(n) = endpoint.poll_transmit(&mut owed) {
+        loop {
+            // The server's output always fits MIN_OUTPUT_BUFFER: no BufferTooSmall.
+            let polled = match &mut self.stage {
+                Stage::Handshake(server) => server.poll_transmit(&mut owed),
+                Stage::Open(connection) => connection.poll_transmit(&mut owed),
+                Stage::Draining { .. } => return Ok(()),
+            };
+            let n = polled.unwrap_or(0);
             if n == 0 {
                 break;
             }
-            let Ok(_) = outbox.encode(n, |out| {
+            let Ok(_) = self.outbox.encode(n, |out| {
                 out[..n].copy_from_slice(&owed[..n]);
                 Ok::<_, core::convert::Infallible>(n)
             })?;
         }
         Ok(())
-    }
-
-    fn endpoint_and_outbox(
-        &mut self,
-    ) -> Option<(&mut dyn Endpoint<Masking = Unmasked>, &mut Outbox)> {
-        let endpoint: &mut dyn Endpoint<Masking = Unmasked> = match &mut self.stage {
-            Stage::Handshake(server) => &mut **server,
-            Stage::Open(connection) => connection,
-            Stage::Draining { .. } => return None,
-        };
-        Some((endpoint, &mut self.outbox))
     }
 }
 

@@ -217,7 +217,7 @@ impl<E: Role> Peer<E> {
             let phase = self.phase();
             let event =
                 match memory::measured(phase, || self.input.receive(&mut self.endpoint, now)) {
-                    Ok(Some(event)) => event,
+                    Ok(Some(event)) => event.widen(),
                     Ok(None) => break,
                     Err(_) => {
                         self.log.errors += 1;
