@@ -110,7 +110,7 @@ impl<'a, R: Rng> Client<'a, R> {
     ) -> Result<Received<'b>, UsageError> {
         let (config, request, nonce, scanned) = match &mut self.phase {
             Phase::Open(connection) => {
-                return connection.receive_frames(input, now).map(Into::into);
+                return connection.receive_frames(input, now);
             }
             Phase::Done => return Ok(Received::without_event(input.len())),
             Phase::Handshaking {
@@ -215,7 +215,7 @@ impl<R: Rng> Endpoint for Client<'_, R> {
         now: Instant,
     ) -> Result<Received<'b>, UsageError> {
         match &mut self.phase {
-            Phase::Open(connection) => connection.receive_frames(input, now).map(Into::into),
+            Phase::Open(connection) => connection.receive_frames(input, now),
             _ => self.receive_handshake(input, now),
         }
     }

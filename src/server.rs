@@ -119,7 +119,7 @@ impl Server {
     ) -> Result<Received<'b>, UsageError> {
         let (config, scanned, deadline) = match &mut self.phase {
             Phase::Open(connection) => {
-                return connection.receive_frames(input, now).map(Into::into);
+                return connection.receive_frames(input, now);
             }
             Phase::AwaitingRequest {
                 config,
@@ -290,7 +290,7 @@ impl Endpoint for Server {
         now: Instant,
     ) -> Result<Received<'b>, UsageError> {
         match &mut self.phase {
-            Phase::Open(connection) => connection.receive_frames(input, now).map(Into::into),
+            Phase::Open(connection) => connection.receive_frames(input, now),
             _ => self.receive_handshake(input, now),
         }
     }

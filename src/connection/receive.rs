@@ -4,7 +4,7 @@
 use super::{Connection, Masking, OwedPong, Role, State, Timer};
 use crate::close::CloseFrame;
 use crate::error::{ProtocolError, UsageError};
-use crate::event::{Chunk, Event, MessageKind, OpenEvent, Received};
+use crate::event::{Chunk, Event, MessageKind, Received};
 use crate::frame::{FrameHeader, OpCode, apply_mask, apply_mask_short};
 use crate::time::Instant;
 use crate::utf8::{self, Utf8Validator};
@@ -80,11 +80,11 @@ impl<M: Masking> Connection<M> {
     /// (never an `Err`), built in place: converting between result types on this path
     /// costs the small-message rate a fifth.
     #[inline(always)]
-    pub(crate) fn receive_frames<'b>(
+    pub(crate) fn receive_frames<'b, R, S, H>(
         &mut self,
         input: &'b mut [u8],
         now: Instant,
-    ) -> Result<Received<'b, OpenEvent<'b>>, UsageError> {
+    ) -> Result<Received<'b, Event<'b, R, S, H>>, UsageError> {
         // Bare-metal targets, where flash is scarce, take the general path for every frame.
         if !crate::COMPACT_CODE && self.state == State::Open {
             if let Some((kind, header_len, len)) = self.small_whole_message(input) {
@@ -98,11 +98,11 @@ impl<M: Masking> Connection<M> {
     /// [`fail`](Self::fail), out of the way of the small-message path.
     #[cold]
     #[inline(never)]
-    fn fail_cold<'b>(
+    fn fail_cold<'b, R, S, H>(
         &mut self,
         violation: ProtocolError,
         input_len: usize,
-    ) -> Received<'b, OpenEvent<'b>> {
+    ) -> Received<'b, Event<'b, R, S, H>> {
         self.fail(violation, input_len)
     }
 
@@ -110,11 +110,11 @@ impl<M: Masking> Connection<M> {
     /// [`receive_frames`](Self::receive_frames) stays small enough to inline into the
     /// caller's loop.
     #[inline(never)]
-    fn receive_general<'b>(
+    fn receive_general<'b, R, S, H>(
         &mut self,
         input: &'b mut [u8],
         now: Instant,
-    ) -> Received<'b, OpenEvent<'b>> {
+    ) -> Received<'b, Event<'b, R, S, H>> {
         if !matches!(self.state, State::Open | State::LocalClosing) {
             // §7.1.1, §7.1.7: nothing is read after the peer's Close or after a failure.
             return Received::without_event(input.len());
@@ -132,11 +132,11 @@ impl<M: Masking> Connection<M> {
     }
 
     /// Read frames from `input` until one yields an event or the input runs out.
-    fn read_frames<'b>(
+    fn read_frames<'b, R, S, H>(
         &mut self,
         input: &'b mut [u8],
         now: Instant,
-    ) -> Result<Received<'b, OpenEvent<'b>>, ProtocolError> {
+    ) -> Result<Received<'b, Event<'b, R, S, H>>, ProtocolError> {
         let mut consumed = 0;
         loop {
             if !self.frame.in_frame {
@@ -293,13 +293,13 @@ impl<M: Masking> Connection<M> {
     /// Unmask and hand out a frame that [`small_whole_message`](Self::small_whole_message)
     /// accepted.
     #[inline(always)]
-    fn deliver_small<'b>(
+    fn deliver_small<'b, R, S, H>(
         &mut self,
         input: &'b mut [u8],
         kind: MessageKind,
         header_len: usize,
         len: usize,
-    ) -> Result<Received<'b, OpenEvent<'b>>, UsageError> {
+    ) -> Result<Received<'b, Event<'b, R, S, H>>, UsageError> {
         let input_len = input.len();
         let (header, rest) = input.split_at_mut(header_len);
         let payload = &mut rest[..len];
@@ -439,12 +439,12 @@ impl<M: Masking> Connection<M> {
     }
 
     /// A whole, unmasked control frame (§5.5).
-    fn on_control<'b>(
+    fn on_control<'b, R, S, H>(
         &mut self,
         opcode: OpCode,
         payload: &'b [u8],
         now: Instant,
-    ) -> Result<OpenEvent<'b>, ProtocolError> {
+    ) -> Result<Event<'b, R, S, H>, ProtocolError> {
         match opcode {
             OpCode::Close => {
                 let frame = CloseFrame::parse(payload)?;

@@ -8,7 +8,7 @@ use core::ops::Range;
 use crate::close::{CloseCode, CloseFrame};
 use crate::error::{HandshakeError, ProtocolError};
 use crate::event::{Chunk, Event, MessageKind};
-use crate::handshake::{self, Limits};
+use crate::handshake::{self, Limits, Request, Response};
 
 /// What an event is, without its bytes: the payload-free part of [`Event`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,21 +110,30 @@ impl EventHandle {
     /// endpoint handed out as binary: it is a text message, checked when taken (a text message
     /// the endpoint did check is checked again then, which only an inflater not told to
     /// defer its check would cause).
-    pub(crate) fn of(
-        event: &Event<'_>,
+    pub(crate) fn of<'b, R, S, H>(
+        event: &Event<'b, R, S, H>,
         end: usize,
         unchecked_text: bool,
         in_window: Option<usize>,
-    ) -> EventHandle {
-        let (kind, len) = match event {
-            Event::Request(request) => (EventKind::Request, request.head().len()),
-            Event::Connected(response) => (EventKind::Connected, response.head().len()),
-            Event::Rejected(response) => (
-                EventKind::Rejected {
-                    status: response.status(),
-                },
-                response.head().len(),
-            ),
+    ) -> EventHandle
+    where
+        R: Copy + Into<Request<'b>>,
+        S: Copy + Into<Response<'b>>,
+        H: Copy + Into<HandshakeError>,
+    {
+        // An open connection's handshake variants hold `Infallible`: those arms vanish.
+        let (kind, len) = match *event {
+            Event::Request(request) => (EventKind::Request, request.into().head().len()),
+            Event::Connected(response) => (EventKind::Connected, response.into().head().len()),
+            Event::Rejected(response) => {
+                let response: Response<'b> = response.into();
+                (
+                    EventKind::Rejected {
+                        status: response.status(),
+                    },
+                    response.head().len(),
+                )
+            }
             Event::Text(text) => (EventKind::Text, text.len()),
             Event::Binary(data) if unchecked_text => (EventKind::Text, data.len()),
             Event::Binary(data) => (EventKind::Binary, data.len()),
@@ -147,8 +156,8 @@ impl EventHandle {
             Event::Ping(payload) => (EventKind::Ping, payload.len()),
             Event::Pong(payload) => (EventKind::Pong, payload.len()),
             Event::Close(frame) => (EventKind::Close(frame.code), frame.reason.len()),
-            Event::Failed(error) => (EventKind::Failed(*error), 0),
-            Event::HandshakeFailed(error) => (EventKind::HandshakeFailed(*error), 0),
+            Event::Failed(error) => (EventKind::Failed(error), 0),
+            Event::HandshakeFailed(error) => (EventKind::HandshakeFailed(error.into()), 0),
         };
         let len = match kind {
             EventKind::Failed(_) | EventKind::HandshakeFailed(_) => 0,

@@ -517,13 +517,13 @@ where
         received: Received<'a, Event<'a, R, S, H>>,
     ) -> (usize, Option<EventHandle>)
     where
-        R: Into<crate::Request<'a>>,
-        S: Into<crate::Response<'a>>,
-        H: Into<crate::HandshakeError>,
+        R: Copy + Into<crate::Request<'a>>,
+        S: Copy + Into<crate::Response<'a>>,
+        H: Copy + Into<crate::HandshakeError>,
     {
         let handle = received.event.map(|event| {
             EventHandle::of(
-                &event.widen(),
+                &event,
                 received.consumed,
                 received.unchecked_text,
                 received.in_window,
