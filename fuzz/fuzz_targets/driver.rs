@@ -58,9 +58,9 @@ enum Op {
 #[derive(Arbitrary, Debug)]
 struct Input {
     keep_alive_ms: Option<u8>,
-    /// Read a data frame's payload straight into storage of ours, this many bytes (plus
-    /// one) at most per read, whenever `payload_space` allows; `None`: always through the
-    /// input.
+    /// Read this many bytes (plus one) at most per read, a data frame's payload straight
+    /// into storage of ours whenever `payload_space` allows; `None`: all there is, always
+    /// through the input.
     direct_cut: Option<u16>,
     input_len: u16,
     output_len: u16,
@@ -213,7 +213,13 @@ fuzz_target!(|input: Input| {
                         other => panic!("{other:?} for {n} bytes of {space}"),
                     }
                 }
-                _ => {
+                // Reads into the input are cut as small, so that frames arrive in pieces.
+                Some(cut) => {
+                    let n = unread.len().min(usize::from(cut) + 1);
+                    let n = driver.feed(&unread[..n], now);
+                    unread.drain(..n);
+                }
+                None => {
                     let n = driver.feed(&unread, now);
                     unread.drain(..n);
                 }
