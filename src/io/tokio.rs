@@ -83,7 +83,11 @@
 //! keeps a few given-back buffers for the next stream that wakes, so a busy server
 //! allocates none per message and an idle connection costs a few KB. A
 //! large message's buffer is held only while it is written (or, received in pieces,
-//! assembled) and given back then. [`Sink::poll_ready`] is `Pending` while more than
+//! assembled) and given back then. The [`Stream`] reads most of a large frame's
+//! payload straight into the message it hands out, which is allocated at the frame's
+//! length when its header arrives (the header was held to
+//! [`Config::max_message_len`](crate::Config::max_message_len) first): the bytes are
+//! read once and never copied out of the input buffer. [`Sink::poll_ready`] is `Pending` while more than
 //! [`Settings::write_buffer_limit`] bytes wait to be written, so a peer that does not
 //! read never makes memory grow past that bound plus one message, and is given up after
 //! the write timeout; the read side stops reading too while owed replies cannot be
@@ -92,7 +96,8 @@
 //! # Cancel safety
 //!
 //! Every partial state (a frame half read, a message half assembled, bytes half written)
-//! lives in the driver, the assembler and the staged messages, never in a future.
+//! lives in the driver, the message being collected and the staged messages, never in a
+//! future.
 //! Dropping a read future ([`StreamExt::next`], `next_event`) at any point loses nothing:
 //! the next read resumes where it stopped. Each method documents what dropping its future
 //! means.
@@ -168,7 +173,7 @@ pub const DEFLATE_OUTPUT_BUFFER: usize = 16 * 1024;
 /// [`Settings::read_buffer_size`] arrives in pieces through it: a sixteenth of the read
 /// calls for a 1 MiB message. Held until the stream waits with nothing to do, then given
 /// back. Only [`next_event`](WebSocketStream::next_event) and compressed messages read
-/// large messages through the input: the [`Stream`](futures_core::Stream) reads the
+/// large messages through the input: the [`Stream`] reads the
 /// payload of a large frame straight into the message it hands out (see
 /// [`Driver::payload_space`]).
 pub const LARGE_MESSAGE_INPUT: usize = 256 * 1024;
@@ -685,7 +690,8 @@ enum Phase {
 /// timers, backpressure and cancel safety.
 ///
 /// Reading gives every data message whole (pieces are collected up to
-/// [`Config::max_message_len`](crate::Config::max_message_len)), every Ping and Pong
+/// [`Config::max_message_len`](crate::Config::max_message_len), and most of a large
+/// frame is read straight into the message, without a copy), every Ping and Pong
 /// (a Ping is already answered), and the peer's Close (already echoed); then the stream
 /// ends (`None`) once the closing handshake is over and the transport is shut down. A
 /// clean close is never an error. For zero-copy reads, see
