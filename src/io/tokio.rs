@@ -539,7 +539,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Transport<S> {
         Poll::Ready(())
     }
 
-    /// One read of at most `max` bytes of a data frame's payload straight into the end of
+    /// One read of at most `max` bytes (the rest of the frame; at most
+    /// [`LARGE_MESSAGE_INPUT`] are read at once) of a data frame's payload straight into the end of
     /// `message` (its spare capacity: nothing is zeroed or copied), reported to `driver`
     /// ([`Driver::payload_filled`], which unmasks and checks it there). `Ready` with the
     /// piece's kind, and whether it was the message's first and last, once the driver
@@ -553,8 +554,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Transport<S> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<(MessageKind, bool, bool)>> {
         let start = message.len();
+        // Room for the rest of the frame at once (no reallocation as it arrives), read
+        // [`LARGE_MESSAGE_INPUT`] bytes at most at a time: a transport that zeroes the
+        // space it is given before it fills it (as `initialize_unfilled` does) then zeroes
+        // no more than the old input's size per read, not the whole rest of the frame.
         message.reserve(max);
-        // `take` holds the read to the frame's end; `read_buf` fills the spare capacity.
+        let max = max.min(LARGE_MESSAGE_INPUT);
+        // `take` holds the read to that; `read_buf` fills the spare capacity.
         let mut limited = (&mut self.io).take(max as u64);
         let read = core::pin::pin!(limited.read_buf(message));
         let result = ready!(read.poll(cx));
