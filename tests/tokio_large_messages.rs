@@ -261,3 +261,77 @@ async fn a_fragmented_message_over_the_limit_fails_with_1009() {
     })
     .await;
 }
+
+/// A transport that records how much room each read offers.
+struct Recording<S> {
+    inner: S,
+    offered: std::sync::Arc<std::sync::Mutex<Vec<usize>>>,
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Recording<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        self.offered.lock().unwrap().push(buf.remaining());
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Recording<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_large_frame_is_read_into_the_message_up_to_its_end_and_no_further() {
+    bounded(async {
+        let (ours, mut peer) = tokio::io::duplex(4 * MIB);
+        let offered = std::sync::Arc::default();
+        let transport = Recording {
+            inner: ours,
+            offered: std::sync::Arc::clone(&offered),
+        };
+        // The default 16 KiB input; a 200,000-byte frame, then a small one, all there to
+        // be read at once.
+        let mut ws = WebSocketStream::from_raw_socket(transport, Role::Server, config());
+        let data = binary(200_000);
+        let mut wire = masked(0x82, &data);
+        wire.extend(masked(0x81, b"after"));
+        peer.write_all(&wire).await.unwrap();
+        assert_eq!(ws.next().await.unwrap().unwrap(), Message::Binary(data));
+        assert_eq!(
+            ws.next().await.unwrap().unwrap(),
+            Message::Text("after".into())
+        );
+        let offered = offered.lock().unwrap().clone();
+        // The input's 16 KiB take the header and the first 16,370 bytes; the rest of the
+        // frame is offered whole, straight into the message, and not a byte more (the
+        // next header goes to the input, with the next message).
+        assert_eq!(
+            offered[..3],
+            [16 * 1024, 200_000 - (16 * 1024 - 14), 16 * 1024]
+        );
+    })
+    .await;
+}
