@@ -329,8 +329,19 @@ fn misuse_is_refused_and_changes_nothing() {
         UsageError::NoPayloadSpace
     );
     assert_eq!(d.payload_space(), 490, "nothing changed");
-    // The right count then goes through, unmasked from the right key offset (10).
+    // Bytes of the frame read into the input and not used yet come first.
+    assert_eq!(d.feed(&wire[18..23], now), 5);
+    assert_eq!(d.payload_space(), 0);
+    assert!(d.payload_filled(&mut [0; 4], now).is_err());
+    assert!(matches!(d.poll(now), Step::Event(_)));
+    let Some(Event::Chunk(chunk)) = d.event() else {
+        panic!("no piece")
+    };
+    assert_eq!(chunk.data, &payload[10..15]);
+    assert_eq!(d.payload_space(), 485);
+    // The right count then goes through, unmasked from the right key offset (15).
     rest.pop();
+    let mut rest = rest.split_off(5);
     let (a, b) = rest.split_at_mut(123);
     assert!(matches!(
         d.payload_filled(a, now),
@@ -340,7 +351,7 @@ fn misuse_is_refused_and_changes_nothing() {
         d.payload_filled(b, now),
         Ok(Event::Chunk(c)) if !c.first && c.last
     ));
-    assert_eq!(rest, payload[10..]);
+    assert_eq!(rest, payload[15..]);
     assert_eq!(d.payload_space(), 0);
 }
 
