@@ -87,9 +87,9 @@
 //! payload straight into the message it hands out, which is allocated at the frame's
 //! length when its header arrives (the header was held to
 //! [`Config::max_message_len`](crate::Config::max_message_len) first): the bytes are
-//! read once and never copied out of the input buffer. [`Sink::poll_ready`] is `Pending` while more than
-//! [`Settings::write_buffer_limit`] bytes wait to be written, so a peer that does not
-//! read never makes memory grow past that bound plus one message, and is given up after
+//! read once and never copied out of the input buffer. [`Sink::poll_ready`] is
+//! `Pending` while more than [`Settings::write_buffer_limit`] bytes wait to be written,
+//! so a peer that does not read never makes memory grow past that bound plus one message, and is given up after
 //! the write timeout; the read side stops reading too while owed replies cannot be
 //! written.
 //!
@@ -97,8 +97,7 @@
 //!
 //! Every partial state (a frame half read, a message half assembled, bytes half written)
 //! lives in the driver, the message being collected and the staged messages, never in a
-//! future.
-//! Dropping a read future ([`StreamExt::next`], `next_event`) at any point loses nothing:
+//! future. Dropping a read future ([`StreamExt::next`], `next_event`) at any point loses nothing:
 //! the next read resumes where it stopped. Each method documents what dropping its future
 //! means.
 //!
@@ -173,9 +172,8 @@ pub const DEFLATE_OUTPUT_BUFFER: usize = 16 * 1024;
 /// [`Settings::read_buffer_size`] arrives in pieces through it: a sixteenth of the read
 /// calls for a 1 MiB message. Held until the stream waits with nothing to do, then given
 /// back. Only [`next_event`](WebSocketStream::next_event) and compressed messages read
-/// large messages through the input: the [`Stream`] reads the
-/// payload of a large frame straight into the message it hands out (see
-/// [`Driver::payload_space`]).
+/// large messages through the input: the [`Stream`] reads the payload of a large frame
+/// straight into the message it hands out (see [`Driver::payload_space`]).
 pub const LARGE_MESSAGE_INPUT: usize = 256 * 1024;
 
 /// Data messages up to this many bytes are copied into the output staging area (so that
@@ -540,11 +538,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Transport<S> {
     }
 
     /// One read of at most `max` bytes (the rest of the frame; at most
-    /// [`LARGE_MESSAGE_INPUT`] are read at once) of a data frame's payload straight into the end of
-    /// `message` (its spare capacity: nothing is zeroed or copied), reported to `driver`
-    /// ([`Driver::payload_filled`], which unmasks and checks it there). `Ready` with the
-    /// piece's kind, and whether it was the message's first and last, once the driver
-    /// knows the result; `Ready(None)` when nothing was added (the end of the stream, an
+    /// [`LARGE_MESSAGE_INPUT`] are read at once) of a data frame's payload straight into
+    /// the end of `message` (its spare capacity: nothing is zeroed or copied), reported to
+    /// `driver` ([`Driver::payload_filled`], which unmasks and checks it there). `Ready`
+    /// with the piece's kind, and whether it was the message's first and last, once the
+    /// driver knows the result; `Ready(None)` when nothing was added (the end of the stream, an
     /// error, or bytes that failed the connection, which are dropped).
     fn poll_read_payload<E: Endpoint>(
         &mut self,
@@ -1376,10 +1374,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
                     Step::Read { .. } if io.poll_flush(d, cx).is_ready() && io.error.is_some() => {
                         Poll::Ready(None)
                     }
-                    Step::Read { until } if assemble && d.payload_space() > d.input().capacity() / 2 => {
-                        // Most of a frame is still to come: read it where the message is
-                        // kept, not through the input (no copy, RFC 6455 §5.3 unmasking
-                        // and the §8.1 check done there by the driver).
+                    // Most of a frame is still to come (more than half the input):
+                    // read it where the message is kept, not through the input (no
+                    // copy; the driver unmasks it there, RFC 6455 §5.3, and checks
+                    // text, §8.1). Smaller pieces keep the input's path.
+                    Step::Read { until }
+                        if assemble && d.payload_space() > d.input().capacity() / 2 =>
+                    {
                         *large = false;
                         let space = d.payload_space();
                         match io.poll_read_payload(d, &mut incoming.data, space, cx) {
