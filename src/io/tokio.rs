@@ -89,9 +89,9 @@
 //! [`Config::max_message_len`](crate::Config::max_message_len) first): the bytes are
 //! read once and never copied out of the input buffer. [`Sink::poll_ready`] is
 //! `Pending` while more than [`Settings::write_buffer_limit`] bytes wait to be written,
-//! so a peer that does not read never makes memory grow past that bound plus one message, and is given up after
-//! the write timeout; the read side stops reading too while owed replies cannot be
-//! written.
+//! so a peer that does not read never makes memory grow past that bound plus one
+//! message, and is given up after the write timeout; the read side stops reading too
+//! while owed replies cannot be written.
 //!
 //! # Cancel safety
 //!
