@@ -362,6 +362,12 @@ pub enum UsageError {
     /// The output buffer given to a [`Driver`](crate::driver::Driver) is smaller than
     /// [`MIN_OUTPUT_BUFFER`](crate::MIN_OUTPUT_BUFFER), or than a client's request.
     OutputBufferTooSmall,
+    /// Payload was reported read straight into caller storage
+    /// ([`payload_filled`](crate::driver::Driver::payload_filled)) beyond what
+    /// [`payload_space`](crate::driver::Driver::payload_space) allowed: no data frame
+    /// open, an event pending, received input not used yet, or more bytes than the frame
+    /// has left.
+    NoPayloadSpace,
 }
 
 impl fmt::Display for Error {
@@ -538,6 +544,9 @@ impl fmt::Display for UsageError {
             UsageError::InputNotKept => {
                 "the input did not start with the bytes the inflater left unconsumed"
             }
+            UsageError::NoPayloadSpace => {
+                "payload was read into caller storage where the driver expected none"
+            }
             UsageError::OutputBufferTooSmall => "the output buffer is too small",
         })
     }
@@ -621,6 +630,7 @@ mod tests {
             U::DeflateNotNegotiated,
             U::InvalidDeflateWindow,
             U::InputNotKept,
+            U::NoPayloadSpace,
         ];
         let mut all: std::vec::Vec<(Error, std::string::String)> = std::vec::Vec::new();
         all.extend(protocol.iter().map(|e| (Error::from(*e), format!("{e:?}"))));

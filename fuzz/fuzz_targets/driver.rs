@@ -13,13 +13,19 @@
 //!   the payload of one `send_header`, and an event's bytes fit in the input storage;
 //! - the end is final: once a step says `Close`, every later step says the same;
 //! - time moves on: advancing the clock to each named deadline always ends the connection
-//!   within a bounded number of jumps when no input arrives.
+//!   within a bounded number of jumps when no input arrives;
+//! - a data frame's payload read straight into the caller's storage (`payload_space` /
+//!   `payload_filled`, in cuts of arbitrary sizes) comes back as a piece of exactly the
+//!   bytes given, or the connection's failure, and takes that many bytes off the space;
+//!   more than the space is refused (`UsageError::NoPayloadSpace`) and changes nothing.
 #![no_main]
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use sockless::driver::{Decision, Driver, Step};
-use sockless::{CloseCode, Config, Duration, InputBuffer, Instant, MessageKind, Server};
+use sockless::{
+    CloseCode, Config, Duration, Event, InputBuffer, Instant, MessageKind, Server, UsageError,
+};
 use sockless_fuzz::UPGRADE_REQUEST;
 
 #[derive(Arbitrary, Debug)]
@@ -44,11 +50,18 @@ enum Op {
     /// The adapter moves the input, then the output, to storage of these sizes (refused
     /// while an event is pending, a payload is owed, or the bytes held do not fit).
     Replace(u16, u16),
+    /// Report this many bytes more than `payload_space` allows as read into the
+    /// caller's storage (refused).
+    Overfill(u8),
 }
 
 #[derive(Arbitrary, Debug)]
 struct Input {
     keep_alive_ms: Option<u8>,
+    /// Read this many bytes (plus one) at most per read, a data frame's payload straight
+    /// into storage of ours whenever `payload_space` allows; `None`: all there is, always
+    /// through the input.
+    direct_cut: Option<u16>,
     input_len: u16,
     output_len: u16,
     ops: Vec<Op>,
@@ -172,11 +185,45 @@ fuzz_target!(|input: Input| {
                 let output = vec![0u8; usize::from(*output_len) % (MAX_OUTPUT + 1)];
                 let _ = driver.replace_output(output);
             }
+            Op::Overfill(extra) => {
+                let space = driver.payload_space();
+                let mut too_much = vec![0u8; space + 1 + usize::from(*extra)];
+                assert_eq!(
+                    driver.payload_filled(&mut too_much, now).unwrap_err(),
+                    UsageError::NoPayloadSpace
+                );
+                assert_eq!(driver.payload_space(), space, "a refusal changed nothing");
+            }
         }
-        // Whatever the driver can read of what the peer sent, it reads.
+        // Whatever the driver can read of what the peer sent, it reads: straight into
+        // storage of ours while a frame's payload is still to come, if the run says so.
         if let Step::Read { .. } = check(&mut driver, now) {
-            let n = driver.feed(&unread, now);
-            unread.drain(..n);
+            let space = driver.payload_space();
+            match input.direct_cut {
+                Some(cut) if space > 0 && !unread.is_empty() => {
+                    let n = space.min(usize::from(cut) + 1).min(unread.len());
+                    let mut ours: Vec<u8> = unread.drain(..n).collect();
+                    match driver.payload_filled(&mut ours, now) {
+                        Ok(Event::Chunk(chunk)) => {
+                            assert_eq!(chunk.data.len(), n);
+                            let left = if n == space { 0 } else { space - n };
+                            assert_eq!(driver.payload_space(), left);
+                        }
+                        Ok(Event::Failed(_)) => assert_eq!(driver.payload_space(), 0),
+                        other => panic!("{other:?} for {n} bytes of {space}"),
+                    }
+                }
+                // Reads into the input are cut as small, so that frames arrive in pieces.
+                Some(cut) => {
+                    let n = unread.len().min(usize::from(cut) + 1);
+                    let n = driver.feed(&unread[..n], now);
+                    unread.drain(..n);
+                }
+                None => {
+                    let n = driver.feed(&unread, now);
+                    unread.drain(..n);
+                }
+            }
         }
     }
 

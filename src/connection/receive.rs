@@ -438,6 +438,67 @@ impl<M: Masking> Connection<M> {
         Ok(())
     }
 
+    /// Payload bytes of the open data frame still to come, when the caller may read them
+    /// straight into its own storage ([`receive_payload`](Self::receive_payload)): an
+    /// uncompressed data frame is open on a connection that still reads (0 otherwise). A
+    /// compressed message's bytes go through the inflater, from the input (RFC 7692).
+    pub(crate) fn payload_remaining(&self) -> u64 {
+        let reading = matches!(self.state, State::Open | State::LocalClosing);
+        if reading && self.frame.in_frame && !self.frame.compressed {
+            self.frame.remaining
+        } else {
+            0
+        }
+    }
+
+    /// The next `payload.len()` bytes of the open data frame, read by the caller straight
+    /// into its own storage: unmasked there in place, the mask offset continuing (§5.3),
+    /// text validated as it arrives (§8.1, the streaming state kept), the frame and the
+    /// message advanced as [`receive`](crate::Endpoint::receive) advances them. The next
+    /// frame's header comes from the input as usual. Returns the piece as the
+    /// [`Event::Chunk`] `receive` would have handed out, borrowing `payload`, or
+    /// [`Event::Failed`] once the connection failed (its Close queued).
+    ///
+    /// [`UsageError::NoPayloadSpace`], nothing changed, for more bytes than
+    /// [`payload_remaining`](Self::payload_remaining) allows (or none).
+    pub(crate) fn receive_payload<'a, R, S, H>(
+        &mut self,
+        payload: &'a mut [u8],
+        now: Instant,
+    ) -> Result<Event<'a, R, S, H>, UsageError> {
+        let remaining = self.payload_remaining();
+        if payload.is_empty() || payload.len() as u64 > remaining {
+            return Err(UsageError::NoPayloadSpace);
+        }
+        if let Err(violation) = self.read_payload(payload) {
+            self.fail_with(violation);
+            return Ok(Event::Failed(violation));
+        }
+        self.arm_keep_alive(now);
+        let frame_done = self.frame.remaining == 0;
+        let last = frame_done && self.frame.fin;
+        let kind = self.frame.message.unwrap_or(MessageKind::Binary);
+        let first = !self.frame.delivered;
+        self.frame.delivered = true;
+        if frame_done {
+            self.frame.in_frame = false;
+        }
+        if last {
+            // §8.1: a message may not end inside a character.
+            if kind == MessageKind::Text && self.frame.utf8.finish().is_err() {
+                self.fail_with(ProtocolError::InvalidUtf8);
+                return Ok(Event::Failed(ProtocolError::InvalidUtf8));
+            }
+            self.frame.message = None;
+        }
+        Ok(Event::Chunk(Chunk {
+            kind,
+            data: payload,
+            first,
+            last,
+        }))
+    }
+
     /// A whole, unmasked control frame (§5.5).
     fn on_control<'b, R, S, H>(
         &mut self,

@@ -15,6 +15,9 @@
 //!                                  then driver.wrote(n, now); give up at `until`
 //!         Step::Read { until }  => read into driver.read_space(), then driver.filled(n, now)
 //!                                  (or driver.read_closed(now) / driver.transport_failed(now));
+//!                                  or, while driver.payload_space() > 0, read that much of a
+//!                                  frame's payload into storage of your own, then
+//!                                  driver.payload_filled(&mut yours[..n], now);
 //!                                  wake at `until` and poll again
 //!         Step::Event(_)        => hand out driver.event()
 //!         Step::Close(end)      => close the transport: the connection is over, as `end` says
@@ -41,7 +44,11 @@
 //!   small message whole and only the header of a large one ([`send_header`](Core::send_header)
 //!   stages a header alone); [`write_parts`](Core::write_parts) then gives the staged bytes
 //!   and the part of the caller's payload to write after them in one vectored write (a
-//!   client's masked a piece at a time in the output's idle room, §5.3).
+//!   client's masked a piece at a time in the output's idle room, §5.3). On the receive
+//!   side, [`payload_space`](Driver::payload_space) says how much of a data frame's
+//!   payload is still to come, to read straight into the caller's own storage (the
+//!   message it assembles), and [`payload_filled`](Driver::payload_filled) unmasks and
+//!   checks it there.
 //! - **Events wait as handles.** An event found by [`poll`](Driver::poll) is kept as an
 //!   [`EventHandle`] (`Copy`: its kind and where its bytes lie) until the caller takes it
 //!   with [`event`](Driver::event), after its loop or its `.await`. A whole text message
@@ -146,7 +153,9 @@ pub enum Step {
     },
     /// Read into [`Driver::read_space`], then report it with [`Driver::filled`] (or
     /// [`Core::read_closed`] at the end of the stream, [`Core::transport_failed`] on
-    /// an error). Wait no longer than `until`: poll again then.
+    /// an error). While [`Driver::payload_space`] is not 0, a data frame's payload may be
+    /// read into the caller's storage instead and reported with
+    /// [`Driver::payload_filled`]. Wait no longer than `until`: poll again then.
     Read {
         /// When to stop waiting for input and poll again.
         until: Option<Instant>,
@@ -335,6 +344,44 @@ where
         space[..n].copy_from_slice(&bytes[..n]);
         self.filled(n, now);
         n
+    }
+
+    /// How many payload bytes of the data frame being received the I/O loop may read
+    /// straight into storage of its own (the message it assembles) instead of into
+    /// [`read_space`](Driver::read_space): at a [`Step::Read`], read up to that many
+    /// there and report them with [`payload_filled`](Driver::payload_filled). A large
+    /// message is then read once, where it is kept, and never copied out of the input.
+    ///
+    /// 0 (read into [`read_space`](Driver::read_space)) unless a data frame's payload is
+    /// being received and every byte already received for it was used: no frame open (the
+    /// next bytes are a header, RFC 6455 §5.2), a compressed message (its bytes go to the
+    /// inflater, RFC 7692), an event pending, or the connection over.
+    pub fn payload_space(&mut self) -> usize {
+        self.core.payload_space_in(&self.input)
+    }
+
+    /// `payload` (at most [`payload_space`](Driver::payload_space) bytes, more is
+    /// [`UsageError::NoPayloadSpace`] with nothing changed) was read straight into the
+    /// caller's storage at `now`: the next bytes of the data frame being received. The
+    /// driver unmasks them there, in place (the masking key's offset continues across
+    /// pieces, RFC 6455 §5.3), checks text as it arrives (§8.1: the check's state carries
+    /// over to the next piece and frame) and advances the frame: after its last byte, the
+    /// next header is read from the input as usual (continuation frames, and control frames
+    /// between them, §5.4). The frame's length was held to
+    /// [`Config::max_message_len`](crate::Config::max_message_len) when its header arrived
+    /// (1009).
+    ///
+    /// Returns the piece as [`Driver::event`] would have handed it out from the input: an
+    /// [`Event::Chunk`] borrowing `payload` (`last` once the message is whole), or
+    /// [`Event::Failed`] when the bytes broke the protocol (invalid UTF-8, 1007): the
+    /// connection then fails, its Close is written next and [`poll`](Driver::poll) ends
+    /// with [`Step::Close`].
+    pub fn payload_filled<'a>(
+        &mut self,
+        payload: &'a mut [u8],
+        now: Instant,
+    ) -> Result<EventOf<'a, E::Phase>, UsageError> {
+        self.core.payload_filled_in(&self.input, payload, now)
     }
 
     /// The received bytes not used yet.
@@ -719,6 +766,38 @@ where
         if n > 0 {
             self.starved = false;
         }
+    }
+
+    /// [`Driver::payload_space`] for `input`, the connection's input kept by the caller.
+    pub fn payload_space_in<S: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        input: &InputBuffer<S>,
+    ) -> usize {
+        if self.pending.is_some() || self.end.is_some() || self.discard_input || !input.is_empty() {
+            return 0;
+        }
+        match self.endpoint.connection() {
+            Ok(connection) => usize::try_from(connection.payload_remaining()).unwrap_or(usize::MAX),
+            Err(_) => 0,
+        }
+    }
+
+    /// [`Driver::payload_filled`] for `input`, the connection's input kept by the caller.
+    pub fn payload_filled_in<'a, S: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        input: &InputBuffer<S>,
+        payload: &'a mut [u8],
+        now: Instant,
+    ) -> Result<EventOf<'a, E::Phase>, UsageError> {
+        if payload.len() > self.payload_space_in(input) {
+            return Err(UsageError::NoPayloadSpace);
+        }
+        let event = self.endpoint.connection()?.receive_payload(payload, now)?;
+        if let Event::Failed(error) = event {
+            // Its Close is staged by the next poll, then the connection ends.
+            self.end_once_answered(End::Failed(error));
+        }
+        Ok(event)
     }
 
     /// The transport's read side ended (EOF). After the peer's Close this ends the

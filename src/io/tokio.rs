@@ -83,17 +83,21 @@
 //! keeps a few given-back buffers for the next stream that wakes, so a busy server
 //! allocates none per message and an idle connection costs a few KB. A
 //! large message's buffer is held only while it is written (or, received in pieces,
-//! assembled) and given back then. [`Sink::poll_ready`] is `Pending` while more than
-//! [`Settings::write_buffer_limit`] bytes wait to be written, so a peer that does not
-//! read never makes memory grow past that bound plus one message, and is given up after
-//! the write timeout; the read side stops reading too while owed replies cannot be
-//! written.
+//! assembled) and given back then. The [`Stream`] reads most of a large frame's
+//! payload straight into the message it hands out, which is allocated at the frame's
+//! length when its header arrives (the header was held to
+//! [`Config::max_message_len`](crate::Config::max_message_len) first): the bytes are
+//! read once and never copied out of the input buffer. [`Sink::poll_ready`] is
+//! `Pending` while more than [`Settings::write_buffer_limit`] bytes wait to be written,
+//! so a peer that does not read never makes memory grow past that bound plus one
+//! message, and is given up after the write timeout; the read side stops reading too
+//! while owed replies cannot be written.
 //!
 //! # Cancel safety
 //!
 //! Every partial state (a frame half read, a message half assembled, bytes half written)
-//! lives in the driver, the assembler and the staged messages, never in a future.
-//! Dropping a read future ([`StreamExt::next`], `next_event`) at any point loses nothing:
+//! lives in the driver, the message being collected and the staged messages, never in a
+//! future. Dropping a read future ([`StreamExt::next`], `next_event`) at any point loses nothing:
 //! the next read resumes where it stopped. Each method documents what dropping its future
 //! means.
 //!
@@ -112,6 +116,7 @@ mod tls;
 
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
+use alloc::string::String;
 use alloc::vec::Vec;
 use core::future::Future;
 use core::pin::Pin;
@@ -120,10 +125,9 @@ use std::io::IoSlice;
 
 use futures_core::{FusedStream, Stream};
 use futures_sink::Sink;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 
-use crate::assemble::MessageAssembler;
 use crate::close::CloseCode;
 use crate::connection::{Connection, Masked, Masking, Role, State, Unmasked};
 use crate::driver::{Driver, End, EventKind, SendError, Step};
@@ -165,8 +169,11 @@ pub const OUTPUT_BUFFER: usize = 16 * 1024;
 pub const DEFLATE_OUTPUT_BUFFER: usize = 16 * 1024;
 
 /// The input a stream reads into while a message larger than its
-/// [`Settings::read_buffer_size`] arrives: a sixteenth of the read calls for a 1 MiB
-/// message. Held until the stream waits with nothing to do, then given back.
+/// [`Settings::read_buffer_size`] arrives in pieces through it: a sixteenth of the read
+/// calls for a 1 MiB message. Held until the stream waits with nothing to do, then given
+/// back. Only [`next_event`](WebSocketStream::next_event) and compressed messages read
+/// large messages through the input: the [`Stream`] reads the payload of a large frame
+/// straight into the message it hands out (see [`Driver::payload_space`]).
 pub const LARGE_MESSAGE_INPUT: usize = 256 * 1024;
 
 /// Data messages up to this many bytes are copied into the output staging area (so that
@@ -530,6 +537,72 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Transport<S> {
         Poll::Ready(())
     }
 
+    /// One read of at most `max` bytes (the rest of the frame; at most
+    /// [`LARGE_MESSAGE_INPUT`] are read at once) of a data frame's payload straight into
+    /// the end of `message` (its spare capacity: nothing is zeroed or copied), reported to
+    /// `driver` ([`Driver::payload_filled`], which unmasks and checks it there). `Ready`
+    /// with the piece's kind, and whether it was the message's first and last, once the
+    /// driver knows the result; `Ready(None)` when nothing was added (the end of the stream, an
+    /// error, or bytes that failed the connection, which are dropped).
+    fn poll_read_payload<E: Endpoint>(
+        &mut self,
+        driver: &mut Driver<E, Buf, Buf>,
+        message: &mut Vec<u8>,
+        max: usize,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<(MessageKind, bool, bool)>> {
+        let start = message.len();
+        // Room for the rest of the frame at once (no reallocation as it arrives), read
+        // [`LARGE_MESSAGE_INPUT`] bytes at most at a time: a transport that zeroes the
+        // space it is given before it fills it (as `initialize_unfilled` does) then zeroes
+        // no more than the old input's size per read, not the whole rest of the frame.
+        message.reserve(max);
+        let max = max.min(LARGE_MESSAGE_INPUT);
+        // `take` holds the read to that; `read_buf` fills the spare capacity.
+        let mut limited = (&mut self.io).take(max as u64);
+        let read = core::pin::pin!(limited.read_buf(message));
+        let result = ready!(read.poll(cx));
+        let now = self.now();
+        let n = match result {
+            Ok(0) => {
+                driver.read_closed(now);
+                return Poll::Ready(None);
+            }
+            Ok(n) => n,
+            Err(error) => {
+                self.failed(driver, error);
+                return Poll::Ready(None);
+            }
+        };
+        let piece = match message.get_mut(start..start + n) {
+            Some(payload) => driver.payload_filled(payload, now),
+            None => Err(UsageError::NoPayloadSpace),
+        };
+        let piece = piece.map(|event| match event {
+            Event::Chunk(chunk) => Some((chunk.kind, chunk.first, chunk.last)),
+            _ => None,
+        });
+        match piece {
+            Ok(Some((kind, first, last))) => {
+                if first {
+                    // A new message: nothing before it belongs to it.
+                    message.drain(..start);
+                }
+                Poll::Ready(Some((kind, first, last)))
+            }
+            // The connection failed (1007): its end reports it.
+            Ok(None) => {
+                message.truncate(start);
+                Poll::Ready(None)
+            }
+            Err(error) => {
+                message.truncate(start);
+                self.failed(driver, std::io::Error::other(error));
+                Poll::Ready(None)
+            }
+        }
+    }
+
     /// Flush what was written, if anything; a failure is reported to `driver`.
     pub(super) fn poll_flush<E: Endpoint>(
         &mut self,
@@ -621,7 +694,8 @@ enum Phase {
 /// timers, backpressure and cancel safety.
 ///
 /// Reading gives every data message whole (pieces are collected up to
-/// [`Config::max_message_len`](crate::Config::max_message_len)), every Ping and Pong
+/// [`Config::max_message_len`](crate::Config::max_message_len), and most of a large
+/// frame is read straight into the message, without a copy), every Ping and Pong
 /// (a Ping is already answered), and the peer's Close (already echoed); then the stream
 /// ends (`None`) once the closing handshake is over and the transport is shut down. A
 /// clean close is never an error. For zero-copy reads, see
@@ -632,7 +706,8 @@ pub struct WebSocketStream<S> {
     core: Core,
     /// permessage-deflate, where the handshake negotiated it.
     deflate: Option<Box<Deflate>>,
-    assembler: MessageAssembler,
+    /// The message the [`Stream`] collects from pieces.
+    incoming: Incoming,
     /// Messages waiting for room in the driver's output, in order.
     queue: VecDeque<Message>,
     /// Their bytes.
@@ -658,6 +733,55 @@ pub struct WebSocketStream<S> {
     /// The size of the storage it takes back when it wakes.
     input_len: usize,
     output_len: usize,
+}
+
+/// The message the [`Stream`] collects from pieces: those that came through the input
+/// are copied here; the payload of a large frame is read here directly
+/// ([`Driver::payload_space`]). Handed out as it is, without another copy.
+#[derive(Debug, Default)]
+struct Incoming {
+    /// The kind of the open message, from its first piece.
+    kind: Option<MessageKind>,
+    data: Vec<u8>,
+}
+
+impl Incoming {
+    /// Add a piece that came through the input (or an inflater).
+    fn push(&mut self, kind: MessageKind, data: &[u8], first: bool) {
+        if first {
+            self.kind = Some(kind);
+            self.data.clear();
+        }
+        self.data.extend_from_slice(data);
+    }
+
+    /// The whole message, its memory handed out with it; text that is not UTF-8 (which the
+    /// connection's check lets through only if it was fed from elsewhere) is an error.
+    fn take(&mut self) -> Result<Message, Error> {
+        let data = core::mem::take(&mut self.data);
+        match self.kind.take() {
+            Some(MessageKind::Text) => String::from_utf8(data)
+                .map(Message::Text)
+                .map_err(|_| Error::Protocol(ProtocolError::InvalidUtf8)),
+            _ => Ok(Message::Binary(data)),
+        }
+    }
+
+    /// Forget an unfinished message (the peer's Close came in its middle) and its memory.
+    fn clear(&mut self) {
+        *self = Incoming::default();
+    }
+}
+
+/// Where [`WebSocketStream::poll_step`] stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ready {
+    /// An event waits in the driver.
+    Event,
+    /// The message being collected is whole: its last bytes were read into it.
+    Assembled,
+    /// The connection ended cleanly.
+    Ended,
 }
 
 /// The inflater and the compressor of a connection that negotiated permessage-deflate.
@@ -900,7 +1024,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
             io,
             core: Core::from(driver),
             deflate,
-            assembler: MessageAssembler::new(),
+            incoming: Incoming::default(),
             queue: VecDeque::new(),
             queued_bytes: 0,
             payload: Vec::new(),
@@ -1017,7 +1141,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
                 self.reported = true;
             }
         }
-        if !core::future::poll_fn(|cx| self.poll_step(cx)).await? {
+        if core::future::poll_fn(|cx| self.poll_step(false, cx)).await? != Ready::Event {
             return Err(Error::Closed);
         }
         self.taken = true;
@@ -1189,19 +1313,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         }
     }
 
-    /// Drive the driver until an event is ready (`true`) or the connection ended
-    /// cleanly (`false`), or with its error.
-    fn poll_step(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool, Error>> {
+    /// Drive the driver until an event is ready, the connection ended cleanly, or with
+    /// its error. With `assemble` (the [`Stream`]), the payload of a large data frame is
+    /// read straight into the message being collected, and a message whose last bytes
+    /// were read so is [`Ready::Assembled`].
+    fn poll_step(&mut self, assemble: bool, cx: &mut Context<'_>) -> Poll<Result<Ready, Error>> {
         loop {
             if !matches!(self.phase, Phase::Running) {
-                return self.poll_end(cx);
+                return self
+                    .poll_end(cx)
+                    .map_ok(|event| if event { Ready::Event } else { Ready::Ended });
             }
             self.unpark();
             self.pump_channel(cx);
             self.stage_queued();
             let now = self.now_for_poll();
             let (io, deflate, payload) = (&mut self.io, &mut self.deflate, &self.payload);
-            let large = &mut self.large_message;
+            let (large, incoming) = (&mut self.large_message, &mut self.incoming);
             let mut waits_for_input = false;
             let step = on_core!(&mut self.core, d => {
                 let step = poll_driver(d, deflate, now);
@@ -1230,7 +1358,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
                             // Owed replies were written: let them leave a buffering
                             // transport before the event is handed out.
                             let _ = io.poll_flush(d, cx);
-                            Poll::Ready(Some(true))
+                            Poll::Ready(Some(Ready::Event))
                         }
                     },
                     // Wait for the earliest deadline, not only the write's: a keep-alive
@@ -1245,6 +1373,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
                     // A flush that failed was reported to the driver: poll it again.
                     Step::Read { .. } if io.poll_flush(d, cx).is_ready() && io.error.is_some() => {
                         Poll::Ready(None)
+                    }
+                    // Most of a frame is still to come (more than half the input):
+                    // read it where the message is kept, not through the input (no
+                    // copy; the driver unmasks it there, RFC 6455 §5.3, and checks
+                    // text, §8.1). Smaller pieces keep the input's path.
+                    Step::Read { until }
+                        if assemble && d.payload_space() > d.input().capacity() / 2 =>
+                    {
+                        *large = false;
+                        let space = d.payload_space();
+                        match io.poll_read_payload(d, &mut incoming.data, space, cx) {
+                            Poll::Ready(Some((kind, first, last))) => {
+                                if first {
+                                    incoming.kind = Some(kind);
+                                }
+                                Poll::Ready(last.then_some(Ready::Assembled))
+                            }
+                            Poll::Ready(None) => Poll::Ready(None),
+                            Poll::Pending => {
+                                waits_for_input = true;
+                                io.poll_until(until, cx).map(|()| None)
+                            }
+                        }
                     }
                     Step::Read { until } => {
                         if *large && d.input().capacity() < LARGE_MESSAGE_INPUT {
@@ -1392,40 +1543,52 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         self.poll_report_end(cx)
     }
 
-    /// The next whole message, or `None` at the end.
+    /// The next whole message, or `None` at the end. Pieces are collected in
+    /// [`Incoming`], the payload of a large frame read there directly.
     fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
         loop {
-            match ready!(self.poll_step(cx)) {
-                Ok(true) => {}
-                Ok(false) => return Poll::Ready(None),
+            match ready!(self.poll_step(true, cx)) {
+                Ok(Ready::Event) => {}
+                Ok(Ready::Assembled) => return Poll::Ready(Some(self.assembled())),
+                Ok(Ready::Ended) => return Poll::Ready(None),
                 Err(error) => return Poll::Ready(Some(Err(error))),
             }
+            let incoming = &mut self.incoming;
             let event = on_core!(&mut self.core, d => take_event(d, &self.deflate));
             let message = match event {
                 None | Some(Event::Failed(_)) => continue,
                 Some(Event::Ping(payload)) => Message::Ping(payload.to_vec()),
                 Some(Event::Pong(payload)) => Message::Pong(payload.to_vec()),
                 Some(Event::Close(frame)) => {
+                    incoming.clear();
                     Message::Close(frame.code.map(|code| OwnedCloseFrame {
                         code,
                         reason: frame.reason.into(),
                     }))
                 }
-                Some(event) => match self.assembler.push(&event) {
-                    Ok(Some(whole)) => Message::from(whole.into_owned()),
-                    Ok(None) => continue,
-                    Err(_) => {
-                        self.phase = Phase::Done;
-                        return Poll::Ready(Some(Err(Error::Protocol(ProtocolError::InvalidUtf8))));
+                Some(Event::Text(text)) => Message::Text(text.into()),
+                Some(Event::Binary(data)) => Message::Binary(data.to_vec()),
+                Some(Event::Chunk(chunk)) => {
+                    incoming.push(chunk.kind, chunk.data, chunk.first);
+                    if !chunk.last {
+                        continue;
                     }
-                },
+                    return Poll::Ready(Some(self.assembled()));
+                }
+                Some(_) => continue,
             };
-            // A message is handed out: the assembler gives its memory back.
-            if self.assembler.capacity() > 0 {
-                self.assembler.shrink_to(0);
-            }
             return Poll::Ready(Some(Ok(message)));
         }
+    }
+
+    /// The message collected in [`Incoming`], whole; text that is not UTF-8 ends the
+    /// stream with that error.
+    fn assembled(&mut self) -> Result<Message, Error> {
+        let message = self.incoming.take();
+        if message.is_err() {
+            self.phase = Phase::Done;
+        }
+        message
     }
 }
 
