@@ -153,6 +153,12 @@ impl<'a> ClientRequest<'a> {
         }
     }
 
+    /// Whether this request offers no subprotocol and no extension (so a response that
+    /// accepts any fails the handshake, RFC 6455 §4.1).
+    pub(crate) fn offers_nothing(&self) -> bool {
+        self.subprotocols.is_empty() && self.extensions.is_empty() && self.deflate.is_none()
+    }
+
     /// Whether `port` is the default for the scheme (80, or 443 with TLS).
     fn default_port(&self) -> bool {
         self.port == if self.secure { 443 } else { 80 }
