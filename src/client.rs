@@ -175,12 +175,14 @@ impl<'a, R: Rng> Client<'a, R> {
             });
         }
         let expected = handshake::accept_value(&handshake::encode_key(&nonce));
-        let connection = Connection::client(&config, rng, now);
-        let connection = match negotiate(&response, &expected, &request, connection) {
-            Ok(connection) => connection,
-            Err(error) => return failed(error),
-        };
-        self.phase = Phase::Open(connection);
+        // Made in place, and checked there: a failure leaves the client done.
+        self.phase = Phase::Open(Connection::client(&config, rng, now));
+        if let Phase::Open(connection) = &mut self.phase {
+            if let Err(error) = negotiate(&response, &expected, &request, connection) {
+                self.phase = Phase::Done;
+                return failed(error);
+            }
+        }
         Ok(Received {
             consumed: head_len,
             event: Some(Event::Connected(response)),
@@ -201,8 +203,8 @@ type Negotiate<R> = fn(
     &Response<'_>,
     &[u8; 28],
     &ClientRequest<'_>,
-    Connection<Masked<R>>,
-) -> Result<Connection<Masked<R>>, HandshakeError>;
+    &mut Connection<Masked<R>>,
+) -> Result<(), HandshakeError>;
 
 /// For a request that offers no subprotocol and no extension: every check of RFC 6455
 /// §4.1, where any `Sec-WebSocket-Protocol` fails as a subprotocol not offered and any
@@ -211,10 +213,9 @@ fn accept_nothing<R: Rng>(
     response: &Response<'_>,
     expected: &[u8; 28],
     _request: &ClientRequest<'_>,
-    connection: Connection<Masked<R>>,
-) -> Result<Connection<Masked<R>>, HandshakeError> {
-    handshake::check_response_with(response, expected, &[], |_| false)?;
-    Ok(connection)
+    _connection: &mut Connection<Masked<R>>,
+) -> Result<(), HandshakeError> {
+    handshake::check_response_with(response, expected, &[], |_| false)
 }
 
 /// For a request that offers subprotocols or extensions: every check of RFC 6455 §4.1,
@@ -224,8 +225,8 @@ fn negotiate_offers<R: Rng>(
     response: &Response<'_>,
     expected: &[u8; 28],
     request: &ClientRequest<'_>,
-    connection: Connection<Masked<R>>,
-) -> Result<Connection<Masked<R>>, HandshakeError> {
+    connection: &mut Connection<Masked<R>>,
+) -> Result<(), HandshakeError> {
     // Our permessage-deflate offer, as the element `write` sent (RFC 7692 §7.1).
     let offer = request.deflate.map(|config| config.offer_element());
     handshake::check_response_with(response, expected, request.subprotocols, |ext| {
@@ -240,10 +241,11 @@ fn negotiate_offers<R: Rng>(
         .filter_map(deflate::parse_offer);
     let deflate = deflate::check_response_to(offers.chain(offer), response.extensions())?;
     // The chosen subprotocol is one we offered, so it fits (checked in `new`).
-    let connection = connection
-        .with_subprotocol(response.subprotocol())
+    connection
+        .set_subprotocol(response.subprotocol())
         .map_err(|_| HandshakeError::UnofferedSubprotocol)?;
-    Ok(connection.with_deflate(deflate))
+    connection.set_deflate(deflate);
+    Ok(())
 }
 
 impl<R: Rng> Endpoint for Client<'_, R> {

@@ -219,11 +219,17 @@ impl<M: Masking> Connection<M> {
     /// [`MAX_SUBPROTOCOL_LEN`] bytes, else [`UsageError::InvalidSubprotocol`]), readable
     /// with [`subprotocol`](Self::subprotocol).
     pub fn with_subprotocol(mut self, subprotocol: Option<&str>) -> Result<Self, UsageError> {
+        self.set_subprotocol(subprotocol)?;
+        Ok(self)
+    }
+
+    /// [`with_subprotocol`](Self::with_subprotocol) in place.
+    pub(crate) fn set_subprotocol(&mut self, subprotocol: Option<&str>) -> Result<(), UsageError> {
         self.subprotocol = match subprotocol {
             Some(name) => Subprotocol::new(name)?,
             None => Subprotocol::default(),
         };
-        Ok(self)
+        Ok(())
     }
 
     /// This connection with the permessage-deflate parameters its handshake agreed on (RFC
@@ -231,8 +237,13 @@ impl<M: Masking> Connection<M> {
     /// frame of a data message, whose payload arrives as
     /// [`Event::Compressed`](crate::Event::Compressed). `None` leaves it off.
     pub fn with_deflate(mut self, params: Option<DeflateParams>) -> Self {
-        self.deflate = params.map_or(0, |params| params.pack());
+        self.set_deflate(params);
         self
+    }
+
+    /// [`with_deflate`](Self::with_deflate) in place.
+    pub(crate) fn set_deflate(&mut self, params: Option<DeflateParams>) {
+        self.deflate = params.map_or(0, |params| params.pack());
     }
 
     /// The permessage-deflate parameters the opening handshake agreed on, if any.
