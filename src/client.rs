@@ -4,7 +4,9 @@
 use rand_core::Rng;
 
 use crate::config::Config;
-use crate::connection::{Connection, MAX_SUBPROTOCOL_LEN, Masked, State, deadline_after};
+use crate::connection::{
+    Connection, DeflateParams, MAX_SUBPROTOCOL_LEN, Masked, State, Subprotocol, deadline_after,
+};
 use crate::deflate;
 use crate::endpoint::Endpoint;
 use crate::error::{AbnormalClosure, BufferTooSmall, HandshakeError, TimedOut, UsageError};
@@ -27,8 +29,8 @@ enum Phase<'a, R> {
         sent: bool,
         /// Kept in 32 bits (heads are at most 1 GiB) so that the client stays small.
         scanned: u32,
-        /// The checks that depend on what the request offers, chosen by `new`.
-        negotiate: Negotiate<R>,
+        /// How what the request offers is written and its answer checked, chosen by `new`.
+        offers: &'static Offers,
         rng: R,
     },
     Open(Connection<Masked<R>>),
@@ -76,10 +78,20 @@ impl<'a, R: Rng> Client<'a, R> {
         // A request that offers nothing is answered by a response that accepts nothing;
         // chosen here, where a request built from constants is known, so that a program
         // whose requests never offer anything does not link the negotiation at all.
-        let negotiate: Negotiate<R> = if request.offers_nothing() {
-            accept_nothing
+        let offers: &'static Offers = if request.offers_nothing() {
+            const {
+                &Offers {
+                    put: |_, _| {},
+                    negotiate: accept_nothing,
+                }
+            }
         } else {
-            negotiate_offers
+            const {
+                &Offers {
+                    put: |request, s| request.put_offers(s),
+                    negotiate: negotiate_offers,
+                }
+            }
         };
         let deadline = deadline_after(now, config.handshake_timeout);
         let phase = Phase::Handshaking {
@@ -91,7 +103,7 @@ impl<'a, R: Rng> Client<'a, R> {
             nonce,
             sent: false,
             scanned: 0,
-            negotiate,
+            offers,
             rng,
         };
         Ok(Client { phase })
@@ -122,7 +134,7 @@ impl<'a, R: Rng> Client<'a, R> {
         input: &'b mut [u8],
         now: Instant,
     ) -> Result<Received<'b>, UsageError> {
-        let (config, request, nonce, scanned, negotiate) = match &mut self.phase {
+        let (config, request, nonce, scanned, offers) = match &mut self.phase {
             Phase::Open(connection) => return connection.receive_frames(input, now),
             Phase::Done => return Ok(Received::without_event(input.len())),
             Phase::Handshaking {
@@ -130,9 +142,9 @@ impl<'a, R: Rng> Client<'a, R> {
                 request,
                 nonce,
                 scanned,
-                negotiate,
+                offers,
                 ..
-            } => (*config, *request, *nonce, scanned, *negotiate),
+            } => (*config, *request, *nonce, scanned, *offers),
         };
         let limits = Limits {
             max_head_len: config.max_head_len,
@@ -175,13 +187,14 @@ impl<'a, R: Rng> Client<'a, R> {
             });
         }
         let expected = handshake::accept_value(&handshake::encode_key(&nonce));
-        // Made in place, and checked there: a failure leaves the client done.
+        let (subprotocol, deflate) = match (offers.negotiate)(&response, &expected, &request) {
+            Ok(agreed) => agreed,
+            Err(error) => return failed(error),
+        };
+        // Made in place (no copy of the whole connection).
         self.phase = Phase::Open(Connection::client(&config, rng, now));
         if let Phase::Open(connection) = &mut self.phase {
-            if let Err(error) = negotiate(&response, &expected, &request, connection) {
-                self.phase = Phase::Done;
-                return failed(error);
-            }
+            connection.set_agreed(subprotocol, deflate);
         }
         Ok(Received {
             consumed: head_len,
@@ -197,36 +210,43 @@ fn handshake_deadline(config: &Config) -> Instant {
     Instant::from_elapsed(config.handshake_timeout)
 }
 
+/// What a request offers (subprotocols, extensions), written and negotiated: by
+/// `ClientRequest::put_offers` and [`negotiate_offers`], or, for a request that offers
+/// nothing, by nothing and [`accept_nothing`].
+#[derive(Debug)]
+struct Offers {
+    put: fn(&ClientRequest<'_>, &mut handshake::Sink<'_>),
+    negotiate: Negotiate,
+}
+
 /// The checks of a 101 response that depend on what the request offered (RFC 6455 §4.1),
-/// and the open connection they configure.
-type Negotiate<R> = fn(
+/// and what they agreed on for the connection: its subprotocol and permessage-deflate
+/// parameters.
+type Negotiate = fn(
     &Response<'_>,
     &[u8; 28],
     &ClientRequest<'_>,
-    &mut Connection<Masked<R>>,
-) -> Result<(), HandshakeError>;
+) -> Result<(Subprotocol, Option<DeflateParams>), HandshakeError>;
 
 /// For a request that offers no subprotocol and no extension: every check of RFC 6455
 /// §4.1, where any `Sec-WebSocket-Protocol` fails as a subprotocol not offered and any
 /// `Sec-WebSocket-Extensions` element as an extension not offered.
-fn accept_nothing<R: Rng>(
+fn accept_nothing(
     response: &Response<'_>,
     expected: &[u8; 28],
     _request: &ClientRequest<'_>,
-    _connection: &mut Connection<Masked<R>>,
-) -> Result<(), HandshakeError> {
-    handshake::check_response_with(response, expected, &[], |_| false)
+) -> Result<(Subprotocol, Option<DeflateParams>), HandshakeError> {
+    handshake::check_response_with(response, expected, &[], |_| false)?;
+    Ok((Subprotocol::default(), None))
 }
 
 /// For a request that offers subprotocols or extensions: every check of RFC 6455 §4.1,
-/// then the permessage-deflate answer against our offers (RFC 7692 §7.1), and the chosen
-/// subprotocol and deflate parameters given to the connection.
-fn negotiate_offers<R: Rng>(
+/// then the permessage-deflate answer against our offers (RFC 7692 §7.1).
+fn negotiate_offers(
     response: &Response<'_>,
     expected: &[u8; 28],
     request: &ClientRequest<'_>,
-    connection: &mut Connection<Masked<R>>,
-) -> Result<(), HandshakeError> {
+) -> Result<(Subprotocol, Option<DeflateParams>), HandshakeError> {
     // Our permessage-deflate offer, as the element `write` sent (RFC 7692 §7.1).
     let offer = request.deflate.map(|config| config.offer_element());
     handshake::check_response_with(response, expected, request.subprotocols, |ext| {
@@ -241,11 +261,11 @@ fn negotiate_offers<R: Rng>(
         .filter_map(deflate::parse_offer);
     let deflate = deflate::check_response_to(offers.chain(offer), response.extensions())?;
     // The chosen subprotocol is one we offered, so it fits (checked in `new`).
-    connection
-        .set_subprotocol(response.subprotocol())
-        .map_err(|_| HandshakeError::UnofferedSubprotocol)?;
-    connection.set_deflate(deflate);
-    Ok(())
+    let subprotocol = match response.subprotocol() {
+        Some(name) => Subprotocol::new(name).map_err(|_| HandshakeError::UnofferedSubprotocol)?,
+        None => Subprotocol::default(),
+    };
+    Ok((subprotocol, deflate))
 }
 
 impl<R: Rng> Endpoint for Client<'_, R> {
@@ -271,10 +291,12 @@ impl<R: Rng> Endpoint for Client<'_, R> {
                 request,
                 nonce,
                 sent: sent @ false,
+                offers,
                 ..
             } => {
                 // Validated by `new`: only the buffer can be too small.
-                let written = request.write_validated(&handshake::encode_key(nonce), out)?;
+                let key = handshake::encode_key(nonce);
+                let written = request.write_with(&key, out, offers.put)?;
                 *sent = true;
                 Ok(written)
             }

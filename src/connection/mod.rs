@@ -35,7 +35,7 @@ pub use send::HeaderWritten;
 #[cfg(all(feature = "deflate", feature = "alloc"))]
 pub(crate) use send::compressed_header_len;
 pub use subprotocol::MAX_SUBPROTOCOL_LEN;
-use subprotocol::Subprotocol;
+pub(crate) use subprotocol::Subprotocol;
 
 /// Where the connection stands, as seen by the application.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -224,12 +224,19 @@ impl<M: Masking> Connection<M> {
     }
 
     /// [`with_subprotocol`](Self::with_subprotocol) in place.
-    pub(crate) fn set_subprotocol(&mut self, subprotocol: Option<&str>) -> Result<(), UsageError> {
+    fn set_subprotocol(&mut self, subprotocol: Option<&str>) -> Result<(), UsageError> {
         self.subprotocol = match subprotocol {
             Some(name) => Subprotocol::new(name)?,
             None => Subprotocol::default(),
         };
         Ok(())
+    }
+
+    /// What the client's opening handshake agreed on: the subprotocol (already checked)
+    /// and the permessage-deflate parameters.
+    pub(crate) fn set_agreed(&mut self, subprotocol: Subprotocol, deflate: Option<DeflateParams>) {
+        self.subprotocol = subprotocol;
+        self.set_deflate(deflate);
     }
 
     /// This connection with the permessage-deflate parameters its handshake agreed on (RFC
@@ -242,7 +249,7 @@ impl<M: Masking> Connection<M> {
     }
 
     /// [`with_deflate`](Self::with_deflate) in place.
-    pub(crate) fn set_deflate(&mut self, params: Option<DeflateParams>) {
+    fn set_deflate(&mut self, params: Option<DeflateParams>) {
         self.deflate = params.map_or(0, |params| params.pack());
     }
 

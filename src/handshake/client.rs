@@ -187,6 +187,19 @@ impl<'a> ClientRequest<'a> {
         key: &[u8; 24],
         out: &mut [u8],
     ) -> Result<usize, crate::error::BufferTooSmall> {
+        self.write_with(key, out, Self::put_offers)
+    }
+
+    /// [`write_validated`](Self::write_validated), with the `Sec-WebSocket-Protocol` and
+    /// `Sec-WebSocket-Extensions` headers written by `put_offers`: [`put_offers`](Self::put_offers),
+    /// or, for a request that offers nothing, a function that writes nothing (so that a
+    /// client whose requests never offer anything does not link the writing of offers).
+    pub(crate) fn write_with(
+        &self,
+        key: &[u8; 24],
+        out: &mut [u8],
+        put_offers: fn(&Self, &mut Sink<'_>),
+    ) -> Result<usize, crate::error::BufferTooSmall> {
         write_twice(out, |s| {
             s.put(b"GET ");
             if self.target.starts_with('?') {
@@ -211,25 +224,32 @@ impl<'a> ClientRequest<'a> {
             if let Some(origin) = self.origin {
                 s.put_header(b"Origin", origin.as_bytes());
             }
-            put_list(s, b"Sec-WebSocket-Protocol", self.subprotocols);
-            match self.deflate {
-                None => put_list(s, b"Sec-WebSocket-Extensions", self.extensions),
-                // The permessage-deflate offer after the others.
-                Some(config) => {
-                    s.put(b"Sec-WebSocket-Extensions: ");
-                    for item in self.extensions {
-                        s.put(trim_ascii(item));
-                        s.put(b", ");
-                    }
-                    config.write_offer(|bytes| s.put(bytes));
-                    s.put(b"\r\n");
-                }
-            }
+            put_offers(self, s);
             for (name, value) in self.headers {
                 s.put_header(name.as_bytes(), value.as_bytes());
             }
             s.put(b"\r\n");
         })
+    }
+
+    /// The headers of what this request offers: `Sec-WebSocket-Protocol` and
+    /// `Sec-WebSocket-Extensions`, each only when something is offered (§4.1 client
+    /// requirements 10 and 11).
+    pub(crate) fn put_offers(&self, s: &mut Sink<'_>) {
+        put_list(s, b"Sec-WebSocket-Protocol", self.subprotocols);
+        match self.deflate {
+            None => put_list(s, b"Sec-WebSocket-Extensions", self.extensions),
+            // The permessage-deflate offer after the others.
+            Some(config) => {
+                s.put(b"Sec-WebSocket-Extensions: ");
+                for item in self.extensions {
+                    s.put(trim_ascii(item));
+                    s.put(b", ");
+                }
+                config.write_offer(|bytes| s.put(bytes));
+                s.put(b"\r\n");
+            }
+        }
     }
 }
 
