@@ -236,7 +236,7 @@ fn accept_nothing(
     expected: &[u8; 28],
     _request: &ClientRequest<'_>,
 ) -> Result<(Subprotocol, Option<DeflateParams>), HandshakeError> {
-    handshake::check_response_with(response, expected, &[], |_| false)?;
+    handshake::check_response_to_no_offer(response, expected)?;
     Ok((Subprotocol::default(), None))
 }
 

@@ -288,7 +288,8 @@ pub struct Response<'b> {
     extensions: Seen,
     status: u16,
     version: u8,
-    /// The `Upgrade` and `Connection` facts, as in [`Request`](super::Request).
+    /// The `Upgrade` and `Connection` facts, as in [`Request`](super::Request), and
+    /// `ANY_EXTENSION`.
     flags: u8,
 }
 
@@ -367,6 +368,10 @@ pub fn parse_response<'b>(head: &'b [u8], limits: &Limits) -> Result<Response<'b
     parsed
 }
 
+/// A flag of [`Response::flags`] beside those of `Upgrade` and `Connection`: some
+/// `Sec-WebSocket-Extensions` line has an element.
+const ANY_EXTENSION: u8 = 0x80;
+
 impl<'b> Response<'b> {
     /// A response with its status line parsed and no header line yet.
     fn start(head: &'b [u8], version: u8, status: u16, reason: &'b str) -> Self {
@@ -391,7 +396,13 @@ impl<'b> Response<'b> {
         let seen = match known {
             Known::Accept => &mut self.accept,
             Known::Protocol => &mut self.protocol,
-            Known::Extensions => &mut self.extensions,
+            Known::Extensions => {
+                // An element is there when anything but its separators is.
+                if value.iter().any(|&b| !matches!(b, b',' | b' ' | b'\t')) {
+                    self.flags |= ANY_EXTENSION;
+                }
+                &mut self.extensions
+            }
             _ => {
                 self.flags |= list_flags(known, value);
                 return;
@@ -546,6 +557,38 @@ pub(crate) fn check_response_with(
     offered_subprotocols: &[&str],
     was_offered: impl Fn(&[u8]) -> bool,
 ) -> Result<(), HandshakeError> {
+    check_response_but_extensions(response, expected, offered_subprotocols)?;
+    let all_offered = response
+        .extensions
+        .list(response.head, "Sec-WebSocket-Extensions")
+        .all(was_offered);
+    if !all_offered {
+        return Err(HandshakeError::UnofferedExtension);
+    }
+    Ok(())
+}
+
+/// [`check_response`] for a request that offered no subprotocol and no extension, where
+/// any extension element at all is one not offered: told by the parse (a
+/// `Sec-WebSocket-Extensions` value with anything but commas and whitespace), without
+/// reading the list again.
+pub(crate) fn check_response_to_no_offer(
+    response: &Response<'_>,
+    expected: &[u8; 28],
+) -> Result<(), HandshakeError> {
+    check_response_but_extensions(response, expected, &[])?;
+    if response.flags & ANY_EXTENSION != 0 {
+        return Err(HandshakeError::UnofferedExtension);
+    }
+    Ok(())
+}
+
+/// [`check_response`] items 1 to 5.
+fn check_response_but_extensions(
+    response: &Response<'_>,
+    expected: &[u8; 28],
+    offered_subprotocols: &[&str],
+) -> Result<(), HandshakeError> {
     let head = response.head;
     if response.version < 1 {
         return Err(HandshakeError::HttpVersionTooOld);
@@ -566,13 +609,6 @@ pub(crate) fn check_response_with(
             }
         }
         _ => return Err(HandshakeError::UnofferedSubprotocol),
-    }
-    let all_offered = response
-        .extensions
-        .list(head, "Sec-WebSocket-Extensions")
-        .all(was_offered);
-    if !all_offered {
-        return Err(HandshakeError::UnofferedExtension);
     }
     Ok(())
 }
@@ -673,6 +709,8 @@ mod tests {
         "Sec-WebSocket-Protocol: other",
         "Sec-WebSocket-Extensions: permessage-deflate; x=\"a,b\"",
         "sec-websocket-extensions: x-foo, , permessage-deflate",
+        "Sec-WebSocket-Extensions: , \t,",
+        "Sec-WebSocket-Extensions:",
         "Set-Cookie: a=b",
     ];
 
@@ -699,6 +737,10 @@ mod tests {
                     check_by_search(&response, ACCEPT, protocols, extensions)
                 );
             }
+            proptest::prop_assert_eq!(
+                check_response_to_no_offer(&response, ACCEPT),
+                check_by_search(&response, ACCEPT, &[], &[])
+            );
             proptest::prop_assert_eq!(
                 response.subprotocol(),
                 headers

@@ -88,7 +88,7 @@ mod url;
 pub(crate) use crate::token::{is_safe_value, is_token};
 pub use accept::{GUID, accept_value, check_accept, encode_key};
 pub use client::{ClientRequest, Response, check_response, parse_response};
-pub(crate) use client::{check_response_with, was_offered};
+pub(crate) use client::{check_response_to_no_offer, check_response_with, was_offered};
 pub use extended_connect::{
     CONNECT_ACCEPTED, CONNECT_METHOD, CONNECT_PROTOCOL, ConnectHeaders, ConnectRequest,
     ConnectResponse, check_connect, check_connect_response, connect_rejection,
