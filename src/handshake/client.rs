@@ -495,13 +495,15 @@ fn parse_response_compact(head: &[u8], slots: usize) -> Result<Response<'_>, Han
         _ => return Err(BAD),
     };
     let reason = match reason {
-        [] => "",
-        [b' ', reason @ ..] if is_safe_value(reason) => match reason.is_ascii() {
-            true => core::str::from_utf8(reason).unwrap_or_default(),
-            false => "",
-        },
+        [b' ', reason @ ..] if is_safe_value(reason) => {
+            // Read as empty when it has obs-text, as httparse does.
+            let ascii = reason.iter().all(|&b| b < 0x80);
+            core::str::from_utf8(reason).ok().filter(|_| ascii)
+        }
+        [] => None,
         _ => return Err(BAD),
     };
+    let reason = reason.unwrap_or_default();
     let mut parsed = Response::start(head, version, status, reason);
     let mut lines = 0;
     loop {
