@@ -2,7 +2,8 @@
 //! them, without allocating.
 //!
 //! Heads are found with [`find_head_end`], parsed with [`parse_request`] (server) or
-//! [`parse_response`] (client) on top of `httparse`, checked with [`check_upgrade`] or
+//! [`parse_response`] (client) on top of `httparse` (on bare-metal targets the response,
+//! by a compact parser of the same rules), checked with [`check_upgrade`] or
 //! [`check_response`], and written into caller-provided buffers with [`write_accept`],
 //! [`write_response`] and [`ClientRequest::write`]. Every writer computes the length first and
 //! writes nothing at all when the buffer is too short.
