@@ -4,12 +4,14 @@
 use rand_core::Rng;
 
 use crate::config::Config;
-use crate::connection::{Connection, MAX_SUBPROTOCOL_LEN, Masked, State, Timer, deadline_after};
+use crate::connection::{
+    Connection, DeflateParams, MAX_SUBPROTOCOL_LEN, Masked, State, Subprotocol, deadline_after,
+};
 use crate::deflate;
 use crate::endpoint::Endpoint;
 use crate::error::{AbnormalClosure, BufferTooSmall, HandshakeError, TimedOut, UsageError};
 use crate::event::{Event, Received};
-use crate::handshake::{self, ClientRequest, Limits};
+use crate::handshake::{self, ClientRequest, Limits, Response};
 use crate::time::Instant;
 
 #[derive(Clone, Debug)]
@@ -17,6 +19,9 @@ enum Phase<'a, R> {
     /// The request is owed (`sent` false) or sent and the response awaited; `scanned`
     /// bytes of the response were already searched for its end.
     Handshaking {
+        /// The configuration, whose `handshake_timeout` holds the handshake's deadline (as
+        /// the time since the epoch) once the client is made: the timeout has no other use
+        /// then, and this keeps the client within 256 bytes.
         config: Config,
         request: ClientRequest<'a>,
         /// The random nonce whose base64 form is `Sec-WebSocket-Key` (kept raw: smaller).
@@ -24,9 +29,8 @@ enum Phase<'a, R> {
         sent: bool,
         /// Kept in 32 bits (heads are at most 1 GiB) so that the client stays small.
         scanned: u32,
-        /// In whole milliseconds, rounded up: half an `Instant`, so that the client with
-        /// its request and configuration stays within 256 bytes.
-        deadline: Timer,
+        /// How what the request offers is written and its answer checked, chosen by `new`.
+        offers: &'static Offers,
         rng: R,
     },
     Open(Connection<Masked<R>>),
@@ -71,13 +75,35 @@ impl<'a, R: Rng> Client<'a, R> {
         }
         let mut nonce = [0; 16];
         rng.fill_bytes(&mut nonce);
+        // A request that offers nothing is answered by a response that accepts nothing;
+        // chosen here, where a request built from constants is known, so that a program
+        // whose requests never offer anything does not link the negotiation at all.
+        let offers: &'static Offers = if request.offers_nothing() {
+            const {
+                &Offers {
+                    put: |_, _| {},
+                    negotiate: accept_nothing,
+                }
+            }
+        } else {
+            const {
+                &Offers {
+                    put: |request, s| request.put_offers(s),
+                    negotiate: negotiate_offers,
+                }
+            }
+        };
+        let deadline = deadline_after(now, config.handshake_timeout);
         let phase = Phase::Handshaking {
-            config,
+            config: Config {
+                handshake_timeout: deadline.elapsed_since_epoch(),
+                ..config
+            },
             request,
             nonce,
             sent: false,
             scanned: 0,
-            deadline: Timer::at(deadline_after(now, config.handshake_timeout)),
+            offers,
             rng,
         };
         Ok(Client { phase })
@@ -108,18 +134,17 @@ impl<'a, R: Rng> Client<'a, R> {
         input: &'b mut [u8],
         now: Instant,
     ) -> Result<Received<'b>, UsageError> {
-        let (config, request, nonce, scanned) = match &mut self.phase {
-            Phase::Open(connection) => {
-                return connection.receive_frames(input, now);
-            }
+        let (config, request, nonce, scanned, offers) = match &mut self.phase {
+            Phase::Open(connection) => return connection.receive_frames(input, now),
             Phase::Done => return Ok(Received::without_event(input.len())),
             Phase::Handshaking {
                 config,
                 request,
                 nonce,
                 scanned,
+                offers,
                 ..
-            } => (*config, *request, *nonce, scanned),
+            } => (*config, *request, *nonce, scanned, *offers),
         };
         let limits = Limits {
             max_head_len: config.max_head_len,
@@ -164,34 +189,15 @@ impl<'a, R: Rng> Client<'a, R> {
             });
         }
         let expected = handshake::accept_value(&handshake::encode_key(&nonce));
-        // Our permessage-deflate offer, as the element `write` sent (RFC 7692 §7.1).
-        let offer = request.deflate.map(|config| config.offer_element());
-        if let Err(error) =
-            handshake::check_response_with(&response, &expected, request.subprotocols, |ext| {
-                handshake::was_offered(ext, request.extensions)
-                    || offer.is_some() && handshake::was_offered(ext, &[deflate::EXTENSION_NAME])
-            })
-        {
-            return failed(error);
-        }
-        // RFC 7692 §7.1: the permessage-deflate answer fits one of our offers.
-        let offers = request
-            .extensions
-            .iter()
-            .copied()
-            .filter_map(deflate::parse_offer);
-        let deflate = match deflate::check_response_to(offers.chain(offer), response.extensions()) {
-            Ok(deflate) => deflate,
+        let (subprotocol, deflate) = match (offers.negotiate)(&response, &expected, &request) {
+            Ok(agreed) => agreed,
             Err(error) => return failed(error),
         };
-        // The chosen subprotocol is one we offered, so it fits (checked in `new`).
-        let Ok(connection) =
-            Connection::client(&config, rng, now).with_subprotocol(response.subprotocol())
-        else {
-            return failed(HandshakeError::UnofferedSubprotocol);
-        };
-        let connection = connection.with_deflate(deflate);
-        self.phase = Phase::Open(connection);
+        // Made in place (no copy of the whole connection).
+        self.phase = Phase::Open(Connection::client(&config, rng, now));
+        if let Phase::Open(connection) = &mut self.phase {
+            connection.set_agreed(subprotocol, deflate);
+        }
         Ok(Received {
             consumed: head_len,
             event: Some(Event::Connected(response)),
@@ -200,6 +206,69 @@ impl<'a, R: Rng> Client<'a, R> {
             borrow: core::marker::PhantomData,
         })
     }
+}
+
+/// The deadline of the opening handshake, which `Client::new` keeps in the configuration.
+fn handshake_deadline(config: &Config) -> Instant {
+    Instant::from_elapsed(config.handshake_timeout)
+}
+
+/// What a request offers (subprotocols, extensions), written and negotiated: by
+/// `ClientRequest::put_offers` and [`negotiate_offers`], or, for a request that offers
+/// nothing, by nothing and [`accept_nothing`].
+#[derive(Debug)]
+struct Offers {
+    put: fn(&ClientRequest<'_>, &mut handshake::Sink<'_>),
+    negotiate: Negotiate,
+}
+
+/// The checks of a 101 response that depend on what the request offered (RFC 6455 §4.1),
+/// and what they agreed on for the connection: its subprotocol and permessage-deflate
+/// parameters.
+type Negotiate = fn(
+    &Response<'_>,
+    &[u8; 28],
+    &ClientRequest<'_>,
+) -> Result<(Subprotocol, Option<DeflateParams>), HandshakeError>;
+
+/// For a request that offers no subprotocol and no extension: every check of RFC 6455
+/// §4.1, where any `Sec-WebSocket-Protocol` fails as a subprotocol not offered and any
+/// `Sec-WebSocket-Extensions` element as an extension not offered.
+fn accept_nothing(
+    response: &Response<'_>,
+    expected: &[u8; 28],
+    _request: &ClientRequest<'_>,
+) -> Result<(Subprotocol, Option<DeflateParams>), HandshakeError> {
+    handshake::check_response_to_no_offer(response, expected)?;
+    Ok((Subprotocol::default(), None))
+}
+
+/// For a request that offers subprotocols or extensions: every check of RFC 6455 §4.1,
+/// then the permessage-deflate answer against our offers (RFC 7692 §7.1).
+fn negotiate_offers(
+    response: &Response<'_>,
+    expected: &[u8; 28],
+    request: &ClientRequest<'_>,
+) -> Result<(Subprotocol, Option<DeflateParams>), HandshakeError> {
+    // Our permessage-deflate offer, as the element `write` sent (RFC 7692 §7.1).
+    let offer = request.deflate.map(|config| config.offer_element());
+    handshake::check_response_with(response, expected, request.subprotocols, |ext| {
+        handshake::was_offered(ext, request.extensions)
+            || offer.is_some() && handshake::was_offered(ext, &[deflate::EXTENSION_NAME])
+    })?;
+    // RFC 7692 §7.1: the permessage-deflate answer fits one of our offers.
+    let offers = request
+        .extensions
+        .iter()
+        .copied()
+        .filter_map(deflate::parse_offer);
+    let deflate = deflate::check_response_to(offers.chain(offer), response.extensions())?;
+    // The chosen subprotocol is one we offered, so it fits (checked in `new`).
+    let subprotocol = match response.subprotocol() {
+        Some(name) => Subprotocol::new(name).map_err(|_| HandshakeError::UnofferedSubprotocol)?,
+        None => Subprotocol::default(),
+    };
+    Ok((subprotocol, deflate))
 }
 
 impl<R: Rng> Endpoint for Client<'_, R> {
@@ -226,10 +295,12 @@ impl<R: Rng> Endpoint for Client<'_, R> {
                 request,
                 nonce,
                 sent: sent @ false,
+                offers,
                 ..
             } => {
                 // Validated by `new`: only the buffer can be too small.
-                let written = request.write_validated(&handshake::encode_key(nonce), out)?;
+                let key = handshake::encode_key(nonce);
+                let written = request.write_with(&key, out, offers.put)?;
                 *sent = true;
                 Ok(written)
             }
@@ -240,7 +311,7 @@ impl<R: Rng> Endpoint for Client<'_, R> {
 
     fn poll_timeout(&self) -> Option<Instant> {
         match &self.phase {
-            Phase::Handshaking { deadline, .. } => deadline.get(),
+            Phase::Handshaking { config, .. } => Some(handshake_deadline(config)),
             Phase::Open(connection) => connection.poll_timeout(),
             Phase::Done => None,
         }
@@ -248,8 +319,8 @@ impl<R: Rng> Endpoint for Client<'_, R> {
 
     fn handle_timeout(&mut self, now: Instant) -> Option<TimedOut> {
         match &mut self.phase {
-            Phase::Handshaking { deadline, .. } => {
-                if deadline.get().is_some_and(|deadline| now < deadline) {
+            Phase::Handshaking { config, .. } => {
+                if now < handshake_deadline(config) {
                     return None;
                 }
                 // The server never answered: give up (nothing to send).

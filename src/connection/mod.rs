@@ -35,7 +35,7 @@ pub use send::HeaderWritten;
 #[cfg(all(feature = "deflate", feature = "alloc"))]
 pub(crate) use send::compressed_header_len;
 pub use subprotocol::MAX_SUBPROTOCOL_LEN;
-use subprotocol::Subprotocol;
+pub(crate) use subprotocol::Subprotocol;
 
 /// Where the connection stands, as seen by the application.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,10 +86,6 @@ fn millis(duration: Duration) -> u32 {
         .unwrap_or(u32::MAX)
 }
 
-pub(crate) fn after(now: Instant, ms: u32) -> Instant {
-    now.saturating_add(Duration::from_millis(u64::from(ms)))
-}
-
 /// The one timer of an open connection, in whole milliseconds since the caller's epoch,
 /// rounded up so that it never fires early; unset when `u64::MAX`. Half the size of an
 /// `Option<Instant>`, which keeps the open connection within 256 bytes.
@@ -107,6 +103,17 @@ impl Timer {
             .saturating_mul(1000)
             .saturating_add(u64::from(elapsed.subsec_nanos().div_ceil(1_000_000)));
         Timer(ms.min(u64::MAX - 1))
+    }
+
+    /// A timer that fires `ms` milliseconds after `now` (or up to 1 ms later): `at(now +
+    /// ms)`, in whole milliseconds without adding durations.
+    pub(crate) fn after(now: Instant, ms: u32) -> Timer {
+        Timer(
+            Timer::at(now)
+                .0
+                .saturating_add(u64::from(ms))
+                .min(u64::MAX - 1),
+        )
     }
 
     pub(crate) fn get(self) -> Option<Instant> {
@@ -219,11 +226,24 @@ impl<M: Masking> Connection<M> {
     /// [`MAX_SUBPROTOCOL_LEN`] bytes, else [`UsageError::InvalidSubprotocol`]), readable
     /// with [`subprotocol`](Self::subprotocol).
     pub fn with_subprotocol(mut self, subprotocol: Option<&str>) -> Result<Self, UsageError> {
+        self.set_subprotocol(subprotocol)?;
+        Ok(self)
+    }
+
+    /// [`with_subprotocol`](Self::with_subprotocol) in place.
+    fn set_subprotocol(&mut self, subprotocol: Option<&str>) -> Result<(), UsageError> {
         self.subprotocol = match subprotocol {
             Some(name) => Subprotocol::new(name)?,
             None => Subprotocol::default(),
         };
-        Ok(self)
+        Ok(())
+    }
+
+    /// What the client's opening handshake agreed on: the subprotocol (already checked)
+    /// and the permessage-deflate parameters.
+    pub(crate) fn set_agreed(&mut self, subprotocol: Subprotocol, deflate: Option<DeflateParams>) {
+        self.subprotocol = subprotocol;
+        self.set_deflate(deflate);
     }
 
     /// This connection with the permessage-deflate parameters its handshake agreed on (RFC
@@ -231,8 +251,13 @@ impl<M: Masking> Connection<M> {
     /// frame of a data message, whose payload arrives as
     /// [`Event::Compressed`](crate::Event::Compressed). `None` leaves it off.
     pub fn with_deflate(mut self, params: Option<DeflateParams>) -> Self {
-        self.deflate = params.map_or(0, |params| params.pack());
+        self.set_deflate(params);
         self
+    }
+
+    /// [`with_deflate`](Self::with_deflate) in place.
+    fn set_deflate(&mut self, params: Option<DeflateParams>) {
+        self.deflate = params.map_or(0, |params| params.pack());
     }
 
     /// The permessage-deflate parameters the opening handshake agreed on, if any.
@@ -278,7 +303,7 @@ impl<M: Masking> Connection<M> {
 
     #[inline(never)]
     fn arm_keep_alive_at(&mut self, now: Instant, ms: u32) {
-        self.deadline = Timer::at(after(now, ms));
+        self.deadline = Timer::after(now, ms);
     }
 
     pub(crate) fn on_timeout(&mut self, now: Instant) -> Option<TimedOut> {
@@ -304,7 +329,7 @@ impl<M: Masking> Connection<M> {
             State::Open => {
                 self.ping_owed = true;
                 self.ping_counter = self.ping_counter.wrapping_add(1);
-                self.deadline = Timer::at(after(now, self.timeouts.keep_alive_timeout_ms));
+                self.deadline = Timer::after(now, self.timeouts.keep_alive_timeout_ms);
                 None
             }
             // §7.1.1: the peer's Close (or, for a client, the server's closing of the
@@ -404,7 +429,7 @@ impl<M: Masking> Connection<M> {
         // A client waits for the server to close the transport after the closing
         // handshake, at most the close timeout (§7.1.1); the clock starts now.
         self.deadline = match M::ROLE {
-            Role::Client => Timer::at(after(now, self.timeouts.close_ms)),
+            Role::Client => Timer::after(now, self.timeouts.close_ms),
             Role::Server => Timer::UNSET,
         };
         match self.state {
@@ -478,5 +503,25 @@ mod tests {
             Timer::at(far).get(),
             Some(Instant::from_millis(u64::MAX - 1))
         );
+        assert_eq!(Timer::after(far, u32::MAX), Timer::at(far));
+    }
+
+    proptest::proptest! {
+        /// `Timer::after` is the timer at `now + ms`, for any instant (whole milliseconds
+        /// or not, up to the largest) and any delay.
+        #[test]
+        fn timer_after_is_the_timer_at_the_sum(
+            secs in proptest::prop_oneof![
+                0u64..1_000_000,
+                proptest::num::u64::ANY,
+                u64::MAX / 1000 - 5_000_000..u64::MAX / 1000 + 5_000_000,
+            ],
+            nanos in proptest::prop_oneof![proptest::strategy::Just(0u32), 0u32..1_000_000_000],
+            ms in proptest::num::u32::ANY,
+        ) {
+            let now = Instant::from_elapsed(Duration::new(secs, nanos));
+            let sum = now.saturating_add(Duration::from_millis(u64::from(ms)));
+            proptest::prop_assert_eq!(Timer::after(now, ms), Timer::at(sum));
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! The send path: commands encode frames into the caller's buffer, and the control frames
 //! the protocol owes (Pong, Close) come out of `poll_transmit`.
 
-use super::{Connection, Masking, OwedPong, Role, State, Timer, after};
+use super::{Connection, Masking, OwedPong, Role, State, Timer};
 use crate::close::{CloseCode, MAX_REASON_LEN};
 use crate::error::{BufferTooSmall, SendError, UsageError};
 use crate::event::MessageKind;
@@ -187,12 +187,12 @@ impl OwedFrame {
 
 impl OwedPong {
     pub(super) fn of(payload: &[u8]) -> Self {
-        let mut pong = OwedPong {
+        // Byte by byte: no call to an unaligned memset and memcpy (flash, on small
+        // targets); at most 125 bytes.
+        OwedPong {
             len: payload.len() as u8,
-            payload: [0; MAX_CONTROL_PAYLOAD],
-        };
-        pong.payload[..payload.len()].copy_from_slice(payload);
-        pong
+            payload: core::array::from_fn(|i| payload.get(i).copied().unwrap_or(0)),
+        }
     }
 }
 
@@ -491,7 +491,7 @@ impl<M: Masking> Connection<M> {
         self.close_owed = None;
         if self.state == State::Open {
             self.state = State::LocalClosing;
-            self.deadline = Timer::at(after(now, self.timeouts.close_ms));
+            self.deadline = Timer::after(now, self.timeouts.close_ms);
         } else {
             self.finish_closing_handshake();
         }

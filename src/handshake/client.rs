@@ -7,7 +7,7 @@ use super::url::WsUrl;
 use super::{HEADER_CAPACITY, Limits, Sink, head_fits, is_safe_value, is_token, write_twice};
 use crate::deflate::DeflateConfig;
 use crate::error::{Error, HandshakeError, UsageError};
-use crate::token::extension_name;
+use crate::token::{extension_name, trim_ows};
 
 /// What the client sends (RFC 6455 §4.1): all borrowed. Build one with
 /// [`from_url`](Self::from_url) or [`new`](Self::new), then the `with_*` methods; fields
@@ -153,6 +153,12 @@ impl<'a> ClientRequest<'a> {
         }
     }
 
+    /// Whether this request offers no subprotocol and no extension (so a response that
+    /// accepts any fails the handshake, RFC 6455 §4.1).
+    pub(crate) fn offers_nothing(&self) -> bool {
+        self.subprotocols.is_empty() && self.extensions.is_empty() && self.deflate.is_none()
+    }
+
     /// Whether `port` is the default for the scheme (80, or 443 with TLS).
     fn default_port(&self) -> bool {
         self.port == if self.secure { 443 } else { 80 }
@@ -181,6 +187,19 @@ impl<'a> ClientRequest<'a> {
         key: &[u8; 24],
         out: &mut [u8],
     ) -> Result<usize, crate::error::BufferTooSmall> {
+        self.write_with(key, out, Self::put_offers)
+    }
+
+    /// [`write_validated`](Self::write_validated), with the `Sec-WebSocket-Protocol` and
+    /// `Sec-WebSocket-Extensions` headers written by `put_offers`: [`put_offers`](Self::put_offers),
+    /// or, for a request that offers nothing, a function that writes nothing (so that a
+    /// client whose requests never offer anything does not link the writing of offers).
+    pub(crate) fn write_with(
+        &self,
+        key: &[u8; 24],
+        out: &mut [u8],
+        put_offers: fn(&Self, &mut Sink<'_>),
+    ) -> Result<usize, crate::error::BufferTooSmall> {
         write_twice(out, |s| {
             s.put(b"GET ");
             if self.target.starts_with('?') {
@@ -205,25 +224,32 @@ impl<'a> ClientRequest<'a> {
             if let Some(origin) = self.origin {
                 s.put_header(b"Origin", origin.as_bytes());
             }
-            put_list(s, b"Sec-WebSocket-Protocol", self.subprotocols);
-            match self.deflate {
-                None => put_list(s, b"Sec-WebSocket-Extensions", self.extensions),
-                // The permessage-deflate offer after the others.
-                Some(config) => {
-                    s.put(b"Sec-WebSocket-Extensions: ");
-                    for item in self.extensions {
-                        s.put(trim_ascii(item));
-                        s.put(b", ");
-                    }
-                    config.write_offer(|bytes| s.put(bytes));
-                    s.put(b"\r\n");
-                }
-            }
+            put_offers(self, s);
             for (name, value) in self.headers {
                 s.put_header(name.as_bytes(), value.as_bytes());
             }
             s.put(b"\r\n");
         })
+    }
+
+    /// The headers of what this request offers: `Sec-WebSocket-Protocol` and
+    /// `Sec-WebSocket-Extensions`, each only when something is offered (§4.1 client
+    /// requirements 10 and 11).
+    pub(crate) fn put_offers(&self, s: &mut Sink<'_>) {
+        put_list(s, b"Sec-WebSocket-Protocol", self.subprotocols);
+        match self.deflate {
+            None => put_list(s, b"Sec-WebSocket-Extensions", self.extensions),
+            // The permessage-deflate offer after the others.
+            Some(config) => {
+                s.put(b"Sec-WebSocket-Extensions: ");
+                for item in self.extensions {
+                    s.put(trim_ascii(item));
+                    s.put(b", ");
+                }
+                config.write_offer(|bytes| s.put(bytes));
+                s.put(b"\r\n");
+            }
+        }
     }
 }
 
@@ -262,7 +288,8 @@ pub struct Response<'b> {
     extensions: Seen,
     status: u16,
     version: u8,
-    /// The `Upgrade` and `Connection` facts, as in [`Request`](super::Request).
+    /// The `Upgrade` and `Connection` facts, as in [`Request`](super::Request), and
+    /// `ANY_EXTENSION`.
     flags: u8,
 }
 
@@ -315,16 +342,99 @@ impl<'b> Response<'b> {
 /// `TooManyHeaders` for more than `limits.max_headers` (at most [`HEADER_CAPACITY`]) header
 /// lines. An HTTP/1.0 response parses (so that an error page can still be read) but fails
 /// [`check_response`].
+///
+/// On bare-metal targets (`target_os = "none"`), where flash is scarce, the head is parsed
+/// by a compact parser of the same rules instead of `httparse` (1 KB less flash on
+/// thumbv7em, its 512 bytes of tables among it, `benches/flash`); the tests, and every
+/// fuzzing run, hold the two to the same results.
 pub fn parse_response<'b>(head: &'b [u8], limits: &Limits) -> Result<Response<'b>, HandshakeError> {
     if !head_fits(head, limits) {
         return Err(HandshakeError::HeadTooLarge);
     }
-    let mut slots = [const { core::mem::MaybeUninit::uninit() }; HEADER_CAPACITY];
+    let slots = limits.header_slots();
+    let parsed = if crate::COMPACT_CODE {
+        parse_response_compact(head, slots)
+    } else {
+        parse_response_httparse(head, slots)
+    };
+    #[cfg(fuzzing)]
+    assert_eq!(
+        parsed.as_ref().map(Response::parts),
+        parse_response_compact(head, slots)
+            .as_ref()
+            .map(Response::parts),
+        "the compact parser disagrees with httparse on {head:?}"
+    );
+    parsed
+}
+
+/// A flag of [`Response::flags`] beside those of `Upgrade` and `Connection`: some
+/// `Sec-WebSocket-Extensions` line has an element.
+const ANY_EXTENSION: u8 = 0x80;
+
+impl<'b> Response<'b> {
+    /// A response with its status line parsed and no header line yet.
+    fn start(head: &'b [u8], version: u8, status: u16, reason: &'b str) -> Self {
+        Response {
+            head,
+            reason,
+            accept: Seen::default(),
+            protocol: Seen::default(),
+            extensions: Seen::default(),
+            status,
+            version,
+            flags: 0,
+        }
+    }
+
+    /// Record one header line (`value` trimmed, a subslice of the head): each name is
+    /// compared once, by length first.
+    fn note(&mut self, name: &[u8], value: &'b [u8]) {
+        let Some(known) = classify(name) else {
+            return;
+        };
+        let seen = match known {
+            Known::Accept => &mut self.accept,
+            Known::Protocol => &mut self.protocol,
+            Known::Extensions => {
+                // An element is there when anything but its separators is.
+                if value.iter().any(|&b| !matches!(b, b',' | b' ' | b'\t')) {
+                    self.flags |= ANY_EXTENSION;
+                }
+                &mut self.extensions
+            }
+            _ => {
+                self.flags |= list_flags(known, value);
+                return;
+            }
+        };
+        seen.note(self.head, value);
+    }
+
+    /// Everything parsed, to compare the two parsers.
+    #[cfg(any(test, fuzzing))]
+    #[allow(clippy::type_complexity)]
+    fn parts(&self) -> (&'b [u8], &'b str, [Seen; 3], u16, u8, u8) {
+        let seen = [self.accept, self.protocol, self.extensions];
+        (
+            self.head,
+            self.reason,
+            seen,
+            self.status,
+            self.version,
+            self.flags,
+        )
+    }
+}
+
+/// [`parse_response`] with `httparse`, given `slots` header slots.
+fn parse_response_httparse(head: &[u8], slots: usize) -> Result<Response<'_>, HandshakeError> {
+    let mut slots_storage = [const { core::mem::MaybeUninit::uninit() }; HEADER_CAPACITY];
     let mut response = httparse::Response::new(&mut []);
     let len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(
         &mut response,
         head,
-        &mut slots[..limits.header_slots()],
+        &mut slots_storage[..slots],
     ) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Err(HandshakeError::MalformedHead),
@@ -334,33 +444,86 @@ pub fn parse_response<'b>(head: &'b [u8], limits: &Limits) -> Result<Response<'b
     let (Some(version), Some(status)) = (response.version, response.code) else {
         return Err(HandshakeError::MalformedHead);
     };
-    let mut parsed = Response {
-        head: &head[..len],
-        reason: response.reason.unwrap_or(""),
-        accept: Seen::default(),
-        protocol: Seen::default(),
-        extensions: Seen::default(),
-        status,
-        version,
-        flags: 0,
-    };
-    // One pass over the parsed lines: each name is compared once, by length first.
+    let reason = response.reason.unwrap_or("");
+    let mut parsed = Response::start(&head[..len], version, status, reason);
     for header in response.headers.iter() {
-        let Some(known) = classify(header.name.as_bytes()) else {
-            continue;
-        };
-        let value = header.value;
-        let seen = match known {
-            Known::Accept => &mut parsed.accept,
-            Known::Protocol => &mut parsed.protocol,
-            Known::Extensions => &mut parsed.extensions,
-            _ => {
-                parsed.flags |= list_flags(known, value);
-                continue;
-            }
-        };
-        seen.note(head, value);
+        parsed.note(header.name.as_bytes(), header.value);
     }
+    Ok(parsed)
+}
+
+/// [`parse_response`] without `httparse`, one line at a time, with the rules of
+/// httparse's default configuration (RFC 7230 §3): empty lines before the status line are
+/// skipped; lines end with CRLF or a bare LF (a CR anywhere else is refused); the status
+/// line is `HTTP/1.0` or `HTTP/1.1`, one space, three digits, then nothing or a space and a
+/// reason phrase of HTAB, SP, VCHAR and obs-text (read as empty when it has obs-text); a
+/// header line is a token, a colon and a value of HTAB, SP, VCHAR and obs-text, whose
+/// surrounding SP and HTAB are trimmed (no space before the colon, no obsolete line
+/// folding). A valid header line beyond the `slots` is `TooManyHeaders`; any other fault,
+/// or a head without its blank line, is `MalformedHead`.
+fn parse_response_compact(head: &[u8], slots: usize) -> Result<Response<'_>, HandshakeError> {
+    const BAD: HandshakeError = HandshakeError::MalformedHead;
+    // The line starting at `start`, without its end, and where the next one starts.
+    let line_at = |start: usize| {
+        let rest = head.get(start..).unwrap_or_default();
+        let end = rest.iter().position(|&b| b == b'\r' || b == b'\n');
+        match end.map(|end| (end, &rest[end..])) {
+            Some((end, [b'\n', ..])) => Ok((&rest[..end], start + end + 1)),
+            Some((end, [b'\r', b'\n', ..])) => Ok((&rest[..end], start + end + 2)),
+            _ => Err(BAD),
+        }
+    };
+    let mut at = 0;
+    let status_line = loop {
+        let (line, next) = line_at(at)?;
+        at = next;
+        if !line.is_empty() {
+            break line;
+        }
+    };
+    let (version, rest) = match status_line.split_at_checked(9) {
+        Some((b"HTTP/1.0 ", rest)) => (0, rest),
+        Some((b"HTTP/1.1 ", rest)) => (1, rest),
+        _ => return Err(BAD),
+    };
+    let digit = |b: u8| b.is_ascii_digit().then(|| u16::from(b - b'0'));
+    let (status, reason) = match *rest {
+        [a, b, c, ref reason @ ..] => match (digit(a), digit(b), digit(c)) {
+            (Some(a), Some(b), Some(c)) => (a * 100 + b * 10 + c, reason),
+            _ => return Err(BAD),
+        },
+        _ => return Err(BAD),
+    };
+    let reason = match reason {
+        [b' ', reason @ ..] if is_safe_value(reason) => {
+            // Read as empty when it has obs-text, as httparse does.
+            let ascii = reason.iter().all(|&b| b < 0x80);
+            core::str::from_utf8(reason).ok().filter(|_| ascii)
+        }
+        [] => None,
+        _ => return Err(BAD),
+    };
+    let reason = reason.unwrap_or_default();
+    let mut parsed = Response::start(head, version, status, reason);
+    let mut lines = 0;
+    loop {
+        let (line, next) = line_at(at)?;
+        at = next;
+        if line.is_empty() {
+            break;
+        }
+        let colon = line.iter().position(|&b| b == b':').ok_or(BAD)?;
+        let (name, value) = (&line[..colon], &line[colon + 1..]);
+        if !is_token(name) || !is_safe_value(value) {
+            return Err(BAD);
+        }
+        if lines == slots {
+            return Err(HandshakeError::TooManyHeaders);
+        }
+        lines += 1;
+        parsed.note(name, trim_ows(value));
+    }
+    parsed.head = &head[..at];
     Ok(parsed)
 }
 
@@ -396,6 +559,38 @@ pub(crate) fn check_response_with(
     offered_subprotocols: &[&str],
     was_offered: impl Fn(&[u8]) -> bool,
 ) -> Result<(), HandshakeError> {
+    check_response_but_extensions(response, expected, offered_subprotocols)?;
+    let all_offered = response
+        .extensions
+        .list(response.head, "Sec-WebSocket-Extensions")
+        .all(was_offered);
+    if !all_offered {
+        return Err(HandshakeError::UnofferedExtension);
+    }
+    Ok(())
+}
+
+/// [`check_response`] for a request that offered no subprotocol and no extension, where
+/// any extension element at all is one not offered: told by the parse (a
+/// `Sec-WebSocket-Extensions` value with anything but commas and whitespace), without
+/// reading the list again.
+pub(crate) fn check_response_to_no_offer(
+    response: &Response<'_>,
+    expected: &[u8; 28],
+) -> Result<(), HandshakeError> {
+    check_response_but_extensions(response, expected, &[])?;
+    if response.flags & ANY_EXTENSION != 0 {
+        return Err(HandshakeError::UnofferedExtension);
+    }
+    Ok(())
+}
+
+/// [`check_response`] items 1 to 5.
+fn check_response_but_extensions(
+    response: &Response<'_>,
+    expected: &[u8; 28],
+    offered_subprotocols: &[&str],
+) -> Result<(), HandshakeError> {
     let head = response.head;
     if response.version < 1 {
         return Err(HandshakeError::HttpVersionTooOld);
@@ -416,13 +611,6 @@ pub(crate) fn check_response_with(
             }
         }
         _ => return Err(HandshakeError::UnofferedSubprotocol),
-    }
-    let all_offered = response
-        .extensions
-        .list(head, "Sec-WebSocket-Extensions")
-        .all(was_offered);
-    if !all_offered {
-        return Err(HandshakeError::UnofferedExtension);
     }
     Ok(())
 }
@@ -523,6 +711,8 @@ mod tests {
         "Sec-WebSocket-Protocol: other",
         "Sec-WebSocket-Extensions: permessage-deflate; x=\"a,b\"",
         "sec-websocket-extensions: x-foo, , permessage-deflate",
+        "Sec-WebSocket-Extensions: , \t,",
+        "Sec-WebSocket-Extensions:",
         "Set-Cookie: a=b",
     ];
 
@@ -550,6 +740,10 @@ mod tests {
                 );
             }
             proptest::prop_assert_eq!(
+                check_response_to_no_offer(&response, ACCEPT),
+                check_by_search(&response, ACCEPT, &[], &[])
+            );
+            proptest::prop_assert_eq!(
                 response.subprotocol(),
                 headers
                     .get("Sec-WebSocket-Protocol")
@@ -559,6 +753,143 @@ mod tests {
                 response.extensions().map(str::as_bytes).collect::<Vec<_>>(),
                 headers.list("Sec-WebSocket-Extensions").collect::<Vec<_>>()
             );
+        }
+    }
+
+    /// Both parsers on `head` with `slots` header slots: their results, compared whole.
+    fn both_parsers(head: &[u8], slots: usize) -> Result<(), String> {
+        let compact = parse_response_compact(head, slots);
+        let reference = parse_response_httparse(head, slots);
+        let (compact, reference) = (
+            compact.as_ref().map(Response::parts),
+            reference.as_ref().map(Response::parts),
+        );
+        if compact == reference {
+            Ok(())
+        } else {
+            Err(std::format!(
+                "{:?}: compact {compact:?}, httparse {reference:?}",
+                String::from_utf8_lossy(head)
+            ))
+        }
+    }
+
+    /// Pieces of status lines and header lines, good and bad.
+    const STATUS_PIECES: &[&str] = &[
+        "HTTP/1.1 101 Switching Protocols",
+        "HTTP/1.0 101",
+        "HTTP/1.1 101 ",
+        "HTTP/1.1 200 OK\tfine",
+        "HTTP/1.1 101 caf\u{e9}",
+        "HTTP/1.1 101 a\x7fb",
+        "HTTP/1.1 101 a\rb",
+        "HTTP/1.1  101 x",
+        "HTTP/1.1 10 x",
+        "HTTP/1.1 1011",
+        "HTTP/1.1 1x1 x",
+        "HTTP/1.2 101 x",
+        "HTTP/1.1",
+        "http/1.1 101 x",
+        "",
+    ];
+    const HEADER_PIECES: &[&str] = &[
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=",
+        "sec-websocket-protocol:chat",
+        "Sec-WebSocket-Extensions: \t permessage-deflate; x=\"a,b\" \t",
+        "X-Empty:",
+        "X-Spaces:  \t ",
+        "X-Colon: a:b",
+        "X-Obs: caf\u{e9}",
+        "X-Tab:\ta\tb",
+        " Folded: x",
+        "\tfolded",
+        "Bad Name: x",
+        "Name : x",
+        ": no name",
+        "NoColon",
+        "X-Ctl: a\x01b",
+        "X-Del: a\x7f",
+        "X-Nul: \x00",
+        "X-CR: a\rb",
+        "X\u{e9}: v",
+        "",
+    ];
+    const ENDS: &[&str] = &["\r\n", "\n", "\r", ""];
+
+    proptest::proptest! {
+        /// The compact parser gives what httparse gives: the same parts, or the same error,
+        /// on heads made of good and bad status and header lines with every line end.
+        #[test]
+        fn compact_parser_agrees_with_httparse(
+            leading in proptest::collection::vec(proptest::sample::select(ENDS), 0..3),
+            status in proptest::sample::select(STATUS_PIECES),
+            lines in proptest::collection::vec(
+                (proptest::sample::select(HEADER_PIECES), proptest::sample::select(ENDS)),
+                0..8,
+            ),
+            first_end in proptest::sample::select(ENDS),
+            last_end in proptest::sample::select(ENDS),
+            slots in 0usize..6,
+            cut in proptest::option::of(0usize..200),
+        ) {
+            let mut head = leading.concat();
+            head.push_str(status);
+            head.push_str(first_end);
+            for (line, end) in &lines {
+                head.push_str(line);
+                head.push_str(end);
+            }
+            head.push_str(last_end);
+            let mut head = head.into_bytes();
+            if let Some(cut) = cut {
+                head.truncate(cut);
+            }
+            proptest::prop_assert_eq!(both_parsers(&head, slots), Ok(()));
+        }
+
+        /// The same on arbitrary bytes.
+        #[test]
+        fn compact_parser_agrees_with_httparse_on_any_bytes(
+            head in proptest::collection::vec(proptest::num::u8::ANY, 0..64),
+            slots in 0usize..4,
+        ) {
+            let mut with_status = b"HTTP/1.1 101 x\r\n".to_vec();
+            with_status.extend_from_slice(&head);
+            proptest::prop_assert_eq!(both_parsers(&head, slots), Ok(()));
+            proptest::prop_assert_eq!(both_parsers(&with_status, slots), Ok(()));
+        }
+    }
+
+    #[test]
+    fn compact_parser_reads_the_rfc_response_and_refuses_what_httparse_refuses() {
+        let response = parse_response_compact(RFC_RESPONSE, HEADER_CAPACITY).unwrap();
+        assert_eq!(
+            (response.status(), response.reason()),
+            (101, "Switching Protocols")
+        );
+        assert_eq!(response.subprotocol(), Some("chat"));
+        assert_eq!(check_response(&response, ACCEPT, &["chat"], &[]), Ok(()));
+        assert_eq!(
+            parse_response_compact(RFC_RESPONSE, 3).unwrap_err(),
+            HandshakeError::TooManyHeaders
+        );
+        for head in [
+            &b"HTTP/1.1 101 x\r\nUpgrade : websocket\r\n\r\n"[..],
+            b"HTTP/1.1 101 x\r\n folded\r\n\r\n",
+            b"HTTP/1.1 101 x\r\nX: a\rb\r\n\r\n",
+            b"HTTP/1.1 101 x\r\nX: a\x00\r\n\r\n",
+            b"HTTP/1.1 1010 x\r\n\r\n",
+            b"HTTP/1.1 101 x\r\nA: b\r\n",
+            b"\r\n\r\n",
+        ] {
+            assert_eq!(
+                parse_response_compact(head, HEADER_CAPACITY).unwrap_err(),
+                HandshakeError::MalformedHead,
+                "{head:?}"
+            );
+            assert_eq!(both_parsers(head, HEADER_CAPACITY), Ok(()));
         }
     }
 

@@ -2,7 +2,8 @@
 //! them, without allocating.
 //!
 //! Heads are found with [`find_head_end`], parsed with [`parse_request`] (server) or
-//! [`parse_response`] (client) on top of `httparse`, checked with [`check_upgrade`] or
+//! [`parse_response`] (client) on top of `httparse` (on bare-metal targets the response,
+//! by a compact parser of the same rules), checked with [`check_upgrade`] or
 //! [`check_response`], and written into caller-provided buffers with [`write_accept`],
 //! [`write_response`] and [`ClientRequest::write`]. Every writer computes the length first and
 //! writes nothing at all when the buffer is too short.
@@ -88,7 +89,7 @@ mod url;
 pub(crate) use crate::token::{is_safe_value, is_token};
 pub use accept::{GUID, accept_value, check_accept, encode_key};
 pub use client::{ClientRequest, Response, check_response, parse_response};
-pub(crate) use client::{check_response_with, was_offered};
+pub(crate) use client::{check_response_to_no_offer, check_response_with, was_offered};
 pub use extended_connect::{
     CONNECT_ACCEPTED, CONNECT_METHOD, CONNECT_PROTOCOL, ConnectHeaders, ConnectRequest,
     ConnectResponse, check_connect, check_connect_response, connect_rejection,
