@@ -167,7 +167,6 @@ impl<T: AsyncRead + AsyncWrite + Unpin, E: Endpoint> WebSocket<T, E> {
         if self.driver.transmit().is_empty() {
             let until = self.driver.poll_timeout();
             if let Some(Err(_)) = deadline(self.origin, until, self.io.flush()).await {
-                let now = self.now();
                 self.driver.transport_failed(now);
             }
         }
