@@ -1062,32 +1062,16 @@ where
 }
 
 /// The roles whose HTTP/1.1 handshake hands over an open [`Connection`].
-trait Handshake: Endpoint + Sized {
-    fn into_open(self) -> Option<Connection<Self::Masking>>;
-}
-
-impl Handshake for Server {
-    fn into_open(self) -> Option<Connection<Unmasked>> {
-        self.into_connection().ok()
-    }
-}
-
-impl<R: rand_core::Rng> Handshake for Client<'_, R> {
-    fn into_open(self) -> Option<Connection<Masked<R>>> {
-        self.into_connection().ok()
-    }
-}
-
 /// A WebSocket whose handshake finished (nothing staged, no event pending), keeping only
 /// the open connection (which borrows nothing), the bytes that followed the head, and
 /// its permessage-deflate state.
-fn into_open<S: Transport, E: Handshake>(
+fn into_open<S: Transport, E: Endpoint>(
     mut ws: WebSocket<S, E>,
     config: &Config,
 ) -> Result<WebSocket<S, Connection<E::Masking>>, Error> {
     let timeouts = (ws.read_timeout, ws.write_timeout);
     let (endpoint, input, _) = ws.driver.into_parts();
-    let Some(connection) = endpoint.into_open() else {
+    let Ok(connection) = endpoint.into_connection() else {
         let _ = ws.stream.shutdown();
         return Err(Error::Usage(UsageError::NotOpen));
     };
