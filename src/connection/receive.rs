@@ -17,21 +17,21 @@ const TEXT_BLOCK: usize = 16 * 1024;
 /// message it belongs to.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct FrameProgress {
+    /// Payload bytes of that frame still to come.
+    remaining: u64,
+    /// Payload bytes announced so far for the open message (checked against the limit).
+    message_len: u64,
     /// A data frame's header was read and its payload is not finished.
     in_frame: bool,
     /// FIN of that frame.
     fin: bool,
     /// Its masking key, if masked.
     mask: Option<[u8; 4]>,
-    /// Payload bytes of that frame still to come.
-    remaining: u64,
     /// Where in the masking key the next payload byte of that frame falls: the bytes
     /// already read, modulo 4 (§5.3).
     mask_offset: u8,
     /// The message that is open (its first frame arrived, its last has not).
     message: Option<MessageKind>,
-    /// Payload bytes announced so far for the open message (checked against the limit).
-    message_len: u64,
     /// A piece of the open message was handed out.
     delivered: bool,
     /// UTF-8 state of the open text message.
