@@ -218,11 +218,33 @@ where
     /// The event as one of a receiver that runs the handshake (every event is one, an
     /// [`OpenEvent`] too): for code written once for every receiver.
     pub fn widen(self) -> Event<'b> {
-        match self {
-            Event::Request(request) => Event::Request(request.into()),
-            Event::Connected(response) => Event::Connected(response.into()),
-            Event::Rejected(response) => Event::Rejected(response.into()),
-            Event::HandshakeFailed(error) => Event::HandshakeFailed(error.into()),
+        match self.message() {
+            Ok(message) => message,
+            Err(Handshake::Request(request)) => Event::Request(request.into()),
+            Err(Handshake::Connected(response)) => Event::Connected(response.into()),
+            Err(Handshake::Rejected(response)) => Event::Rejected(response.into()),
+            Err(Handshake::Failed(error)) => Event::HandshakeFailed(error.into()),
+        }
+    }
+}
+
+/// A handshake event, apart from the rest (see [`Event::message`]).
+enum Handshake<R, S, H> {
+    Request(R),
+    Connected(S),
+    Rejected(S),
+    Failed(H),
+}
+
+impl<'b, R, S, H> Event<'b, R, S, H> {
+    /// The event as the same event of any receiver, if it is not a handshake event; the
+    /// handshake event apart otherwise.
+    fn message<R2, S2, H2>(self) -> Result<Event<'b, R2, S2, H2>, Handshake<R, S, H>> {
+        Ok(match self {
+            Event::Request(request) => return Err(Handshake::Request(request)),
+            Event::Connected(response) => return Err(Handshake::Connected(response)),
+            Event::Rejected(response) => return Err(Handshake::Rejected(response)),
+            Event::HandshakeFailed(error) => return Err(Handshake::Failed(error)),
             Event::Text(text) => Event::Text(text),
             Event::Binary(data) => Event::Binary(data),
             Event::Chunk(piece) => Event::Chunk(piece),
@@ -231,7 +253,7 @@ where
             Event::Pong(data) => Event::Pong(data),
             Event::Close(frame) => Event::Close(frame),
             Event::Failed(error) => Event::Failed(error),
-        }
+        })
     }
 }
 
@@ -258,18 +280,7 @@ impl From<Infallible> for HandshakeError {
 impl<'b> Event<'b> {
     /// The event as an open connection's (`None` for a handshake event).
     pub fn opened(self) -> Option<OpenEvent<'b>> {
-        Some(match self {
-            Event::Request(_) | Event::Connected(_) | Event::Rejected(_) => return None,
-            Event::HandshakeFailed(_) => return None,
-            Event::Text(text) => Event::Text(text),
-            Event::Binary(data) => Event::Binary(data),
-            Event::Chunk(piece) => Event::Chunk(piece),
-            Event::Compressed(piece) => Event::Compressed(piece),
-            Event::Ping(data) => Event::Ping(data),
-            Event::Pong(data) => Event::Pong(data),
-            Event::Close(frame) => Event::Close(frame),
-            Event::Failed(error) => Event::Failed(error),
-        })
+        self.message().ok()
     }
 }
 

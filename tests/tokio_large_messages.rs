@@ -6,6 +6,8 @@
 //! (§8.1) and a message over the limit with 1009. Every test is bounded.
 #![cfg(feature = "tokio")]
 
+mod common;
+
 use std::future::Future;
 use std::time::Duration;
 
@@ -59,15 +61,7 @@ fn text(len: usize) -> String {
 
 /// `len` bytes that do not repeat with a short period.
 fn binary(len: usize) -> Vec<u8> {
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    common::noise(len, 0x2545_f491_4f6c_dd1d)
 }
 
 /// The wire of `payload` as one frame, or as three fragments with a Ping between the
