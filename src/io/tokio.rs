@@ -486,12 +486,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Transport<S> {
         cx: &mut Context<'_>,
     ) -> Poll<()> {
         let transmit = driver.transmit();
-        let start = usize::try_from(transmit.payload_offset).unwrap_or(usize::MAX);
-        let len = usize::try_from(transmit.payload_len).unwrap_or(usize::MAX);
-        let payload = payload
-            .get(start..)
-            .map(|rest| &rest[..len.min(rest.len())])
-            .unwrap_or_default();
+        // A client's payload is masked in place before its header is staged: as it lies.
+        let payload = transmit.owed(payload);
         let io = Pin::new(&mut self.io);
         let result = match (transmit.staged.is_empty(), payload.is_empty()) {
             (_, true) => io.poll_write(cx, transmit.staged),
