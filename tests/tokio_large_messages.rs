@@ -206,28 +206,34 @@ async fn close_code(client: &mut TcpStream) -> u16 {
     u16::from_be_bytes([wire[2], wire[3]])
 }
 
+/// A raw client writes `wire`; the server's stream ends with `expected`, and the client
+/// reads a Close with `code`.
+async fn fails_with(config: Config, wire: Vec<u8>, expected: ProtocolError, code: u16) {
+    let (mut ws, mut client) = raw_pair(config).await;
+    let writer = tokio::spawn(async move {
+        // The server may close before it has read everything.
+        let _ = client.write_all(&wire).await;
+        client
+    });
+    let error = ws.next().await.expect("an error").unwrap_err();
+    assert!(
+        matches!(error, Error::Protocol(got) if got == expected),
+        "{error}"
+    );
+    assert!(ws.next().await.is_none());
+    let mut client = writer.await.unwrap();
+    assert_eq!(close_code(&mut client).await, code);
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn invalid_text_deep_in_a_large_frame_fails_with_1007() {
     bounded(async {
-        let (mut ws, mut client) = raw_pair(config()).await;
         // The last byte, so that the server has read everything when it closes (unread
         // bytes would make its close a reset).
         let mut bad = text(MIB).into_bytes();
         *bad.last_mut().unwrap() = 0xFF;
         let wire = masked(0x81, &bad);
-        let writer = tokio::spawn(async move {
-            // The server may close before it has read everything.
-            let _ = client.write_all(&wire).await;
-            client
-        });
-        let error = ws.next().await.expect("an error").unwrap_err();
-        assert!(
-            matches!(error, Error::Protocol(ProtocolError::InvalidUtf8)),
-            "{error}"
-        );
-        assert!(ws.next().await.is_none());
-        let mut client = writer.await.unwrap();
-        assert_eq!(close_code(&mut client).await, 1007);
+        fails_with(config(), wire, ProtocolError::InvalidUtf8, 1007).await;
     })
     .await;
 }
@@ -236,22 +242,10 @@ async fn invalid_text_deep_in_a_large_frame_fails_with_1007() {
 async fn a_fragmented_message_over_the_limit_fails_with_1009() {
     bounded(async {
         let config = Config::default().with_max_message_len(MIB as u64);
-        let (mut ws, mut client) = raw_pair(config).await;
         // The second header alone: it is refused as it arrives, and nothing is left unread.
         let mut wire = masked(0x02, &binary(MIB / 2 + 100));
         wire.extend_from_slice(&masked(0x80, &binary(MIB / 2))[..14]);
-        let writer = tokio::spawn(async move {
-            let _ = client.write_all(&wire).await;
-            client
-        });
-        let error = ws.next().await.expect("an error").unwrap_err();
-        assert!(
-            matches!(error, Error::Protocol(ProtocolError::MessageTooLarge)),
-            "{error}"
-        );
-        assert!(ws.next().await.is_none());
-        let mut client = writer.await.unwrap();
-        assert_eq!(close_code(&mut client).await, 1009);
+        fails_with(config, wire, ProtocolError::MessageTooLarge, 1009).await;
     })
     .await;
 }
