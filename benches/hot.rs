@@ -1,5 +1,6 @@
 //! Micro-benchmarks of the hot paths: header decode/encode, unmasking, UTF-8 validation,
-//! the server's receive loop on small frames, and encoding messages.
+//! the server's receive loop on small frames, encoding messages, and a driver echoing
+//! small messages (what an adapter's loop adds to the connection's own work).
 //!
 //! `cargo bench --bench hot` (add `-- mask` etc. to filter). Short warm-up and measurement
 //! times keep a full run to about a minute; the comparison with other implementations is
@@ -9,9 +10,12 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use sockless::driver::{Driver, Step};
 use sockless::frame::{FrameHeader, OpCode, apply_mask};
 use sockless::utf8::{Utf8Validator, validate_whole};
-use sockless::{Accept, Client, Config, Endpoint, Event, Instant, MessageKind, Server};
+use sockless::{
+    Accept, Client, Config, Endpoint, Event, InputBuffer, Instant, MessageKind, OpenEvent, Server,
+};
 
 const MIB: usize = 1 << 20;
 const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
@@ -190,12 +194,81 @@ fn send(c: &mut Criterion) {
     group.finish();
 }
 
+/// A server's driver echoing 1000 small binary messages, as an adapter's loop drives it:
+/// the input filled a read at a time, every event taken and its echo sent, the output
+/// written whole whenever the driver asks. Against `receive`, what the driver's
+/// bookkeeping costs per message.
+fn driver(c: &mut Criterion) {
+    const FRAMES: usize = 1000;
+    const READ: usize = 16 * 1024;
+    let (server, mut client) = open_pair();
+    let mut wire = Vec::new();
+    let mut frame = [0u8; 64];
+    for i in 0..FRAMES {
+        let n = client
+            .connection()
+            .unwrap()
+            .send_binary(&[i as u8; 16], &mut frame)
+            .unwrap();
+        wire.extend_from_slice(&frame[..n]);
+    }
+    let Ok(connection) = server.into_connection() else {
+        panic!("the server is open")
+    };
+    let config = Config::default();
+    let input = InputBuffer::new(vec![0u8; 2 * READ], &config).unwrap();
+    let mut driver = Driver::new(connection, input, vec![0u8; READ], &config).unwrap();
+    let mut group = c.benchmark_group("driver");
+    group.throughput(Throughput::Elements(FRAMES as u64));
+    group.bench_function("server echo 1000 x 16 B binary", |b| {
+        b.iter(|| {
+            let (mut read, mut echoed, mut written) = (0, 0, 0);
+            let (mut echo, mut filled) = ([0u8; 16], 0);
+            loop {
+                match driver.poll(Instant::ZERO) {
+                    Step::Event(_) => {
+                        // A message cut by a read's end comes in two pieces.
+                        let (data, last) = match driver.event() {
+                            Some(OpenEvent::Binary(data)) => (data, true),
+                            Some(OpenEvent::Chunk(chunk)) => (chunk.data, chunk.last),
+                            other => panic!("not an echo's message: {other:?}"),
+                        };
+                        echo[filled..filled + data.len()].copy_from_slice(data);
+                        filled += data.len();
+                        if last {
+                            driver.send_binary(&echo[..filled], Instant::ZERO).unwrap();
+                            (filled, echoed) = (0, echoed + 1);
+                        }
+                    }
+                    Step::Write { .. } => {
+                        let n = driver.transmit().staged.len();
+                        written += n;
+                        driver.wrote(n, Instant::ZERO);
+                    }
+                    Step::Read { .. } if read < wire.len() => {
+                        let space = driver.read_space();
+                        let n = space.len().min(READ).min(wire.len() - read);
+                        space[..n].copy_from_slice(&wire[read..read + n]);
+                        driver.filled(n, Instant::ZERO);
+                        read += n;
+                    }
+                    Step::Read { .. } => break,
+                    Step::Close(end) => panic!("the connection ended: {end:?}"),
+                }
+            }
+            assert_eq!(echoed, FRAMES);
+            written
+        })
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = hot;
     config = Criterion::default()
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_secs(1))
         .sample_size(20);
-    targets = header, mask, utf8, receive, send
+    targets = header, mask, utf8, receive, send, driver
 }
 criterion_main!(hot);
