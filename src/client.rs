@@ -289,6 +289,13 @@ impl<R: Rng> Endpoint for Client<'_, R> {
         }
     }
 
+    fn wants_transmit(&self) -> bool {
+        match &self.phase {
+            Phase::Open(connection) => connection.owes_control_frames(),
+            _ => true,
+        }
+    }
+
     fn poll_transmit(&mut self, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
         match &mut self.phase {
             Phase::Handshaking {

@@ -52,6 +52,13 @@ pub trait Endpoint {
     /// Call it after every `receive` and `handle_timeout`, until it returns 0.
     fn poll_transmit(&mut self, out: &mut [u8]) -> Result<usize, BufferTooSmall>;
 
+    /// Whether [`poll_transmit`](Self::poll_transmit) may write anything now: `false`
+    /// only when it surely gives 0 bytes, so that a loop which asks after every event
+    /// can skip the call. `true` by default (always ask).
+    fn wants_transmit(&self) -> bool {
+        true
+    }
+
     /// When [`handle_timeout`](Self::handle_timeout) must next be called, if ever: the
     /// handshake deadline, the keep-alive timer, or the close timeout. Never before the
     /// `now` the endpoint was created with.
@@ -107,8 +114,14 @@ impl<M: Masking> Endpoint for Connection<M> {
         self.receive_frames(input, now)
     }
 
+    #[inline]
     fn poll_transmit(&mut self, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
         self.transmit_owed(out)
+    }
+
+    #[inline]
+    fn wants_transmit(&self) -> bool {
+        self.owes_control_frames()
     }
 
     fn poll_timeout(&self) -> Option<Instant> {

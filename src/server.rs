@@ -295,6 +295,13 @@ impl Endpoint for Server {
         }
     }
 
+    fn wants_transmit(&self) -> bool {
+        match &self.phase {
+            Phase::Open(connection) => connection.owes_control_frames(),
+            _ => true,
+        }
+    }
+
     fn poll_transmit(&mut self, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
         match &mut self.phase {
             Phase::Open(connection) => connection.transmit_owed(out),

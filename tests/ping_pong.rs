@@ -690,3 +690,76 @@ fn zero_keep_alive_timeout_never_leaves_the_timer_due() {
     assert_eq!(server.handle_timeout(next), Some(TimedOut::KeepAlive));
     assert_eq!(server.poll_timeout(), None);
 }
+
+// ---- What is owed, asked cheaply ------------------------------------------------------
+
+/// Whether `poll_transmit` gives bytes is what `wants_transmit` said just before; the
+/// bytes are drained.
+fn owes_as_it_says(e: &mut impl Endpoint, what: &str) -> usize {
+    let wants = e.wants_transmit();
+    let mut out = [0u8; 512];
+    let mut wrote = 0;
+    while let Ok(n @ 1..) = e.poll_transmit(&mut out) {
+        wrote += n;
+    }
+    assert_eq!(
+        wants,
+        wrote > 0,
+        "{what}: wants_transmit {wants}, wrote {wrote}"
+    );
+    assert!(
+        !e.wants_transmit(),
+        "{what}: still wants to transmit once drained"
+    );
+    wrote
+}
+
+/// `wants_transmit` says whether `poll_transmit` gives bytes, for an open endpoint: asked
+/// after each thing that can make a frame owed (a Ping, a keep-alive Ping falling due, a
+/// `send_header` payload that holds owed frames back, a violation).
+fn wants_transmit_matches_poll_transmit(mut e: impl Endpoint) {
+    assert_eq!(owes_as_it_says(&mut e, "open, nothing owed"), 0);
+    assert!(feed_frame(&mut e, 0x82, b"data", at(0)).1.is_ok());
+    assert_eq!(owes_as_it_says(&mut e, "after a binary message"), 0);
+    assert!(feed_frame(&mut e, 0x89, b"ping", at(0)).1.is_ok());
+    assert!(owes_as_it_says(&mut e, "after a Ping") > 0);
+
+    // A keep-alive Ping falls due.
+    let due = e.poll_timeout().expect("keep-alive armed");
+    e.handle_timeout(due);
+    assert!(owes_as_it_says(&mut e, "keep-alive due") > 0);
+    assert!(feed_frame(&mut e, 0x8A, &[], due).1.is_ok());
+
+    // A Ping while a send_header payload is owed: its Pong waits for the payload.
+    let mut header = [0u8; 14];
+    let header = conn(&mut e)
+        .send_header(MessageKind::Binary, 3, true, &mut header)
+        .unwrap();
+    assert!(header.len > 0);
+    assert!(feed_frame(&mut e, 0x89, b"held", due).1.is_ok());
+    assert_eq!(owes_as_it_says(&mut e, "Pong behind a payload"), 0);
+    conn(&mut e).payload_written(3).unwrap();
+    assert!(owes_as_it_says(&mut e, "payload written") > 0);
+
+    // A violation: the Close of the failure is owed.
+    assert!(feed_frame(&mut e, 0x83, b"", due).1.is_err());
+    assert!(owes_as_it_says(&mut e, "after a reserved opcode") > 0);
+}
+
+#[test]
+fn wants_transmit_matches_poll_transmit_server() {
+    wants_transmit_matches_poll_transmit(open_server(keep_alive_config()));
+}
+
+#[test]
+fn wants_transmit_matches_poll_transmit_client() {
+    wants_transmit_matches_poll_transmit(open_client(keep_alive_config()));
+}
+
+#[test]
+fn wants_transmit_matches_poll_transmit_connection() {
+    let Ok(connection) = open_server(keep_alive_config()).into_connection() else {
+        panic!("the server is open")
+    };
+    wants_transmit_matches_poll_transmit(connection);
+}

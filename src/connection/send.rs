@@ -552,14 +552,27 @@ impl<M: Masking> Connection<M> {
         }
     }
 
+    /// Whether a control frame is owed and may be written now (not while a header waits
+    /// for its payload).
+    #[inline]
+    pub(crate) fn owes_control_frames(&self) -> bool {
+        let owes = self.pong_owed.is_some() || self.ping_owed || self.close_owed.is_some();
+        owes && self.payload_pending == 0
+    }
+
     /// Write the control frames the protocol owes, as many as fit; none while a header
     /// waits for its payload.
+    #[inline]
     pub(crate) fn transmit_owed(&mut self, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
-        // The common case, checked before any frame is built: nothing is owed.
-        let owes = self.pong_owed.is_some() || self.ping_owed || self.close_owed.is_some();
-        if self.payload_pending != 0 || !owes {
+        // The common case, checked inline before any frame is built: nothing is owed.
+        if !self.owes_control_frames() {
             return Ok(0);
         }
+        self.transmit_owed_frames(out)
+    }
+
+    /// [`transmit_owed`](Self::transmit_owed) once something is owed.
+    fn transmit_owed_frames(&mut self, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
         let mut written = 0;
         while let Some(frame) = self.next_owed_frame() {
             match write_frame(

@@ -179,27 +179,19 @@ impl EventHandle {
         }
     }
 
-    /// The event again, borrowing `bytes` (the storage's bytes of the event). A text
-    /// message arrives here already checked ([`needs_utf8_check`](Self::needs_utf8_check)
-    /// false) or as its `&str`; a Close reason (at most 123 bytes, checked by the
-    /// connection) is made a `&str` again here.
-    pub(crate) fn event<'b>(
+    /// The event again, borrowing `bytes` (the storage's bytes of the event), if it is
+    /// one an open connection hands out: built in any receiver's vocabulary, with no
+    /// head to parse and no conversion after. `text` is those bytes as the caller checked
+    /// them, for a text message (`None`: they are not UTF-8); a Close reason (at most 123
+    /// bytes, checked by the connection) is made a `&str` again here. `None` for the
+    /// handshake's events: see [`handshake_event`](Self::handshake_event).
+    #[inline]
+    pub(crate) fn message_event<'b, R, S, H>(
         self,
         bytes: &'b [u8],
         text: Option<&'b str>,
-        limits: &Limits,
-    ) -> Event<'b> {
-        let head_failed = Event::HandshakeFailed(HandshakeError::MalformedHead);
-        match self.kind {
-            EventKind::Request => handshake::parse_request(bytes, limits)
-                .map(Event::Request)
-                .unwrap_or(head_failed),
-            EventKind::Connected => handshake::parse_response(bytes, limits)
-                .map(Event::Connected)
-                .unwrap_or(head_failed),
-            EventKind::Rejected { .. } => handshake::parse_response(bytes, limits)
-                .map(Event::Rejected)
-                .unwrap_or(head_failed),
+    ) -> Option<Event<'b, R, S, H>> {
+        Some(match self.kind {
             EventKind::Text => match text {
                 Some(text) => Event::Text(text),
                 None => Event::Failed(ProtocolError::InvalidUtf8),
@@ -224,7 +216,29 @@ impl EventHandle {
                 reason: core::str::from_utf8(bytes).unwrap_or(""),
             }),
             EventKind::Failed(error) => Event::Failed(error),
+            EventKind::Request
+            | EventKind::Connected
+            | EventKind::Rejected { .. }
+            | EventKind::HandshakeFailed(_) => return None,
+        })
+    }
+
+    /// The handshake's event again, its head parsed from `bytes` (the storage's bytes of
+    /// the event); `None` for any other event (see [`message_event`](Self::message_event)).
+    pub(crate) fn handshake_event<'b>(self, bytes: &'b [u8], limits: &Limits) -> Option<Event<'b>> {
+        let head_failed = Event::HandshakeFailed(HandshakeError::MalformedHead);
+        Some(match self.kind {
+            EventKind::Request => handshake::parse_request(bytes, limits)
+                .map(Event::Request)
+                .unwrap_or(head_failed),
+            EventKind::Connected => handshake::parse_response(bytes, limits)
+                .map(Event::Connected)
+                .unwrap_or(head_failed),
+            EventKind::Rejected { .. } => handshake::parse_response(bytes, limits)
+                .map(Event::Rejected)
+                .unwrap_or(head_failed),
             EventKind::HandshakeFailed(error) => Event::HandshakeFailed(error),
-        }
+            _ => return None,
+        })
     }
 }

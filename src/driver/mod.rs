@@ -657,15 +657,6 @@ where
         input: &'a InputBuffer<S>,
         window: &'a [u8],
     ) -> Option<EventOf<'a, E::Phase>> {
-        self.full_event_at(input, window).and_then(E::Phase::narrow)
-    }
-
-    /// [`event_at`](Self::event_at) as an event of any receiver.
-    fn full_event_at<'a, S: AsRef<[u8]> + AsMut<[u8]>>(
-        &mut self,
-        input: &'a InputBuffer<S>,
-        window: &'a [u8],
-    ) -> Option<Event<'a>> {
         let handle = self.pending?;
         if handle.kind() != EventKind::Request {
             self.pending = None;
@@ -676,23 +667,26 @@ where
             input.storage()
         };
         let bytes = place.get(handle.range()).unwrap_or_default();
-        if handle.kind() == EventKind::Text {
-            match utf8::validate_whole(bytes) {
-                Ok(text) => return Some(Event::Text(text)),
-                Err(_) => {
-                    // §8.1: fail the connection; nothing after the message is read.
-                    let error = crate::error::ProtocolError::InvalidUtf8;
-                    if let Ok(connection) = self.endpoint.connection() {
-                        connection.fail_with(error);
-                    }
-                    self.discard_input = true;
-                    self.starved = false;
-                    self.end = Some(End::Failed(error));
-                    return Some(Event::Failed(error));
-                }
+        let text = match handle.kind() {
+            EventKind::Text => utf8::validate_whole(bytes).ok(),
+            _ => None,
+        };
+        if handle.kind() == EventKind::Text && text.is_none() {
+            // §8.1: fail the connection; nothing after the message is read.
+            let error = crate::error::ProtocolError::InvalidUtf8;
+            if let Ok(connection) = self.endpoint.connection() {
+                connection.fail_with(error);
             }
+            self.discard_input = true;
+            self.starved = false;
+            self.end = Some(End::Failed(error));
         }
-        Some(handle.event(bytes, None, &self.limits))
+        match handle.message_event(bytes, text) {
+            Some(event) => Some(event),
+            None => handle
+                .handshake_event(bytes, &self.limits)
+                .and_then(E::Phase::narrow),
+        }
     }
 
     /// [`Driver::skip_event`] for the connection's input kept by the caller.
@@ -906,7 +900,24 @@ where
 
     /// Stage what the endpoint owes (its request, a Pong, a Close, a keep-alive Ping, a
     /// handshake answer), as much as fits.
+    #[inline]
     fn stage_owed(&mut self, now: Instant) {
+        // The common case, asked after every event: nothing is owed.
+        if self.endpoint.wants_transmit() {
+            self.stage_transmit(now);
+        }
+        if self.end.is_none() && self.endpoint.should_close_transport() {
+            self.end = Some(match self.peer_close {
+                Some(code) if self.endpoint.state() == State::Closed => End::Closed { code },
+                _ => End::Abnormal,
+            });
+        }
+    }
+
+    /// Stage what the endpoint's `poll_transmit` gives, while it fits (kept apart, so
+    /// that the check before it stays small enough to inline).
+    #[inline(never)]
+    fn stage_transmit(&mut self, now: Instant) {
         loop {
             let space = self.output.space();
             if space.is_empty() {
@@ -928,12 +939,6 @@ where
                 // It fits once the staged bytes are written.
                 Err(_) => return,
             }
-        }
-        if self.end.is_none() && self.endpoint.should_close_transport() {
-            self.end = Some(match self.peer_close {
-                Some(code) if self.endpoint.state() == State::Closed => End::Closed { code },
-                _ => End::Abnormal,
-            });
         }
     }
 
