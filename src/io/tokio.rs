@@ -1239,7 +1239,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     }
 
     /// Move the queued messages into the driver, while they fit.
+    #[inline]
     fn stage_queued(&mut self) {
+        if self.queue.is_empty() {
+            return;
+        }
         while let Some(message) = self.queue.pop_front() {
             let len = message_len(&message);
             match self.try_stage(message) {
@@ -1256,6 +1260,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     }
 
     /// Move messages queued by [`Sender`]s into the stream, while under the limit.
+    #[inline]
     fn pump_channel(&mut self, cx: &mut Context<'_>) {
         let Some(channel) = self.channel.as_ref().map(channel::Owner::shared) else {
             return;
@@ -1292,6 +1297,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     }
 
     /// Take buffers back after [`park`](Self::park).
+    #[inline]
     fn unpark(&mut self) {
         if self.parked {
             let (input, output) = (take_buffer(self.input_len), take_buffer(self.output_len));
