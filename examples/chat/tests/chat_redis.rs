@@ -434,7 +434,12 @@ fn dropped_subscriptions_miss_nothing_and_deliver_nothing_twice() {
     say(&mut ann, &mut bob, 20);
     ann.say("end");
     bob.say("end");
-    let from = |side: char| expected.iter().map(|n| format!("{side}{n}")).collect::<Vec<_>>();
+    let from = |side: char| {
+        expected
+            .iter()
+            .map(|n| format!("{side}{n}"))
+            .collect::<Vec<_>>()
+    };
     assert_eq!(texts_of(&mut bob, "ann", "end"), from('a'));
     assert_eq!(texts_of(&mut ann, "bob", "end"), from('b'));
     // Nothing comes twice later.
