@@ -1157,6 +1157,107 @@ mod tests {
         }
     }
 
+    /// Publication number `n`, of `bytes` bytes more, made `at`.
+    fn publication(n: usize, bytes: usize, at: Instant) -> Publication {
+        Publication {
+            room: "r".into(),
+            payload: format!("{n} {}", "x".repeat(bytes)),
+            keep: true,
+            at,
+        }
+    }
+
+    /// The numbers of what `backlog` holds, oldest first.
+    fn numbers(backlog: &Backlog) -> Vec<usize> {
+        (backlog.oldest(usize::MAX))
+            .map(|p| p.payload.split(' ').next().unwrap().parse().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn the_backlog_keeps_the_newest_in_order_within_its_count() {
+        let now = Instant::now();
+        let mut backlog = Backlog::default();
+        let dropped: usize = (0..BACKLOG + 10)
+            .map(|n| backlog.push(publication(n, 0, now)))
+            .sum();
+        assert_eq!(dropped, 10);
+        assert_eq!(numbers(&backlog), (10..BACKLOG + 10).collect::<Vec<_>>());
+        // What is published leaves it, oldest first, and its bytes with it.
+        backlog.remove(BACKLOG - 1);
+        assert_eq!(numbers(&backlog), [BACKLOG + 9]);
+        backlog.remove(5);
+        assert!(backlog.is_empty());
+        assert_eq!(backlog.bytes, 0);
+    }
+
+    #[test]
+    fn the_backlog_keeps_within_its_bytes() {
+        let now = Instant::now();
+        let mut backlog = Backlog::default();
+        // Each 1 MiB and 3 bytes: 7 fit in 8 MiB, not 8.
+        let dropped: usize = (0..10)
+            .map(|n| backlog.push(publication(n, 1 << 20, now)))
+            .sum();
+        assert_eq!(BACKLOG_BYTES, 8 << 20);
+        assert_eq!(dropped, 3);
+        assert_eq!(numbers(&backlog), (3..10).collect::<Vec<_>>());
+        assert_eq!(backlog.bytes, 7 * ((1 << 20) + 3));
+    }
+
+    #[test]
+    fn the_backlog_forgets_what_is_older_than_the_log_keeps() {
+        let then = Instant::now();
+        let mut backlog = Backlog::default();
+        backlog.push(publication(0, 0, then));
+        backlog.push(publication(1, 0, then + BACKLOG_AGE / 2));
+        assert_eq!(backlog.bound(then + BACKLOG_AGE), 0);
+        assert_eq!(
+            backlog.bound(then + BACKLOG_AGE + Duration::from_millis(1)),
+            1
+        );
+        assert_eq!(numbers(&backlog), [1]);
+        // A push is bounded too: the newest stays, whatever the age of the rest.
+        let later = then + 3 * BACKLOG_AGE;
+        assert_eq!(backlog.push(publication(2, 0, later)), 1);
+        assert_eq!(numbers(&backlog), [2]);
+    }
+
+    #[test]
+    fn a_room_delivers_each_publication_once_whatever_the_gaps_and_restarts() {
+        let mut heard = Heard::default();
+        let (a, b, a_restarted) = (0xa, 0xb, 0xa2);
+        assert!(heard.first_time((a, 1)));
+        assert!(heard.first_time((a, 2)));
+        // Again (from the room's log, after it came live): not new.
+        assert!(!heard.first_time((a, 2)));
+        assert!(!heard.first_time((a, 1)));
+        // Another process numbers its own.
+        assert!(heard.first_time((b, 1)));
+        assert!(!heard.first_time((b, 1)));
+        // A gap (publications dropped on the way): what follows is new.
+        assert!(heard.first_time((a, 7)));
+        assert!(!heard.first_time((a, 7)));
+        assert!(heard.first_time((a, 8)));
+        // A process that restarted has another origin, and numbers from 1 again.
+        assert!(heard.first_time((a_restarted, 1)));
+        assert!(heard.first_time((a_restarted, 2)));
+        assert!(heard.first_time((b, 2)));
+    }
+
+    #[test]
+    fn only_answers_refusing_the_command_are_refusals() {
+        let wrong_type = RedisError::from((
+            redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError),
+            "WRONGTYPE",
+        ));
+        assert!(refused(&wrong_type));
+        let reset = RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        assert!(!refused(&reset));
+        let timeout = RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut));
+        assert!(!refused(&timeout));
+    }
+
     #[test]
     fn name_keys_tell_rooms_and_names_apart() {
         assert_eq!(name_of("lobby", "ann"), "sockless:name:5:lobby:ann");
