@@ -670,3 +670,60 @@ fn names_stay_taken_while_held_and_come_free_when_their_process_dies() {
     ann.say("still here");
     ann.hears("ann", "still here");
 }
+
+#[test]
+fn what_redis_refuses_is_dropped_once_and_the_rest_goes_on() {
+    let Some(redis) = Redis::start() else { return };
+    // The room's log is not a list (another program wrote it): Redis refuses the pushes
+    // onto it, every time.
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut connection = client.get_connection_with_timeout(WAIT).unwrap();
+    connection.set_read_timeout(Some(WAIT)).unwrap();
+    redis::cmd("SET")
+        .arg("sockless:log:spoilt")
+        .arg("not a list")
+        .exec(&mut connection)
+        .unwrap();
+    let mut a = Chat::start("127.0.0.1:0", &redis);
+    let mut b = Chat::start("127.0.0.1:0", &redis);
+    let mut ann = a.connect();
+    ann.join("ann", "spoilt");
+    assert_eq!(ann.answer_to_join()["type"], "joined");
+    let mut bob = b.connect();
+    bob.join("bob", "spoilt");
+    assert_eq!(bob.answer_to_join()["type"], "joined");
+    // (Ann hears bob come or not, depending on what Redis made of the transaction.)
+    for text in ["one", "two"] {
+        ann.say(text);
+    }
+    assert_eq!(texts_of(&mut ann, "ann", "two"), ["one"]);
+    a.logs("Redis refused");
+    // Not published again and again: the room is still served, and other rooms are
+    // carried across.
+    let mut cid = a.connect();
+    cid.join("cid", "fine");
+    assert_eq!(cid.answer_to_join()["type"], "joined");
+    let mut dan = b.connect();
+    dan.join("dan", "fine");
+    assert_eq!(dan.answer_to_join()["type"], "joined");
+    assert_eq!(cid.next(), json!({"type": "joined", "name": "dan"}));
+    cid.say("still carried");
+    dan.hears("cid", "still carried");
+    ann.say("three");
+    ann.hears("ann", "three");
+    assert!(a.is_running() && b.is_running());
+    // Whatever bob got of the spoilt room (Redis makes the rest of a transaction it
+    // refused part of), he got it once each, in order.
+    let mut heard = Vec::new();
+    while let Some(message) = bob.within(Duration::from_millis(300)) {
+        if message["type"] == "message" {
+            heard.push(message["text"].as_str().unwrap().to_string());
+        }
+    }
+    let said = ["one", "two", "three"];
+    let mut in_order = said.iter().filter(|&&t| heard.iter().any(|h| h == t));
+    assert!(
+        heard.iter().all(|h| in_order.next() == Some(&h.as_str())),
+        "{heard:?}"
+    );
+}
