@@ -54,8 +54,8 @@
 //!
 //! - the *publisher* sends `LPUSH` + `PUBLISH` per message, many messages per round
 //!   trip when they queue up, with one `LTRIM` + `EXPIRE` per list and round trip,
-//!   reads a room's two lists (`LRANGE`), and claims, renews and releases names (one
-//!   round trip for those of a batch);
+//!   reads a room's two lists (`LRANGE`), or its log alone for a room subscribed to
+//!   again, and claims, renews and releases names (one round trip for those of a batch);
 //! - the *subscriber* holds the `SUBSCRIBE` connection: it subscribes and unsubscribes as
 //!   the loop asks, and hands every message to the loop.
 //!
@@ -64,14 +64,39 @@
 //! slow for it, what does not fit is delivered locally but not carried across processes,
 //! and counted.
 //!
-//! **When Redis goes away.** Each thread logs it once, goes on without it (the publisher
-//! drops what it cannot send, counting it; histories come back empty at once), and tries
-//! again after 0.1 s, doubling up to 5 s. Once connected again, the subscriber subscribes
-//! anew to every room that has members here, and the publisher logs how many messages
-//! were not carried meanwhile. Local members never notice: their messages never go
-//! through Redis. What other processes published while this one's subscription was
-//! down is not delivered here afterwards (the room's log could bring it back; it is not
-//! read again on reconnecting).
+//! **When Redis goes away** (or closes a connection), each thread logs it once and tries
+//! again after 0.1 s, doubling up to 5 s. Local members never notice: their messages never
+//! go through Redis. What was said meanwhile is carried across once Redis is back:
+//!
+//! - The *publisher* keeps what it could not publish, messages and notices with their
+//!   ids, oldest first, and once connected again publishes it, in that order and before
+//!   anything newer, the same way (each round trip one `MULTI`/`EXEC`: it reaches the
+//!   history and the log too), logging how many it kept. It keeps the last [`BACKLOG`]
+//!   publications, at most [`BACKLOG_BYTES`] of them, none older than [`BACKLOG_AGE`]
+//!   (the log's minute: older would reach the others long after it was said): past
+//!   that, the oldest are dropped, counted, and said once. What Redis refuses (a room's
+//!   key that another program made something else than a list) is dropped and said, not
+//!   tried again. A round trip whose answer did not come in time is tried again, so it
+//!   may be published twice: its ids make each process deliver it once.
+//! - The *subscriber* subscribes anew to every room that has members here, then tells
+//!   the loop, room by room, and has the publisher read each room's log (`LRANGE`).
+//!   Meanwhile (at most [`PENDING`]) the room holds what comes live; then it delivers
+//!   what the log holds that it has not delivered yet, then what it held: each payload
+//!   once, in Redis's order. Subscribing first, then reading the log, leaves no gap:
+//!   what was published before the subscription is in the log, what after comes live,
+//!   whichever process published it, and whenever (another process's backlog included).
+//! - *Once*: each room here keeps, per origin, the highest sequence number it delivered
+//!   ([`Heard`]). A process publishes in order and Redis keeps that order, so what comes
+//!   again (from the log and live, or published twice) is recognized, a gap (publications
+//!   dropped) holds nothing back, and a restarted process, with a new origin, starts
+//!   afresh.
+//!
+//! Limits: a room's log keeps 200 entries for a minute, so what other processes said
+//! beyond that while this one was away is not delivered here (newcomers still find the
+//! messages in the history). If the log does not come in time, the room delivers what it
+//! held and says so. A room that opened here while Redis was away got no history; on
+//! catching up it gets what its log holds from other processes, which may include a
+//! little said shortly before it opened.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::BuildHasher;
