@@ -599,6 +599,9 @@ fn publish_loop(client: &RedisClient, origin: u64, requests: &Receiver<ToPublish
         dropped: 0,
     };
     let mut batch = Vec::with_capacity(BATCH);
+    // The last subscription (generation) of the subscriber that made this thread try at
+    // once.
+    let mut hinted = 0;
     loop {
         // One request (waiting for it; while publications wait for Redis, only until it
         // is time to try again), then as many more as are already there.
@@ -668,8 +671,11 @@ fn publish_loop(client: &RedisClient, origin: u64, requests: &Receiver<ToPublish
                 }
                 ToPublisher::CatchUp { room, generation } => {
                     // The subscriber just reached Redis: no need to wait for this
-                    // thread's next try.
-                    publisher.backoff.try_now();
+                    // thread's next try (once per subscription, not once per room).
+                    if generation > hinted {
+                        hinted = generation;
+                        publisher.backoff.try_now();
+                    }
                     publisher.flush();
                     let lrange = |c: &mut Connection| {
                         redis::cmd("LRANGE")

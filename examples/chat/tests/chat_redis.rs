@@ -727,3 +727,63 @@ fn what_redis_refuses_is_dropped_once_and_the_rest_goes_on() {
         "{heard:?}"
     );
 }
+
+#[test]
+fn a_restarted_process_is_heard_again_and_the_old_one_not_twice() {
+    let Some(redis) = Redis::start() else { return };
+    let a = Chat::start("127.0.0.1:0", &redis);
+    let b = Chat::start("127.0.0.1:0", &redis);
+    let mut ann = a.connect();
+    ann.join_session("ann", "again", "ann's session");
+    assert_eq!(ann.answer_to_join()["type"], "joined");
+    let mut bob = b.connect();
+    bob.join("bob", "again");
+    assert_eq!(bob.answer_to_join()["type"], "joined");
+    for i in 0..5 {
+        ann.say(&format!("first life {i}"));
+    }
+    ann.say("end");
+    let first: Vec<String> = (0..5).map(|i| format!("first life {i}")).collect();
+    assert_eq!(texts_of(&mut bob, "ann", "end"), first);
+    // The first process dies (its sequence numbers start again from 1 in the next), and
+    // ann comes back through a new one (taking her name back with her session), which
+    // speaks while the second process's subscription is down, so the second
+    // finds in the room's log the old process's messages (delivered) and the new one's
+    // (not yet).
+    drop(a); // SIGKILL: no left notice
+    drop(ann);
+    let a = Chat::start("127.0.0.1:0", &redis);
+    let mut ann = a.connect();
+    ann.join_session("ann", "again", "ann's session");
+    assert_eq!(ann.answer_to_join()["type"], "joined");
+    let killed = kill_subscriptions(&redis);
+    assert!(killed >= 2, "closed {killed} subscriptions");
+    let second: Vec<String> = (0..5).map(|i| format!("second life {i}")).collect();
+    for text in &second {
+        ann.say(text);
+    }
+    b.logs_times("Redis back (subscriber)", 1);
+    ann.say("end");
+    let mut heard = Vec::new();
+    loop {
+        let message = bob.next();
+        if message["type"] == "message" && message["text"] == "end" {
+            break;
+        }
+        heard.push(message);
+    }
+    let mut expected = vec![json!({"type": "joined", "name": "ann"})];
+    expected.extend(second.iter().map(|text| json!(text)));
+    let heard: Vec<Value> = (heard.into_iter())
+        .map(|m| {
+            if m["type"] == "message" {
+                m["text"].clone()
+            } else {
+                m
+            }
+        })
+        .collect();
+    // (The first process died without a word: no left notice.)
+    assert_eq!(heard, expected);
+    bob.hears_nothing(Duration::from_millis(300));
+}
