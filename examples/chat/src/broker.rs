@@ -250,11 +250,13 @@ impl<'a> Envelope<'a> {
     }
 
     /// The envelope in `payload`, or `None` if it is not one (another program publishing
-    /// on the channel): such payloads are ignored.
+    /// on the channel, or writing to the lists): such payloads are not delivered. Its
+    /// JSON must be JSON: it goes to the clients as it is.
     pub fn decode(payload: &'a str) -> Option<Self> {
         let (id, rest) = payload.split_once(' ')?;
         let (kind, json) = rest.split_once(' ')?;
         let (origin, seq) = id.split_once(':')?;
+        serde_json::from_str::<serde::de::IgnoredAny>(json).ok()?;
         Some(Envelope {
             origin: u64::from_str_radix(origin, 16).ok()?,
             seq: seq.parse().ok()?,
@@ -1183,7 +1185,19 @@ mod tests {
             ..envelope
         };
         assert_eq!(Envelope::decode(&notice.encode()), Some(notice));
-        for other in ["", "hello", "1:2 m", "zz:1 m {}", "1:x m {}", "1:2 q {}"] {
+        let others = [
+            "",
+            "hello",
+            "1:2 m",
+            "zz:1 m {}",
+            "1:x m {}",
+            "1:2 q {}",
+            "1:2 m {",
+        ];
+        for other in others
+            .into_iter()
+            .chain(["1:2 n not json", "1:2 m {} trailing"])
+        {
             assert_eq!(Envelope::decode(other), None, "{other:?}");
         }
     }

@@ -1239,7 +1239,8 @@ impl Shared {
     }
 
     /// A line on stderr when messages could not be handed to the publisher (its queue
-    /// was full): the first time, then every 10,000.
+    /// was full): the first time, then every 10,000; and one when payloads from Redis
+    /// were not the chat's: the first time, then every 1,000 more.
     fn report(&mut self) {
         let (malformed, said) = self.malformed;
         if malformed > said && (said == 0 || malformed >= said + 1000) {

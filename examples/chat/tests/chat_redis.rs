@@ -787,3 +787,51 @@ fn a_restarted_process_is_heard_again_and_the_old_one_not_twice() {
     assert_eq!(heard, expected);
     bob.hears_nothing(Duration::from_millis(300));
 }
+
+#[test]
+fn what_is_not_the_chats_on_a_channel_or_in_a_log_is_skipped_and_counted() {
+    let Some(redis) = Redis::start() else { return };
+    let a = Chat::start("127.0.0.1:0", &redis);
+    let mut b = Chat::start("127.0.0.1:0", &redis);
+    let mut ann = a.connect();
+    ann.join("ann", "junk");
+    assert_eq!(ann.answer_to_join()["type"], "joined");
+    let mut bob = b.connect();
+    bob.join("bob", "junk");
+    assert_eq!(bob.answer_to_join()["type"], "joined");
+    assert_eq!(ann.next(), json!({"type": "joined", "name": "bob"}));
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut connection = client.get_connection_with_timeout(WAIT).unwrap();
+    connection.set_read_timeout(Some(WAIT)).unwrap();
+    let junk: [&[u8]; 5] = [
+        b"hello",
+        b"1:2 m not json",
+        b"1:3 q {}",
+        b"ff:1 m {\"type\":",
+        b"\xff\xfe 1:4 m {}",
+    ];
+    // Live, and in the room's log for the catch-up after the subscriptions drop.
+    for payload in junk {
+        redis::cmd("PUBLISH")
+            .arg("sockless:room:junk")
+            .arg(payload)
+            .exec(&mut connection)
+            .unwrap();
+        redis::cmd("LPUSH")
+            .arg("sockless:log:junk")
+            .arg(payload)
+            .exec(&mut connection)
+            .unwrap();
+    }
+    b.logs("payloads from Redis were not the chat's (skipped)");
+    assert!(kill_subscriptions(&redis) >= 2);
+    b.logs_times("Redis back (subscriber)", 1);
+    ann.say("still fine");
+    bob.hears("ann", "still fine");
+    bob.say("and here");
+    bob.hears("bob", "and here");
+    ann.hears("ann", "still fine");
+    ann.hears("bob", "and here");
+    bob.hears_nothing(Duration::from_millis(300));
+    assert!(b.is_running());
+}
