@@ -76,8 +76,10 @@
 //!   (the log's minute: older would reach the others long after it was said): past
 //!   that, the oldest are dropped, counted, and said once. What Redis refuses (a room's
 //!   key that another program made something else than a list) is dropped and said, not
-//!   tried again. A round trip whose answer did not come in time is tried again, so it
-//!   may be published twice: its ids make each process deliver it once.
+//!   tried again (Redis does not undo the rest of a transaction: what it did, is done).
+//!   A round trip whose answer did not come in time is tried again, so it may be
+//!   published twice: its ids make each process deliver it once, and a room's lists,
+//!   read, count it once.
 //! - The *subscriber* subscribes anew to every room that has members here, then tells
 //!   the loop, room by room, and has the publisher read each room's log (`LRANGE`).
 //!   Meanwhile (at most [`PENDING`]) the room holds what comes live; then it delivers
