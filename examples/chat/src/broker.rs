@@ -54,8 +54,8 @@
 //!
 //! - the *publisher* sends `LPUSH` + `PUBLISH` per message, many messages per round
 //!   trip when they queue up, with one `LTRIM` + `EXPIRE` per list and round trip,
-//!   reads a room's two lists (`LRANGE`), and claims, renews and releases names (one
-//!   round trip for those of a batch);
+//!   reads a room's two lists (`LRANGE`), or its log alone for a room subscribed to
+//!   again, and claims, renews and releases names (one round trip for those of a batch);
 //! - the *subscriber* holds the `SUBSCRIBE` connection: it subscribes and unsubscribes as
 //!   the loop asks, and hands every message to the loop.
 //!
@@ -64,16 +64,43 @@
 //! slow for it, what does not fit is delivered locally but not carried across processes,
 //! and counted.
 //!
-//! **When Redis goes away.** Each thread logs it once, goes on without it (the publisher
-//! drops what it cannot send, counting it; histories come back empty at once), and tries
-//! again after 0.1 s, doubling up to 5 s. Once connected again, the subscriber subscribes
-//! anew to every room that has members here, and the publisher logs how many messages
-//! were not carried meanwhile. Local members never notice: their messages never go
-//! through Redis. What other processes published while this one's subscription was
-//! down is not delivered here afterwards (the room's log could bring it back; it is not
-//! read again on reconnecting).
+//! **When Redis goes away** (or closes a connection), each thread logs it once and tries
+//! again after 0.1 s, doubling up to 5 s. Local members never notice: their messages never
+//! go through Redis. What was said meanwhile is carried across once Redis is back:
+//!
+//! - The *publisher* keeps what it could not publish, messages and notices with their
+//!   ids, oldest first, and once connected again publishes it, in that order and before
+//!   anything newer, the same way (each round trip one `MULTI`/`EXEC`: it reaches the
+//!   history and the log too), logging how many it kept. It keeps the last [`BACKLOG`]
+//!   publications, at most [`BACKLOG_BYTES`] of them, none older than [`BACKLOG_AGE`]
+//!   (the log's minute: older would reach the others long after it was said): past
+//!   that, the oldest are dropped, counted, and said once. What Redis refuses (a room's
+//!   key that another program made something else than a list) is dropped and said, not
+//!   tried again (Redis does not undo the rest of a transaction: what it did, is done).
+//!   A round trip whose answer did not come in time is tried again, so it may be
+//!   published twice: its ids make each process deliver it once, and a room's lists,
+//!   read, count it once.
+//! - The *subscriber* subscribes anew to every room that has members here, then tells
+//!   the loop, room by room, and has the publisher read each room's log (`LRANGE`).
+//!   Meanwhile (at most [`PENDING`]) the room holds what comes live; then it delivers
+//!   what the log holds that it has not delivered yet, then what it held: each payload
+//!   once, in Redis's order. Subscribing first, then reading the log, leaves no gap:
+//!   what was published before the subscription is in the log, what after comes live,
+//!   whichever process published it, and whenever (another process's backlog included).
+//! - *Once*: each room here keeps, per origin, the highest sequence number it delivered
+//!   ([`Heard`]). A process publishes in order and Redis keeps that order, so what comes
+//!   again (from the log and live, or published twice) is recognized, a gap (publications
+//!   dropped) holds nothing back, and a restarted process, with a new origin, starts
+//!   afresh.
+//!
+//! Limits: a room's log keeps 200 entries for a minute, so what other processes said
+//! beyond that while this one was away is not delivered here (newcomers still find the
+//! messages in the history). If the log does not come in time, the room delivers what it
+//! held and says so. A room that opened here while Redis was away got no history; on
+//! catching up it gets what its log holds from other processes, which may include a
+//! little said shortly before it opened.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -100,6 +127,17 @@ pub const QUEUE: usize = 16_384;
 const EVENTS: usize = 2 * PER_TURN;
 /// At most this many publications go in one round trip.
 const BATCH: usize = 512;
+/// What the publisher keeps while Redis is away, to publish once it is back: the last
+/// this many publications (as many as the loop's queue holds: the same second of a busy
+/// process's messages)...
+pub const BACKLOG: usize = QUEUE;
+/// ...of at most this many bytes in all (a message's fields are at most 1 KiB each, so
+/// at least a few thousand messages)...
+pub const BACKLOG_BYTES: usize = 8 << 20;
+/// ...and none older than the room's log keeps things: what is older would reach the
+/// other processes' members long after it was said, and the log could not bring it to
+/// a subscriber catching up anyway.
+pub const BACKLOG_AGE: Duration = Duration::from_secs(LOG_TTL_SECS as u64);
 /// How long the subscriber waits for a message before it looks for new rooms to
 /// subscribe to (the most a subscription waits).
 const SUBSCRIBER_TICK: Duration = Duration::from_millis(20);
@@ -158,6 +196,27 @@ impl Pending {
     }
 }
 
+/// What a room here has delivered from each origin (process): the highest sequence
+/// number. Each process publishes in order, and Redis keeps that order, so a payload at
+/// or below it was delivered already (it comes again from the room's log, or twice from
+/// a publication that timed out and was published again); one above it is new, whatever
+/// gap lies between (publications dropped on the way). A process that restarts has a
+/// new origin, so starts afresh.
+#[derive(Default)]
+pub struct Heard(HashMap<u64, u64>);
+
+impl Heard {
+    /// Whether `id` was not delivered yet; if so, it counts as delivered from now on.
+    pub fn first_time(&mut self, (origin, seq): Id) -> bool {
+        let last = self.0.entry(origin).or_insert(0);
+        let new = seq > *last;
+        if new {
+            *last = seq;
+        }
+        new
+    }
+}
+
 fn channel_of(room: &str) -> String {
     format!("sockless:room:{room}")
 }
@@ -193,11 +252,13 @@ impl<'a> Envelope<'a> {
     }
 
     /// The envelope in `payload`, or `None` if it is not one (another program publishing
-    /// on the channel): such payloads are ignored.
+    /// on the channel, or writing to the lists): such payloads are not delivered. Its
+    /// JSON must be JSON: it goes to the clients as it is.
     pub fn decode(payload: &'a str) -> Option<Self> {
         let (id, rest) = payload.split_once(' ')?;
         let (kind, json) = rest.split_once(' ')?;
         let (origin, seq) = id.split_once(':')?;
+        serde_json::from_str::<serde::de::IgnoredAny>(json).ok()?;
         Some(Envelope {
             origin: u64::from_str_radix(origin, 16).ok()?,
             seq: seq.parse().ok()?,
@@ -227,6 +288,18 @@ pub enum Event {
         ticket: u64,
         entries: Option<Histories>,
     },
+    /// The subscriber subscribed to `room` again (Redis was away, or closed the
+    /// subscription): from here on, what comes live follows what is in the room's log.
+    /// Sent before anything the new subscription brings; an [`Event::CaughtUp`] of the
+    /// same `generation` follows.
+    Resubscribed { room: String, generation: u64 },
+    /// The room's log (oldest first) read after [`Event::Resubscribed`], or `None` if
+    /// Redis could not be asked.
+    CaughtUp {
+        room: String,
+        generation: u64,
+        log: Option<Vec<String>>,
+    },
     /// The answer to [`Broker::claim`]: whether `name` (folded) in `room` is this
     /// process's now (for the member of `session`), or `None` if Redis could not be asked.
     Claimed {
@@ -254,6 +327,11 @@ enum ToPublisher {
     Fetch {
         room: String,
         ticket: u64,
+    },
+    /// Read `room`'s log for [`Event::CaughtUp`].
+    CatchUp {
+        room: String,
+        generation: u64,
     },
     Claim {
         room: String,
@@ -504,6 +582,11 @@ impl Backoff {
     fn may_try(&self) -> bool {
         Instant::now() >= self.next
     }
+
+    /// Try at once next time (the other thread just reached Redis).
+    fn try_now(&mut self) {
+        self.next = self.next.min(Instant::now());
+    }
 }
 
 /// The publisher thread: publications and history reads, in the order the loop asked.
@@ -512,30 +595,45 @@ fn publish_loop(client: &RedisClient, origin: u64, requests: &Receiver<ToPublish
     let holder =
         |session: &Option<String>| format!("{origin:x} {}", session.as_deref().unwrap_or(""));
     let lease = LEASE.as_millis() as u64;
-    let mut connection: Option<Connection> = None;
-    let mut backoff = Backoff::new("publisher");
-    let mut lost = 0usize;
+    let mut publisher = Publisher {
+        client,
+        connection: None,
+        backoff: Backoff::new("publisher"),
+        backlog: Backlog::default(),
+        dropped: 0,
+    };
     let mut batch = Vec::with_capacity(BATCH);
-    // One request (waiting for it), then as many more as are already there.
-    while let Ok(first) = requests.recv() {
-        batch.push(first);
-        while batch.len() < BATCH {
+    // The last subscription (generation) of the subscriber that made this thread try at
+    // once.
+    let mut hinted = 0;
+    loop {
+        // One request (waiting for it; while publications wait for Redis, only until it
+        // is time to try again), then as many more as are already there.
+        let first = if publisher.backlog.is_empty() {
+            requests.recv().ok()
+        } else {
+            let wait = (publisher
+                .backoff
+                .next
+                .saturating_duration_since(Instant::now()))
+            .max(Duration::from_millis(10));
+            match requests.recv_timeout(wait) {
+                Ok(request) => Some(request),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        };
+        if let Some(first) = first {
+            batch.push(first);
+        } else if publisher.backlog.is_empty() {
+            return; // the loop is gone
+        }
+        while !batch.is_empty() && batch.len() < BATCH {
             match requests.try_recv() {
                 Ok(request) => batch.push(request),
                 Err(_) => break,
             }
         }
-        let mut publisher = Publisher {
-            client,
-            connection: &mut connection,
-            backoff: &mut backoff,
-            lost: &mut lost,
-        };
-        let mut pipe = redis::pipe();
-        pipe.atomic();
-        let mut publications = 0;
-        // The lists pushed to: trimmed, and their expiry pushed back, once per round trip.
-        let mut trims: HashSet<(String, usize, i64)> = HashSet::new();
         // Names: claims, releases and renewals, in the order asked, in one round trip
         // after the batch; the claims, to be answered after it.
         let mut names = redis::pipe();
@@ -547,21 +645,15 @@ fn publish_loop(client: &RedisClient, origin: u64, requests: &Receiver<ToPublish
                     room,
                     payload,
                     keep,
-                } => {
-                    let log = log_of(&room);
-                    pipe.lpush(&log, &payload).ignore();
-                    trims.insert((log, LOG, LOG_TTL_SECS));
-                    if keep {
-                        let history = history_of(&room);
-                        pipe.lpush(&history, &payload).ignore();
-                        trims.insert((history, HISTORY, HISTORY_TTL_SECS));
-                    }
-                    pipe.publish(channel_of(&room), payload).ignore();
-                    publications += 1;
-                }
+                } => publisher.push(Publication {
+                    room,
+                    payload,
+                    keep,
+                    at: Instant::now(),
+                }),
                 ToPublisher::Fetch { room, ticket } => {
                     // What was published before goes first.
-                    publisher.flush(&mut pipe, &mut publications, &mut trims);
+                    publisher.flush();
                     let mut lrange = redis::pipe();
                     lrange.lrange(history_of(&room), 0, HISTORY as isize - 1);
                     lrange.lrange(log_of(&room), 0, LOG as isize - 1);
@@ -577,6 +669,33 @@ fn publish_loop(client: &RedisClient, origin: u64, requests: &Receiver<ToPublish
                         room,
                         ticket,
                         entries,
+                    }) {
+                        return;
+                    }
+                }
+                ToPublisher::CatchUp { room, generation } => {
+                    // The subscriber just reached Redis: no need to wait for this
+                    // thread's next try (once per subscription, not once per room).
+                    if generation > hinted {
+                        hinted = generation;
+                        publisher.backoff.try_now();
+                    }
+                    publisher.flush();
+                    let lrange = |c: &mut Connection| {
+                        redis::cmd("LRANGE")
+                            .arg(log_of(&room))
+                            .arg(0)
+                            .arg(LOG - 1)
+                            .query::<Vec<String>>(c)
+                    };
+                    let log = publisher.run(lrange).map(|mut log| {
+                        log.reverse();
+                        log
+                    });
+                    if !out.send(Event::CaughtUp {
+                        room,
+                        generation,
+                        log,
                     }) {
                         return;
                     }
@@ -665,56 +784,156 @@ fn publish_loop(client: &RedisClient, origin: u64, requests: &Receiver<ToPublish
                 }
             }
         }
-        publisher.flush(&mut pipe, &mut publications, &mut trims);
+        publisher.flush();
     }
 }
 
-/// The publisher's connection, made when needed.
+/// A publication on its way to Redis.
+struct Publication {
+    room: String,
+    payload: String,
+    /// Whether it goes in the room's history list too (a `message`).
+    keep: bool,
+    /// When the loop handed it over.
+    at: Instant,
+}
+
+impl Publication {
+    /// What it holds, in bytes.
+    fn size(&self) -> usize {
+        self.room.len() + self.payload.len()
+    }
+}
+
+/// The publications not in Redis yet, oldest first: those of the round trip under way,
+/// and, while Redis is away, what could not be published, kept to publish once it is
+/// back. Bounded: past [`BACKLOG`] publications or [`BACKLOG_BYTES`], or older than
+/// [`BACKLOG_AGE`], the oldest are dropped.
+#[derive(Default)]
+struct Backlog {
+    entries: VecDeque<Publication>,
+    bytes: usize,
+}
+
+impl Backlog {
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Keep `publication` (the newest); how many older ones were dropped to keep within
+    /// the bounds.
+    fn push(&mut self, publication: Publication) -> usize {
+        let now = publication.at;
+        self.bytes += publication.size();
+        self.entries.push_back(publication);
+        self.bound(now)
+    }
+
+    /// Drop the oldest publications until the rest are within the bounds at `now`; how
+    /// many were dropped.
+    fn bound(&mut self, now: Instant) -> usize {
+        let mut dropped = 0;
+        while let Some(oldest) = self.entries.front() {
+            let stale = now.saturating_duration_since(oldest.at) > BACKLOG_AGE;
+            if !stale && self.entries.len() <= BACKLOG && self.bytes <= BACKLOG_BYTES {
+                break;
+            }
+            self.remove(1);
+            dropped += 1;
+        }
+        dropped
+    }
+
+    /// The `n` oldest.
+    fn oldest(&self, n: usize) -> impl Iterator<Item = &Publication> {
+        self.entries.iter().take(n)
+    }
+
+    /// Forget the `n` oldest (published, or dropped).
+    fn remove(&mut self, n: usize) {
+        for publication in self.entries.drain(..n.min(self.entries.len())) {
+            self.bytes -= publication.size();
+        }
+    }
+}
+
+/// Whether `error` is Redis's answer that it will not do what was asked (trying again
+/// would not help), rather than Redis not being there to answer.
+fn refused(error: &RedisError) -> bool {
+    error.kind() != redis::ErrorKind::Io
+        && matches!(error.retry_method(), redis::RetryMethod::NoRetry)
+}
+
+/// The publisher's connection, made when needed, and what it has to publish.
 struct Publisher<'a> {
     client: &'a RedisClient,
-    connection: &'a mut Option<Connection>,
-    backoff: &'a mut Backoff,
-    /// Publications not carried since Redis went away.
-    lost: &'a mut usize,
+    connection: Option<Connection>,
+    backoff: Backoff,
+    backlog: Backlog,
+    /// Publications dropped (past the backlog's bounds, or refused by Redis) since
+    /// Redis was last reached.
+    dropped: usize,
 }
 
 impl Publisher<'_> {
     /// Run `command` on the connection (connecting first if it is time to try). A
     /// connection found dropped (Redis restarted since its last use) is replaced at once,
-    /// once, and the command run again. `None` if Redis could not be reached or did not
-    /// answer in time.
+    /// once, and the command run again. `None` if Redis could not be reached, did not
+    /// answer in time, or answered with an error.
     fn run<T>(
         &mut self,
-        mut command: impl FnMut(&mut Connection) -> redis::RedisResult<T>,
+        command: impl FnMut(&mut Connection) -> redis::RedisResult<T>,
     ) -> Option<T> {
+        self.try_run(command).ok()
+    }
+
+    /// [`run`](Self::run), with Redis's error if it answered with one (`Err(None)`:
+    /// Redis is away, or it was not yet time to try again).
+    fn try_run<T>(
+        &mut self,
+        mut command: impl FnMut(&mut Connection) -> redis::RedisResult<T>,
+    ) -> Result<T, Option<RedisError>> {
         let mut fresh = false;
         loop {
             if self.connection.is_none() {
                 if !fresh && !self.backoff.may_try() {
-                    return None;
+                    return Err(None);
                 }
                 match connect(self.client) {
                     Ok(connection) => {
-                        let lost = std::mem::take(self.lost);
-                        self.backoff
-                            .connected(&format!("; {lost} messages were not carried meanwhile"));
-                        *self.connection = Some(connection);
+                        let mut note = String::new();
+                        if !self.backlog.is_empty() {
+                            note =
+                                format!("; publishing the {} kept meanwhile", self.backlog.len());
+                        }
+                        let dropped = std::mem::take(&mut self.dropped);
+                        if dropped > 0 {
+                            note += &format!("; {dropped} were dropped (too many, or too old)");
+                        }
+                        self.backoff.connected(&note);
+                        self.connection = Some(connection);
                     }
                     Err(e) => {
                         self.backoff.failed(&e);
-                        return None;
+                        return Err(None);
                     }
                 }
                 fresh = true;
             }
-            let connection = self.connection.as_mut()?;
+            let connection = self.connection.as_mut().ok_or(None)?;
             match command(connection) {
-                Ok(value) => return Some(value),
+                Ok(value) => return Ok(value),
+                // The connection is fine: Redis answered.
+                Err(e) if refused(&e) => return Err(Some(e)),
                 Err(e) => {
-                    *self.connection = None;
+                    self.connection = None;
                     if fresh || !e.is_connection_dropped() {
                         self.backoff.failed(&e);
-                        return None;
+                        return Err(None);
                     }
                     fresh = true; // a stale connection: one more try on a new one
                 }
@@ -722,26 +941,67 @@ impl Publisher<'_> {
         }
     }
 
-    /// Send the publications gathered in `pipe`, and the trimming of the lists they
-    /// pushed to, in one round trip (or count them lost).
-    fn flush(
-        &mut self,
-        pipe: &mut redis::Pipeline,
-        publications: &mut usize,
-        trims: &mut HashSet<(String, usize, i64)>,
-    ) {
-        if *publications == 0 {
-            return;
+    /// Keep `publication` until [`flush`](Self::flush) publishes it.
+    fn push(&mut self, publication: Publication) {
+        let dropped = self.backlog.push(publication);
+        self.count_dropped(dropped);
+    }
+
+    /// Publications that will never be published: counted, and said on the first.
+    fn count_dropped(&mut self, dropped: usize) {
+        if dropped > 0 && self.dropped == 0 {
+            log!(
+                err,
+                "chat: Redis away too long: the oldest messages not carried yet are dropped (kept: the last {BACKLOG}, {} MiB, {} s)",
+                BACKLOG_BYTES >> 20,
+                BACKLOG_AGE.as_secs()
+            );
         }
-        for (key, length, ttl) in trims.drain() {
-            pipe.ltrim(&key, 0, length as isize - 1).ignore();
-            pipe.expire(&key, ttl).ignore();
+        self.dropped += dropped;
+    }
+
+    /// Publish the backlog, oldest first, up to [`BATCH`] publications per round trip:
+    /// each one `MULTI`/`EXEC` of the pushes onto the lists and the `PUBLISH`es, in
+    /// order, then the trimming of the lists pushed to. Stops at the first round trip
+    /// that Redis did not take (what it refused is dropped, and counted).
+    fn flush(&mut self) {
+        loop {
+            let stale = self.backlog.bound(Instant::now());
+            self.count_dropped(stale);
+            if self.backlog.is_empty() {
+                return;
+            }
+            let n = self.backlog.len().min(BATCH);
+            let mut pipe = redis::pipe();
+            pipe.atomic();
+            // The lists pushed to: trimmed, and their expiry pushed back, once per round
+            // trip.
+            let mut trims: HashSet<(String, usize, i64)> = HashSet::new();
+            for publication in self.backlog.oldest(n) {
+                let log = log_of(&publication.room);
+                pipe.lpush(&log, &publication.payload).ignore();
+                trims.insert((log, LOG, LOG_TTL_SECS));
+                if publication.keep {
+                    let history = history_of(&publication.room);
+                    pipe.lpush(&history, &publication.payload).ignore();
+                    trims.insert((history, HISTORY, HISTORY_TTL_SECS));
+                }
+                (pipe.publish(channel_of(&publication.room), &publication.payload)).ignore();
+            }
+            for (key, length, ttl) in trims {
+                pipe.ltrim(&key, 0, length as isize - 1).ignore();
+                pipe.expire(&key, ttl).ignore();
+            }
+            match self.try_run(|c| pipe.exec(c)) {
+                Ok(()) => self.backlog.remove(n),
+                Err(Some(e)) => {
+                    log!(err, "chat: Redis refused {n} publications ({e}); dropped");
+                    self.backlog.remove(n);
+                    self.dropped += n;
+                }
+                Err(None) => return,
+            }
         }
-        if self.run(|c| pipe.exec(c)).is_none() {
-            *self.lost += *publications;
-        }
-        pipe.clear();
-        *publications = 0;
     }
 }
 
@@ -755,6 +1015,8 @@ fn subscribe_loop(
 ) {
     let mut rooms: HashSet<String> = HashSet::new();
     let mut backoff = Backoff::new("subscriber");
+    // Which connection this is: the loop matches each room's catch-up to the latest.
+    let mut generation = 0u64;
     // A room just subscribed to: its history is asked for (after the subscription, so
     // that nothing falls between the two), or, without Redis, an empty answer at once.
     let answer = |room: String, ticket: u64, subscribed: bool| {
@@ -813,6 +1075,32 @@ fn subscribe_loop(
             }
         }
         backoff.connected(&format!("; listening again to {} rooms", rooms.len()));
+        // What was published in those rooms while they were not subscribed to is in
+        // their logs: the loop holds what comes live until it has read them.
+        generation += 1;
+        for room in &rooms {
+            let room = room.clone();
+            let resubscribed = Event::Resubscribed {
+                room: room.clone(),
+                generation,
+            };
+            if !out.send(resubscribed) {
+                return;
+            }
+            let catch_up = ToPublisher::CatchUp { room, generation };
+            if let Err(mpsc::TrySendError::Full(ToPublisher::CatchUp { room, generation })) =
+                fetches.try_send(catch_up)
+            {
+                let log = None;
+                if !out.send(Event::CaughtUp {
+                    room,
+                    generation,
+                    log,
+                }) {
+                    return;
+                }
+            }
+        }
         let mut ticking = false;
         // Connected: subscribe and unsubscribe as asked, and pass messages on.
         let error = 'connected: loop {
@@ -860,12 +1148,11 @@ fn subscribe_loop(
                     let Some(room) = room.strip_prefix("sockless:room:") else {
                         continue;
                     };
-                    let Ok(payload) = std::str::from_utf8(message.get_payload_bytes()) else {
-                        continue;
-                    };
+                    // (Not UTF-8: not the chat's; the loop skips it, and counts it.)
+                    let payload = String::from_utf8_lossy(message.get_payload_bytes());
                     let event = Event::Message {
                         room: room.into(),
-                        payload: payload.into(),
+                        payload: payload.into_owned(),
                     };
                     if !out.send(event) {
                         return;
@@ -900,9 +1187,122 @@ mod tests {
             ..envelope
         };
         assert_eq!(Envelope::decode(&notice.encode()), Some(notice));
-        for other in ["", "hello", "1:2 m", "zz:1 m {}", "1:x m {}", "1:2 q {}"] {
+        let others = [
+            "",
+            "hello",
+            "1:2 m",
+            "zz:1 m {}",
+            "1:x m {}",
+            "1:2 q {}",
+            "1:2 m {",
+        ];
+        for other in others
+            .into_iter()
+            .chain(["1:2 n not json", "1:2 m {} trailing"])
+        {
             assert_eq!(Envelope::decode(other), None, "{other:?}");
         }
+    }
+
+    /// Publication number `n`, of `bytes` bytes more, made `at`.
+    fn publication(n: usize, bytes: usize, at: Instant) -> Publication {
+        Publication {
+            room: "r".into(),
+            payload: format!("{n} {}", "x".repeat(bytes)),
+            keep: true,
+            at,
+        }
+    }
+
+    /// The numbers of what `backlog` holds, oldest first.
+    fn numbers(backlog: &Backlog) -> Vec<usize> {
+        (backlog.oldest(usize::MAX))
+            .map(|p| p.payload.split(' ').next().unwrap().parse().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn the_backlog_keeps_the_newest_in_order_within_its_count() {
+        let now = Instant::now();
+        let mut backlog = Backlog::default();
+        let dropped: usize = (0..BACKLOG + 10)
+            .map(|n| backlog.push(publication(n, 0, now)))
+            .sum();
+        assert_eq!(dropped, 10);
+        assert_eq!(numbers(&backlog), (10..BACKLOG + 10).collect::<Vec<_>>());
+        // What is published leaves it, oldest first, and its bytes with it.
+        backlog.remove(BACKLOG - 1);
+        assert_eq!(numbers(&backlog), [BACKLOG + 9]);
+        backlog.remove(5);
+        assert!(backlog.is_empty());
+        assert_eq!(backlog.bytes, 0);
+    }
+
+    #[test]
+    fn the_backlog_keeps_within_its_bytes() {
+        let now = Instant::now();
+        let mut backlog = Backlog::default();
+        // Each 1 MiB and 3 bytes: 7 fit in 8 MiB, not 8.
+        let dropped: usize = (0..10)
+            .map(|n| backlog.push(publication(n, 1 << 20, now)))
+            .sum();
+        assert_eq!(BACKLOG_BYTES, 8 << 20);
+        assert_eq!(dropped, 3);
+        assert_eq!(numbers(&backlog), (3..10).collect::<Vec<_>>());
+        assert_eq!(backlog.bytes, 7 * ((1 << 20) + 3));
+    }
+
+    #[test]
+    fn the_backlog_forgets_what_is_older_than_the_log_keeps() {
+        let then = Instant::now();
+        let mut backlog = Backlog::default();
+        backlog.push(publication(0, 0, then));
+        backlog.push(publication(1, 0, then + BACKLOG_AGE / 2));
+        assert_eq!(backlog.bound(then + BACKLOG_AGE), 0);
+        assert_eq!(
+            backlog.bound(then + BACKLOG_AGE + Duration::from_millis(1)),
+            1
+        );
+        assert_eq!(numbers(&backlog), [1]);
+        // A push is bounded too: the newest stays, whatever the age of the rest.
+        let later = then + 3 * BACKLOG_AGE;
+        assert_eq!(backlog.push(publication(2, 0, later)), 1);
+        assert_eq!(numbers(&backlog), [2]);
+    }
+
+    #[test]
+    fn a_room_delivers_each_publication_once_whatever_the_gaps_and_restarts() {
+        let mut heard = Heard::default();
+        let (a, b, a_restarted) = (0xa, 0xb, 0xa2);
+        assert!(heard.first_time((a, 1)));
+        assert!(heard.first_time((a, 2)));
+        // Again (from the room's log, after it came live): not new.
+        assert!(!heard.first_time((a, 2)));
+        assert!(!heard.first_time((a, 1)));
+        // Another process numbers its own.
+        assert!(heard.first_time((b, 1)));
+        assert!(!heard.first_time((b, 1)));
+        // A gap (publications dropped on the way): what follows is new.
+        assert!(heard.first_time((a, 7)));
+        assert!(!heard.first_time((a, 7)));
+        assert!(heard.first_time((a, 8)));
+        // A process that restarted has another origin, and numbers from 1 again.
+        assert!(heard.first_time((a_restarted, 1)));
+        assert!(heard.first_time((a_restarted, 2)));
+        assert!(heard.first_time((b, 2)));
+    }
+
+    #[test]
+    fn only_answers_refusing_the_command_are_refusals() {
+        let wrong_type = RedisError::from((
+            redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError),
+            "WRONGTYPE",
+        ));
+        assert!(refused(&wrong_type));
+        let reset = RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        assert!(!refused(&reset));
+        let timeout = RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut));
+        assert!(!refused(&timeout));
     }
 
     #[test]

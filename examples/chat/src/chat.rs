@@ -24,7 +24,7 @@ use sockless::{
     MessageKind, Request, Server,
 };
 
-use crate::broker::{self, Broker, Envelope, Pending};
+use crate::broker::{self, Broker, Envelope, Heard, Pending};
 use crate::client::{Client, MAX_MESSAGE, Member, Stage};
 use crate::compression::{self, Compression};
 use crate::outbox::Full;
@@ -169,9 +169,15 @@ struct Shared {
     broker: Broker,
     /// Rooms that just opened here and wait for their history.
     pending: HashMap<u32, Pending>,
-    /// For each room, the messages its history brought (at most `HISTORY`): if Redis
-    /// delivers one of them live too, it is not delivered again.
-    from_history: HashMap<u32, HashSet<(u64, u64)>>,
+    /// For each room, what it delivered (or found in its lists when it opened) from
+    /// each process: what comes again, from a log or live, is not delivered again.
+    heard: HashMap<u32, Heard>,
+    /// Rooms whose subscription was made again, holding what comes live until the
+    /// room's log is read (see `broker.rs`).
+    catching_up: HashMap<u32, CatchUp>,
+    /// Payloads from Redis that were not the chat's (skipped), and how many of them
+    /// were said on stderr.
+    malformed: (usize, usize),
     /// The broker brought more than one turn takes: come back at once.
     more: bool,
     /// Joins waiting for Redis to say whether their name is free in their room, by room
@@ -181,6 +187,19 @@ struct Shared {
     joining: HashMap<usize, u64>,
     /// When the names held here were last renewed in Redis.
     renewed: std::time::Instant,
+}
+
+/// What a room holds from Redis at most while it catches up: past it, it stops waiting
+/// for the room's log.
+const HELD: usize = broker::QUEUE;
+
+/// A room catching up (see [`Shared::catching_up`]).
+struct CatchUp {
+    /// Which subscription (the subscriber's connection) it catches up for.
+    generation: u64,
+    since: std::time::Instant,
+    /// What came live meanwhile, in order.
+    held: Vec<String>,
 }
 
 /// A join waiting for Redis (see [`Shared::claims`]).
@@ -219,7 +238,9 @@ impl<T: Transport> Chat<T> {
         self.shared = Some(Shared {
             broker,
             pending: HashMap::new(),
-            from_history: HashMap::new(),
+            heard: HashMap::new(),
+            catching_up: HashMap::new(),
+            malformed: (0, 0),
             more: false,
             claims: HashMap::new(),
             joining: HashMap::new(),
@@ -880,6 +901,35 @@ impl<T: Transport> Chat<T> {
                         self.open_shared(room, entries.as_ref());
                     }
                 }
+                broker::Event::Resubscribed { room, generation } => {
+                    let (Some(room), Some(shared)) = (self.rooms.find(&room), &mut self.shared)
+                    else {
+                        continue;
+                    };
+                    let catch_up = shared.catching_up.entry(room).or_insert(CatchUp {
+                        generation,
+                        since: std::time::Instant::now(),
+                        held: Vec::new(),
+                    });
+                    // (What an earlier subscription brought stays held, in order.)
+                    catch_up.generation = generation;
+                    catch_up.since = std::time::Instant::now();
+                }
+                broker::Event::CaughtUp {
+                    room,
+                    generation,
+                    log,
+                } => {
+                    let Some(room) = self.rooms.find(&room) else {
+                        continue;
+                    };
+                    let waited = (self.shared.as_ref())
+                        .and_then(|shared| shared.catching_up.get(&room))
+                        .is_some_and(|catch_up| catch_up.generation == generation);
+                    if waited {
+                        self.caught_up(room, log.as_deref());
+                    }
+                }
                 broker::Event::Claimed {
                     room,
                     name,
@@ -906,6 +956,15 @@ impl<T: Transport> Chat<T> {
                 "chat: no history from Redis in time; the room opens without it"
             );
             self.open_shared(room, None);
+        }
+        // Rooms whose log did not come in time deliver what they held.
+        let late: Vec<u32> = (self.shared.iter())
+            .flat_map(|shared| &shared.catching_up)
+            .filter(|(_, catch_up)| catch_up.since.elapsed() >= broker::PENDING)
+            .map(|(&room, _)| room)
+            .collect();
+        for room in late {
+            self.caught_up(room, None);
         }
         // Joins whose names Redis did not answer for in time go on with this process's
         // word for it.
@@ -994,7 +1053,10 @@ impl<T: Transport> Chat<T> {
         let shared = self.shared.as_ref()?;
         if shared.more {
             Some(Duration::ZERO)
-        } else if !shared.pending.is_empty() || !shared.claims.is_empty() {
+        } else if !shared.pending.is_empty()
+            || !shared.claims.is_empty()
+            || !shared.catching_up.is_empty()
+        {
             Some(Duration::from_millis(100))
         } else if self.rooms.len() > 0 {
             // The names held here are renewed on time.
@@ -1005,19 +1067,45 @@ impl<T: Transport> Chat<T> {
     }
 
     /// A payload from a room's channel: unless this process published it, or already
-    /// delivered it from the room's history, deliver it to the room's members here.
+    /// delivered it, deliver it to the room's members here (or hold it while the room
+    /// catches up).
     fn on_published(&mut self, room: &str, payload: &str) {
         let Some(shared) = &mut self.shared else {
             return;
         };
         let Some(envelope) = Envelope::decode(payload) else {
+            shared.malformed.0 += 1;
             return;
         };
         let Some(room) = self.rooms.find(room) else {
             return; // the last member here left meanwhile
         };
-        if shared.broker.is_own(&envelope)
-            || (shared.from_history.get(&room)).is_some_and(|ids| ids.contains(&envelope.id()))
+        if shared.broker.is_own(&envelope) {
+            return;
+        }
+        if let Some(catch_up) = shared.catching_up.get_mut(&room) {
+            if catch_up.held.len() < HELD {
+                return catch_up.held.push(payload.into());
+            }
+            log!(
+                err,
+                "chat: too much from Redis while a room catches up; it goes on without its log"
+            );
+            self.caught_up(room, None);
+        }
+        self.deliver_published(room, &envelope);
+    }
+
+    /// `envelope`, from another process, to `room`'s members here, unless they had it.
+    fn deliver_published(&mut self, room: u32, envelope: &Envelope<'_>) {
+        let Some(shared) = &mut self.shared else {
+            return;
+        };
+        if !shared
+            .heard
+            .entry(room)
+            .or_default()
+            .first_time(envelope.id())
         {
             return;
         }
@@ -1028,6 +1116,36 @@ impl<T: Transport> Chat<T> {
             self.rooms.record(room, envelope.json);
         }
         self.broadcast(room, envelope.json, envelope.message, Some(envelope.id()));
+    }
+
+    /// `room` subscribed again, and its `log` (oldest first) came, or `None` (Redis did
+    /// not answer in time): first what the log holds that was not delivered here, then
+    /// what came live meanwhile, each once, in Redis's order.
+    fn caught_up(&mut self, room: u32, log: Option<&[String]>) {
+        let Some(shared) = &mut self.shared else {
+            return;
+        };
+        let Some(catch_up) = shared.catching_up.remove(&room) else {
+            return;
+        };
+        if log.is_none() {
+            log!(
+                err,
+                "chat: no log from Redis in time after subscribing again; what other processes said meanwhile may be missing"
+            );
+        }
+        for payload in log.into_iter().flatten().chain(&catch_up.held) {
+            let Some(shared) = &mut self.shared else {
+                return;
+            };
+            let Some(envelope) = Envelope::decode(payload) else {
+                shared.malformed.0 += 1;
+                continue;
+            };
+            if !shared.broker.is_own(&envelope) {
+                self.deliver_published(room, &envelope);
+            }
+        }
     }
 
     /// The lists of a room that opened here came (`None` without Redis): each member who
@@ -1100,7 +1218,12 @@ impl<T: Transport> Chat<T> {
                 }
             }
         }
-        shared.from_history.insert(room, in_lists);
+        // What the lists held, and what came meanwhile, counts as delivered.
+        let heard = shared.heard.entry(room).or_default();
+        let ids = (pending.backlog.iter()).filter_map(|(_, _, id)| *id);
+        for id in in_lists.into_iter().chain(ids) {
+            heard.first_time(id);
+        }
     }
 }
 
@@ -1110,13 +1233,23 @@ impl Shared {
         if rooms.name(room).is_none() {
             self.broker.unsubscribe(name);
             self.pending.remove(&room);
-            self.from_history.remove(&room);
+            self.heard.remove(&room);
+            self.catching_up.remove(&room);
         }
     }
 
     /// A line on stderr when messages could not be handed to the publisher (its queue
-    /// was full): the first time, then every 10,000.
+    /// was full): the first time, then every 10,000; and one when payloads from Redis
+    /// were not the chat's: the first time, then every 1,000 more.
     fn report(&mut self) {
+        let (malformed, said) = self.malformed;
+        if malformed > said && (said == 0 || malformed >= said + 1000) {
+            log!(
+                err,
+                "chat: {malformed} payloads from Redis were not the chat's (skipped)"
+            );
+            self.malformed.1 = malformed;
+        }
         let not_carried = self.broker.not_carried;
         if not_carried > 0 && (not_carried == 1 || not_carried.is_multiple_of(10_000)) {
             log!(
@@ -1127,10 +1260,13 @@ impl Shared {
     }
 }
 
-/// The envelopes among `entries` (what another program put there is ignored).
+/// The envelopes among `entries`, each id once (a publication that timed out may have
+/// been made, and then made again); what another program put there is ignored.
 fn decode_all(entries: &[String]) -> Vec<Envelope<'_>> {
+    let mut ids = HashSet::new();
     (entries.iter())
         .filter_map(|entry| Envelope::decode(entry))
+        .filter(|envelope| ids.insert(envelope.id()))
         .collect()
 }
 

@@ -171,6 +171,19 @@ impl Chat {
         }
     }
 
+    /// Wait (within 10 s) until the chat logged `text` at least `times` times.
+    fn logs_times(&self, text: &str, times: usize) {
+        let deadline = Instant::now() + WAIT;
+        while self.log.lock().unwrap().matches(text).count() < times {
+            assert!(
+                Instant::now() < deadline,
+                "the chat did not log {text:?} {times} times; it logged:\n{}",
+                self.log.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn is_running(&mut self) -> bool {
         self.child.try_wait().is_ok_and(|status| status.is_none())
     }
@@ -322,44 +335,122 @@ fn a_redis_restart_is_survived() {
     a.logs("Redis unreachable");
     assert!(a.is_running());
 
-    // Redis is back on the same port: within a bounded time, the processes deliver to
-    // each other again (the chats retry every 5 s at most).
+    // Redis is back on the same port. Within a bounded time (the chats retry every 5 s
+    // at most), bob, on the other process, hears what was said in his room while Redis
+    // was away, once each and in order, with nothing new said: the first process kept
+    // it and publishes it on reconnecting.
     let port = redis.port;
     drop(redis);
     let _redis = Redis::on(port);
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let mut tries = 0;
-    let heard = loop {
-        assert!(
-            Instant::now() < deadline,
-            "bob heard nothing from the other process 15 s after Redis came back"
-        );
-        tries += 1;
-        let text = format!("try {tries}");
-        ann.say(&text);
-        ann.hears("ann", &text);
-        amy.hears("ann", &text);
-        if let Some(message) = bob.within(Duration::from_millis(250)) {
-            break message;
-        }
-    };
-    assert_eq!(heard["type"], "message", "{heard}");
-    assert_eq!(heard["name"], "ann", "{heard}");
-    a.logs("Redis back");
-    // From then on, every message arrives, both ways.
+    let first = bob
+        .within(Duration::from_secs(15))
+        .expect("bob heard nothing 15 s after Redis came back");
+    assert_eq!(first, json!({"type": "joined", "name": "amy"}));
+    bob.hears("ann", "local while Redis is away");
+    a.logs("Redis back (publisher); publishing the 2 kept meanwhile");
+    // From then on, every message arrives, both ways, once.
     bob.say("and back");
     bob.hears("bob", "and back");
-    let mut from_a = Vec::new();
-    // Bob may still get the tail of ann's tries; ann and amy get bob's message.
     for client in [&mut ann, &mut amy] {
         client.hears("bob", "and back");
     }
-    while let Some(message) = bob.within(Duration::from_millis(200)) {
-        from_a.push(message);
-    }
-    assert!(from_a.iter().all(|m| m["name"] == "ann"), "{from_a:?}");
     ann.say("after");
-    bob.hears("ann", "after");
+    for client in [&mut ann, &mut amy, &mut bob] {
+        client.hears("ann", "after");
+    }
+    bob.hears_nothing(Duration::from_millis(500));
+    ann.hears_nothing(Duration::from_millis(10));
+    amy.hears_nothing(Duration::from_millis(10));
+}
+
+/// Close every pub/sub connection Redis has (the subscribers of all the chat processes);
+/// how many it closed.
+fn kill_subscriptions(redis: &Redis) -> usize {
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut connection = client.get_connection_with_timeout(WAIT).unwrap();
+    connection.set_read_timeout(Some(WAIT)).unwrap();
+    redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query(&mut connection)
+        .unwrap()
+}
+
+/// Read `client`'s messages until `name` says `end`: the texts `name` said before it, in
+/// the order heard (what others said is skipped).
+fn texts_of(client: &mut Client, name: &str, end: &str) -> Vec<String> {
+    let mut heard = Vec::new();
+    loop {
+        let message = client.next();
+        if message["type"] != "message" || message["name"] != name {
+            continue;
+        }
+        let text = message["text"].as_str().unwrap().to_string();
+        if text == end {
+            return heard;
+        }
+        heard.push(text);
+    }
+}
+
+#[test]
+fn dropped_subscriptions_miss_nothing_and_deliver_nothing_twice() {
+    let Some(redis) = Redis::start() else { return };
+    let a = Chat::start("127.0.0.1:0", &redis);
+    let b = Chat::start("127.0.0.1:0", &redis);
+    let mut ann = a.connect();
+    ann.join("ann", "kill");
+    assert_eq!(ann.next(), json!({"type": "joined", "name": "ann"}));
+    let mut bob = b.connect();
+    bob.join("bob", "kill");
+    assert_eq!(bob.next(), json!({"type": "joined", "name": "bob"}));
+    assert_eq!(ann.next(), json!({"type": "joined", "name": "bob"}));
+    bob_and_ann_talk(&mut ann, &mut bob);
+
+    // Both keep talking while Redis closes the subscriptions of both processes, twice:
+    // what is published before each process subscribes again reaches it through the
+    // room's log.
+    let mut expected = Vec::new();
+    let mut n = 0;
+    let mut say = |ann: &mut Client, bob: &mut Client, count: usize| {
+        for _ in 0..count {
+            let text = n.to_string();
+            ann.say(&format!("a{text}"));
+            bob.say(&format!("b{text}"));
+            expected.push(text);
+            n += 1;
+        }
+    };
+    for round in 1..=2 {
+        say(&mut ann, &mut bob, 20);
+        let killed = kill_subscriptions(&redis);
+        assert!(killed >= 2, "closed {killed} subscriptions");
+        say(&mut ann, &mut bob, 40);
+        for chat in [&a, &b] {
+            chat.logs_times("Redis back (subscriber)", round);
+        }
+    }
+    say(&mut ann, &mut bob, 20);
+    ann.say("end");
+    bob.say("end");
+    let from = |side: char| {
+        expected
+            .iter()
+            .map(|n| format!("{side}{n}"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(texts_of(&mut bob, "ann", "end"), from('a'));
+    assert_eq!(texts_of(&mut ann, "bob", "end"), from('b'));
+    // Nothing comes twice later.
+    for client in [&mut ann, &mut bob] {
+        while let Some(message) = client.within(Duration::from_millis(300)) {
+            assert!(
+                message["type"] == "message" && message["text"] == "end",
+                "after the end: {message}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -578,4 +669,169 @@ fn names_stay_taken_while_held_and_come_free_when_their_process_dies() {
     assert_eq!(heard, [joined.clone(), joined, left]);
     ann.say("still here");
     ann.hears("ann", "still here");
+}
+
+#[test]
+fn what_redis_refuses_is_dropped_once_and_the_rest_goes_on() {
+    let Some(redis) = Redis::start() else { return };
+    // The room's log is not a list (another program wrote it): Redis refuses the pushes
+    // onto it, every time.
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut connection = client.get_connection_with_timeout(WAIT).unwrap();
+    connection.set_read_timeout(Some(WAIT)).unwrap();
+    redis::cmd("SET")
+        .arg("sockless:log:spoilt")
+        .arg("not a list")
+        .exec(&mut connection)
+        .unwrap();
+    let mut a = Chat::start("127.0.0.1:0", &redis);
+    let mut b = Chat::start("127.0.0.1:0", &redis);
+    let mut ann = a.connect();
+    ann.join("ann", "spoilt");
+    assert_eq!(ann.answer_to_join()["type"], "joined");
+    let mut bob = b.connect();
+    bob.join("bob", "spoilt");
+    assert_eq!(bob.answer_to_join()["type"], "joined");
+    // (Ann hears bob come or not, depending on what Redis made of the transaction.)
+    for text in ["one", "two"] {
+        ann.say(text);
+    }
+    assert_eq!(texts_of(&mut ann, "ann", "two"), ["one"]);
+    a.logs("Redis refused");
+    // Not published again and again: the room is still served, and other rooms are
+    // carried across.
+    let mut cid = a.connect();
+    cid.join("cid", "fine");
+    assert_eq!(cid.answer_to_join()["type"], "joined");
+    let mut dan = b.connect();
+    dan.join("dan", "fine");
+    assert_eq!(dan.answer_to_join()["type"], "joined");
+    assert_eq!(cid.next(), json!({"type": "joined", "name": "dan"}));
+    cid.say("still carried");
+    dan.hears("cid", "still carried");
+    ann.say("three");
+    ann.hears("ann", "three");
+    assert!(a.is_running() && b.is_running());
+    // Whatever bob got of the spoilt room (Redis makes the rest of a transaction it
+    // refused part of), he got it once each, in order.
+    let mut heard = Vec::new();
+    while let Some(message) = bob.within(Duration::from_millis(300)) {
+        if message["type"] == "message" {
+            heard.push(message["text"].as_str().unwrap().to_string());
+        }
+    }
+    let said = ["one", "two", "three"];
+    let mut in_order = said.iter().filter(|&&t| heard.iter().any(|h| h == t));
+    assert!(
+        heard.iter().all(|h| in_order.next() == Some(&h.as_str())),
+        "{heard:?}"
+    );
+}
+
+#[test]
+fn a_restarted_process_is_heard_again_and_the_old_one_not_twice() {
+    let Some(redis) = Redis::start() else { return };
+    let a = Chat::start("127.0.0.1:0", &redis);
+    let b = Chat::start("127.0.0.1:0", &redis);
+    let mut ann = a.connect();
+    ann.join_session("ann", "again", "ann's session");
+    assert_eq!(ann.answer_to_join()["type"], "joined");
+    let mut bob = b.connect();
+    bob.join("bob", "again");
+    assert_eq!(bob.answer_to_join()["type"], "joined");
+    for i in 0..5 {
+        ann.say(&format!("first life {i}"));
+    }
+    ann.say("end");
+    let first: Vec<String> = (0..5).map(|i| format!("first life {i}")).collect();
+    assert_eq!(texts_of(&mut bob, "ann", "end"), first);
+    // The first process dies (its sequence numbers start again from 1 in the next), and
+    // ann comes back through a new one (taking her name back with her session), which
+    // speaks while the second process's subscription is down, so the second
+    // finds in the room's log the old process's messages (delivered) and the new one's
+    // (not yet).
+    drop(a); // SIGKILL: no left notice
+    drop(ann);
+    let a = Chat::start("127.0.0.1:0", &redis);
+    let mut ann = a.connect();
+    ann.join_session("ann", "again", "ann's session");
+    assert_eq!(ann.answer_to_join()["type"], "joined");
+    let killed = kill_subscriptions(&redis);
+    assert!(killed >= 2, "closed {killed} subscriptions");
+    let second: Vec<String> = (0..5).map(|i| format!("second life {i}")).collect();
+    for text in &second {
+        ann.say(text);
+    }
+    b.logs_times("Redis back (subscriber)", 1);
+    ann.say("end");
+    let mut heard = Vec::new();
+    loop {
+        let message = bob.next();
+        if message["type"] == "message" && message["text"] == "end" {
+            break;
+        }
+        heard.push(message);
+    }
+    let mut expected = vec![json!({"type": "joined", "name": "ann"})];
+    expected.extend(second.iter().map(|text| json!(text)));
+    let heard: Vec<Value> = (heard.into_iter())
+        .map(|m| {
+            if m["type"] == "message" {
+                m["text"].clone()
+            } else {
+                m
+            }
+        })
+        .collect();
+    // (The first process died without a word: no left notice.)
+    assert_eq!(heard, expected);
+    bob.hears_nothing(Duration::from_millis(300));
+}
+
+#[test]
+fn what_is_not_the_chats_on_a_channel_or_in_a_log_is_skipped_and_counted() {
+    let Some(redis) = Redis::start() else { return };
+    let a = Chat::start("127.0.0.1:0", &redis);
+    let mut b = Chat::start("127.0.0.1:0", &redis);
+    let mut ann = a.connect();
+    ann.join("ann", "junk");
+    assert_eq!(ann.answer_to_join()["type"], "joined");
+    let mut bob = b.connect();
+    bob.join("bob", "junk");
+    assert_eq!(bob.answer_to_join()["type"], "joined");
+    assert_eq!(ann.next(), json!({"type": "joined", "name": "bob"}));
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut connection = client.get_connection_with_timeout(WAIT).unwrap();
+    connection.set_read_timeout(Some(WAIT)).unwrap();
+    let junk: [&[u8]; 5] = [
+        b"hello",
+        b"1:2 m not json",
+        b"1:3 q {}",
+        b"ff:1 m {\"type\":",
+        b"\xff\xfe 1:4 m {}",
+    ];
+    // Live, and in the room's log for the catch-up after the subscriptions drop.
+    for payload in junk {
+        redis::cmd("PUBLISH")
+            .arg("sockless:room:junk")
+            .arg(payload)
+            .exec(&mut connection)
+            .unwrap();
+        redis::cmd("LPUSH")
+            .arg("sockless:log:junk")
+            .arg(payload)
+            .exec(&mut connection)
+            .unwrap();
+    }
+    b.logs("payloads from Redis were not the chat's (skipped)");
+    assert!(kill_subscriptions(&redis) >= 2);
+    b.logs_times("Redis back (subscriber)", 1);
+    ann.say("still fine");
+    bob.hears("ann", "still fine");
+    bob.say("and here");
+    bob.hears("bob", "and here");
+    ann.hears("ann", "still fine");
+    ann.hears("bob", "and here");
+    bob.hears_nothing(Duration::from_millis(300));
+    assert!(b.is_running());
 }
