@@ -109,7 +109,7 @@ where
         let connection = self.endpoint.connection()?;
         let written = encode(connection, self.output.space())?;
         self.output.staged(written);
-        self.write_since.get_or_insert(now);
+        self.owe_output(now);
         Ok(())
     }
 
@@ -190,7 +190,7 @@ where
         let header = connection.send_header(kind, len, last, self.output.space())?;
         self.output.staged(header.len);
         self.output.payload_follows(len, header.mask);
-        self.write_since.get_or_insert(now);
+        self.owe_output(now);
         Ok(header.mask)
     }
 
@@ -274,7 +274,7 @@ where
         };
         self.output.staged(written);
         self.urgent = true;
-        self.write_since.get_or_insert(now);
+        self.owe_output(now);
         self.pending = None;
         if let Some(end) = end {
             self.end.get_or_insert(end);

@@ -191,9 +191,11 @@ pub struct Core<E, O> {
     output: Output<O>,
     limits: Limits,
     write_timeout: Duration,
-    /// When the transport last took bytes, or when it was first owed some: the write
-    /// deadline runs from here while output waits.
-    write_since: Option<Instant>,
+    /// While output waits: when it is given up if the transport takes none of it
+    /// ([`write_timeout`](Self::write_timeout) after the transport last took bytes, or
+    /// after it was first owed some). Kept as the deadline, not its start, so that the
+    /// check before every step adds nothing.
+    write_deadline: Option<Instant>,
     /// The output holds replies the protocol owes: write them before anything else.
     urgent: bool,
     /// The last receive wanted more input than there is.
@@ -215,7 +217,7 @@ impl<E, O> Core<E, O> {
             output,
             limits,
             write_timeout,
-            write_since,
+            write_deadline,
             urgent,
             starved,
             discard_input,
@@ -228,7 +230,7 @@ impl<E, O> Core<E, O> {
             output,
             limits,
             write_timeout,
-            write_since,
+            write_deadline,
             urgent,
             starved,
             discard_input,
@@ -453,7 +455,7 @@ where
                 max_headers: config.max_headers,
             },
             write_timeout: config.write_timeout,
-            write_since: None,
+            write_deadline: None,
             urgent: false,
             starved: false,
             discard_input: false,
@@ -732,11 +734,11 @@ where
         }
         if self.output.is_empty() {
             self.urgent = false;
-            self.write_since = None;
+            self.write_deadline = None;
             // The payload is out: what waited behind it can be staged.
             self.stage_owed(now);
         } else {
-            self.write_since = Some(now);
+            self.write_deadline = Some(now.saturating_add(self.write_timeout));
         }
     }
 
@@ -807,7 +809,7 @@ where
     pub fn transport_failed(&mut self, now: Instant) {
         self.output.clear();
         self.urgent = false;
-        self.write_since = None;
+        self.write_deadline = None;
         self.read_closed(now);
     }
 
@@ -843,7 +845,7 @@ where
                 // §7.1.7 cannot be followed: the peer does not take what we owe it.
                 self.output.clear();
                 self.urgent = false;
-                self.write_since = None;
+                self.write_deadline = None;
                 self.end = Some(End::TimedOut(TimedOut::Write));
                 let _ = self.endpoint.handle_eof();
                 return;
@@ -858,7 +860,7 @@ where
                 // staged next, from what the endpoint owes now).
                 self.output.clear();
                 self.urgent = false;
-                self.write_since = None;
+                self.write_deadline = None;
                 self.pending = None;
                 self.end = Some(End::TimedOut(timed_out));
             }
@@ -894,8 +896,14 @@ where
     }
 
     fn write_deadline(&self) -> Option<Instant> {
-        self.write_since
-            .map(|since| since.saturating_add(self.write_timeout))
+        self.write_deadline
+    }
+
+    /// Output is owed from `now`: the write deadline starts, unless it runs already.
+    fn owe_output(&mut self, now: Instant) {
+        if self.write_deadline.is_none() {
+            self.write_deadline = Some(now.saturating_add(self.write_timeout));
+        }
     }
 
     /// Stage what the endpoint owes (its request, a Pong, a Close, a keep-alive Ping, a
@@ -928,7 +936,7 @@ where
                 Ok(n) => {
                     self.output.staged(n);
                     self.urgent = true;
-                    self.write_since.get_or_insert(now);
+                    self.owe_output(now);
                 }
                 Err(_) if self.output.is_empty() => {
                     // Nothing staged and still no room: the output is too small for
