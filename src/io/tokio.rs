@@ -1239,11 +1239,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     }
 
     /// Move the queued messages into the driver, while they fit.
-    #[inline]
+    #[inline(always)]
     fn stage_queued(&mut self) {
-        if self.queue.is_empty() {
-            return;
+        // The common case, checked where it is called: nothing is queued.
+        if !self.queue.is_empty() {
+            self.stage_queue();
         }
+    }
+
+    /// [`stage_queued`](Self::stage_queued) with messages queued.
+    fn stage_queue(&mut self) {
         while let Some(message) = self.queue.pop_front() {
             let len = message_len(&message);
             match self.try_stage(message) {
@@ -1260,8 +1265,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     }
 
     /// Move messages queued by [`Sender`]s into the stream, while under the limit.
-    #[inline]
+    #[inline(always)]
     fn pump_channel(&mut self, cx: &mut Context<'_>) {
+        // The common case, checked where it is called: no sender was made.
+        if self.channel.is_some() {
+            self.pump_senders(cx);
+        }
+    }
+
+    /// [`pump_channel`](Self::pump_channel) once a [`Sender`] was made.
+    fn pump_senders(&mut self, cx: &mut Context<'_>) {
         let Some(channel) = self.channel.as_ref().map(channel::Owner::shared) else {
             return;
         };
