@@ -138,25 +138,50 @@ fn write_long_frame(
     mask: Option<[u8; 4]>,
     payload: &[u8],
 ) -> Result<usize, BufferTooSmall> {
+    write_frame_parts(out, fin, opcode, mask, payload, &[])
+}
+
+/// Write a whole frame whose payload is `head` followed by `tail` (masked if `mask` is
+/// given, §5.3) at the start of `out`, through the general header encoder, or nothing if
+/// it does not fit. Each part is copied (and masked) once, straight into `out`.
+fn write_frame_parts(
+    out: &mut [u8],
+    fin: bool,
+    opcode: OpCode,
+    mask: Option<[u8; 4]>,
+    head: &[u8],
+    tail: &[u8],
+) -> Result<usize, BufferTooSmall> {
+    let len = head.len() + tail.len();
     let header = FrameHeader {
         fin,
         rsv: 0,
         opcode,
         mask,
-        payload_len: payload.len() as u64,
+        payload_len: len as u64,
     };
     let header_len = header.encoded_len();
-    let needed = header_len.saturating_add(payload.len());
+    let needed = header_len.saturating_add(len);
     if out.len() < needed {
         return Err(BufferTooSmall { needed });
     }
     header
         .encode(out)
         .map_err(|needed| BufferTooSmall { needed })?;
-    let body = &mut out[header_len..needed];
+    let (body_head, body_tail) = out[header_len..needed].split_at_mut(head.len());
     match mask {
-        Some(key) => copy_masked(body, payload, key),
-        None => body.copy_from_slice(payload),
+        // One pass over a message's payload (hosts send large ones): copied and masked
+        // together.
+        Some(key) if !crate::COMPACT_CODE && tail.is_empty() => copy_masked(body_head, head, key),
+        // Both parts copied, then masked in place: on bare-metal targets, the one loop
+        // that also unmasks what is received.
+        _ => {
+            body_head.copy_from_slice(head);
+            body_tail.copy_from_slice(tail);
+            if let Some(key) = mask {
+                crate::frame::apply_mask(&mut out[header_len..needed], key, 0);
+            }
+        }
     }
     Ok(needed)
 }
@@ -172,10 +197,9 @@ pub(crate) fn compressed_header_len(role: Role, len: usize) -> usize {
 }
 
 /// Write a control frame (§5.5: FIN set, at most 125 bytes of payload) whose payload is
-/// `head` followed by `tail`, masked with `mask` if there is one (§5.3), at the start of
-/// `out`, or nothing if it does not fit. The payload is put together in `out` itself and
-/// masked there, so that no caller stages it in an array of its own (flash and stack, on
-/// small targets).
+/// `head` followed by `tail` at the start of `out`, or nothing if it does not fit: the
+/// payload is put together in `out` itself, so that no caller stages it in an array of its
+/// own (flash and stack, on small targets).
 fn write_control(
     out: &mut [u8],
     opcode: OpCode,
@@ -183,23 +207,8 @@ fn write_control(
     head: &[u8],
     tail: &[u8],
 ) -> Result<usize, BufferTooSmall> {
-    let len = head.len() + tail.len();
-    debug_assert!(len <= MAX_CONTROL_PAYLOAD);
-    let header_len = if mask.is_some() { 6 } else { 2 };
-    let needed = header_len + len;
-    let Some(frame) = out.get_mut(..needed) else {
-        return Err(BufferTooSmall { needed });
-    };
-    let (header, body) = frame.split_at_mut(header_len);
-    // At most 125: the callers' payloads are bounded.
-    write_short_header(header, true, opcode, mask, len as u8)?;
-    let (body_head, body_tail) = body.split_at_mut(head.len());
-    body_head.copy_from_slice(head);
-    body_tail.copy_from_slice(tail);
-    if let Some(key) = mask {
-        crate::frame::apply_mask(body, key, 0);
-    }
-    Ok(needed)
+    debug_assert!(head.len() + tail.len() <= MAX_CONTROL_PAYLOAD);
+    write_frame_parts(out, true, opcode, mask, head, tail)
 }
 
 impl OwedPong {
