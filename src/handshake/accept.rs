@@ -34,11 +34,8 @@ fn sha1(a: &[u8], b: &[u8]) -> [u8; 20] {
     sha1_compact(a, b)
 }
 
-/// The bare-metal [`sha1`] (also built for the tests, which hold it to the other). Kept
-/// out of line: inlined into the caller's handshake, it cost 28 bytes more on thumbv7em
-/// (`benches/flash`).
+/// The bare-metal [`sha1`] (also built for the tests, which hold it to the other).
 #[cfg(any(test, target_os = "none"))]
-#[inline(never)]
 fn sha1_compact(a: &[u8], b: &[u8]) -> [u8; 20] {
     let mut sha1 = hmac_sha1_compact::Hash::new();
     sha1.update(a);
