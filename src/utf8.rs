@@ -107,28 +107,32 @@ impl Utf8Validator {
     pub fn feed(&mut self, piece: &[u8]) -> Result<(), Utf8Error> {
         let mut rest = piece;
         if self.len > 0 {
-            // Complete the split character with the first bytes of this piece. `pending`
-            // holds a valid prefix of it, so its first byte tells its length.
+            // Complete the split character: validate its held bytes followed by as many
+            // bytes of this piece as a character can still need (`4 - held`). `pending`
+            // holds a valid but incomplete prefix, so the first character boundary in
+            // `buf` lies after all of it: either the character is whole (and `buf` may go
+            // on into the next one), or it is still incomplete and the piece is used up.
             let held = usize::from(self.len);
-            let width = utf8_width(self.pending[0]);
-            let take = rest.len().min(width - held);
+            let take = rest.len().min(4 - held);
             let mut buf = [0u8; 4];
             buf[..held].copy_from_slice(&self.pending[..held]);
             buf[held..held + take].copy_from_slice(&rest[..take]);
-            match core::str::from_utf8(&buf[..held + take]) {
-                // The character is whole and valid: go on after it.
-                Ok(_) => {
-                    rest = &rest[take..];
-                    self.clear();
-                }
+            let buf = &buf[..held + take];
+            let valid = match core::str::from_utf8(buf) {
+                Ok(_) => buf.len(),
+                // Bytes that can no longer become valid, in the split character or
+                // right after it.
+                Err(e) if e.error_len().is_some() => return Err(Utf8Error),
+                Err(e) => e.valid_up_to(),
+            };
+            if valid == 0 {
                 // Still a valid but incomplete character: the piece is used up.
-                Err(e) if e.error_len().is_none() => {
-                    self.keep(&buf[..held + take]);
-                    return Ok(());
-                }
-                // The split character can no longer become valid.
-                Err(_) => return Err(Utf8Error),
+                self.keep(buf);
+                return Ok(());
             }
+            // The character is whole and valid: go on after it.
+            rest = &rest[valid - held..];
+            self.clear();
         }
 
         match from_utf8(rest) {
@@ -172,17 +176,6 @@ impl Utf8Validator {
     /// Forget the split character after completing it.
     fn clear(&mut self) {
         *self = Self::new();
-    }
-}
-
-/// The length of the character a valid leading byte starts (2, 3 or 4 for the leading
-/// bytes of multi-byte characters, RFC 3629 §4).
-const fn utf8_width(lead: u8) -> usize {
-    match lead {
-        0x00..=0x7F => 1,
-        0xC0..=0xDF => 2,
-        0xE0..=0xEF => 3,
-        _ => 4,
     }
 }
 

@@ -138,25 +138,50 @@ fn write_long_frame(
     mask: Option<[u8; 4]>,
     payload: &[u8],
 ) -> Result<usize, BufferTooSmall> {
+    write_frame_parts(out, fin, opcode, mask, payload, &[])
+}
+
+/// Write a whole frame whose payload is `head` followed by `tail` (masked if `mask` is
+/// given, §5.3) at the start of `out`, through the general header encoder, or nothing if
+/// it does not fit. Each part is copied (and masked) once, straight into `out`.
+fn write_frame_parts(
+    out: &mut [u8],
+    fin: bool,
+    opcode: OpCode,
+    mask: Option<[u8; 4]>,
+    head: &[u8],
+    tail: &[u8],
+) -> Result<usize, BufferTooSmall> {
+    let len = head.len() + tail.len();
     let header = FrameHeader {
         fin,
         rsv: 0,
         opcode,
         mask,
-        payload_len: payload.len() as u64,
+        payload_len: len as u64,
     };
     let header_len = header.encoded_len();
-    let needed = header_len.saturating_add(payload.len());
+    let needed = header_len.saturating_add(len);
     if out.len() < needed {
         return Err(BufferTooSmall { needed });
     }
     header
         .encode(out)
         .map_err(|needed| BufferTooSmall { needed })?;
-    let body = &mut out[header_len..needed];
+    let (body_head, body_tail) = out[header_len..needed].split_at_mut(head.len());
     match mask {
-        Some(key) => copy_masked(body, payload, key),
-        None => body.copy_from_slice(payload),
+        // One pass over a message's payload (hosts send large ones): copied and masked
+        // together.
+        Some(key) if !crate::COMPACT_CODE && tail.is_empty() => copy_masked(body_head, head, key),
+        // Both parts copied, then masked in place: on bare-metal targets, the one loop
+        // that also unmasks what is received.
+        _ => {
+            body_head.copy_from_slice(head);
+            body_tail.copy_from_slice(tail);
+            if let Some(key) = mask {
+                crate::frame::apply_mask(&mut out[header_len..needed], key, 0);
+            }
+        }
     }
     Ok(needed)
 }
@@ -171,18 +196,19 @@ pub(crate) fn compressed_header_len(role: Role, len: usize) -> usize {
     }
 }
 
-/// The payload of a control frame we owe, in order of sending.
-#[derive(Clone, Copy)]
-struct OwedFrame {
+/// Write a control frame (§5.5: FIN set, at most 125 bytes of payload) whose payload is
+/// `head` followed by `tail` at the start of `out`, or nothing if it does not fit: the
+/// payload is put together in `out` itself, so that no caller stages it in an array of its
+/// own (flash and stack, on small targets).
+fn write_control(
+    out: &mut [u8],
     opcode: OpCode,
-    len: usize,
-    payload: [u8; MAX_CONTROL_PAYLOAD],
-}
-
-impl OwedFrame {
-    fn payload(&self) -> &[u8] {
-        &self.payload[..self.len]
-    }
+    mask: Option<[u8; 4]>,
+    head: &[u8],
+    tail: &[u8],
+) -> Result<usize, BufferTooSmall> {
+    debug_assert!(head.len() + tail.len() <= MAX_CONTROL_PAYLOAD);
+    write_frame_parts(out, true, opcode, mask, head, tail)
 }
 
 impl OwedPong {
@@ -194,13 +220,11 @@ impl OwedPong {
             payload: core::array::from_fn(|i| payload.get(i).copied().unwrap_or(0)),
         }
     }
-}
 
-fn close_payload(code: CloseCode, reason: &str) -> ([u8; MAX_CONTROL_PAYLOAD], usize) {
-    let mut payload = [0; MAX_CONTROL_PAYLOAD];
-    payload[..2].copy_from_slice(&code.0.to_be_bytes());
-    payload[2..2 + reason.len()].copy_from_slice(reason.as_bytes());
-    (payload, 2 + reason.len())
+    /// The payload of the Ping this Pong answers.
+    fn payload(&self) -> &[u8] {
+        &self.payload[..usize::from(self.len)]
+    }
 }
 
 impl<M: Masking> Connection<M> {
@@ -462,29 +486,28 @@ impl<M: Masking> Connection<M> {
         if reason.len() > MAX_REASON_LEN {
             return Err(UsageError::ControlPayloadTooLong.into());
         }
-        let (payload, len) = close_payload(code, reason);
-        let close = OwedFrame {
-            opcode: OpCode::Close,
-            len,
-            payload,
-        };
-        let pong = self.owed_pong_frame();
+        // Any Pong still owed goes first, then the Close: its code, then the reason
+        // (§5.5.1), both written straight into `out`.
         let mask_len = if M::ROLE == Role::Client { 4 } else { 0 };
-        let frame_len = |frame: &OwedFrame| 2 + mask_len + frame.len;
-        let needed = frame_len(&close) + pong.as_ref().map_or(0, frame_len);
+        let pong_len = self
+            .pong_owed
+            .as_ref()
+            .map_or(0, |pong| 2 + mask_len + usize::from(pong.len));
+        let needed = pong_len + 2 + mask_len + 2 + reason.len();
         if out.len() < needed {
             return Err(SendError::NoRoom { needed });
         }
         let mut written = 0;
-        for frame in pong.iter().chain([&close]) {
-            written += write_frame(
-                &mut out[written..],
-                true,
-                frame.opcode,
-                self.masks.next_key(),
-                frame.payload(),
-            )?;
+        if let Some(pong) = self.pong_owed.as_ref().map(OwedPong::payload) {
+            written = write_control(out, OpCode::Pong, self.masks.next_key(), pong, &[])?;
         }
+        written += write_control(
+            &mut out[written..],
+            OpCode::Close,
+            self.masks.next_key(),
+            &code.0.to_be_bytes(),
+            reason.as_bytes(),
+        )?;
         self.pong_owed = None;
         self.ping_owed = false;
         self.awaiting_pong = false;
@@ -498,35 +521,31 @@ impl<M: Masking> Connection<M> {
         Ok(written)
     }
 
-    fn owed_pong_frame(&self) -> Option<OwedFrame> {
-        self.pong_owed.map(|pong| OwedFrame {
-            opcode: OpCode::Pong,
-            len: usize::from(pong.len),
-            payload: pong.payload,
-        })
+    /// The next control frame we owe: the Pong, then our keep-alive Ping, then the Close.
+    fn next_owed(&self) -> Option<OpCode> {
+        if self.pong_owed.is_some() {
+            Some(OpCode::Pong)
+        } else if self.ping_owed {
+            Some(OpCode::Ping)
+        } else {
+            self.close_owed.map(|_| OpCode::Close)
+        }
     }
 
-    /// The next control frame we owe: the Pong, then our keep-alive Ping, then the Close.
-    fn next_owed_frame(&self) -> Option<OwedFrame> {
-        if let Some(pong) = self.owed_pong_frame() {
-            return Some(pong);
-        }
-        let mut payload = [0; MAX_CONTROL_PAYLOAD];
-        if self.ping_owed {
-            payload[..4].copy_from_slice(&self.ping_counter.to_be_bytes());
-            return Some(OwedFrame {
-                opcode: OpCode::Ping,
-                len: 4,
-                payload,
-            });
-        }
-        let code = self.close_owed?;
-        let (payload, len) = close_payload(code, "");
-        Some(OwedFrame {
-            opcode: OpCode::Close,
-            len,
-            payload,
-        })
+    /// Write the owed control frame `opcode` (from [`next_owed`](Self::next_owed)) at the
+    /// start of `out`, its payload taken from where it is kept: the Ping's for the Pong
+    /// (§5.5.3), our counter for the keep-alive Ping, the status code for the Close
+    /// (§5.5.1, no reason).
+    fn write_owed(&mut self, opcode: OpCode, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
+        let mask = self.masks.next_key();
+        let counter = self.ping_counter.to_be_bytes();
+        let code = self.close_owed.map_or(0, |code| code.0).to_be_bytes();
+        let payload: &[u8] = match opcode {
+            OpCode::Pong => self.pong_owed.as_ref().map_or(&[], OwedPong::payload),
+            OpCode::Ping => &counter,
+            _ => &code,
+        };
+        write_control(out, opcode, mask, payload, &[])
     }
 
     /// Record that an owed frame went out.
@@ -574,17 +593,11 @@ impl<M: Masking> Connection<M> {
     /// [`transmit_owed`](Self::transmit_owed) once something is owed.
     fn transmit_owed_frames(&mut self, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
         let mut written = 0;
-        while let Some(frame) = self.next_owed_frame() {
-            match write_frame(
-                &mut out[written..],
-                true,
-                frame.opcode,
-                self.masks.next_key(),
-                frame.payload(),
-            ) {
+        while let Some(opcode) = self.next_owed() {
+            match self.write_owed(opcode, &mut out[written..]) {
                 Ok(n) => {
                     written += n;
-                    self.owed_frame_sent(frame.opcode);
+                    self.owed_frame_sent(opcode);
                 }
                 Err(too_small) if written == 0 => return Err(too_small),
                 Err(_) => break,
@@ -642,6 +655,38 @@ mod tests {
                     let mut short = std::vec![0xEE; expected.len() - 1];
                     assert_eq!(
                         write_frame(&mut short, fin, opcode, mask, &payload[..len]),
+                        Err(BufferTooSmall {
+                            needed: expected.len()
+                        })
+                    );
+                    assert!(short.iter().all(|&b| b == 0xEE), "length {len}");
+                }
+            }
+        }
+    }
+
+    /// A control frame put together from two parts encodes as the general encoder writes
+    /// the joined payload, at every length and split, masked or not; a buffer one byte
+    /// short is left untouched.
+    #[test]
+    fn write_control_matches_the_general_encoder() {
+        let payload: Vec<u8> = (0..MAX_CONTROL_PAYLOAD as u32)
+            .map(|i| (i * 13 + 5) as u8)
+            .collect();
+        for len in 0..=MAX_CONTROL_PAYLOAD {
+            for split in [0, len / 3, len] {
+                let (head, tail) = payload[..len].split_at(split);
+                for mask in [None, Some([0xA1, 0x02, 0xF3, 0x44])] {
+                    let expected = reference_frame(true, OpCode::Close, mask, &payload[..len]);
+                    let mut out = std::vec![0xEE; expected.len() + 2];
+                    let written = write_control(&mut out, OpCode::Close, mask, head, tail);
+                    assert_eq!(written, Ok(expected.len()), "length {len}");
+                    assert_eq!(&out[..expected.len()], &expected[..], "length {len}");
+                    assert_eq!(&out[expected.len()..], &[0xEE; 2], "length {len}");
+
+                    let mut short = std::vec![0xEE; expected.len() - 1];
+                    assert_eq!(
+                        write_control(&mut short, OpCode::Close, mask, head, tail),
                         Err(BufferTooSmall {
                             needed: expected.len()
                         })
