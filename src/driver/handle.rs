@@ -185,7 +185,7 @@ impl EventHandle {
     /// them, for a text message (`None`: they are not UTF-8); a Close reason (at most 123
     /// bytes, checked by the connection) is made a `&str` again here. `None` for the
     /// handshake's events: see [`handshake_event`](Self::handshake_event).
-    #[inline]
+    #[cfg_attr(not(target_os = "none"), inline)]
     pub(crate) fn message_event<'b, R, S, H>(
         self,
         bytes: &'b [u8],

@@ -908,7 +908,7 @@ where
 
     /// Stage what the endpoint owes (its request, a Pong, a Close, a keep-alive Ping, a
     /// handshake answer), as much as fits.
-    #[inline]
+    #[cfg_attr(not(target_os = "none"), inline)]
     fn stage_owed(&mut self, now: Instant) {
         // The common case, asked after every event: nothing is owed.
         if self.endpoint.wants_transmit() {
@@ -924,7 +924,7 @@ where
 
     /// Stage what the endpoint's `poll_transmit` gives, while it fits (kept apart, so
     /// that the check before it stays small enough to inline).
-    #[inline(never)]
+    #[cfg_attr(not(target_os = "none"), inline(never))]
     fn stage_transmit(&mut self, now: Instant) {
         loop {
             let space = self.output.space();
