@@ -155,8 +155,7 @@ impl<'a, R: Rng> Client<'a, R> {
             Ok(Received {
                 consumed: input.len(),
                 event: Some(Event::HandshakeFailed(error)),
-                unchecked_text: false,
-                in_window: None,
+                place: crate::event::Place::INPUT,
                 borrow: core::marker::PhantomData,
             })
         };
@@ -183,8 +182,7 @@ impl<'a, R: Rng> Client<'a, R> {
             return Ok(Received {
                 consumed: head_len,
                 event: Some(Event::Rejected(response)),
-                unchecked_text: false,
-                in_window: None,
+                place: crate::event::Place::INPUT,
                 borrow: core::marker::PhantomData,
             });
         }
@@ -201,8 +199,7 @@ impl<'a, R: Rng> Client<'a, R> {
         Ok(Received {
             consumed: head_len,
             event: Some(Event::Connected(response)),
-            unchecked_text: false,
-            in_window: None,
+            place: crate::event::Place::INPUT,
             borrow: core::marker::PhantomData,
         })
     }

@@ -116,13 +116,9 @@ pub struct Received<'b, E = Event<'b>> {
     /// At most one event (an [`Event`], or an open connection's [`OpenEvent`]); borrows
     /// from the input buffer (payload is unmasked in place).
     pub event: Option<E>,
-    /// `event` is a whole text message handed out as [`Event::Binary`] without its UTF-8
-    /// check, which the [`Driver`](crate::driver::Driver) makes once, when it turns the
-    /// bytes into the `&str` it hands out (only the driver asks for this).
-    pub(crate) unchecked_text: bool,
-    /// Where `event`'s bytes start in an inflater's window, when they lie there rather
-    /// than in the input (RFC 7692: inflated data), for the driver's event handle.
-    pub(crate) in_window: Option<usize>,
+    /// Where `event`'s bytes lie, and whether a text message still needs its UTF-8
+    /// check: what the [`Driver`](crate::driver::Driver) keeps in its event handle.
+    pub(crate) place: Place,
     /// What `event` borrows: the input, or an inflater's window.
     pub(crate) borrow: core::marker::PhantomData<&'b [u8]>,
 }
@@ -134,8 +130,7 @@ impl<'b, R, S, H> Received<'b, Event<'b, R, S, H>> {
         Received {
             consumed,
             event: None,
-            unchecked_text: false,
-            in_window: None,
+            place: Place::INPUT,
             borrow: core::marker::PhantomData,
         }
     }
@@ -146,9 +141,42 @@ impl<'b, R, S, H> Received<'b, Event<'b, R, S, H>> {
         Received {
             consumed,
             event: Some(Event::Binary(text)),
-            unchecked_text: true,
-            in_window: None,
+            place: Place::UNCHECKED_TEXT,
             borrow: core::marker::PhantomData,
+        }
+    }
+}
+
+/// Where a received event's bytes lie (in the input, or from an offset in an inflater's
+/// window: RFC 7692's inflated data), and whether a whole text message handed out as
+/// [`Event::Binary`] still needs its UTF-8 check (§8.1), which the
+/// [`Driver`](crate::driver::Driver) makes once, when it turns the bytes into the `&str` it
+/// hands out. One word, so that every event a receiver returns carries it at no cost: bit 0
+/// is the unchecked text, the rest the window offset plus one (0: the input).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Place(usize);
+
+impl Place {
+    /// In the input, checked (or not text).
+    pub(crate) const INPUT: Place = Place(0);
+    /// In the input, a whole text message not checked yet.
+    pub(crate) const UNCHECKED_TEXT: Place = Place(1);
+
+    /// From `start` in an inflater's window; `unchecked_text` as for [`UNCHECKED_TEXT`](Self::UNCHECKED_TEXT).
+    pub(crate) const fn window(start: usize, unchecked_text: bool) -> Place {
+        Place((start + 1) << 1 | unchecked_text as usize)
+    }
+
+    /// Whether the bytes are a whole text message not checked yet.
+    pub(crate) const fn unchecked_text(self) -> bool {
+        self.0 & 1 == 1
+    }
+
+    /// Where the bytes start in the window, if they lie there.
+    pub(crate) const fn in_window(self) -> Option<usize> {
+        match self.0 >> 1 {
+            0 => None,
+            start => Some(start - 1),
         }
     }
 }
@@ -303,8 +331,7 @@ where
         Received {
             consumed: self.consumed,
             event: self.event.map(Event::widen),
-            unchecked_text: self.unchecked_text,
-            in_window: self.in_window,
+            place: self.place,
             borrow: core::marker::PhantomData,
         }
     }
@@ -327,4 +354,24 @@ pub struct Chunk<'b> {
     pub first: bool,
     /// The last piece: the message is complete.
     pub last: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Place;
+
+    #[test]
+    fn a_place_keeps_where_the_bytes_lie_and_whether_text_is_unchecked() {
+        assert_eq!(Place::INPUT.in_window(), None);
+        assert!(!Place::INPUT.unchecked_text());
+        assert_eq!(Place::UNCHECKED_TEXT.in_window(), None);
+        assert!(Place::UNCHECKED_TEXT.unchecked_text());
+        for start in [0, 1, 2, 131, 32 * 1024, usize::MAX / 2 - 1] {
+            for unchecked in [false, true] {
+                let place = Place::window(start, unchecked);
+                assert_eq!(place.in_window(), Some(start), "{start}");
+                assert_eq!(place.unchecked_text(), unchecked, "{start}");
+            }
+        }
+    }
 }

@@ -166,8 +166,7 @@ impl Server {
         Ok(Received {
             consumed: head_len,
             event: Some(Event::Request(request)),
-            unchecked_text: false,
-            in_window: None,
+            place: crate::event::Place::INPUT,
             borrow: core::marker::PhantomData,
         })
     }
@@ -196,8 +195,7 @@ impl Server {
         Received {
             consumed: input_len,
             event: Some(Event::HandshakeFailed(error)),
-            unchecked_text: false,
-            in_window: None,
+            place: crate::event::Place::INPUT,
             borrow: core::marker::PhantomData,
         }
     }

@@ -420,8 +420,7 @@ impl<M: Masking> Connection<M> {
         Received {
             consumed: input_len,
             event: Some(Event::Failed(error)),
-            unchecked_text: false,
-            in_window: None,
+            place: crate::event::Place::INPUT,
             borrow: core::marker::PhantomData,
         }
     }

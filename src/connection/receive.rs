@@ -161,8 +161,7 @@ impl<M: Masking> Connection<M> {
                     return Ok(Received {
                         consumed: start + len,
                         event: Some(event),
-                        unchecked_text: false,
-                        in_window: None,
+                        place: crate::event::Place::INPUT,
                         borrow: core::marker::PhantomData,
                     });
                 }
@@ -181,8 +180,7 @@ impl<M: Masking> Connection<M> {
                         return Ok(Received {
                             consumed: start + len,
                             event: Some(Event::Compressed(chunk)),
-                            unchecked_text: false,
-                            in_window: None,
+                            place: crate::event::Place::INPUT,
                             borrow: core::marker::PhantomData,
                         });
                     }
@@ -200,8 +198,7 @@ impl<M: Masking> Connection<M> {
                     return Ok(Received {
                         consumed: start + len,
                         event: Some(event),
-                        unchecked_text: false,
-                        in_window: None,
+                        place: crate::event::Place::INPUT,
                         borrow: core::marker::PhantomData,
                     });
                 }
@@ -256,8 +253,7 @@ impl<M: Masking> Connection<M> {
             return Ok(Received {
                 consumed,
                 event: Some(event),
-                unchecked_text: false,
-                in_window: None,
+                place: crate::event::Place::INPUT,
                 borrow: core::marker::PhantomData,
             });
         }
@@ -319,8 +315,7 @@ impl<M: Masking> Connection<M> {
         Ok(Received {
             consumed: header_len + len,
             event: Some(event),
-            unchecked_text: false,
-            in_window: None,
+            place: crate::event::Place::INPUT,
             borrow: core::marker::PhantomData,
         })
     }

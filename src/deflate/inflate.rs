@@ -230,8 +230,7 @@ impl<W: AsRef<[u8]> + AsMut<[u8]>> Inflater<W> {
             Err(_) => Received {
                 consumed: input_len,
                 event: Some(Event::Failed(error)),
-                unchecked_text: false,
-                in_window: None,
+                place: crate::event::Place::INPUT,
                 borrow: core::marker::PhantomData,
             },
         }
@@ -274,8 +273,7 @@ impl<W: AsRef<[u8]> + AsMut<[u8]>> Inflater<W> {
                         first,
                         last: false,
                     })),
-                    unchecked_text: false,
-                    in_window: None,
+                    place: crate::event::Place::INPUT,
                     borrow: core::marker::PhantomData,
                 };
             };
@@ -346,8 +344,7 @@ impl<W: AsRef<[u8]> + AsMut<[u8]>> Inflater<W> {
             let piece: &'b [u8] = &self.window.as_ref()[piece_start..piece_start + piece_len];
             if whole && kind == MessageKind::Text && defers_text_check(endpoint) {
                 return Received {
-                    in_window: Some(piece_start),
-                    borrow: core::marker::PhantomData,
+                    place: crate::event::Place::window(piece_start, true),
                     ..Received::unchecked_text(consumed, piece)
                 };
             }
@@ -363,8 +360,7 @@ impl<W: AsRef<[u8]> + AsMut<[u8]>> Inflater<W> {
                             Err(_) => Received {
                                 consumed: input_len,
                                 event: Some(Event::Failed(ProtocolError::InvalidUtf8)),
-                                unchecked_text: false,
-                                in_window: None,
+                                place: crate::event::Place::INPUT,
                                 borrow: core::marker::PhantomData,
                             },
                         };
@@ -380,8 +376,7 @@ impl<W: AsRef<[u8]> + AsMut<[u8]>> Inflater<W> {
             return Received {
                 consumed,
                 event: Some(event),
-                unchecked_text: false,
-                in_window: Some(piece_start),
+                place: crate::event::Place::window(piece_start, false),
                 borrow: core::marker::PhantomData,
             };
         }

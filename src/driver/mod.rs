@@ -574,8 +574,8 @@ where
             EventHandle::of(
                 &event,
                 received.consumed,
-                received.unchecked_text,
-                received.in_window,
+                received.place.unchecked_text(),
+                received.place.in_window(),
             )
         });
         (received.consumed, handle)
