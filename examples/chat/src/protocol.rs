@@ -37,24 +37,47 @@ use serde::{Deserialize, Serialize};
 pub const MAX_FIELD: usize = 1024;
 
 /// What a client asks for. The strings borrow the frame when they hold no escapes.
-#[derive(Debug, PartialEq, Eq, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
+#[derive(Debug, PartialEq, Eq)]
 pub enum Request<'a> {
     /// Enter `room` as `name`.
     Join {
-        #[serde(borrow)]
         name: Cow<'a, str>,
-        #[serde(borrow)]
         room: Cow<'a, str>,
         /// The client's session, if it gave one (an empty one is none).
-        #[serde(borrow, default)]
         session: Option<Cow<'a, str>>,
     },
     /// Say `text` to the room.
-    Say {
-        #[serde(borrow)]
-        text: Cow<'a, str>,
-    },
+    Say { text: Cow<'a, str> },
+}
+
+/// A request's fields as they come, whatever its type: read in one pass over the frame,
+/// in any order (serde's tagged enums would first copy the whole object into a tree, to
+/// find the tag wherever it is).
+#[derive(Deserialize)]
+struct Fields<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow, default)]
+    name: Option<Field<'a>>,
+    #[serde(borrow, default)]
+    room: Option<Field<'a>>,
+    #[serde(borrow, default)]
+    session: Option<Field<'a>>,
+    #[serde(borrow, default)]
+    text: Option<Field<'a>>,
+}
+
+/// A string field, borrowed from the frame when it holds no escapes (serde borrows a
+/// `Cow` only where it is a field of its own, not inside an `Option`).
+#[derive(Deserialize)]
+#[serde(transparent)]
+struct Field<'a>(#[serde(borrow)] Cow<'a, str>);
+
+/// `field`, which a request of its type must have.
+fn required<'a>(field: Option<Field<'a>>, name: &str) -> Result<Cow<'a, str>, String> {
+    field
+        .map(|field| field.0)
+        .ok_or_else(|| format!("bad message: missing field `{name}`"))
 }
 
 /// What the server sends.
@@ -116,14 +139,29 @@ impl<'a> Notice<'a> {
 /// Read one text frame from a client: the request, or the reason to send back in an
 /// `error` notice.
 pub fn parse(frame: &str) -> Result<Request<'_>, String> {
-    let request: Request<'_> = serde_json::from_str(frame).map_err(|error| {
+    let fields: Fields<'_> = serde_json::from_str(frame).map_err(|error| {
         if error.is_data() {
-            // Valid JSON of the wrong shape: an unknown type, a missing field...
+            // Valid JSON of the wrong shape: no type, a field that is not a string...
             format!("bad message: {error}")
         } else {
             format!("not JSON: {error}")
         }
     })?;
+    let request = match &*fields.kind {
+        "join" => Request::Join {
+            name: required(fields.name, "name")?,
+            room: required(fields.room, "room")?,
+            session: fields.session.map(|session| session.0),
+        },
+        "say" => Request::Say {
+            text: required(fields.text, "text")?,
+        },
+        other => {
+            return Err(format!(
+                "bad message: unknown variant `{other}`, expected `join` or `say`"
+            ));
+        }
+    };
     match &request {
         Request::Join {
             name,
@@ -196,6 +234,17 @@ mod tests {
             panic!("not a say");
         };
         assert!(matches!(text, Cow::Borrowed("plain")));
+        let Ok(Request::Join {
+            name,
+            room,
+            session: Some(session),
+        }) = parse(r#"{"session":"s1","room":"r","type":"join","name":"ann"}"#)
+        else {
+            panic!("not a join with a session");
+        };
+        assert!(matches!(name, Cow::Borrowed("ann")));
+        assert!(matches!(room, Cow::Borrowed("r")));
+        assert!(matches!(session, Cow::Borrowed("s1")));
     }
 
     #[test]
@@ -217,6 +266,12 @@ mod tests {
                 "bad message: missing field `room`",
             ),
             (r#"{"type":"say","text":5}"#, "bad message: invalid type"),
+            (r#"{"type":"say"}"#, "bad message: missing field `text`"),
+            (
+                r#"{"type":"join","room":"r"}"#,
+                "bad message: missing field `name`",
+            ),
+            (r#"{"type":7,"text":"x"}"#, "bad message: invalid type"),
             (r#"{"type":"join","name":" ","room":"r"}"#, "name is empty"),
             (r#"{"type":"join","name":"n","room":""}"#, "room is empty"),
         ] {
