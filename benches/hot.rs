@@ -127,19 +127,25 @@ fn utf8(c: &mut Criterion) {
     group.finish();
 }
 
-fn receive(c: &mut Criterion) {
-    const FRAMES: usize = 1000;
-    let (_, mut client) = open_pair();
-    let mut input = Vec::new();
+/// `count` masked 16-byte binary messages, as `client` sends them.
+fn small_messages(client: &mut Client<'static, Rng>, count: usize) -> Vec<u8> {
+    let mut wire = Vec::new();
     let mut frame = [0u8; 64];
-    for i in 0..FRAMES {
+    for i in 0..count {
         let n = client
             .connection()
             .unwrap()
             .send_binary(&[i as u8; 16], &mut frame)
             .unwrap();
-        input.extend_from_slice(&frame[..n]);
+        wire.extend_from_slice(&frame[..n]);
     }
+    wire
+}
+
+fn receive(c: &mut Criterion) {
+    const FRAMES: usize = 1000;
+    let (_, mut client) = open_pair();
+    let mut input = small_messages(&mut client, FRAMES);
     let mut group = c.benchmark_group("receive");
     group.throughput(Throughput::Elements(FRAMES as u64));
     group.bench_function("server 1000 x 16 B binary", |b| {
@@ -202,16 +208,7 @@ fn driver(c: &mut Criterion) {
     const FRAMES: usize = 1000;
     const READ: usize = 16 * 1024;
     let (server, mut client) = open_pair();
-    let mut wire = Vec::new();
-    let mut frame = [0u8; 64];
-    for i in 0..FRAMES {
-        let n = client
-            .connection()
-            .unwrap()
-            .send_binary(&[i as u8; 16], &mut frame)
-            .unwrap();
-        wire.extend_from_slice(&frame[..n]);
-    }
+    let wire = small_messages(&mut client, FRAMES);
     let Ok(connection) = server.into_connection() else {
         panic!("the server is open")
     };
