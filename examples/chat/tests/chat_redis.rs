@@ -394,6 +394,30 @@ fn texts_of(client: &mut Client, name: &str, end: &str) -> Vec<String> {
     }
 }
 
+/// Read `client`'s messages until both ann and bob said "end": what each said before, in
+/// the order heard. A client's own messages reach it through its own process and the
+/// other's through Redis, so the two interleave as they may; each sender's must come in
+/// order, and nothing from a sender after its "end".
+fn texts_until_both_end(client: &mut Client) -> (Vec<String>, Vec<String>) {
+    let mut heard = [(Vec::new(), false), (Vec::new(), false)];
+    while !(heard[0].1 && heard[1].1) {
+        let message = client.next();
+        let side = match (&message["type"], message["name"].as_str()) {
+            (kind, Some("ann")) if kind == "message" => 0,
+            (kind, Some("bob")) if kind == "message" => 1,
+            _ => continue,
+        };
+        let (texts, ended) = &mut heard[side];
+        assert!(!*ended, "after the sender's end: {message}");
+        match message["text"].as_str().unwrap() {
+            "end" => *ended = true,
+            text => texts.push(text.to_string()),
+        }
+    }
+    let [(ann, _), (bob, _)] = heard;
+    (ann, bob)
+}
+
 #[test]
 fn dropped_subscriptions_miss_nothing_and_deliver_nothing_twice() {
     let Some(redis) = Redis::start() else { return };
@@ -440,15 +464,11 @@ fn dropped_subscriptions_miss_nothing_and_deliver_nothing_twice() {
             .map(|n| format!("{side}{n}"))
             .collect::<Vec<_>>()
     };
-    assert_eq!(texts_of(&mut bob, "ann", "end"), from('a'));
-    assert_eq!(texts_of(&mut ann, "bob", "end"), from('b'));
-    // Nothing comes twice later.
+    // Each hears both sides whole, once each, in order; nothing comes twice later.
     for client in [&mut ann, &mut bob] {
-        while let Some(message) = client.within(Duration::from_millis(300)) {
-            assert!(
-                message["type"] == "message" && message["text"] == "end",
-                "after the end: {message}"
-            );
+        assert_eq!(texts_until_both_end(client), (from('a'), from('b')));
+        if let Some(message) = client.within(Duration::from_millis(300)) {
+            panic!("after both ends: {message}");
         }
     }
 }
