@@ -657,11 +657,13 @@ fn names_stay_taken_while_held_and_come_free_when_their_process_dies() {
         client.answer_to_join()
     };
     // Dan's process dies without a word (SIGKILL): his name stays taken until its lease
-    // (20 s) runs out, then comes free.
-    drop(dan);
+    // (20 s) runs out, then comes free. The process goes first: were dan's connection
+    // closed before, his process could see him leave and give the name back, as it should.
     drop(d);
+    drop(dan);
     let killed = Instant::now();
-    assert_eq!(asked_for("dan")["code"], "name_taken");
+    let answer = asked_for("dan");
+    assert_eq!(answer["code"], "name_taken", "{answer}");
     let freed = loop {
         let answer = asked_for("dan");
         if answer["type"] == "joined" {
