@@ -75,8 +75,11 @@ async fn serve(tcp: tokio::net::TcpStream, deflate: bool, write_timeout: Duratio
             request.method(),
             request.target()
         ));
-        Decision::respond(400, "This is a WebSocket echo server.\n")
-            .with_header("Content-Type", "text/plain")
+        Decision::Respond {
+            status: 400,
+            headers: &[("Content-Type", b"text/plain")],
+            body: b"This is a WebSocket echo server.\n",
+        }
     })
     .await;
     let mut ws = match accepted {

@@ -163,6 +163,7 @@ impl Place {
     pub(crate) const UNCHECKED_TEXT: Place = Place(1);
 
     /// From `start` in an inflater's window; `unchecked_text` as for [`UNCHECKED_TEXT`](Self::UNCHECKED_TEXT).
+    #[cfg(any(feature = "deflate", test))]
     pub(crate) const fn window(start: usize, unchecked_text: bool) -> Place {
         Place((start + 1) << 1 | unchecked_text as usize)
     }

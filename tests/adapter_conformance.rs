@@ -50,6 +50,7 @@ macro_rules! every_scenario {
             reset_after_our_close_is_answered_is_clean,
             eof_before_any_close_is_abnormal,
             sends_arrive_intact_through_cut_writes,
+            decisions_are_carried_out_by_one_set_of_rules,
             $($extra,)*
         });
     };
@@ -82,6 +83,8 @@ fn io_end(error: sockless::io::Error) -> Ended {
         Error::Handshake(e) => Ended::Handshake(e.to_string()),
         Error::AbnormalClosure => Ended::Abnormal,
         Error::Io(e) => Ended::Io(e.to_string()),
+        Error::Rejected { status } => Ended::Rejected(status),
+        Error::Usage(e) => Ended::Usage(e),
         other => Ended::Other(other.to_string()),
     }
 }
@@ -112,8 +115,12 @@ mod blocking {
         const SHUTS_DOWN: bool = true;
         type Ws = Role<ServerWebSocket<Pipe>, ClientWebSocket<Pipe>>;
 
-        async fn accept(io: Pipe, config: Config) -> Result<Self::Ws, Ended> {
-            let ws = blocking::accept_with(io, config, |_| Decision::accept());
+        async fn accept(
+            io: Pipe,
+            config: Config,
+            decision: Decision<'static>,
+        ) -> Result<Self::Ws, Ended> {
+            let ws = blocking::accept_with(io, config, |_| decision);
             ws.map(Role::Server).map_err(io_end)
         }
 
@@ -154,8 +161,12 @@ mod tokio_adapter {
         const SHUTS_DOWN: bool = true;
         type Ws = WebSocketStream<Pipe>;
 
-        async fn accept(io: Pipe, config: Config) -> Result<Self::Ws, Ended> {
-            accept_with(io, Settings::from(config), |_| Decision::accept())
+        async fn accept(
+            io: Pipe,
+            config: Config,
+            decision: Decision<'static>,
+        ) -> Result<Self::Ws, Ended> {
+            accept_with(io, Settings::from(config), |_| decision)
                 .await
                 .map_err(io_end)
         }
@@ -190,7 +201,7 @@ mod embedded {
     use embedded_io_adapters::tokio_1::FromTokio;
     use sockless::assemble::FixedAssembler;
     use sockless::io::embedded::{Decision, Error, Message, ReadBuffer, Timer, WebSocket};
-    use sockless::{Accept, Instant, Masked, OsRng};
+    use sockless::{Instant, Masked, OsRng};
 
     /// Time on tokio's clock, counted from the timer's creation.
     pub struct TokioTimer(tokio::time::Instant);
@@ -224,6 +235,8 @@ mod embedded {
             Error::Handshake(e) => Ended::Handshake(e.to_string()),
             Error::AbnormalClosure => Ended::Abnormal,
             Error::Io(e) => Ended::Io(e.to_string()),
+            Error::Rejected { status } => Ended::Rejected(status),
+            Error::Usage(e) => Ended::Usage(e),
             other => Ended::Other(other.to_string()),
         }
     }
@@ -246,16 +259,19 @@ mod embedded {
         const SHUTS_DOWN: bool = false;
         type Ws = Conn;
 
-        async fn accept(io: Pipe, config: Config) -> Result<Self::Ws, Ended> {
+        async fn accept(
+            io: Pipe,
+            config: Config,
+            decision: Decision<'static>,
+        ) -> Result<Self::Ws, Ended> {
             let (timer, output, mut input) = parts(&config);
-            let decide = |_: &sockless::Request<'_>| Decision::Accept(Accept::DEFAULT);
             let ws = WebSocket::accept_with(
                 FromTokio::new(io),
                 timer,
                 output,
                 &mut input,
                 config,
-                decide,
+                |_| decision,
             )
             .await
             .map_err(end)?;
@@ -320,7 +336,7 @@ mod smol_adapter;
 mod smol {
     use super::*;
     use sockless::assemble::MessageAssembler;
-    use sockless::driver::End;
+    use sockless::driver::{Decision, End};
     use sockless::{Connection, Event, Masked, MessageKind, OsRng};
 
     use crate::smol_adapter as adapter;
@@ -341,6 +357,8 @@ mod smol {
             End::Failed(e) => Ended::Failed(e.close_code().0),
             End::HandshakeFailed(e) => Ended::Handshake(e.to_string()),
             End::Abnormal => Ended::Abnormal,
+            End::Rejected { status } => Ended::Rejected(status),
+            End::Usage(e) => Ended::Usage(e),
             other => Ended::Other(format!("{other:?}")),
         }
     }
@@ -353,8 +371,12 @@ mod smol {
         const SHUTS_DOWN: bool = true;
         type Ws = Conn;
 
-        async fn accept(io: Pipe, config: Config) -> Result<Self::Ws, Ended> {
-            let ws = adapter::accept(io, config, |_| sockless::driver::Decision::accept());
+        async fn accept(
+            io: Pipe,
+            config: Config,
+            decision: Decision<'static>,
+        ) -> Result<Self::Ws, Ended> {
+            let ws = adapter::accept(io, config, |_| decision);
             let ws = Role::Server(ws.await.map_err(ended)?);
             Ok(Conn {
                 ws,

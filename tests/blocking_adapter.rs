@@ -566,11 +566,10 @@ fn the_accept_hook_chooses_a_subprotocol_or_refuses() {
                     if request.path() == "/private" {
                         return Decision::reject(403);
                     }
-                    match request.subprotocols().find(|p| *p == "chat") {
-                        Some(chat) => {
-                            Decision::Accept(sockless::Accept::default().with_subprotocol(chat))
-                        }
-                        None => Decision::accept(),
+                    if request.offers_subprotocol("chat") {
+                        Decision::Accept(sockless::Accept::default().with_subprotocol("chat"))
+                    } else {
+                        Decision::accept()
                     }
                 });
                 outcomes.push(match accepted {

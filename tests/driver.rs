@@ -11,7 +11,7 @@ use common::*;
 use sockless::driver::{Deadline, Decision, Driver, End, EventKind, Step};
 use sockless::{
     CloseCode, Config, Connection, Duration, Endpoint, Event, InputBuffer, Instant, MessageKind,
-    ProtocolError, Server, TimedOut, Unmasked,
+    ProtocolError, Server, TimedOut, Unmasked, UsageError,
 };
 
 type Storage = Vec<u8>;
@@ -547,6 +547,73 @@ fn a_rejected_request_ends_with_its_status_once_the_answer_is_written() {
     d.decide(Decision::reject(403), at(0)).unwrap();
     assert!(written(&mut d, at(0)).starts_with(b"HTTP/1.1 403"));
     assert_eq!(d.poll(at(0)), Step::Close(End::Rejected { status: 403 }));
+}
+
+/// `decide_with` is every adapter's answer to a request, by one set of rules: the decision
+/// may borrow the request (a subprotocol chosen among its offers), an accepted request
+/// that is not an upgrade gets 400 (RFC 6455 §4.2.1), and a decision the server cannot
+/// carry out gets 500 and ends the connection as that mistake.
+#[test]
+fn decide_with_answers_by_the_rules_every_adapter_shares() {
+    let config = Config::default();
+    let pending = |request: &[u8]| {
+        let mut d = driver(Server::new(config, at(0)), &config);
+        d.feed(request, at(0));
+        assert!(matches!(d.poll(at(0)), Step::Event(_)));
+        d
+    };
+
+    // Borrowed from the request: the second subprotocol it offers.
+    let mut d = pending(UPGRADE_REQUEST);
+    d.decide_with(at(0), |request| {
+        let chosen = request.subprotocols().nth(1).unwrap_or_default();
+        Decision::Accept(sockless::Accept::default().with_subprotocol(chosen))
+    })
+    .unwrap();
+    let answer = written(&mut d, at(0));
+    assert!(answer.starts_with(b"HTTP/1.1 101"));
+    assert!(contains(&answer, b"Sec-WebSocket-Protocol: superchat\r\n"));
+    assert_eq!(d.endpoint().state(), sockless::State::Open);
+
+    // Accepting a plain GET: 400, and the connection ends rejected.
+    let mut d = pending(b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n");
+    d.decide_with(at(0), |_| Decision::accept()).unwrap();
+    assert!(written(&mut d, at(0)).starts_with(b"HTTP/1.1 400"));
+    assert_eq!(d.poll(at(0)), Step::Close(End::Rejected { status: 400 }));
+
+    // A subprotocol the client did not offer: 500 to the client, the mistake to us.
+    let mut d = pending(UPGRADE_REQUEST);
+    let mistake = d.decide_with(at(0), |_| {
+        Decision::Accept(sockless::Accept::default().with_subprotocol("mqtt"))
+    });
+    assert_eq!(mistake, Err(UsageError::UnofferedSubprotocol));
+    assert!(written(&mut d, at(0)).starts_with(b"HTTP/1.1 500"));
+    assert_eq!(
+        d.poll(at(0)),
+        Step::Close(End::Usage(UsageError::UnofferedSubprotocol))
+    );
+
+    // An answer larger than the output buffer: 500 too.
+    let mut d = pending(UPGRADE_REQUEST);
+    let body = vec![b'x'; 64 << 10];
+    let mistake = d.decide_with(at(0), |_| Decision::Respond {
+        status: 200,
+        headers: &[],
+        body: &body,
+    });
+    assert_eq!(mistake, Err(UsageError::OutputBufferTooSmall));
+    assert!(written(&mut d, at(0)).starts_with(b"HTTP/1.1 500"));
+
+    // Nothing to decide on.
+    let mut d = driver(Server::new(config, at(0)), &config);
+    assert_eq!(
+        d.decide_with(at(0), |_| Decision::accept()),
+        Err(UsageError::NoPendingRequest)
+    );
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// Once the handshake is done, the server's driver becomes its open connection's, with the

@@ -32,20 +32,22 @@ pub struct WebSocket<T, E> {
 }
 
 /// Accept a connection: `decide` answers the request (`Decision::accept()`, a refusal ...).
-/// A refusal ends as `Err(End::Rejected { .. })` once its response is written.
-pub async fn accept<T: AsyncRead + AsyncWrite + Unpin>(
+/// A refusal ends as `Err(End::Rejected { .. })` once its response is written, a decision
+/// the server cannot carry out as `Err(End::Usage(..))` once its 500 is.
+pub async fn accept<'d, T, F>(
     io: T,
     config: Config,
-    decide: impl FnOnce(&Request<'_>) -> Decision<'static>,
-) -> Result<WebSocket<T, Connection<Unmasked>>, End> {
+    decide: F,
+) -> Result<WebSocket<T, Connection<Unmasked>>, End>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+    F: FnOnce(&Request<'_>) -> Decision<'d>,
+{
     let mut ws = WebSocket::new(io, Server::new(config, Instant::ZERO), &config)?;
-    let decision = loop {
-        if let Event::Request(request) = ws.next().await? {
-            break decide(&request);
-        }
-    };
-    ws.retry(|d, now| d.decide(decision, now)).await?;
-    ws.flush().await?; // a refusal ends here, once written
+    while !matches!(ws.next().await?, Event::Request(_)) {}
+    let now = ws.now();
+    let _ = ws.driver.decide_with(now, |request| decide(request)); // a mistake is answered 500, then ends
+    ws.flush().await?;
     ws.into_open()
 }
 

@@ -234,6 +234,29 @@ where
         let Driver { core, input } = self;
         core.decide_in(input, decision, now)
     }
+
+    /// Answer the pending request with what `decide` makes of it, by the rules every
+    /// adapter follows (RFC 6455 §4.2.2):
+    ///
+    /// - `decide` sees the whole request, and its decision may borrow it (a subprotocol
+    ///   chosen among [`Request::subprotocols`](crate::Request::subprotocols)) or
+    ///   anything that outlives the call (a header value made beforehand);
+    /// - an [`Accept`](Decision::Accept) of a request that is not an upgrade is answered
+    ///   400 Bad Request;
+    /// - a decision the server cannot carry out (a subprotocol the client did not offer,
+    ///   an invalid header, an answer larger than the output buffer) is answered 500
+    ///   Internal Server Error, and the connection ends as
+    ///   [`End::Usage`] with that mistake once the 500 is written; the mistake is
+    ///   returned too.
+    ///
+    /// [`UsageError::NoPendingRequest`] if no request waits for an answer.
+    pub fn decide_with<'d, F>(&'d mut self, now: Instant, decide: F) -> Result<(), UsageError>
+    where
+        F: FnOnce(&crate::Request<'d>) -> Decision<'d>,
+    {
+        let Driver { core, input } = self;
+        core.decide_with_in(input, now, decide)
+    }
 }
 
 impl<O> Core<Server, O>
@@ -248,12 +271,60 @@ where
         decision: Decision<'_>,
         now: Instant,
     ) -> Result<(), SendError> {
+        let request = self.pending_request(input)?;
+        self.carry_out(&request, decision, now)
+    }
+
+    /// [`Driver::decide_with`], the request's head in `input`, the connection's input kept
+    /// by the caller.
+    pub fn decide_with_in<'d, S, F>(
+        &mut self,
+        input: &'d InputBuffer<S>,
+        now: Instant,
+        decide: F,
+    ) -> Result<(), UsageError>
+    where
+        S: AsRef<[u8]> + AsMut<[u8]>,
+        F: FnOnce(&crate::Request<'d>) -> Decision<'d>,
+    {
+        let request = self.pending_request(input)?;
+        let decision = match decide(&request) {
+            // §4.2.1: only an upgrade request can be accepted.
+            Decision::Accept(_) if !request.is_upgrade() => Decision::reject(400),
+            decision => decision,
+        };
+        let mistake = match self.carry_out(&request, decision, now) {
+            Ok(()) => return Ok(()),
+            Err(SendError::Usage(mistake)) => mistake,
+            Err(SendError::NoRoom { .. }) => UsageError::OutputBufferTooSmall,
+        };
+        // The client learns that the server failed, the caller what it got wrong. A bare
+        // 500 is a few dozen bytes: it fits any output that could take a 101.
+        let _ = self.carry_out(&request, Decision::reject(500), now);
+        self.pending = None;
+        self.end = Some(End::Usage(mistake));
+        Err(mistake)
+    }
+
+    /// The request the pending event shows, parsed from its head in `input`.
+    fn pending_request<'i, S: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        input: &'i InputBuffer<S>,
+    ) -> Result<handshake::Request<'i>, UsageError> {
         let Some(handle) = self.pending.filter(|h| h.kind() == EventKind::Request) else {
-            return Err(UsageError::NoPendingRequest.into());
+            return Err(UsageError::NoPendingRequest);
         };
         let head = &input.storage()[handle.range()];
-        let request = handshake::parse_request(head, &self.limits)
-            .map_err(|_| SendError::Usage(UsageError::NoPendingRequest))?;
+        handshake::parse_request(head, &self.limits).map_err(|_| UsageError::NoPendingRequest)
+    }
+
+    /// Stage the answer `decision` gives `request`.
+    fn carry_out(
+        &mut self,
+        request: &handshake::Request<'_>,
+        decision: Decision<'_>,
+        now: Instant,
+    ) -> Result<(), SendError> {
         let out = self.output.space();
         let decision = match decision {
             Decision::AcceptUpgrade if request.is_upgrade() => Decision::accept(),
@@ -261,7 +332,7 @@ where
             decision => decision,
         };
         let (written, end) = match decision {
-            Decision::Accept(options) => (self.endpoint.accept(&request, options, now, out)?, None),
+            Decision::Accept(options) => (self.endpoint.accept(request, options, now, out)?, None),
             Decision::Respond {
                 status,
                 headers,

@@ -73,7 +73,7 @@ use crate::assemble::MessageAssembler;
 use crate::deflate::{Inflater, window_len};
 use crate::driver::{Driver, End, EventKind, SendError, Step};
 use crate::frame::MAX_HEADER_LEN;
-use crate::handshake::{Limits, WsUrl, parse_request};
+use crate::handshake::WsUrl;
 #[cfg(feature = "deflate")]
 use crate::io::compressor::MessageCompressor;
 use crate::{
@@ -942,19 +942,22 @@ impl<S: Transport, M: Masking> WebSocket<S, Connection<M>> {
 
 /// Accept a WebSocket on `stream` (a server's side of a connection just accepted) with the
 /// default [`Config`]: read the request, within [`Config::handshake_timeout`], and accept
-/// any upgrade. A request that is not an upgrade is answered 400 (and gives
-/// [`Error::Rejected`]).
+/// any upgrade. A request that is not an upgrade is answered 426 Upgrade Required (and
+/// gives [`Error::Rejected`]): [`Decision::default_for`], as in every adapter.
 ///
 /// See [`accept_with`] for the errors, and to choose a subprotocol or refuse.
 pub fn accept<S: Transport>(stream: S) -> Result<ServerWebSocket<S>, Error> {
-    accept_with(stream, Config::default(), |_| Decision::accept())
+    accept_with(stream, Config::default(), Decision::default_for)
 }
 
 /// Accept a WebSocket on `stream` with `config`, letting `decide` answer the request
 /// (RFC 6455 §4.2): [`Decision::Accept`] with a subprotocol chosen among
 /// [`Request::subprotocols`] and extra headers, or [`Decision::Respond`] with any other
 /// status. `decide` sees every request, upgrade or not ([`Request::is_upgrade`]); a
-/// request that is not an upgrade is answered 400 if `decide` accepts it.
+/// request that is not an upgrade is answered 400 if `decide` accepts it. The decision may
+/// borrow anything that outlives the call (a header value made beforehand). The driver
+/// carries it out ([`Driver::decide_with`](crate::driver::Driver::decide_with)), by the
+/// same rules in every adapter.
 ///
 /// Errors (the transport is shut in each case):
 /// - [`Error::Rejected`] with the status sent, when `decide` answered another status (or
@@ -985,27 +988,28 @@ pub fn accept<S: Transport>(stream: S) -> Result<ServerWebSocket<S>, Error> {
 ///     if request.path() != "/chat" {
 ///         return Decision::reject(404);
 ///     }
-///     match request.subprotocols().find(|p| *p == "chat") {
-///         Some(chat) => Decision::Accept(sockless::Accept::default().with_subprotocol(chat)),
-///         None => Decision::accept(),
+///     if request.offers_subprotocol("chat") {
+///         Decision::Accept(sockless::Accept::default().with_subprotocol("chat"))
+///     } else {
+///         Decision::accept()
 ///     }
 /// })?;
 /// assert_eq!(ws.subprotocol(), Some("chat"));
 /// # client.join().unwrap()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn accept_with<S, F>(stream: S, config: Config, decide: F) -> Result<ServerWebSocket<S>, Error>
+pub fn accept_with<'d, S, F>(
+    stream: S,
+    config: Config,
+    decide: F,
+) -> Result<ServerWebSocket<S>, Error>
 where
     S: Transport,
-    F: for<'r> FnOnce(&Request<'r>) -> Decision<'r>,
+    F: FnOnce(&Request<'_>) -> Decision<'d>,
 {
     let clock = Clock::now();
     let server = Server::new(config, Instant::ZERO);
     let mut ws = WebSocket::with_endpoint(stream, server, &config, clock)?;
-    let limits = Limits {
-        max_head_len: config.max_head_len,
-        max_headers: config.max_headers,
-    };
     let mut decide = Some(decide);
     loop {
         match ws.step() {
@@ -1013,40 +1017,12 @@ where
                 let Some(decide) = decide.take() else {
                     break;
                 };
-                // The decision may borrow the request while the driver carries it out: it
-                // is made on a copy of the head (at most `max_head_len` bytes).
-                let head = match ws.driver.event() {
-                    Some(Event::Request(request)) => request.head().to_vec(),
-                    _ => Vec::new(),
-                };
+                // The driver answers as `decide` says (a misuse: 500, then `End::Usage`).
                 let now = ws.now();
-                let decided = match parse_request(&head, &limits) {
-                    Ok(request) => match decide(&request) {
-                        Decision::Accept(_) if !request.is_upgrade() => {
-                            ws.driver.decide(Decision::reject(400), now)
-                        }
-                        decision => ws.driver.decide(decision, now),
-                    },
-                    Err(_) => ws.driver.decide(Decision::reject(400), now),
-                };
-                // The application's mistake in its decision: the client gets a 500, the
-                // caller this error.
-                let mut misuse = None;
-                if let Err(error) = decided {
-                    misuse = Some(match error {
-                        SendError::Usage(error) => error,
-                        _ => UsageError::OutputBufferTooSmall,
-                    });
-                    let _ = ws.driver.decide(Decision::reject(500), now);
-                }
+                let _ = ws.driver.decide_with(now, |request| decide(request));
                 // The answer goes out before anything after the head is read: those bytes
                 // are the open connection's.
-                let written = ws.write_staged();
-                if let Some(error) = misuse {
-                    ws.shut();
-                    return Err(error.into());
-                }
-                written?;
+                ws.write_staged()?;
                 break;
             }
             Step::Event(_) => ws.driver.skip_event(),

@@ -1085,32 +1085,35 @@ where
                 Next::Close(end) => return Err(io.ended(end)),
                 Next::Read => continue,
             }
-            let (Some(decide), Some(Event::Request(request))) =
-                (decide.take(), core.event_in(&input.bytes))
-            else {
+            let Some(decide) = decide.take() else {
                 return Err(Error::Closed);
             };
-            let decision = decide(&request);
             // The client compresses with the window we accept (RFC 7692 §7.1.2.2): it
             // must fit the caller's before the 101 goes out.
-            if let Decision::Accept(Accept {
-                deflate: Some(params),
-                ..
-            }) = decision
-            {
-                if !fits(window_bits, params.receive_window_bits(Role::Server)) {
-                    return Err(Error::Usage(UsageError::InvalidDeflateWindow));
-                }
-            }
+            let mut misfit = false;
             let now = io.timer.now();
-            core.decide_in(&input.bytes, decision, now)
-                .map_err(send_error)?;
-            if let Decision::Accept(_) = decision {
+            let decided = core.decide_with_in(&input.bytes, now, |request| match decide(request) {
+                Decision::Accept(Accept {
+                    deflate: Some(params),
+                    ..
+                }) if !fits(window_bits, params.receive_window_bits(Role::Server)) => {
+                    misfit = true;
+                    Decision::reject(500)
+                }
+                decision => decision,
+            });
+            if misfit {
+                // The 500 goes out as far as it can; the caller learns its mistake.
+                let _ = io.write_out(&mut core).await;
+                return Err(Error::Usage(UsageError::InvalidDeflateWindow));
+            }
+            if decided.is_ok() && core.end().is_none() {
                 // The 101 goes out whole before the connection is handed over.
                 io.write_out(&mut core).await?;
                 break;
             }
-            // A refusal: written, then the driver ends the connection (`Rejected`).
+            // A refusal or a misuse (500): written, then the driver ends the connection
+            // (`Rejected`, `Usage`).
         }
         let (server, output) = core.into_parts();
         let connection = server.into_connection().map_err(|_| Error::Closed)?;

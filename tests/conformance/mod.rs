@@ -15,7 +15,8 @@ pub mod scenarios;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::{Duration, Instant};
 
-use sockless::{Config, TimedOut};
+use sockless::driver::Decision;
+use sockless::{Config, TimedOut, UsageError};
 
 pub use pipe::{Frame, Peer, Pipe, pipe};
 
@@ -46,6 +47,10 @@ pub enum Ended {
     Abnormal,
     /// The transport failed.
     Io(String),
+    /// The server answered the request with this status instead of 101.
+    Rejected(u16),
+    /// The application misused the adapter (its decision could not be carried out).
+    Usage(UsageError),
     Other(String),
 }
 
@@ -60,8 +65,13 @@ pub trait Adapter: 'static {
     const SHUTS_DOWN: bool;
     /// The adapter's connection (both roles).
     type Ws;
-    /// Server: accept any upgrade over `io`.
-    async fn accept(io: Pipe, config: Config) -> Result<Self::Ws, Ended>;
+    /// Server: answer the request over `io` with `decision` (through the adapter's own
+    /// `accept_with`).
+    async fn accept(
+        io: Pipe,
+        config: Config,
+        decision: Decision<'static>,
+    ) -> Result<Self::Ws, Ended>;
     /// Client: connect to `ws://example.com/chat` over `io`.
     async fn connect(io: Pipe, config: Config) -> Result<Self::Ws, Ended>;
     /// The next whole message or control frame; `Err` at the end.
@@ -114,8 +124,19 @@ pub fn config() -> Config {
 /// How long a scenario waits for anything the adapter should do at once.
 pub const SOON: Duration = Duration::from_secs(2);
 
-/// Start the adapter's side of a scenario on its own thread.
+/// Start the adapter's side of a scenario on its own thread (a server accepts any
+/// upgrade).
 pub fn start<A: Adapter>(role: Role, config: Config, app: App) -> (Peer, Receiver<Report>) {
+    start_deciding::<A>(role, config, app, Decision::accept())
+}
+
+/// [`start`], a server answering the request with `decision`.
+pub fn start_deciding<A: Adapter>(
+    role: Role,
+    config: Config,
+    app: App,
+    decision: Decision<'static>,
+) -> (Peer, Receiver<Report>) {
     let (io, peer) = pipe();
     let (tx, rx) = channel();
     std::thread::spawn(move || {
@@ -125,7 +146,7 @@ pub fn start<A: Adapter>(role: Role, config: Config, app: App) -> (Peer, Receive
             .expect("a tokio runtime");
         runtime.block_on(async move {
             let opened = match role {
-                Role::Server => A::accept(io, config).await,
+                Role::Server => A::accept(io, config, decision).await,
                 Role::Client => A::connect(io, config).await,
             };
             let end = match opened {

@@ -2,11 +2,12 @@
 
 use std::time::{Duration, Instant};
 
-use sockless::TimedOut;
+use sockless::driver::Decision;
+use sockless::{Accept, TimedOut, UsageError};
 
 use super::{
     Adapter, App, Ended, Got, Peer, Role, SOON, close_payload, config, frame, handshake_as_client,
-    handshake_as_server, opened, request, start, until_end,
+    handshake_as_server, opened, request, start, start_deciding, until_end,
 };
 
 const PING: u8 = 9;
@@ -469,5 +470,37 @@ pub fn sends_arrive_intact_through_cut_writes<A: Adapter>() {
                 );
             }
         }
+    }
+}
+
+/// The server's decision on the request is carried out by the same rules in every adapter
+/// (RFC 6455 §4.2.2): a refusal is written and ends the connection with its status; an
+/// accepted request that is not an upgrade gets 400; a decision the server cannot carry
+/// out (here a subprotocol the client did not offer) gets 500, and the application its
+/// mistake.
+pub fn decisions_are_carried_out_by_one_set_of_rules<A: Adapter>() {
+    let plain_get = b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n".to_vec();
+    let unoffered = Decision::Accept(Accept::DEFAULT.with_subprotocol("mqtt"));
+    let cases = [
+        (Decision::reject(403), request(), 403, Ended::Rejected(403)),
+        (Decision::accept(), plain_get, 400, Ended::Rejected(400)),
+        (
+            unoffered,
+            request(),
+            500,
+            Ended::Usage(UsageError::UnofferedSubprotocol),
+        ),
+    ];
+    for (decision, head, status, expected) in cases {
+        let (mut peer, rx) = start_deciding::<A>(Role::Server, config(), App::ReadOnly, decision);
+        peer.send(&head);
+        let answer = peer.head(soon()).expect("an answer");
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{expected:?}: answered {answer}"
+        );
+        let (_, end) = until_end(&rx, soon());
+        assert_eq!(end, Some(expected));
+        closed::<A>(&peer);
     }
 }

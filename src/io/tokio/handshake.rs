@@ -12,101 +12,27 @@ use tokio::time::Instant as TokioInstant;
 use super::{
     Buf, MaskRng, OUTPUT_BUFFER, Settings, Transport, WebSocketStream, new_input, take_buffer,
 };
-use crate::driver::{self, Driver, End, EventKind, Step};
+use crate::driver::{Driver, End, EventKind, Step};
 use crate::endpoint::Endpoint;
 use crate::error::TimedOut;
 use crate::event::Event;
 use crate::handshake::{Request, WsUrl};
 use crate::io::Error;
-use crate::server::{Accept, Server};
+use crate::server::Server;
 use crate::time::Instant;
 use crate::{Client, State};
 
-/// How a server answers a request, chosen by the callback of [`accept_with`] after it
-/// read every header of the request ([`Request::path`], [`Request::header`],
-/// [`Request::subprotocols`]...), before anything is written.
-///
-/// It owns what it sends (the callback may build it from the request or from anything
-/// else), and is carried out as the core's [`driver::Decision`], which borrows it.
+/// How a server answers a request: the core's
+/// [`driver::Decision`](crate::driver::Decision), one type for every adapter.
+/// [`Decision::default_for`] is what [`accept`] decides.
 ///
 /// ```
 /// use sockless::io::tokio::Decision;
-/// let accept = Decision::accept().with_subprotocol("chat").with_header("Set-Cookie", "id=1");
-/// let refuse = Decision::respond(403, "not for you\n");
+/// let accept = Decision::Accept(sockless::Accept::default().with_subprotocol("chat"));
+/// let refuse = Decision::Respond { status: 403, headers: &[], body: b"not for you\n" };
 /// # let _ = (accept, refuse);
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Decision {
-    /// Accept the upgrade (101), with a subprotocol the client offered and extra headers.
-    /// A request that is not an upgrade is answered 400 instead.
-    Accept {
-        /// The subprotocol, one of the client's offers.
-        subprotocol: Option<String>,
-        /// Headers added to the 101 response.
-        headers: Vec<(String, Vec<u8>)>,
-    },
-    /// Answer with another status (a refusal, or a plain HTTP page) and end.
-    Respond {
-        /// The status.
-        status: u16,
-        /// The response headers.
-        headers: Vec<(String, Vec<u8>)>,
-        /// The body.
-        body: Vec<u8>,
-    },
-}
-
-impl Decision {
-    /// Accept the upgrade, no subprotocol, no extra header.
-    pub fn accept() -> Self {
-        Decision::Accept {
-            subprotocol: None,
-            headers: Vec::new(),
-        }
-    }
-
-    /// Answer with `status` and `body` (and no upgrade).
-    pub fn respond(status: u16, body: impl Into<Vec<u8>>) -> Self {
-        Decision::Respond {
-            status,
-            headers: Vec::new(),
-            body: body.into(),
-        }
-    }
-
-    /// With `subprotocol` chosen (an [`Accept`](Self::Accept) only).
-    pub fn with_subprotocol(mut self, subprotocol: impl Into<String>) -> Self {
-        if let Decision::Accept {
-            subprotocol: chosen,
-            ..
-        } = &mut self
-        {
-            *chosen = Some(subprotocol.into());
-        }
-        self
-    }
-
-    /// With a response header added.
-    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
-        let (Decision::Accept { headers, .. } | Decision::Respond { headers, .. }) = &mut self;
-        headers.push((name.into(), value.into()));
-        self
-    }
-
-    /// What [`accept`] decides: accept an upgrade, answer anything else with 400.
-    pub fn default_for(request: &Request<'_>) -> Self {
-        if request.is_upgrade() {
-            Decision::accept()
-        } else {
-            Decision::respond(
-                400,
-                "This is a WebSocket endpoint: send an upgrade request.\n",
-            )
-            .with_header("Content-Type", "text/plain")
-        }
-    }
-}
+pub use crate::driver::Decision;
 
 /// The server's answer to a client's upgrade request, owned.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -131,7 +57,8 @@ impl HandshakeResponse {
 }
 
 /// Accept a WebSocket client on `stream` (server role), with the default [`Settings`]:
-/// read the request, answer 101 to an upgrade (and 400 to anything else), within
+/// read the request, answer 101 to an upgrade (and 426 Upgrade Required to anything else:
+/// [`Decision::default_for`]), within
 /// [`Config::handshake_timeout`](crate::Config::handshake_timeout) (a request that does not
 /// arrive in time is answered 408: [`Error::TimedOut`]). Also exported as
 /// `accept_async`.
@@ -147,17 +74,24 @@ where
 /// [`accept`] with `settings` (or a plain [`Config`](crate::Config)) and `decide`, which
 /// sees the whole request and chooses the answer: accept (with a subprotocol, extra
 /// headers) or respond with another status. Any answer other than 101 ends with
-/// [`Error::Rejected`] carrying the status we sent, once it was written.
+/// [`Error::Rejected`] carrying the status we sent, once it was written. The decision may
+/// borrow anything that outlives the call (a header value made beforehand). The driver
+/// carries it out ([`Driver::decide_with`](crate::driver::Driver::decide_with)), by the
+/// same rules in every adapter: an accepted request that is not an upgrade gets 400; a
+/// decision the server cannot carry out (a subprotocol the client did not offer, an
+/// invalid header, an answer larger than the output buffer) gets 500 and
+/// [`Error::Usage`]. With [`Settings::with_deflate`], an accepting decision that leaves
+/// permessage-deflate unchosen accepts the client's offer on the settings' terms.
 ///
 /// **Cancel safety**: dropping the future drops the stream (nothing to resume).
-pub async fn accept_with<S, F>(
+pub async fn accept_with<'d, S, F>(
     stream: S,
     settings: impl Into<Settings>,
     decide: F,
 ) -> Result<WebSocketStream<S>, Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
-    F: FnOnce(&Request<'_>) -> Decision,
+    F: FnOnce(&Request<'_>) -> Decision<'d>,
 {
     server_handshake(stream, settings.into(), TokioInstant::now(), decide).await
 }
@@ -211,7 +145,7 @@ async fn drive<E: Endpoint, S: AsyncRead + AsyncWrite + Unpin>(
     .await
 }
 
-async fn server_handshake<S, F>(
+async fn server_handshake<'d, S, F>(
     stream: S,
     settings: Settings,
     epoch: TokioInstant,
@@ -219,7 +153,7 @@ async fn server_handshake<S, F>(
 ) -> Result<WebSocketStream<S>, Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
-    F: FnOnce(&Request<'_>) -> Decision,
+    F: FnOnce(&Request<'_>) -> Decision<'d>,
 {
     let config = settings.config;
     let mut io = Transport::new(stream, epoch);
@@ -234,54 +168,17 @@ where
     loop {
         match drive(&mut io, &mut driver).await {
             Stop::Event(EventKind::Request) => {
-                let Some(Event::Request(request)) = driver.event() else {
+                let Some(decide) = decide.take() else {
                     driver.skip_event();
                     continue;
                 };
-                let decision = match decide.take() {
-                    Some(decide) => decide(&request),
-                    None => Decision::default_for(&request),
-                };
-                let decision = match decision {
-                    Decision::Accept { .. } if !request.is_upgrade() => {
-                        Decision::default_for(&request)
-                    }
-                    decision => decision,
-                };
-                // permessage-deflate on the settings' terms, if the client offered it.
-                let deflate = settings
-                    .deflate
-                    .and_then(|deflate| crate::deflate::negotiate(request.extensions(), &deflate));
+                // The driver answers as `decide` says (a misuse: 500, then `End::Usage`),
+                // with permessage-deflate on the settings' terms unless `decide` chose.
+                let deflate = settings.deflate;
                 let now = io.now();
-                let decided = match &decision {
-                    Decision::Accept {
-                        subprotocol,
-                        headers,
-                    } => {
-                        let headers = borrowed(headers);
-                        let mut options = Accept::default()
-                            .with_headers(&headers)
-                            .with_deflate(deflate);
-                        if let Some(subprotocol) = subprotocol {
-                            options = options.with_subprotocol(subprotocol);
-                        }
-                        driver.decide(driver::Decision::Accept(options), now)
-                    }
-                    Decision::Respond {
-                        status,
-                        headers,
-                        body,
-                    } => {
-                        let headers = borrowed(headers);
-                        let respond = driver::Decision::Respond {
-                            status: *status,
-                            headers: &headers,
-                            body,
-                        };
-                        driver.decide(respond, now)
-                    }
-                };
-                decided.map_err(send_error)?;
+                let _ = driver.decide_with(now, |request| {
+                    with_deflate(decide(request), request, deflate.as_ref())
+                });
             }
             Stop::Event(_) => driver.skip_event(),
             Stop::Open => {
@@ -303,19 +200,19 @@ where
     }
 }
 
-/// Headers as the core takes them.
-fn borrowed(headers: &[(String, Vec<u8>)]) -> Vec<(&str, &[u8])> {
-    headers
-        .iter()
-        .map(|(name, value)| (name.as_str(), value.as_slice()))
-        .collect()
-}
-
-/// A decision the output could not hold (a response too large for it) or a misuse.
-fn send_error(error: driver::SendError) -> Error {
-    match error {
-        driver::SendError::Usage(error) => Error::Usage(error),
-        other => Error::Io(std::io::Error::other(other)),
+/// `decision`, accepting permessage-deflate on `deflate`'s terms if it accepts the
+/// request without choosing and the client offered it (RFC 7692 §5).
+fn with_deflate<'r>(
+    decision: Decision<'r>,
+    request: &Request<'_>,
+    deflate: Option<&crate::deflate::DeflateConfig>,
+) -> Decision<'r> {
+    match (decision, deflate) {
+        (Decision::Accept(accept), Some(deflate)) if accept.deflate.is_none() => {
+            let params = crate::deflate::negotiate(request.extensions(), deflate);
+            Decision::Accept(accept.with_deflate(params))
+        }
+        (decision, _) => decision,
     }
 }
 

@@ -60,7 +60,7 @@ pub async fn connect_tls(
 /// can also be given to [`accept`](super::accept) directly.)
 ///
 /// **Cancel safety**: dropping the future drops the connection (nothing to resume).
-pub async fn accept_tls<S, F>(
+pub async fn accept_tls<'d, S, F>(
     stream: S,
     acceptor: &TlsAcceptor,
     settings: impl Into<Settings>,
@@ -68,7 +68,7 @@ pub async fn accept_tls<S, F>(
 ) -> Result<WebSocketStream<server::TlsStream<S>>, Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
-    F: FnOnce(&crate::Request<'_>) -> Decision,
+    F: FnOnce(&crate::Request<'_>) -> Decision<'d>,
 {
     let settings = settings.into();
     let epoch = TokioInstant::now();
