@@ -42,8 +42,9 @@ enum Op {
     Send(bool, u16),
     Ping(u8),
     Close(u16),
-    /// Take the pending event (or answer the request).
-    Take,
+    /// Take the pending event, or answer the request with one of the decisions
+    /// `decide_with` must carry out by its rules (see `decision`).
+    Take(u8),
     Skip,
     ReadClosed,
     Failed,
@@ -84,6 +85,25 @@ fn masked(first: u8, payload: &[u8]) -> Vec<u8> {
     out.extend_from_slice(&key);
     out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
     out
+}
+
+/// A server's decision on `request`, chosen by `choice`: the default, a subprotocol the
+/// request offers (borrowed from it), one it does not offer, or a refusal whose body may
+/// not fit the output.
+fn decision<'a>(choice: u8, request: &sockless::Request<'a>, body: &'a [u8]) -> Decision<'a> {
+    match choice % 4 {
+        0 => Decision::AcceptUpgrade,
+        1 => match request.subprotocols().next() {
+            Some(offered) => Decision::Accept(sockless::Accept::DEFAULT.with_subprotocol(offered)),
+            None => Decision::accept(),
+        },
+        2 => Decision::Accept(sockless::Accept::DEFAULT.with_subprotocol("never-offered")),
+        _ => Decision::Respond {
+            status: 403,
+            headers: &[],
+            body,
+        },
+    }
 }
 
 fuzz_target!(|input: Input| {
@@ -169,11 +189,18 @@ fuzz_target!(|input: Input| {
             Op::Close(code) => {
                 let _ = driver.close(CloseCode(*code), "", now);
             }
-            Op::Take => {
+            Op::Take(choice) => {
                 if let Step::Event(_) = step {
                     let request = matches!(driver.event(), Some(sockless::Event::Request(_)));
                     if request {
-                        let _ = driver.decide(Decision::AcceptUpgrade, now);
+                        let body = vec![b'x'; usize::from(*choice) * 64];
+                        match driver.decide_with(now, |request| decision(*choice, request, &body)) {
+                            // A mistake was answered 500 and ends the connection as such.
+                            Err(mistake) => {
+                                assert_eq!(driver.end(), Some(sockless::driver::End::Usage(mistake)))
+                            }
+                            Ok(()) => assert!(driver.event().is_none(), "the request was answered"),
+                        }
                     }
                 }
             }
