@@ -106,3 +106,63 @@ async fn tokio_adapter_negotiates_inflates_and_compresses_in_both_roles() {
     drop(ws);
     server.await.unwrap();
 }
+
+/// The tokio adapter's `next_event_with` on a connection that negotiated
+/// permessage-deflate: the event comes inflated (from the inflater's window) and the
+/// replies go out compressed; the client gets every message back as it sent it.
+#[cfg(feature = "tokio")]
+#[tokio::test]
+async fn tokio_replies_to_inflated_events_go_out_compressed() {
+    use futures_util::StreamExt;
+    use sockless::io::tokio::{Decision as TokioDecision, Settings, accept_with, connect_with};
+    use sockless::{Event, MessageKind};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/deflate", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let settings = Settings::default().with_deflate(DeflateConfig::default());
+        let mut ws = accept_with(tcp, settings, |_| TokioDecision::accept())
+            .await
+            .unwrap();
+        let mut partial = Vec::new();
+        loop {
+            let echoed = ws.next_event_with(|event, reply| match event {
+                Event::Text(text) => reply.send_text(text),
+                Event::Binary(data) => reply.send_binary(data),
+                // A message too large for the input arrives in pieces.
+                Event::Chunk(chunk) => {
+                    partial.extend_from_slice(chunk.data);
+                    if !chunk.last {
+                        return Ok(());
+                    }
+                    let whole = std::mem::take(&mut partial);
+                    match chunk.kind {
+                        MessageKind::Text => reply.send_text(std::str::from_utf8(&whole).unwrap()),
+                        MessageKind::Binary => reply.send_binary(&whole),
+                    }
+                }
+                _ => Ok(()),
+            });
+            match echoed.await {
+                Ok(sent) => sent.unwrap(),
+                Err(sockless::io::Error::Closed) => return,
+                Err(error) => panic!("{error}"),
+            }
+        }
+    });
+    let (mut ws, response) = connect_with(
+        &url,
+        Settings::default().with_deflate(DeflateConfig::default()),
+    )
+    .await
+    .unwrap();
+    assert!(response.header("Sec-WebSocket-Extensions").is_some());
+    for message in messages() {
+        ws.send(message.clone()).await.unwrap();
+        assert_eq!(ws.next().await.unwrap().unwrap(), message);
+    }
+    ws.close(sockless::CloseCode::NORMAL, "").await.unwrap();
+    while let Some(Ok(_)) = ws.next().await {}
+    server.await.unwrap();
+}

@@ -388,8 +388,10 @@ async fn wss_without_tls_is_a_typed_error() {
     assert!(matches!(result, Err(Error::TlsNotConfigured)));
 }
 
+/// `accept` decides as every adapter does by default (`Decision::default_for`): a request
+/// that is not an upgrade gets 426 Upgrade Required, with the headers naming the protocol.
 #[tokio::test]
-async fn a_plain_http_request_gets_the_chosen_answer() {
+async fn a_plain_http_request_gets_426_upgrade_required() {
     bounded(async {
         let (listener, _) = listener().await;
         let addr = listener.local_addr().unwrap();
@@ -403,10 +405,11 @@ async fn a_plain_http_request_gets_the_chosen_answer() {
             .unwrap();
         let mut answer = Vec::new();
         tcp.read_to_end(&mut answer).await.unwrap();
-        assert!(answer.starts_with(b"HTTP/1.1 400"));
+        assert!(answer.starts_with(b"HTTP/1.1 426"), "{answer:?}");
+        assert!(answer.windows(18).any(|w| w == b"Upgrade: websocket"));
         assert!(matches!(
             server.await.unwrap(),
-            Some(Error::Rejected { status: 400 })
+            Some(Error::Rejected { status: 426 })
         ));
     })
     .await;
@@ -991,6 +994,119 @@ async fn a_peer_that_stops_reading_is_given_up_at_the_write_timeout() {
             ws.send(Message::Text("more".into())).await,
             Err(Error::Closed)
         ));
+    })
+    .await;
+}
+
+/// `next_event_with`: the server answers each text message from the event's own bytes
+/// while it holds it. "burst" asks for 200 replies of 1,000 bytes (more than the 16 KiB
+/// output holds, so most are queued) and "large" for one of 100 KiB (larger than what is
+/// staged directly); a tokio-tungstenite client sees every reply whole, once, in order,
+/// then a clean close.
+#[tokio::test]
+async fn replies_sent_while_an_event_is_held_arrive_whole_and_in_order() {
+    use tokio_tungstenite::tungstenite::Message as T;
+    bounded(async {
+        let (listener, url) = listener().await;
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut ws = accept(tcp).await.unwrap();
+            let mut answered = 0;
+            loop {
+                let replied = ws.next_event_with(|event, reply| match event {
+                    Event::Text("burst") => (0..200u32).try_for_each(|i| {
+                        reply.send_binary(&[(i % 251) as u8; 1000])
+                    }),
+                    Event::Text("large") => reply.send_binary(&vec![7u8; 100 << 10]),
+                    Event::Text(text) => reply.send_text(text),
+                    _ => Ok(()),
+                });
+                match replied.await {
+                    Ok(sent) => sent.unwrap(),
+                    Err(Error::Closed) => return answered,
+                    Err(error) => panic!("{error}"),
+                }
+                answered += 1;
+            }
+        });
+        let (mut peer, _) = tokio_tungstenite::connect_async(url.as_str())
+            .await
+            .unwrap();
+        for text in ["héllo", "burst", "large", "last"] {
+            peer.send(T::Text(text.into())).await.unwrap();
+        }
+        assert_eq!(peer.next().await.unwrap().unwrap(), T::Text("héllo".into()));
+        for i in 0..200u32 {
+            let expected = T::Binary(vec![(i % 251) as u8; 1000].into());
+            assert_eq!(peer.next().await.unwrap().unwrap(), expected, "reply {i}");
+        }
+        assert_eq!(
+            peer.next().await.unwrap().unwrap(),
+            T::Binary(vec![7u8; 100 << 10].into())
+        );
+        assert_eq!(peer.next().await.unwrap().unwrap(), T::Text("last".into()));
+        peer.close(None).await.unwrap();
+        while let Some(Ok(_)) = peer.next().await {}
+        // Four messages and the Close were answered; then the stream ended cleanly.
+        assert_eq!(server.await.unwrap(), 5);
+    })
+    .await;
+}
+
+/// A client answering from the event's bytes masks its replies (RFC 6455 §5.3): a
+/// tokio-tungstenite server, which refuses unmasked frames, gets them back.
+#[tokio::test]
+async fn a_client_replying_while_holding_an_event_masks_its_replies() {
+    use tokio_tungstenite::tungstenite::Message as T;
+    bounded(async {
+        let (listener, url) = listener().await;
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut peer = tokio_tungstenite::accept_async(tcp).await.unwrap();
+            for text in ["one", "two"] {
+                peer.send(T::Text(text.into())).await.unwrap();
+                assert_eq!(peer.next().await.unwrap().unwrap(), T::Text(text.into()));
+            }
+            peer.close(None).await.unwrap();
+            while let Some(Ok(_)) = peer.next().await {}
+        });
+        let (mut ws, _) = connect(&url).await.unwrap();
+        loop {
+            let echoed = ws.next_event_with(|event, reply| match event {
+                Event::Text(text) => reply.send_text(text),
+                _ => Ok(()),
+            });
+            match echoed.await {
+                Ok(sent) => sent.unwrap(),
+                Err(Error::Closed) => break,
+                Err(error) => panic!("{error}"),
+            }
+        }
+        server.await.unwrap();
+    })
+    .await;
+}
+
+/// Once our Close is sent, a reply is refused as `Closed` (nothing may follow a Close,
+/// RFC 6455 §5.5.1); the message that was still on its way is handed out all the same.
+#[tokio::test]
+async fn a_reply_after_our_close_is_refused() {
+    bounded(async {
+        let (mut ws, mut peer) = server_pair(Config::default());
+        peer.write_all(&masked(0x81, b"late")).await.unwrap();
+        ws.close(CloseCode::NORMAL, "bye").await.unwrap();
+        let refused = ws
+            .next_event_with(|event, reply| {
+                assert!(matches!(event, Event::Text("late")));
+                reply.send_text("too late")
+            })
+            .await
+            .unwrap();
+        assert!(matches!(refused, Err(Error::Closed)), "{refused:?}");
+        // Only our Close went out.
+        let mut written = [0u8; 5];
+        peer.read_exact(&mut written).await.unwrap();
+        assert_eq!(written, [0x88, 5, 0x03, 0xe8, b'b']);
     })
     .await;
 }

@@ -321,6 +321,25 @@ where
         self.core.event_inflated_in(&self.input, inflater)
     }
 
+    /// [`event`](Driver::event), with the core to give commands while the event is held:
+    /// the event borrows the input only, so a reply is staged from the event's own bytes
+    /// (an echo, a transform) with no copy in between.
+    pub fn event_and_core(&mut self) -> (Option<EventOf<'_, E::Phase>>, &mut Core<E, O>) {
+        let Driver { core, input } = self;
+        (core.event_in(input), core)
+    }
+
+    /// [`event_and_core`](Driver::event_and_core) for a driver polled with
+    /// [`poll_inflating`](Driver::poll_inflating).
+    #[cfg(feature = "deflate")]
+    pub fn event_inflated_and_core<'a, W: AsRef<[u8]> + AsMut<[u8]>>(
+        &'a mut self,
+        inflater: &'a crate::deflate::Inflater<W>,
+    ) -> (Option<EventOf<'a, E::Phase>>, &'a mut Core<E, O>) {
+        let Driver { core, input } = self;
+        (core.event_inflated_in(input, inflater), core)
+    }
+
     /// Drop the event [`poll`](Driver::poll) found without looking at it (a text message is
     /// still checked, so an invalid one still fails the connection).
     pub fn skip_event(&mut self) {

@@ -111,6 +111,7 @@
 
 mod channel;
 mod handshake;
+mod reply;
 #[cfg(feature = "tokio-rustls")]
 mod tls;
 
@@ -140,6 +141,7 @@ use crate::time::{Duration, Instant};
 use crate::{Config, InputBuffer, MIN_INPUT_BUFFER};
 
 pub use channel::Sender;
+pub use reply::Reply;
 pub use handshake::{
     Decision, HandshakeResponse, accept, accept_with, client_async, client_async_with, connect,
     connect_with,
@@ -1069,6 +1071,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     }
 
     /// How many bytes wait to be written: staged, and in messages waiting for room.
+    #[inline]
     pub fn buffered_amount(&self) -> usize {
         let staged = on_core!(&self.core, d => d.pending_output());
         usize::try_from(staged).unwrap_or(usize::MAX) + self.queued_bytes
@@ -1129,14 +1132,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// # }
     /// ```
     pub async fn next_event(&mut self) -> Result<OpenEvent<'_>, Error> {
-        if core::mem::take(&mut self.taken) {
-            // The last event taken was a text message that failed its check: that
-            // failure was the error returned then.
-            let end = on_core!(&self.core, d => d.end());
-            if end == Some(End::Failed(ProtocolError::InvalidUtf8)) {
-                self.reported = true;
-            }
-        }
+        self.forget_reported_failure();
         if core::future::poll_fn(|cx| self.poll_step(false, cx)).await? != Ready::Event {
             return Err(Error::Closed);
         }
@@ -1524,6 +1520,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
 
     /// The driver ended the connection (a write or flush failed, a deadline passed) while
     /// the stream still runs: report that end now, once, instead of a bare `Closed` later.
+    /// The common case of [`poll_ready_inner`](Self::poll_ready_inner), checked inline:
+    /// running, not ended, and under the write limit.
+    #[inline(always)]
+    fn has_room(&self) -> bool {
+        matches!(self.phase, Phase::Running)
+            && self.buffered_amount() < self.write_limit
+            && on_core!(&self.core, d => d.end()).is_none()
+    }
+
     fn poll_report_end(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let ended = on_core!(&self.core, d => d.end()).is_some();
         if ended && matches!(self.phase, Phase::Running) {
@@ -1532,7 +1537,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         Poll::Ready(Ok(()))
     }
 
+    /// Ready once there is room to send: at once in the common case
+    /// ([`has_room`](Self::has_room), inline), else after writing out.
+    #[inline(always)]
     fn poll_ready_inner(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        if self.has_room() {
+            return Poll::Ready(Ok(()));
+        }
+        self.poll_room(cx)
+    }
+
+    /// [`poll_ready_inner`](Self::poll_ready_inner) when there may be no room: report an
+    /// end, or write out while over the write limit.
+    fn poll_room(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         ready!(self.poll_report_end(cx))?;
         if !matches!(self.phase, Phase::Running) {
             return Poll::Ready(Err(Error::Closed));

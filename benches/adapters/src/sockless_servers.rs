@@ -1,6 +1,5 @@
 //! The sockless echo servers, over the tokio adapter (`sockless::io::tokio`).
 
-use futures_util::{FutureExt, SinkExt};
 use sockless::io::tokio::{WebSocketStream, accept_async};
 use sockless::io::{Error, Message};
 use sockless::{MessageKind, OpenEvent};
@@ -19,66 +18,40 @@ pub async fn stream_sink(stream: TcpStream, send_each: bool) -> Result<(), BoxEr
     Ok(())
 }
 
-/// What one event asks of the echo loop.
-enum Step {
-    /// Send this back.
-    Echo(Message),
-    /// Nothing to send (a control frame, already answered, or a piece of a message).
-    Nothing,
-    /// The connection ended cleanly.
-    End,
-}
-
-/// Turns a borrowed event into what to send back. Whole messages are copied once, into the
-/// message handed to the Sink (the adapter has no way to send a borrowed payload while
-/// the event borrows the stream); pieces of a message too large for the input buffer are
-/// collected in `partial`, as a user collects them.
-fn step(event: Result<OpenEvent<'_>, Error>, partial: &mut Vec<u8>) -> Result<Step, Error> {
-    Ok(match event {
-        Ok(OpenEvent::Binary(data)) => Step::Echo(Message::Binary(data.to_vec())),
-        Ok(OpenEvent::Text(text)) => Step::Echo(Message::Text(text.to_owned())),
-        Ok(OpenEvent::Chunk(chunk)) => {
-            if chunk.first {
-                partial.clear();
-            }
-            partial.extend_from_slice(chunk.data);
-            if !chunk.last {
-                return Ok(Step::Nothing);
-            }
-            let data = std::mem::take(partial);
-            Step::Echo(match chunk.kind {
-                MessageKind::Binary => Message::Binary(data),
-                // The connection validated the text, piece by piece.
-                MessageKind::Text => Message::Text(
-                    String::from_utf8(data).map_err(|e| Error::Io(std::io::Error::other(e)))?,
-                ),
-            })
-        }
-        Ok(_) => Step::Nothing,
-        Err(Error::Closed) => Step::End,
-        Err(error) => return Err(error),
-    })
-}
-
-/// `accept_async`, then `next_event`: events that borrow the stream's input buffer (no
-/// assembly, no per-event allocation on the read side). Echoes are fed to the Sink while
-/// events are already readable, flushed once none is.
+/// `accept_async`, then `next_event_with`: each event borrows the stream's input buffer
+/// and is echoed from there while it is held (no message allocated, the only copy into
+/// the output); pieces of a message too large for the input are collected in `partial`,
+/// as a user collects them. Replies go out with the next read's write: no flush call.
 pub async fn events(stream: TcpStream) -> Result<(), BoxError> {
     let mut ws: WebSocketStream<TcpStream> = accept_async(stream).await?;
     let mut partial = Vec::new();
     loop {
-        let mut step = step(ws.next_event().await, &mut partial)?;
-        loop {
-            match step {
-                Step::Echo(message) => ws.feed(message).await?,
-                Step::Nothing => {}
-                Step::End => return Ok(()),
+        let echoed = ws.next_event_with(|event, reply| match event {
+            OpenEvent::Binary(data) => reply.send_binary(data),
+            OpenEvent::Text(text) => reply.send_text(text),
+            OpenEvent::Chunk(chunk) => {
+                if chunk.first {
+                    partial.clear();
+                }
+                partial.extend_from_slice(chunk.data);
+                if !chunk.last {
+                    return Ok(());
+                }
+                match chunk.kind {
+                    MessageKind::Binary => reply.send_binary(&partial),
+                    // The connection validated the text, piece by piece.
+                    MessageKind::Text => match std::str::from_utf8(&partial) {
+                        Ok(text) => reply.send_text(text),
+                        Err(e) => Err(Error::Io(std::io::Error::other(e))),
+                    },
+                }
             }
-            match ws.next_event().now_or_never() {
-                Some(event) => step = self::step(event, &mut partial)?,
-                None => break,
-            }
+            _ => Ok(()),
+        });
+        match echoed.await {
+            Ok(sent) => sent?,
+            Err(Error::Closed) => return Ok(()),
+            Err(error) => return Err(error.into()),
         }
-        ws.flush().await?;
     }
 }
