@@ -126,7 +126,8 @@
 //!
 //! `accept_async` and `connect_async` are the same functions under tokio-tungstenite's
 //! names, so a tokio-tungstenite program switches by changing its imports. The stream is
-//! also a futures `Sink` of messages; `next_event` reads without copying, and `sender`
+//! also a futures `Sink` of messages; `next_event` reads without copying,
+//! `next_event_with` answers an event from its own bytes while holding it, and `sender`
 //! gives a cloneable sender for other tasks (see [`io::tokio`]). With
 //! `embedded-io-async`, [`io::embedded`] does the same in caller buffers, without a heap.
 //!
