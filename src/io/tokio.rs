@@ -98,9 +98,8 @@
 //! Every partial state (a frame half read, a message half assembled, bytes half written)
 //! lives in the driver, the message being collected and the staged messages, never in a
 //! future. Dropping a read future ([`StreamExt::next`], `next_event`, `next_event_with`) at
-//! any point loses nothing:
-//! the next read resumes where it stopped. Each method documents what dropping its future
-//! means.
+//! any point loses nothing: the next read resumes where it stopped. Each method documents
+//! what dropping its future means.
 //!
 //! [`Stream`]: futures_core::Stream
 //! [`Sink`]: futures_sink::Sink
