@@ -684,7 +684,6 @@ impl<T: Transport> Chat<T> {
             time: unix_millis(),
         }
         .to_json();
-        self.rooms.record(room, &message);
         let mut id = None;
         if let (Some(shared), Some(name)) = (&mut self.shared, self.rooms.name(room)) {
             let published = shared.broker.publish(name, &message, true);
@@ -694,6 +693,8 @@ impl<T: Transport> Chat<T> {
             id = Some(published);
         }
         self.broadcast(room, &message, true, id);
+        // The history keeps the notice itself (its capacity is its length: no copy).
+        self.rooms.record(room, message.into_boxed_str());
     }
 
     /// Queue `text` (a `message` if `message`, else a notice) for every member of
@@ -1113,7 +1114,7 @@ impl<T: Transport> Chat<T> {
             pending.seen.insert(envelope.id());
         }
         if envelope.message {
-            self.rooms.record(room, envelope.json);
+            self.rooms.record(room, envelope.json.into());
         }
         self.broadcast(room, envelope.json, envelope.message, Some(envelope.id()));
     }

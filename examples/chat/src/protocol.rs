@@ -130,9 +130,55 @@ impl<'a> Notice<'a> {
     }
 
     /// The JSON text of this notice.
+    ///
+    /// A `message` (one per message said, to every member) is written here, byte for
+    /// byte as serde_json writes it (see the tests), into a `String` of exactly its
+    /// length, so that the room's history can keep it without a copy; the other notices
+    /// (a few per connection) go through serde.
     pub fn to_json(&self) -> String {
-        // Serializing strings and integers into a String cannot fail.
-        serde_json::to_string(self).unwrap_or_default()
+        match *self {
+            Notice::Message { name, text, time } => message_json(name, text, time),
+            // Serializing strings and integers into a String cannot fail.
+            _ => serde_json::to_string(self).unwrap_or_default(),
+        }
+    }
+}
+
+/// `{"type":"message","name":N,"text":T,"time":MS}`, as serde_json writes it: the keys
+/// in declaration order, no spaces, the strings escaped as [`push_json_str`] does.
+fn message_json(name: &str, text: &str, time: u64) -> String {
+    const HEAD: &str = r#"{"type":"message","name":"#;
+    const TEXT: &str = r#","text":"#;
+    const TIME: &str = r#","time":"#;
+    let mut digits = itoa::Buffer::new();
+    let time = digits.format(time);
+    // Exact when neither string needs an escape, as in nearly every message.
+    let len = HEAD.len() + name.len() + TEXT.len() + text.len() + TIME.len() + time.len() + 5;
+    let mut json = String::with_capacity(len);
+    json.push_str(HEAD);
+    push_json_str(&mut json, name);
+    json.push_str(TEXT);
+    push_json_str(&mut json, text);
+    json.push_str(TIME);
+    json.push_str(time);
+    json.push('}');
+    json
+}
+
+/// `value` as a JSON string (RFC 8259, section 7), escaped exactly as serde_json escapes
+/// it: only `"`, `\` and the control characters below U+0020 need an escape. A string
+/// without them (nearly all) is copied as it is; one with them goes through serde_json.
+fn push_json_str(json: &mut String, value: &str) {
+    if value
+        .bytes()
+        .any(|byte| byte == b'"' || byte == b'\\' || byte < 0x20)
+    {
+        // Serializing a string into a String cannot fail.
+        json.push_str(&serde_json::to_string(value).unwrap_or_default());
+    } else {
+        json.push('"');
+        json.push_str(value);
+        json.push('"');
     }
 }
 
@@ -322,6 +368,46 @@ mod tests {
             Notice::name_taken("Ann", "lobby", "taken").to_json(),
             r#"{"type":"error","code":"name_taken","reason":"taken","name":"Ann","room":"lobby"}"#
         );
+    }
+
+    /// The `message` notice written by hand is the JSON serde writes, for strings that
+    /// need no escape, every kind that does, and non-ASCII text.
+    #[test]
+    fn a_message_is_written_as_serde_writes_it() {
+        let mut strings: Vec<String> = [
+            "",
+            "ann",
+            "12345:7:123456789",
+            "a \"quoted\" word",
+            "back\\slash",
+            "tab\tnew\nline\r",
+            "\u{0}\u{1}\u{8}\u{b}\u{c}\u{1f}",
+            "\u{7f} is not escaped",
+            "é ✓ 𝄞 \u{2028}\u{2029}",
+            "</script>",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        // Every character up to U+00FF, alone and between others.
+        strings.extend(
+            (0..=0xffu32)
+                .filter_map(char::from_u32)
+                .map(|c| format!("x{c}y")),
+        );
+        strings.push("é".repeat(MAX_FIELD / 2));
+        for name in ["ann", "Zoë \"Z\"", "a\u{1}b"] {
+            for text in &strings {
+                for time in [0, 17, 1_765_000_000_123, u64::MAX] {
+                    let notice = Notice::Message { name, text, time };
+                    let json = notice.to_json();
+                    assert_eq!(json, serde_json::to_string(&notice).unwrap());
+                    if !json.contains('\\') {
+                        assert_eq!(json.len(), json.capacity(), "{json}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

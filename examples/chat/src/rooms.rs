@@ -136,10 +136,10 @@ impl Rooms {
     }
 
     /// Remember `message` (its JSON text) as the room's latest.
-    pub fn record(&mut self, room: u32, message: &str) {
+    pub fn record(&mut self, room: u32, message: Box<str>) {
         let room = self.room_mut(room);
-        room.history.push_back(message.into());
         room.history_bytes += message.len();
+        room.history.push_back(message);
         while room.history.len() > HISTORY || room.history_bytes > HISTORY_BYTES {
             let oldest = room.history.pop_front().map_or(0, |old| old.len());
             room.history_bytes -= oldest;
@@ -233,7 +233,7 @@ mod tests {
         let mut rooms = Rooms::new();
         let seat = rooms.join("r", "n", 1, None).unwrap();
         for i in 0..60 {
-            rooms.record(seat.room, &i.to_string());
+            rooms.record(seat.room, i.to_string().into());
         }
         let kept: Vec<&str> = rooms.history(seat.room).collect();
         assert_eq!(kept.len(), HISTORY);
@@ -249,7 +249,7 @@ mod tests {
         let seat = rooms.join("r", "n", 1, None).unwrap();
         assert_eq!(rooms.find("r"), Some(seat.room));
         assert_eq!(rooms.name(seat.room), Some("r"));
-        rooms.record(seat.room, "new");
+        rooms.record(seat.room, "new".into());
         let older: Vec<String> = (0..60).map(|i| i.to_string()).collect();
         let older: Vec<&str> = older.iter().map(String::as_str).collect();
         rooms.seed(seat.room, &older);
@@ -268,7 +268,7 @@ mod tests {
         let seat = rooms.join("r", "n", 1, None).unwrap();
         let big = "x".repeat(HISTORY_BYTES / 10);
         for _ in 0..20 {
-            rooms.record(seat.room, &big);
+            rooms.record(seat.room, big.as_str().into());
         }
         let bytes: usize = rooms.history(seat.room).map(str::len).sum();
         assert!(bytes <= HISTORY_BYTES && rooms.history(seat.room).count() == 10);
