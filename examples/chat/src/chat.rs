@@ -407,6 +407,7 @@ impl<T: Transport> Chat<T> {
     /// after each. With permessage-deflate, compressed messages come out inflated by the
     /// thread's inflater (see `compression.rs`).
     fn receive(&mut self, key: usize, input: &mut InputBuffer<&mut [u8]>, now: u64) {
+        let now_instant = Instant::from_millis(now);
         loop {
             let Some(client) = self.clients.slab.get_mut(key) else {
                 return;
@@ -417,7 +418,6 @@ impl<T: Transport> Chat<T> {
                 }
                 _ => None,
             };
-            let now_instant = Instant::from_millis(now);
             // One handler for both stages: an open connection's events are widened to
             // the handshake's vocabulary.
             let received = match (&mut client.stage, inflater.as_mut()) {
