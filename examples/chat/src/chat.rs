@@ -678,23 +678,29 @@ impl<T: Transport> Chat<T> {
             return self.error(key, "join a room first");
         };
         let room = seat.room;
-        let message = Notice::Message {
-            name,
-            text,
-            time: unix_millis(),
-        }
-        .to_json();
-        let mut id = None;
-        if let (Some(shared), Some(name)) = (&mut self.shared, self.rooms.name(room)) {
-            let published = shared.broker.publish(name, &message, true);
-            if let Some(pending) = shared.pending.get_mut(&room) {
-                pending.seen.insert(published);
+        let time = unix_millis();
+        // The notice is written once, right into the room's history, and sent from there.
+        (self.rooms).record_with(room, |history| {
+            Notice::Message { name, text, time }.write_to(history)
+        });
+        let message = self.rooms.latest(room).unwrap_or_default();
+        if let Some(shared) = &mut self.shared {
+            // As `broadcast` does, with the notice where it is.
+            let mut id = None;
+            if let Some(name) = self.rooms.name(room) {
+                let published = shared.broker.publish(name, message, true);
+                if let Some(pending) = shared.pending.get_mut(&room) {
+                    pending.seen.insert(published);
+                }
+                id = Some(published);
             }
-            id = Some(published);
+            if let Some(pending) = shared.pending.get_mut(&room) {
+                return pending.backlog.push((true, message.into(), id));
+            }
         }
-        self.broadcast(room, &message, true, id);
-        // The history keeps the notice itself (its capacity is its length: no copy).
-        self.rooms.record(room, message.into_boxed_str());
+        let members = self.rooms.members(room);
+        self.clients
+            .deliver(&mut self.compression, members, message);
     }
 
     /// Queue `text` (a `message` if `message`, else a notice) for every member of
@@ -1114,7 +1120,7 @@ impl<T: Transport> Chat<T> {
             pending.seen.insert(envelope.id());
         }
         if envelope.message {
-            self.rooms.record(room, envelope.json.into());
+            self.rooms.record(room, envelope.json);
         }
         self.broadcast(room, envelope.json, envelope.message, Some(envelope.id()));
     }

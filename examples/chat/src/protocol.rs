@@ -130,39 +130,49 @@ impl<'a> Notice<'a> {
     }
 
     /// The JSON text of this notice.
-    ///
-    /// A `message` (one per message said, to every member) is written here, byte for
-    /// byte as serde_json writes it (see the tests), into a `String` of exactly its
-    /// length, so that the room's history can keep it without a copy; the other notices
-    /// (a few per connection) go through serde.
     pub fn to_json(&self) -> String {
         match *self {
-            Notice::Message { name, text, time } => message_json(name, text, time),
+            Notice::Message { .. } => {
+                let mut json = String::new();
+                self.write_to(&mut json);
+                json
+            }
             // Serializing strings and integers into a String cannot fail.
             _ => serde_json::to_string(self).unwrap_or_default(),
         }
     }
+
+    /// Append the JSON text of this notice to `json`. (A `message`, one per message
+    /// said, is written by [`write_message`], without serde and without a `String` of
+    /// its own; the other notices, a few per connection, by serde.)
+    pub fn write_to(&self, json: &mut String) {
+        match *self {
+            Notice::Message { name, text, time } => write_message(json, name, text, time),
+            _ => json.push_str(&self.to_json()),
+        }
+    }
 }
 
-/// `{"type":"message","name":N,"text":T,"time":MS}`, as serde_json writes it: the keys
-/// in declaration order, no spaces, the strings escaped as [`push_json_str`] does.
-fn message_json(name: &str, text: &str, time: u64) -> String {
+/// Append to `json` the notice `{"type":"message","name":N,"text":T,"time":MS}` (the
+/// [`Notice::Message`]) byte for byte as serde_json writes it (see the tests): the keys
+/// in declaration order, no spaces, the strings escaped as [`push_json_str`] does. It is
+/// written here, without serde, because one is written for every message said, right
+/// where it is kept (the room's history).
+fn write_message(json: &mut String, name: &str, text: &str, time: u64) {
     const HEAD: &str = r#"{"type":"message","name":"#;
     const TEXT: &str = r#","text":"#;
     const TIME: &str = r#","time":"#;
     let mut digits = itoa::Buffer::new();
     let time = digits.format(time);
     // Exact when neither string needs an escape, as in nearly every message.
-    let len = HEAD.len() + name.len() + TEXT.len() + text.len() + TIME.len() + time.len() + 5;
-    let mut json = String::with_capacity(len);
+    json.reserve(HEAD.len() + name.len() + TEXT.len() + text.len() + TIME.len() + time.len() + 5);
     json.push_str(HEAD);
-    push_json_str(&mut json, name);
+    push_json_str(json, name);
     json.push_str(TEXT);
-    push_json_str(&mut json, text);
+    push_json_str(json, text);
     json.push_str(TIME);
     json.push_str(time);
     json.push('}');
-    json
 }
 
 /// `value` as a JSON string (RFC 8259, section 7), escaped exactly as serde_json escapes
@@ -501,6 +511,13 @@ mod tests {
             Notice::name_taken("Ann", "lobby", "taken").to_json(),
             r#"{"type":"error","code":"name_taken","reason":"taken","name":"Ann","room":"lobby"}"#
         );
+        let mut both = String::new();
+        Notice::Joined { name: "ann" }.write_to(&mut both);
+        message.write_to(&mut both);
+        assert_eq!(
+            both,
+            r#"{"type":"joined","name":"ann"}{"type":"message","name":"ann","text":"a \"b\"\n","time":17}"#
+        );
     }
 
     /// The `message` notice written by hand is the JSON serde writes, for strings that
@@ -538,6 +555,10 @@ mod tests {
                     if !json.contains('\\') {
                         assert_eq!(json.len(), json.capacity(), "{json}");
                     }
+                    // Appended after what the string holds, as the history does.
+                    let mut after = String::from("earlier");
+                    notice.write_to(&mut after);
+                    assert_eq!(after, format!("earlier{json}"));
                 }
             }
         }
