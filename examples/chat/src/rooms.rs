@@ -50,8 +50,12 @@ struct Room {
 struct History {
     text: String,
     start: usize,
-    lengths: VecDeque<usize>,
+    lengths: VecDeque<u32>,
 }
+
+/// The first bytes a room's history takes, once something is said there: about a dozen
+/// short messages before it grows (each growth copies it).
+const FIRST_BYTES: usize = 1024;
 
 impl History {
     /// The bytes of the messages kept.
@@ -62,13 +66,20 @@ impl History {
     /// Append a message, which `write` writes at the end of `text`; then forget the
     /// oldest ones past the bounds (never the newest).
     fn push_with(&mut self, write: impl FnOnce(&mut String)) {
+        if self.lengths.capacity() == 0 {
+            // Its whole room at once (200 bytes): it is never grown.
+            self.lengths.reserve_exact(HISTORY + 1);
+            self.text.reserve(FIRST_BYTES);
+        }
         let end = self.text.len();
         write(&mut self.text);
-        self.lengths.push_back(self.text.len() - end);
+        // (A message is far shorter than 4 GiB: MAX_MESSAGE, escaped.)
+        let len = u32::try_from(self.text.len() - end).unwrap_or(u32::MAX);
+        self.lengths.push_back(len);
         while self.lengths.len() > 1
             && (self.lengths.len() > HISTORY || self.bytes() > HISTORY_BYTES)
         {
-            self.start += self.lengths.pop_front().unwrap_or(0);
+            self.start += self.lengths.pop_front().map_or(0, |len| len as usize);
         }
         if self.start > 0 && self.start >= self.bytes() {
             self.text.drain(..self.start);
@@ -80,6 +91,7 @@ impl History {
     fn iter(&self) -> impl Iterator<Item = &str> {
         let mut at = self.start;
         self.lengths.iter().map(move |&len| {
+            let len = len as usize;
             at += len;
             &self.text[at - len..at]
         })
@@ -87,7 +99,7 @@ impl History {
 
     /// The newest message.
     fn latest(&self) -> Option<&str> {
-        let len = *self.lengths.back()?;
+        let len = *self.lengths.back()? as usize;
         Some(&self.text[self.text.len() - len..])
     }
 }
