@@ -591,9 +591,13 @@ impl<T: Transport> Chat<T> {
             return self.error(key, "already joining: wait for the answer");
         }
         let folded = protocol::fold(name);
-        let claim = (Box::<str>::from(room), Box::<str>::from(folded.as_str()));
-        if (self.shared.as_ref()).is_some_and(|s| s.claims.contains_key(&claim)) {
-            return self.name_taken(key, name, room);
+        // The key of a claim of the name in Redis (with `--redis` only).
+        let claim = (self.shared.is_some())
+            .then(|| (Box::<str>::from(room), Box::<str>::from(folded.as_str())));
+        if let (Some(shared), Some(claim)) = (&self.shared, &claim) {
+            if shared.claims.contains_key(claim) {
+                return self.name_taken(key, name, room);
+            }
         }
         if let Some((holder, held_by)) = self.rooms.holder(room, &folded) {
             let holder = *holder;
@@ -607,7 +611,7 @@ impl<T: Transport> Chat<T> {
         let Some(client) = self.clients.slab.get_mut(key) else {
             return;
         };
-        if let Some(shared) = &mut self.shared {
+        if let (Some(shared), Some(claim)) = (&mut self.shared, claim) {
             // Whether another process has the name: the answer comes as a broker event
             // (see `on_claimed`). Meanwhile the name is held here.
             if let Some(ticket) = shared.broker.claim(room, &folded, session) {
@@ -741,6 +745,9 @@ impl<T: Transport> Chat<T> {
             if let Some(Some(moved)) = self.clients.slab.get_mut(moved).map(|c| c.member.as_mut()) {
                 moved.seat = seat;
             }
+        }
+        if self.shared.is_none() && self.rooms.members(member.seat.room).is_empty() {
+            return; // the room closed: no one is left to tell
         }
         let name = &member.name;
         let left = Notice::Left { name }.to_json();

@@ -132,7 +132,7 @@ impl<'a> Notice<'a> {
     /// The JSON text of this notice.
     pub fn to_json(&self) -> String {
         match *self {
-            Notice::Message { .. } => {
+            Notice::Message { .. } | Notice::Joined { .. } | Notice::Left { .. } => {
                 let mut json = String::new();
                 self.write_to(&mut json);
                 json
@@ -142,15 +142,28 @@ impl<'a> Notice<'a> {
         }
     }
 
-    /// Append the JSON text of this notice to `json`. (A `message`, one per message
-    /// said, is written by [`write_message`], without serde and without a `String` of
-    /// its own; the other notices, a few per connection, by serde.)
+    /// Append the JSON text of this notice to `json`. The notices of every message and
+    /// every member (`message`, `joined`, `left`) are written here, without serde, byte
+    /// for byte as serde writes them (see the tests), and a `message` without a `String`
+    /// of its own; the errors by serde.
     pub fn write_to(&self, json: &mut String) {
         match *self {
             Notice::Message { name, text, time } => write_message(json, name, text, time),
+            Notice::Joined { name } => write_named(json, r#"{"type":"joined","name":"#, name),
+            Notice::Left { name } => write_named(json, r#"{"type":"left","name":"#, name),
             _ => json.push_str(&self.to_json()),
         }
     }
+}
+
+/// Append to `json` a notice whose only field after its type is `name`: `head` (up to
+/// the name's value), the name, and the end of the object.
+fn write_named(json: &mut String, head: &str, name: &str) {
+    // Exact when the name needs no escape.
+    json.reserve(head.len() + name.len() + 3);
+    json.push_str(head);
+    push_json_str(json, name);
+    json.push('}');
 }
 
 /// Append to `json` the notice `{"type":"message","name":N,"text":T,"time":MS}` (the
@@ -559,6 +572,15 @@ mod tests {
                     let mut after = String::from("earlier");
                     notice.write_to(&mut after);
                     assert_eq!(after, format!("earlier{json}"));
+                }
+            }
+        }
+        for name in &strings {
+            for notice in [Notice::Joined { name }, Notice::Left { name }] {
+                let json = notice.to_json();
+                assert_eq!(json, serde_json::to_string(&notice).unwrap());
+                if !json.contains('\\') {
+                    assert_eq!(json.len(), json.capacity(), "{json}");
                 }
             }
         }
