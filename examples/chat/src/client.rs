@@ -211,6 +211,15 @@ impl Client {
     /// `MIN_OUTPUT_BUFFER` bytes) is copied into the queue, so that the queue is not grown
     /// and zeroed for nothing on every message.
     pub fn transmit_owed(&mut self) -> Result<(), Full> {
+        // Nearly always nothing is owed, which the endpoint can tell without the buffer.
+        let wants = match &self.stage {
+            Stage::Handshake(server) => server.wants_transmit(),
+            Stage::Open(connection) => connection.wants_transmit(),
+            Stage::Draining { .. } => false,
+        };
+        if !wants {
+            return Ok(());
+        }
         let mut owed = [0u8; MIN_OUTPUT_BUFFER];
         loop {
             // The server's output always fits MIN_OUTPUT_BUFFER: no BufferTooSmall.
