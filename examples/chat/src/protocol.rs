@@ -149,56 +149,58 @@ impl<'a> Notice<'a> {
     pub fn write_to(&self, json: &mut String) {
         match *self {
             Notice::Message { name, text, time } => write_message(json, name, text, time),
-            Notice::Joined { name } => write_named(json, r#"{"type":"joined","name":"#, name),
-            Notice::Left { name } => write_named(json, r#"{"type":"left","name":"#, name),
+            Notice::Joined { name } => write_named(json, r#"{"type":"joined","name":""#, name),
+            Notice::Left { name } => write_named(json, r#"{"type":"left","name":""#, name),
             _ => json.push_str(&self.to_json()),
         }
     }
 }
 
 /// Append to `json` a notice whose only field after its type is `name`: `head` (up to
-/// the name's value), the name, and the end of the object.
+/// the name's opening quote), the name, and the end of the object.
 fn write_named(json: &mut String, head: &str, name: &str) {
     // Exact when the name needs no escape.
-    json.reserve(head.len() + name.len() + 3);
+    json.reserve(head.len() + name.len() + 2);
     json.push_str(head);
-    push_json_str(json, name);
-    json.push('}');
+    push_json_chars(json, name);
+    json.push_str(r#""}"#);
 }
 
 /// Append to `json` the notice `{"type":"message","name":N,"text":T,"time":MS}` (the
 /// [`Notice::Message`]) byte for byte as serde_json writes it (see the tests): the keys
-/// in declaration order, no spaces, the strings escaped as [`push_json_str`] does. It is
+/// in declaration order, no spaces, the strings escaped as [`push_json_chars`] does. It is
 /// written here, without serde, because one is written for every message said, right
 /// where it is kept (the room's history).
 fn write_message(json: &mut String, name: &str, text: &str, time: u64) {
-    const HEAD: &str = r#"{"type":"message","name":"#;
-    const TEXT: &str = r#","text":"#;
-    const TIME: &str = r#","time":"#;
+    // The quotes around the strings are in the fixed parts.
+    const HEAD: &str = r#"{"type":"message","name":""#;
+    const TEXT: &str = r#"","text":""#;
+    const TIME: &str = r#"","time":"#;
     let mut digits = itoa::Buffer::new();
     let time = digits.format(time);
     // Exact when neither string needs an escape, as in nearly every message.
-    json.reserve(HEAD.len() + name.len() + TEXT.len() + text.len() + TIME.len() + time.len() + 5);
+    json.reserve(HEAD.len() + name.len() + TEXT.len() + text.len() + TIME.len() + time.len() + 1);
     json.push_str(HEAD);
-    push_json_str(json, name);
+    push_json_chars(json, name);
     json.push_str(TEXT);
-    push_json_str(json, text);
+    push_json_chars(json, text);
     json.push_str(TIME);
     json.push_str(time);
     json.push('}');
 }
 
-/// `value` as a JSON string (RFC 8259, section 7), escaped exactly as serde_json escapes
-/// it: only `"`, `\` and the control characters below U+0020 need an escape. A string
-/// without them (nearly all) is copied as it is; one with them goes through serde_json.
-fn push_json_str(json: &mut String, value: &str) {
+/// `value` as the characters of a JSON string, between its quotes (RFC 8259, section 7),
+/// escaped exactly as serde_json escapes them: only `"`, `\` and the control characters
+/// below U+0020 need an escape. A string without them (nearly all) is copied as it is;
+/// one with them goes through serde_json.
+fn push_json_chars(json: &mut String, value: &str) {
     if needs_escape(value) {
-        // Serializing a string into a String cannot fail.
-        json.push_str(&serde_json::to_string(value).unwrap_or_default());
+        // Serializing a string into a String cannot fail, and its quotes are there.
+        let quoted = serde_json::to_string(value).unwrap_or_default();
+        let chars = quoted.strip_prefix('"').and_then(|q| q.strip_suffix('"'));
+        json.push_str(chars.unwrap_or_default());
     } else {
-        json.push('"');
         json.push_str(value);
-        json.push('"');
     }
 }
 

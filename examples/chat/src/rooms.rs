@@ -142,11 +142,10 @@ impl Rooms {
         member: usize,
         session: Option<&str>,
     ) -> Option<Seat> {
-        if self.is_taken(name, folded) {
-            return None;
-        }
-        let room = match self.by_name.get(name) {
-            Some(&room) => room,
+        // (One look-up of the room, whether it is open or not.)
+        let room = match self.by_name.get(name).copied() {
+            Some(room) if self.room_mut(room).names.contains_key(folded) => return None,
+            Some(room) => room,
             None => {
                 let room = self.rooms.insert(Room {
                     name: name.into(),
