@@ -195,13 +195,21 @@ fn write_message(json: &mut String, name: &str, text: &str, time: u64) {
 /// one with them goes through serde_json.
 fn push_json_chars(json: &mut String, value: &str) {
     if needs_escape(value) {
-        // Serializing a string into a String cannot fail, and its quotes are there.
-        let quoted = serde_json::to_string(value).unwrap_or_default();
-        let chars = quoted.strip_prefix('"').and_then(|q| q.strip_suffix('"'));
-        json.push_str(chars.unwrap_or_default());
+        push_escaped(json, value);
     } else {
         json.push_str(value);
     }
+}
+
+/// [`push_json_chars`] for a string that needs escapes (rare: kept out of the way of the
+/// plain ones).
+#[cold]
+#[inline(never)]
+fn push_escaped(json: &mut String, value: &str) {
+    // Serializing a string into a String cannot fail, and its quotes are there.
+    let quoted = serde_json::to_string(value).unwrap_or_default();
+    let chars = quoted.strip_prefix('"').and_then(|q| q.strip_suffix('"'));
+    json.push_str(chars.unwrap_or_default());
 }
 
 /// Whether `value` holds a byte that a JSON string must escape (RFC 8259, section 7):
