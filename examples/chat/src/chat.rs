@@ -631,7 +631,7 @@ impl<T: Transport> Chat<T> {
             }
             // The publisher's queue is full: only this process's names are checked.
         }
-        self.seat(key, name, room, session);
+        self.seat(key, name, &folded, room, session);
     }
 
     /// Refuse `key`'s join: `name` is taken in `room`. It may try again.
@@ -641,14 +641,14 @@ impl<T: Transport> Chat<T> {
         self.clients.deliver(&mut self.compression, &[key], &notice);
     }
 
-    /// Seat `key` in `room` as `name` (free there): the room's history to it, then the
-    /// news to all.
-    fn seat(&mut self, key: usize, name: &str, room: &str, session: Option<&str>) {
+    /// Seat `key` in `room` as `name` (`folded`: as [`protocol::fold`] makes it; free
+    /// there): the room's history to it, then the news to all.
+    fn seat(&mut self, key: usize, name: &str, folded: &str, room: &str, session: Option<&str>) {
         let Some(client) = self.clients.slab.get_mut(key) else {
             return;
         };
         let id = client.id;
-        let Some(seat) = self.rooms.join(room, &protocol::fold(name), key, session) else {
+        let Some(seat) = self.rooms.join(room, folded, key, session) else {
             return self.name_taken(key, name, room);
         };
         client.member = Some(Member {
@@ -1047,7 +1047,10 @@ impl<T: Transport> Chat<T> {
         let (room, folded) = (&*names.0, &*names.1);
         match asker {
             Some(claim) if granted == Some(false) => self.name_taken(claim.key, &claim.name, room),
-            Some(claim) => self.seat(claim.key, &claim.name, room, claim.session.as_deref()),
+            Some(claim) => {
+                let session = claim.session.as_deref();
+                self.seat(claim.key, &claim.name, folded, room, session)
+            }
             // Granted to no one here (the asker left, or the answer came too late and
             // the name is no longer used nor asked for here): give it back.
             None if granted == Some(true) && !self.rooms.is_taken(room, folded) => {
