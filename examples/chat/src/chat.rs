@@ -407,6 +407,7 @@ impl<T: Transport> Chat<T> {
     /// after each. With permessage-deflate, compressed messages come out inflated by the
     /// thread's inflater (see `compression.rs`).
     fn receive(&mut self, key: usize, input: &mut InputBuffer<&mut [u8]>, now: u64) {
+        let now_instant = Instant::from_millis(now);
         loop {
             let Some(client) = self.clients.slab.get_mut(key) else {
                 return;
@@ -417,7 +418,6 @@ impl<T: Transport> Chat<T> {
                 }
                 _ => None,
             };
-            let now_instant = Instant::from_millis(now);
             // One handler for both stages: an open connection's events are widened to
             // the handshake's vocabulary.
             let received = match (&mut client.stage, inflater.as_mut()) {
@@ -591,9 +591,13 @@ impl<T: Transport> Chat<T> {
             return self.error(key, "already joining: wait for the answer");
         }
         let folded = protocol::fold(name);
-        let claim = (Box::<str>::from(room), Box::<str>::from(folded.as_str()));
-        if (self.shared.as_ref()).is_some_and(|s| s.claims.contains_key(&claim)) {
-            return self.name_taken(key, name, room);
+        // The key of a claim of the name in Redis (with `--redis` only).
+        let claim = (self.shared.is_some())
+            .then(|| (Box::<str>::from(room), Box::<str>::from(folded.as_str())));
+        if let (Some(shared), Some(claim)) = (&self.shared, &claim) {
+            if shared.claims.contains_key(claim) {
+                return self.name_taken(key, name, room);
+            }
         }
         if let Some((holder, held_by)) = self.rooms.holder(room, &folded) {
             let holder = *holder;
@@ -607,7 +611,7 @@ impl<T: Transport> Chat<T> {
         let Some(client) = self.clients.slab.get_mut(key) else {
             return;
         };
-        if let Some(shared) = &mut self.shared {
+        if let (Some(shared), Some(claim)) = (&mut self.shared, claim) {
             // Whether another process has the name: the answer comes as a broker event
             // (see `on_claimed`). Meanwhile the name is held here.
             if let Some(ticket) = shared.broker.claim(room, &folded, session) {
@@ -627,7 +631,7 @@ impl<T: Transport> Chat<T> {
             }
             // The publisher's queue is full: only this process's names are checked.
         }
-        self.seat(key, name, room, session);
+        self.seat(key, name, &folded, room, session);
     }
 
     /// Refuse `key`'s join: `name` is taken in `room`. It may try again.
@@ -637,14 +641,14 @@ impl<T: Transport> Chat<T> {
         self.clients.deliver(&mut self.compression, &[key], &notice);
     }
 
-    /// Seat `key` in `room` as `name` (free there): the room's history to it, then the
-    /// news to all.
-    fn seat(&mut self, key: usize, name: &str, room: &str, session: Option<&str>) {
+    /// Seat `key` in `room` as `name` (`folded`: as [`protocol::fold`] makes it; free
+    /// there): the room's history to it, then the news to all.
+    fn seat(&mut self, key: usize, name: &str, folded: &str, room: &str, session: Option<&str>) {
         let Some(client) = self.clients.slab.get_mut(key) else {
             return;
         };
         let id = client.id;
-        let Some(seat) = self.rooms.join(room, &protocol::fold(name), key, session) else {
+        let Some(seat) = self.rooms.join(room, folded, key, session) else {
             return self.name_taken(key, name, room);
         };
         client.member = Some(Member {
@@ -678,22 +682,29 @@ impl<T: Transport> Chat<T> {
             return self.error(key, "join a room first");
         };
         let room = seat.room;
-        let message = Notice::Message {
-            name,
-            text,
-            time: unix_millis(),
-        }
-        .to_json();
-        self.rooms.record(room, &message);
-        let mut id = None;
-        if let (Some(shared), Some(name)) = (&mut self.shared, self.rooms.name(room)) {
-            let published = shared.broker.publish(name, &message, true);
-            if let Some(pending) = shared.pending.get_mut(&room) {
-                pending.seen.insert(published);
+        let time = unix_millis();
+        // The notice is written once, right into the room's history, and sent from there.
+        (self.rooms).record_with(room, |history| {
+            Notice::Message { name, text, time }.write_to(history)
+        });
+        let message = self.rooms.latest(room).unwrap_or_default();
+        if let Some(shared) = &mut self.shared {
+            // As `broadcast` does, with the notice where it is.
+            let mut id = None;
+            if let Some(name) = self.rooms.name(room) {
+                let published = shared.broker.publish(name, message, true);
+                if let Some(pending) = shared.pending.get_mut(&room) {
+                    pending.seen.insert(published);
+                }
+                id = Some(published);
             }
-            id = Some(published);
+            if let Some(pending) = shared.pending.get_mut(&room) {
+                return pending.backlog.push((true, message.into(), id));
+            }
         }
-        self.broadcast(room, &message, true, id);
+        let members = self.rooms.members(room);
+        self.clients
+            .deliver(&mut self.compression, members, message);
     }
 
     /// Queue `text` (a `message` if `message`, else a notice) for every member of
@@ -734,6 +745,9 @@ impl<T: Transport> Chat<T> {
             if let Some(Some(moved)) = self.clients.slab.get_mut(moved).map(|c| c.member.as_mut()) {
                 moved.seat = seat;
             }
+        }
+        if self.shared.is_none() && self.rooms.members(member.seat.room).is_empty() {
+            return; // the room closed: no one is left to tell
         }
         let name = &member.name;
         let left = Notice::Left { name }.to_json();
@@ -1033,7 +1047,10 @@ impl<T: Transport> Chat<T> {
         let (room, folded) = (&*names.0, &*names.1);
         match asker {
             Some(claim) if granted == Some(false) => self.name_taken(claim.key, &claim.name, room),
-            Some(claim) => self.seat(claim.key, &claim.name, room, claim.session.as_deref()),
+            Some(claim) => {
+                let session = claim.session.as_deref();
+                self.seat(claim.key, &claim.name, folded, room, session)
+            }
             // Granted to no one here (the asker left, or the answer came too late and
             // the name is no longer used nor asked for here): give it back.
             None if granted == Some(true) && !self.rooms.is_taken(room, folded) => {

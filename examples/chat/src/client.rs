@@ -211,6 +211,15 @@ impl Client {
     /// `MIN_OUTPUT_BUFFER` bytes) is copied into the queue, so that the queue is not grown
     /// and zeroed for nothing on every message.
     pub fn transmit_owed(&mut self) -> Result<(), Full> {
+        // Nearly always nothing is owed, which the endpoint can tell without the buffer.
+        let wants = match &self.stage {
+            Stage::Handshake(server) => server.wants_transmit(),
+            Stage::Open(connection) => connection.wants_transmit(),
+            Stage::Draining { .. } => false,
+        };
+        if !wants {
+            return Ok(());
+        }
         let mut owed = [0u8; MIN_OUTPUT_BUFFER];
         loop {
             // The server's output always fits MIN_OUTPUT_BUFFER: no BufferTooSmall.
@@ -235,6 +244,35 @@ impl Client {
 /// An instant on the loop's clock, in milliseconds, rounded up so that a deadline is
 /// never handled early.
 pub fn millis(at: Instant) -> u64 {
-    let nanos = at.elapsed_since_epoch().as_nanos();
-    u64::try_from(nanos.div_ceil(1_000_000)).unwrap_or(u64::MAX)
+    // Whole seconds are whole milliseconds: only the nanoseconds are rounded up (no
+    // 128-bit division, for a deadline re-armed after every message).
+    let since = at.elapsed_since_epoch();
+    (since.as_secs().checked_mul(1000))
+        .and_then(|millis| millis.checked_add(u64::from(since.subsec_nanos().div_ceil(1_000_000))))
+        .unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::time::Duration;
+
+    #[test]
+    fn millis_rounds_up_as_a_128_bit_division_would() {
+        let mut nanos: Vec<u128> = vec![0, 1, 999_999, 1_000_000, 1_000_001, 1_999_999_999];
+        nanos.extend([
+            u64::MAX as u128 * 1_000_000,
+            u64::MAX as u128 * 1_000_000 + 1,
+        ]);
+        nanos.extend((0..1000u128).map(|i| i * 7_919_777 + i * i * 1_000_003));
+        nanos.push(Duration::MAX.as_nanos());
+        for nanos in nanos {
+            let secs = u64::try_from(nanos / 1_000_000_000).unwrap_or(u64::MAX);
+            let sub = (nanos % 1_000_000_000) as u32;
+            let at = Instant::from_elapsed(Duration::new(secs, sub));
+            let nanos = at.elapsed_since_epoch().as_nanos();
+            let expected = u64::try_from(nanos.div_ceil(1_000_000)).unwrap_or(u64::MAX);
+            assert_eq!(millis(at), expected, "{nanos} ns");
+        }
+    }
 }

@@ -175,6 +175,11 @@ fn run(addr: &str, io_uring: bool, redis: Option<&str>) -> std::io::Result<()> {
     let mut accept_more = false;
     let mut accept_paused_until: Option<u64> = None;
     let mut report = Report::default();
+    // The clock as the last turn read it (once per turn, right after the poll). The
+    // poll's timeout is counted from it: a deadline may thus be handled later by as long
+    // as the last turn took (never earlier), and the clock is read once per turn, not
+    // twice.
+    let mut last = now();
 
     loop {
         let mut wake = chat.next_deadline();
@@ -184,7 +189,7 @@ fn run(addr: &str, io_uring: bool, redis: Option<&str>) -> std::io::Result<()> {
         let mut timeout = if accept_more || !chat.unread.is_empty() {
             Some(Duration::ZERO)
         } else {
-            wake.map(|at| Duration::from_millis(at.saturating_sub(now())))
+            wake.map(|at| Duration::from_millis(at.saturating_sub(last)))
         };
         if let Some(broker) = chat.broker_timeout() {
             timeout = Some(timeout.map_or(broker, |t| t.min(broker)));
@@ -195,6 +200,7 @@ fn run(addr: &str, io_uring: bool, redis: Option<&str>) -> std::io::Result<()> {
             Err(e) => return Err(e),
         }
         let now = now();
+        last = now;
 
         // Connections that had more to read than their last turn allowed go after the
         // ones that just became readable.

@@ -3,8 +3,11 @@
 //! Everything for a connection is encoded straight into it (no second copy), and the
 //! event loop writes it out once per turn, so that the messages of a busy room leave in
 //! one `write` rather than one each. When the socket took everything the memory is given
-//! back: an idle connection holds no buffer at all.
+//! back: an idle connection holds no buffer at all. A small buffer given back is kept for
+//! the next connection that queues something (a few of them, per thread), so that a
+//! message to a mostly idle connection does not cost an allocation and a free.
 
+use std::cell::RefCell;
 use std::io::{self, ErrorKind, Write};
 
 /// At most this many bytes wait for one connection (beyond what the kernel's socket
@@ -14,6 +17,35 @@ pub const LIMIT: usize = 256 * 1024;
 /// The queue is full: the client must go.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Full;
+
+/// At most this many emptied buffers are kept, per thread...
+const SPARES: usize = 64;
+/// ...each of at most this many bytes: larger ones (a page, a long history) are freed.
+const SPARE_CAPACITY: usize = 4096;
+
+thread_local! {
+    /// Emptied buffers, for the next connections that queue something.
+    static SPARE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// An emptied buffer, if one is kept.
+fn take_spare() -> Option<Vec<u8>> {
+    SPARE.with(|spare| spare.borrow_mut().pop())
+}
+
+/// Keep `bytes` (emptied) for the next connection, if it is small and few are kept.
+fn give_back(mut bytes: Vec<u8>) {
+    if bytes.capacity() == 0 || bytes.capacity() > SPARE_CAPACITY {
+        return;
+    }
+    bytes.clear();
+    SPARE.with(|spare| {
+        let mut spare = spare.borrow_mut();
+        if spare.len() < SPARES {
+            spare.push(bytes);
+        }
+    });
+}
 
 #[derive(Default)]
 pub struct Outbox {
@@ -48,6 +80,11 @@ impl Outbox {
             self.bytes.drain(..self.sent);
             self.sent = 0;
         }
+        if self.bytes.capacity() == 0 {
+            if let Some(spare) = take_spare() {
+                self.bytes = spare;
+            }
+        }
         let start = self.bytes.len();
         self.bytes.resize(start + max, 0);
         let written = encode(&mut self.bytes[start..]);
@@ -81,7 +118,8 @@ impl Outbox {
             }
         }
         // Give the memory back: most connections are idle most of the time.
-        *self = Outbox::default();
+        give_back(std::mem::take(&mut self.bytes));
+        self.sent = 0;
         Ok(true)
     }
 }
@@ -161,6 +199,37 @@ mod tests {
         push(&mut outbox, b"again").unwrap();
         assert_eq!(outbox.take(), b"again");
         assert_eq!(outbox.take(), b"");
+    }
+
+    #[test]
+    fn an_emptied_small_buffer_serves_the_next_connection_and_a_big_one_is_freed() {
+        // (Each test runs on a thread of its own: the spares here are this test's.)
+        let mut socket = Socket {
+            room: usize::MAX,
+            got: Vec::new(),
+        };
+        let mut first = Outbox::default();
+        push(&mut first, b"hello").unwrap();
+        let buffer = first.bytes.as_ptr();
+        assert!(first.flush(&mut socket).unwrap());
+        assert_eq!(first.bytes.capacity(), 0);
+        let mut second = Outbox::default();
+        push(&mut second, b"again").unwrap();
+        assert_eq!(second.bytes.as_ptr(), buffer);
+        assert_eq!(&second.bytes[..], b"again");
+        assert!(second.flush(&mut socket).unwrap());
+        assert_eq!(socket.got, b"helloagain");
+        // Bounded: a big buffer is not kept, nor more than SPARES small ones.
+        push(&mut first, &vec![3; SPARE_CAPACITY + 1]).unwrap();
+        assert!(first.flush(&mut socket).unwrap());
+        // (It took the spare, grew past the bound, and went.)
+        assert_eq!(SPARE.with(|spare| spare.borrow().len()), 0);
+        for _ in 0..SPARES + 10 {
+            give_back(Vec::with_capacity(16));
+        }
+        let kept = SPARE.with(|spare| spare.borrow().iter().map(Vec::len).sum::<usize>());
+        assert_eq!(SPARE.with(|spare| spare.borrow().len()), SPARES);
+        assert_eq!(kept, 0, "kept buffers are empty");
     }
 
     #[test]

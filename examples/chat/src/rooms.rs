@@ -8,6 +8,10 @@
 //! A name is taken in a room while a member has it: names are compared as
 //! [`protocol::fold`](crate::protocol::fold) makes them (case and the spaces around
 //! ignored), so "Ann" cannot join where "ann" is.
+//!
+//! A room's last messages are kept one after the other in one buffer of its own (see
+//! [`History`]), where a message is written once, right as it is said: no allocation per
+//! message, and none freed when it is forgotten.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -34,8 +38,70 @@ struct Room {
     /// has each: a connection key, and the session it gave if any.
     names: HashMap<Box<str>, Holder>,
     /// The last messages, as the JSON text sent, oldest first.
-    history: VecDeque<Box<str>>,
-    history_bytes: usize,
+    history: History,
+}
+
+/// A room's last messages, oldest first: `text[start..]` holds them one after the other,
+/// `lengths` their lengths. A message forgotten only moves `start`; the bytes before it
+/// are dropped (the rest moved to the front) once they are as many as the ones kept, so
+/// that the buffer holds at most twice the bytes of the messages it keeps (and its
+/// capacity, growing by doubling, at most twice that).
+#[derive(Default)]
+struct History {
+    text: String,
+    start: usize,
+    lengths: VecDeque<u32>,
+}
+
+/// The first bytes a room's history takes, once something is said there: about a dozen
+/// short messages before it grows (each growth copies it).
+const FIRST_BYTES: usize = 1024;
+
+impl History {
+    /// The bytes of the messages kept.
+    fn bytes(&self) -> usize {
+        self.text.len() - self.start
+    }
+
+    /// Append a message, which `write` writes at the end of `text`; then forget the
+    /// oldest ones past the bounds (never the newest).
+    fn push_with(&mut self, write: impl FnOnce(&mut String)) {
+        if self.lengths.capacity() == 0 {
+            // Its whole room at once (200 bytes): it is never grown.
+            self.lengths.reserve_exact(HISTORY + 1);
+            self.text.reserve(FIRST_BYTES);
+        }
+        let end = self.text.len();
+        write(&mut self.text);
+        // (A message is far shorter than 4 GiB: MAX_MESSAGE, escaped.)
+        let len = u32::try_from(self.text.len() - end).unwrap_or(u32::MAX);
+        self.lengths.push_back(len);
+        while self.lengths.len() > 1
+            && (self.lengths.len() > HISTORY || self.bytes() > HISTORY_BYTES)
+        {
+            self.start += self.lengths.pop_front().map_or(0, |len| len as usize);
+        }
+        if self.start > 0 && self.start >= self.bytes() {
+            self.text.drain(..self.start);
+            self.start = 0;
+        }
+    }
+
+    /// The messages, oldest first.
+    fn iter(&self) -> impl Iterator<Item = &str> {
+        let mut at = self.start;
+        self.lengths.iter().map(move |&len| {
+            let len = len as usize;
+            at += len;
+            &self.text[at - len..at]
+        })
+    }
+
+    /// The newest message.
+    fn latest(&self) -> Option<&str> {
+        let len = *self.lengths.back()? as usize;
+        Some(&self.text[self.text.len() - len..])
+    }
 }
 
 /// Who has a name in a room: a connection key, and the session it gave if any.
@@ -76,18 +142,16 @@ impl Rooms {
         member: usize,
         session: Option<&str>,
     ) -> Option<Seat> {
-        if self.is_taken(name, folded) {
-            return None;
-        }
-        let room = match self.by_name.get(name) {
-            Some(&room) => room,
+        // (One look-up of the room, whether it is open or not.)
+        let room = match self.by_name.get(name).copied() {
+            Some(room) if self.room_mut(room).names.contains_key(folded) => return None,
+            Some(room) => room,
             None => {
                 let room = self.rooms.insert(Room {
                     name: name.into(),
                     members: Vec::new(),
                     names: HashMap::new(),
-                    history: VecDeque::new(),
-                    history_bytes: 0,
+                    history: History::default(),
                 });
                 let room = u32::try_from(room).expect("fewer rooms than connections");
                 self.by_name.insert(name.into(), room);
@@ -132,18 +196,24 @@ impl Rooms {
         self.rooms
             .get(room as usize)
             .into_iter()
-            .flat_map(|room| room.history.iter().map(|message| &**message))
+            .flat_map(|room| room.history.iter())
     }
 
     /// Remember `message` (its JSON text) as the room's latest.
     pub fn record(&mut self, room: u32, message: &str) {
-        let room = self.room_mut(room);
-        room.history.push_back(message.into());
-        room.history_bytes += message.len();
-        while room.history.len() > HISTORY || room.history_bytes > HISTORY_BYTES {
-            let oldest = room.history.pop_front().map_or(0, |old| old.len());
-            room.history_bytes -= oldest;
-        }
+        self.record_with(room, |history| history.push_str(message));
+    }
+
+    /// Remember as the room's latest the message that `write` writes (its JSON text) at
+    /// the end of the string it is given: it is written right into the room's history
+    /// ([`latest`](Self::latest) then gives it).
+    pub fn record_with(&mut self, room: u32, write: impl FnOnce(&mut String)) {
+        self.room_mut(room).history.push_with(write);
+    }
+
+    /// The room's latest message, if it has any.
+    pub fn latest(&self, room: u32) -> Option<&str> {
+        self.rooms.get(room as usize)?.history.latest()
     }
 
     /// The room's name (`None` once closed).
@@ -161,9 +231,11 @@ impl Rooms {
     pub fn seed(&mut self, room: u32, older: &[&str]) {
         let room = self.room_mut(room);
         let mut all: Vec<&str> = older.to_vec();
-        all.extend(room.history.iter().map(|message| &**message));
-        let kept: VecDeque<Box<str>> = last_of(&all).iter().map(|&m| m.into()).collect();
-        room.history_bytes = kept.iter().map(|message| message.len()).sum();
+        all.extend(room.history.iter());
+        let mut kept = History::default();
+        for message in last_of(&all) {
+            kept.push_with(|history| history.push_str(message));
+        }
         room.history = kept;
     }
 
@@ -272,6 +344,37 @@ mod tests {
         }
         let bytes: usize = rooms.history(seat.room).map(str::len).sum();
         assert!(bytes <= HISTORY_BYTES && rooms.history(seat.room).count() == 10);
+    }
+
+    /// The history's buffer: messages written in place, the oldest forgotten past the
+    /// bounds, the buffer compacted as it goes, and never more than twice what it keeps.
+    #[test]
+    fn history_is_written_in_place_and_its_buffer_stays_bounded() {
+        let mut rooms = Rooms::new();
+        let seat = rooms.join("r", "n", 1, None).unwrap();
+        assert_eq!(rooms.latest(seat.room), None);
+        let mut said: Vec<String> = Vec::new();
+        for i in 0..1000 {
+            let message = format!("{i}:{}", "é".repeat(i % 37));
+            rooms.record_with(seat.room, |history| history.push_str(&message));
+            assert_eq!(rooms.latest(seat.room), Some(message.as_str()));
+            said.push(message);
+            let kept: Vec<&str> = rooms.history(seat.room).collect();
+            let expected: Vec<&str> = said[said.len().saturating_sub(HISTORY)..]
+                .iter()
+                .map(String::as_str)
+                .collect();
+            assert_eq!(kept, expected);
+            let history = &rooms.rooms.get(seat.room as usize).unwrap().history;
+            assert!(history.text.len() <= 2 * history.bytes(), "at {i}");
+        }
+        // A message bigger than the byte bound is still the latest (and alone).
+        let big = "x".repeat(HISTORY_BYTES + 1);
+        rooms.record(seat.room, &big);
+        assert_eq!(rooms.latest(seat.room), Some(big.as_str()));
+        assert_eq!(rooms.history(seat.room).count(), 1);
+        rooms.record(seat.room, "small");
+        assert_eq!(rooms.history(seat.room).collect::<Vec<_>>(), ["small"]);
     }
 
     #[test]
