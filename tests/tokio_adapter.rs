@@ -1014,9 +1014,9 @@ async fn replies_sent_while_an_event_is_held_arrive_whole_and_in_order() {
             let mut answered = 0;
             loop {
                 let replied = ws.next_event_with(|event, reply| match event {
-                    Event::Text("burst") => (0..200u32).try_for_each(|i| {
-                        reply.send_binary(&[(i % 251) as u8; 1000])
-                    }),
+                    Event::Text("burst") => {
+                        (0..200u32).try_for_each(|i| reply.send_binary(&[(i % 251) as u8; 1000]))
+                    }
                     Event::Text("large") => reply.send_binary(&vec![7u8; 100 << 10]),
                     Event::Text(text) => reply.send_text(text),
                     _ => Ok(()),

@@ -141,11 +141,11 @@ use crate::time::{Duration, Instant};
 use crate::{Config, InputBuffer, MIN_INPUT_BUFFER};
 
 pub use channel::Sender;
-pub use reply::Reply;
 pub use handshake::{
     Decision, HandshakeResponse, accept, accept_with, client_async, client_async_with, connect,
     connect_with,
 };
+pub use reply::Reply;
 #[cfg(feature = "tokio-rustls")]
 pub use tls::{accept_tls, connect_tls};
 

@@ -329,9 +329,8 @@ pub fn run(listener: std::net::TcpListener) -> io::Result<()> {
                     if let Some(bid) = bid {
                         buffers.give_back(bid);
                     }
-                    if let Some(id) = live
-                        && !cqueue::more(flags)
-                    {
+                    // (No `let` chain: the chat builds with Rust 1.87.)
+                    if let (Some(id), false) = (live, cqueue::more(flags)) {
                         if result == -libc::ENOBUFS {
                             // Out of buffers: again once some are back.
                             let fd = chat.socket(key).map_or(-1, |s| s.as_raw_fd());
