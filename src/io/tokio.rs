@@ -716,9 +716,6 @@ pub struct WebSocketStream<S> {
     write_limit: usize,
     close_timeout: Duration,
     phase: Phase,
-    /// `next_event` handed out an event: a text message that failed its UTF-8 check
-    /// there was reported as the error already.
-    taken: bool,
     /// The connection's failure was reported already: its end is not reported again.
     reported: bool,
     channel: Option<channel::Owner>,
@@ -1029,7 +1026,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
             write_limit: settings.write_buffer_limit.max(1),
             close_timeout: settings.config.close_timeout,
             phase: Phase::Running,
-            taken: false,
             reported: false,
             channel: None,
             channel_capacity: settings.channel_capacity.max(1),
@@ -1132,14 +1128,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// # }
     /// ```
     pub async fn next_event(&mut self) -> Result<OpenEvent<'_>, Error> {
-        self.forget_reported_failure();
         if core::future::poll_fn(|cx| self.poll_step(false, cx)).await? != Ready::Event {
             return Err(Error::Closed);
         }
-        self.taken = true;
         let event = on_core!(&mut self.core, d => take_event(d, &self.deflate));
         match event {
-            Some(Event::Failed(error)) => Err(Error::Protocol(error)),
+            // A text message that failed its check when taken: reported here, not again
+            // at the end.
+            Some(Event::Failed(error)) => {
+                self.reported = true;
+                Err(Error::Protocol(error))
+            }
             Some(event) => Ok(event),
             None => Err(Error::Closed),
         }
@@ -1314,13 +1313,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         }
     }
 
-    /// Give back a large payload once it is written (or will never be).
+    /// Give back a large payload once it is written (or will never be). The common case,
+    /// checked inline: there is none.
+    #[inline(always)]
     fn release_payload(&mut self) {
         if !self.payload.is_empty() {
-            let owed = on_core!(&self.core, d => d.transmit().payload_len);
-            if owed == 0 {
-                self.payload = Vec::new();
-            }
+            self.release_written_payload();
+        }
+    }
+
+    /// [`release_payload`](Self::release_payload) with a payload held.
+    fn release_written_payload(&mut self) {
+        let owed = on_core!(&self.core, d => d.transmit().payload_len);
+        if owed == 0 {
+            self.payload = Vec::new();
         }
     }
 

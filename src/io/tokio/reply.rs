@@ -10,9 +10,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{Buf, Core, MaskRng, Ready, STAGE_LIMIT, WebSocketStream, message_len};
 use crate::connection::{Connection, Masked, State, Unmasked};
-use crate::driver::{self, End, SendError};
+use crate::driver::{self, SendError};
 use crate::endpoint::Endpoint;
-use crate::error::{ProtocolError, UsageError};
+use crate::error::UsageError;
 use crate::event::{Event, OpenEvent};
 use crate::io::{Error, Message};
 use crate::time::Instant;
@@ -31,8 +31,10 @@ pub struct Reply<'a> {
     core: CoreMut<'a>,
     queue: &'a mut VecDeque<Message>,
     queued_bytes: &'a mut usize,
-    /// Staging must wait: a large payload is owed, or the messages are compressed.
-    must_queue: bool,
+    /// A message may be staged at once: the connection is open, nothing waits before it,
+    /// no large payload is owed and nothing is compressed. (Only the closure's sends
+    /// change this while it runs, and only by queueing.)
+    direct: bool,
     now: Instant,
 }
 
@@ -43,11 +45,29 @@ enum CoreMut<'a> {
     Client(&'a mut driver::Core<Connection<Masked<MaskRng>>, Buf>),
 }
 
+impl CoreMut<'_> {
+    fn state(&self) -> State {
+        match self {
+            CoreMut::Server(core) => core.endpoint().state(),
+            CoreMut::Client(core) => core.endpoint().state(),
+        }
+    }
+}
+
 /// A message's bytes as the caller gave them.
 #[derive(Clone, Copy)]
 enum Payload<'p> {
     Text(&'p str),
     Binary(&'p [u8]),
+}
+
+impl Payload<'_> {
+    fn len(self) -> usize {
+        match self {
+            Payload::Text(text) => text.len(),
+            Payload::Binary(data) => data.len(),
+        }
+    }
 }
 
 impl Reply<'_> {
@@ -63,19 +83,9 @@ impl Reply<'_> {
         self.send(Payload::Binary(data))
     }
 
+    #[inline]
     fn send(&mut self, payload: Payload<'_>) -> Result<(), Error> {
-        let state = match &self.core {
-            CoreMut::Server(core) => core.endpoint().state(),
-            CoreMut::Client(core) => core.endpoint().state(),
-        };
-        if state != State::Open {
-            return Err(Error::Closed);
-        }
-        let len = match payload {
-            Payload::Text(text) => text.len(),
-            Payload::Binary(data) => data.len(),
-        };
-        if self.queue.is_empty() && !self.must_queue && len <= STAGE_LIMIT {
+        if self.direct && payload.len() <= STAGE_LIMIT {
             match self.stage(payload) {
                 Ok(()) => return Ok(()),
                 Err(SendError::NoRoom { .. }) => {}
@@ -83,13 +93,7 @@ impl Reply<'_> {
                 Err(SendError::Usage(error)) => return Err(Error::Usage(error)),
             }
         }
-        let message = match payload {
-            Payload::Text(text) => Message::Text(text.to_string()),
-            Payload::Binary(data) => Message::Binary(data.to_vec()),
-        };
-        *self.queued_bytes += message_len(&message);
-        self.queue.push_back(message);
-        Ok(())
+        self.queue_copy(payload)
     }
 
     /// Stage `payload` in the driver's output, copied (and masked, for a client).
@@ -101,6 +105,22 @@ impl Reply<'_> {
             (CoreMut::Client(core), Payload::Text(text)) => core.send_text(text, now),
             (CoreMut::Client(core), Payload::Binary(data)) => core.send_binary(data, now),
         }
+    }
+
+    /// Queue an owned copy of `payload` behind what waits; whatever follows it queues too.
+    #[inline(never)]
+    fn queue_copy(&mut self, payload: Payload<'_>) -> Result<(), Error> {
+        if self.core.state() != State::Open {
+            return Err(Error::Closed);
+        }
+        self.direct = false;
+        let message = match payload {
+            Payload::Text(text) => Message::Text(text.to_string()),
+            Payload::Binary(data) => Message::Binary(data.to_vec()),
+        };
+        *self.queued_bytes += message_len(&message);
+        self.queue.push_back(message);
+        Ok(())
     }
 }
 
@@ -150,18 +170,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     where
         F: FnOnce(OpenEvent<'_>, &mut Reply<'_>) -> R,
     {
-        self.forget_reported_failure();
         let ready = core::future::poll_fn(|cx| {
             // Room for the replies first: a peer that does not read gets no more events.
-            ready!(self.poll_ready_inner(cx))?;
+            // (An end is found and reported by the step.)
+            if self.buffered_amount() >= self.write_limit {
+                ready!(self.poll_room(cx))?;
+            }
             self.poll_step(false, cx)
         });
         if ready.await? != Ready::Event {
             return Err(Error::Closed);
         }
-        self.taken = true;
-        let must_queue = !self.payload.is_empty() || self.deflate.is_some();
+        let staging_waits = !self.payload.is_empty() || self.deflate.is_some();
         let (queue, queued_bytes) = (&mut self.queue, &mut self.queued_bytes);
+        let reported = &mut self.reported;
         let now = self.io.recent();
         let deflate = &self.deflate;
         macro_rules! answered {
@@ -172,13 +194,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
                     _ => $d.event_and_core(),
                 };
                 match event {
-                    Some(Event::Failed(error)) => Err(Error::Protocol(error)),
+                    // A text message that failed its check when taken: reported here,
+                    // not again at the end.
+                    Some(Event::Failed(error)) => {
+                        *reported = true;
+                        Err(Error::Protocol(error))
+                    }
                     Some(event) => {
+                        let core = CoreMut::$role(core);
+                        let direct =
+                            queue.is_empty() && !staging_waits && core.state() == State::Open;
                         let mut reply = Reply {
-                            core: CoreMut::$role(core),
+                            core,
                             queue,
                             queued_bytes,
-                            must_queue,
+                            direct,
                             now,
                         };
                         Ok(answer(event, &mut reply))
@@ -190,20 +220,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         match &mut self.core {
             Core::Server(d) => answered!(d, Server),
             Core::Client(d) => answered!(d, Client),
-        }
-    }
-
-    /// Before the next event is looked for: a text message handed out last time that
-    /// failed its check was reported as the error then, not again at the end.
-    pub(super) fn forget_reported_failure(&mut self) {
-        if core::mem::take(&mut self.taken) {
-            let end = match &self.core {
-                Core::Server(d) => d.end(),
-                Core::Client(d) => d.end(),
-            };
-            if end == Some(End::Failed(ProtocolError::InvalidUtf8)) {
-                self.reported = true;
-            }
         }
     }
 }
