@@ -162,6 +162,35 @@ pub struct Chat<T: Transport> {
     pub unread: Vec<usize>,
     /// With `--redis`: rooms shared with other processes (see `broker.rs`).
     shared: Option<Shared>,
+    /// The time of day for a message's `time`, kept from the loop's clock.
+    wall: WallClock,
+}
+
+/// Milliseconds since the Unix epoch, from the loop's clock (milliseconds since it
+/// started) and the system's time of day read once a minute: a message's `time` costs
+/// no clock read of its own, and the system's time set forward or back shows within a
+/// minute.
+#[derive(Default)]
+struct WallClock {
+    /// The time of day, less the loop's clock, when the system's time was last read;
+    /// and the loop's clock then.
+    synced: Option<(u64, u64)>,
+}
+
+impl WallClock {
+    /// How long the time of day follows the loop's clock alone.
+    const RESYNC_MS: u64 = 60_000;
+
+    fn unix_millis(&mut self, now: u64) -> u64 {
+        match self.synced {
+            Some((offset, at)) if now.saturating_sub(at) < Self::RESYNC_MS => offset + now,
+            _ => {
+                let wall = unix_millis();
+                self.synced = Some((wall.saturating_sub(now), now));
+                wall
+            }
+        }
+    }
 }
 
 /// The rooms shared through Redis, on the loop's side.
@@ -230,6 +259,7 @@ impl<T: Transport> Chat<T> {
             next_id: 0,
             unread: Vec::new(),
             shared: None,
+            wall: WallClock::default(),
         }
     }
 
@@ -566,7 +596,7 @@ impl<T: Transport> Chat<T> {
                 let session = session.as_deref().filter(|session| !session.is_empty());
                 self.join(key, &name, &room, session, now)
             }
-            Ok(protocol::Request::Say { text }) => self.say(key, &text),
+            Ok(protocol::Request::Say { text }) => self.say(key, &text, now),
             Err(reason) => self.error(key, &reason),
         }
     }
@@ -675,14 +705,14 @@ impl<T: Transport> Chat<T> {
     }
 
     /// `text` from `key` to everyone in its room, itself included; kept in the history.
-    fn say(&mut self, key: usize, text: &str) {
+    fn say(&mut self, key: usize, text: &str, now: u64) {
         let Some(Member { seat, name }) =
             self.clients.slab.get(key).and_then(|c| c.member.as_ref())
         else {
             return self.error(key, "join a room first");
         };
         let room = seat.room;
-        let time = unix_millis();
+        let time = self.wall.unix_millis(now);
         // The notice is written once, right into the room's history, and sent from there.
         (self.rooms).record_with(room, |history| {
             Notice::Message { name, text, time }.write_to(history)
@@ -1287,9 +1317,30 @@ fn decode_all(entries: &[String]) -> Vec<Envelope<'_>> {
         .collect()
 }
 
-/// Milliseconds since the Unix epoch, for the `time` of a message.
+/// Milliseconds since the Unix epoch, read from the system.
 fn unix_millis() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| since.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{WallClock, unix_millis};
+
+    #[test]
+    fn the_time_of_day_follows_the_loops_clock_and_is_read_again_each_minute() {
+        let mut wall = WallClock::default();
+        let before = unix_millis();
+        let first = wall.unix_millis(5_000);
+        assert!(first >= before && first <= unix_millis());
+        // Within the minute: the loop's clock alone, to the millisecond.
+        assert_eq!(wall.unix_millis(5_250), first + 250);
+        assert_eq!(wall.unix_millis(64_999), first + 59_999);
+        // A minute on, the system's time is read again: here it has moved by far less
+        // than the loop's clock claims, and the system's time wins.
+        let again = wall.unix_millis(3_605_000);
+        assert!(again < first + 3_600_000);
+        assert!(again >= before && again <= unix_millis());
+    }
 }
