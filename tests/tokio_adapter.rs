@@ -1110,3 +1110,52 @@ async fn a_reply_after_our_close_is_refused() {
     })
     .await;
 }
+
+/// The stream keeps the buffer of a small message sent for the next message it hands out:
+/// messages of every size around that limit, text and binary in turn, many in one read,
+/// come back whole through an echo, nothing of an earlier message left in a later one.
+#[tokio::test]
+async fn an_echo_that_reuses_buffers_sends_every_message_back_as_it_came() {
+    use tokio_tungstenite::tungstenite::Message as T;
+    bounded(async {
+        let (listener, url) = listener().await;
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            echo(accept(tcp).await.unwrap()).await
+        });
+        let (mut peer, _) = tokio_tungstenite::connect_async(url.as_str())
+            .await
+            .unwrap();
+        let messages: Vec<T> = (0..600usize)
+            .map(|i| {
+                // Sizes go up and down across 0..=300, so a buffer is reused for a
+                // shorter message than the one it held.
+                let len = (i * 97) % 301;
+                if i % 2 == 0 {
+                    let text: String = (0..len)
+                        .map(|j| (b'a' + ((i + j) % 26) as u8) as char)
+                        .collect();
+                    T::Text(text.into())
+                } else {
+                    T::Binary(
+                        (0..len)
+                            .map(|j| (i * 7 + j) as u8)
+                            .collect::<Vec<u8>>()
+                            .into(),
+                    )
+                }
+            })
+            .collect();
+        for message in &messages {
+            peer.feed(message.clone()).await.unwrap();
+        }
+        peer.flush().await.unwrap();
+        for message in &messages {
+            assert_eq!(&peer.next().await.unwrap().unwrap(), message);
+        }
+        peer.close(None).await.unwrap();
+        while let Some(Ok(_)) = peer.next().await {}
+        assert_eq!(server.await.unwrap(), None);
+    })
+    .await;
+}

@@ -183,6 +183,10 @@ pub const LARGE_MESSAGE_INPUT: usize = 256 * 1024;
 /// staged header (one vectored write, no copy).
 pub const STAGE_LIMIT: usize = 1024;
 
+/// The largest buffer of a message sent that a stream keeps for the next message it hands
+/// out ([`WebSocketStream::recycled`]).
+const RECYCLED_LIMIT: usize = 256;
+
 /// The options of a [`WebSocketStream`]: the protocol's [`Config`] and the adapter's
 /// buffer sizes. Every function that takes settings takes a plain [`Config`] too
 /// (`impl Into<Settings>`).
@@ -713,6 +717,10 @@ pub struct WebSocketStream<S> {
     /// The payload of the large message whose header is staged (masked, for a client):
     /// written from here, dropped once written.
     payload: Vec<u8>,
+    /// The buffer of a small message sent (copied into the output), kept for the next
+    /// message the [`Stream`] hands out: an echo or a proxy allocates nothing per
+    /// message. At most [`RECYCLED_LIMIT`] bytes; dropped when the stream waits.
+    recycled: Vec<u8>,
     write_limit: usize,
     close_timeout: Duration,
     phase: Phase,
@@ -861,25 +869,34 @@ fn message_len(message: &Message) -> usize {
 /// Stage `message` in `driver`: copied if small, its header only if large (the payload,
 /// masked in place for a client, goes to `payload`). Gives the message back when it
 /// cannot be staged now.
-fn stage<M: Masking>(
+fn stage<M: Masking, S: AsyncRead + AsyncWrite + Unpin>(
     driver: &mut Driver<Connection<M>, Buf, Buf>,
+    io: &mut Transport<S>,
     deflate: &mut Option<Box<Deflate>>,
     payload: &mut Vec<u8>,
+    recycled: &mut Vec<u8>,
     message: Message,
-    now: Instant,
 ) -> Result<(), (Message, SendError)> {
-    let (kind, data) = match &message {
-        Message::Text(text) => (MessageKind::Text, text.as_bytes()),
-        Message::Binary(data) => (MessageKind::Binary, data.as_slice()),
-        Message::Ping(data) => return driver.ping(data, now).map_err(|e| (message, e)),
-        Message::Pong(data) => return driver.pong(data, now).map_err(|e| (message, e)),
+    // What starts a deadline takes the time from the clock: a control frame (a Ping's
+    // Pong deadline, a Close's closing deadline) and a first message in an empty output
+    // (the write deadline).
+    let (kind, data, text) = match &message {
+        Message::Text(text) => (MessageKind::Text, text.as_bytes(), Some(text.as_str())),
+        Message::Binary(data) => (MessageKind::Binary, data.as_slice(), None),
+        Message::Ping(data) => return driver.ping(data, io.now()).map_err(|e| (message, e)),
+        Message::Pong(data) => return driver.pong(data, io.now()).map_err(|e| (message, e)),
         Message::Close(close) => {
             let (code, reason) = match close {
                 Some(close) => (close.code, close.reason.as_str()),
                 None => (CloseCode::NORMAL, ""),
             };
+            let now = io.now();
             return driver.close(code, reason, now).map_err(|e| (message, e));
         }
+    };
+    let now = match driver.pending_output() {
+        0 => io.now(),
+        _ => io.recent(),
     };
     #[cfg(feature = "deflate")]
     if let Some(deflate) = deflate {
@@ -890,9 +907,9 @@ fn stage<M: Masking>(
     #[cfg(not(feature = "deflate"))]
     let _ = deflate;
     let staged = if data.len() <= STAGE_LIMIT {
-        match &message {
-            Message::Text(text) => driver.send_text(text, now),
-            _ => driver.send_binary(data, now),
+        match text {
+            Some(text) => driver.send_text(text, now),
+            None => driver.send_binary(data, now),
         }
         .map(|()| None)
     } else {
@@ -901,7 +918,10 @@ fn stage<M: Masking>(
             .map(Some)
     };
     match staged {
-        Ok(None) => Ok(()),
+        Ok(None) => {
+            recycle(recycled, message);
+            Ok(())
+        }
         Ok(Some(mask)) => {
             *payload = match message {
                 Message::Text(text) => text.into_bytes(),
@@ -915,6 +935,47 @@ fn stage<M: Masking>(
         }
         Err(error) => Err((message, error)),
     }
+}
+
+/// Keep the buffer of `message`, copied into the output, for the next message handed out
+/// (if none is kept and it is small).
+#[inline(always)]
+fn recycle(recycled: &mut Vec<u8>, message: Message) {
+    if recycled.capacity() == 0 {
+        let buffer = match message {
+            Message::Text(text) => text.into_bytes(),
+            Message::Binary(data) => data,
+            _ => return,
+        };
+        if buffer.capacity() <= RECYCLED_LIMIT {
+            *recycled = buffer;
+        }
+    }
+}
+
+/// `data`, owned: in the recycled buffer if it fits.
+fn owned_bytes(recycled: &mut Vec<u8>, data: &[u8]) -> Vec<u8> {
+    if data.len() > recycled.capacity() {
+        return data.to_vec();
+    }
+    let mut buffer = core::mem::take(recycled);
+    buffer.clear();
+    buffer.extend_from_slice(data);
+    buffer
+}
+
+/// `text`, owned: in the recycled buffer if it fits (emptied, it is valid UTF-8 and
+/// stays so, with no second check of `text`).
+fn owned_text(recycled: &mut Vec<u8>, text: &str) -> String {
+    if text.len() <= recycled.capacity() {
+        let mut buffer = core::mem::take(recycled);
+        buffer.clear();
+        if let Ok(mut owned) = String::from_utf8(buffer) {
+            owned.push_str(text);
+            return owned;
+        }
+    }
+    text.into()
 }
 
 /// Stage a data message compressed (RFC 7692 §7.2.1), if it fits the staging area and
@@ -1023,6 +1084,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
             queue: VecDeque::new(),
             queued_bytes: 0,
             payload: Vec::new(),
+            recycled: Vec::new(),
             write_limit: settings.write_buffer_limit.max(1),
             close_timeout: settings.config.close_timeout,
             phase: Phase::Running,
@@ -1220,17 +1282,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
             // A payload is owed: nothing may come between it and its header.
             return Err((message, SendError::NoRoom { needed: 0 }));
         }
-        // What starts a deadline takes the time from the clock: a first message in an
-        // empty output (the write deadline) and a control frame (a Ping's Pong deadline,
-        // a Close's closing deadline).
-        let data = matches!(message, Message::Text(_) | Message::Binary(_));
-        let now = match on_core!(&self.core, d => d.pending_output()) {
-            0 => self.io.now(),
-            _ if !data => self.io.now(),
-            _ => self.io.recent(),
-        };
-        let (deflate, payload) = (&mut self.deflate, &mut self.payload);
-        on_core!(&mut self.core, d => stage(d, deflate, payload, message, now))
+        let (io, deflate) = (&mut self.io, &mut self.deflate);
+        let (payload, recycled) = (&mut self.payload, &mut self.recycled);
+        on_core!(&mut self.core, d => stage(d, io, deflate, payload, recycled, message))
     }
 
     /// Move the queued messages into the driver, while they fit.
@@ -1293,8 +1347,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// While the stream waits for its peer with nothing held (no bytes kept or owed),
     /// its two buffers are given back and the driver keeps the smallest storage it
     /// takes; [`unpark`](Self::unpark) takes buffers again before anything is read or
-    /// staged.
+    /// staged. The recycled buffer of a message sent is dropped.
     fn park(&mut self) {
+        self.recycled = Vec::new();
         if self.parked || !self.payload.is_empty() {
             return;
         }
@@ -1591,7 +1646,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
                 Ok(Ready::Ended) => return Poll::Ready(None),
                 Err(error) => return Poll::Ready(Some(Err(error))),
             }
-            let incoming = &mut self.incoming;
+            let (incoming, recycled) = (&mut self.incoming, &mut self.recycled);
             let event = on_core!(&mut self.core, d => take_event(d, &self.deflate));
             let message = match event {
                 None | Some(Event::Failed(_)) => continue,
@@ -1604,8 +1659,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
                         reason: frame.reason.into(),
                     }))
                 }
-                Some(Event::Text(text)) => Message::Text(text.into()),
-                Some(Event::Binary(data)) => Message::Binary(data.to_vec()),
+                Some(Event::Text(text)) => Message::Text(owned_text(recycled, text)),
+                Some(Event::Binary(data)) => Message::Binary(owned_bytes(recycled, data)),
                 Some(Event::Chunk(chunk)) => {
                     incoming.push(chunk.kind, chunk.data, chunk.first);
                     if !chunk.last {
