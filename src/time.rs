@@ -42,11 +42,23 @@ impl Instant {
     }
 }
 
+/// `millis` as whole seconds and the milliseconds left over (below 1000). On a 64-bit
+/// target the division by a constant is a multiplication and a shift; elsewhere it is
+/// long division in 16-bit steps (see below).
+#[cfg(target_pointer_width = "64")]
+const fn split_millis(millis: u64) -> (u64, u32) {
+    (millis / 1000, (millis % 1000) as u32)
+}
+
+#[cfg(not(target_pointer_width = "64"))]
+use split_millis_in_steps as split_millis;
+
 /// `millis` as whole seconds and the milliseconds left over (below 1000), by long division
 /// in 16-bit steps. Every step divides a `u32` (a remainder below 1000, shifted up 16 bits,
 /// plus 16 more bits of `millis`), so 32-bit targets need no 64-bit division routine, which
 /// would cost them about 900 bytes of flash for this one conversion.
-const fn split_millis(millis: u64) -> (u64, u32) {
+#[cfg(any(test, not(target_pointer_width = "64")))]
+const fn split_millis_in_steps(millis: u64) -> (u64, u32) {
     let mut secs = 0;
     let mut rest = 0u32;
     let mut shift = u64::BITS;
@@ -84,6 +96,14 @@ mod tests {
             proptest::prop_assert_eq!(
                 Instant::from_millis(millis).elapsed_since_epoch(),
                 Duration::from_millis(millis)
+            );
+        }
+
+        #[test]
+        fn long_division_in_16_bit_steps_agrees_with_division(millis in proptest::num::u64::ANY) {
+            proptest::prop_assert_eq!(
+                split_millis_in_steps(millis),
+                (millis / 1000, (millis % 1000) as u32)
             );
         }
     }
