@@ -3,7 +3,9 @@
 //! bytes, so nothing above this loop changes.
 //!
 //! - One `io_uring_enter` per turn submits every send and re-arm the turn queued and waits
-//!   for completions (or the next deadline).
+//!   for completions. The wait itself has no timeout: the next deadline is a timeout
+//!   request, armed once and moved only when an earlier deadline comes (see
+//!   [`Uring::wake_at`]).
 //! - A multishot accept on the listener, and one multishot receive per connection into a
 //!   ring of buffers the kernel picks from (`BufRing`): no read call, no buffer per
 //!   connection. An open connection with nothing left over handles the bytes where the
@@ -21,7 +23,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant as Clock};
 
-use io_uring::types::{BufRingEntry, Fd, SubmitArgs, Timespec};
+use io_uring::types::{BufRingEntry, Fd, Timespec};
 use io_uring::{IoUring, cqueue, opcode, squeue};
 
 use crate::chat::{Chat, Transport};
@@ -33,6 +35,9 @@ const ACCEPT: u64 = 1;
 const RECV: u64 = 2;
 const SEND: u64 = 3;
 const CANCEL: u64 = 4;
+/// The timeout request for the next deadline (one at most), and the updates that move it.
+const TIMER: u64 = 5;
+const TIMER_MOVED: u64 = 6;
 
 /// Receive buffers: how many, how large, and their group's id.
 const BUFFERS: u16 = 2048;
@@ -145,6 +150,10 @@ pub struct Uring {
     ring: IoUring,
     /// Sends in flight, by connection slot and the low 24 bits of its id.
     sending: HashMap<(usize, u64), Sending>,
+    /// The deadline (on the loop's clock) the timeout request is armed for, if one is.
+    timer: Option<u64>,
+    /// The timeout's duration, read by the kernel when the request is submitted.
+    timespec: Box<Timespec>,
 }
 
 impl Uring {
@@ -167,6 +176,34 @@ impl Uring {
             .build()
             .user_data(user_data(RECV, key, id));
         // SAFETY: the buffers are the ring's, registered for as long as it.
+        unsafe { self.push(entry) }
+    }
+
+    /// Have a completion at deadline `at` (counted from `now`) at the latest.
+    ///
+    /// The loop's wait has no timeout of its own: a timed wait sets up and cancels a
+    /// kernel timer every time the loop sleeps, which at a message per turn costs more
+    /// than the rest of the wait. One timeout request stays armed across turns instead,
+    /// and is only moved when a deadline earlier than the armed one comes; a later one is
+    /// armed when the armed one has fired (its turn finds nothing due, if the deadline
+    /// went meanwhile).
+    fn wake_at(&mut self, at: u64, now: u64) -> io::Result<()> {
+        if self.timer.is_some_and(|armed| armed <= at) {
+            return Ok(());
+        }
+        *self.timespec = Timespec::from(Duration::from_millis(at.saturating_sub(now)));
+        let timespec: *const Timespec = &*self.timespec;
+        let entry = match self.timer {
+            None => opcode::Timeout::new(timespec).build().user_data(TIMER),
+            // If it fired meanwhile, the update fails and the firing's completion (still
+            // to come) has the next turn arm it again.
+            Some(_) => opcode::TimeoutUpdate::new(TIMER, timespec)
+                .build()
+                .user_data(TIMER_MOVED),
+        };
+        self.timer = Some(at);
+        // SAFETY: the kernel copies the timespec when the request is submitted; it stays
+        // in its box until the next call, which comes after the next submission.
         unsafe { self.push(entry) }
     }
 
@@ -241,10 +278,8 @@ pub fn run(listener: std::net::TcpListener) -> io::Result<()> {
         .setup_defer_taskrun()
         .build(4096)
         .map_err(|e| io::Error::other(format!("io_uring (Linux 6.1 or later): {e}")))?;
-    if !ring.params().is_feature_nodrop() || !ring.params().is_feature_ext_arg() {
-        return Err(io::Error::other(
-            "io_uring: this kernel lacks NODROP or EXT_ARG",
-        ));
+    if !ring.params().is_feature_nodrop() {
+        return Err(io::Error::other("io_uring: this kernel lacks NODROP"));
     }
     let mut buffers = BufRing::new(&ring).map_err(|e| {
         io::Error::other(format!("io_uring buffer ring (Linux 5.19 or later): {e}"))
@@ -252,6 +287,8 @@ pub fn run(listener: std::net::TcpListener) -> io::Result<()> {
     let mut chat = Chat::new(Uring {
         ring,
         sending: HashMap::new(),
+        timer: None,
+        timespec: Box::new(Timespec::new()),
     });
     let listener_fd = listener.as_raw_fd();
     chat.transport.accept(listener_fd)?;
@@ -263,31 +300,26 @@ pub fn run(listener: std::net::TcpListener) -> io::Result<()> {
     let mut rearm: Vec<(usize, u64, RawFd)> = Vec::new();
     let mut accept_paused_until: Option<u64> = None;
     let mut report = Report::default();
+    // The clock as the last turn read it (once per turn, right after the wait). The
+    // timeout is counted from it: a deadline may thus be handled later by as long as the
+    // last turn took (never earlier), as on mio, and the clock is read once per turn.
+    let mut last = now();
 
     loop {
         let mut wake = chat.next_deadline();
         if let Some(until) = accept_paused_until {
             wake = Some(wake.map_or(until, |at| at.min(until)));
         }
+        if let Some(at) = wake {
+            chat.transport.wake_at(at, last)?;
+        }
         if buffers.unpublished {
             buffers.publish();
         }
         let ring = &mut chat.transport.ring;
-        let waited = match wake.map(|at| Duration::from_millis(at.saturating_sub(now()))) {
-            Some(timeout) => {
-                let ts = Timespec::from(timeout);
-                ring.submitter()
-                    .submit_with_args(1, &SubmitArgs::new().timespec(&ts))
-            }
-            None => ring.submit_and_wait(1),
-        };
-        match waited {
+        match ring.submit_and_wait(1) {
             Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::ETIME | libc::EINTR | libc::EBUSY)
-                ) => {}
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR | libc::EBUSY)) => {}
             Err(e) => return Err(e),
         }
         completions.clear();
@@ -296,6 +328,7 @@ pub fn run(listener: std::net::TcpListener) -> io::Result<()> {
             (op, key, id, cqe.result(), cqe.flags())
         }));
         let now = now();
+        last = now;
 
         for &(op, key, id24, result, flags) in &completions {
             match op {
@@ -360,7 +393,8 @@ pub fn run(listener: std::net::TcpListener) -> io::Result<()> {
                         chat.on_writable(key);
                     }
                 }
-                _ => {} // CANCEL: nothing to do
+                TIMER => chat.transport.timer = None, // fired: the next turn arms the next
+                _ => {}                               // CANCEL, TIMER_MOVED: nothing to do
             }
         }
         for (key, id, fd) in rearm.drain(..) {
