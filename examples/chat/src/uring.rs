@@ -17,7 +17,6 @@
 //! done when the loop waits (DEFER_TASKRUN), which is why 6.1 is needed; the chat says
 //! so and exits if the kernel has less.
 
-use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -28,6 +27,7 @@ use io_uring::{IoUring, cqueue, opcode, squeue};
 
 use crate::chat::{Chat, Transport};
 use crate::client::Client;
+use crate::outbox;
 use crate::{ACCEPT_PAUSE_MS, READ_BUFFER, Report};
 
 /// What a completion is for: the low byte of its `user_data`.
@@ -143,13 +143,20 @@ struct Sending {
     sent: usize,
     /// The connection's socket (used only while the connection is open).
     fd: RawFd,
+    /// The low 24 bits of the connection's id, as in the completion's `user_data`.
+    id24: u64,
 }
 
 /// The chat's transport on io_uring: submissions queue here and go at the next turn.
 pub struct Uring {
     ring: IoUring,
-    /// Sends in flight, by connection slot and the low 24 bits of its id.
-    sending: HashMap<(usize, u64), Sending>,
+    /// The send in flight of each open connection, by slot: found by indexing, not
+    /// hashing (a message costs a few look-ups).
+    sending: Vec<Option<Sending>>,
+    /// Sends still in flight of connections closed meanwhile, with their slot (which a
+    /// new connection may have taken). Few: only connections closed in the middle of a
+    /// send.
+    orphans: Vec<(usize, Sending)>,
     /// The deadline (on the loop's clock) the timeout request is armed for, if one is.
     timer: Option<u64>,
     /// The timeout's duration, read by the kernel when the request is submitted.
@@ -215,19 +222,48 @@ impl Uring {
         unsafe { self.push(entry) }
     }
 
-    /// Send the rest of the send in flight for (`key`, `id24`).
-    fn send(&mut self, key: usize, id24: u64) -> io::Result<()> {
-        let Some(sending) = self.sending.get(&(key, id24)) else {
+    /// The send in flight of the connection open in slot `key`, if there is one.
+    fn in_flight(&mut self, key: usize) -> Option<&mut Sending> {
+        self.sending.get_mut(key).and_then(Option::as_mut)
+    }
+
+    /// Send the rest of the send in flight of connection `key`.
+    fn send(&mut self, key: usize) -> io::Result<()> {
+        let Some(sending) = self.in_flight(key) else {
             return Ok(());
         };
-        let fd = sending.fd;
         let rest = &sending.bytes[sending.sent..];
-        let entry = opcode::Send::new(Fd(fd), rest.as_ptr(), rest.len() as u32)
+        let entry = opcode::Send::new(Fd(sending.fd), rest.as_ptr(), rest.len() as u32)
             .build()
-            .user_data(user_data(SEND, key, id24));
-        // SAFETY: the bytes stay in `self.sending`, untouched, until the completion
-        // (a Vec's heap memory does not move when the map moves it).
+            .user_data(user_data(SEND, key, sending.id24));
+        // SAFETY: the bytes stay in `self.sending` (or `self.orphans`), untouched, until
+        // the completion (a Vec's heap memory does not move when the Vec does).
         unsafe { self.push(entry) }
+    }
+
+    /// Send `result` of (`key`, `id24`) completed: `Some(true)` if all of it went,
+    /// `Some(false)` if it failed, `None` if there is more to do (the rest is on its way)
+    /// or it was a closed connection's (whose bytes can go now).
+    fn sent(&mut self, key: usize, id24: u64, result: i32) -> io::Result<Option<bool>> {
+        let Some(sending) = self.in_flight(key).filter(|s| s.id24 == id24) else {
+            let orphan = self
+                .orphans
+                .iter()
+                .position(|(k, s)| (*k, s.id24) == (key, id24));
+            if let Some(i) = orphan {
+                outbox::give_back(self.orphans.swap_remove(i).1.bytes);
+            }
+            return Ok(None);
+        };
+        sending.sent += result.max(0) as usize;
+        if result > 0 && sending.sent < sending.bytes.len() {
+            self.send(key)?;
+            return Ok(None);
+        }
+        let done = self.sending[key].take().expect("in flight");
+        // The memory goes to the next connection that queues something, as on mio.
+        outbox::give_back(done.bytes);
+        Ok(Some(result > 0))
     }
 }
 
@@ -237,26 +273,33 @@ impl Transport for Uring {
     }
 
     fn flush(&mut self, key: usize, client: &mut Client) -> io::Result<bool> {
-        let id24 = client.id & 0xff_ffff;
-        if self.sending.contains_key(&(key, id24)) {
+        if self.in_flight(key).is_some() {
             return Ok(false); // `on_writable` when it completes
         }
         if client.outbox.is_empty() {
             return Ok(true);
         }
-        let sending = Sending {
+        if self.sending.len() <= key {
+            self.sending.resize_with(key + 1, || None);
+        }
+        self.sending[key] = Some(Sending {
             bytes: client.outbox.take(),
             sent: 0,
             fd: client.socket.as_raw_fd(),
-        };
-        self.sending.insert((key, id24), sending);
-        self.send(key, id24)?;
+            id24: client.id & 0xff_ffff,
+        });
+        self.send(key)?;
         Ok(false)
     }
 
     fn close(&mut self, key: usize, client: &mut Client) {
+        // A send in flight keeps its bytes until it completes; the slot is free for the
+        // next connection.
+        if let Some(sending) = self.sending.get_mut(key).and_then(Option::take) {
+            self.orphans.push((key, sending));
+        }
         // The armed receive holds the socket open: cancel it. A send in flight finishes
-        // (or fails) on its own; its bytes stay until then.
+        // (or fails) on its own.
         let entry = opcode::AsyncCancel::new(user_data(RECV, key, client.id))
             .build()
             .user_data(user_data(CANCEL, key, client.id));
@@ -286,7 +329,8 @@ pub fn run(listener: std::net::TcpListener) -> io::Result<()> {
     })?;
     let mut chat = Chat::new(Uring {
         ring,
-        sending: HashMap::new(),
+        sending: Vec::new(),
+        orphans: Vec::new(),
         timer: None,
         timespec: Box::new(Timespec::new()),
     });
@@ -373,26 +417,11 @@ pub fn run(listener: std::net::TcpListener) -> io::Result<()> {
                         }
                     }
                 }
-                SEND => {
-                    let transport = &mut chat.transport;
-                    let Some(sending) = transport.sending.get_mut(&(key, id24)) else {
-                        continue;
-                    };
-                    sending.sent += result.max(0) as usize;
-                    let rest = sending.sent < sending.bytes.len();
-                    if live(&chat, key, id24).is_none() {
-                        // Closed meanwhile: the bytes can go.
-                        chat.transport.sending.remove(&(key, id24));
-                    } else if result <= 0 {
-                        chat.transport.sending.remove(&(key, id24));
-                        chat.on_error(key);
-                    } else if rest {
-                        chat.transport.send(key, id24)?;
-                    } else {
-                        chat.transport.sending.remove(&(key, id24));
-                        chat.on_writable(key);
-                    }
-                }
+                SEND => match chat.transport.sent(key, id24, result)? {
+                    Some(true) => chat.on_writable(key),
+                    Some(false) => chat.on_error(key),
+                    None => {}
+                },
                 TIMER => chat.transport.timer = None, // fired: the next turn arms the next
                 _ => {}                               // CANCEL, TIMER_MOVED: nothing to do
             }
