@@ -340,7 +340,6 @@ pub fn run(listener: std::net::TcpListener) -> io::Result<()> {
     let clock = Clock::now();
     let now = || clock.elapsed().as_millis() as u64;
     let mut buffer = vec![0u8; READ_BUFFER].into_boxed_slice();
-    let mut completions: Vec<(u64, usize, u64, i32, u32)> = Vec::with_capacity(4096);
     let mut rearm: Vec<(usize, u64, RawFd)> = Vec::new();
     let mut accept_paused_until: Option<u64> = None;
     let mut report = Report::default();
@@ -366,15 +365,17 @@ pub fn run(listener: std::net::TcpListener) -> io::Result<()> {
             Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR | libc::EBUSY)) => {}
             Err(e) => return Err(e),
         }
-        completions.clear();
-        completions.extend(ring.completion().map(|cqe| {
-            let (op, key, id) = unpack(cqe.user_data());
-            (op, key, id, cqe.result(), cqe.flags())
-        }));
         let now = now();
         last = now;
 
-        for &(op, key, id24, result, flags) in &completions {
+        // The completions one at a time, straight from the queue rather than copied out
+        // first: the handlers need the chat, which owns the ring, between two.
+        loop {
+            let Some(cqe) = chat.transport.ring.completion().next() else {
+                break;
+            };
+            let (op, key, id24) = unpack(cqe.user_data());
+            let (result, flags) = (cqe.result(), cqe.flags());
             match op {
                 ACCEPT => {
                     if result >= 0 {
