@@ -188,12 +188,11 @@ impl Uring {
 
     /// Have a completion at deadline `at` (counted from `now`) at the latest.
     ///
-    /// The loop's wait has no timeout of its own: a timed wait sets up and cancels a
-    /// kernel timer every time the loop sleeps, which at a message per turn costs more
-    /// than the rest of the wait. One timeout request stays armed across turns instead,
-    /// and is only moved when a deadline earlier than the armed one comes; a later one is
-    /// armed when the armed one has fired (its turn finds nothing due, if the deadline
-    /// went meanwhile).
+    /// The loop's wait has no timeout of its own: a timed wait starts and cancels a
+    /// kernel timer every time the loop sleeps (about once per message under load). One
+    /// timeout request stays armed across turns instead, and is only moved when a
+    /// deadline earlier than the armed one comes; a later one is armed when the armed one
+    /// has fired (its turn finds nothing due, if the deadline went meanwhile).
     fn wake_at(&mut self, at: u64, now: u64) -> io::Result<()> {
         if self.timer.is_some_and(|armed| armed <= at) {
             return Ok(());
