@@ -33,8 +33,9 @@ fn take_spare() -> Option<Vec<u8>> {
     SPARE.with(|spare| spare.borrow_mut().pop())
 }
 
-/// Keep `bytes` (emptied) for the next connection, if it is small and few are kept.
-fn give_back(mut bytes: Vec<u8>) {
+/// Keep `bytes` (emptied) for the next connection, if it is small and few are kept (also
+/// the bytes of a completed send on io_uring, which [`Outbox::take`] handed over).
+pub fn give_back(mut bytes: Vec<u8>) {
     if bytes.capacity() == 0 || bytes.capacity() > SPARE_CAPACITY {
         return;
     }

@@ -3,7 +3,9 @@
 //! bytes, so nothing above this loop changes.
 //!
 //! - One `io_uring_enter` per turn submits every send and re-arm the turn queued and waits
-//!   for completions (or the next deadline).
+//!   for completions. The wait itself has no timeout: the next deadline is a timeout
+//!   request, armed once and moved only when an earlier deadline comes (see
+//!   [`Uring::wake_at`]).
 //! - A multishot accept on the listener, and one multishot receive per connection into a
 //!   ring of buffers the kernel picks from (`BufRing`): no read call, no buffer per
 //!   connection. An open connection with nothing left over handles the bytes where the
@@ -15,17 +17,17 @@
 //! done when the loop waits (DEFER_TASKRUN), which is why 6.1 is needed; the chat says
 //! so and exits if the kernel has less.
 
-use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant as Clock};
 
-use io_uring::types::{BufRingEntry, Fd, SubmitArgs, Timespec};
+use io_uring::types::{BufRingEntry, Fd, Timespec};
 use io_uring::{IoUring, cqueue, opcode, squeue};
 
 use crate::chat::{Chat, Transport};
 use crate::client::Client;
+use crate::outbox;
 use crate::{ACCEPT_PAUSE_MS, READ_BUFFER, Report};
 
 /// What a completion is for: the low byte of its `user_data`.
@@ -33,6 +35,9 @@ const ACCEPT: u64 = 1;
 const RECV: u64 = 2;
 const SEND: u64 = 3;
 const CANCEL: u64 = 4;
+/// The timeout request for the next deadline (one at most), and the updates that move it.
+const TIMER: u64 = 5;
+const TIMER_MOVED: u64 = 6;
 
 /// Receive buffers: how many, how large, and their group's id.
 const BUFFERS: u16 = 2048;
@@ -138,13 +143,24 @@ struct Sending {
     sent: usize,
     /// The connection's socket (used only while the connection is open).
     fd: RawFd,
+    /// The low 24 bits of the connection's id, as in the completion's `user_data`.
+    id24: u64,
 }
 
 /// The chat's transport on io_uring: submissions queue here and go at the next turn.
 pub struct Uring {
     ring: IoUring,
-    /// Sends in flight, by connection slot and the low 24 bits of its id.
-    sending: HashMap<(usize, u64), Sending>,
+    /// The send in flight of each open connection, by slot: found by indexing, not
+    /// hashing (a message costs a few look-ups).
+    sending: Vec<Option<Sending>>,
+    /// Sends still in flight of connections closed meanwhile, with their slot (which a
+    /// new connection may have taken). Few: only connections closed in the middle of a
+    /// send.
+    orphans: Vec<(usize, Sending)>,
+    /// The deadline (on the loop's clock) the timeout request is armed for, if one is.
+    timer: Option<u64>,
+    /// The timeout's duration, read by the kernel when the request is submitted.
+    timespec: Box<Timespec>,
 }
 
 impl Uring {
@@ -170,6 +186,33 @@ impl Uring {
         unsafe { self.push(entry) }
     }
 
+    /// Have a completion at deadline `at` (counted from `now`) at the latest.
+    ///
+    /// The loop's wait has no timeout of its own: a timed wait starts and cancels a
+    /// kernel timer every time the loop sleeps (about once per message under load). One
+    /// timeout request stays armed across turns instead, and is only moved when a
+    /// deadline earlier than the armed one comes; a later one is armed when the armed one
+    /// has fired (its turn finds nothing due, if the deadline went meanwhile).
+    fn wake_at(&mut self, at: u64, now: u64) -> io::Result<()> {
+        if self.timer.is_some_and(|armed| armed <= at) {
+            return Ok(());
+        }
+        *self.timespec = Timespec::from(Duration::from_millis(at.saturating_sub(now)));
+        let timespec: *const Timespec = &*self.timespec;
+        let entry = match self.timer {
+            None => opcode::Timeout::new(timespec).build().user_data(TIMER),
+            // If it fired meanwhile, the update fails and the firing's completion (still
+            // to come) has the next turn arm it again.
+            Some(_) => opcode::TimeoutUpdate::new(TIMER, timespec)
+                .build()
+                .user_data(TIMER_MOVED),
+        };
+        self.timer = Some(at);
+        // SAFETY: the kernel copies the timespec when the request is submitted; it stays
+        // in its box until the next call, which comes after the next submission.
+        unsafe { self.push(entry) }
+    }
+
     fn accept(&mut self, listener: RawFd) -> io::Result<()> {
         let entry = opcode::AcceptMulti::new(Fd(listener))
             .build()
@@ -178,19 +221,48 @@ impl Uring {
         unsafe { self.push(entry) }
     }
 
-    /// Send the rest of the send in flight for (`key`, `id24`).
-    fn send(&mut self, key: usize, id24: u64) -> io::Result<()> {
-        let Some(sending) = self.sending.get(&(key, id24)) else {
+    /// The send in flight of the connection open in slot `key`, if there is one.
+    fn in_flight(&mut self, key: usize) -> Option<&mut Sending> {
+        self.sending.get_mut(key).and_then(Option::as_mut)
+    }
+
+    /// Send the rest of the send in flight of connection `key`.
+    fn send(&mut self, key: usize) -> io::Result<()> {
+        let Some(sending) = self.in_flight(key) else {
             return Ok(());
         };
-        let fd = sending.fd;
         let rest = &sending.bytes[sending.sent..];
-        let entry = opcode::Send::new(Fd(fd), rest.as_ptr(), rest.len() as u32)
+        let entry = opcode::Send::new(Fd(sending.fd), rest.as_ptr(), rest.len() as u32)
             .build()
-            .user_data(user_data(SEND, key, id24));
-        // SAFETY: the bytes stay in `self.sending`, untouched, until the completion
-        // (a Vec's heap memory does not move when the map moves it).
+            .user_data(user_data(SEND, key, sending.id24));
+        // SAFETY: the bytes stay in `self.sending` (or `self.orphans`), untouched, until
+        // the completion (a Vec's heap memory does not move when the Vec does).
         unsafe { self.push(entry) }
+    }
+
+    /// Send `result` of (`key`, `id24`) completed: `Some(true)` if all of it went,
+    /// `Some(false)` if it failed, `None` if there is more to do (the rest is on its way)
+    /// or it was a closed connection's (whose bytes can go now).
+    fn sent(&mut self, key: usize, id24: u64, result: i32) -> io::Result<Option<bool>> {
+        let Some(sending) = self.in_flight(key).filter(|s| s.id24 == id24) else {
+            let orphan = self
+                .orphans
+                .iter()
+                .position(|(k, s)| (*k, s.id24) == (key, id24));
+            if let Some(i) = orphan {
+                outbox::give_back(self.orphans.swap_remove(i).1.bytes);
+            }
+            return Ok(None);
+        };
+        sending.sent += result.max(0) as usize;
+        if result > 0 && sending.sent < sending.bytes.len() {
+            self.send(key)?;
+            return Ok(None);
+        }
+        let done = self.sending[key].take().expect("in flight");
+        // The memory goes to the next connection that queues something, as on mio.
+        outbox::give_back(done.bytes);
+        Ok(Some(result > 0))
     }
 }
 
@@ -200,26 +272,33 @@ impl Transport for Uring {
     }
 
     fn flush(&mut self, key: usize, client: &mut Client) -> io::Result<bool> {
-        let id24 = client.id & 0xff_ffff;
-        if self.sending.contains_key(&(key, id24)) {
+        if self.in_flight(key).is_some() {
             return Ok(false); // `on_writable` when it completes
         }
         if client.outbox.is_empty() {
             return Ok(true);
         }
-        let sending = Sending {
+        if self.sending.len() <= key {
+            self.sending.resize_with(key + 1, || None);
+        }
+        self.sending[key] = Some(Sending {
             bytes: client.outbox.take(),
             sent: 0,
             fd: client.socket.as_raw_fd(),
-        };
-        self.sending.insert((key, id24), sending);
-        self.send(key, id24)?;
+            id24: client.id & 0xff_ffff,
+        });
+        self.send(key)?;
         Ok(false)
     }
 
     fn close(&mut self, key: usize, client: &mut Client) {
+        // A send in flight keeps its bytes until it completes; the slot is free for the
+        // next connection.
+        if let Some(sending) = self.sending.get_mut(key).and_then(Option::take) {
+            self.orphans.push((key, sending));
+        }
         // The armed receive holds the socket open: cancel it. A send in flight finishes
-        // (or fails) on its own; its bytes stay until then.
+        // (or fails) on its own.
         let entry = opcode::AsyncCancel::new(user_data(RECV, key, client.id))
             .build()
             .user_data(user_data(CANCEL, key, client.id));
@@ -241,17 +320,18 @@ pub fn run(listener: std::net::TcpListener) -> io::Result<()> {
         .setup_defer_taskrun()
         .build(4096)
         .map_err(|e| io::Error::other(format!("io_uring (Linux 6.1 or later): {e}")))?;
-    if !ring.params().is_feature_nodrop() || !ring.params().is_feature_ext_arg() {
-        return Err(io::Error::other(
-            "io_uring: this kernel lacks NODROP or EXT_ARG",
-        ));
+    if !ring.params().is_feature_nodrop() {
+        return Err(io::Error::other("io_uring: this kernel lacks NODROP"));
     }
     let mut buffers = BufRing::new(&ring).map_err(|e| {
         io::Error::other(format!("io_uring buffer ring (Linux 5.19 or later): {e}"))
     })?;
     let mut chat = Chat::new(Uring {
         ring,
-        sending: HashMap::new(),
+        sending: Vec::new(),
+        orphans: Vec::new(),
+        timer: None,
+        timespec: Box::new(Timespec::new()),
     });
     let listener_fd = listener.as_raw_fd();
     chat.transport.accept(listener_fd)?;
@@ -259,45 +339,42 @@ pub fn run(listener: std::net::TcpListener) -> io::Result<()> {
     let clock = Clock::now();
     let now = || clock.elapsed().as_millis() as u64;
     let mut buffer = vec![0u8; READ_BUFFER].into_boxed_slice();
-    let mut completions: Vec<(u64, usize, u64, i32, u32)> = Vec::with_capacity(4096);
     let mut rearm: Vec<(usize, u64, RawFd)> = Vec::new();
     let mut accept_paused_until: Option<u64> = None;
     let mut report = Report::default();
+    // The clock as the last turn read it (once per turn, right after the wait). The
+    // timeout is counted from it: a deadline may thus be handled later by as long as the
+    // last turn took (never earlier), as on mio, and the clock is read once per turn.
+    let mut last = now();
 
     loop {
         let mut wake = chat.next_deadline();
         if let Some(until) = accept_paused_until {
             wake = Some(wake.map_or(until, |at| at.min(until)));
         }
+        if let Some(at) = wake {
+            chat.transport.wake_at(at, last)?;
+        }
         if buffers.unpublished {
             buffers.publish();
         }
         let ring = &mut chat.transport.ring;
-        let waited = match wake.map(|at| Duration::from_millis(at.saturating_sub(now()))) {
-            Some(timeout) => {
-                let ts = Timespec::from(timeout);
-                ring.submitter()
-                    .submit_with_args(1, &SubmitArgs::new().timespec(&ts))
-            }
-            None => ring.submit_and_wait(1),
-        };
-        match waited {
+        match ring.submit_and_wait(1) {
             Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::ETIME | libc::EINTR | libc::EBUSY)
-                ) => {}
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR | libc::EBUSY)) => {}
             Err(e) => return Err(e),
         }
-        completions.clear();
-        completions.extend(ring.completion().map(|cqe| {
-            let (op, key, id) = unpack(cqe.user_data());
-            (op, key, id, cqe.result(), cqe.flags())
-        }));
         let now = now();
+        last = now;
 
-        for &(op, key, id24, result, flags) in &completions {
+        // The completions one at a time, straight from the queue rather than copied out
+        // first: the handlers need the chat, which owns the ring, between two.
+        loop {
+            let Some(cqe) = chat.transport.ring.completion().next() else {
+                break;
+            };
+            let (op, key, id24) = unpack(cqe.user_data());
+            let (result, flags) = (cqe.result(), cqe.flags());
             match op {
                 ACCEPT => {
                     if result >= 0 {
@@ -340,27 +417,13 @@ pub fn run(listener: std::net::TcpListener) -> io::Result<()> {
                         }
                     }
                 }
-                SEND => {
-                    let transport = &mut chat.transport;
-                    let Some(sending) = transport.sending.get_mut(&(key, id24)) else {
-                        continue;
-                    };
-                    sending.sent += result.max(0) as usize;
-                    let rest = sending.sent < sending.bytes.len();
-                    if live(&chat, key, id24).is_none() {
-                        // Closed meanwhile: the bytes can go.
-                        chat.transport.sending.remove(&(key, id24));
-                    } else if result <= 0 {
-                        chat.transport.sending.remove(&(key, id24));
-                        chat.on_error(key);
-                    } else if rest {
-                        chat.transport.send(key, id24)?;
-                    } else {
-                        chat.transport.sending.remove(&(key, id24));
-                        chat.on_writable(key);
-                    }
-                }
-                _ => {} // CANCEL: nothing to do
+                SEND => match chat.transport.sent(key, id24, result)? {
+                    Some(true) => chat.on_writable(key),
+                    Some(false) => chat.on_error(key),
+                    None => {}
+                },
+                TIMER => chat.transport.timer = None, // fired: the next turn arms the next
+                _ => {}                               // CANCEL, TIMER_MOVED: nothing to do
             }
         }
         for (key, id, fd) in rearm.drain(..) {

@@ -562,6 +562,46 @@ fn a_join_of_the_same_session_takes_the_name_over(chat: Chat) {
     assert_eq!(bob.next()["text"], "back");
 }
 
+/// Deadlines fire on time, also one that comes earlier than the one the loop waits for:
+/// a head left unfinished gets its 408 at the handshake deadline (10 s), and a client
+/// that does not answer the chat's Close is cut off at the close deadline (5 s), which
+/// falls before the first.
+fn deadlines_fire_on_time_also_one_earlier_than_the_next(chat: Chat) {
+    let started = Instant::now();
+    let mut slow = TcpStream::connect(&chat.addr).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    slow.write_all(b"GET /chat HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let mut mute = chat.connect();
+    mute.join("mute", "lobby");
+    mute.next();
+    // A binary message is refused with a Close, which this client never answers: it
+    // reads the raw bytes (the Close) until the chat closes the connection.
+    mute.ws.send(Message::binary(vec![1, 2, 3])).unwrap();
+    let refused = Instant::now();
+    let stream = mute.ws.get_mut();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut bytes = Vec::new();
+    stream.read_to_end(&mut bytes).unwrap();
+    let cut_off = refused.elapsed();
+    assert_eq!(bytes.first(), Some(&0x88), "a Close frame first: {bytes:?}");
+    assert!(
+        cut_off >= Duration::from_millis(4900) && cut_off < Duration::from_secs(9),
+        "closed {cut_off:?} after the Close, expected 5 s"
+    );
+    let mut response = String::new();
+    slow.read_to_string(&mut response).unwrap();
+    let answered = started.elapsed();
+    assert!(response.starts_with("HTTP/1.1 408 "), "{response}");
+    assert!(
+        answered >= Duration::from_millis(9900) && answered < Duration::from_secs(15),
+        "408 after {answered:?}, expected 10 s"
+    );
+}
+
 /// Each scenario as a test on each of the chat's loops.
 macro_rules! on_each_loop {
     ($($scenario:ident),* $(,)?) => {
@@ -596,4 +636,5 @@ on_each_loop!(
     permessage_deflate_is_accepted_by_default,
     a_name_taken_in_the_room_is_refused_until_its_member_leaves,
     a_join_of_the_same_session_takes_the_name_over,
+    deadlines_fire_on_time_also_one_earlier_than_the_next,
 );
