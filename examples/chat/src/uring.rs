@@ -293,12 +293,18 @@ impl Transport for Uring {
 
     fn close(&mut self, key: usize, client: &mut Client) {
         // A send in flight keeps its bytes until it completes; the slot is free for the
-        // next connection.
+        // next connection. It holds the socket open as long as it waits, and a peer that
+        // reads nothing makes it wait for ever: cancel it, so that the socket closes now,
+        // as on mio.
         if let Some(sending) = self.sending.get_mut(key).and_then(Option::take) {
+            let entry = opcode::AsyncCancel::new(user_data(SEND, key, sending.id24))
+                .build()
+                .user_data(user_data(CANCEL, key, client.id));
             self.orphans.push((key, sending));
+            // SAFETY: nothing is pointed to.
+            let _ = unsafe { self.push(entry) };
         }
-        // The armed receive holds the socket open: cancel it. A send in flight finishes
-        // (or fails) on its own.
+        // The armed receive holds the socket open too: cancel it.
         let entry = opcode::AsyncCancel::new(user_data(RECV, key, client.id))
             .build()
             .user_data(user_data(CANCEL, key, client.id));

@@ -10,7 +10,7 @@
 mod common;
 use common::Client;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -266,8 +266,20 @@ fn a_client_that_does_not_read_is_dropped_and_memory_stays_bounded(chat: Chat) {
             "RSS grew from {before} to {after} KiB"
         );
     }
-    // The server closed slow's socket without a Close frame: what slow reads ends in
-    // an error or the end of the stream, after the messages already buffered.
+    // The server closed slow's socket at once, though slow still reads nothing: its side
+    // of the connection is no longer established (nothing holds it open).
+    let server = chat.addr.parse().unwrap();
+    let client = slow.ws.get_ref().local_addr().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while tcp_state(server, client) == Some(TCP_ESTABLISHED) {
+        assert!(
+            Instant::now() < deadline,
+            "the chat's side of slow's connection is still open"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Without a Close frame: what slow reads ends in the end of the stream or a reset,
+    // after the messages already buffered (not in a read timeout).
     slow.ws
         .get_mut()
         .set_read_timeout(Some(Duration::from_secs(10)))
@@ -275,13 +287,42 @@ fn a_client_that_does_not_read_is_dropped_and_memory_stays_bounded(chat: Chat) {
     let ended = loop {
         match slow.ws.read() {
             Ok(_) => continue,
+            Err(tungstenite::Error::Io(e))
+                if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
+            {
+                break false;
+            }
             Err(_) => break true,
         }
     };
-    assert!(ended);
+    assert!(ended, "slow's connection was not closed");
     // Fast is still served (after the rest of its flood's echoes).
     fast.say("after");
     while fast.next_of("message")["text"] != "after" {}
+}
+
+/// `/proc/net/tcp`'s state for an established connection.
+const TCP_ESTABLISHED: u8 = 0x01;
+
+/// The state (as `/proc/net/tcp` gives it) of the IPv4 socket at `local` connected to
+/// `remote`, if there is one (Linux).
+fn tcp_state(local: std::net::SocketAddr, remote: std::net::SocketAddr) -> Option<u8> {
+    let hex = |addr: std::net::SocketAddr| match addr {
+        std::net::SocketAddr::V4(v4) => format!(
+            "{:08X}:{:04X}",
+            u32::from_le_bytes(v4.ip().octets()),
+            v4.port()
+        ),
+        std::net::SocketAddr::V6(_) => String::new(),
+    };
+    let (local, remote) = (hex(local), hex(remote));
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        (fields.get(1) == Some(&local.as_str()) && fields.get(2) == Some(&remote.as_str()))
+            .then(|| u8::from_str_radix(fields.get(3)?, 16).ok())
+            .flatten()
+    })
 }
 
 /// A TCP stream that counts the bytes it reads, to see what a message costs on the wire.
