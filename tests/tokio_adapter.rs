@@ -569,18 +569,27 @@ async fn senders_on_other_tasks_are_written_by_the_reading_task() {
     .await;
 }
 
+/// Our [`echo`] server on a local port, and a tokio-tungstenite client connected to it.
+async fn our_echo_server_and_a_tokio_tungstenite_client() -> (
+    tokio::task::JoinHandle<Option<OwnedCloseFrame>>,
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>,
+) {
+    let (listener, url) = listener().await;
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        echo(accept(tcp).await.unwrap()).await
+    });
+    let (peer, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .unwrap();
+    (server, peer)
+}
+
 #[tokio::test]
 async fn our_server_against_a_tokio_tungstenite_client() {
     use tokio_tungstenite::tungstenite::Message as T;
     bounded(async {
-        let (listener, url) = listener().await;
-        let server = tokio::spawn(async move {
-            let (tcp, _) = listener.accept().await.unwrap();
-            echo(accept(tcp).await.unwrap()).await
-        });
-        let (mut peer, _) = tokio_tungstenite::connect_async(url.as_str())
-            .await
-            .unwrap();
+        let (server, mut peer) = our_echo_server_and_a_tokio_tungstenite_client().await;
         let large = vec![9u8; 3 << 20];
         for message in [
             T::Text("héllo".into()),
@@ -1118,14 +1127,7 @@ async fn a_reply_after_our_close_is_refused() {
 async fn an_echo_that_reuses_buffers_sends_every_message_back_as_it_came() {
     use tokio_tungstenite::tungstenite::Message as T;
     bounded(async {
-        let (listener, url) = listener().await;
-        let server = tokio::spawn(async move {
-            let (tcp, _) = listener.accept().await.unwrap();
-            echo(accept(tcp).await.unwrap()).await
-        });
-        let (mut peer, _) = tokio_tungstenite::connect_async(url.as_str())
-            .await
-            .unwrap();
+        let (server, mut peer) = our_echo_server_and_a_tokio_tungstenite_client().await;
         let messages: Vec<T> = (0..600usize)
             .map(|i| {
                 // Sizes go up and down across 0..=300, so a buffer is reused for a
