@@ -4,14 +4,13 @@
 use rand_core::Rng;
 
 use crate::config::Config;
-use crate::connection::{
-    Connection, DeflateParams, MAX_SUBPROTOCOL_LEN, Masked, State, Subprotocol, deadline_after,
-};
+use crate::connection::{Connection, DeflateParams, Masked, State, deadline_after};
 use crate::deflate;
 use crate::endpoint::Endpoint;
 use crate::error::{AbnormalClosure, BufferTooSmall, HandshakeError, TimedOut, UsageError};
 use crate::event::{Event, Received};
 use crate::handshake::{self, ClientRequest, Limits, Response};
+use crate::subprotocol::{MAX_SUBPROTOCOL_LEN, Subprotocol};
 use crate::time::Instant;
 
 #[derive(Clone, Debug)]

@@ -7,6 +7,7 @@ use crate::endpoint::Endpoint;
 use crate::error::UsageError;
 use crate::event::{EventOf, Received};
 use crate::frame::{MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
+use crate::target::COMPACT_CODE;
 use crate::time::Instant;
 
 /// The smallest input buffer that can never stall: a control frame is handed out only
@@ -80,7 +81,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> InputBuffer<S> {
     pub fn read_space(&mut self) -> &mut [u8] {
         if self.start > 0 {
             let storage = self.storage.as_mut();
-            if crate::COMPACT_CODE {
+            if COMPACT_CODE {
                 // Bare metal: a byte loop instead of `copy_within`, whose `memmove` alone
                 // is 1.5 KB of flash on thumbv7em (`benches/flash`); it is the only
                 // `memmove` an echo client links.

@@ -297,22 +297,16 @@ pub mod handshake;
 mod input;
 pub mod io;
 mod server;
+mod subprotocol;
+mod target;
 mod time;
 mod token;
 pub mod utf8;
 
-/// Whether the hot paths take their compact shapes: on bare-metal targets
-/// (`target_os = "none"`: microcontrollers), where flash is scarce. Same bytes and same
-/// rules either way, less code (`benches/flash` measures it); elsewhere the shapes
-/// measured fastest. The SHA-1 of the handshake follows the same line (Cargo.toml).
-pub(crate) const COMPACT_CODE: bool = cfg!(target_os = "none");
-
 pub use client::Client;
 pub use close::{CloseCode, CloseFrame};
 pub use config::Config;
-pub use connection::{
-    Connection, HeaderWritten, MAX_SUBPROTOCOL_LEN, Masked, Masking, Role, State, Unmasked,
-};
+pub use connection::{Connection, HeaderWritten, Masked, Masking, Role, State, Unmasked};
 pub use endpoint::Endpoint;
 pub use error::{
     AbnormalClosure, BufferTooSmall, Error, HandshakeError, ProtocolError, SendError, TimedOut,
@@ -323,6 +317,7 @@ pub use handshake::{ClientRequest, Request, Response};
 pub use input::{InputBuffer, MIN_INPUT_BUFFER};
 pub use rand_core;
 pub use server::{Accept, Server};
+pub use subprotocol::MAX_SUBPROTOCOL_LEN;
 pub use time::{Duration, Instant};
 
 /// An output buffer of this size holds anything `poll_transmit` writes as one piece (a

@@ -16,7 +16,6 @@ mod deflate_params;
 mod masking;
 mod receive;
 mod send;
-mod subprotocol;
 
 use rand_core::Rng;
 
@@ -25,6 +24,7 @@ use crate::config::Config;
 use crate::error::{AbnormalClosure, ProtocolError, TimedOut, UsageError};
 use crate::event::{Event, MessageKind, Received};
 use crate::frame::MAX_CONTROL_PAYLOAD;
+use crate::subprotocol::Subprotocol;
 use crate::time::{Duration, Instant};
 use crate::utf8::Utf8Validator;
 
@@ -34,8 +34,6 @@ pub(crate) use receive::FrameProgress;
 pub use send::HeaderWritten;
 #[cfg(all(feature = "deflate", feature = "alloc"))]
 pub(crate) use send::compressed_header_len;
-pub use subprotocol::MAX_SUBPROTOCOL_LEN;
-pub(crate) use subprotocol::Subprotocol;
 
 /// Where the connection stands, as seen by the application.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -226,7 +224,7 @@ impl<M: Masking> Connection<M> {
     }
 
     /// This connection with the subprotocol its handshake chose (a token of at most
-    /// [`MAX_SUBPROTOCOL_LEN`] bytes, else [`UsageError::InvalidSubprotocol`]), readable
+    /// [`MAX_SUBPROTOCOL_LEN`](crate::MAX_SUBPROTOCOL_LEN) bytes, else [`UsageError::InvalidSubprotocol`]), readable
     /// with [`subprotocol`](Self::subprotocol).
     pub fn with_subprotocol(mut self, subprotocol: Option<&str>) -> Result<Self, UsageError> {
         self.set_subprotocol(subprotocol)?;

@@ -6,6 +6,7 @@ use crate::close::CloseFrame;
 use crate::error::{ProtocolError, UsageError};
 use crate::event::{Chunk, Event, MessageKind, Received};
 use crate::frame::{FrameHeader, OpCode, apply_mask, apply_mask_short};
+use crate::target::COMPACT_CODE;
 use crate::time::Instant;
 use crate::utf8::{self, Utf8Validator};
 
@@ -86,7 +87,7 @@ impl<M: Masking> Connection<M> {
         now: Instant,
     ) -> Result<Received<'b, Event<'b, R, S, H>>, UsageError> {
         // Bare-metal targets, where flash is scarce, take the general path for every frame.
-        if !crate::COMPACT_CODE && self.state == State::Open {
+        if !COMPACT_CODE && self.state == State::Open {
             if let Some((kind, header_len, len)) = self.small_whole_message(input) {
                 self.arm_keep_alive(now);
                 return self.deliver_small(input, kind, header_len, len);
@@ -420,7 +421,7 @@ impl<M: Masking> Connection<M> {
     fn read_payload(&mut self, chunk: &mut [u8]) -> Result<(), ProtocolError> {
         let frame = &mut self.frame;
         let text = frame.message == Some(MessageKind::Text) && !frame.compressed;
-        if text && !crate::COMPACT_CODE && chunk.len() > TEXT_BLOCK {
+        if text && !COMPACT_CODE && chunk.len() > TEXT_BLOCK {
             // A large piece of text, block by block (hosts; bare-metal targets read small
             // pieces, and save the loop's flash).
             for block in chunk.chunks_mut(TEXT_BLOCK) {

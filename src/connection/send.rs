@@ -6,6 +6,7 @@ use crate::close::{CloseCode, MAX_REASON_LEN};
 use crate::error::{BufferTooSmall, SendError, UsageError};
 use crate::event::MessageKind;
 use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, OpCode, copy_masked};
+use crate::target::COMPACT_CODE;
 use crate::time::Instant;
 
 /// What a header-only encode wrote: the header length, and the masking key the caller
@@ -40,7 +41,7 @@ pub(crate) fn write_frame(
     payload: &[u8],
 ) -> Result<usize, BufferTooSmall> {
     // Bare-metal targets, where flash is scarce, write every frame the general way.
-    if !crate::COMPACT_CODE && payload.len() <= MAX_CONTROL_PAYLOAD {
+    if !COMPACT_CODE && payload.len() <= MAX_CONTROL_PAYLOAD {
         write_short_frame(out, fin, opcode, mask, payload)
     } else {
         write_long_frame(out, fin, opcode, mask, payload)
@@ -172,7 +173,7 @@ fn write_frame_parts(
     match mask {
         // One pass over a message's payload (hosts send large ones): copied and masked
         // together.
-        Some(key) if !crate::COMPACT_CODE && tail.is_empty() => copy_masked(body_head, head, key),
+        Some(key) if !COMPACT_CODE && tail.is_empty() => copy_masked(body_head, head, key),
         // Both parts copied, then masked in place: on bare-metal targets, the one loop
         // that also unmasks what is received.
         _ => {

@@ -11,7 +11,7 @@
 //! (`benches/flash`). Both are tested against the §5.3 definition on every target.
 
 /// Whether the compact loops are used: on bare-metal targets.
-const COMPACT: bool = crate::COMPACT_CODE;
+const COMPACT: bool = crate::target::COMPACT_CODE;
 
 /// Bytes processed per iteration of the wide loop: four `u64` words, which LLVM turns into
 /// SIMD XORs (two 128-bit operations on baseline x86_64) on targets that have them.

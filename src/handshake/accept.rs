@@ -2,6 +2,8 @@
 
 use base64ct::{Base64, Encoding};
 
+use crate::target::COMPACT_CODE;
+
 /// The GUID appended to the key before hashing (RFC 6455 §1.3, §4.2.2 step 5.4).
 pub const GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
@@ -71,7 +73,7 @@ pub fn encode_key(nonce: &[u8; 16]) -> [u8; 24] {
 /// `benches/flash`). Both values are public (the key is sent in clear, the accept value
 /// derives from it), so base64ct's constant time buys nothing here.
 fn encode_base64(input: &[u8], out: &mut [u8]) {
-    if crate::COMPACT_CODE {
+    if COMPACT_CODE {
         encode_base64_compact(input, out);
     } else {
         let encoded = Base64::encode(input, out).map(str::len);

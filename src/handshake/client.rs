@@ -7,6 +7,7 @@ use super::url::WsUrl;
 use super::{HEADER_CAPACITY, Limits, Sink, head_fits, is_safe_value, is_token, write_twice};
 use crate::deflate::DeflateConfig;
 use crate::error::{Error, HandshakeError, UsageError};
+use crate::target::COMPACT_CODE;
 use crate::token::{extension_name, trim_ows};
 
 /// What the client sends (RFC 6455 §4.1): all borrowed. Build one with
@@ -352,7 +353,7 @@ pub fn parse_response<'b>(head: &'b [u8], limits: &Limits) -> Result<Response<'b
         return Err(HandshakeError::HeadTooLarge);
     }
     let slots = limits.header_slots();
-    let parsed = if crate::COMPACT_CODE {
+    let parsed = if COMPACT_CODE {
         parse_response_compact(head, slots)
     } else {
         parse_response_httparse(head, slots)

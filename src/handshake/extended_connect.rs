@@ -19,9 +19,9 @@
 
 use super::headers::{ListItems, MAX_PARSED_HEAD, Seen};
 use super::{is_safe_value, is_token};
-use crate::connection::MAX_SUBPROTOCOL_LEN;
 use crate::deflate::{self, DeflateParams};
 use crate::error::{HandshakeError, UsageError};
+use crate::subprotocol::MAX_SUBPROTOCOL_LEN;
 use crate::token::{extension_name, trim_ows};
 
 /// The `:method` of an extended CONNECT request (RFC 8441 §4).

@@ -103,6 +103,7 @@ pub use server::{
 pub use url::WsUrl;
 
 use crate::error::HandshakeError;
+use crate::target::COMPACT_CODE;
 
 /// Limits on an HTTP head.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -156,7 +157,7 @@ pub fn find_head_end(
 ) -> Result<Option<usize>, HandshakeError> {
     // Bare-metal targets, where flash is scarce, search one LF at a time: heads are short
     // there, and the word-at-a-time loop costs about 200 bytes of flash.
-    find_head_end_with(buf, scanned, limits, !crate::COMPACT_CODE)
+    find_head_end_with(buf, scanned, limits, !COMPACT_CODE)
 }
 
 /// [`find_head_end`], a machine word at a time first when `by_words`.

@@ -1,5 +1,6 @@
-//! The negotiated subprotocol, kept inside the connection in fixed storage so that an open
-//! connection borrows nothing from its handshake.
+//! The negotiated subprotocol (RFC 6455 §1.9, §11.3.4), kept inside the connection in
+//! fixed storage so that an open connection borrows nothing from its handshake. Below both:
+//! the handshake checks a name against it, the connection keeps one.
 
 use crate::error::UsageError;
 use crate::token::is_token;
