@@ -9,7 +9,7 @@
 
 use core::fmt;
 
-use crate::close::CloseCode;
+use crate::close_code::CloseCode;
 
 /// Every error of the crate, for callers that want one type (each has a `From`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -285,6 +285,7 @@ extern crate std;
 pub mod assemble;
 mod client;
 pub mod close;
+mod close_code;
 mod config;
 mod connection;
 pub mod deflate;
