@@ -323,3 +323,53 @@ async fn a_large_frame_is_read_into_the_message_up_to_its_end_and_no_further() {
     })
     .await;
 }
+
+/// The room offered to each read of a large frame's payload, after the input's reads (of
+/// the header and first bytes; one more if the first found nothing yet), with `capacity`
+/// bytes of pipe between the peer and us.
+async fn payload_reads(capacity: usize, payload: usize) -> Vec<usize> {
+    let (ours, mut peer) = tokio::io::duplex(capacity);
+    let offered = std::sync::Arc::default();
+    let transport = Recording {
+        inner: ours,
+        offered: std::sync::Arc::clone(&offered),
+    };
+    let mut ws = WebSocketStream::from_raw_socket(transport, Role::Server, config());
+    let data = binary(payload);
+    let wire = masked(0x82, &data);
+    let write = async move {
+        peer.write_all(&wire).await.unwrap();
+        peer
+    };
+    let (received, _peer) = tokio::join!(ws.next(), write);
+    assert_eq!(received.unwrap().unwrap(), Message::Binary(data));
+    let offered = offered.lock().unwrap().clone();
+    let input = 16 * 1024;
+    offered
+        .into_iter()
+        .skip_while(|&room| room == input)
+        .collect()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn reads_of_a_large_payload_grow_while_full_and_start_over_when_short() {
+    bounded(async {
+        // All of a 3 MiB frame is there to read (after the 16 KiB input took the 14-byte
+        // header and 16,370 bytes): each read that comes back full asks for twice as much
+        // as the last, from 256 KiB up to 1 MiB, the last one for what is left.
+        let first = 16 * 1024 - 14;
+        let reads = payload_reads(4 * MIB, 3 * MIB).await;
+        let left = 3 * MIB - first - (256 + 512 + 1024 + 1024) * 1024;
+        assert_eq!(
+            reads,
+            [256 * 1024, 512 * 1024, MIB, MIB, left],
+            "room offered to each read"
+        );
+        // Through a 64 KiB pipe every read comes back short: none asks for more than
+        // 256 KiB, so a transport that zeroes the room it is given never zeroes more.
+        let reads = payload_reads(64 * 1024, MIB).await;
+        assert!(reads.len() > 4, "{reads:?}");
+        assert!(reads.iter().all(|&room| room <= 256 * 1024), "{reads:?}");
+    })
+    .await;
+}

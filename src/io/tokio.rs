@@ -178,6 +178,10 @@ pub const DEFLATE_OUTPUT_BUFFER: usize = 16 * 1024;
 /// straight into the message it hands out (see [`Driver::payload_space`]).
 pub const LARGE_MESSAGE_INPUT: usize = 256 * 1024;
 
+/// The most one read of a large frame's payload asks for: reads start at
+/// [`LARGE_MESSAGE_INPUT`] and double while the transport fills them.
+pub const MAX_PAYLOAD_READ: usize = 4 * LARGE_MESSAGE_INPUT;
+
 /// Data messages up to this many bytes are copied into the output staging area (so that
 /// many go out in one write); larger ones are written from their own buffer after a
 /// staged header (one vectored write, no copy).
@@ -424,6 +428,9 @@ pub(super) struct Transport<S> {
     last_read: Instant,
     /// Bytes were written since the last flush.
     flush_needed: bool,
+    /// The most the next read of a large payload asks for (see
+    /// [`poll_read_payload`](Self::poll_read_payload)).
+    payload_read: usize,
     /// The transport's error, if it failed: what an abnormal end reports.
     pub(super) error: Option<std::io::Error>,
 }
@@ -438,6 +445,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Transport<S> {
             floor: Instant::ZERO,
             last_read: Instant::ZERO,
             flush_needed: false,
+            payload_read: LARGE_MESSAGE_INPUT,
             error: None,
         }
     }
@@ -539,8 +547,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Transport<S> {
         Poll::Ready(())
     }
 
-    /// One read of at most `max` bytes (the rest of the frame; at most
-    /// [`LARGE_MESSAGE_INPUT`] are read at once) of a data frame's payload straight into
+    /// One read of at most `max` bytes (the rest of the frame; from
+    /// [`LARGE_MESSAGE_INPUT`] to [`MAX_PAYLOAD_READ`] at once) of a data frame's payload straight into
     /// the end of `message` (its spare capacity: nothing is zeroed or copied), reported to
     /// `driver` ([`Driver::payload_filled`], which unmasks and checks it there). `Ready`
     /// with the piece's kind, and whether it was the message's first and last, once the
@@ -554,12 +562,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Transport<S> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<(MessageKind, bool, bool)>> {
         let start = message.len();
-        // Room for the rest of the frame at once (no reallocation as it arrives), read
-        // [`LARGE_MESSAGE_INPUT`] bytes at most at a time: a transport that zeroes the
-        // space it is given before it fills it (as `initialize_unfilled` does) then zeroes
-        // no more than the old input's size per read, not the whole rest of the frame.
+        // Room for the rest of the frame at once (no reallocation as it arrives). Each read
+        // asks for twice as much as the last while they come back full (the transport has
+        // more at hand: fewer calls, and fewer wakeups of a peer waiting to write), from
+        // [`LARGE_MESSAGE_INPUT`] to [`MAX_PAYLOAD_READ`]; a short one starts over. A
+        // transport that zeroes the space it is given before it fills it (as
+        // `initialize_unfilled` does) and fills it little at a time then zeroes no more
+        // than the old input's size per read, not the whole rest of the frame.
         message.reserve(max);
-        let max = max.min(LARGE_MESSAGE_INPUT);
+        let max = max.min(self.payload_read);
         // `take` holds the read to that; `read_buf` fills the spare capacity.
         let mut limited = (&mut self.io).take(max as u64);
         let read = core::pin::pin!(limited.read_buf(message));
@@ -575,6 +586,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Transport<S> {
                 self.failed(driver, error);
                 return Poll::Ready(None);
             }
+        };
+        self.payload_read = if n == self.payload_read {
+            (n * 2).min(MAX_PAYLOAD_READ)
+        } else if n < max {
+            LARGE_MESSAGE_INPUT
+        } else {
+            self.payload_read
         };
         let piece = match message.get_mut(start..start + n) {
             Some(payload) => driver.payload_filled(payload, now),
