@@ -547,13 +547,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Transport<S> {
         Poll::Ready(())
     }
 
-    /// One read of at most `max` bytes (the rest of the frame; from
-    /// [`LARGE_MESSAGE_INPUT`] to [`MAX_PAYLOAD_READ`] at once) of a data frame's payload straight into
-    /// the end of `message` (its spare capacity: nothing is zeroed or copied), reported to
-    /// `driver` ([`Driver::payload_filled`], which unmasks and checks it there). `Ready`
-    /// with the piece's kind, and whether it was the message's first and last, once the
-    /// driver knows the result; `Ready(None)` when nothing was added (the end of the stream, an
-    /// error, or bytes that failed the connection, which are dropped).
+    /// One read of at most `max` bytes (the rest of the frame; from [`LARGE_MESSAGE_INPUT`]
+    /// to [`MAX_PAYLOAD_READ`] at once) of a data frame's payload straight into the end of
+    /// `message` (its spare capacity: nothing is zeroed or copied), reported to `driver`
+    /// ([`Driver::payload_filled`], which unmasks and checks it there). `Ready` with the
+    /// piece's kind, and whether it was the message's first and last, once the driver knows
+    /// the result; `Ready(None)` when nothing was added (the end of the stream, an error,
+    /// or bytes that failed the connection, which are dropped).
     fn poll_read_payload<E: Endpoint>(
         &mut self,
         driver: &mut Driver<E, Buf, Buf>,
