@@ -21,9 +21,14 @@ fn soon() -> Instant {
     Instant::now() + SOON
 }
 
-/// The adapter's end took between `min` and `min + slack` from `since`.
-fn ended_in_time(since: Instant, min: Duration) {
+/// The adapter's end took between `min` and `min + slack` from `since`; what it took is
+/// printed (`--nocapture`), so a run shows each deadline's measured give-up time.
+fn ended_in_time<A: Adapter>(deadline: &str, since: Instant, min: Duration) {
     let took = since.elapsed();
+    eprintln!(
+        "{}: {deadline}: deadline {min:?}, given up after {took:?}",
+        std::any::type_name::<A>()
+    );
     assert!(
         took + Duration::from_millis(30) >= min,
         "ended too early: {took:?} < {min:?}"
@@ -174,7 +179,7 @@ pub fn unanswered_close_ends_at_the_close_timeout<A: Adapter>() {
     assert_eq!(close.close_code(), Some(1000));
     let (_, end) = until_end(&rx, soon());
     assert_eq!(end, Some(Ended::TimedOut(TimedOut::Closing)));
-    ended_in_time(since, config().close_timeout);
+    ended_in_time::<A>("close (unanswered)", since, config().close_timeout);
     closed::<A>(&peer);
 }
 
@@ -216,7 +221,7 @@ pub fn flood_after_our_close_ends_at_the_close_timeout<A: Adapter>() {
         }
     };
     assert_eq!(end, Some(Ended::TimedOut(TimedOut::Closing)));
-    ended_in_time(since, config().close_timeout);
+    ended_in_time::<A>("close (flooded)", since, config().close_timeout);
 }
 
 /// Pain 5: a peer that sends nothing is given up at the handshake deadline.
@@ -225,7 +230,7 @@ pub fn silent_peer_times_out_in_the_handshake<A: Adapter>() {
     let (peer, rx) = start::<A>(Role::Server, config(), App::ReadOnly);
     let (_, end) = until_end(&rx, soon());
     assert_eq!(end, Some(Ended::TimedOut(TimedOut::Handshake)));
-    ended_in_time(since, config().handshake_timeout);
+    ended_in_time::<A>("handshake (silent)", since, config().handshake_timeout);
     closed::<A>(&peer);
 }
 
@@ -248,7 +253,7 @@ pub fn trickled_head_times_out_in_the_handshake<A: Adapter>() {
         }
     };
     assert_eq!(end, Some(Ended::TimedOut(TimedOut::Handshake)));
-    ended_in_time(since, config().handshake_timeout);
+    ended_in_time::<A>("handshake (trickled)", since, config().handshake_timeout);
 }
 
 /// Pain 5: a peer that stops answering keep-alive Pings is given up.
@@ -266,7 +271,7 @@ pub fn unanswered_keep_alive_ping_times_out<A: Adapter>() {
     assert_eq!(ping.opcode, PING);
     let (_, end) = until_end(&rx, soon());
     assert_eq!(end, Some(Ended::TimedOut(TimedOut::KeepAlive)));
-    ended_in_time(since, interval + timeout);
+    ended_in_time::<A>("keep-alive Ping and Pong", since, interval + timeout);
 }
 
 /// Pain 9: reads dropped whenever they are not ready, with the input arriving one byte
@@ -378,6 +383,11 @@ pub fn peer_that_stops_reading_is_given_up<A: Adapter>() {
     let (_, end) = until_end(&rx, Instant::now() + Duration::from_secs(4));
     assert_eq!(end, Some(Ended::TimedOut(TimedOut::Write)));
     let took = since.elapsed();
+    eprintln!(
+        "{}: write (peer stops reading): deadline {:?} of no progress, given up {took:?} after opening",
+        std::any::type_name::<A>(),
+        config().write_timeout
+    );
     assert!(
         took <= config().write_timeout + Duration::from_millis(1500),
         "given up after {took:?}"
